@@ -1,0 +1,126 @@
+/**
+ * The one API of core: a typed map of `domain.verb` handlers. Every host
+ * (Electron IPC, the edge daemon's HTTP, the CLI, tests) calls core through
+ * `createHandlers(...)` and nothing else. Arguments arrive untrusted: each
+ * handler validates before acting.
+ */
+import type { Vault, Health, MemberSpec } from './vault.js'
+import type { VerifyReport } from './verify.js'
+import type { SignedEvent } from './envelope.js'
+import { BAD_ARGUMENT, UNKNOWN_METHOD } from './errors.js'
+import type { Json } from './canonical.js'
+
+export interface VaultStatus {
+  vaultId: string
+  name: string
+  device: string
+  unlocked: boolean
+  health: { state: Health['state']; reason: string | null }
+  events: number
+  feeds: Record<string, { length: number; head: string }>
+  lastCheck: Pick<VerifyReport, 'ok' | 'mode' | 'checked' | 'total' | 'durationMs' | 'verifiedAt'> | null
+}
+
+export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; payload: SignedEvent['payload'] }
+
+/** Argument and result types per method: the contract every transport is typed against. */
+export interface Handlers {
+  'vault.status': (args: Record<string, never>) => Promise<VaultStatus>
+  'vault.members': (args: Record<string, never>) => Promise<MemberSpec[]>
+  'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
+  'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
+  'vault.lock': (args: Record<string, never>) => Promise<{ unlocked: false }>
+  'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string }) => Promise<{ entries: LogEntry[]; total: number }>
+  'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
+}
+
+export type Method = keyof Handlers
+export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
+export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
+
+export const METHODS: readonly Method[] = ['vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.appendNote']
+
+export function isMethod(name: unknown): name is Method {
+  return typeof name === 'string' && (METHODS as readonly string[]).includes(name)
+}
+
+function obj(args: unknown): Record<string, unknown> {
+  if (args === undefined || args === null) return {}
+  if (typeof args !== 'object' || Array.isArray(args)) throw BAD_ARGUMENT('arguments must be an object')
+  return args as Record<string, unknown>
+}
+
+function optInt(v: unknown, name: string, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw BAD_ARGUMENT(`${name} must be an integer in [${min}, ${max}]`)
+  return v as number
+}
+
+function optString(v: unknown, name: string, max: number): string | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || v.length > max) throw BAD_ARGUMENT(`${name} must be a string of at most ${max} characters`)
+  return v
+}
+
+export function statusOf(vault: Vault): VaultStatus {
+  const report = vault.health.report
+  const feeds = vault.heads()
+  return {
+    vaultId: vault.vaultId,
+    name: vault.config.name,
+    device: vault.device,
+    unlocked: vault.unlocked,
+    health: { state: vault.health.state, reason: vault.health.reason },
+    events: Object.values(feeds).reduce((n, f) => n + f.length, 0),
+    feeds,
+    lastCheck: report && { ok: report.ok, mode: report.mode, checked: report.checked, total: report.total, durationMs: report.durationMs, verifiedAt: report.verifiedAt }
+  }
+}
+
+/** Build the handler map for one open vault. */
+export function createHandlers(vault: Vault): Handlers {
+  return {
+    'vault.status': async () => statusOf(vault),
+    'vault.members': async () => vault.members,
+    'vault.verify': async (args) => vault.verify({ full: obj(args).full === true }),
+    'vault.unlock': async (args) => {
+      const passphrase = optString(obj(args).passphrase, 'passphrase', 1024)
+      if (!passphrase) throw BAD_ARGUMENT('passphrase is required')
+      await vault.unlock(passphrase)
+      return { unlocked: true }
+    },
+    'vault.lock': async () => { vault.lock(); return { unlocked: false } },
+    'log.list': async (args) => {
+      const a = obj(args)
+      const offset = optInt(a.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0)
+      const limit = optInt(a.limit, 'limit', 1, 1000, 100)
+      const type = optString(a.type, 'type', 64)
+      const author = optString(a.author, 'author', 64)
+      const entries: LogEntry[] = []
+      let total = 0
+      for await (const page of vault.events()) {
+        for (const { id, event } of page) {
+          if ((type && event.type !== type) || (author && event.author !== author)) continue
+          if (total >= offset && entries.length < limit) {
+            entries.push({ id, author: event.author, seq: event.seq, ts: event.ts, type: event.type, payload: event.payload })
+          }
+          total++
+        }
+      }
+      return { entries, total }
+    },
+    'log.appendNote': async (args) => {
+      const text = optString(obj(args).text, 'text', 4096)
+      if (!text || text.trim() === '') throw BAD_ARGUMENT('text is required')
+      const d = await vault.append('audit.note', { text } as Record<string, Json>)
+      return { id: d.id, seq: d.event.seq }
+    }
+  }
+}
+
+/** Dispatch an untrusted (method, args) pair: the generic entry every transport uses. */
+export async function dispatch(handlers: Handlers, method: unknown, args: unknown): Promise<unknown> {
+  if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
+  const fn = handlers[method] as (a: unknown) => Promise<unknown>
+  return fn(args)
+}

@@ -1,0 +1,89 @@
+/**
+ * Canonical JSON (RFC 8785 style): the one byte encoding that is signed and hashed.
+ * Object keys sorted by UTF-16 code units, no whitespace, ECMAScript number and
+ * string serialisation. Defined here once; nothing else in Tresor serialises
+ * signed data.
+ */
+import { MALFORMED, NON_CANONICAL, OVERSIZED, TOO_DEEP } from './errors.js'
+import { LIMITS } from './limits.js'
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/** Encode a JSON value canonically. Throws MALFORMED for values JSON cannot carry. */
+export function canonicalize(value: unknown, maxDepth: number = LIMITS.maxDepth): string {
+  return encode(value, 0, maxDepth)
+}
+
+function encode(value: unknown, depth: number, maxDepth: number): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'boolean': return value ? 'true' : 'false'
+    case 'string': return JSON.stringify(value)
+    case 'number':
+      if (!Number.isFinite(value)) throw MALFORMED('canonical JSON cannot carry a non-finite number')
+      return JSON.stringify(value)
+    case 'object': {
+      if (depth >= maxDepth) throw TOO_DEEP(`nesting deeper than ${maxDepth}`)
+      if (Array.isArray(value)) return '[' + value.map((v) => encode(v, depth + 1, maxDepth)).join(',') + ']'
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) throw MALFORMED('canonical JSON carries plain objects only')
+      const obj = value as Record<string, unknown>
+      const keys = Object.keys(obj).sort(compareUtf16)
+      const parts: string[] = []
+      for (const key of keys) {
+        if (obj[key] === undefined) throw MALFORMED(`undefined value at key ${JSON.stringify(key)}`)
+        parts.push(JSON.stringify(key) + ':' + encode(obj[key], depth + 1, maxDepth))
+      }
+      return '{' + parts.join(',') + '}'
+    }
+    default:
+      throw MALFORMED(`canonical JSON cannot carry a ${typeof value}`)
+  }
+}
+
+function compareUtf16(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/**
+ * Parse untrusted JSON text with the size and depth limits checked before
+ * JSON.parse runs, so a hostile input cannot exhaust the stack or memory.
+ */
+export function parseBounded(text: string, maxBytes: number = LIMITS.maxEventBytes, maxDepth: number = LIMITS.maxDepth): Json {
+  if (typeof text !== 'string') throw MALFORMED('expected JSON text')
+  // UTF-8 length is at most 3 bytes per UTF-16 unit; check cheaply first, exactly second.
+  if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
+    throw OVERSIZED(`input is larger than ${maxBytes} bytes`)
+  }
+  checkDepth(text, maxDepth)
+  try {
+    return JSON.parse(text) as Json
+  } catch (err) {
+    throw MALFORMED(`invalid JSON: ${(err as Error).message}`)
+  }
+}
+
+/** Parse and insist the text is already in canonical form (no second spelling of signed bytes). */
+export function parseCanonical(text: string, maxBytes?: number, maxDepth?: number): Json {
+  const value = parseBounded(text, maxBytes, maxDepth)
+  if (canonicalize(value, maxDepth) !== text) throw NON_CANONICAL('bytes are not in canonical JSON form')
+  return value
+}
+
+function checkDepth(text: string, maxDepth: number): void {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) throw TOO_DEEP(`nesting deeper than ${maxDepth}`)
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Ed25519 with one strict verification policy, the same on every device:
+ * - signature is 64 bytes, key 32 bytes
+ * - S must be canonical (S < L): tweetnacl alone accepts S + L (malleability)
+ * - the public key must be a canonical encoding and not of small order
+ * - R must not be of small order
+ * Only then does the curve check run, natively (node:crypto) where present or in
+ * tweetnacl. Both backends sign byte-identically from the same tweetnacl keypair
+ * (Ed25519 is deterministic); tests hold them to it.
+ */
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import nacl from 'tweetnacl'
+
+export type Ed25519Backend = 'native' | 'tweetnacl'
+
+// The group order L, little-endian, as bytes: S must be strictly below it.
+const L = Uint8Array.from([
+  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10
+])
+
+// Encodings (sign bit masked) of the points of order 1, 2, 4 and 8, plus the
+// non-canonical spellings p and p+1 of y = 0 and y = 1. Same list libsodium refuses.
+const SMALL_ORDER_HEX = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // y = 0, order 4
+  '0100000000000000000000000000000000000000000000000000000000000000', // y = 1, identity
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8 (= -y of the above)
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1, order 2
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p (non-canonical 0)
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f' // y = p + 1 (non-canonical 1)
+]
+const SMALL_ORDER = SMALL_ORDER_HEX.map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
+
+/** S < L, compared as 256-bit little-endian integers. */
+export function isCanonicalScalar(s: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if (s[i]! < L[i]!) return true
+    if (s[i]! > L[i]!) return false
+  }
+  return false // equal to L
+}
+
+/** True when the 32-byte encoding names a point of small order (sign bit ignored). */
+export function hasSmallOrder(p: Uint8Array): boolean {
+  for (const bad of SMALL_ORDER) {
+    let diff = (p[31]! & 0x7f) ^ bad[31]!
+    for (let i = 0; i < 31; i++) diff |= p[i]! ^ bad[i]!
+    if (diff === 0) return true
+  }
+  return false
+}
+
+/** The y coordinate is below p = 2^255 - 19 (one encoding per point). */
+export function isCanonicalPoint(p: Uint8Array): boolean {
+  if ((p[31]! & 0x7f) !== 0x7f) return true
+  for (let i = 30; i > 0; i--) if (p[i] !== 0xff) return true
+  return p[0]! < 0xed
+}
+
+/** Policy checks that do not touch the curve; shared by both backends. */
+export function passesStrictPolicy(publicKey: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false
+  if (!isCanonicalScalar(signature.subarray(32))) return false
+  if (!isCanonicalPoint(publicKey) || hasSmallOrder(publicKey)) return false
+  if (hasSmallOrder(signature.subarray(0, 32))) return false
+  return true
+}
+
+/** A public key that the policy will never verify against (small order or non-canonical). */
+export function isWeakPublicKey(publicKey: Uint8Array): boolean {
+  return publicKey.length !== 32 || !isCanonicalPoint(publicKey) || hasSmallOrder(publicKey)
+}
+
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+const publicKeyCache = new Map<string, KeyObject>()
+const privateKeyCache = new WeakMap<Uint8Array, KeyObject>()
+
+function nativePublicKey(publicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKey).toString('hex')
+  let key = publicKeyCache.get(id)
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+    if (publicKeyCache.size > 4096) publicKeyCache.clear()
+    publicKeyCache.set(id, key)
+  }
+  return key
+}
+
+function nativePrivateKey(secretKey: Uint8Array): KeyObject {
+  let key = privateKeyCache.get(secretKey)
+  if (!key) {
+    // A tweetnacl secret key is seed (32) || public key (32); OpenSSL wants the seed.
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
+    privateKeyCache.set(secretKey, key)
+  }
+  return key
+}
+
+let nativeAvailable: boolean | undefined
+function hasNative(): boolean {
+  if (nativeAvailable === undefined) {
+    try {
+      const kp = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(7))
+      const msg = Uint8Array.of(1, 2, 3)
+      const ours = nodeSign(null, msg, nativePrivateKey(kp.secretKey))
+      nativeAvailable = Buffer.compare(ours, Buffer.from(nacl.sign.detached(msg, kp.secretKey))) === 0
+    } catch {
+      nativeAvailable = false
+    }
+  }
+  return nativeAvailable
+}
+
+/** The backend used when none is named: native if it matches tweetnacl here, else tweetnacl. */
+export function defaultBackend(): Ed25519Backend {
+  if (process.env.TRESOR_ED25519 === 'tweetnacl') return 'tweetnacl'
+  return hasNative() ? 'native' : 'tweetnacl'
+}
+
+/** Verify under the strict policy. Never throws on bad input: a bad signature is `false`. */
+export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array,
+  backend: Ed25519Backend = defaultBackend()): boolean {
+  if (!passesStrictPolicy(publicKey, signature)) return false
+  if (backend === 'tweetnacl') return nacl.sign.detached.verify(message, signature, publicKey)
+  try {
+    return nodeVerify(null, message, nativePublicKey(publicKey), signature)
+  } catch {
+    return false
+  }
+}
+
+/** Detached signature with a tweetnacl 64-byte secret key. */
+export function signDetached(secretKey: Uint8Array, message: Uint8Array,
+  backend: Ed25519Backend = defaultBackend()): Uint8Array {
+  if (backend === 'tweetnacl') return nacl.sign.detached(message, secretKey)
+  return new Uint8Array(nodeSign(null, message, nativePrivateKey(secretKey)))
+}
+
+export interface KeyPair { publicKey: Uint8Array; secretKey: Uint8Array }
+
+export function generateKeyPair(): KeyPair {
+  // tweetnacl's keypair is the format; a fresh random seed could in theory
+  // produce nothing weak, but check anyway so a broken RNG is caught loudly.
+  const kp = nacl.sign.keyPair()
+  if (isWeakPublicKey(kp.publicKey)) throw new Error('generated a weak key: random source is broken')
+  return kp
+}

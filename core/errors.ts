@@ -1,0 +1,80 @@
+/**
+ * One error class for the whole core. Every failure has a stable string `code`
+ * that hosts, the CLI and tests switch on; `message` is for people.
+ */
+export class VaultError extends Error {
+  readonly code: VaultErrorCode
+  readonly detail?: unknown
+
+  constructor(code: VaultErrorCode, message: string, detail?: unknown) {
+    super(message)
+    this.name = 'VaultError'
+    this.code = code
+    if (detail !== undefined) this.detail = detail
+  }
+}
+
+export type VaultErrorCode =
+  | 'BAD_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'OVERSIZED'
+  | 'TOO_DEEP'
+  | 'MALFORMED'
+  | 'NON_CANONICAL'
+  | 'BAD_SIGNATURE'
+  | 'WEAK_KEY'
+  | 'WRONG_VAULT'
+  | 'KEY_AUTH_FAILED'
+  | 'KDF_OUT_OF_BOUNDS'
+  | 'READ_ONLY'
+  | 'LOCKED'
+  | 'VERIFY_FAILED'
+  | 'NOT_A_MEMBER'
+  | 'UNKNOWN_METHOD'
+  | 'INTERNAL'
+
+const make = (code: VaultErrorCode) => (message: string, detail?: unknown) => new VaultError(code, message, detail)
+
+export const BAD_ARGUMENT = make('BAD_ARGUMENT')
+export const NOT_FOUND = make('NOT_FOUND')
+export const ALREADY_EXISTS = make('ALREADY_EXISTS')
+export const OVERSIZED = make('OVERSIZED')
+export const TOO_DEEP = make('TOO_DEEP')
+export const MALFORMED = make('MALFORMED')
+export const NON_CANONICAL = make('NON_CANONICAL')
+export const BAD_SIGNATURE = make('BAD_SIGNATURE')
+export const WEAK_KEY = make('WEAK_KEY')
+export const WRONG_VAULT = make('WRONG_VAULT')
+export const KEY_AUTH_FAILED = make('KEY_AUTH_FAILED')
+export const KDF_OUT_OF_BOUNDS = make('KDF_OUT_OF_BOUNDS')
+export const READ_ONLY = make('READ_ONLY')
+export const LOCKED = make('LOCKED')
+export const VERIFY_FAILED = make('VERIFY_FAILED')
+export const NOT_A_MEMBER = make('NOT_A_MEMBER')
+export const UNKNOWN_METHOD = make('UNKNOWN_METHOD')
+
+/** The shape an error takes when it crosses a process boundary (IPC, HTTP). */
+export interface WireError {
+  type: 'VaultError'
+  code: VaultErrorCode
+  message: string
+}
+
+/** Flatten any thrown value; unknown errors become INTERNAL without leaking their stack. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof VaultError) return { type: 'VaultError', code: err.code, message: err.message }
+  const message = err instanceof Error ? err.message : String(err)
+  return { type: 'VaultError', code: 'INTERNAL', message }
+}
+
+/** Rebuild a VaultError on the receiving side of a boundary. */
+export function fromWireError(wire: WireError): VaultError {
+  return new VaultError(wire.code, wire.message)
+}
+
+export function isWireError(value: unknown): value is WireError {
+  return typeof value === 'object' && value !== null &&
+    (value as WireError).type === 'VaultError' && typeof (value as WireError).code === 'string' &&
+    typeof (value as WireError).message === 'string'
+}

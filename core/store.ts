@@ -1,0 +1,138 @@
+/**
+ * The event log on PouchDB: one append-only feed per author key.
+ * Doc ids are `ev!<author>!<seq>`, so an (author, seq) slot can hold one event
+ * and the id order is feed order. Documents are write-once: this API has no
+ * update and no delete. Any other revision seen later is tampering.
+ */
+import type { Db } from './pouch.js'
+import type { DecodedEvent } from './envelope.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT } from './errors.js'
+
+export const EVENT_PREFIX = 'ev!'
+export const FORK_PREFIX = 'fork!'
+const SEQ_DIGITS = 12
+
+/** The stored form of an event. `raw` is the signed canonical JSON; the rest are index hints, re-checked on verify. */
+export interface EventDoc {
+  _id: string
+  _rev?: string
+  _deleted?: boolean
+  raw: string
+  id: string
+  type: string
+  ts: string
+}
+
+export function eventDocId(author: string, seq: number): string {
+  return `${EVENT_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}`
+}
+
+/** Parse `ev!<author>!<seq>`; null for anything else. */
+export function parseEventDocId(docId: string): { author: string; seq: number } | null {
+  const m = /^ev!([0-9a-f]{64})!(\d{12})$/.exec(docId)
+  if (!m) return null
+  const seq = Number(m[2])
+  return seq >= 1 ? { author: m[1]!, seq } : null
+}
+
+export class LogStore {
+  readonly db: Db
+
+  constructor(db: Db) {
+    this.db = db
+  }
+
+  /** Append one event into its slot. Durable when it resolves (LevelDB sync writes). */
+  async put(decoded: DecodedEvent): Promise<void> {
+    await this.putMany([decoded])
+  }
+
+  /** Append several events at once; every slot must be empty. */
+  async putMany(events: DecodedEvent[]): Promise<void> {
+    if (events.length === 0) return
+    const docs = events.map(toDoc)
+    const results = await this.db.bulkDocs(docs as never[])
+    const taken = results.filter((r) => 'error' in r && r.error)
+    if (taken.length > 0) {
+      throw ALREADY_EXISTS(`slot already holds an event: ${taken.map((r) => r.id).join(', ')}`)
+    }
+  }
+
+  /** Keep a second, different event for a taken slot as fork evidence. */
+  async putForkEvidence(decoded: DecodedEvent): Promise<void> {
+    const { author, seq } = decoded.event
+    const doc = { ...toDoc(decoded), _id: `${FORK_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}!${decoded.id}` }
+    try {
+      await this.db.put(doc as never)
+    } catch (err) {
+      if ((err as { status?: number }).status !== 409) throw err // already kept
+    }
+  }
+
+  async get(author: string, seq: number): Promise<EventDoc | null> {
+    try {
+      return await this.db.get(eventDocId(author, seq)) as unknown as EventDoc
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return null
+      throw err
+    }
+  }
+
+  /** The highest stored event of a feed, or null for an empty feed. */
+  async head(author: string): Promise<EventDoc | null> {
+    const res = await this.db.allDocs({
+      startkey: `${EVENT_PREFIX}${author}!\uffff`, endkey: `${EVENT_PREFIX}${author}!`,
+      descending: true, limit: 1, include_docs: true
+    })
+    return (res.rows[0]?.doc as unknown as EventDoc) ?? null
+  }
+
+  /** Every author with at least one event, found by skipping from feed to feed. */
+  async authors(): Promise<string[]> {
+    const out: string[] = []
+    let start = EVENT_PREFIX
+    for (;;) {
+      const res = await this.db.allDocs({ startkey: start, endkey: `${EVENT_PREFIX}\uffff`, limit: 1 })
+      const parsed = res.rows[0] ? parseEventDocId(res.rows[0].id) : null
+      if (!parsed) return out
+      out.push(parsed.author)
+      start = `${EVENT_PREFIX}${parsed.author}!\uffff`
+    }
+  }
+
+  /** Stream stored event docs in id order (feed by feed, seq ascending), in pages. */
+  async * scan(options: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<EventDoc[]> {
+    const prefix = options.prefix ?? EVENT_PREFIX
+    const pageSize = options.pageSize ?? 1000
+    if (pageSize < 1) throw BAD_ARGUMENT('pageSize must be positive')
+    let startkey = prefix
+    let skip = 0
+    for (;;) {
+      const res = await this.db.allDocs({ startkey, endkey: `${prefix}\uffff`, limit: pageSize, skip, include_docs: true })
+      if (res.rows.length === 0) return
+      yield res.rows.map((r) => r.doc as unknown as EventDoc)
+      if (res.rows.length < pageSize) return
+      startkey = res.rows[res.rows.length - 1]!.id
+      skip = 1
+    }
+  }
+
+  async count(): Promise<number> {
+    const info = await this.db.info()
+    return info.doc_count
+  }
+
+  async updateSeq(): Promise<number> {
+    const info = await this.db.info()
+    return Number(info.update_seq)
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+}
+
+function toDoc(decoded: DecodedEvent): EventDoc {
+  const { event } = decoded
+  return { _id: eventDocId(event.author, event.seq), raw: decoded.raw, id: decoded.id, type: event.type, ts: event.ts }
+}

@@ -1,0 +1,65 @@
+/**
+ * The verified point: what the last successful self-check established (feed
+ * lengths and heads, PouchDB's update sequence), signed by this device's key
+ * under its own domain tag so it cannot be moved forward without the key.
+ * An incremental start trusts it only after checking that signature.
+ */
+import { canonicalize, type Json } from './canonical.js'
+import { concatBytes, fromHex, isHex, toHex, utf8 } from './bytes.js'
+import { signDetached, verifyStrict } from './ed25519.js'
+import type { FeedHead, ForkRecord, VerifyReport } from './verify.js'
+import type { Db } from './pouch.js'
+
+export const POINT_DOC_ID = '_local/tresor-verified-point'
+export const POINT_VERSION = 1
+
+export interface VerifiedPoint {
+  v: typeof POINT_VERSION
+  vault: string
+  device: string
+  updateSeq: number
+  feeds: Record<string, FeedHead>
+  forks: ForkRecord[]
+  at: string
+  sig: string
+}
+
+type UnsignedPoint = Omit<VerifiedPoint, 'sig'>
+
+function pointBytes(p: UnsignedPoint): Uint8Array {
+  const { v, vault, device, updateSeq, feeds, forks, at } = p
+  return concatBytes(utf8(`tresor/v1/verified-point/${vault}\n`),
+    utf8(canonicalize({ v, vault, device, updateSeq, feeds, forks, at } as unknown as Json)))
+}
+
+export function signPoint(report: VerifyReport, vault: string, device: string, secretKey: Uint8Array): VerifiedPoint {
+  const unsigned: UnsignedPoint = {
+    v: POINT_VERSION, vault, device, updateSeq: report.updateSeq, feeds: report.feeds, forks: report.forks, at: report.verifiedAt
+  }
+  return { ...unsigned, sig: toHex(signDetached(secretKey, pointBytes(unsigned))) }
+}
+
+/** The point if it is well-formed, for this vault and device, and its signature verifies; else null. */
+export function checkPoint(value: unknown, vault: string, device: string): VerifiedPoint | null {
+  const p = value as VerifiedPoint
+  if (typeof p !== 'object' || p === null || p.v !== POINT_VERSION || p.vault !== vault || p.device !== device) return null
+  if (!Number.isSafeInteger(p.updateSeq) || !isHex(p.sig, 64) || typeof p.feeds !== 'object' || !Array.isArray(p.forks)) return null
+  try {
+    return verifyStrict(fromHex(device, 32)!, pointBytes(p), fromHex(p.sig, 64)!) ? p : null
+  } catch {
+    return null
+  }
+}
+
+export async function loadPoint(db: Db): Promise<unknown> {
+  try {
+    return await db.get(POINT_DOC_ID)
+  } catch {
+    return null
+  }
+}
+
+export async function savePoint(db: Db, point: VerifiedPoint): Promise<void> {
+  const prior = await loadPoint(db) as { _rev?: string } | null
+  await db.put({ _id: POINT_DOC_ID, ...(prior?._rev ? { _rev: prior._rev } : {}), ...point } as never)
+}
