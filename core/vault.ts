@@ -268,9 +268,9 @@ export class Vault {
   }
 
   /** Stored events in feed order, decoded (no signature check: that is what verify is for). */
-  async * events(pageSize = 500): AsyncGenerator<{ docId: string; id: string; event: SignedEvent }[]> {
+  async * events(pageSize = 500): AsyncGenerator<{ docId: string; id: string; raw: string; event: SignedEvent }[]> {
     for await (const page of this.store.scan({ pageSize })) {
-      yield page.map((doc: EventDoc) => ({ docId: doc._id, id: doc.id, event: JSON.parse(doc.raw) as SignedEvent }))
+      yield page.map((doc: EventDoc) => ({ docId: doc._id, id: doc.id, raw: doc.raw, event: JSON.parse(doc.raw) as SignedEvent }))
         .filter((e) => parseEventDocId(e.docId) !== null)
     }
   }

@@ -54,7 +54,7 @@ class Run {
   checked = 0
   genesisSeen = false
 
-  constructor(readonly opts: VerifyOptions) {}
+  constructor(readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore }) {}
 
   issue(code: IssueCode, docId: string, message: string, extra: Partial<VerifyIssue> = {}): void {
     if (this.issues.length < 10_000) this.issues.push({ code, docId, message, ...extra })
@@ -130,7 +130,7 @@ async function checkForkEvidence(run: Run, docs: EventDoc[], checker: EventCheck
   for (let i = 0; i < docs.length; i++) {
     const doc = docs[i]!, r = results[i]!
     if (!r.ok) { run.issue('BAD_FORK_EVIDENCE', doc._id, `fork evidence does not verify: ${r.message}`); continue }
-    const slot = await run.opts.store.get(r.author, r.seq)
+    const slot = await run.opts.store!.get(r.author, r.seq)
     if (!slot || slot.id === r.id) continue
     const key = r.author
     const prior = run.forks.get(key)
@@ -210,4 +210,21 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
     if (!opts.checker) await checker.close()
   }
   return run.report('incremental', typeof since === 'number' ? since : Number(since), started)
+}
+
+/**
+ * Verify events that come from somewhere other than the store (an export file,
+ * a bundle): the same per-event and chain rules, in the order given.
+ */
+export async function verifyDocs(opts: Omit<VerifyOptions, 'store' | 'point'>, pages: Iterable<EventDoc[]>, total: number): Promise<VerifyReport> {
+  const started = performance.now()
+  const run = new Run(opts)
+  const checker = opts.checker ?? checkerFor(total)
+  try {
+    await checkPages(run, pages, checker, total)
+  } finally {
+    if (!opts.checker) await checker.close()
+  }
+  if (!run.genesisSeen) run.issue('NO_GENESIS', '', 'the genesis event of this vault is missing or invalid')
+  return run.report('full', 0, started)
 }

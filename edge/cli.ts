@@ -1,0 +1,223 @@
+/**
+ * The `tresor` CLI. Every command takes --json. Exit codes: 0 ok, 2 usage
+ * error, 3 verification failed or vault READ-ONLY, 1 anything else; each
+ * failure prints one line on stderr.
+ */
+import { createWriteStream } from 'node:fs'
+import { readFile, mkdir, stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { finished } from 'node:stream/promises'
+import { Vault, ensureDeviceKey, VAULT_FILE, type MemberSpec } from '../core/vault.js'
+import { statusOf, createHandlers } from '../core/api.js'
+import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
+import { VaultError } from '../core/errors.js'
+import type { VerifyReport } from '../core/verify.js'
+import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
+import { getPassphrase } from './passphrase.js'
+
+const SPEC = {
+  dir: 'value', name: 'value', vault: 'value', roles: 'value', member: 'list', json: 'bool', full: 'bool',
+  file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool'
+} as const
+
+const HELP = `tresor — local-first governance vault
+
+  tresor keygen --dir D --name NAME            make this device's key (prints the public key)
+  tresor init --dir D --vault NAME --name NAME --roles r1,r2 [--member NAME:ROLES:PUBKEY ...]
+  tresor status --dir D                        health and feeds (incremental self-check)
+  tresor verify --dir D [--full]               run the self-check; exit 3 if it fails
+  tresor verify --file audit.yaml              check an exported audit chain, no vault needed
+  tresor log --dir D [--type T] [--author K] [--limit N]
+  tresor note --dir D --text TEXT              append a signed audit note
+  tresor export --dir D --format yaml [--out F]
+  tresor demo --dir D                          create a demo vault and show its verified status
+
+  Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
+
+type Out = { json: boolean; print: (human: string, data: unknown) => void }
+
+export async function main(argv: string[]): Promise<number> {
+  let args: ParsedArgs
+  try {
+    args = parseArgs(argv, SPEC as unknown as Record<string, 'bool' | 'value' | 'list'>)
+  } catch (err) {
+    return fail(err, argv.includes('--json'))
+  }
+  const json = args.flags.has('json')
+  const out: Out = { json, print: (human, data) => process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human + '\n') }
+  const [cmd] = args.command
+  try {
+    if (!cmd || args.flags.has('help') || cmd === 'help') { process.stdout.write(HELP + '\n'); return cmd ? 0 : 2 }
+    const handler = COMMANDS[cmd]
+    if (!handler) throw usage(`unknown command "${cmd}" (try tresor help)`)
+    return await handler(args, out)
+  } catch (err) {
+    return fail(err, json)
+  }
+}
+
+function fail(err: unknown, json: boolean): number {
+  const e = err instanceof VaultError ? err : new VaultError('INTERNAL', (err as Error)?.message ?? String(err))
+  const code = e.code === 'BAD_ARGUMENT' ? 2 : e.code === 'READ_ONLY' || e.code === 'VERIFY_FAILED' ? 3 : 1
+  if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
+  process.stderr.write(`tresor: ${e.message}\n`)
+  return code
+}
+
+function progress(label: string): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined
+  let last = 0
+  return (done, total) => {
+    const now = Date.now()
+    if (now - last < 100 && done < total) return
+    last = now
+    process.stderr.write(`\r${label} ${done}/${total}${done >= total ? '\n' : ''}`)
+  }
+}
+
+function dirOf(args: ParsedArgs): string {
+  return resolve(required(args, 'dir'))
+}
+
+async function openVault(args: ParsedArgs, full = false): Promise<Vault> {
+  const dir = dirOf(args)
+  const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
+  if (!exists) throw new VaultError('NOT_FOUND', `no vault in ${dir} (create one with tresor init)`)
+  return Vault.open({ dir, full, onProgress: progress('verifying') })
+}
+
+function parseMember(spec: string): MemberSpec {
+  const [name, roles, key] = spec.split(':')
+  if (!name || !roles || !key) throw usage(`--member must be NAME:ROLES:PUBKEY, got "${spec}"`)
+  return { name, roles: roles.split(',').filter(Boolean), keys: [key] }
+}
+
+function describeStatus(vault: Vault): string {
+  const s = statusOf(vault)
+  const lines = [
+    `vault    ${s.name} (${s.vaultId})`,
+    `device   ${s.device}`,
+    `health   ${s.health.state === 'ok' ? 'OK' : 'READ-ONLY — ' + s.health.reason}`,
+    `events   ${s.events} in ${Object.keys(s.feeds).length} feed(s)`
+  ]
+  if (s.lastCheck) lines.push(`check    ${s.lastCheck.mode}, ${s.lastCheck.checked} event(s) checked in ${s.lastCheck.durationMs} ms`)
+  return lines.join('\n')
+}
+
+function describeReport(r: VerifyReport): string {
+  const head = r.ok ? `verified: ${r.total} event(s), ${r.checked} checked (${r.mode}) in ${r.durationMs} ms` : `VERIFICATION FAILED: ${r.issues.length} issue(s)`
+  const forks = r.forks.map((f) => `fork: key ${f.author.slice(0, 12)}… signed two events at seq ${f.seq} (${f.ids.map((i) => i.slice(0, 12)).join(' / ')}); its later events are not trusted`)
+  const issues = r.issues.slice(0, 50).map((i) => `  ${i.code} ${i.docId}${i.seq ? ` (seq ${i.seq})` : ''}: ${i.message}`)
+  return [head, ...forks, ...issues, ...(r.issues.length > 50 ? [`  … ${r.issues.length - 50} more`] : [])].join('\n')
+}
+
+const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
+  async keygen(args, out) {
+    const dir = dirOf(args)
+    const name = required(args, 'name')
+    const key = await ensureDeviceKey(dir, name, await getPassphrase('New key passphrase: ', true))
+    out.print(key.publicKey, { name, publicKey: key.publicKey, dir })
+    return 0
+  },
+
+  async init(args, out) {
+    const roles = required(args, 'roles').split(',').filter(Boolean)
+    const members = (args.flags.get('member') ?? []).map(parseMember)
+    const vault = await Vault.create({
+      dir: dirOf(args), vaultName: required(args, 'vault'), memberName: required(args, 'name'), roles, members,
+      passphrase: await getPassphrase('Device key passphrase: ', true)
+    })
+    out.print(describeStatus(vault), statusOf(vault))
+    await vault.close()
+    return 0
+  },
+
+  async status(args, out) {
+    const vault = await openVault(args)
+    out.print(describeStatus(vault), statusOf(vault))
+    const code = vault.health.state === 'ok' ? 0 : 3
+    await vault.close()
+    return code
+  },
+
+  async verify(args, out) {
+    const file = flag(args, 'file')
+    if (file) {
+      const report = await verifyYamlExport(await readFile(file, 'utf8'), progress('verifying'))
+      out.print(`${report.name} (${report.vault})\n${describeReport(report)}`, report)
+      return report.ok ? 0 : 3
+    }
+    const vault = await openVault(args, args.flags.has('full'))
+    if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
+    const report = vault.unlocked ? await vault.verify({ full: args.flags.has('full') }) : vault.health.report!
+    out.print(describeReport(report), report)
+    await vault.close()
+    return report.ok && vault.health.state === 'ok' ? 0 : 3
+  },
+
+  async log(args, out) {
+    const vault = await openVault(args)
+    const limit = Number(flag(args, 'limit') ?? 50)
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw usage('--limit must be 1-1000')
+    const res = await createHandlers(vault)['log.list']({ limit, type: flag(args, 'type'), author: flag(args, 'author') })
+    const lines = res.entries.map((e) => `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`)
+    out.print([...lines, `(${res.entries.length} of ${res.total})`].join('\n'), res)
+    await vault.close()
+    return 0
+  },
+
+  async note(args, out) {
+    const vault = await openVault(args)
+    try {
+      await vault.unlock(await getPassphrase('Device key passphrase: '))
+      const res = await createHandlers(vault)['log.appendNote']({ text: required(args, 'text') })
+      out.print(`appended ${res.id} (seq ${res.seq})`, res)
+      return 0
+    } finally {
+      await vault.close()
+    }
+  },
+
+  async export(args, out) {
+    if ((flag(args, 'format') ?? 'yaml') !== 'yaml') throw usage('only --format yaml is supported')
+    const vault = await openVault(args)
+    if (vault.health.state !== 'ok') {
+      await vault.close()
+      throw new VaultError('READ_ONLY', `refusing to export a vault that does not verify: ${vault.health.reason}`)
+    }
+    const target = flag(args, 'out')
+    const stream = target ? createWriteStream(target, { flags: 'wx' }) : process.stdout
+    const write = (chunk: string) => new Promise<void>((res, rej) => stream.write(chunk, (e) => (e ? rej(e) : res())))
+    const n = await exportYaml(vault, write, target ? progress('exporting') : undefined)
+    if (target) { stream.end(); await finished(stream) }
+    await vault.close()
+    if (target) out.print(`exported ${n} event(s) to ${target}`, { events: n, file: target })
+    return 0
+  },
+
+  async demo(args, out) {
+    const dir = dirOf(args)
+    const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
+    const passphrase = await getPassphrase(exists ? 'Demo vault passphrase: ' : 'Choose a passphrase for the demo vault: ', !exists)
+    if (!exists) {
+      await mkdir(dir, { recursive: true })
+      // A second founding member whose device lives elsewhere: only the public key is here.
+      const bob = await ensureDeviceKey(join(dir, 'bob-device'), 'bob', passphrase)
+      const created = await Vault.create({
+        dir, vaultName: 'Demo vault', memberName: 'alice', roles: ['operator', 'auditor'], passphrase,
+        members: [{ name: 'bob', roles: ['chain', 'devcore'], keys: [bob.publicKey] }]
+      })
+      for (const text of ['vault opened for the demo', 'boot self-check is part of every start', 'signed notes are append-only']) {
+        await created.append('audit.note', { text })
+      }
+      await created.close()
+    }
+    const vault = await Vault.open({ dir, onProgress: progress('verifying') })
+    await vault.unlock(passphrase)
+    await vault.append('audit.note', { text: `demo run at ${new Date().toISOString()}` })
+    const report = await vault.verify({ full: true })
+    out.print(`${describeStatus(vault)}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`, { status: statusOf(vault), report })
+    await vault.close()
+    return report.ok ? 0 : 3
+  }
+}

@@ -1,0 +1,30 @@
+/** Passphrase from TRESOR_PASSPHRASE or an interactive prompt with echo off. Never logged. */
+import { createInterface } from 'node:readline'
+import { VaultError } from '../core/errors.js'
+
+export async function getPassphrase(prompt: string, confirm = false): Promise<string> {
+  const fromEnv = process.env.TRESOR_PASSPHRASE
+  if (fromEnv) return fromEnv
+  if (!process.stdin.isTTY) {
+    throw new VaultError('BAD_ARGUMENT', 'no passphrase: set TRESOR_PASSPHRASE or run in a terminal')
+  }
+  const first = await ask(prompt)
+  if (confirm && (await ask('Repeat passphrase: ')) !== first) throw new VaultError('BAD_ARGUMENT', 'passphrases do not match')
+  if (first.length === 0) throw new VaultError('BAD_ARGUMENT', 'an empty passphrase is not allowed')
+  return first
+}
+
+function ask(prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+    const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream }
+    let muted = false
+    out._writeToOutput = (s: string) => { if (!muted) process.stderr.write(s) }
+    rl.question(prompt, (answer) => {
+      rl.close()
+      process.stderr.write('\n')
+      resolve(answer)
+    })
+    muted = true
+  })
+}
