@@ -16,13 +16,13 @@ export const inlineChecker: EventChecker = {
   close: async () => {}
 }
 
-function workerUrl(): { url: URL; execArgv: string[] } {
-  // From source (tsx, vitest) the worker is TypeScript and needs the tsx loader;
-  // in a bundle (electron-vite) it is built next to the bundle as verify-worker.js.
-  const fromSource = import.meta.url.endsWith('.ts')
-  return fromSource
-    ? { url: new URL('./verify-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] }
-    : { url: new URL('./verify-worker.js', import.meta.url), execArgv: [] }
+function spawnWorker(): Worker {
+  // In a bundle (electron-vite) the worker is built next to the bundle as verify-worker.js.
+  // From source (tsx, vitest) it is TypeScript: a tiny bootstrap registers tsx's loader
+  // inside the thread first (an --import flag in execArgv is not honoured by workers on Node 20).
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./verify-worker.js', import.meta.url))
+  const entry = JSON.stringify(new URL('./verify-worker.ts', import.meta.url).href)
+  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${entry}) })`, { eval: true })
 }
 
 export class WorkerChecker implements EventChecker {
@@ -31,18 +31,19 @@ export class WorkerChecker implements EventChecker {
   private job = 0
 
   constructor(size: number = Math.max(1, Math.min(availableParallelism(), 8))) {
-    const { url, execArgv } = workerUrl()
     for (let i = 0; i < size; i++) {
-      const w = new Worker(url, { execArgv })
+      const w = spawnWorker()
       w.on('message', (m: { job: number; results: EventCheck[] }) => {
         const p = this.pending.get(m.job)
         this.pending.delete(m.job)
         p?.resolve(m.results)
       })
-      w.on('error', (err) => {
+      const failAll = (err: Error) => {
         for (const p of this.pending.values()) p.reject(err)
         this.pending.clear()
-      })
+      }
+      w.on('error', failAll)
+      w.on('exit', (code) => { if (this.pending.size > 0) failAll(new Error(`verify worker exited (${code})`)) })
       w.unref()
       this.workers.push(w)
     }

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import nacl from 'tweetnacl'
+import { decodeEvent, signEvent, signingBytes, type UnsignedEvent } from '../core/envelope.js'
+import { canonicalize } from '../core/canonical.js'
+import { toHex } from '../core/bytes.js'
+import { VaultError } from '../core/errors.js'
+import { buildEnvelopeV1Fixture } from './fixtures/envelope-v1.js'
+
+const pinned = JSON.parse(readFileSync(new URL('./fixtures/envelope-v1.json', import.meta.url), 'utf8'))
+const kp = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(0x11))
+const AUTHOR = toHex(kp.publicKey)
+const VAULT_A = 'aa'.repeat(32)
+const VAULT_B = 'bb'.repeat(32)
+
+function base(over: Partial<UnsignedEvent> = {}): UnsignedEvent {
+  return { v: 1, vault: VAULT_A, author: AUTHOR, seq: 2, prev: 'cc'.repeat(32), ts: '2026-03-04T05:06:07.089Z', type: 'audit.note', payload: { text: 'hi' }, seen: [], ...over }
+}
+
+const codeOf = (fn: () => unknown) => { try { fn() } catch (e) { return (e as VaultError).code } return 'NO_ERROR' }
+
+describe('envelope', () => {
+  it('envelope - v1 fixture is rebuilt byte for byte from its seeds', () => {
+    expect(buildEnvelopeV1Fixture()).toEqual(pinned)
+  })
+
+  it('envelope - every pinned v1 event decodes and verifies in its vault', () => {
+    for (const e of pinned.events) {
+      const d = decodeEvent(e.raw, pinned.vault)
+      expect(d.id).toBe(e.id)
+    }
+  })
+
+  it('envelope - the event id is the hash of the signed canonical bytes', () => {
+    const d = signEvent(base(), kp.secretKey)
+    expect(d.raw).toBe(canonicalize(d.event))
+    expect(decodeEvent(d.raw, VAULT_A).id).toBe(d.id)
+  })
+
+  it('envelope - a signature for one vault does not verify in another (domain separation)', () => {
+    const d = signEvent(base(), kp.secretKey)
+    expect(codeOf(() => decodeEvent(d.raw, VAULT_B))).toBe('WRONG_VAULT')
+    // rewriting the vault field to replay it elsewhere breaks the signature
+    const replayed = canonicalize({ ...d.event, vault: VAULT_B })
+    expect(codeOf(() => decodeEvent(replayed, VAULT_B))).toBe('BAD_SIGNATURE')
+  })
+
+  it('envelope - the domain tag is part of what is signed', () => {
+    const bytes = Buffer.from(signingBytes(base())).toString('utf8')
+    expect(bytes.startsWith(`tresor/v1/event/${VAULT_A}\n{`)).toBe(true)
+    // the same canonical body signed without the tag does not verify
+    const body = new TextEncoder().encode(canonicalize({ ...base() }))
+    const bare = { ...base(), sig: toHex(nacl.sign.detached(body, kp.secretKey)) }
+    expect(codeOf(() => decodeEvent(canonicalize(bare), VAULT_A))).toBe('BAD_SIGNATURE')
+  })
+
+  it('envelope - non-canonical bytes of a valid event are refused', () => {
+    const d = signEvent(base(), kp.secretKey)
+    expect(codeOf(() => decodeEvent(JSON.stringify(d.event, null, 1), VAULT_A))).toBe('NON_CANONICAL')
+    const reordered = '{"v":1,' + d.raw.slice(1).replace(',"v":1', '')
+    expect(codeOf(() => decodeEvent(reordered, VAULT_A))).toBe('NON_CANONICAL')
+  })
+
+  it('envelope - an oversized payload is refused on signing and on decoding', () => {
+    expect(codeOf(() => signEvent(base({ payload: { text: 'x'.repeat(70_000) } }), kp.secretKey))).toBe('OVERSIZED')
+    const huge = '{"author":"' + 'x'.repeat(70_000) + '"}'
+    expect(codeOf(() => decodeEvent(huge, VAULT_A))).toBe('OVERSIZED')
+  })
+
+  it('envelope - a deeply nested payload is refused', () => {
+    let deep: Record<string, unknown> = {}
+    for (let i = 0; i < 20; i++) deep = { d: deep }
+    expect(codeOf(() => signEvent(base({ payload: deep as never }), kp.secretKey))).toBe('TOO_DEEP')
+  })
+
+  it('envelope - shape rules: fields, types, timestamps, chain fields, seen heads', () => {
+    const bad: Partial<UnsignedEvent>[] = [
+      { seq: 0 }, { seq: 1.5 }, { ts: '2026-03-04 05:06:07' }, { ts: '2026-02-30T00:00:00.000Z' }, { type: 'Note' },
+      { prev: 'CC'.repeat(32) }, { seq: 1, prev: 'cc'.repeat(32) }, { vault: null },
+      { seen: [{ author: AUTHOR, seq: 1, id: 'dd'.repeat(32) }] },
+      { seen: [{ author: 'ff'.repeat(32), seq: 1, id: 'dd'.repeat(32) }, { author: 'ee'.repeat(32), seq: 1, id: 'dd'.repeat(32) }] }
+    ]
+    for (const over of bad) expect(codeOf(() => signEvent(base(over), kp.secretKey)), JSON.stringify(over)).toBe('MALFORMED')
+    const d = signEvent(base(), kp.secretKey)
+    expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, extra: 1 }), VAULT_A))).toBe('MALFORMED')
+    expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, v: 2 }), VAULT_A))).toBe('MALFORMED')
+  })
+
+  it('envelope - a small-order author key is WEAK_KEY even with a "valid" signature', () => {
+    const weak = { ...base(), author: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa', sig: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a' + '00'.repeat(32) }
+    expect(codeOf(() => decodeEvent(canonicalize(weak), VAULT_A))).toBe('WEAK_KEY')
+  })
+})

@@ -1,0 +1,41 @@
+import { beforeAll, describe, expect, test } from 'vitest'
+import { fileURLToPath } from 'node:url'
+import { ESLint } from 'eslint'
+
+const RULE = '@typescript-eslint/no-restricted-imports'
+let eslint: ESLint
+
+/** Lint `code` as if it lived at `filePath`; return the boundary-rule hits. */
+async function boundaryHits(filePath: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath })
+  return result!.messages.filter((m) => m.ruleId === RULE).map((m) => m.message)
+}
+
+beforeAll(() => {
+  eslint = new ESLint({ cwd: fileURLToPath(new URL('..', import.meta.url)) })
+})
+
+describe('lint boundaries', () => {
+  test('lint - core importing electron fails', async () => {
+    expect(await boundaryHits('core/probe.ts', "import { app } from 'electron'\nexport const a = app\n")).toHaveLength(1)
+    expect(await boundaryHits('core/probe.ts', "import type { App } from 'electron'\nexport type A = App\n")).toHaveLength(1)
+  })
+
+  test('lint - core importing sync/ fails', async () => {
+    expect(await boundaryHits('core/probe.ts', "import { x } from '../sync/x.js'\nexport const y = x\n")).toHaveLength(1)
+  })
+
+  test('lint - renderer importing a value from core fails', async () => {
+    expect(await boundaryHits('renderer/src/probe.ts', "import { createHandlers } from '../../core/api.js'\nexport const h = createHandlers\n")).toHaveLength(1)
+  })
+
+  test('lint - renderer importing a type from core passes', async () => {
+    const [result] = await eslint.lintText("import type { Method } from '../../core/index.js'\nexport type M = Method\n", { filePath: 'renderer/src/probe.ts' })
+    expect(result!.errorCount + result!.warningCount).toBe(0)
+  })
+
+  test('lint - renderer importing Node built-ins fails', async () => {
+    expect(await boundaryHits('renderer/src/probe.ts', "import { readFile } from 'node:fs/promises'\nexport const r = readFile\n")).toHaveLength(1)
+    expect(await boundaryHits('renderer/src/probe.ts', "import { join } from 'path'\nexport const j = join\n")).toHaveLength(1)
+  })
+})

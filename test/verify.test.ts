@@ -1,0 +1,311 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import nacl from 'tweetnacl'
+import { cp } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Vault } from '../core/vault.js'
+import { eventDocId, LogStore, type EventDoc } from '../core/store.js'
+import { signEvent, type DecodedEvent } from '../core/envelope.js'
+import { canonicalize } from '../core/canonical.js'
+import { toHex } from '../core/bytes.js'
+import { POINT_DOC_ID } from '../core/verified-point.js'
+import { VaultError } from '../core/errors.js'
+import { WorkerChecker, inlineChecker } from '../core/verify-pool.js'
+import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
+import type { Db } from '../core/pouch.js'
+
+const bob = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(0xb0))
+const BOB = toHex(bob.publicKey)
+const BOB_MEMBER = { name: 'bob', roles: ['chain'], keys: [BOB] }
+
+/** Write a document as a winning revision 1 branch: the strongest tamper PouchDB allows (no rev bump to notice). */
+async function forceWrite(db: Db, doc: Partial<EventDoc> & { _id: string }): Promise<void> {
+  const res = await db.bulkDocs([{ ...doc, _rev: '1-ffffffffffffffffffffffffffffffff' }], { new_edits: false })
+  expect(res.every((r) => !r.error)).toBe(true)
+}
+
+async function docOf(db: Db, author: string, seq: number): Promise<EventDoc> {
+  return await db.get(eventDocId(author, seq)) as unknown as EventDoc
+}
+
+function bobEvent(vault: string, seq: number, prev: string, text: string, over: Record<string, unknown> = {}): DecodedEvent {
+  return signEvent({ v: 1, vault, author: BOB, seq, prev, ts: '2026-05-01T00:00:00.000Z', type: 'audit.note', payload: { text }, seen: [], ...over }, bob.secretKey)
+}
+
+function docFor(d: DecodedEvent): EventDoc {
+  return { _id: eventDocId(d.event.author, d.event.seq), raw: d.raw, id: d.id, type: d.event.type, ts: d.event.ts }
+}
+
+async function reopen(dir: string, full = false): Promise<Vault> {
+  const v = await Vault.open({ dir, full })
+  return v
+}
+
+async function appendCode(v: Vault): Promise<string> {
+  try { await v.append('audit.note', { text: 'more' }) } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
+}
+
+async function setup(notes = 6, members = [BOB_MEMBER]) {
+  const vault = await makeVault({ notes, members })
+  const { dir, device, vaultId } = vault
+  await vault.close()
+  return { dir, device, vaultId }
+}
+
+describe('verify', () => {
+  afterAll(cleanupDirs)
+
+  it('verify - a clean vault verifies fully and starts incrementally', async () => {
+    const { dir } = await setup(5)
+    const v = await reopen(dir)
+    expect(v.health.state).toBe('ok')
+    expect(v.health.report).toMatchObject({ ok: true, mode: 'incremental', checked: 0 })
+    const full = await v.verify({ full: true })
+    expect(full).toMatchObject({ ok: true, mode: 'full', checked: 6, total: 6 })
+    await v.close()
+  })
+
+  it('verify - a changed event is named, the vault goes READ-ONLY, nothing is lost or overwritten', async () => {
+    const { dir, device } = await setup()
+    const original = await withRawDb(dir, async (db) => {
+      const doc = await docOf(db, device, 4)
+      await db.put({ ...doc, raw: doc.raw.replace('note 2', 'note X') } as never)
+      return doc
+    })
+    const v = await reopen(dir)
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(device, 4) })
+    await v.unlock(PASS)
+    expect(await appendCode(v)).toBe('READ_ONLY')
+    const full = await v.verify({ full: true })
+    expect(full.ok).toBe(false)
+    expect(full.issues.map((i) => i.docId)).toContain(eventDocId(device, 4))
+    expect(await v.store.count()).toBe(7)
+    expect((await v.store.get(device, 4))!.id).toBe(original.id) // the index hint survived; the raw did not
+    await v.close()
+  })
+
+  it('verify - a forged winning revision 1 is caught by its bytes, not its revision', async () => {
+    const { dir, device } = await setup()
+    await withRawDb(dir, async (db) => {
+      const doc = await docOf(db, device, 3)
+      await forceWrite(db, { ...doc, raw: doc.raw.replace('note 1', 'note Y') })
+    })
+    const v = await reopen(dir, true)
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'BAD_SIGNATURE', docId: eventDocId(device, 3), seq: 3 })
+    await v.close()
+  })
+
+  it('verify - a deleted event is a gap (full) and a deletion (incremental)', async () => {
+    const { dir, device } = await setup()
+    await withRawDb(dir, async (db) => {
+      const doc = await docOf(db, device, 3)
+      await db.remove(doc._id, doc._rev!)
+    })
+    const inc = await reopen(dir)
+    expect(inc.health.report!.issues[0]).toMatchObject({ code: 'DELETED', docId: eventDocId(device, 3) })
+    const full = await inc.verify({ full: true })
+    expect(full.issues[0]).toMatchObject({ code: 'GAP', docId: eventDocId(device, 4) })
+    expect(inc.health.state).toBe('read-only')
+    await inc.close()
+  })
+
+  it('verify - removing the newest events is reported as truncation against the verified point', async () => {
+    const { dir, device } = await setup()
+    await withRawDb(dir, async (db) => {
+      for (const seq of [7, 6]) { const doc = await docOf(db, device, seq); await db.remove(doc._id, doc._rev!) }
+    })
+    const v = await reopen(dir, true)
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.report!.issues.map((i) => i.code)).toEqual(['TRUNCATED'])
+    await v.close()
+  })
+
+  it('verify - reordered events (bytes swapped between slots) are MISPLACED', async () => {
+    const { dir, device } = await setup()
+    await withRawDb(dir, async (db) => {
+      const a = await docOf(db, device, 4), b = await docOf(db, device, 5)
+      await forceWrite(db, { ...a, raw: b.raw, id: b.id })
+      await forceWrite(db, { ...b, raw: a.raw, id: a.id })
+    })
+    const v = await reopen(dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'MISPLACED', docId: eventDocId(device, 4) })
+    await v.close()
+  })
+
+  it('verify - non-canonical, oversized and malleated bytes are each named', async () => {
+    const { dir, device } = await setup()
+    await withRawDb(dir, async (db) => {
+      const d2 = await docOf(db, device, 2)
+      await forceWrite(db, { ...d2, raw: JSON.stringify(JSON.parse(d2.raw), null, 1) })
+    })
+    let v = await reopen(dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'NON_CANONICAL', seq: 2 })
+    await v.close()
+
+    const second = await setup()
+    await withRawDb(second.dir, async (db) => {
+      const d = await docOf(db, second.device, 2)
+      await forceWrite(db, { ...d, raw: d.raw.replace('"note 0"', JSON.stringify('x'.repeat(70_000))) })
+    })
+    v = await reopen(second.dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'OVERSIZED', seq: 2 })
+    await v.close()
+
+    const third = await setup()
+    await withRawDb(third.dir, async (db) => {
+      const d = await docOf(db, third.device, 2)
+      const ev = JSON.parse(d.raw)
+      const sig = Buffer.from(ev.sig, 'hex')
+      const L = (1n << 252n) + 27742317777372353535851937790883648493n
+      const s = BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + L
+      Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse().copy(sig, 32)
+      const raw = canonicalize({ ...ev, sig: sig.toString('hex') })
+      await forceWrite(db, { ...d, raw })
+    })
+    v = await reopen(third.dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'BAD_SIGNATURE', seq: 2 })
+    await v.close()
+  })
+
+  it('verify - a gap in another member\'s feed is named', async () => {
+    const { dir, vaultId } = await setup(1)
+    const b1 = bobEvent(vaultId, 1, vaultId, 'one')
+    const b2 = bobEvent(vaultId, 2, b1.id, 'two')
+    const b3 = bobEvent(vaultId, 3, b2.id, 'three')
+    await withRawDb(dir, async (db) => { await new LogStore(db).putMany([b1, b3]) })
+    const v = await reopen(dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'GAP', docId: eventDocId(BOB, 3) })
+    await v.close()
+  })
+
+  it('verify - an event for another vault id, or replayed from another vault, is WRONG_VAULT', async () => {
+    const { dir, vaultId } = await setup(1)
+    const other = await makeVault({ notes: 1, members: [BOB_MEMBER] })
+    const replayed = (await other.store.get(BOB, 1)) ?? null
+    expect(replayed).toBeNull()
+    // bob signed honestly in the other vault; someone replays it here
+    const inOther = bobEvent(other.vaultId, 1, other.vaultId, 'for the other vault')
+    await other.close()
+    await withRawDb(dir, async (db) => { await db.put(docFor(inOther) as never) })
+    let v = await reopen(dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'WRONG_VAULT', docId: eventDocId(BOB, 1) })
+    await v.close()
+
+    // a whole event from another vault's founder replayed into this one
+    const { dir: dir2 } = await setup(1)
+    const foreign = await makeVault({ notes: 2 })
+    const doc = (await foreign.store.get(foreign.device, 2))!
+    await foreign.close()
+    await withRawDb(dir2, async (db) => { await db.put({ _id: doc._id, raw: doc.raw, id: doc.id, type: doc.type, ts: doc.ts } as never) })
+    v = await reopen(dir2, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'WRONG_VAULT' })
+    expect(vaultId).not.toBe(foreign.vaultId)
+    await v.close()
+  })
+
+  it('verify - an event from a small-order key is WEAK_KEY, from a stranger UNKNOWN_AUTHOR', async () => {
+    const { dir, vaultId } = await setup(1)
+    const weak = 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa'
+    const raw = canonicalize({ author: weak, payload: { text: 'x' }, prev: vaultId, seen: [], seq: 1, sig: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a' + '00'.repeat(32), ts: '2026-05-01T00:00:00.000Z', type: 'audit.note', v: 1, vault: vaultId })
+    const stranger = nacl.sign.keyPair()
+    const s1 = signEvent({ v: 1, vault: vaultId, author: toHex(stranger.publicKey), seq: 1, prev: vaultId, ts: '2026-05-01T00:00:00.000Z', type: 'audit.note', payload: { text: 'hi' }, seen: [] }, stranger.secretKey)
+    await withRawDb(dir, async (db) => {
+      await db.put({ _id: eventDocId(weak, 1), raw, id: 'x', type: 'audit.note', ts: '2026-05-01T00:00:00.000Z' } as never)
+      await db.put(docFor(s1) as never)
+    })
+    const v = await reopen(dir, true)
+    const codes = Object.fromEntries(v.health.report!.issues.map((i) => [i.author, i.code]))
+    expect(codes[weak]).toBe('WEAK_KEY')
+    expect(codes[toHex(stranger.publicKey)]).toBe('UNKNOWN_AUTHOR')
+    await v.close()
+  })
+
+  it('verify - a fork keeps both events as evidence, flags the key and stops trusting it past the fork', async () => {
+    const { dir, vaultId } = await setup(1)
+    const b1 = bobEvent(vaultId, 1, vaultId, 'one')
+    const b2 = bobEvent(vaultId, 2, b1.id, 'two')
+    const b2x = bobEvent(vaultId, 2, b1.id, 'two, other version')
+    const b3 = bobEvent(vaultId, 3, b2.id, 'three')
+    await withRawDb(dir, async (db) => {
+      const store = new LogStore(db)
+      await store.putMany([b1, b2, b3])
+      await store.putForkEvidence(b2x)
+      await store.putForkEvidence(b2x) // evidence arriving twice is kept once
+    })
+    const v = await reopen(dir, true)
+    const r = v.health.report!
+    expect(r.ok).toBe(true)
+    expect(r.forks).toEqual([{ author: BOB, seq: 2, ids: [b2.id, b2x.id].sort() }])
+    expect(r.feeds[BOB]!.length).toBe(1)
+    expect(v.health.state).toBe('ok') // another member's fork does not stop this device
+    expect((await v.store.get(BOB, 2))!.id).toBe(b2.id)
+    expect(await v.store.count()).toBe(2 + 3 + 1)
+    await v.close()
+  })
+
+  it('verify - a fork of this device\'s own key (restored backup) puts the vault in READ-ONLY', async () => {
+    const vault = await makeVault({ notes: 2 })
+    const { dir } = vault
+    await vault.close()
+    const backup = await tempDir()
+    await cp(dir, backup, { recursive: true })
+    const a = await Vault.open({ dir: backup })
+    await a.unlock(PASS)
+    const forked = await a.append('audit.note', { text: 'written on the restored copy' })
+    await a.close()
+    const v = await Vault.open({ dir })
+    await v.unlock(PASS)
+    await v.append('audit.note', { text: 'written on the original' })
+    await v.store.putForkEvidence(forked)
+    const r = await v.verify({ full: true })
+    expect(r.forks).toHaveLength(1)
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.reason).toMatch(/signed two different events at seq 4/)
+    expect(await appendCode(v)).toBe('READ_ONLY')
+    await v.close()
+  })
+
+  it('verify - a doc planted in the event range keeps the vault READ-ONLY across restarts until a full check passes', async () => {
+    const { dir } = await setup(2)
+    await withRawDb(dir, async (db) => { await db.put({ _id: 'ev!planted', raw: '{}' } as never) })
+    let v = await reopen(dir, true)
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'STRAY_DOC', docId: 'ev!planted' })
+    await v.close()
+    v = await reopen(dir) // a normal start does not forget the failure
+    expect(v.health.state).toBe('read-only')
+    await v.close()
+    await withRawDb(dir, async (db) => { const d = await db.get('ev!planted'); await db.remove(d._id, d._rev!) })
+    v = await reopen(dir)
+    await v.unlock(PASS)
+    await v.verify({ full: true })
+    expect(v.health.state).toBe('ok')
+    expect(await appendCode(v)).toBe('NO_ERROR')
+    await v.close()
+  })
+
+  it('verify - a tampered verified point is not trusted: the start falls back to a full check', async () => {
+    const { dir } = await setup(3)
+    await withRawDb(dir, async (db) => {
+      const p = await db.get(POINT_DOC_ID)
+      await db.put({ ...p, updateSeq: (p.updateSeq as number) + 1000 } as never)
+    })
+    const v = await reopen(dir)
+    expect(v.health.report).toMatchObject({ ok: true, mode: 'full', checked: 4 })
+    await v.close()
+  })
+
+  it('verify - the worker pool decides exactly as the inline checker', async () => {
+    const vault = await makeVault({ notes: 30 })
+    const raws: unknown[] = []
+    for await (const page of vault.store.scan()) raws.push(...page.map((d) => d.raw))
+    raws.push('{', 'x'.repeat(100), (raws[3] as string).replace('note', 'nope'), 42, null)
+    const pool = new WorkerChecker(2)
+    try {
+      expect(await pool.check(raws, vault.vaultId)).toEqual(await inlineChecker.check(raws, vault.vaultId))
+    } finally {
+      await pool.close()
+      await vault.close()
+    }
+  })
+})
