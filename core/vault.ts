@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { openDb, type Db } from './pouch.js'
+import { openDb } from './pouch.js'
 import { LogStore, parseEventDocId, type EventDoc } from './store.js'
 import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'

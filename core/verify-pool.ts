@@ -44,7 +44,6 @@ export class WorkerChecker implements EventChecker {
       }
       w.on('error', failAll)
       w.on('exit', (code) => { if (this.pending.size > 0) failAll(new Error(`verify worker exited (${code})`)) })
-      w.unref()
       this.workers.push(w)
     }
   }

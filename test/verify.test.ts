@@ -1,7 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import nacl from 'tweetnacl'
 import { cp } from 'node:fs/promises'
-import { join } from 'node:path'
 import { Vault } from '../core/vault.js'
 import { eventDocId, LogStore, type EventDoc } from '../core/store.js'
 import { signEvent, type DecodedEvent } from '../core/envelope.js'

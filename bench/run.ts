@@ -1,0 +1,209 @@
+/**
+ * `npm run bench`: Tresor next to its peers in the same run, printed as a table.
+ * Peers: plain PouchDB (the storage floor), hypercore (a signed append-only log)
+ * and the machine's own native Ed25519 verify ceiling on every core.
+ * Options: --events N (verify/start size, default 100000), --appends N (default 3000),
+ * --million (also time the normal start of a 1,000,000-event vault).
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir, availableParallelism, cpus } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import nacl from 'tweetnacl'
+import Hypercore from 'hypercore'
+import { Vault } from '../core/vault.js'
+import { openDb } from '../core/pouch.js'
+import { signEvent, type DecodedEvent } from '../core/envelope.js'
+import { eventDocId } from '../core/store.js'
+
+const argv = process.argv.slice(2)
+const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
+const EVENTS = opt('events', 100_000)
+const APPENDS = opt('appends', 3000)
+const MILLION = argv.includes('--million')
+const KDF = { N: 2 ** 14, r: 8, p: 1 }
+const PASS = 'bench'
+const rows: { measure: string; tresor: string; peer: string; verdict: string }[] = []
+const fmt = (n: number) => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)
+const rate = (n: number, ms: number) => n / (ms / 1000)
+const dirs: string[] = []
+async function tmp(): Promise<string> { const d = await mkdtemp(join(tmpdir(), 'tresor-bench-')); dirs.push(d); return d }
+function log(msg: string) { process.stderr.write(`· ${msg}\n`) }
+
+async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = performance.now()
+  const value = await fn()
+  return { ms: performance.now() - t, value }
+}
+
+/** Events exactly like a vault's own appends, signed natively, for building big vaults quickly. */
+function* signedNotes(vault: Vault, secretKey: Uint8Array, from: { length: number; head: string }, count: number): Generator<DecodedEvent> {
+  let { length, head } = from
+  for (let i = 0; i < count; i++) {
+    const d = signEvent({ v: 1, vault: vault.vaultId, author: vault.device, seq: length + 1, prev: head, ts: new Date(1_780_000_000_000 + i).toISOString(), type: 'audit.note', payload: { text: `reading ${i}`, n: i }, seen: [] }, secretKey)
+    length++
+    head = d.id
+    yield d
+  }
+}
+
+async function buildVault(count: number): Promise<{ dir: string; buildMs: number }> {
+  const dir = await tmp()
+  const v = await Vault.create({ dir, vaultName: 'bench', passphrase: PASS, memberName: 'bench', roles: ['operator'], kdf: KDF })
+  const { openKeyFile, readKeyFile } = await import('../core/keys.js')
+  const key = await openKeyFile(await readKeyFile(join(dir, 'device.key')), PASS)
+  const t = performance.now()
+  let batch: DecodedEvent[] = []
+  for (const d of signedNotes(v, key.keyPair.secretKey, v.heads()[v.device]!, count - 1)) {
+    batch.push(d)
+    if (batch.length === 1000) { await v.store.putMany(batch); batch = [] }
+  }
+  await v.store.putMany(batch)
+  const buildMs = performance.now() - t
+  await v.unlock(PASS)
+  await v.verify({ full: true }) // sets the signed verified point
+  await v.close()
+  return { dir, buildMs }
+}
+
+async function benchAppend(): Promise<void> {
+  log(`appending ${APPENDS} events one at a time (sign + durable write)`)
+  const dir = await tmp()
+  const v = await Vault.create({ dir, vaultName: 'bench', passphrase: PASS, memberName: 'bench', roles: ['operator'], kdf: KDF })
+  const lat: number[] = []
+  const tresor = await time(async () => {
+    for (let i = 0; i < APPENDS; i++) {
+      const t = performance.now()
+      await v.append('audit.note', { text: `reading ${i}`, n: i })
+      lat.push(performance.now() - t)
+    }
+  })
+  await v.close()
+  lat.sort((a, b) => a - b)
+  const p99 = lat[Math.floor(lat.length * 0.99)]!
+
+  log('hypercore: appending the same number of single blocks')
+  const core = new Hypercore(await tmp())
+  await core.ready()
+  const payload = (i: number) => Buffer.from(JSON.stringify({ text: `reading ${i}`, n: i }))
+  const hc = await time(async () => { for (let i = 0; i < APPENDS; i++) await core.append(payload(i)) })
+  await core.close()
+
+  log('plain PouchDB: the same documents, one durable put at a time')
+  const db = openDb(join(await tmp(), 'plain'))
+  const raws = [...signedNotes(v, nacl.sign.keyPair().secretKey, { length: 0, head: v.vaultId }, APPENDS)]
+  const plain = await time(async () => { for (const d of raws) await db.put({ _id: eventDocId(d.event.author, d.event.seq), raw: d.raw, id: d.id, type: d.event.type, ts: d.event.ts }) })
+  await db.close()
+
+  const ours = rate(APPENDS, tresor.ms), theirs = rate(APPENDS, hc.ms)
+  rows.push({ measure: `append + sign + durable write, one writer (${APPENDS})`, tresor: `${fmt(ours)}/s (p99 ${p99.toFixed(2)} ms)`, peer: `hypercore ${fmt(theirs)}/s · PouchDB put ${fmt(rate(APPENDS, plain.ms))}/s`, verdict: `target ≥1,000/s and ≥ hypercore: ${ours >= 1000 && ours >= theirs ? 'met' : 'NOT met'}` })
+}
+
+async function nativeCeiling(seconds = 3): Promise<{ perCore: number; allCores: number; cores: number }> {
+  const kp = nacl.sign.keyPair()
+  const msgs: Uint8Array[] = [], sigs: Uint8Array[] = []
+  for (let i = 0; i < 1000; i++) {
+    const m = nacl.randomBytes(400)
+    msgs.push(m)
+    sigs.push(nacl.sign.detached(m, kp.secretKey))
+  }
+  const run = (workers: number, rounds: number) => Promise.all(Array.from({ length: workers }, () => new Promise<{ ok: number; ms: number }>((resolve, reject) => {
+    const w = new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(new URL('./ceiling-worker.ts', import.meta.url).href)}) })`,
+      { eval: true, workerData: { pk: kp.publicKey, msgs, sigs, rounds } })
+    w.once('message', (m) => { resolve(m); void w.terminate() })
+    w.once('error', reject)
+  })))
+  const rounds = Math.max(1, Math.round(seconds * 8))
+  const one = await run(1, rounds)
+  const cores = availableParallelism()
+  const all = await run(cores, rounds)
+  const perCore = rate(one[0]!.ok, one[0]!.ms)
+  const allCores = all.reduce((n, r) => n + r.ok, 0) / (Math.max(...all.map((r) => r.ms)) / 1000)
+  return { perCore, allCores, cores }
+}
+
+async function benchVerify(): Promise<void> {
+  log(`building a ${EVENTS}-event vault (native signing, bulk writes)`)
+  const { dir, buildMs } = await buildVault(EVENTS)
+
+  log('full verification')
+  const v = await Vault.open({ dir })
+  const full = await time(() => v.verify({ full: true }))
+  await v.close()
+  if (!full.value.ok) throw new Error('bench vault did not verify')
+
+  log('incremental start (normal open)')
+  const starts: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const s = await time(() => Vault.open({ dir }))
+    starts.push(s.ms)
+    await s.value.close()
+  }
+
+  log('plain PouchDB: reading the same documents (storage floor)')
+  const db = openDb(join(dir, 'events.db'))
+  const read = await time(async () => {
+    let n = 0, startkey = 'ev!', skip = 0
+    for (;;) {
+      const res = await db.allDocs({ startkey, endkey: 'ev!\uffff', limit: 1000, skip, include_docs: true })
+      if (res.rows.length === 0) break
+      n += res.rows.length
+      startkey = res.rows[res.rows.length - 1]!.id
+      skip = 1
+    }
+    return n
+  })
+  await db.close()
+
+  log('native Ed25519 verify ceiling')
+  const ceiling = await nativeCeiling()
+
+  log('hypercore: appending and replicating (verifying) the same number of entries')
+  const a = new Hypercore(await tmp())
+  await a.ready()
+  const hcAppend = await time(async () => {
+    for (let i = 0; i < EVENTS; i += 1000) await a.append(Array.from({ length: Math.min(1000, EVENTS - i) }, (_, j) => Buffer.from(JSON.stringify({ text: `reading ${i + j}`, n: i + j }))))
+  })
+  const b = new Hypercore(await tmp(), a.key)
+  await b.ready()
+  const s1 = a.replicate(true), s2 = b.replicate(false)
+  s1.pipe(s2).pipe(s1)
+  const hcVerify = await time(async () => { await b.download({ start: 0, end: EVENTS }).done() })
+  await a.close(); await b.close()
+
+  const ours = rate(EVENTS, full.ms)
+  const share = ours / ceiling.allCores
+  rows.push({ measure: `full verification, ${fmt(EVENTS)} events (${ceiling.cores} cores)`, tresor: `${fmt(ours)}/s`, peer: `native verify ceiling ${fmt(ceiling.allCores)}/s (${fmt(ceiling.perCore)}/s per core) · PouchDB read ${fmt(rate(read.value, read.ms))}/s · hypercore replicate+verify ${fmt(rate(EVENTS, hcVerify.ms))}/s`, verdict: `${(share * 100).toFixed(0)}% of ceiling (target ≥75%): ${share >= 0.75 ? 'met' : 'NOT met'}` })
+  rows.push({ measure: `bulk sign + durable write, ${fmt(EVENTS)} entries (batches of 1000)`, tresor: `${fmt(rate(EVENTS, buildMs))}/s`, peer: `hypercore (batches of 1000) ${fmt(rate(EVENTS, hcAppend.ms))}/s`, verdict: '' })
+  const median = starts.sort((x, y) => x - y)[1]!
+  rows.push({ measure: `normal start (incremental check), ${fmt(EVENTS)} events`, tresor: `${median.toFixed(0)} ms`, peer: '', verdict: `target <500 ms: ${median < 500 ? 'met' : 'NOT met'}` })
+}
+
+async function benchMillionStart(): Promise<void> {
+  log('building a 1,000,000-event vault (takes minutes)')
+  const { dir } = await buildVault(1_000_000)
+  const starts: number[] = []
+  for (let i = 0; i < 3; i++) { const s = await time(() => Vault.open({ dir })); starts.push(s.ms); await s.value.close() }
+  const median = starts.sort((x, y) => x - y)[1]!
+  rows.push({ measure: 'normal start (incremental check), 1,000,000 events', tresor: `${median.toFixed(0)} ms`, peer: '', verdict: `target <500 ms: ${median < 500 ? 'met' : 'NOT met'}` })
+}
+
+function printTable(): void {
+  const head = ['measure', 'tresor', 'peers (same run)', 'target']
+  const body = rows.map((r) => [r.measure, r.tresor, r.peer, r.verdict])
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |'
+  console.log(`\nTresor bench — ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, Node ${process.version}, peak RSS ${fmt(process.memoryUsage().rss / 2 ** 20)} MiB`)
+  console.log(line(head))
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
+  for (const r of body) console.log(line(r))
+}
+
+try {
+  await benchAppend()
+  await benchVerify()
+  if (MILLION) await benchMillionStart()
+  printTable()
+} finally {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+}

@@ -1,0 +1,97 @@
+// @ts-check
+/**
+ * Lint for Tresor. Its main job is the layout: which layer may import which.
+ *   core/     the vault; knows no host, no UI, no sync
+ *   sync/     replication; knows core, no host, no UI
+ *   main/     Electron main + preload; no UI code
+ *   edge/     CLI and daemon; no UI code
+ *   renderer/ the UI; sees core and main only as types, and nothing of Node
+ * Every boundary uses @typescript-eslint/no-restricted-imports (the base rule
+ * plus `allowTypeImports`), so one rule per layer holds all of its limits.
+ */
+import { builtinModules } from 'node:module'
+import { defineConfig } from 'eslint/config'
+import tseslint from 'typescript-eslint'
+
+const RULE = '@typescript-eslint/no-restricted-imports'
+const SOURCES = ['**/*.ts', '**/*.tsx', '**/*.js', '**/*.mjs', '**/*.cjs']
+const inLayer = (/** @type {string} */ dir) => SOURCES.map((glob) => `${dir}/${glob}`)
+
+/** A pattern that matches an import path containing the folder `dir` (e.g. `../sync/x.js`). */
+const folder = (/** @type {string} */ dir, /** @type {string} */ message) => ({ regex: `(^|/)${dir}(/|$)`, message })
+const pkg = (/** @type {string} */ name, /** @type {string} */ message) => ({ regex: `^${name}(/|$)`, message })
+
+const UI = ['react', 'react-dom', 'zustand']
+
+export default defineConfig(
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'demo-vault/**', 'test-artifacts/**', 'bench/results/**'] },
+  tseslint.configs.recommended,
+  {
+    rules: {
+      // `_`-prefixed names are deliberately unused (callback signatures).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }]
+    }
+  },
+  {
+    // Ambient declarations for untyped packages, and benchmarks poking at internals.
+    files: ['types/**', 'bench/**'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' }
+  },
+  {
+    files: inLayer('core'),
+    rules: {
+      [RULE]: ['error', {
+        patterns: [
+          pkg('electron', 'core runs in every host: it may not import Electron.'),
+          ...UI.map((name) => pkg(name, 'core may not import UI libraries.')),
+          folder('sync', 'core may not depend on sync/: sync builds on core, not the reverse.'),
+          folder('renderer', 'core may not import the UI.'),
+          folder('main', 'core may not import a host (main/).'),
+          folder('edge', 'core may not import a host (edge/).')
+        ]
+      }]
+    }
+  },
+  {
+    files: inLayer('sync'),
+    rules: {
+      [RULE]: ['error', {
+        patterns: [
+          pkg('electron', 'sync may not import Electron.'),
+          ...UI.map((name) => pkg(name, 'sync may not import UI libraries.')),
+          folder('renderer', 'sync may not import the UI.'),
+          folder('main', 'sync may not import the Electron host.')
+        ]
+      }]
+    }
+  },
+  {
+    files: [...inLayer('main'), ...inLayer('edge')],
+    rules: {
+      [RULE]: ['error', {
+        patterns: [
+          ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
+          folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.')
+        ]
+      }]
+    }
+  },
+  {
+    files: inLayer('renderer'),
+    rules: {
+      [RULE]: ['error', {
+        paths: builtinModules.map((name) => ({ name, message: 'the renderer is a browser page: no Node built-ins.' })),
+        patterns: [
+          { regex: '^node:', message: 'the renderer is a browser page: no Node built-ins.' },
+          pkg('electron', 'the renderer talks to main through window.tresor only.'),
+          { regex: '^pouchdb', message: 'the renderer may not open the database: call core through the API client.' },
+          pkg('tweetnacl', 'the renderer holds no keys: signing happens in core.'),
+          { ...folder('core', 'the renderer may import core types only (`import type`); call core through the API client.'), allowTypeImports: true },
+          { ...folder('main', 'the renderer may import main types only (`import type`).'), allowTypeImports: true },
+          folder('edge', 'the renderer may not import the edge host.'),
+          folder('sync', 'the renderer may not import sync/.')
+        ]
+      }]
+    }
+  }
+)

@@ -1,0 +1,117 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cleanupDirs, PASS, tempDir, withRawDb } from './helpers.js'
+import { eventDocId } from '../core/store.js'
+
+const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
+
+function tresor(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
+  const env: Record<string, string | undefined> = { ...process.env, TRESOR_PASSPHRASE: PASS, ...opts.env }
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 60_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
+}
+
+describe('cli', () => {
+  afterAll(cleanupDirs)
+
+  it('cli - keygen, init with a second member, status, log, note: every command speaks --json', async () => {
+    const root = await tempDir()
+    const bob = tresor(['keygen', '--dir', join(root, 'bob'), '--name', 'bob', '--json'])
+    expect(bob.code).toBe(0)
+    const bobKey = bob.json().publicKey as string
+    expect(bobKey).toMatch(/^[0-9a-f]{64}$/)
+    const dir = join(root, 'alice')
+    const init = tresor(['init', '--dir', dir, '--vault', 'Ops', '--name', 'alice', '--roles', 'operator,auditor', '--member', `bob:chain:${bobKey}`, '--json'])
+    expect(init.code, init.stderr).toBe(0)
+    expect(init.json()).toMatchObject({ name: 'Ops', health: { state: 'ok' }, events: 1 })
+    expect(tresor(['note', '--dir', dir, '--text', 'first shift', '--json']).json()).toMatchObject({ seq: 2 })
+    const status = tresor(['status', '--dir', dir, '--json'])
+    expect(status.code).toBe(0)
+    expect(status.json()).toMatchObject({ events: 2, health: { state: 'ok' }, lastCheck: { mode: 'incremental' } })
+    const log = tresor(['log', '--dir', dir, '--json']).json()
+    expect(log.entries.map((e: { type: string }) => e.type)).toEqual(['vault.genesis', 'audit.note'])
+    expect(log.entries[0].payload.members[1]).toEqual({ name: 'bob', roles: ['chain'], keys: [bobKey] })
+    expect(tresor(['status', '--dir', dir]).stdout).toMatch(/health\s+OK/)
+  })
+
+  it('cli - usage errors exit 2 with one line on stderr', async () => {
+    for (const args of [[], ['bogus'], ['status'], ['status', '--dir'], ['status', '--nope', 'x'], ['init', '--dir', 'x']]) {
+      const r = tresor(args)
+      expect(r.code, args.join(' ')).toBe(2)
+    }
+    const r = tresor(['status', '--wat'])
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/^tresor: unknown option --wat/)
+  })
+
+  it('cli - a wrong passphrase is a clear error, exit 1', async () => {
+    const dir = await tempDir()
+    expect(tresor(['init', '--dir', dir, '--vault', 'V', '--name', 'a', '--roles', 'operator']).code).toBe(0)
+    const r = tresor(['note', '--dir', dir, '--text', 'x'], { env: { TRESOR_PASSPHRASE: 'wrong' } })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/wrong passphrase/)
+    const noPass = tresor(['note', '--dir', dir, '--text', 'x'], { env: { TRESOR_PASSPHRASE: undefined } })
+    expect(noPass.code).toBe(2)
+    expect(noPass.stderr).toMatch(/TRESOR_PASSPHRASE/)
+  })
+
+  it('cli - a tampered vault fails verify and status with exit 3 and names the event', async () => {
+    const dir = await tempDir()
+    tresor(['init', '--dir', dir, '--vault', 'V', '--name', 'a', '--roles', 'operator'])
+    tresor(['note', '--dir', dir, '--text', 'original'])
+    const device = JSON.parse(await readFile(join(dir, 'vault.json'), 'utf8')).device as string
+    await withRawDb(join(dir), async (db) => {
+      const doc = await db.get(eventDocId(device, 2))
+      await db.put({ ...doc, raw: (doc.raw as string).replace('original', 'forged') } as never)
+    })
+    const status = tresor(['status', '--dir', dir])
+    expect(status.code).toBe(3)
+    expect(status.stdout).toMatch(/READ-ONLY/)
+    const verify = tresor(['verify', '--dir', dir, '--full', '--json'])
+    expect(verify.code).toBe(3)
+    expect(verify.json().issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(device, 2) })
+    const note = tresor(['note', '--dir', dir, '--text', 'more'])
+    expect(note.code).toBe(3)
+    expect(note.stderr).toMatch(/READ-ONLY/)
+  })
+
+  it('cli - export to YAML verifies standalone; a tampered, truncated or reordered export does not', async () => {
+    const dir = await tempDir()
+    tresor(['init', '--dir', dir, '--vault', 'V', '--name', 'a', '--roles', 'operator'])
+    for (const t of ['one', 'two', 'three']) tresor(['note', '--dir', dir, '--text', t])
+    const file = join(dir, 'audit.yaml')
+    expect(tresor(['export', '--dir', dir, '--format', 'yaml', '--out', file]).code).toBe(0)
+    const elsewhere = await tempDir() // no vault there: the file alone is enough
+    const ok = tresor(['verify', '--file', file, '--json'], { cwd: elsewhere, env: { TRESOR_PASSPHRASE: undefined } })
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.json()).toMatchObject({ ok: true, total: 4 })
+    const text = await readFile(file, 'utf8')
+    const docs = text.split('\n---\n')
+    const variants: Record<string, string> = {
+      tampered: text.replace('"text":"two"', '"text":"TWO"'),
+      truncated: docs.slice(0, -1).join('\n---\n') + '\n',
+      reordered: [...docs.slice(0, 2), docs[3], docs[2], ...docs.slice(4)].join('\n---\n')
+    }
+    for (const [name, body] of Object.entries(variants)) {
+      const f = join(elsewhere, `${name}.yaml`)
+      await writeFile(f, body)
+      const r = tresor(['verify', '--file', f, '--json'], { cwd: elsewhere })
+      expect(r.code, name).toBe(3)
+      expect(r.json().ok, name).toBe(false)
+    }
+    await writeFile(join(elsewhere, 'junk.yaml'), 'just: [a, yaml, file]\n')
+    expect(tresor(['verify', '--file', join(elsewhere, 'junk.yaml')]).code).toBe(1)
+  })
+
+  it('cli - demo creates a verified vault from a clean directory', async () => {
+    const cwd = await tempDir()
+    const r = tresor(['demo', '--dir', './demo', '--json'], { cwd })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.json()).toMatchObject({ status: { health: { state: 'ok' }, events: 5 }, report: { ok: true, mode: 'full' } })
+    expect(tresor(['demo', '--dir', './demo', '--json'], { cwd }).json().status.events).toBe(6)
+  })
+})
