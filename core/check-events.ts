@@ -16,7 +16,7 @@ export function checkRaw(raw: unknown, vault: string): EventCheck {
   try {
     const decoded = decodeUnverified(raw)
     checkVault(decoded, vault)
-    verifyEventSignature(decoded.event)
+    verifyEventSignature(decoded.event, undefined, decoded.raw)
     const { author, seq, prev, type, ts } = decoded.event
     return { ok: true, id: decoded.id, author, seq, prev, type, ts }
   } catch (err) {

@@ -46,6 +46,21 @@ export function signingBytes(unsigned: UnsignedEvent): Uint8Array {
   return concatBytes(utf8(domain), utf8(canonicalize(stripSig(unsigned))))
 }
 
+/**
+ * The same bytes as `signingBytes(event)`, cut from the event's canonical
+ * signed form without re-encoding it. Only for `raw` already checked to be
+ * canonical: then the top-level `"sig"` member is the last `,"sig":"<sig>"`
+ * in the text (the members after it are ts, type, v and vault, whose values
+ * cannot contain that text).
+ */
+export function signingBytesFromRaw(raw: string, event: SignedEvent): Uint8Array {
+  const member = `,"sig":"${event.sig}"`
+  const at = raw.lastIndexOf(member)
+  if (at < 0) return signingBytes(event)
+  const domain = `tresor/v1/event/${event.vault ?? 'genesis'}\n`
+  return utf8(domain + raw.slice(0, at) + raw.slice(at + member.length))
+}
+
 function stripSig(event: UnsignedEvent | SignedEvent): UnsignedEvent {
   const { v, vault, author, seq, prev, ts, type, payload, seen } = event
   return { v, vault, author, seq, prev, ts, type, payload, seen }
@@ -74,7 +89,7 @@ export function signEvent(unsigned: UnsignedEvent, secretKey: Uint8Array, backen
 export function decodeEvent(raw: string, expectedVault: string | null, backend?: Ed25519Backend): DecodedEvent {
   const decoded = decodeUnverified(raw)
   checkVault(decoded, expectedVault)
-  verifyEventSignature(decoded.event, backend)
+  verifyEventSignature(decoded.event, backend, decoded.raw)
   return decoded
 }
 
@@ -95,10 +110,12 @@ export function checkVault({ event, id }: DecodedEvent, expectedVault: string | 
   if (event.vault !== expectedVault) throw WRONG_VAULT(`event belongs to vault ${String(event.vault).slice(0, 12)}…, not this one`)
 }
 
-export function verifyEventSignature(event: SignedEvent, backend?: Ed25519Backend): void {
+/** Strict signature check; pass the canonical `raw` bytes when known to skip re-encoding. */
+export function verifyEventSignature(event: SignedEvent, backend?: Ed25519Backend, raw?: string): void {
   const pk = fromHex(event.author, 32)!
   if (isWeakPublicKey(pk)) throw WEAK_KEY('author key is of small order or not canonically encoded')
-  if (!verifyStrict(pk, signingBytes(event), fromHex(event.sig, 64)!, backend)) {
+  const message = raw === undefined ? signingBytes(event) : signingBytesFromRaw(raw, event)
+  if (!verifyStrict(pk, message, fromHex(event.sig, 64)!, backend)) {
     throw BAD_SIGNATURE(`signature of ${event.type} #${event.seq} does not verify under the strict policy`)
   }
 }

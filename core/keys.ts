@@ -2,7 +2,8 @@
  * Device keys: a tweetnacl Ed25519 keypair per device, the secret half stored
  * only inside an encrypted key file. Never log a secret key; it is key material.
  */
-import { readFile, writeFile, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
+import { writeJsonFile } from './files.js'
 import { fromHex, toHex } from './bytes.js'
 import { generateKeyPair, type KeyPair } from './ed25519.js'
 import { ALREADY_EXISTS, KEY_AUTH_FAILED, MALFORMED, NOT_FOUND, OVERSIZED } from './errors.js'
@@ -51,9 +52,7 @@ export async function openKeyFile(file: KeyFile, passphrase: string): Promise<De
 export async function writeKeyFile(path: string, file: KeyFile): Promise<void> {
   const exists = await readFile(path).then(() => true, () => false)
   if (exists) throw ALREADY_EXISTS(`a key file already exists at ${path}; refusing to overwrite it`)
-  const tmp = `${path}.tmp-${process.pid}`
-  await writeFile(tmp, JSON.stringify(file, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
-  await rename(tmp, path)
+  await writeJsonFile(path, file)
 }
 
 export async function readKeyFile(path: string): Promise<KeyFile> {

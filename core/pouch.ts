@@ -1,18 +1,27 @@
 /**
- * PouchDB assembled from the plugins Tresor needs. On a device: LevelDB with
- * every write synced to disk before the callback (durable appends). The memory
- * adapter exists for unit tests only and is registered by them.
+ * PouchDB assembled from the plugins Tresor needs: LevelDB on the device, every
+ * write synced to disk before its callback (durable appends). Tresor keeps a
+ * handle on the LevelDB store under each database so the full self-check can
+ * read every stored document body (all revisions, in write order) in one
+ * sequential scan instead of one lookup per document.
  */
 import PouchDB from 'pouchdb-core'
 import LevelAdapter from 'pouchdb-adapter-leveldb'
 import leveldown from 'leveldown'
 
 type Callback = (err?: Error | null) => void
+interface Iterator {
+  next(cb: (err: Error | null | undefined, key?: string, value?: string) => void): void
+  end(cb: Callback): void
+}
 interface LevelDownLike {
   _batch(ops: unknown[], options: Record<string, unknown>, cb: Callback): void
   _put(key: unknown, value: unknown, options: Record<string, unknown>, cb: Callback): void
   _del(key: unknown, options: Record<string, unknown>, cb: Callback): void
+  iterator(options: Record<string, unknown>): Iterator
 }
+
+const levels = new Map<string, LevelDownLike>()
 
 /** leveldown whose writes are fsync'd: an append that returned survives a crash or power loss. */
 function SyncLevelDOWN(location: string): LevelDownLike {
@@ -23,7 +32,47 @@ function SyncLevelDOWN(location: string): LevelDownLike {
   db._batch = (ops, options, cb) => batch(ops, { ...options, sync: true }, cb)
   db._put = (key, value, options, cb) => put(key, value, { ...options, sync: true }, cb)
   db._del = (key, options, cb) => del(key, { ...options, sync: true }, cb)
+  levels.set(location, db)
   return db
+}
+
+// pouchdb-adapter-leveldb keeps document bodies in this sublevel, keyed by update sequence.
+const BY_SEQ_LO = '\xffby-sequence\xff'
+const BY_SEQ_HI = '\xffby-sequence\xff\xff'
+
+function parseBody(value: string): Doc {
+  try {
+    return JSON.parse(value) as Doc
+  } catch {
+    return { _id: '', _unreadable: true } // reported by the verifier as a stray document
+  }
+}
+
+/**
+ * Every document body PouchDB stored for `db`, oldest first, in pages: each
+ * revision ever written (a rewritten document appears twice), deletions as
+ * bodies with `_deleted`. Reads a snapshot; concurrent writes are not seen.
+ */
+export async function * storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
+  const level = levels.get(db.name)
+  if (!level) throw new Error(`no LevelDB handle for ${db.name}`)
+  const it = level.iterator({ gt: BY_SEQ_LO, lt: BY_SEQ_HI, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
+  const next = () => new Promise<string | null>((resolve, reject) =>
+    it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : value!))))
+  try {
+    for (;;) {
+      const page: Doc[] = []
+      while (page.length < pageSize) {
+        const value = await next()
+        if (value === null) break
+        page.push(parseBody(value))
+      }
+      if (page.length > 0) yield page
+      if (page.length < pageSize) return
+    }
+  } finally {
+    await new Promise<void>((resolve) => it.end(() => resolve()))
+  }
 }
 
 PouchDB.plugin(LevelAdapter)
@@ -49,9 +98,7 @@ export interface Db {
   destroy(): Promise<void>
 }
 
-/** Open (or create) a device database at `path`. `adapter: 'memory'` is for tests. */
-export function openDb(path: string, options: { adapter?: 'leveldb' | 'memory'; durable?: boolean } = {}): Db {
-  if (options.adapter === 'memory') return new PouchDB(path, { adapter: 'memory' }) as Db
-  const durable = options.durable !== false
-  return new PouchDB(path, { adapter: 'leveldb', ...(durable ? { db: SyncLevelDOWN } : {}) }) as Db
+/** Open (or create) a device database at `path` (LevelDB, synced writes). */
+export function openDb(path: string): Db {
+  return new PouchDB(path, { adapter: 'leveldb', db: SyncLevelDOWN }) as Db
 }

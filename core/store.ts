@@ -69,6 +69,12 @@ export class LogStore {
     }
   }
 
+  /** For each (author, seq): the id of the event in its slot, or null for an empty slot. */
+  async idsAt(slots: { author: string; seq: number }[]): Promise<(string | null)[]> {
+    const res = await this.db.allDocs({ keys: slots.map((s) => eventDocId(s.author, s.seq)), include_docs: true })
+    return res.rows.map((r) => (r.doc && !r.value?.deleted ? String((r.doc as unknown as EventDoc).id) : null))
+  }
+
   async get(author: string, seq: number): Promise<EventDoc | null> {
     try {
       return await this.db.get(eventDocId(author, seq)) as unknown as EventDoc

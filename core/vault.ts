@@ -3,10 +3,12 @@
  * Opening a vault runs the boot self-check; a failed check puts it in
  * READ-ONLY and every append refuses until a full check passes again.
  */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
+import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
 import { LogStore, parseEventDocId, type EventDoc } from './store.js'
+import { AppendPipeline } from './append-pipeline.js'
 import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
 import { verifyFull, verifyIncremental, type VerifyReport } from './verify.js'
@@ -14,12 +16,13 @@ import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from 
 import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VaultError } from './errors.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey } from './ed25519.js'
-import { parseBounded, type Json } from './canonical.js'
+import type { Json } from './canonical.js'
 
 export const VAULT_FILE = 'vault.json'
 export const KEY_FILE = 'device.key'
 export const DB_DIR = 'events.db'
-const ALARM_DOC_ID = '_local/tresor-alarm'
+/** Written when a check fails; a normal start then runs a full check until one passes. */
+export const ALARM_FILE = 'alarm.json'
 const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
 
 export interface MemberSpec { name: string; roles: string[]; keys: string[] }
@@ -40,7 +43,6 @@ export interface Health { state: HealthState; reason: string | null; report: Ver
 
 export interface OpenOptions {
   dir: string
-  adapter?: 'leveldb' | 'memory'
   /** Force a full check instead of an incremental start. */
   full?: boolean
   onProgress?: (done: number, total: number) => void
@@ -56,24 +58,7 @@ export interface CreateOptions {
   /** Further founding members with their device keys. */
   members?: MemberSpec[]
   kdf?: { N: number; r: number; p: number }
-  adapter?: 'leveldb' | 'memory'
   now?: Date
-}
-
-async function readJson(path: string, maxBytes: number): Promise<unknown> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch {
-    throw NOT_FOUND(`${path} does not exist`)
-  }
-  return parseBounded(text, maxBytes, 8)
-}
-
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`
-  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 })
-  await rename(tmp, path)
 }
 
 /** Make (or reuse) the device key in `dir`. */
@@ -116,6 +101,8 @@ export class Vault {
   private feeds = new Map<string, { length: number; head: string }>()
   private queue: Promise<unknown> = Promise.resolve()
   private point: VerifiedPoint | null = null
+  private pipeline!: AppendPipeline
+  private journalRejected = 0
 
   private constructor(dir: string, config: VaultConfig, store: LogStore) {
     this.dir = dir
@@ -138,23 +125,25 @@ export class Vault {
     const config: VaultConfig = {
       format: 'tresor-vault', v: 1, vaultId: genesis.id, name: opts.vaultName, device: key.publicKey, genesisAuthor: key.publicKey
     }
-    const store = new LogStore(openDb(join(opts.dir, DB_DIR), { adapter: opts.adapter }))
+    const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
     await store.put(genesis)
-    await writeJsonAtomic(join(opts.dir, VAULT_FILE), config)
+    await writeJsonFile(join(opts.dir, VAULT_FILE), config)
     const vault = new Vault(opts.dir, config, store)
     vault.key = key
+    await vault.openPipeline()
     await vault.boot({ full: true })
     return vault
   }
 
   /** Open an existing vault and run the boot self-check (incremental from a valid verified point, else full). */
   static async open(opts: OpenOptions): Promise<Vault> {
-    const config = await readJson(join(opts.dir, VAULT_FILE), 64 * 1024) as VaultConfig
+    const config = await readJsonFile(join(opts.dir, VAULT_FILE), 64 * 1024) as unknown as VaultConfig
     if (config?.format !== 'tresor-vault' || config.v !== 1 || !isHex(config.vaultId, 32) || !isHex(config.device, 32) || !isHex(config.genesisAuthor, 32)) {
       throw MALFORMED(`${join(opts.dir, VAULT_FILE)} is not a Tresor v1 vault file`)
     }
-    const store = new LogStore(openDb(join(opts.dir, DB_DIR), { adapter: opts.adapter }))
+    const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
     const vault = new Vault(opts.dir, config, store)
+    await vault.openPipeline()
     await vault.boot({ full: opts.full === true, onProgress: opts.onProgress })
     return vault
   }
@@ -178,6 +167,13 @@ export class Vault {
     this.key = null
   }
 
+  /** Replay the append journal into PouchDB (acknowledged appends a crash left unindexed). */
+  private async openPipeline(): Promise<void> {
+    const { pipeline, rejected } = await AppendPipeline.open(this.dir, this.store, this.vaultId)
+    this.pipeline = pipeline
+    this.journalRejected = rejected
+  }
+
   private async loadGenesis(): Promise<void> {
     const doc = await this.store.get(this.config.genesisAuthor, 1)
     this.memberKeys = new Set()
@@ -196,9 +192,10 @@ export class Vault {
   /** The boot self-check. Sets health; never throws for a bad log, only for I/O failure. */
   async boot(options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
     return this.exclusive(async () => {
+      await this.pipeline.flush()
       await this.loadGenesis()
-      const point = checkPoint(await loadPoint(this.store.db), this.vaultId, this.device)
-      const alarm = await this.store.db.get(ALARM_DOC_ID).catch(() => null)
+      const point = checkPoint(await loadPoint(this.dir), this.vaultId, this.device)
+      const alarm = await readJsonFileIfExists(join(this.dir, ALARM_FILE), 1024 * 1024).catch(() => true)
       const base = { store: this.store, vaultId: this.vaultId, isKnownAuthor: (a: string) => this.memberKeys.has(a), onProgress: options.onProgress }
       const report = options.full || !point || alarm
         ? await verifyFull({ ...base, point })
@@ -211,27 +208,25 @@ export class Vault {
   private async applyReport(report: VerifyReport, prior: VerifiedPoint | null): Promise<void> {
     this.feeds = new Map(Object.entries(report.feeds))
     const ownFork = report.forks.find((f) => f.author === this.device)
+    if (this.journalRejected > 0) {
+      report.ok = false
+      report.issues.unshift({ code: 'MALFORMED', docId: 'append.journal', message: `the append journal holds ${this.journalRejected} entr(y/ies) that do not verify; it is kept for inspection` })
+    }
     if (!report.ok) {
       const first = report.issues[0]!
       this.healthState = { state: 'read-only', reason: `${report.issues.length} verification issue(s); first: ${first.code} at ${first.docId}: ${first.message}`, report }
-      await this.store.db.put({ _id: ALARM_DOC_ID, ...(await this.alarmRev()), at: report.verifiedAt, issues: report.issues.slice(0, 100) } as never)
+      await writeJsonFile(join(this.dir, ALARM_FILE), { at: report.verifiedAt, issues: report.issues.slice(0, 100) })
       return
     }
     this.healthState = ownFork
       ? { state: 'read-only', reason: `this device's key signed two different events at seq ${ownFork.seq} (restored backup or copied key); add a new device key`, report }
       : { state: 'ok', reason: null, report }
-    const alarm = await this.alarmRev()
-    if (alarm._rev && report.mode === 'full') await this.store.db.remove(ALARM_DOC_ID, alarm._rev)
+    if (report.mode === 'full') await removeFile(join(this.dir, ALARM_FILE))
     this.point = prior
     if (this.key) {
       this.point = signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey)
-      await savePoint(this.store.db, this.point)
+      await savePoint(this.dir, this.point)
     }
-  }
-
-  private async alarmRev(): Promise<{ _rev?: string }> {
-    const doc = await this.store.db.get(ALARM_DOC_ID).catch(() => null) as { _rev?: string } | null
-    return doc?._rev ? { _rev: doc._rev } : {}
   }
 
   /** Run the self-check again (full on request); a passing full check lifts READ-ONLY. */
@@ -241,7 +236,7 @@ export class Vault {
 
   /** Sign and durably append an event to this device's feed. */
   async append(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
-    return this.exclusive(async () => {
+    const { decoded, durable } = await this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
       if (type === GENESIS_TYPE) throw BAD_ARGUMENT('a vault has exactly one genesis event')
@@ -256,10 +251,24 @@ export class Vault {
         v: 1, vault: this.vaultId, author: this.device, seq: own.length + 1,
         prev: own.length === 0 ? this.vaultId : own.head, ts: utcNow(now), type, payload, seen
       }, this.key.keyPair.secretKey)
-      await this.store.put(decoded)
+      // Sequence and chain are settled under the lock; the disk sync is awaited
+      // outside it so appends made meanwhile share one fdatasync.
+      const durable = this.pipeline.submit(decoded)
       this.feeds.set(this.device, { length: decoded.event.seq, head: decoded.id })
-      return decoded
+      return { decoded, durable }
     })
+    try {
+      await durable
+    } catch (err) {
+      this.healthState = { state: 'read-only', reason: `an append could not be written to disk: ${(err as Error).message}`, report: this.healthState.report }
+      throw err
+    }
+    return decoded
+  }
+
+  /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */
+  async flush(): Promise<void> {
+    await this.pipeline.flush()
   }
 
   /** Feed lengths and heads as last verified (plus own appends since). */
@@ -269,6 +278,7 @@ export class Vault {
 
   /** Stored events in feed order, decoded (no signature check: that is what verify is for). */
   async * events(pageSize = 500): AsyncGenerator<{ docId: string; id: string; raw: string; event: SignedEvent }[]> {
+    await this.pipeline.flush()
     for await (const page of this.store.scan({ pageSize })) {
       yield page.map((doc: EventDoc) => ({ docId: doc._id, id: doc.id, raw: doc.raw, event: JSON.parse(doc.raw) as SignedEvent }))
         .filter((e) => parseEventDocId(e.docId) !== null)
@@ -278,9 +288,10 @@ export class Vault {
   /** Record what was verified (signed) so the next start is incremental, then close the store. */
   async close(): Promise<void> {
     await this.exclusive(async () => {
+      await this.pipeline.close()
       if (this.key && this.healthState.state === 'ok' && this.point) {
         const report = await verifyIncremental({ store: this.store, vaultId: this.vaultId, isKnownAuthor: (a) => this.memberKeys.has(a), point: this.point })
-        if (report.ok) await savePoint(this.store.db, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
+        if (report.ok) await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
       }
       this.lock()
       await this.store.close()

@@ -8,9 +8,10 @@ import { canonicalize, type Json } from './canonical.js'
 import { concatBytes, fromHex, isHex, toHex, utf8 } from './bytes.js'
 import { signDetached, verifyStrict } from './ed25519.js'
 import type { FeedHead, ForkRecord, VerifyReport } from './verify.js'
-import type { Db } from './pouch.js'
+import { join } from 'node:path'
+import { readJsonFileIfExists, writeJsonFile } from './files.js'
 
-export const POINT_DOC_ID = '_local/tresor-verified-point'
+export const POINT_FILE = 'verified-point.json'
 export const POINT_VERSION = 1
 
 export interface VerifiedPoint {
@@ -51,15 +52,11 @@ export function checkPoint(value: unknown, vault: string, device: string): Verif
   }
 }
 
-export async function loadPoint(db: Db): Promise<unknown> {
-  try {
-    return await db.get(POINT_DOC_ID)
-  } catch {
-    return null
-  }
+/** The stored point, unchecked (callers run checkPoint). Lives beside the database, not in it, so replacing the database with an older copy cannot roll it back too. */
+export async function loadPoint(dir: string): Promise<unknown> {
+  return readJsonFileIfExists(join(dir, POINT_FILE), 16 * 1024 * 1024, 8).catch(() => null)
 }
 
-export async function savePoint(db: Db, point: VerifiedPoint): Promise<void> {
-  const prior = await loadPoint(db) as { _rev?: string } | null
-  await db.put({ _id: POINT_DOC_ID, ...(prior?._rev ? { _rev: prior._rev } : {}), ...point } as never)
+export async function savePoint(dir: string, point: VerifiedPoint): Promise<void> {
+  await writeJsonFile(join(dir, POINT_FILE), point)
 }

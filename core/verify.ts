@@ -6,10 +6,11 @@
  */
 import type { EventCheck } from './check-events.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
-import { EVENT_PREFIX, FORK_PREFIX, parseEventDocId, type EventDoc, type LogStore } from './store.js'
+import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
 import { sha256Hex } from './bytes.js'
 import type { VerifiedPoint } from './verified-point.js'
+import { storedBodies } from './pouch.js'
 
 export type IssueCode =
   | 'MALFORMED' | 'NON_CANONICAL' | 'OVERSIZED' | 'TOO_DEEP' | 'BAD_SIGNATURE' | 'WEAK_KEY' | 'WRONG_VAULT'
@@ -45,16 +46,29 @@ export interface VerifyOptions {
   checker?: EventChecker
 }
 
-interface Walk { author: string; length: number; head: string; broken: boolean }
+interface Walk {
+  author: string
+  length: number
+  head: string
+  broken: boolean
+  /** Events that arrived ahead of their predecessor, waiting for it. */
+  pending: Map<number, { doc: EventDoc; check: EventCheck }>
+}
+
+const MAX_PENDING = 100_000
 
 class Run {
   readonly issues: VerifyIssue[] = []
   readonly feeds = new Map<string, Walk>()
   readonly forks = new Map<string, ForkRecord>()
+  readonly forkDocs: EventDoc[] = []
+  /** Documents in the event range that are not event slots, and whether their last body is a deletion. */
+  private readonly strays = new Map<string, boolean>()
   checked = 0
   genesisSeen = false
 
-  constructor(readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore }) {}
+  /** `inOrder`: events must come in feed order (an export file); otherwise they may come in any order. */
+  constructor(readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore }, private readonly inOrder = false) {}
 
   issue(code: IssueCode, docId: string, message: string, extra: Partial<VerifyIssue> = {}): void {
     if (this.issues.length < 10_000) this.issues.push({ code, docId, message, ...extra })
@@ -62,33 +76,76 @@ class Run {
 
   walk(author: string): Walk {
     let w = this.feeds.get(author)
-    if (!w) this.feeds.set(author, (w = { author, length: 0, head: '', broken: false }))
+    if (!w) this.feeds.set(author, (w = { author, length: 0, head: '', broken: false, pending: new Map() }))
     return w
   }
 
-  /** Check one stored event, in feed order, against its feed's chain so far. */
+  /** Take one stored body (any order); event bodies are checked against their feed's chain. */
   accept(doc: EventDoc, check: EventCheck): void {
     this.checked++
     const slot = parseEventDocId(doc._id)
-    if (!slot) return this.issue('STRAY_DOC', doc._id, 'document in the event range with an invalid id')
+    if (!slot) { this.strays.set(doc._id, doc._deleted === true); return }
     const w = this.walk(slot.author)
     if (w.broken) return
-    const at = { author: slot.author, seq: slot.seq }
-    const fail = (code: IssueCode, message: string, eventId?: string) => {
-      w.broken = true
-      this.issue(code, doc._id, `${message}; later events of this feed are not trusted`, { ...at, ...(eventId ? { eventId } : {}) })
+    if (doc._deleted) return this.fail(w, doc, 'DELETED', 'an event document was deleted')
+    if (!doc._rev?.startsWith('1-')) return this.fail(w, doc, 'REWRITTEN', `event document was rewritten (revision ${doc._rev})`)
+    if (slot.seq <= w.length || w.pending.has(slot.seq)) return this.fail(w, doc, 'REWRITTEN', 'a second body was stored for an event slot')
+    // What can be said of an event on its own is said at once, even if it arrived early.
+    const invalid = this.validate(doc, check)
+    if (invalid) return this.fail(w, doc, invalid.code, invalid.message, check.id || undefined)
+    if (slot.seq > w.length + 1) {
+      if (this.inOrder || w.pending.size >= MAX_PENDING) return this.fail(w, doc, 'GAP', `events ${w.length + 1}..${slot.seq - 1} of this feed are missing`)
+      w.pending.set(slot.seq, { doc, check })
+      return
     }
-    if (!doc._rev?.startsWith('1-')) return fail('REWRITTEN', `event document was rewritten (revision ${doc._rev})`)
-    if (!check.ok) return fail(check.code as IssueCode, check.message, check.id || undefined)
-    if (check.author !== slot.author || check.seq !== slot.seq) return fail('MISPLACED', `event claims ${check.author.slice(0, 8)}…#${check.seq} but is stored in another slot`, check.id)
-    if (doc.id !== check.id || doc.type !== check.type || doc.ts !== check.ts) return fail('INDEX_MISMATCH', 'stored index fields do not match the signed bytes', check.id)
-    if (!this.opts.isKnownAuthor(slot.author)) return fail('UNKNOWN_AUTHOR', 'author key is not a key of this vault', check.id)
-    if (slot.seq !== w.length + 1) return fail('GAP', `events ${w.length + 1}..${slot.seq - 1} of this feed are missing`, check.id)
-    const expectedPrev = slot.seq === 1 ? (check.type === GENESIS_TYPE ? null : this.opts.vaultId) : w.head
-    if (check.prev !== expectedPrev) return fail('BROKEN_LINK', 'prev does not name the hash of the previous event', check.id)
+    if (!this.link(w, doc, check)) return
+    for (let next = w.pending.get(w.length + 1); next; next = w.pending.get(w.length + 1)) {
+      w.pending.delete(w.length + 1)
+      if (!this.link(w, next.doc, next.check)) return
+    }
+  }
+
+  private fail(w: Walk, doc: EventDoc, code: IssueCode, message: string, eventId?: string): void {
+    const slot = parseEventDocId(doc._id)!
+    w.broken = true
+    w.pending.clear()
+    this.issue(code, doc._id, `${message}; later events of this feed are not trusted`, { author: slot.author, seq: slot.seq, ...(eventId ? { eventId } : {}) })
+  }
+
+  /** Bytes, slot, index hints and author: everything but the chain. */
+  private validate(doc: EventDoc, check: EventCheck): { code: IssueCode; message: string } | null {
+    const slot = parseEventDocId(doc._id)!
+    if (!check.ok) return { code: check.code as IssueCode, message: check.message }
+    if (check.author !== slot.author || check.seq !== slot.seq) return { code: 'MISPLACED', message: `event claims ${check.author.slice(0, 8)}…#${check.seq} but is stored in another slot` }
+    if (doc.id !== check.id || doc.type !== check.type || doc.ts !== check.ts) return { code: 'INDEX_MISMATCH', message: 'stored index fields do not match the signed bytes' }
+    if (!this.opts.isKnownAuthor(slot.author)) return { code: 'UNKNOWN_AUTHOR', message: 'author key is not a key of this vault' }
+    return null
+  }
+
+  /** The next event of a feed: its prev must name the feed's head. */
+  private link(w: Walk, doc: EventDoc, check: EventCheck): boolean {
+    if (!check.ok) return false
+    const expectedPrev = check.seq === 1 ? (check.type === GENESIS_TYPE ? null : this.opts.vaultId) : w.head
+    if (check.prev !== expectedPrev) {
+      this.fail(w, doc, 'BROKEN_LINK', 'prev does not name the hash of the previous event', check.id)
+      return false
+    }
     if (check.type === GENESIS_TYPE) this.genesisSeen = true
-    w.length = slot.seq
+    w.length = check.seq
     w.head = check.id
+    return true
+  }
+
+  /** Whatever is still waiting for a predecessor, and planted documents still present, are failures. */
+  finish(): void {
+    for (const w of this.feeds.values()) {
+      if (w.broken || w.pending.size === 0) continue
+      const first = Math.min(...w.pending.keys())
+      this.fail(w, w.pending.get(first)!.doc, 'GAP', `events ${w.length + 1}..${first - 1} of this feed are missing`)
+    }
+    for (const [docId, deleted] of this.strays) {
+      if (!deleted) this.issue('STRAY_DOC', docId, 'document in the event range with an invalid id')
+    }
   }
 
   report(mode: VerifyReport['mode'], updateSeq: number, started: number): VerifyReport {
@@ -109,22 +166,36 @@ class Run {
   }
 }
 
+/** Pages checked at once: enough to keep every worker busy while the main thread reads and links. */
+const IN_FLIGHT = 4
+
+/** Route bodies: event slots are checked (in parallel), fork evidence is kept for later. Results are applied in read order. */
 async function checkPages(run: Run, pages: AsyncIterable<EventDoc[]> | Iterable<EventDoc[]>, checker: EventChecker, total: number): Promise<void> {
-  const it = (Symbol.asyncIterator in pages ? pages[Symbol.asyncIterator]() : (pages as Iterable<EventDoc[]>)[Symbol.iterator]()) as AsyncIterator<EventDoc[]>
-  let next = it.next()
+  const queue: { events: EventDoc[]; size: number; results: Promise<EventCheck[]> }[] = []
   let done = 0
-  for (;;) {
-    const page = await next
-    if (page.done) return
-    next = it.next() // read the next page while this one is checked
-    const results = await checker.check(page.value.map((d) => d.raw), run.opts.vaultId)
-    page.value.forEach((doc, i) => run.accept(doc, results[i]!))
-    done += page.value.length
-    run.opts.onProgress?.(done, total)
+  const applyOldest = async () => {
+    const { events, size, results } = queue.shift()!
+    const checks = await results
+    events.forEach((doc, i) => run.accept(doc, checks[i]!))
+    done += size
+    run.opts.onProgress?.(done, Math.max(total, done))
   }
+  for await (const page of pages) {
+    const events: EventDoc[] = []
+    for (const doc of page) {
+      if (doc._id.startsWith(FORK_PREFIX)) run.forkDocs.push(doc)
+      else if (doc._id.startsWith(EVENT_PREFIX) || doc._id === '') events.push(doc)
+    }
+    const results = checker.check(events.map((d) => (d._deleted ? '' : d.raw)), run.opts.vaultId)
+    results.catch(() => undefined) // awaited in order below; avoid an unhandled rejection meanwhile
+    queue.push({ events, size: page.length, results })
+    if (queue.length >= IN_FLIGHT) await applyOldest()
+  }
+  while (queue.length > 0) await applyOldest()
 }
 
-async function checkForkEvidence(run: Run, docs: EventDoc[], checker: EventChecker): Promise<void> {
+async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {
+  const docs = run.forkDocs.filter((d) => !d._deleted)
   if (docs.length === 0) return
   const results = await checker.check(docs.map((d) => d.raw), run.opts.vaultId)
   for (let i = 0; i < docs.length; i++) {
@@ -132,9 +203,8 @@ async function checkForkEvidence(run: Run, docs: EventDoc[], checker: EventCheck
     if (!r.ok) { run.issue('BAD_FORK_EVIDENCE', doc._id, `fork evidence does not verify: ${r.message}`); continue }
     const slot = await run.opts.store!.get(r.author, r.seq)
     if (!slot || slot.id === r.id) continue
-    const key = r.author
-    const prior = run.forks.get(key)
-    if (!prior || r.seq < prior.seq) run.forks.set(key, { author: r.author, seq: r.seq, ids: [slot.id, r.id].sort() })
+    const prior = run.forks.get(r.author)
+    if (!prior || r.seq < prior.seq) run.forks.set(r.author, { author: r.author, seq: r.seq, ids: [slot.id, r.id].sort() })
   }
 }
 
@@ -146,10 +216,9 @@ export async function verifyFull(opts: VerifyOptions): Promise<VerifyReport> {
   const total = await opts.store.count()
   const checker = opts.checker ?? checkerFor(total)
   try {
-    await checkPages(run, opts.store.scan({ prefix: EVENT_PREFIX }), checker, total)
-    const forkDocs: EventDoc[] = []
-    for await (const page of opts.store.scan({ prefix: FORK_PREFIX })) forkDocs.push(...page)
-    await checkForkEvidence(run, forkDocs, checker)
+    await checkPages(run, storedBodies(opts.store.db) as AsyncIterable<EventDoc[]>, checker, total)
+    run.finish()
+    await checkForkEvidence(run, checker)
   } finally {
     if (!opts.checker) await checker.close()
   }
@@ -173,25 +242,28 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
   const run = new Run(opts)
   run.genesisSeen = true // established by the point's own verification
   for (const f of point.forks) run.forks.set(f.author, f)
+  if (await store.updateSeq() < point.updateSeq) {
+    run.issue('TRUNCATED', '', 'the database is older than the last verified point: it was rolled back or replaced')
+  }
   for (const [author, h] of Object.entries(point.feeds)) {
     Object.assign(run.walk(author), { length: h.length, head: h.head })
     const doc = await store.get(author, h.length)
-    if (!doc || !doc._rev?.startsWith('1-') || sha256Hex(doc.raw) !== h.head) {
-      run.issue('REWRITTEN', doc?._id ?? `${EVENT_PREFIX}${author}`, 'the verified head of this feed was removed or changed', { author, seq: h.length })
+    const problem = !doc ? 'TRUNCATED' : !doc._rev?.startsWith('1-') || sha256Hex(doc.raw) !== h.head ? 'REWRITTEN' : null
+    if (problem) {
+      run.issue(problem, eventDocId(author, h.length), problem === 'TRUNCATED' ? 'the verified head of this feed is gone' : 'the verified head of this feed was changed', { author, seq: h.length })
       run.walk(author).broken = true
     }
   }
   const fresh: EventDoc[] = []
-  const forkDocs: EventDoc[] = []
   let since: number | string = point.updateSeq
   for (;;) {
     const res = await store.db.changes({ since, limit: 1000, include_docs: true })
     if (res.results.length === 0) break
     for (const change of res.results) {
       const doc = change.doc as unknown as EventDoc
-      if (change.id.startsWith(FORK_PREFIX)) { forkDocs.push(doc); continue }
+      if (change.id.startsWith(FORK_PREFIX)) { run.forkDocs.push(doc); continue }
       const slot = parseEventDocId(change.id)
-      if (!slot) { if (change.id.startsWith(EVENT_PREFIX)) run.issue('STRAY_DOC', change.id, 'document in the event range with an invalid id'); continue }
+      if (!slot) { if (change.id.startsWith(EVENT_PREFIX) && !change.deleted) run.issue('STRAY_DOC', change.id, 'document in the event range with an invalid id'); continue }
       const verified = point.feeds[slot.author]?.length ?? 0
       if (change.deleted) run.issue('DELETED', change.id, 'an event document was deleted', slot)
       else if (slot.seq <= verified) run.issue('REWRITTEN', change.id, `an already verified event was rewritten (revision ${doc._rev})`, slot)
@@ -205,7 +277,8 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
     const pages: EventDoc[][] = []
     for (let i = 0; i < fresh.length; i += 1000) pages.push(fresh.slice(i, i + 1000))
     await checkPages(run, pages, checker, fresh.length)
-    await checkForkEvidence(run, forkDocs, checker)
+    run.finish()
+    await checkForkEvidence(run, checker)
   } finally {
     if (!opts.checker) await checker.close()
   }
@@ -218,10 +291,11 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
  */
 export async function verifyDocs(opts: Omit<VerifyOptions, 'store' | 'point'>, pages: Iterable<EventDoc[]>, total: number): Promise<VerifyReport> {
   const started = performance.now()
-  const run = new Run(opts)
+  const run = new Run(opts, true)
   const checker = opts.checker ?? checkerFor(total)
   try {
     await checkPages(run, pages, checker, total)
+    run.finish()
   } finally {
     if (!opts.checker) await checker.close()
   }

@@ -48,3 +48,28 @@ describe('crash', () => {
     }
   })
 })
+
+describe('journal', () => {
+  it('journal - an entry that does not verify is not applied and the vault says so', async () => {
+    const { appendFile } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const vault = await makeVault({ notes: 1 })
+    const { dir } = vault
+    await vault.close()
+    await appendFile(join(dir, 'append.journal'), '{"author":"forged"}\n')
+    const v = await Vault.open({ dir })
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.reason).toMatch(/append journal holds 1 entr/)
+    expect(v.health.report!.total).toBe(2)
+    await v.close()
+  })
+
+  it('journal - appends made together share the disk sync and all land in order', async () => {
+    const vault = await makeVault()
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => vault.append('audit.note', { text: `burst ${i}` })))
+    expect(results.map((d) => d.event.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 2))
+    const report = await vault.verify({ full: true })
+    expect(report).toMatchObject({ ok: true, total: 51 })
+    await vault.close()
+  })
+})

@@ -91,3 +91,21 @@ describe('envelope', () => {
     expect(codeOf(() => decodeEvent(canonicalize(weak), VAULT_A))).toBe('WEAK_KEY')
   })
 })
+
+describe('envelope signing bytes', () => {
+  it('envelope - bytes cut from the canonical text equal the re-encoded signing bytes, even when the payload mimics a sig member', async () => {
+    const { signingBytesFromRaw } = await import('../core/envelope.js')
+    const d0 = signEvent(base(), kp.secretKey)
+    const tricky = [
+      { text: 'plain' },
+      { seq: 2, sig: d0.event.sig, ts: '2026-03-04T05:06:07.089Z' },
+      { nested: { a: `,"sig":"${d0.event.sig}"`, sig: d0.event.sig } },
+      { seen: [], sig: 'ab', v: 1 }
+    ]
+    for (const payload of tricky) {
+      const d = signEvent(base({ payload: payload as never }), kp.secretKey)
+      expect(Buffer.from(signingBytesFromRaw(d.raw, d.event)).equals(Buffer.from(signingBytes(d.event)))).toBe(true)
+      expect(decodeEvent(d.raw, VAULT_A).id).toBe(d.id)
+    }
+  })
+})

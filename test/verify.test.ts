@@ -1,12 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import nacl from 'tweetnacl'
-import { cp } from 'node:fs/promises'
+import { cp, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Vault } from '../core/vault.js'
 import { eventDocId, LogStore, type EventDoc } from '../core/store.js'
 import { signEvent, type DecodedEvent } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { toHex } from '../core/bytes.js'
-import { POINT_DOC_ID } from '../core/verified-point.js'
+import { POINT_FILE } from '../core/verified-point.js'
+import { readFile, writeFile } from 'node:fs/promises'
 import { VaultError } from '../core/errors.js'
 import { WorkerChecker, inlineChecker } from '../core/verify-pool.js'
 import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
@@ -83,7 +85,7 @@ describe('verify', () => {
     await v.close()
   })
 
-  it('verify - a forged winning revision 1 is caught by its bytes, not its revision', async () => {
+  it('verify - a forged winning revision 1 (no revision bump to notice) is caught as a second body for the slot', async () => {
     const { dir, device } = await setup()
     await withRawDb(dir, async (db) => {
       const doc = await docOf(db, device, 3)
@@ -91,11 +93,11 @@ describe('verify', () => {
     })
     const v = await reopen(dir, true)
     expect(v.health.state).toBe('read-only')
-    expect(v.health.report!.issues[0]).toMatchObject({ code: 'BAD_SIGNATURE', docId: eventDocId(device, 3), seq: 3 })
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(device, 3), seq: 3 })
     await v.close()
   })
 
-  it('verify - a deleted event is a gap (full) and a deletion (incremental)', async () => {
+  it('verify - a deleted event is named by the full and the incremental check', async () => {
     const { dir, device } = await setup()
     await withRawDb(dir, async (db) => {
       const doc = await docOf(db, device, 3)
@@ -104,67 +106,92 @@ describe('verify', () => {
     const inc = await reopen(dir)
     expect(inc.health.report!.issues[0]).toMatchObject({ code: 'DELETED', docId: eventDocId(device, 3) })
     const full = await inc.verify({ full: true })
-    expect(full.issues[0]).toMatchObject({ code: 'GAP', docId: eventDocId(device, 4) })
+    expect(full.issues[0]).toMatchObject({ code: 'DELETED', docId: eventDocId(device, 3) })
     expect(inc.health.state).toBe('read-only')
     await inc.close()
   })
 
-  it('verify - removing the newest events is reported as truncation against the verified point', async () => {
-    const { dir, device } = await setup()
-    await withRawDb(dir, async (db) => {
-      for (const seq of [7, 6]) { const doc = await docOf(db, device, seq); await db.remove(doc._id, doc._rev!) }
-    })
-    const v = await reopen(dir, true)
+  it('verify - a database rolled back to an older copy is reported as truncation, by a full and a normal start', async () => {
+    const vault = await makeVault({ notes: 3 })
+    const { dir, device } = vault
+    await vault.close()
+    const older = await tempDir()
+    await cp(join(dir, 'events.db'), older, { recursive: true })
+    const v0 = await Vault.open({ dir })
+    await v0.unlock(PASS)
+    await v0.append('audit.note', { text: 'after the copy' })
+    await v0.close()
+    await rm(join(dir, 'events.db'), { recursive: true })
+    await cp(older, join(dir, 'events.db'), { recursive: true })
+    const v = await Vault.open({ dir })
     expect(v.health.state).toBe('read-only')
-    expect(v.health.report!.issues.map((i) => i.code)).toEqual(['TRUNCATED'])
+    expect(v.health.report!.issues.map((i) => i.code)).toContain('TRUNCATED')
     await v.close()
+    const full = await reopen(dir, true)
+    expect(full.health.report!.issues).toEqual([expect.objectContaining({ code: 'TRUNCATED', author: device })])
+    await full.close()
   })
 
-  it('verify - reordered events (bytes swapped between slots) are MISPLACED', async () => {
+  it('verify - reordered events are named: swapped between slots (REWRITTEN) or copied to a free slot (MISPLACED)', async () => {
     const { dir, device } = await setup()
     await withRawDb(dir, async (db) => {
       const a = await docOf(db, device, 4), b = await docOf(db, device, 5)
       await forceWrite(db, { ...a, raw: b.raw, id: b.id })
       await forceWrite(db, { ...b, raw: a.raw, id: a.id })
     })
-    const v = await reopen(dir, true)
-    expect(v.health.report!.issues[0]).toMatchObject({ code: 'MISPLACED', docId: eventDocId(device, 4) })
-    await v.close()
-  })
-
-  it('verify - non-canonical, oversized and malleated bytes are each named', async () => {
-    const { dir, device } = await setup()
-    await withRawDb(dir, async (db) => {
-      const d2 = await docOf(db, device, 2)
-      await forceWrite(db, { ...d2, raw: JSON.stringify(JSON.parse(d2.raw), null, 1) })
-    })
     let v = await reopen(dir, true)
-    expect(v.health.report!.issues[0]).toMatchObject({ code: 'NON_CANONICAL', seq: 2 })
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(device, 4) })
     await v.close()
 
     const second = await setup()
     await withRawDb(second.dir, async (db) => {
-      const d = await docOf(db, second.device, 2)
-      await forceWrite(db, { ...d, raw: d.raw.replace('"note 0"', JSON.stringify('x'.repeat(70_000))) })
+      const a = await docOf(db, second.device, 4)
+      await db.put({ _id: eventDocId(second.device, 8), raw: a.raw, id: a.id, type: a.type, ts: a.ts } as never)
     })
     v = await reopen(second.dir, true)
-    expect(v.health.report!.issues[0]).toMatchObject({ code: 'OVERSIZED', seq: 2 })
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'MISPLACED', docId: eventDocId(second.device, 8) })
     await v.close()
+  })
 
-    const third = await setup()
-    await withRawDb(third.dir, async (db) => {
-      const d = await docOf(db, third.device, 2)
-      const ev = JSON.parse(d.raw)
+  it('verify - events stored out of feed order still verify (they wait for their predecessor)', async () => {
+    const { dir, vaultId } = await setup(1)
+    const b1 = bobEvent(vaultId, 1, vaultId, 'one')
+    const b2 = bobEvent(vaultId, 2, b1.id, 'two')
+    const b3 = bobEvent(vaultId, 3, b2.id, 'three')
+    await withRawDb(dir, async (db) => {
+      const store = new LogStore(db)
+      await store.put(b3)
+      await store.put(b1)
+      await store.put(b2)
+    })
+    const v = await reopen(dir, true)
+    expect(v.health.report).toMatchObject({ ok: true, total: 5 })
+    expect(v.health.report!.feeds[BOB]).toEqual({ length: 3, head: b3.id })
+    await v.close()
+  })
+
+  it('verify - non-canonical, oversized and malleated bytes are each named', async () => {
+    const L = (1n << 252n) + 27742317777372353535851937790883648493n
+    const malleate = (raw: string) => {
+      const ev = JSON.parse(raw)
       const sig = Buffer.from(ev.sig, 'hex')
-      const L = (1n << 252n) + 27742317777372353535851937790883648493n
       const s = BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + L
       Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse().copy(sig, 32)
-      const raw = canonicalize({ ...ev, sig: sig.toString('hex') })
-      await forceWrite(db, { ...d, raw })
-    })
-    v = await reopen(third.dir, true)
-    expect(v.health.report!.issues[0]).toMatchObject({ code: 'BAD_SIGNATURE', seq: 2 })
-    await v.close()
+      return canonicalize({ ...ev, sig: sig.toString('hex') })
+    }
+    const cases: [string, (raw: string) => string][] = [
+      ['NON_CANONICAL', (raw) => JSON.stringify(JSON.parse(raw), null, 1)],
+      ['OVERSIZED', (raw) => raw.replace('"one"', JSON.stringify('x'.repeat(70_000)))],
+      ['BAD_SIGNATURE', malleate]
+    ]
+    for (const [code, mangle] of cases) {
+      const { dir, vaultId } = await setup(1)
+      const b1 = bobEvent(vaultId, 1, vaultId, 'one')
+      await withRawDb(dir, async (db) => { await db.put({ ...docFor(b1), raw: mangle(b1.raw) } as never) })
+      const v = await reopen(dir, true)
+      expect(v.health.report!.issues[0], code).toMatchObject({ code, docId: eventDocId(BOB, 1) })
+      await v.close()
+    }
   })
 
   it('verify - a gap in another member\'s feed is named', async () => {
@@ -194,6 +221,7 @@ describe('verify', () => {
     // a whole event from another vault's founder replayed into this one
     const { dir: dir2 } = await setup(1)
     const foreign = await makeVault({ notes: 2 })
+    await foreign.flush()
     const doc = (await foreign.store.get(foreign.device, 2))!
     await foreign.close()
     await withRawDb(dir2, async (db) => { await db.put({ _id: doc._id, raw: doc.raw, id: doc.id, type: doc.type, ts: doc.ts } as never) })
@@ -285,10 +313,8 @@ describe('verify', () => {
 
   it('verify - a tampered verified point is not trusted: the start falls back to a full check', async () => {
     const { dir } = await setup(3)
-    await withRawDb(dir, async (db) => {
-      const p = await db.get(POINT_DOC_ID)
-      await db.put({ ...p, updateSeq: (p.updateSeq as number) + 1000 } as never)
-    })
+    const p = JSON.parse(await readFile(join(dir, POINT_FILE), 'utf8'))
+    await writeFile(join(dir, POINT_FILE), JSON.stringify({ ...p, updateSeq: p.updateSeq + 1000 }))
     const v = await reopen(dir)
     expect(v.health.report).toMatchObject({ ok: true, mode: 'full', checked: 4 })
     await v.close()

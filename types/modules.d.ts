@@ -13,10 +13,6 @@ declare module 'pouchdb-adapter-leveldb' {
   const plugin: unknown
   export default plugin
 }
-declare module 'pouchdb-adapter-memory' {
-  const plugin: unknown
-  export default plugin
-}
 declare module 'hypercore' {
   const Hypercore: any
   export default Hypercore

@@ -1,0 +1,111 @@
+/**
+ * Durable appends at journal speed: an event is acknowledged when the journal
+ * has it on disk; PouchDB receives events in batches behind it. Readers call
+ * `flush()` first so PouchDB holds everything that was acknowledged.
+ */
+import { Journal, JOURNAL_FILE } from './journal.js'
+import type { LogStore } from './store.js'
+import { decodeEvent, type DecodedEvent } from './envelope.js'
+import { join } from 'node:path'
+
+/** Index after this many acknowledged events, or after this long idle. */
+const INDEX_BATCH = 512
+const INDEX_DELAY_MS = 20
+/** Empty the journal when it grows past this and PouchDB has caught up. */
+const JOURNAL_CLEAR_BYTES = 1 << 20
+
+export class AppendPipeline {
+  private unindexed: DecodedEvent[] = []
+  /** Events given to the journal and not yet in PouchDB: the journal may be cleared only at zero. */
+  private outstanding = 0
+  private journalBytes = 0
+  private indexing: Promise<void> | null = null
+  private timer: NodeJS.Timeout | null = null
+  private failure: Error | null = null
+  private readonly writing = new Set<Promise<void>>()
+
+  private constructor(private readonly store: LogStore, private readonly journal: Journal) {}
+
+  /**
+   * Open the journal in `dir` and index into `store` whatever it holds that
+   * PouchDB lacks. Entries are verified first (the file is not trusted): one
+   * that does not verify is not applied and is counted in `rejected`; one that
+   * disagrees with the event in its slot is kept as fork evidence.
+   */
+  static async open(dir: string, store: LogStore, vaultId: string): Promise<{ pipeline: AppendPipeline; recovered: number; rejected: number }> {
+    const journal = await Journal.open(join(dir, JOURNAL_FILE))
+    const lines = await journal.entries()
+    let recovered = 0, rejected = 0
+    for (let i = 0; i < lines.length; i += 1000) {
+      const decoded: DecodedEvent[] = []
+      for (const raw of lines.slice(i, i + 1000)) {
+        try { decoded.push(decodeEvent(raw, vaultId)) } catch { rejected++ }
+      }
+      const ids = await store.idsAt(decoded.map((d) => d.event))
+      const missing = decoded.filter((_, k) => ids[k] === null)
+      for (const [k, d] of decoded.entries()) if (ids[k] !== null && ids[k] !== d.id) await store.putForkEvidence(d)
+      await store.putMany(missing)
+      recovered += missing.length
+    }
+    if (rejected === 0) await journal.clear() // a journal with entries that do not verify is kept as evidence
+    return { pipeline: new AppendPipeline(store, journal), recovered, rejected }
+  }
+
+  /** Resolves once the event is durable (journal fdatasync); PouchDB follows. */
+  async submit(decoded: DecodedEvent): Promise<void> {
+    if (this.failure) throw this.failure
+    this.outstanding++
+    this.journalBytes += decoded.raw.length + 1
+    const write = this.journal.append(decoded.raw + '\n')
+    this.writing.add(write)
+    try {
+      await write
+    } catch (err) {
+      this.outstanding--
+      this.failure = err as Error
+      throw err
+    } finally {
+      this.writing.delete(write)
+    }
+    this.unindexed.push(decoded)
+    if (this.unindexed.length >= INDEX_BATCH) void this.index().catch(() => undefined)
+    else this.timer ??= setTimeout(() => { this.timer = null; void this.index().catch(() => undefined) }, INDEX_DELAY_MS)
+  }
+
+  /** Everything acknowledged so far is in PouchDB when this resolves. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.writing])
+    await this.index()
+    if (this.failure) throw this.failure
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    await this.flush()
+    if (this.outstanding === 0) await this.journal.clear()
+    await this.journal.close()
+  }
+
+  private index(): Promise<void> {
+    this.indexing ??= this.indexLoop().finally(() => { this.indexing = null })
+    return this.indexing
+  }
+
+  private async indexLoop(): Promise<void> {
+    while (this.unindexed.length > 0) {
+      const batch = this.unindexed.splice(0, 1000)
+      try {
+        await this.store.putMany(batch)
+      } catch (err) {
+        this.failure = err as Error
+        throw err
+      }
+      this.outstanding -= batch.length
+    }
+    if (this.outstanding === 0 && this.journalBytes > JOURNAL_CLEAR_BYTES) {
+      this.journalBytes = 0
+      await this.journal.clear()
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/** Small local files beside the database (config, verified point, alarm), written atomically and durably. */
+import { open, readFile, rename, rm } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { parseBounded, type Json } from './canonical.js'
+import { NOT_FOUND } from './errors.js'
+
+/** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`
+  const fh = await open(tmp, 'w', 0o600)
+  try {
+    await fh.writeFile(text)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, path)
+  const dir = await open(dirname(path), 'r')
+  try { await dir.sync() } finally { await dir.close() }
+}
+
+export async function writeJsonFile(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n')
+}
+
+/** Read a small JSON file with size and depth limits; NOT_FOUND if absent. */
+export async function readJsonFile(path: string, maxBytes: number, maxDepth = 8): Promise<Json> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch {
+    throw NOT_FOUND(`${path} does not exist`)
+  }
+  return parseBounded(text, maxBytes, maxDepth)
+}
+
+export async function readJsonFileIfExists(path: string, maxBytes: number, maxDepth = 8): Promise<Json | null> {
+  return readJsonFile(path, maxBytes, maxDepth).catch((err: { code?: string }) => (err.code === 'NOT_FOUND' ? null : Promise.reject(err)))
+}
+
+export async function removeFile(path: string): Promise<void> {
+  await rm(path, { force: true })
+}
