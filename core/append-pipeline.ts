@@ -9,7 +9,7 @@ import { decodeEvent, type DecodedEvent } from './envelope.js'
 import { join } from 'node:path'
 
 /** Index after this many acknowledged events, or after this long idle. */
-const INDEX_BATCH = 512
+const INDEX_BATCH = 1000
 const INDEX_DELAY_MS = 20
 /** Empty the journal when it grows past this and PouchDB has caught up. */
 const JOURNAL_CLEAR_BYTES = 1 << 20
@@ -83,8 +83,15 @@ export class AppendPipeline {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     await this.flush()
-    if (this.outstanding === 0) await this.journal.clear()
+    if (this.outstanding === 0) await this.clearJournal()
     await this.journal.close()
+  }
+
+  /** PouchDB's copy is made durable first: only then may the journal forget. */
+  private async clearJournal(): Promise<void> {
+    this.journalBytes = 0
+    await this.store.barrier()
+    await this.journal.clear()
   }
 
   private index(): Promise<void> {
@@ -96,16 +103,13 @@ export class AppendPipeline {
     while (this.unindexed.length > 0) {
       const batch = this.unindexed.splice(0, 1000)
       try {
-        await this.store.putMany(batch)
+        await this.store.putMany(batch, { durable: false }) // the journal holds them durably
       } catch (err) {
         this.failure = err as Error
         throw err
       }
       this.outstanding -= batch.length
     }
-    if (this.outstanding === 0 && this.journalBytes > JOURNAL_CLEAR_BYTES) {
-      this.journalBytes = 0
-      await this.journal.clear()
-    }
+    if (this.outstanding === 0 && this.journalBytes > JOURNAL_CLEAR_BYTES) await this.clearJournal()
   }
 }

@@ -5,11 +5,16 @@
  * then written in batches behind it. On open, journal entries that PouchDB
  * lacks are re-verified and indexed, so an acknowledged append is never lost.
  *
+ * The file is written with synchronous calls: one fdatasync blocks the event
+ * loop for a fraction of a millisecond, which costs less than the two thread
+ * pool round trips of the asynchronous calls (measured: about 2-3x the rate).
+ * Writes queued in the same turn of the event loop share one fdatasync.
+ *
  * Format v1: a header line `{"format":"tresor-journal","v":1}`, then one
  * canonical signed event per line. A torn last line (crash mid-write) was
  * never acknowledged and is ignored.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs'
 import { MALFORMED } from './errors.js'
 
 export const JOURNAL_FILE = 'append.journal'
@@ -20,14 +25,14 @@ interface Waiter { op: Op; resolve: () => void; reject: (err: Error) => void }
 
 export class Journal {
   private queue: Waiter[] = []
-  private draining: Promise<void> | null = null
+  private scheduled = false
+  private closed = false
 
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(private readonly fd: number) {}
 
   static async open(path: string): Promise<Journal> {
-    const fh = await open(path, 'a+', 0o600)
-    const journal = new Journal(fh)
-    if ((await fh.stat()).size === 0) await journal.run({ kind: 'write', text: HEADER })
+    const journal = new Journal(openSync(path, 'a+', 0o600))
+    if (fstatSync(journal.fd).size === 0) await journal.run({ kind: 'write', text: HEADER })
     return journal
   }
 
@@ -43,9 +48,10 @@ export class Journal {
 
   /** Complete entries, in order. */
   async entries(): Promise<string[]> {
-    const { size } = await this.fh.stat()
+    const { size } = fstatSync(this.fd)
     const buf = Buffer.alloc(size)
-    await this.fh.read(buf, 0, size, 0)
+    let off = 0
+    while (off < size) off += readSync(this.fd, buf, off, size - off, off)
     const text = buf.toString('utf8')
     if (text.length === 0) return []
     if (!text.startsWith(HEADER)) throw MALFORMED('append journal has an unknown format')
@@ -55,34 +61,39 @@ export class Journal {
   }
 
   async close(): Promise<void> {
-    await this.draining
-    await this.fh.close()
+    this.drain()
+    this.closed = true
+    closeSync(this.fd)
   }
 
   private run(op: Op): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('append journal is closed'))
     return new Promise((resolve, reject) => {
       this.queue.push({ op, resolve, reject })
-      this.draining ??= this.drain()
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => this.drain())
+      }
     })
   }
 
-  private async drain(): Promise<void> {
+  private drain(): void {
+    this.scheduled = false
     while (this.queue.length > 0) {
       const batch = this.takeBatch()
       try {
         if (batch[0]!.op.kind === 'clear') {
-          await this.fh.truncate(0)
-          await this.fh.write(HEADER)
+          ftruncateSync(this.fd, 0)
+          writeAll(this.fd, HEADER)
         } else {
-          await this.fh.write(batch.map((w) => (w.op as { text: string }).text).join(''))
+          writeAll(this.fd, batch.map((w) => (w.op as { text: string }).text).join(''))
         }
-        await this.fh.datasync()
+        fdatasyncSync(this.fd)
         for (const w of batch) w.resolve()
       } catch (err) {
         for (const w of batch) w.reject(err as Error)
       }
     }
-    this.draining = null
   }
 
   /** Consecutive writes go out together; a clear goes alone. */
@@ -92,4 +103,10 @@ export class Journal {
     while (n < this.queue.length && this.queue[n]!.op.kind === 'write') n++
     return this.queue.splice(0, n)
   }
+}
+
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text, 'utf8')
+  let off = 0
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off)
 }

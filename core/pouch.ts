@@ -1,9 +1,9 @@
 /**
- * PouchDB assembled from the plugins Tresor needs: LevelDB on the device, every
- * write synced to disk before its callback (durable appends). Tresor keeps a
- * handle on the LevelDB store under each database so the full self-check can
- * read every stored document body (all revisions, in write order) in one
- * sequential scan instead of one lookup per document.
+ * PouchDB assembled from the plugins Tresor needs: LevelDB on the device.
+ * Tresor keeps a handle on the LevelDB store under each database for two
+ * things PouchDB does not offer: a sync barrier (one fsync'd write makes every
+ * earlier write durable, since LevelDB appends them all to one log) and a
+ * sequential scan of every stored document body for the full self-check.
  */
 import PouchDB from 'pouchdb-core'
 import LevelAdapter from 'pouchdb-adapter-leveldb'
@@ -15,25 +15,32 @@ interface Iterator {
   end(cb: Callback): void
 }
 interface LevelDownLike {
-  _batch(ops: unknown[], options: Record<string, unknown>, cb: Callback): void
-  _put(key: unknown, value: unknown, options: Record<string, unknown>, cb: Callback): void
-  _del(key: unknown, options: Record<string, unknown>, cb: Callback): void
+  put(key: string, value: string, options: Record<string, unknown>, cb: Callback): void
   iterator(options: Record<string, unknown>): Iterator
 }
 
 const levels = new Map<string, LevelDownLike>()
 
-/** leveldown whose writes are fsync'd: an append that returned survives a crash or power loss. */
-function SyncLevelDOWN(location: string): LevelDownLike {
+/** leveldown, remembered by location so Tresor can reach the store under a PouchDB database. */
+function TresorLevelDOWN(location: string): LevelDownLike {
   const db = (leveldown as unknown as (loc: string) => LevelDownLike)(location)
-  const batch = db._batch.bind(db)
-  const put = db._put.bind(db)
-  const del = db._del.bind(db)
-  db._batch = (ops, options, cb) => batch(ops, { ...options, sync: true }, cb)
-  db._put = (key, value, options, cb) => put(key, value, { ...options, sync: true }, cb)
-  db._del = (key, options, cb) => del(key, { ...options, sync: true }, cb)
   levels.set(location, db)
   return db
+}
+
+function levelOf(db: Db): LevelDownLike {
+  const level = levels.get(db.name)
+  if (!level) throw new Error(`no LevelDB handle for ${db.name}`)
+  return level
+}
+
+// Outside every PouchDB sublevel (those are keyed '\xff<name>\xff…'), so PouchDB never sees it.
+const BARRIER_KEY = '\xfftresor-barrier\xff'
+
+/** Make every write to `db` so far durable: one fsync'd LevelDB write covers the log before it. */
+export function syncBarrier(db: Db): Promise<void> {
+  return new Promise((resolve, reject) =>
+    levelOf(db).put(BARRIER_KEY, String(Date.now()), { sync: true }, (err) => (err ? reject(err) : resolve())))
 }
 
 // pouchdb-adapter-leveldb keeps document bodies in this sublevel, keyed by update sequence.
@@ -54,9 +61,7 @@ function parseBody(value: string): Doc {
  * bodies with `_deleted`. Reads a snapshot; concurrent writes are not seen.
  */
 export async function * storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
-  const level = levels.get(db.name)
-  if (!level) throw new Error(`no LevelDB handle for ${db.name}`)
-  const it = level.iterator({ gt: BY_SEQ_LO, lt: BY_SEQ_HI, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
+  const it = levelOf(db).iterator({ gt: BY_SEQ_LO, lt: BY_SEQ_HI, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
   const next = () => new Promise<string | null>((resolve, reject) =>
     it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : value!))))
   try {
@@ -98,7 +103,7 @@ export interface Db {
   destroy(): Promise<void>
 }
 
-/** Open (or create) a device database at `path` (LevelDB, synced writes). */
+/** Open (or create) a device database at `path` (LevelDB). Writes are durable after `syncBarrier`. */
 export function openDb(path: string): Db {
-  return new PouchDB(path, { adapter: 'leveldb', db: SyncLevelDOWN }) as Db
+  return new PouchDB(path, { adapter: 'leveldb', db: TresorLevelDOWN }) as Db
 }

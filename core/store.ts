@@ -4,7 +4,7 @@
  * and the id order is feed order. Documents are write-once: this API has no
  * update and no delete. Any other revision seen later is tampering.
  */
-import type { Db } from './pouch.js'
+import { syncBarrier, type Db } from './pouch.js'
 import type { DecodedEvent } from './envelope.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT } from './errors.js'
 
@@ -42,20 +42,30 @@ export class LogStore {
     this.db = db
   }
 
-  /** Append one event into its slot. Durable when it resolves (LevelDB sync writes). */
+  /** Append one event into its slot. Durable when it resolves. */
   async put(decoded: DecodedEvent): Promise<void> {
     await this.putMany([decoded])
   }
 
-  /** Append several events at once; every slot must be empty. */
-  async putMany(events: DecodedEvent[]): Promise<void> {
+  /**
+   * Append several events at once; every slot must be empty. Durable when it
+   * resolves, unless `durable: false` (the caller then holds the events durably
+   * elsewhere, e.g. the append journal, and calls `barrier()` later).
+   */
+  async putMany(events: DecodedEvent[], options: { durable?: boolean } = {}): Promise<void> {
     if (events.length === 0) return
     const docs = events.map(toDoc)
     const results = await this.db.bulkDocs(docs as never[])
+    if (options.durable !== false) await this.barrier()
     const taken = results.filter((r) => 'error' in r && r.error)
     if (taken.length > 0) {
       throw ALREADY_EXISTS(`slot already holds an event: ${taken.map((r) => r.id).join(', ')}`)
     }
+  }
+
+  /** Every write so far is on disk when this resolves. */
+  barrier(): Promise<void> {
+    return syncBarrier(this.db)
   }
 
   /** Keep a second, different event for a taken slot as fork evidence. */
@@ -64,6 +74,7 @@ export class LogStore {
     const doc = { ...toDoc(decoded), _id: `${FORK_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}!${decoded.id}` }
     try {
       await this.db.put(doc as never)
+      await this.barrier()
     } catch (err) {
       if ((err as { status?: number }).status !== 409) throw err // already kept
     }
