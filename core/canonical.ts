@@ -66,8 +66,24 @@ export function parseBounded(text: string, maxBytes: number = LIMITS.maxEventByt
 /** Parse and insist the text is already in canonical form (no second spelling of signed bytes). */
 export function parseCanonical(text: string, maxBytes?: number, maxDepth?: number): Json {
   const value = parseBounded(text, maxBytes, maxDepth)
+  // Fast path: JSON.stringify spells strings and numbers as RFC 8785 does and keeps
+  // the parsed key order, so equal text plus sorted keys everywhere is canonical.
+  // Objects with integer-like keys (which JS reorders) take the full re-encoding.
+  if (JSON.stringify(value) === text && keysSorted(value)) return value
   if (canonicalize(value, maxDepth) !== text) throw NON_CANONICAL('bytes are not in canonical JSON form')
   return value
+}
+
+function keysSorted(value: Json): boolean {
+  if (typeof value !== 'object' || value === null) return true
+  if (Array.isArray(value)) return value.every(keysSorted)
+  let prev: string | null = null
+  for (const key in value) {
+    if (prev !== null && !(prev < key)) return false
+    if (!keysSorted(value[key]!)) return false
+    prev = key
+  }
+  return true
 }
 
 function checkDepth(text: string, maxDepth: number): void {

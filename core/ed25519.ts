@@ -58,34 +58,44 @@ export function isCanonicalPoint(p: Uint8Array): boolean {
   return p[0]! < 0xed
 }
 
-/** Policy checks that do not touch the curve; shared by both backends. */
-export function passesStrictPolicy(publicKey: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.length !== 32 || signature.length !== 64) return false
-  if (!isCanonicalScalar(signature.subarray(32))) return false
-  if (!isCanonicalPoint(publicKey) || hasSmallOrder(publicKey)) return false
-  if (hasSmallOrder(signature.subarray(0, 32))) return false
-  return true
+/** Policy checks on the signature that do not touch the curve (the key is checked by isWeakPublicKey). */
+function signaturePassesPolicy(signature: Uint8Array): boolean {
+  return signature.length === 64 && isCanonicalScalar(signature.subarray(32)) && !hasSmallOrder(signature.subarray(0, 32))
 }
 
 /** A public key that the policy will never verify against (small order or non-canonical). */
 export function isWeakPublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length === 32 && publicKeyCache.size > 0) {
+    const cached = publicKeyCache.get(Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('latin1'))
+    if (cached) return cached.weak
+  }
   return publicKey.length !== 32 || !isCanonicalPoint(publicKey) || hasSmallOrder(publicKey)
 }
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
-const publicKeyCache = new Map<string, KeyObject>()
+/** Per public key: the policy verdict on the key and, when it passes, its native key object. */
+const publicKeyCache = new Map<string, { weak: boolean; key: KeyObject | null }>()
 const privateKeyCache = new WeakMap<Uint8Array, KeyObject>()
 
-function nativePublicKey(publicKey: Uint8Array): KeyObject {
-  const id = Buffer.from(publicKey).toString('hex')
-  let key = publicKeyCache.get(id)
-  if (!key) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+function cachedKey(publicKey: Uint8Array): { weak: boolean; key: KeyObject | null } {
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
+  let entry = publicKeyCache.get(id)
+  if (!entry) {
+    const weak = isWeakPublicKey(publicKey)
+    let key: KeyObject | null = null
+    if (!weak) {
+      try {
+        key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+      } catch {
+        key = null
+      }
+    }
+    entry = { weak, key }
     if (publicKeyCache.size > 4096) publicKeyCache.clear()
-    publicKeyCache.set(id, key)
+    publicKeyCache.set(id, entry)
   }
-  return key
+  return entry
 }
 
 function nativePrivateKey(secretKey: Uint8Array): KeyObject {
@@ -122,10 +132,12 @@ export function defaultBackend(): Ed25519Backend {
 /** Verify under the strict policy. Never throws on bad input: a bad signature is `false`. */
 export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array,
   backend: Ed25519Backend = defaultBackend()): boolean {
-  if (!passesStrictPolicy(publicKey, signature)) return false
+  if (publicKey.length !== 32 || !signaturePassesPolicy(signature)) return false
+  const { weak, key } = cachedKey(publicKey)
+  if (weak) return false
   if (backend === 'tweetnacl') return nacl.sign.detached.verify(message, signature, publicKey)
   try {
-    return nodeVerify(null, message, nativePublicKey(publicKey), signature)
+    return key !== null && nodeVerify(null, message, key, signature)
   } catch {
     return false
   }

@@ -13,7 +13,7 @@ import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type S
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
 import { verifyFull, verifyIncremental, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
-import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VaultError } from './errors.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, READ_ONLY, VaultError } from './errors.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey } from './ed25519.js'
 import type { Json } from './canonical.js'

@@ -31,6 +31,12 @@ describe('canonical', () => {
     expect(codeOf(() => parseCanonical('{"a":"\\u0041"}'))).toBe('NON_CANONICAL')
   })
 
+  it('canonical - integer-like keys are ordered as strings, not as JavaScript orders them', () => {
+    expect(canonicalize({ 9: 'a', 10: 'b', x: 1 })).toBe('{"10":"b","9":"a","x":1}')
+    expect(parseCanonical('{"10":"b","9":"a","x":1}')).toEqual({ 9: 'a', 10: 'b', x: 1 })
+    expect(codeOf(() => parseCanonical('{"9":"a","10":"b","x":1}'))).toBe('NON_CANONICAL')
+  })
+
   it('canonical - depth is limited before parsing, so hostile nesting cannot crash', () => {
     const deep = '['.repeat(200_000) + ']'.repeat(200_000)
     expect(codeOf(() => parseBounded(deep, 10_000_000, 16))).toBe('TOO_DEEP')
