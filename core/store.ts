@@ -37,9 +37,23 @@ export function parseEventDocId(docId: string): { author: string; seq: number } 
 
 export class LogStore {
   readonly db: Db
+  private readBarrier: (() => Promise<void>) | null = null
 
   constructor(db: Db) {
     this.db = db
+  }
+
+  /**
+   * Reads wait for `barrier` first. The vault sets it to "index every
+   * acknowledged append", so nobody reading the store can miss an append that
+   * was acknowledged (from the journal) but not yet written to PouchDB.
+   */
+  setReadBarrier(barrier: () => Promise<void>): void {
+    this.readBarrier = barrier
+  }
+
+  private async settled(): Promise<void> {
+    if (this.readBarrier) await this.readBarrier()
   }
 
   /** Append one event into its slot. Durable when it resolves. */
@@ -82,11 +96,13 @@ export class LogStore {
 
   /** For each (author, seq): the id of the event in its slot, or null for an empty slot. */
   async idsAt(slots: { author: string; seq: number }[]): Promise<(string | null)[]> {
+    await this.settled()
     const res = await this.db.allDocs({ keys: slots.map((s) => eventDocId(s.author, s.seq)), include_docs: true })
     return res.rows.map((r) => (r.doc && !r.value?.deleted ? String((r.doc as unknown as EventDoc).id) : null))
   }
 
   async get(author: string, seq: number): Promise<EventDoc | null> {
+    await this.settled()
     try {
       return await this.db.get(eventDocId(author, seq)) as unknown as EventDoc
     } catch (err) {
@@ -97,6 +113,7 @@ export class LogStore {
 
   /** The highest stored event of a feed, or null for an empty feed. */
   async head(author: string): Promise<EventDoc | null> {
+    await this.settled()
     const res = await this.db.allDocs({
       startkey: `${EVENT_PREFIX}${author}!\uffff`, endkey: `${EVENT_PREFIX}${author}!`,
       descending: true, limit: 1, include_docs: true
@@ -106,6 +123,7 @@ export class LogStore {
 
   /** Every author with at least one event, found by skipping from feed to feed. */
   async authors(): Promise<string[]> {
+    await this.settled()
     const out: string[] = []
     let start = EVENT_PREFIX
     for (;;) {
@@ -122,6 +140,7 @@ export class LogStore {
     const prefix = options.prefix ?? EVENT_PREFIX
     const pageSize = options.pageSize ?? 1000
     if (pageSize < 1) throw BAD_ARGUMENT('pageSize must be positive')
+    await this.settled()
     let startkey = prefix
     let skip = 0
     for (;;) {
@@ -135,11 +154,13 @@ export class LogStore {
   }
 
   async count(): Promise<number> {
+    await this.settled()
     const info = await this.db.info()
     return info.doc_count
   }
 
   async updateSeq(): Promise<number> {
+    await this.settled()
     const info = await this.db.info()
     return Number(info.update_seq)
   }

@@ -171,6 +171,7 @@ export class Vault {
   private async openPipeline(): Promise<void> {
     const { pipeline, rejected } = await AppendPipeline.open(this.dir, this.store, this.vaultId)
     this.pipeline = pipeline
+    this.store.setReadBarrier(() => pipeline.flush())
     this.journalRejected = rejected
   }
 
