@@ -4,10 +4,15 @@
  * `createHandlers(...)` and nothing else. Arguments arrive untrusted: each
  * handler validates before acting.
  */
-import type { Vault, Health, MemberSpec } from './vault.js'
+import type { Vault, Health } from './vault.js'
+import type { GovState, MemberState, ProposalState } from './governance/state.js'
+import type { Action } from './governance/actions.js'
+import { missingApprovals, rulesFor } from './governance/policy.js'
+import { ledgerBalances, type LedgerEntry } from './governance/registers.js'
 import type { VerifyReport } from './verify.js'
 import type { SignedEvent } from './envelope.js'
 import { BAD_ARGUMENT, UNKNOWN_METHOD } from './errors.js'
+import { stateHash } from './governance/state.js'
 import type { Json } from './canonical.js'
 
 export interface VaultStatus {
@@ -21,12 +26,30 @@ export interface VaultStatus {
   lastCheck: Pick<VerifyReport, 'ok' | 'mode' | 'checked' | 'total' | 'durationMs' | 'verifiedAt'> | null
 }
 
+/** A proposal as a reviewer sees it: what changes, who signed, what is still needed. */
+export interface ProposalView extends ProposalState {
+  /** Sentences saying what the quorum still lacks; empty when it can be committed. */
+  missing: string[]
+  /** Past its expiry by this device's clock (the fold decides by vault time). */
+  expired: boolean
+}
+
 export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; payload: SignedEvent['payload'] }
 
 /** Argument and result types per method: the contract every transport is typed against. */
 export interface Handlers {
   'vault.status': (args: Record<string, never>) => Promise<VaultStatus>
-  'vault.members': (args: Record<string, never>) => Promise<MemberSpec[]>
+  'vault.members': (args: Record<string, never>) => Promise<MemberState[]>
+  'gov.state': (args: Record<string, never>) => Promise<{ state: GovState; hash: string }>
+  'gov.inbox': (args: Record<string, never>) => Promise<ProposalView[]>
+  'gov.proposals': (args: { status?: ProposalState['status'] }) => Promise<ProposalView[]>
+  'gov.show': (args: { proposal: string }) => Promise<ProposalView>
+  'gov.propose': (args: { action: Action; reason: string; expiresAt?: string }) => Promise<ProposalView>
+  'gov.approve': (args: { proposal: string }) => Promise<ProposalView>
+  'gov.reject': (args: { proposal: string; reason: string }) => Promise<ProposalView>
+  'gov.withdraw': (args: { proposal: string }) => Promise<ProposalView>
+  'gov.commit': (args: { proposal: string }) => Promise<ProposalView>
+  'ledger.balances': (args: Record<string, never>) => Promise<{ entries: LedgerEntry[]; balances: Record<string, Record<string, number>> }>
   'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
   'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
   'vault.lock': (args: Record<string, never>) => Promise<{ unlocked: false }>
@@ -38,7 +61,11 @@ export type Method = keyof Handlers
 export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
 export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 
-export const METHODS: readonly Method[] = ['vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.appendNote']
+export const METHODS: readonly Method[] = [
+  'vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.appendNote',
+  'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
+  'ledger.balances'
+]
 
 export function isMethod(name: unknown): name is Method {
   return typeof name === 'string' && (METHODS as readonly string[]).includes(name)
@@ -77,11 +104,51 @@ export function statusOf(vault: Vault): VaultStatus {
   }
 }
 
+/** What a proposal still needs under the current policy, and whether it is past expiry. */
+export function viewProposal(state: GovState, p: ProposalState, now: Date = new Date()): ProposalView {
+  const missing = p.status === 'open' ? missingApprovals(rulesFor(state.policy, p.action.kind, p.action.args), p.proposer, p.approvals) : []
+  return { ...p, missing, expired: p.status === 'open' && now.toISOString() > p.expiresAt }
+}
+
+/** Open proposals this device's member can still sign: not their own, not yet approved by them, not expired. */
+export function inboxOf(vault: Vault, now: Date = new Date()): ProposalView[] {
+  const me = vault.member?.name
+  if (!me) return []
+  return Object.values(vault.state.proposals)
+    .filter((p) => p.status === 'open' && p.proposer !== me && !p.approvals.some((a) => a.member === me))
+    .map((p) => viewProposal(vault.state, p, now))
+    .filter((p) => !p.expired)
+    .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
+}
+
 /** Build the handler map for one open vault. */
 export function createHandlers(vault: Vault): Handlers {
   return {
     'vault.status': async () => statusOf(vault),
-    'vault.members': async () => vault.members,
+    'vault.members': async () => Object.values(vault.state.members),
+    'gov.state': async () => ({ state: vault.state, hash: stateHash(vault.state) }),
+    'gov.inbox': async () => inboxOf(vault),
+    'gov.proposals': async (args) => {
+      const status = optString(obj(args).status, 'status', 16)
+      return Object.values(vault.state.proposals).filter((p) => !status || p.status === status).map((p) => viewProposal(vault.state, p))
+    },
+    'gov.show': async (args) => viewProposal(vault.state, vault.proposal(String(obj(args).proposal ?? ''))),
+    'gov.propose': async (args) => {
+      const a = obj(args)
+      const expiresAt = optString(a.expiresAt, 'expiresAt', 24)
+      return viewProposal(vault.state, await vault.propose(a.action as Action, String(a.reason ?? ''), expiresAt))
+    },
+    'gov.approve': async (args) => viewProposal(vault.state, await vault.approve(String(obj(args).proposal ?? ''))),
+    'gov.reject': async (args) => {
+      const a = obj(args)
+      return viewProposal(vault.state, await vault.reject(String(a.proposal ?? ''), String(a.reason ?? '')))
+    },
+    'gov.withdraw': async (args) => viewProposal(vault.state, await vault.withdraw(String(obj(args).proposal ?? ''))),
+    'gov.commit': async (args) => viewProposal(vault.state, await vault.commit(String(obj(args).proposal ?? ''))),
+    'ledger.balances': async () => {
+      const entries = vault.state.registers.ledger as LedgerEntry[]
+      return { entries, balances: ledgerBalances(entries) }
+    },
     'vault.verify': async (args) => vault.verify({ full: obj(args).full === true }),
     'vault.unlock': async (args) => {
       const passphrase = optString(obj(args).passphrase, 'passphrase', 1024)

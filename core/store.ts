@@ -101,6 +101,14 @@ export class LogStore {
     return res.rows.map((r) => (r.doc && !r.value?.deleted ? String((r.doc as unknown as EventDoc).id) : null))
   }
 
+  /** Several event docs by doc id, in order; null where absent. */
+  async getMany(docIds: string[]): Promise<(EventDoc | null)[]> {
+    await this.settled()
+    if (docIds.length === 0) return []
+    const res = await this.db.allDocs({ keys: docIds, include_docs: true })
+    return res.rows.map((r) => (r.doc && !r.value?.deleted ? r.doc as unknown as EventDoc : null))
+  }
+
   async get(author: string, seq: number): Promise<EventDoc | null> {
     await this.settled()
     try {

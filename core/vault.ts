@@ -7,15 +7,18 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
-import { LogStore, parseEventDocId, type EventDoc } from './store.js'
+import { LogStore, eventDocId, parseEventDocId, type EventDoc } from './store.js'
 import { AppendPipeline } from './append-pipeline.js'
 import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
-import { verifyFull, verifyIncremental, type VerifyReport } from './verify.js'
+import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
-import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, READ_ONLY, VaultError } from './errors.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VaultError } from './errors.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey } from './ed25519.js'
+import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
+import { brokenState, everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
+import { checkAction, type Action } from './governance/actions.js'
 import type { Json } from './canonical.js'
 
 export const VAULT_FILE = 'vault.json'
@@ -24,6 +27,8 @@ export const DB_DIR = 'events.db'
 /** Written when a check fails; a normal start then runs a full check until one passes. */
 export const ALARM_FILE = 'alarm.json'
 const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
+/** Proposals expire after a week unless the proposer says otherwise. */
+export const DEFAULT_EXPIRY_MS = 7 * 24 * 3600 * 1000
 
 export interface MemberSpec { name: string; roles: string[]; keys: string[] }
 
@@ -97,7 +102,8 @@ export class Vault {
   readonly store: LogStore
   private key: DeviceKey | null = null
   private healthState: Health = { state: 'ok', reason: null, report: null }
-  private memberKeys = new Set<string>()
+  private govEvents = new Map<string, GovEvent>()
+  private govState: GovState = brokenState('', 'not loaded yet')
   private feeds = new Map<string, { length: number; head: string }>()
   private queue: Promise<unknown> = Promise.resolve()
   private point: VerifiedPoint | null = null
@@ -152,8 +158,13 @@ export class Vault {
   get device(): string { return this.config.device }
   get health(): Health { return this.healthState }
   get unlocked(): boolean { return this.key !== null }
-  get members(): MemberSpec[] { return this.genesisMembers }
-  private genesisMembers: MemberSpec[] = []
+  /** Governance state folded from every verified governance event. */
+  get state(): GovState { return this.govState }
+  /** This device's member, if its key is an active key of an active member. */
+  get member(): MemberState | null {
+    const owner = keyOwner(this.govState, this.device)
+    return owner?.active ? owner.member : null
+  }
 
   /** Decrypt the device key. KEY_AUTH_FAILED on a wrong passphrase. */
   async unlock(passphrase: string): Promise<void> {
@@ -175,32 +186,45 @@ export class Vault {
     this.journalRejected = rejected
   }
 
-  private async loadGenesis(): Promise<void> {
-    const doc = await this.store.get(this.config.genesisAuthor, 1)
-    this.memberKeys = new Set()
-    this.genesisMembers = []
-    if (!doc) return
-    try {
-      const g = decodeEvent(doc.raw, this.vaultId)
-      if (g.id !== this.vaultId || g.event.type !== GENESIS_TYPE) return
-      this.genesisMembers = (g.event.payload.members as unknown as MemberSpec[]) ?? []
-      for (const m of this.genesisMembers) for (const k of m.keys) this.memberKeys.add(k)
-    } catch {
-      // A broken genesis leaves no member keys: every event then fails as UNKNOWN_AUTHOR.
+  /** Read and fold the governance events the report verified; returns issues that fail verification. */
+  private async loadGovernance(report: VerifyReport): Promise<VerifyIssue[]> {
+    const docs = await this.store.getMany(report.gov)
+    this.govEvents = new Map()
+    for (const doc of docs) {
+      if (!doc) continue
+      const d = decodeEvent(doc.raw, this.vaultId)
+      this.govEvents.set(d.id, { id: d.id, event: d.event })
     }
+    this.govState = foldGovernance(this.vaultId, [...this.govEvents.values()])
+    const issues: VerifyIssue[] = this.govState.issues.map((i) => ({ code: i.code, docId: this.docIdOf(i.id), eventId: i.id, message: i.message }))
+    const known = everKeys(this.govState)
+    for (const author of Object.keys(report.feeds)) {
+      if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `ev!${author}`, author, message: 'a feed whose key was never a key of this vault' })
+    }
+    return issues
+  }
+
+  private docIdOf(eventId: string): string {
+    const e = this.govEvents.get(eventId)
+    return e ? eventDocId(e.event.author, e.event.seq) : ''
   }
 
   /** The boot self-check. Sets health; never throws for a bad log, only for I/O failure. */
   async boot(options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
     return this.exclusive(async () => {
       await this.pipeline.flush()
-      await this.loadGenesis()
       const point = checkPoint(await loadPoint(this.dir), this.vaultId, this.device)
       const alarm = await readJsonFileIfExists(join(this.dir, ALARM_FILE), 1024 * 1024).catch(() => true)
-      const base = { store: this.store, vaultId: this.vaultId, isKnownAuthor: (a: string) => this.memberKeys.has(a), onProgress: options.onProgress }
+      // Signatures and chains first (any author); who may write is decided by the governance fold after.
+      const base = { store: this.store, vaultId: this.vaultId, isKnownAuthor: () => true, onProgress: options.onProgress }
       const report = options.full || !point || alarm
         ? await verifyFull({ ...base, point })
         : await verifyIncremental({ ...base, point })
+      const govIssues = await this.loadGovernance(report)
+      if (govIssues.length > 0) {
+        report.issues.push(...govIssues)
+        report.ok = false
+      }
       await this.applyReport(report, point)
       return report
     })
@@ -235,13 +259,24 @@ export class Vault {
     return this.boot(options)
   }
 
-  /** Sign and durably append an event to this device's feed. */
+  /** Sign and durably append a (non-governance) event to this device's feed. */
   async append(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
+    if (isGovernanceType(type)) throw BAD_ARGUMENT(`${type} events are made by propose, approve, reject, withdraw and commit`)
+    return this.appendChecked(type, payload, now)
+  }
+
+  /**
+   * Sign the next event of this device's feed and append it. `trial`, for
+   * governance events, folds the signed event into the state first and throws
+   * the fold's reason if it would be ignored or invalid: the fold is the one
+   * judge of what counts, here and on every other device.
+   */
+  private async appendChecked(type: string, payload: Record<string, Json>, now?: Date,
+    trial?: (decoded: DecodedEvent) => GovState): Promise<DecodedEvent> {
     const { decoded, durable } = await this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
-      if (type === GENESIS_TYPE) throw BAD_ARGUMENT('a vault has exactly one genesis event')
-      if (!this.memberKeys.has(this.device)) throw READ_ONLY('this device key is not a key of the vault')
+      if (!this.member) throw READ_ONLY('this device key is not an active key of an active member')
       const own = this.feeds.get(this.device) ?? { length: 0, head: '' }
       const seen: SeenHead[] = [...this.feeds.entries()]
         .filter(([author]) => author !== this.device)
@@ -252,9 +287,14 @@ export class Vault {
         v: 1, vault: this.vaultId, author: this.device, seq: own.length + 1,
         prev: own.length === 0 ? this.vaultId : own.head, ts: utcNow(now), type, payload, seen
       }, this.key.keyPair.secretKey)
+      const nextState = trial?.(decoded)
       // Sequence and chain are settled under the lock; the disk sync is awaited
       // outside it so appends made meanwhile share one fdatasync.
       const durable = this.pipeline.submit(decoded)
+      if (nextState) {
+        this.govEvents.set(decoded.id, { id: decoded.id, event: decoded.event })
+        this.govState = nextState
+      }
       this.feeds.set(this.device, { length: decoded.event.seq, head: decoded.id })
       return { decoded, durable }
     })
@@ -265,6 +305,62 @@ export class Vault {
       throw err
     }
     return decoded
+  }
+
+  /** Append a governance event if the fold would count it; else throw the fold's reason. */
+  private appendGovernance(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
+    return this.appendChecked(type, payload, now, (decoded) => {
+      const next = foldGovernance(this.vaultId, [...this.govEvents.values(), { id: decoded.id, event: decoded.event }])
+      const ignored = next.ignored.find((i) => i.id === decoded.id)
+      const invalid = next.issues.find((i) => i.id === decoded.id)
+      if (ignored || invalid) throw BAD_ARGUMENT((ignored?.reason ?? invalid!.message))
+      return next
+    })
+  }
+
+  /** Find a proposal by id or unique id prefix (8+ hex characters). */
+  proposal(ref: string): ProposalState {
+    if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref)) throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
+    const hits = Object.values(this.govState.proposals).filter((p) => p.id.startsWith(ref))
+    if (hits.length === 0) throw NOT_FOUND(`no proposal ${ref}`)
+    if (hits.length > 1) throw BAD_ARGUMENT(`${ref} names ${hits.length} proposals; give more of the id`)
+    return hits[0]!
+  }
+
+  /** Prepare: propose an action. Checked against the current state before it is signed. */
+  async propose(action: Action, reason: string, expiresAt?: string, now?: Date): Promise<ProposalState> {
+    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000) throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
+    const checked = checkAction(this.govState, action)
+    const at = now ?? new Date()
+    const expiry = expiresAt ?? new Date(at.getTime() + DEFAULT_EXPIRY_MS).toISOString()
+    const d = await this.appendGovernance('gov.propose', { action: checked as unknown as Json, reason, expiresAt: expiry }, at)
+    return this.govState.proposals[d.id]!
+  }
+
+  async approve(ref: string, now?: Date): Promise<ProposalState> {
+    const p = this.proposal(ref)
+    await this.appendGovernance('gov.approve', { proposal: p.id }, now)
+    return this.govState.proposals[p.id]!
+  }
+
+  async reject(ref: string, reason: string, now?: Date): Promise<ProposalState> {
+    if (typeof reason !== 'string' || reason.trim() === '') throw BAD_ARGUMENT('a rejection needs a reason')
+    const p = this.proposal(ref)
+    await this.appendGovernance('gov.reject', { proposal: p.id, reason }, now)
+    return this.govState.proposals[p.id]!
+  }
+
+  async withdraw(ref: string, now?: Date): Promise<ProposalState> {
+    const p = this.proposal(ref)
+    await this.appendGovernance('gov.withdraw', { proposal: p.id }, now)
+    return this.govState.proposals[p.id]!
+  }
+
+  /** Commit once the quorum is met; any member may. Lists the approvals it relies on. */
+  async commit(ref: string, now?: Date): Promise<ProposalState> {
+    const p = this.proposal(ref)
+    await this.appendGovernance('gov.commit', { proposal: p.id, approvals: p.approvals.map((a) => a.id) }, now)
+    return this.govState.proposals[p.id]!
   }
 
   /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */
@@ -291,7 +387,7 @@ export class Vault {
     await this.exclusive(async () => {
       await this.pipeline.close()
       if (this.key && this.healthState.state === 'ok' && this.point) {
-        const report = await verifyIncremental({ store: this.store, vaultId: this.vaultId, isKnownAuthor: (a) => this.memberKeys.has(a), point: this.point })
+        const report = await verifyIncremental({ store: this.store, vaultId: this.vaultId, isKnownAuthor: () => true, point: this.point })
         if (report.ok) await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
       }
       this.lock()

@@ -21,6 +21,8 @@ export interface VerifiedPoint {
   updateSeq: number
   feeds: Record<string, FeedHead>
   forks: ForkRecord[]
+  /** Slots of the verified governance events: a normal start folds them without a scan. */
+  gov: string[]
   at: string
   sig: string
 }
@@ -28,14 +30,14 @@ export interface VerifiedPoint {
 type UnsignedPoint = Omit<VerifiedPoint, 'sig'>
 
 function pointBytes(p: UnsignedPoint): Uint8Array {
-  const { v, vault, device, updateSeq, feeds, forks, at } = p
+  const { v, vault, device, updateSeq, feeds, forks, gov, at } = p
   return concatBytes(utf8(`tresor/v1/verified-point/${vault}\n`),
-    utf8(canonicalize({ v, vault, device, updateSeq, feeds, forks, at } as unknown as Json)))
+    utf8(canonicalize({ v, vault, device, updateSeq, feeds, forks, gov, at } as unknown as Json)))
 }
 
 export function signPoint(report: VerifyReport, vault: string, device: string, secretKey: Uint8Array): VerifiedPoint {
   const unsigned: UnsignedPoint = {
-    v: POINT_VERSION, vault, device, updateSeq: report.updateSeq, feeds: report.feeds, forks: report.forks, at: report.verifiedAt
+    v: POINT_VERSION, vault, device, updateSeq: report.updateSeq, feeds: report.feeds, forks: report.forks, gov: report.gov, at: report.verifiedAt
   }
   return { ...unsigned, sig: toHex(signDetached(secretKey, pointBytes(unsigned))) }
 }
@@ -44,7 +46,7 @@ export function signPoint(report: VerifyReport, vault: string, device: string, s
 export function checkPoint(value: unknown, vault: string, device: string): VerifiedPoint | null {
   const p = value as VerifiedPoint
   if (typeof p !== 'object' || p === null || p.v !== POINT_VERSION || p.vault !== vault || p.device !== device) return null
-  if (!Number.isSafeInteger(p.updateSeq) || !isHex(p.sig, 64) || typeof p.feeds !== 'object' || !Array.isArray(p.forks)) return null
+  if (!Number.isSafeInteger(p.updateSeq) || !isHex(p.sig, 64) || typeof p.feeds !== 'object' || !Array.isArray(p.forks) || !Array.isArray(p.gov)) return null
   try {
     return verifyStrict(fromHex(device, 32)!, pointBytes(p), fromHex(p.sig, 64)!) ? p : null
   } catch {

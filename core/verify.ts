@@ -8,6 +8,7 @@ import type { EventCheck } from './check-events.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
+import { isGovernanceType } from './governance/fold.js'
 import { sha256Hex } from './bytes.js'
 import type { VerifiedPoint } from './verified-point.js'
 import { storedBodies } from './pouch.js'
@@ -15,7 +16,7 @@ import { storedBodies } from './pouch.js'
 export type IssueCode =
   | 'MALFORMED' | 'NON_CANONICAL' | 'OVERSIZED' | 'TOO_DEEP' | 'BAD_SIGNATURE' | 'WEAK_KEY' | 'WRONG_VAULT'
   | 'MISPLACED' | 'INDEX_MISMATCH' | 'REWRITTEN' | 'DELETED' | 'GAP' | 'BROKEN_LINK' | 'UNKNOWN_AUTHOR'
-  | 'TRUNCATED' | 'NO_GENESIS' | 'STRAY_DOC' | 'BAD_FORK_EVIDENCE'
+  | 'TRUNCATED' | 'NO_GENESIS' | 'STRAY_DOC' | 'BAD_FORK_EVIDENCE' | 'INVALID_COMMIT' | 'BAD_GENESIS'
 
 export interface VerifyIssue { code: IssueCode; docId: string; author?: string; seq?: number; eventId?: string; message: string }
 export interface FeedHead { length: number; head: string }
@@ -31,6 +32,8 @@ export interface VerifyReport {
   feeds: Record<string, FeedHead>
   forks: ForkRecord[]
   issues: VerifyIssue[]
+  /** Doc ids of the verified governance events (genesis, proposals, approvals, …), sorted. */
+  gov: string[]
   updateSeq: number
   durationMs: number
   verifiedAt: string
@@ -64,6 +67,8 @@ class Run {
   readonly forkDocs: EventDoc[] = []
   /** Documents in the event range that are not event slots, and whether their last body is a deletion. */
   private readonly strays = new Map<string, boolean>()
+  /** Slots of governance events whose chain verified. */
+  readonly gov = new Set<string>()
   checked = 0
   genesisSeen = false
 
@@ -131,6 +136,7 @@ class Run {
       return false
     }
     if (check.type === GENESIS_TYPE) this.genesisSeen = true
+    if (isGovernanceType(check.type)) this.gov.add(doc._id)
     w.length = check.seq
     w.head = check.id
     return true
@@ -158,9 +164,13 @@ class Run {
       feeds[w.author] = { length, head: w.head }
       total += length
     }
+    const trusted = (docId: string) => {
+      const slot = parseEventDocId(docId)!
+      return slot.seq <= (feeds[slot.author]?.length ?? 0)
+    }
     return {
       ok: this.issues.length === 0, mode, checked: this.checked, total, feeds,
-      forks: [...this.forks.values()], issues: this.issues, updateSeq,
+      forks: [...this.forks.values()], issues: this.issues, gov: [...this.gov].filter(trusted).sort(), updateSeq,
       durationMs: Math.round(performance.now() - started), verifiedAt: new Date().toISOString()
     }
   }
@@ -242,6 +252,7 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
   const run = new Run(opts)
   run.genesisSeen = true // established by the point's own verification
   for (const f of point.forks) run.forks.set(f.author, f)
+  for (const docId of point.gov) run.gov.add(docId)
   if (await store.updateSeq() < point.updateSeq) {
     run.issue('TRUNCATED', '', 'the database is older than the last verified point: it was rolled back or replaced')
   }

@@ -1,0 +1,97 @@
+/**
+ * Append-only governed registers. Entries are validated here; they enter a
+ * register only through a committed `register.append` proposal. The ledger is
+ * double-entry: per currency, an entry's debits equal its credits. Balances
+ * are a view computed from the entries.
+ */
+import { BAD_ARGUMENT } from '../errors.js'
+import type { Json } from '../canonical.js'
+
+export const REGISTERS = ['company', 'ledger', 'network'] as const
+export type RegisterName = (typeof REGISTERS)[number]
+
+/** The flag a register's module needs switched on. */
+export const REGISTER_FLAGS: Record<RegisterName, string> = { company: 'finance_enabled', ledger: 'finance_enabled', network: 'network_enabled' }
+
+export interface Posting { account: string; side: 'debit' | 'credit'; amount: number; currency: string }
+export interface LedgerEntry { id: string; memo: string; postings: Posting[] }
+export interface CompanyEntry { id: string; name: string; owners: { owner: string; shareBp: number }[] }
+export interface NetworkEntry { id: string; parent: string | null; label: string }
+export type RegisterEntry = LedgerEntry | CompanyEntry | NetworkEntry
+
+const ID_RE = /^[a-z0-9][a-z0-9_.:-]{0,63}$/
+const CURRENCY_RE = /^[A-Z]{3}$/
+
+function text(value: unknown, name: string, max = 200): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw BAD_ARGUMENT(`${name} must be text of 1-${max} characters`)
+  return value
+}
+
+function id(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !ID_RE.test(value)) throw BAD_ARGUMENT(`${name} must be an id like acme-gmbh or 4711`)
+  return value
+}
+
+function ledgerEntry(e: Record<string, unknown>): LedgerEntry {
+  const postings = e.postings
+  if (!Array.isArray(postings) || postings.length < 2 || postings.length > 100) throw BAD_ARGUMENT('a ledger entry has 2-100 postings')
+  const sums = new Map<string, number>()
+  const clean: Posting[] = postings.map((p: Record<string, unknown>, i) => {
+    if (p?.side !== 'debit' && p?.side !== 'credit') throw BAD_ARGUMENT(`posting ${i + 1}: side is debit or credit`)
+    if (!Number.isSafeInteger(p.amount) || (p.amount as number) <= 0) throw BAD_ARGUMENT(`posting ${i + 1}: amount is a positive whole number of minor units (cents)`)
+    if (typeof p.currency !== 'string' || !CURRENCY_RE.test(p.currency)) throw BAD_ARGUMENT(`posting ${i + 1}: currency is a code like EUR`)
+    const posting: Posting = { account: id(p.account, `posting ${i + 1} account`), side: p.side, amount: p.amount as number, currency: p.currency }
+    sums.set(posting.currency, (sums.get(posting.currency) ?? 0) + (posting.side === 'debit' ? posting.amount : -posting.amount))
+    return posting
+  })
+  for (const [currency, diff] of sums) {
+    if (diff !== 0) throw BAD_ARGUMENT(`ledger entry does not balance in ${currency}: debits - credits = ${diff}`)
+  }
+  return { id: id(e.id, 'entry id'), memo: text(e.memo ?? '-', 'memo'), postings: clean }
+}
+
+function companyEntry(e: Record<string, unknown>): CompanyEntry {
+  const owners = (e.owners ?? []) as { owner: unknown; shareBp: unknown }[]
+  if (!Array.isArray(owners) || owners.length > 100) throw BAD_ARGUMENT('owners is a list')
+  let total = 0
+  const clean = owners.map((o, i) => {
+    if (!Number.isSafeInteger(o?.shareBp) || (o.shareBp as number) <= 0) throw BAD_ARGUMENT(`owner ${i + 1}: shareBp is a share in basis points (1-10000)`)
+    total += o.shareBp as number
+    return { owner: id(o.owner, `owner ${i + 1}`), shareBp: o.shareBp as number }
+  })
+  if (total > 10_000) throw BAD_ARGUMENT('ownership shares add up to more than 100%')
+  return { id: id(e.id, 'company id'), name: text(e.name, 'company name'), owners: clean }
+}
+
+function networkEntry(e: Record<string, unknown>): NetworkEntry {
+  return { id: id(e.id, 'node id'), parent: e.parent === undefined || e.parent === null ? null : id(e.parent, 'parent'), label: text(e.label ?? e.id, 'label') }
+}
+
+/** Validate an entry for `register`, given the entries already there. */
+export function checkEntry(register: unknown, entry: unknown, existing: Record<RegisterName, RegisterEntry[]>): { register: RegisterName; entry: RegisterEntry } {
+  if (!(REGISTERS as readonly string[]).includes(register as string)) throw BAD_ARGUMENT(`register must be one of ${REGISTERS.join(', ')}`)
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw BAD_ARGUMENT('entry must be an object')
+  const name = register as RegisterName
+  const e = entry as Record<string, unknown>
+  const clean = name === 'ledger' ? ledgerEntry(e) : name === 'company' ? companyEntry(e) : networkEntry(e)
+  if (existing[name].some((x) => x.id === clean.id)) throw BAD_ARGUMENT(`${name} already has an entry ${clean.id} (registers are append-only)`)
+  if (name === 'network') {
+    const parent = (clean as NetworkEntry).parent
+    if (parent !== null && !existing.network.some((x) => x.id === parent)) throw BAD_ARGUMENT(`network has no node ${parent}`)
+  }
+  return { register: name, entry: clean }
+}
+
+/** Balance per account and currency: debits minus credits, in minor units. */
+export function ledgerBalances(entries: LedgerEntry[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {}
+  for (const e of entries) {
+    for (const p of e.postings) {
+      const acct = (out[p.account] ??= {})
+      acct[p.currency] = (acct[p.currency] ?? 0) + (p.side === 'debit' ? p.amount : -p.amount)
+    }
+  }
+  return out
+}
+
+export type { Json }
