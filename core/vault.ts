@@ -13,7 +13,8 @@ import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type S
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
 import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
-import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VaultError } from './errors.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
+import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey } from './ed25519.js'
 import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
@@ -137,6 +138,33 @@ export class Vault {
     const vault = new Vault(opts.dir, config, store)
     vault.key = key
     await vault.openPipeline()
+    await vault.boot({ full: true })
+    return vault
+  }
+
+  /**
+   * Set up a vault on this device from a bundle that starts at its genesis
+   * (the device key in `dir`, made by keygen, should be a key of the vault to
+   * sign; without that the device can still review).
+   */
+  static async join(opts: { dir: string; bundle: string; passphrase: string; kdf?: CreateOptions['kdf'] }): Promise<Vault> {
+    const exists = await readFile(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
+    if (exists) throw ALREADY_EXISTS(`${opts.dir} already holds a vault`)
+    const { bundle, events } = openBundle(opts.bundle, null)
+    const genesis = events.find((d) => d.id === bundle.vault && d.event.type === GENESIS_TYPE)
+    if (!genesis) throw VERIFY_FAILED('bundle does not start at the vault\'s genesis event: export it with no --since')
+    const key = await ensureDeviceKey(opts.dir, 'device', opts.passphrase, opts.kdf)
+    const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
+    await store.put(genesis)
+    const config: VaultConfig = {
+      format: 'tresor-vault', v: 1, vaultId: genesis.id, name: String(genesis.event.payload.name ?? ''), device: key.publicKey, genesisAuthor: genesis.event.author
+    }
+    await writeJsonFile(join(opts.dir, VAULT_FILE), config)
+    const vault = new Vault(opts.dir, config, store)
+    vault.key = key
+    await vault.openPipeline()
+    await vault.boot({ full: true })
+    await vault.importBundle(opts.bundle)
     await vault.boot({ full: true })
     return vault
   }
@@ -361,6 +389,66 @@ export class Vault {
     const p = this.proposal(ref)
     await this.appendGovernance('gov.commit', { proposal: p.id, approvals: p.approvals.map((a) => a.id) }, now)
     return this.govState.proposals[p.id]!
+  }
+
+  /** A signed bundle of this vault's events past `since` (feed lengths another device has), in feed order. */
+  async exportBundle(since: Record<string, number> = {}): Promise<Bundle> {
+    if (!this.key) throw LOCKED('unlock the device key to sign the bundle')
+    const raws: string[] = []
+    for await (const page of this.store.scan()) {
+      for (const doc of page) {
+        const slot = parseEventDocId(doc._id)
+        const verified = slot ? this.feeds.get(slot.author)?.length ?? 0 : 0
+        if (slot && slot.seq > (since[slot.author] ?? 0) && slot.seq <= verified) raws.push(doc.raw)
+      }
+    }
+    return signBundle(this.vaultId, this.device, this.key.keyPair.secretKey, raws)
+  }
+
+  /**
+   * Import a bundle: every event verified (bytes, signature, chain from this
+   * device's heads, governance), then all applied or none. Events already held
+   * are counted as duplicates. A different event in a held slot is kept as fork
+   * evidence and the bundle is refused.
+   */
+  async importBundle(text: string): Promise<{ admitted: number; duplicates: number }> {
+    const { bundle, events } = openBundle(text, this.vaultId)
+    return this.exclusive(async () => {
+      if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
+      const fresh: DecodedEvent[] = []
+      let duplicates = 0
+      const heads = new Map(this.feeds)
+      const held = await this.store.idsAt(events.map((d) => d.event))
+      const sorted = events.map((d, i) => ({ d, held: held[i]! })).sort((a, b) =>
+        a.d.event.author === b.d.event.author ? a.d.event.seq - b.d.event.seq : a.d.event.author < b.d.event.author ? -1 : 1)
+      for (const { d, held: heldId } of sorted) {
+        const { author, seq, prev } = d.event
+        if (heldId === d.id || fresh.some((f) => f.id === d.id)) { duplicates++; continue }
+        if (heldId !== null) {
+          await this.store.putForkEvidence(d)
+          throw VERIFY_FAILED(`bundle holds a second event for ${author.slice(0, 8)}…#${seq} (a fork): kept as evidence, nothing applied`)
+        }
+        const head = heads.get(author) ?? { length: 0, head: '' }
+        const expectedPrev = seq === 1 ? (d.id === this.vaultId ? null : this.vaultId) : head.head
+        if (seq !== head.length + 1 || prev !== expectedPrev) {
+          throw VERIFY_FAILED(`bundle event ${author.slice(0, 8)}…#${seq}: its predecessor is missing here; nothing applied`)
+        }
+        heads.set(author, { length: seq, head: d.id })
+        fresh.push(d)
+      }
+      const gov = [...this.govEvents.values(), ...fresh.filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))]
+      const next = foldGovernance(this.vaultId, gov)
+      if (next.issues.length > this.govState.issues.length) throw VERIFY_FAILED(`bundle breaks governance: ${next.issues[next.issues.length - 1]!.message}; nothing applied`)
+      const known = everKeys(next)
+      const stranger = fresh.find((d) => !known.has(d.event.author))
+      if (stranger) throw VERIFY_FAILED(`bundle holds events by ${stranger.event.author.slice(0, 8)}…, which is not a key of this vault; nothing applied`)
+      if (!known.has(bundle.signer)) throw VERIFY_FAILED('bundle is signed by a key that is not a key of this vault; nothing applied')
+      await this.store.putMany(fresh)
+      for (const d of fresh) if (isGovernanceType(d.event.type)) this.govEvents.set(d.id, { id: d.id, event: d.event })
+      this.govState = next
+      this.feeds = heads
+      return { admitted: fresh.length, duplicates }
+    })
   }
 
   /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */

@@ -5,7 +5,7 @@
  */
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { Vault, ensureDeviceKey, VAULT_FILE, type MemberSpec } from '../core/vault.js'
 import { statusOf, createHandlers } from '../core/api.js'
@@ -13,11 +13,14 @@ import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
 import { VaultError } from '../core/errors.js'
 import type { VerifyReport } from '../core/verify.js'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
+import { dirOf, openUnlocked, openVault, progress, withVault, type Out } from './cli-support.js'
+import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { getPassphrase } from './passphrase.js'
 
 const SPEC = {
   dir: 'value', name: 'value', vault: 'value', roles: 'value', member: 'list', json: 'bool', full: 'bool',
-  file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool'
+  file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool',
+  ...GOVERNANCE_FLAGS
 } as const
 
 const HELP = `tresor — local-first governance vault
@@ -31,10 +34,10 @@ const HELP = `tresor — local-first governance vault
   tresor note --dir D --text TEXT              append a signed audit note
   tresor export --dir D --format yaml [--out F]
   tresor demo --dir D                          create a demo vault and show its verified status
+${GOVERNANCE_HELP}
 
   Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
 
-type Out = { json: boolean; print: (human: string, data: unknown) => void }
 
 export async function main(argv: string[]): Promise<number> {
   let args: ParsedArgs
@@ -64,27 +67,8 @@ function fail(err: unknown, json: boolean): number {
   return code
 }
 
-function progress(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined
-  let last = 0
-  return (done, total) => {
-    const now = Date.now()
-    if (now - last < 100 && done < total) return
-    last = now
-    process.stderr.write(`\r${label} ${done}/${total}${done >= total ? '\n' : ''}`)
-  }
-}
 
-function dirOf(args: ParsedArgs): string {
-  return resolve(required(args, 'dir'))
-}
 
-async function openVault(args: ParsedArgs, full = false): Promise<Vault> {
-  const dir = dirOf(args)
-  const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
-  if (!exists) throw new VaultError('NOT_FOUND', `no vault in ${dir} (create one with tresor init)`)
-  return Vault.open({ dir, full, onProgress: progress('verifying') })
-}
 
 function parseMember(spec: string): MemberSpec {
   const [name, roles, key] = spec.split(':')
@@ -112,6 +96,7 @@ function describeReport(r: VerifyReport): string {
 }
 
 const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
+  ...GOVERNANCE_COMMANDS,
   async keygen(args, out) {
     const dir = dirOf(args)
     const name = required(args, 'name')
@@ -167,15 +152,11 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
   },
 
   async note(args, out) {
-    const vault = await openVault(args)
-    try {
-      await vault.unlock(await getPassphrase('Device key passphrase: '))
+    return withVault(await openUnlocked(args), async (vault) => {
       const res = await createHandlers(vault)['log.appendNote']({ text: required(args, 'text') })
       out.print(`appended ${res.id} (seq ${res.seq})`, res)
       return 0
-    } finally {
-      await vault.close()
-    }
+    })
   },
 
   async export(args, out) {

@@ -1,0 +1,210 @@
+/**
+ * Governance commands of the `tresor` CLI: propose (one sub-form per action),
+ * inbox, show, approve, reject, withdraw, commit, members, flags, ledger, and
+ * offline transfer with bundles (export, import, join).
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { Vault } from '../core/vault.js'
+import { inboxOf, viewProposal, type ProposalView } from '../core/api.js'
+import type { Action } from '../core/governance/actions.js'
+import { ledgerBalances, type LedgerEntry } from '../core/governance/registers.js'
+import { stateHash } from '../core/governance/state.js'
+import { parseBounded, type Json } from '../core/canonical.js'
+import { flag, required, usage, type ParsedArgs } from './args.js'
+import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { getPassphrase } from './passphrase.js'
+
+export const GOVERNANCE_FLAGS = {
+  reason: 'value', expires: 'value', who: 'value', key: 'value', on: 'bool', off: 'bool', register: 'value',
+  set: 'list', since: 'value', bundle: 'value', flag: 'value'
+} as const
+
+export const GOVERNANCE_HELP = `
+  tresor propose flag --flag F --on|--off --reason R [--expires 3d]
+  tresor propose member-add --who NAME --roles r1,r2 --key PUBKEY --reason R
+  tresor propose member-remove --who NAME --reason R
+  tresor propose member-roles --who NAME --roles r1,r2 --reason R
+  tresor propose key-add --who NAME --key PUBKEY --reason R
+  tresor propose key-revoke --who NAME --key PUBKEY --reason R
+  tresor propose policy --file policy.json --reason R
+  tresor propose register --register ledger|company|network --file entry.json --reason R
+  tresor propose settings --set key=value [--set …] --reason R
+  tresor inbox | show ID | approve ID | reject ID --reason R | withdraw ID | commit ID
+  tresor members | flags | ledger
+  tresor bundle export --dir D --out FILE [--since status.json]
+  tresor bundle import --dir D --file FILE
+  tresor join --dir D --bundle FILE           set up this device from a bundle
+  (all take --dir D; ID is a proposal id or 8+ of its first hex characters)`
+
+const DURATION_RE = /^(\d+)([mhd])$/
+
+function expiry(args: ParsedArgs): string | undefined {
+  const text = flag(args, 'expires')
+  if (text === undefined) return undefined
+  const m = DURATION_RE.exec(text)
+  if (!m) throw usage('--expires is a duration like 30m, 12h or 3d')
+  const ms = Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']
+  return new Date(Date.now() + ms).toISOString()
+}
+
+async function jsonFile(args: ParsedArgs): Promise<Json> {
+  return parseBounded(await readFile(required(args, 'file'), 'utf8'), 1024 * 1024, 16)
+}
+
+const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean)
+
+/** The action a `propose` sub-form describes. */
+async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Action> {
+  switch (form) {
+    case 'flag': {
+      const on = args.flags.has('on'), off = args.flags.has('off')
+      if (on === off) throw usage('say --on or --off')
+      return { kind: 'flag.set', args: { flag: required(args, 'flag'), value: on } }
+    }
+    case 'member-add': return { kind: 'member.add', args: { name: required(args, 'who'), roles: list(required(args, 'roles')), keys: [required(args, 'key')] } }
+    case 'member-remove': return { kind: 'member.remove', args: { name: required(args, 'who') } }
+    case 'member-roles': return { kind: 'member.roles', args: { name: required(args, 'who'), roles: list(required(args, 'roles')) } }
+    case 'key-add': return { kind: 'key.add', args: { member: required(args, 'who'), key: required(args, 'key') } }
+    case 'key-revoke': return { kind: 'key.revoke', args: { member: required(args, 'who'), key: required(args, 'key') } }
+    case 'policy': return { kind: 'policy.set', args: { policy: await jsonFile(args) } }
+    case 'register': return { kind: 'register.append', args: { register: required(args, 'register'), entry: await jsonFile(args) } }
+    case 'settings': {
+      const settings: Record<string, Json> = {}
+      for (const pair of args.flags.get('set') ?? []) {
+        const [k, ...rest] = pair.split('=')
+        const v = rest.join('=')
+        if (!k || rest.length === 0) throw usage('--set is key=value')
+        settings[k] = v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : v
+      }
+      return { kind: 'vault.settings', args: { settings } }
+    }
+    default:
+      throw usage('propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, settings')
+  }
+}
+
+function describe(p: ProposalView): string {
+  const lines = [
+    `proposal ${p.id}`,
+    `  ${p.action.kind} ${JSON.stringify(p.action.args)}`,
+    `  by ${p.proposer} at ${p.createdAt}, expires ${p.expiresAt}${p.expired ? ' (EXPIRED)' : ''}`,
+    `  reason: ${p.reason}`,
+    `  status: ${p.status}${p.failure ? ` (${p.failure})` : ''}`,
+    `  approved by: ${p.approvals.map((a) => `${a.member} [${a.roles.join(',')}]`).join(', ') || 'nobody yet'}`
+  ]
+  for (const r of p.rejections) lines.push(`  rejected by ${r.member}: ${r.reason}`)
+  if (p.status === 'open') lines.push(p.missing.length === 0 ? '  quorum met: ready to commit' : `  still needed: ${p.missing.join('; ')}`)
+  return lines.join('\n')
+}
+
+function positional(args: ParsedArgs, what: string): string {
+  const v = args.command[1]
+  if (!v) throw usage(`${args.command[0]} needs ${what}`)
+  return v
+}
+
+type Command = (args: ParsedArgs, out: Out) => Promise<number>
+
+/** A command that signs one governance event and prints the proposal afterwards. */
+const signing = (act: (vault: Vault, args: ParsedArgs) => Promise<{ id: string }>): Command => async (args, out) =>
+  withVault(await openUnlocked(args), async (vault) => {
+    const p = viewProposal(vault.state, vault.proposal((await act(vault, args)).id))
+    out.print(describe(p), p)
+    return 0
+  })
+
+export const GOVERNANCE_COMMANDS: Record<string, Command> = {
+  propose: async (args, out) => {
+    const action = await actionOf(args.command[1], args)
+    const reason = required(args, 'reason')
+    return signing((vault) => vault.propose(action, reason, expiry(args)))(args, out)
+  },
+  approve: signing((vault, args) => vault.approve(positional(args, 'a proposal id'))),
+  reject: signing((vault, args) => vault.reject(positional(args, 'a proposal id'), required(args, 'reason'))),
+  withdraw: signing((vault, args) => vault.withdraw(positional(args, 'a proposal id'))),
+  commit: signing((vault, args) => vault.commit(positional(args, 'a proposal id'))),
+
+  async inbox(args, out) {
+    return withVault(await openVault(args), async (vault) => {
+      const items = inboxOf(vault)
+      out.print(items.length === 0 ? 'nothing awaits your signature' : items.map(describe).join('\n\n'), items)
+      return 0
+    })
+  },
+
+  async show(args, out) {
+    return withVault(await openVault(args), async (vault) => {
+      const p = viewProposal(vault.state, vault.proposal(positional(args, 'a proposal id')))
+      out.print(describe(p), p)
+      return 0
+    })
+  },
+
+  async members(args, out) {
+    return withVault(await openVault(args), async (vault) => {
+      const members = Object.values(vault.state.members)
+      const lines = members.map((m) => `${m.active ? ' ' : 'x'} ${m.name.padEnd(16)} ${m.roles.join(',').padEnd(24)} keys ${m.keys.map((k) => k.slice(0, 12)).join(' ')}${m.revokedKeys.length ? `  revoked ${m.revokedKeys.map((k) => k.slice(0, 12)).join(' ')}` : ''}`)
+      out.print(lines.join('\n'), { members, stateHash: stateHash(vault.state) })
+      return 0
+    })
+  },
+
+  async flags(args, out) {
+    return withVault(await openVault(args), async (vault) => {
+      const { flags, policy } = vault.state
+      const rows = Object.keys(flags).sort().map((f) => ({ flag: f, on: flags[f]!, gate: policy.flags[f] ?? null }))
+      out.print(rows.map((r) => `${r.on ? 'ON ' : 'off'} ${r.flag.padEnd(26)} gate: ${r.gate?.clauses.map((c) => c.role).join(' + ') || 'any 2 members'} — ${r.gate?.criterion ?? ''}`).join('\n'), rows)
+      return 0
+    })
+  },
+
+  async ledger(args, out) {
+    return withVault(await openVault(args), async (vault) => {
+      const entries = vault.state.registers.ledger as LedgerEntry[]
+      const balances = ledgerBalances(entries)
+      const lines = Object.entries(balances).flatMap(([account, byCur]) => Object.entries(byCur).map(([cur, v]) => `${account.padEnd(24)} ${cur} ${(v / 100).toFixed(2).padStart(14)}`))
+      out.print(lines.length ? lines.join('\n') : 'the ledger is empty', { entries, balances })
+      return 0
+    })
+  },
+
+  async bundle(args, out) {
+    const sub = args.command[1]
+    if (sub === 'export') {
+      const since: Record<string, number> = {}
+      const sinceFile = flag(args, 'since')
+      if (sinceFile) {
+        const status = parseBounded(await readFile(sinceFile, 'utf8'), 16 * 1024 * 1024, 8) as { feeds?: Record<string, { length: number }> }
+        for (const [author, f] of Object.entries(status.feeds ?? {})) since[author] = Number(f.length) || 0
+      }
+      return withVault(await openUnlocked(args), async (vault) => {
+        const bundle = await vault.exportBundle(since)
+        const target = required(args, 'out')
+        await writeFile(target, JSON.stringify(bundle) + '\n', { flag: 'wx', mode: 0o600 })
+        out.print(`wrote ${bundle.events.length} event(s) to ${target}`, { events: bundle.events.length, file: target })
+        return 0
+      })
+    }
+    if (sub === 'import') {
+      const text = await readFile(required(args, 'file'), 'utf8')
+      return withVault(await openVault(args), async (vault) => {
+        const receipt = await vault.importBundle(text)
+        out.print(`admitted ${receipt.admitted} event(s), ${receipt.duplicates} already here`, receipt)
+        return 0
+      })
+    }
+    throw usage('bundle export or bundle import')
+  },
+
+  async join(args, out) {
+    const text = await readFile(required(args, 'bundle'), 'utf8')
+    const vault = await Vault.join({ dir: dirOf(args), bundle: text, passphrase: await getPassphrase('Device key passphrase: ') })
+    return withVault(vault, async () => {
+      const me = vault.member
+      out.print(`joined ${vault.config.name} (${vault.vaultId})\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add; until then it can review but not sign'}`,
+        { vaultId: vault.vaultId, member: me?.name ?? null, dir: resolve(dirOf(args)) })
+      return 0
+    })
+  }
+}
