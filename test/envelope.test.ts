@@ -109,3 +109,19 @@ describe('envelope signing bytes', () => {
     }
   })
 })
+
+describe('governance fixtures', () => {
+  it('governance - v1 events and the state they fold to are rebuilt byte for byte', async () => {
+    const { buildGovernanceV1Fixture } = await import('./fixtures/governance-v1.js')
+    const pinnedGov = JSON.parse(readFileSync(new URL('./fixtures/governance-v1.json', import.meta.url), 'utf8'))
+    expect(buildGovernanceV1Fixture()).toEqual(pinnedGov)
+  })
+
+  it('governance - the pinned v1 events verify and fold to the pinned state', async () => {
+    const { foldGovernance } = await import('../core/governance/fold.js')
+    const { stateHash } = await import('../core/governance/state.js')
+    const pinnedGov = JSON.parse(readFileSync(new URL('./fixtures/governance-v1.json', import.meta.url), 'utf8'))
+    const events = pinnedGov.events.map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault)).map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
+    expect(stateHash(foldGovernance(pinnedGov.vault, events.reverse()))).toBe(pinnedGov.stateHash)
+  })
+})

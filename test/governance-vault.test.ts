@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { Vault, ensureDeviceKey } from '../core/vault.js'
+import { stateHash } from '../core/governance/state.js'
+import { signEvent } from '../core/envelope.js'
+import { openKeyFile, readKeyFile } from '../core/keys.js'
+import { eventDocId } from '../core/store.js'
+import { VaultError } from '../core/errors.js'
+import type { Action } from '../core/governance/actions.js'
+import { cleanupDirs, FAST_KDF, PASS, tempDir, withRawDb } from './helpers.js'
+
+async function codeAndMessage(p: Promise<unknown>): Promise<string> {
+  try { await p } catch (e) { return `${(e as VaultError).code}: ${(e as Error).message}` } return 'NO_ERROR'
+}
+
+const lengths = (v: Vault) => Object.fromEntries(Object.entries(v.heads()).map(([a, h]) => [a, h.length]))
+
+/** Carry what `to` lacks from `from` on a "USB stick": a signed bundle file's text. */
+async function carry(from: Vault, to: Vault): Promise<{ admitted: number; duplicates: number }> {
+  return to.importBundle(JSON.stringify(await from.exportBundle(lengths(to))))
+}
+
+async function syncAll(vaults: Vault[]): Promise<void> {
+  for (let round = 0; round < 2; round++) for (const a of vaults) for (const b of vaults) if (a !== b) await carry(a, b)
+}
+
+const flag = (name: string, value = true): Action => ({ kind: 'flag.set', args: { flag: name, value } })
+
+/** alice (operator), bob (chain, operator, two devices), carol (auditor): one vault directory each. */
+async function threeMembers() {
+  const root = await tempDir()
+  const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
+  const bob2Key = await ensureDeviceKey(join(root, 'bob2'), 'bob', PASS, FAST_KDF)
+  const carolKey = await ensureDeviceKey(join(root, 'carol'), 'carol', PASS, FAST_KDF)
+  const alice = await Vault.create({
+    dir: join(root, 'alice'), vaultName: 'Ops', passphrase: PASS, memberName: 'alice', roles: ['operator'], kdf: FAST_KDF,
+    members: [{ name: 'bob', roles: ['chain', 'operator'], keys: [bobKey.publicKey, bob2Key.publicKey] }, { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }]
+  })
+  const genesisBundle = JSON.stringify(await alice.exportBundle())
+  const join_ = (name: string) => Vault.join({ dir: join(root, name), bundle: genesisBundle, passphrase: PASS })
+  const [bob, bob2, carol] = [await join_('bob'), await join_('bob2'), await join_('carol')]
+  return { root, alice, bob, bob2, carol, all: [alice, bob, bob2, carol] }
+}
+
+describe('governance across devices', () => {
+  let t: Awaited<ReturnType<typeof threeMembers>>
+  beforeAll(async () => { t = await threeMembers() })
+  afterAll(async () => {
+    for (const v of t.all) await v.close().catch(() => undefined)
+    await cleanupDirs()
+  })
+
+  it('governance - a flag change goes prepare → approve → commit through bundles and every directory holds the same state', async () => {
+    const { alice, bob, carol, all } = t
+    expect(bob.member?.name).toBe('bob')
+    const p = await alice.propose(flag('corepay_enabled'), 'payment simulation passed')
+    await carry(alice, bob)
+    expect((await bob.approve(p.id.slice(0, 12))).approvals.map((a) => a.member)).toEqual(['bob'])
+    await carry(bob, carol)
+    const committed = await carol.commit(p.id)
+    expect(committed.status).toBe('committed')
+    await syncAll(all)
+    const hashes = all.map((v) => stateHash(v.state))
+    expect(new Set(hashes).size).toBe(1)
+    for (const v of all) expect(v.state.flags.corepay_enabled).toBe(true)
+    // the state is rebuilt from the stored events alone, on every device
+    for (const v of all) expect(stateHash((await v.verify({ full: true }), v.state))).toBe(hashes[0])
+  })
+
+  it('governance - self-approval is refused with the reason', async () => {
+    const p = await t.alice.propose(flag('finance_enabled'), 'ledger tests exist')
+    expect(await codeAndMessage(t.alice.approve(p.id))).toBe('BAD_ARGUMENT: you proposed this; another member must approve')
+    await t.alice.withdraw(p.id)
+  })
+
+  it('governance - a second approval from the same member with another key is refused: quorums count members', async () => {
+    const p = await t.alice.propose(flag('reputation_enabled'), 'review proofs work')
+    await carry(t.alice, t.bob)
+    await t.bob.approve(p.id)
+    await carry(t.bob, t.bob2)
+    expect(await codeAndMessage(t.bob2.approve(p.id))).toBe('BAD_ARGUMENT: bob has already approved (quorums count members, not keys)')
+  })
+
+  it('governance - a commit without quorum is refused with what is missing', async () => {
+    const p = await t.alice.propose(flag('network_enabled'), 'commission reversals audited')
+    await carry(t.alice, t.carol)
+    await t.carol.approve(p.id)
+    expect(await codeAndMessage(t.carol.commit(p.id))).toBe('BAD_ARGUMENT: quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain')
+  })
+
+  it('governance - an expired proposal cannot be approved or committed', async () => {
+    const now = new Date()
+    const p = await t.alice.propose(flag('avatars_enabled'), 'avatar orders audited', new Date(now.getTime() + 3600_000).toISOString(), now)
+    await carry(t.alice, t.bob)
+    const later = new Date(now.getTime() + 2 * 3600_000)
+    expect(await codeAndMessage(t.bob.approve(p.id, later))).toBe('BAD_ARGUMENT: approval came after the proposal expired')
+    await t.bob.approve(p.id, new Date(now.getTime() + 60_000))
+    expect(await codeAndMessage(t.bob.commit(p.id, later))).toBe('BAD_ARGUMENT: commit after the proposal expired')
+  })
+
+  it('governance - a rejection ends the proposal; withdrawal is the proposer\'s alone', async () => {
+    const p = await t.alice.propose(flag('marketplace_enabled'), 'orders to fulfillment proven')
+    await carry(t.alice, t.bob)
+    expect((await t.bob.reject(p.id, 'fulfillment proof missing')).status).toBe('rejected')
+    await carry(t.bob, t.alice)
+    expect(await codeAndMessage(t.alice.commit(p.id))).toBe('BAD_ARGUMENT: proposal is already rejected')
+    const q = await t.alice.propose(flag('enablement_enabled'), 'endpoints active')
+    await carry(t.alice, t.bob)
+    expect(await codeAndMessage(t.bob.withdraw(q.id))).toBe('BAD_ARGUMENT: only the proposer may withdraw')
+    expect((await t.alice.withdraw(q.id)).status).toBe('withdrawn')
+  })
+
+  it('governance - key rotation: a revoked key can no longer sign, its approvals do not count', async () => {
+    const { alice, bob, carol, all } = t
+    await syncAll(all)
+    const carolKey = carol.device
+    const p = await alice.propose({ kind: 'key.revoke', args: { member: 'carol', key: carolKey } }, 'laptop lost')
+    await carry(alice, bob)
+    await bob.approve(p.id)
+    await bob.commit(p.id)
+    await syncAll(all)
+    expect(carol.state.members.carol!.revokedKeys).toEqual([carolKey])
+    const q = await alice.propose(flag('proof_anchoring_enabled'), 'anchors validated')
+    await carry(alice, carol)
+    expect(await codeAndMessage(carol.approve(q.id))).toBe('READ_ONLY: this device key is not an active key of an active member')
+  })
+
+  it('governance - an approval from another vault is refused at the door', async () => {
+    const other = await Vault.create({ dir: await tempDir(), vaultName: 'Other', passphrase: PASS, memberName: 'mallory', roles: ['operator'], kdf: FAST_KDF })
+    const bundle = JSON.stringify(await other.exportBundle())
+    expect(await codeAndMessage(t.alice.importBundle(bundle))).toMatch(/^WRONG_VAULT/)
+    await other.close()
+  })
+})
+
+describe('bundles', () => {
+  afterAll(cleanupDirs)
+
+  it('bundle - an altered, re-signed-by-nobody or gapped bundle is refused and nothing from it is applied', async () => {
+    const t = await threeMembers()
+    try {
+      const p = await t.alice.propose(flag('finance_enabled'), 'ledger ready')
+      await t.alice.propose(flag('streaming_enabled'), 'metering ready')
+      const good = await t.alice.exportBundle(lengths(t.bob))
+      const before = await t.bob.store.count()
+      const tampered = { ...good, events: good.events.map((e) => e.replace('ledger ready', 'ledger READY')) }
+      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(tampered)))).toMatch(/^VERIFY_FAILED: bundle signature does not verify/)
+      const flipped = { ...good, sig: good.sig.replace(/^./, (c) => (c === '0' ? '1' : '0')) }
+      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(flipped)))).toMatch(/^VERIFY_FAILED: bundle signature does not verify/)
+      expect(await codeAndMessage(t.bob.importBundle('{"format":"tresor-bundle"'))).toMatch(/^MALFORMED/)
+      expect(await codeAndMessage(t.bob.importBundle('x'.repeat(100)))).toMatch(/^MALFORMED/)
+      // a properly signed bundle whose first event's predecessor bob lacks
+      const key = await openKeyFile(await readKeyFile(join(t.root, 'alice', 'device.key')), PASS)
+      const { signBundle } = await import('../core/bundle.js')
+      const gapped = signBundle(t.alice.vaultId, t.alice.device, key.keyPair.secretKey, good.events.slice(1))
+      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(gapped)))).toMatch(/^VERIFY_FAILED: bundle event .*its predecessor is missing here/)
+      expect(await t.bob.store.count()).toBe(before)
+      expect(t.bob.state.proposals[p.id]).toBeUndefined()
+      expect(await t.bob.importBundle(JSON.stringify(good))).toEqual({ admitted: 2, duplicates: 0 })
+      expect(await t.bob.importBundle(JSON.stringify(good))).toEqual({ admitted: 0, duplicates: 2 })
+    } finally {
+      for (const v of t.all) await v.close()
+    }
+  })
+
+  it('bundle - devices that receive the same events in different orders hold byte-identical state', async () => {
+    const t = await threeMembers()
+    try {
+      const p = await t.alice.propose(flag('corepay_enabled'), 'simulated')
+      await carry(t.alice, t.bob)
+      await t.bob.approve(p.id)
+      const q = await t.carol.propose(flag('proof_anchoring_enabled'), 'anchors checked')
+      await carry(t.carol, t.alice)
+      await t.alice.approve(q.id)
+      // bob2 hears alice first, then bob, then carol; carol hears bob, alice
+      for (const from of [t.alice, t.bob, t.carol]) await carry(from, t.bob2)
+      for (const from of [t.bob, t.alice]) await carry(from, t.carol)
+      await carry(t.bob, t.alice)
+      expect(stateHash(t.bob2.state)).toBe(stateHash(t.carol.state))
+      expect(stateHash(t.alice.state)).toBe(stateHash(t.carol.state))
+    } finally {
+      for (const v of t.all) await v.close()
+    }
+  })
+
+  it('governance - a commit forced into the log without quorum fails verification: READ-ONLY with the reason', async () => {
+    const t = await threeMembers()
+    const p = await t.alice.propose(flag('corepay_enabled'), 'simulated')
+    await carry(t.alice, t.carol)
+    const dir = join(t.root, 'carol')
+    const head = t.carol.heads()[t.carol.device] ?? { length: 0, head: t.carol.vaultId }
+    const seen = Object.entries(t.carol.heads()).filter(([a]) => a !== t.carol.device).sort(([a], [b]) => (a < b ? -1 : 1)).map(([author, h]) => ({ author, seq: h.length, id: h.head }))
+    const key = await openKeyFile(await readKeyFile(join(dir, 'device.key')), PASS)
+    for (const v of t.all) await v.close()
+    const forged = signEvent({ v: 1, vault: t.alice.vaultId, author: key.publicKey, seq: head.length + 1, prev: head.length === 0 ? t.alice.vaultId : head.head, ts: new Date().toISOString(), type: 'gov.commit', payload: { proposal: p.id, approvals: [] }, seen }, key.keyPair.secretKey)
+    await withRawDb(dir, async (db) => { await db.put({ _id: eventDocId(key.publicKey, forged.event.seq), raw: forged.raw, id: forged.id, type: forged.event.type, ts: forged.event.ts } as never) })
+    const v = await Vault.open({ dir })
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.report!.issues).toContainEqual(expect.objectContaining({ code: 'INVALID_COMMIT', eventId: forged.id, message: expect.stringContaining('quorum not met') }))
+    expect(v.state.flags.corepay_enabled).toBe(false)
+    await v.close()
+  })
+})
