@@ -5,8 +5,9 @@
  * signature, every chain link, the genesis hash = vault id.
  */
 import { parseAllDocuments, stringify } from 'yaml'
-import type { Vault, MemberSpec } from './vault.js'
-import { decodeEvent, GENESIS_TYPE } from './envelope.js'
+import type { Vault } from './vault.js'
+import { auditGovernance } from './governance/audit.js'
+import { decodeEvent } from './envelope.js'
 import { eventDocId, type EventDoc } from './store.js'
 import { verifyDocs, type VerifyReport } from './verify.js'
 import { MALFORMED, OVERSIZED } from './errors.js'
@@ -53,17 +54,19 @@ export async function verifyYamlExport(text: string, onProgress?: (done: number,
     if (typeof v?.raw !== 'string' || !Number.isSafeInteger(v.seq) || !isHex(v.author, 32)) throw MALFORMED(`entry ${i + 1} lacks raw, author or seq`)
     return { _id: eventDocId(v.author as string, v.seq as number), _rev: '1-export', raw: v.raw, id: String(v.id), type: String(v.type), ts: String(v.ts) }
   })
-  const keys = new Set<string>()
-  const genesis = events.find((e) => e.id === header.vault)
-  if (genesis) {
-    try {
-      const g = decodeEvent(genesis.raw, header.vault)
-      if (g.event.type === GENESIS_TYPE) for (const m of g.event.payload.members as unknown as MemberSpec[]) for (const k of m.keys) keys.add(k)
-    } catch { /* reported by the verifier as the genesis failing */ }
-  }
   const pages: EventDoc[][] = []
   for (let i = 0; i < events.length; i += 1000) pages.push(events.slice(i, i + 1000))
-  const report = await verifyDocs({ vaultId: header.vault, isKnownAuthor: (a) => keys.has(a), onProgress }, pages, events.length)
+  // Chains and signatures first (any author), then governance decides who was a member, as on a device.
+  const report = await verifyDocs({ vaultId: header.vault, isKnownAuthor: () => true, onProgress }, pages, events.length)
+  const gov = events.filter((e) => report.gov.includes(e._id)).map((e) => {
+    const d = decodeEvent(e.raw, header.vault)
+    return { id: d.id, event: d.event }
+  })
+  const { issues } = auditGovernance(header.vault, gov, Object.keys(report.feeds))
+  if (issues.length > 0) {
+    report.issues.push(...issues)
+    report.ok = false
+  }
   if (header.events !== events.length) {
     report.issues.push({ code: 'TRUNCATED', docId: '', message: `header announces ${header.events} events, file holds ${events.length}` })
     report.ok = false

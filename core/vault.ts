@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
-import { LogStore, eventDocId, parseEventDocId, type EventDoc } from './store.js'
+import { LogStore, parseEventDocId, type EventDoc } from './store.js'
 import { AppendPipeline } from './append-pipeline.js'
 import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
@@ -18,6 +18,7 @@ import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey } from './ed25519.js'
 import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
+import { auditGovernance } from './governance/audit.js'
 import { brokenState, everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
 import { checkAction, type Action } from './governance/actions.js'
 import type { Json } from './canonical.js'
@@ -223,18 +224,9 @@ export class Vault {
       const d = decodeEvent(doc.raw, this.vaultId)
       this.govEvents.set(d.id, { id: d.id, event: d.event })
     }
-    this.govState = foldGovernance(this.vaultId, [...this.govEvents.values()])
-    const issues: VerifyIssue[] = this.govState.issues.map((i) => ({ code: i.code, docId: this.docIdOf(i.id), eventId: i.id, message: i.message }))
-    const known = everKeys(this.govState)
-    for (const author of Object.keys(report.feeds)) {
-      if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `ev!${author}`, author, message: 'a feed whose key was never a key of this vault' })
-    }
+    const { state, issues } = auditGovernance(this.vaultId, [...this.govEvents.values()], Object.keys(report.feeds))
+    this.govState = state
     return issues
-  }
-
-  private docIdOf(eventId: string): string {
-    const e = this.govEvents.get(eventId)
-    return e ? eventDocId(e.event.author, e.event.seq) : ''
   }
 
   /** The boot self-check. Sets health; never throws for a bad log, only for I/O failure. */

@@ -67,6 +67,15 @@ describe('governance across devices', () => {
     for (const v of all) expect(stateHash((await v.verify({ full: true }), v.state))).toBe(hashes[0])
   })
 
+  it('governance - the YAML audit export of a vault with several members' governance feeds verifies standalone', async () => {
+    const { exportYaml, verifyYamlExport } = await import('../core/audit-yaml.js')
+    let text = ''
+    await exportYaml(t.carol, (chunk) => { text += chunk })
+    const report = await verifyYamlExport(text)
+    expect(report.ok).toBe(true)
+    expect(report.total).toBe(t.carol.state.height)
+  })
+
   it('governance - self-approval is refused with the reason', async () => {
     const p = await t.alice.propose(flag('finance_enabled'), 'ledger tests exist')
     expect(await codeAndMessage(t.alice.approve(p.id))).toBe('BAD_ARGUMENT: you proposed this; another member must approve')

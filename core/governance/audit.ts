@@ -1,0 +1,24 @@
+/**
+ * The governance half of verification, shared by the vault's self-check and
+ * the standalone export check: fold the verified governance events, then
+ * report invalid commits, a bad genesis, and feeds by keys that were never
+ * keys of the vault.
+ */
+import type { VerifyIssue } from '../verify.js'
+import { eventDocId } from '../store.js'
+import { foldGovernance, type GovEvent } from './fold.js'
+import { everKeys, type GovState } from './state.js'
+
+export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors: string[]): { state: GovState; issues: VerifyIssue[] } {
+  const state = foldGovernance(vaultId, events)
+  const byId = new Map(events.map((e) => [e.id, e]))
+  const issues: VerifyIssue[] = state.issues.map((i) => {
+    const e = byId.get(i.id)
+    return { code: i.code, docId: e ? eventDocId(e.event.author, e.event.seq) : '', eventId: i.id, message: i.message }
+  })
+  const known = everKeys(state)
+  for (const author of feedAuthors) {
+    if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `ev!${author}`, author, message: 'a feed whose key was never a key of this vault' })
+  }
+  return { state, issues }
+}
