@@ -67,7 +67,7 @@ describe('governance across devices', () => {
     for (const v of all) expect(stateHash((await v.verify({ full: true }), v.state))).toBe(hashes[0])
   })
 
-  it('governance - the YAML audit export of a vault with several members' governance feeds verifies standalone', async () => {
+  it('governance - the YAML audit export of a vault with several governance feeds verifies standalone', async () => {
     const { exportYaml, verifyYamlExport } = await import('../core/audit-yaml.js')
     let text = ''
     await exportYaml(t.carol, (chunk) => { text += chunk })
@@ -132,6 +132,32 @@ describe('governance across devices', () => {
     const q = await alice.propose(flag('proof_anchoring_enabled'), 'anchors validated')
     await carry(alice, carol)
     expect(await codeAndMessage(carol.approve(q.id))).toBe('READ_ONLY: this device key is not an active key of an active member')
+  })
+
+  it('governance - a member added by governance joins from a bundle, signs, and every device verifies their feed', async () => {
+    const { alice, bob } = t
+    const daveDir = join(t.root, 'dave')
+    const daveKey = await ensureDeviceKey(daveDir, 'dave', PASS, FAST_KDF)
+    const p = await alice.propose({ kind: 'member.add', args: { name: 'dave', roles: ['agent'], keys: [daveKey.publicKey] } }, 'new field agent')
+    await carry(alice, bob)
+    await bob.approve(p.id)
+    await bob.commit(p.id)
+    await carry(bob, alice)
+    const dave = await Vault.join({ dir: daveDir, bundle: JSON.stringify(await alice.exportBundle()), passphrase: PASS })
+    try {
+      expect(dave.member?.name).toBe('dave')
+      await dave.append('audit.note', { text: 'dave on site' })
+      await carry(dave, alice)
+      const report = await alice.verify({ full: true })
+      expect(report.ok).toBe(true)
+      expect(report.feeds[daveKey.publicKey]?.length).toBe(1)
+      const { exportYaml, verifyYamlExport } = await import('../core/audit-yaml.js')
+      let text = ''
+      await exportYaml(alice, (chunk) => { text += chunk })
+      expect((await verifyYamlExport(text)).ok).toBe(true)
+    } finally {
+      await dave.close()
+    }
   })
 
   it('governance - an approval from another vault is refused at the door', async () => {
