@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { Vault, ensureDeviceKey, VAULT_FILE, type MemberSpec } from '../core/vault.js'
 import { statusOf, createHandlers } from '../core/api.js'
+import { stateHash } from '../core/governance/state.js'
 import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
 import { VaultError } from '../core/errors.js'
 import type { VerifyReport } from '../core/verify.js'
@@ -180,25 +181,48 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     const dir = dirOf(args)
     const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
     const passphrase = await getPassphrase(exists ? 'Demo vault passphrase: ' : 'Choose a passphrase for the demo vault: ', !exists)
-    if (!exists) {
-      await mkdir(dir, { recursive: true })
-      // A second founding member whose device lives elsewhere: only the public key is here.
-      const bob = await ensureDeviceKey(join(dir, 'bob-device'), 'bob', passphrase)
-      const created = await Vault.create({
-        dir, vaultName: 'Demo vault', memberName: 'alice', roles: ['operator', 'auditor'], passphrase,
-        members: [{ name: 'bob', roles: ['chain', 'devcore'], keys: [bob.publicKey] }]
-      })
-      for (const text of ['vault opened for the demo', 'boot self-check is part of every start', 'signed notes are append-only']) {
-        await created.append('audit.note', { text })
-      }
-      await created.close()
-    }
+    if (!exists) await createDemo(dir, passphrase)
     const vault = await Vault.open({ dir, onProgress: progress('verifying') })
-    await vault.unlock(passphrase)
-    await vault.append('audit.note', { text: `demo run at ${new Date().toISOString()}` })
-    const report = await vault.verify({ full: true })
-    out.print(`${describeStatus(vault)}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`, { status: statusOf(vault), report })
-    await vault.close()
-    return report.ok ? 0 : 3
+    return withVault(vault, async () => {
+      await vault.unlock(passphrase)
+      await vault.append('audit.note', { text: `demo run at ${new Date().toISOString()}` })
+      const report = await vault.verify({ full: true })
+      const { members, flags, proposals } = vault.state
+      const governance = [
+        `members  ${Object.values(members).map((m) => `${m.name} (${m.roles.join(',')})`).join(', ')}`,
+        `flags on ${Object.keys(flags).filter((f) => flags[f]).join(', ') || 'none'}`,
+        `proposals ${Object.values(proposals).map((p) => `${p.action.kind} ${JSON.stringify(p.action.args)} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`).join('; ')}`
+      ]
+      out.print(`${describeStatus(vault)}\n${governance.join('\n')}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor inbox --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`,
+        { status: statusOf(vault), report, stateHash: stateHash(vault.state) })
+      return report.ok ? 0 : 3
+    })
   }
+
 }
+
+/**
+ * The demo: alice's vault in `dir`, bob's device in `dir/bob-device`, and one
+ * dual-authorized change carried between them in bundles, as on a USB stick.
+ */
+async function createDemo(dir: string, passphrase: string): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  const bobDir = join(dir, 'bob-device')
+  const bobKey = await ensureDeviceKey(bobDir, 'bob', passphrase)
+  const alice = await Vault.create({
+    dir, vaultName: 'Demo vault', memberName: 'alice', roles: ['operator', 'auditor'], passphrase,
+    members: [{ name: 'bob', roles: ['operator', 'chain'], keys: [bobKey.publicKey] }]
+  })
+  for (const text of ['vault opened for the demo', 'boot self-check is part of every start', 'signed notes are append-only']) {
+    await alice.append('audit.note', { text })
+  }
+  const proposal = await alice.propose({ kind: 'flag.set', args: { flag: 'streaming_enabled', value: true } }, 'demo: metering and proof chain are ready')
+  const bob = await Vault.join({ dir: bobDir, bundle: JSON.stringify(await alice.exportBundle()), passphrase })
+  await bob.approve(proposal.id)
+  const lengths = Object.fromEntries(Object.entries(alice.heads()).map(([a, h]) => [a, h.length]))
+  await alice.importBundle(JSON.stringify(await bob.exportBundle(lengths)))
+  await bob.close()
+  await alice.commit(proposal.id)
+  await alice.close()
+}
+

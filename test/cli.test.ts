@@ -111,8 +111,8 @@ describe('cli', () => {
     const cwd = await tempDir()
     const r = tresor(['demo', '--dir', './demo', '--json'], { cwd })
     expect(r.code, r.stderr).toBe(0)
-    expect(r.json()).toMatchObject({ status: { health: { state: 'ok' }, events: 5 }, report: { ok: true, mode: 'full' } })
-    expect(tresor(['demo', '--dir', './demo', '--json'], { cwd }).json().status.events).toBe(6)
+    expect(r.json()).toMatchObject({ status: { health: { state: 'ok' }, events: 8 }, report: { ok: true, mode: 'full' } })
+    expect(tresor(['demo', '--dir', './demo', '--json'], { cwd }).json().status.events).toBe(9)
   })
 
   it('cli - three members on three directories: propose, approve and commit a flag change through bundle files', async () => {
