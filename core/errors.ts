@@ -33,6 +33,7 @@ export type VaultErrorCode =
   | 'NOT_A_MEMBER'
   | 'UNKNOWN_METHOD'
   | 'INTERNAL'
+  | 'MISPLACED'
 
 const make = (code: VaultErrorCode) => (message: string, detail?: unknown) => new VaultError(code, message, detail)
 

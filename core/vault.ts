@@ -7,7 +7,8 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
-import { LogStore, parseEventDocId, type EventDoc } from './store.js'
+import { LogStore, eventDocId, parseEventDocId, type EventDoc } from './store.js'
+import { planIngest, type Verdict } from './ingest.js'
 import { AppendPipeline } from './append-pipeline.js'
 import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
@@ -398,49 +399,38 @@ export class Vault {
   }
 
   /**
-   * Import a bundle: every event verified (bytes, signature, chain from this
-   * device's heads, governance), then all applied or none. Events already held
-   * are counted as duplicates. A different event in a held slot is kept as fork
-   * evidence and the bundle is refused.
+   * Pass incoming events through the ingestion gate and write the admitted
+   * ones durably. Fork evidence is kept. Returns every verdict.
+   * `allOrNothing`: refuse the whole input (VERIFY_FAILED, first reason) unless
+   * every event is admitted or a duplicate.
    */
-  async importBundle(text: string): Promise<{ admitted: number; duplicates: number }> {
-    const { bundle, events } = openBundle(text, this.vaultId)
+  async ingest(incoming: { docId: string; raw: unknown }[], options: { allOrNothing?: boolean; signer?: string } = {}): Promise<Verdict[]> {
     return this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
-      const fresh: DecodedEvent[] = []
-      let duplicates = 0
-      const heads = new Map(this.feeds)
-      const held = await this.store.idsAt(events.map((d) => d.event))
-      const sorted = events.map((d, i) => ({ d, held: held[i]! })).sort((a, b) =>
-        a.d.event.author === b.d.event.author ? a.d.event.seq - b.d.event.seq : a.d.event.author < b.d.event.author ? -1 : 1)
-      for (const { d, held: heldId } of sorted) {
-        const { author, seq, prev } = d.event
-        if (heldId === d.id || fresh.some((f) => f.id === d.id)) { duplicates++; continue }
-        if (heldId !== null) {
-          await this.store.putForkEvidence(d)
-          throw VERIFY_FAILED(`bundle holds a second event for ${author.slice(0, 8)}…#${seq} (a fork): kept as evidence, nothing applied`)
-        }
-        const head = heads.get(author) ?? { length: 0, head: '' }
-        const expectedPrev = seq === 1 ? (d.id === this.vaultId ? null : this.vaultId) : head.head
-        if (seq !== head.length + 1 || prev !== expectedPrev) {
-          throw VERIFY_FAILED(`bundle event ${author.slice(0, 8)}…#${seq}: its predecessor is missing here; nothing applied`)
-        }
-        heads.set(author, { length: seq, head: d.id })
-        fresh.push(d)
+      const slots = incoming.map((x) => parseEventDocId(x.docId) ?? { author: '', seq: 0 })
+      const held = await this.store.idsAt(slots)
+      const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, govEvents: [...this.govEvents.values()], govIssues: this.govState.issues.length, incoming, held })
+      for (const d of plan.forks) await this.store.putForkEvidence(d)
+      if (options.allOrNothing) {
+        const bad = plan.verdicts.find((v) => v.decision === 'QUARANTINE' || v.decision === 'WAIT')
+        if (bad) throw VERIFY_FAILED(`${bad.docId}: ${bad.reason}; nothing applied`)
+        if (options.signer && !everKeys(plan.state).has(options.signer)) throw VERIFY_FAILED('signed by a key that is not a key of this vault; nothing applied')
       }
-      const gov = [...this.govEvents.values(), ...fresh.filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))]
-      const next = foldGovernance(this.vaultId, gov)
-      if (next.issues.length > this.govState.issues.length) throw VERIFY_FAILED(`bundle breaks governance: ${next.issues[next.issues.length - 1]!.message}; nothing applied`)
-      const known = everKeys(next)
-      const stranger = fresh.find((d) => !known.has(d.event.author))
-      if (stranger) throw VERIFY_FAILED(`bundle holds events by ${stranger.event.author.slice(0, 8)}…, which is not a key of this vault; nothing applied`)
-      if (!known.has(bundle.signer)) throw VERIFY_FAILED('bundle is signed by a key that is not a key of this vault; nothing applied')
-      await this.store.putMany(fresh)
-      for (const d of fresh) if (isGovernanceType(d.event.type)) this.govEvents.set(d.id, { id: d.id, event: d.event })
-      this.govState = next
-      this.feeds = heads
-      return { admitted: fresh.length, duplicates }
+      if (plan.admit.length > 0) {
+        await this.store.putMany(plan.admit)
+        this.govEvents = new Map(plan.govEvents.map((e) => [e.id, e]))
+        this.govState = plan.state
+        this.feeds = plan.heads
+      }
+      return plan.verdicts
     })
+  }
+
+  /** Import a bundle through the gate, all or nothing. */
+  async importBundle(text: string): Promise<{ admitted: number; duplicates: number }> {
+    const { bundle, events } = openBundle(text, this.vaultId)
+    const verdicts = await this.ingest(events.map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw })), { allOrNothing: true, signer: bundle.signer })
+    return { admitted: verdicts.filter((v) => v.decision === 'ADMIT').length, duplicates: verdicts.filter((v) => v.decision === 'DUPLICATE').length }
   }
 
   /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */
