@@ -1,0 +1,46 @@
+/**
+ * The design document Tresor installs on a CouchDB server. Its
+ * validate_doc_update makes event documents write-once (no update, no
+ * deletion), refuses malformed ones, and lets only writers push: admins, or
+ * users with the `tresor-writer` role. Reviewer accounts can pull, not push.
+ */
+import type { Db } from '../core/pouch.js'
+
+export const DESIGN_ID = '_design/tresor'
+/** Bump when the function changes: the app upgrades older versions it finds. */
+export const DESIGN_VERSION = 1
+export const WRITER_ROLE = 'tresor-writer'
+
+// Runs inside CouchDB (SpiderMonkey/QuickJS): plain ES5, no closures over module scope.
+const VALIDATE = `function (newDoc, oldDoc, userCtx) {
+  var roles = userCtx.roles || [];
+  var id = newDoc._id;
+  if (id.indexOf('ev!') !== 0 && id.indexOf('fork!') !== 0) return;
+  if (roles.indexOf('_admin') === -1 && roles.indexOf('${WRITER_ROLE}') === -1) {
+    throw({ forbidden: 'only Tresor writers may push events' });
+  }
+  if (oldDoc) throw({ forbidden: 'Tresor events are write-once: no update or deletion of ' + id });
+  if (newDoc._deleted) throw({ forbidden: 'Tresor events are never deleted' });
+  if (typeof newDoc.raw !== 'string' || newDoc.raw.length > 65536 || typeof newDoc.id !== 'string' || !/^[0-9a-f]{64}$/.test(newDoc.id)) {
+    throw({ forbidden: 'malformed Tresor event document' });
+  }
+  if (id.indexOf('ev!') === 0 && !/^ev![0-9a-f]{64}![0-9]{12}$/.test(id)) throw({ forbidden: 'malformed Tresor event id' });
+}`
+
+export function designDoc(): { _id: string; tresor_version: number; validate_doc_update: string } {
+  return { _id: DESIGN_ID, tresor_version: DESIGN_VERSION, validate_doc_update: VALIDATE }
+}
+
+export type DesignState = 'installed' | 'upgraded' | 'current' | 'missing' | 'outdated'
+
+/**
+ * Install or upgrade the design document when we may (admin), otherwise
+ * report whether it is there. A server without it does not enforce write-once.
+ */
+export async function ensureDesignDoc(remote: Db, canAdmin: boolean): Promise<DesignState> {
+  const existing = await remote.get(DESIGN_ID).catch(() => null) as { _rev?: string; tresor_version?: number } | null
+  if (existing && existing.tresor_version === DESIGN_VERSION) return 'current'
+  if (!canAdmin) return existing ? 'outdated' : 'missing'
+  await remote.put({ ...designDoc(), ...(existing?._rev ? { _rev: existing._rev } : {}) })
+  return existing ? 'upgraded' : 'installed'
+}

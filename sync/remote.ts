@@ -1,0 +1,46 @@
+/**
+ * PouchDB for talking to a CouchDB-protocol server: the core's PouchDB with
+ * the HTTP adapter and replication added (sync builds on core, never the
+ * reverse). Credentials go in the request options, never into a URL that
+ * could end up in a log or an error message.
+ */
+import HttpAdapter from 'pouchdb-adapter-http'
+import Replication from 'pouchdb-replication'
+import { PouchDB, openDb, type Db } from '../core/pouch.js'
+
+PouchDB.plugin(HttpAdapter).plugin(Replication)
+
+export interface Credentials { username: string; password: string }
+
+export interface ReplicationResult {
+  ok: boolean
+  docs_read: number
+  docs_written: number
+  doc_write_failures: number
+  errors: unknown[]
+}
+
+export interface Denied { id: string; reason: string }
+
+type ReplicateFn = (source: unknown, target: unknown, options: Record<string, unknown>) => Promise<ReplicationResult> & {
+  on(event: 'denied', cb: (err: { id?: string; message?: string; reason?: string }) => void): unknown
+}
+
+/** A handle on a remote database. `url` is the database URL without credentials. */
+export function remoteDb(url: string, credentials?: Credentials): Db {
+  const parsed = new URL(url)
+  if (parsed.username || parsed.password) throw new Error('put credentials in the credentials option, not in the URL')
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('a CouchDB URL is http: or https:')
+  return new PouchDB(url, { adapter: 'http', skip_setup: true, ...(credentials ? { auth: credentials } : {}) }) as Db
+}
+
+/** One-shot replication that reports each refused document instead of skipping it silently. */
+export async function replicate(source: Db, target: Db, options: Record<string, unknown> = {}): Promise<{ result: ReplicationResult; denied: Denied[] }> {
+  const denied: Denied[] = []
+  const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(source, target, { batch_size: 500, batches_limit: 4, ...options })
+  run.on('denied', (err) => denied.push({ id: String(err?.id ?? ''), reason: String(err?.reason ?? err?.message ?? 'denied') }))
+  const result = await run
+  return { result, denied }
+}
+
+export { openDb }
