@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cp, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import nacl from 'tweetnacl'
+import { Vault, ensureDeviceKey } from '../core/vault.js'
+import { stateHash } from '../core/governance/state.js'
+import { signEvent } from '../core/envelope.js'
+import { canonicalize } from '../core/canonical.js'
+import { eventDocId } from '../core/store.js'
+import { toHex } from '../core/bytes.js'
+import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
+import { remoteDb } from '../sync/remote.js'
+import { ADMIN, REVIEWER, WRITER, addUser, startCouch, type Couch } from './support/couch.js'
+import type { Doc } from '../core/pouch.js'
+import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
+
+let couch: Couch
+let serverDir: string
+
+beforeAll(async () => {
+  serverDir = join(await tempDir('tresor-couch-'), 'server')
+  couch = await startCouch(serverDir)
+})
+
+afterAll(async () => {
+  await couch?.stop()
+  await cleanupDirs()
+})
+
+/** A fresh database on the server for one test; the first device to sync with admin rights installs the design doc. */
+async function freshDb(name: string): Promise<string> {
+  await couch.request('PUT', `/${name}`, undefined, ADMIN)
+  await couch.request('PUT', `/${name}/_security`, { admins: { names: [ADMIN.username], roles: [] }, members: { names: [WRITER.username, REVIEWER.username], roles: [] } }, ADMIN)
+  return `${couch.root}/${name}`
+}
+
+/** alice, bob, carol: three devices, one vault directory each, joined from alice's genesis bundle. */
+async function threeDevices() {
+  const root = await tempDir()
+  const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
+  const carolKey = await ensureDeviceKey(join(root, 'carol'), 'carol', PASS, FAST_KDF)
+  const alice = await Vault.create({
+    dir: join(root, 'alice'), vaultName: 'Ops', passphrase: PASS, memberName: 'alice', roles: ['operator'], kdf: FAST_KDF,
+    members: [{ name: 'bob', roles: ['chain', 'operator'], keys: [bobKey.publicKey] }, { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }]
+  })
+  const genesis = JSON.stringify(await alice.exportBundle({}))
+  const bob = await Vault.join({ dir: join(root, 'bob'), bundle: genesis, passphrase: PASS })
+  const carol = await Vault.join({ dir: join(root, 'carol'), bundle: genesis, passphrase: PASS })
+  return { root, alice, bob, carol, all: [alice, bob, carol] }
+}
+
+async function sync(vault: Vault, url: string, admin = false) {
+  const s = await CouchSync.open(vault, { url, credentials: admin ? ADMIN : WRITER, admin })
+  try {
+    return await s.syncOnce()
+  } finally {
+    await s.close()
+  }
+}
+
+const flag = (name: string) => ({ kind: 'flag.set' as const, args: { flag: name, value: true } })
+
+describe('couch sync', () => {
+  it('couch - offline approval session: B approves offline, comes back, C commits, all three hold the same state', async () => {
+    const url = await freshDb('offline-session')
+    const { alice, bob, carol, all } = await threeDevices()
+    try {
+      expect((await sync(alice, url, true)).design).toBe('installed')
+      const p = await alice.propose(flag('corepay_enabled'), 'payment simulation passed')
+      for (const v of all) await sync(v, url)
+      expect(bob.state.proposals[p.id]?.status).toBe('open')
+      // bob is offline now: he reviews what synced earlier and approves
+      await bob.approve(p.id)
+      await alice.append('audit.note', { text: 'alice works on meanwhile' })
+      await sync(alice, url)
+      await sync(carol, url)
+      expect(carol.state.proposals[p.id]!.approvals).toEqual([])
+      // bob is back online
+      await sync(bob, url)
+      await sync(carol, url)
+      expect((await carol.commit(p.id)).status).toBe('committed')
+      for (const v of [carol, alice, bob, alice]) await sync(v, url)
+      expect(new Set(all.map((v) => stateHash(v.state))).size).toBe(1)
+      for (const v of all) expect(v.state.flags.corepay_enabled).toBe(true)
+      for (const v of all) expect((await v.verify({ full: true })).ok).toBe(true)
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+
+  it('couch - forged events written straight into the server are quarantined on every device with the reason, never applied', async () => {
+    const url = await freshDb('forgeries')
+    const { alice, bob, carol, all } = await threeDevices()
+    try {
+      await alice.append('audit.note', { text: 'the real note' })
+      for (const v of all) await sync(v, url, v === alice)
+      const before = all.map((v) => stateHash(v.state))
+      const remote = remoteDb(url, ADMIN)
+      const aliceNote = await remote.get(eventDocId(alice.device, 2)) as { raw: string; id: string; type: string; ts: string }
+      const ev = JSON.parse(aliceNote.raw)
+      // 1. bad signature: alice's next slot, signature of another event
+      const badSig = canonicalize({ ...ev, seq: 3, prev: aliceNote.id, payload: { text: 'forged' } })
+      // 2. valid signature, wrong vault: a stranger's vault, bob's key? we hold no honest key, so use a throwaway member key of another vault
+      const stranger = nacl.sign.keyPair()
+      const other = signEvent({ v: 1, vault: 'ee'.repeat(32), author: toHex(stranger.publicKey), seq: 1, prev: 'ee'.repeat(32), ts: new Date().toISOString(), type: 'audit.note', payload: { text: 'elsewhere' }, seen: [] }, stranger.secretKey)
+      // 3. a rewritten old event. The server is not trusted: whoever controls it can drop the design doc first.
+      const rewritten = canonicalize({ ...ev, payload: { text: 'the rewritten note' } })
+      const design = await remote.get('_design/tresor')
+      await remote.remove(design._id, design._rev!)
+      const written = await remote.bulkDocs([
+        { _id: eventDocId(alice.device, 3), raw: badSig, id: 'ab'.repeat(32), type: 'audit.note', ts: ev.ts },
+        { _id: eventDocId(toHex(stranger.publicKey), 1), raw: other.raw, id: other.id, type: 'audit.note', ts: other.event.ts },
+        { ...(aliceNote as unknown as Doc), raw: rewritten }
+      ])
+      expect(written.every((r) => r.ok)).toBe(true)
+      await remote.close()
+      for (const v of all) {
+        const s = await CouchSync.open(v, { url, credentials: WRITER })
+        const round = await s.syncOnce()
+        expect(round.design).toBe('missing') // reported: this server no longer enforces write-once
+        expect((await s.status()).design).toBe('missing')
+        await s.close()
+        expect(round.quarantined).toBe(3)
+        const q = await listQuarantine(v)
+        const reasons = Object.fromEntries(q.map((e) => [e.docId, e.code]))
+        expect(reasons[eventDocId(alice.device, 3)]).toBe('BAD_SIGNATURE')
+        expect(reasons[eventDocId(toHex(stranger.publicKey), 1)]).toBe('WRONG_VAULT')
+        expect(reasons[eventDocId(alice.device, 2)]).toBe('BAD_SIGNATURE')
+        expect(q.every((e) => e.reason.length > 0 && e.doc)).toBe(true)
+      }
+      expect(all.map((v) => stateHash(v.state))).toEqual(before)
+      for (const v of all) expect((await v.verify({ full: true })).ok).toBe(true)
+      expect((await alice.store.get(alice.device, 2))!.raw).toBe(aliceNote.raw)
+      // quarantine is remembered, not re-counted
+      expect((await sync(bob, url)).quarantined).toBe(0)
+      expect((await listQuarantine(bob)).length).toBe(3)
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+
+  it('couch - a server database replaced by an older copy is reported as a rollback and changes nothing here', async () => {
+    const url = await freshDb('rollback')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      await sync(alice, url, true)
+      await couch.stop()
+      const older = join(await tempDir(), 'older')
+      await cp(serverDir, older, { recursive: true })
+      await couch.start()
+      for (let i = 0; i < 3; i++) await alice.append('audit.note', { text: `later ${i}` })
+      await sync(alice, url)
+      await sync(bob, url)
+      const bobState = stateHash(bob.state)
+      const bobEvents = Object.values(bob.heads()).reduce((n, h) => n + h.length, 0)
+      await couch.stop()
+      await rm(serverDir, { recursive: true })
+      await cp(older, serverDir, { recursive: true })
+      await couch.start()
+      const round = await sync(bob, url)
+      expect(round.rollback).toMatch(/serves less than it served before/)
+      expect(stateHash(bob.state)).toBe(bobState)
+      expect(Object.values(bob.heads()).reduce((n, h) => n + h.length, 0)).toBe(bobEvents)
+      expect(bob.health.state).toBe('ok')
+      const s = await CouchSync.open(bob, { url, credentials: WRITER })
+      expect((await s.status()).lastRollback?.message).toMatch(/rolled back or replaced/)
+      await s.close()
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+
+  it('couch - the server stopped in the middle of a sync and restarted: sync resumes, nothing lost or duplicated', async () => {
+    const url = await freshDb('restart')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      await sync(alice, url, true)
+      for (let i = 0; i < 1500; i++) void alice.append('audit.note', { text: `reading ${i}` })
+      await alice.flush()
+      const s = await CouchSync.open(alice, { url, credentials: WRITER })
+      const interrupted = s.syncOnce()
+      await new Promise((r) => setTimeout(r, 150))
+      await couch.stop('SIGKILL')
+      await expect(interrupted).rejects.toThrow()
+      expect((await s.status()).online).toBe(false)
+      await couch.start()
+      const resumed = await s.syncOnce()
+      expect(resumed.denied).toEqual([])
+      expect((await s.status()).pendingUp).toBe(0)
+      await s.close()
+      const info = await couch.request('GET', '/restart', undefined, ADMIN)
+      expect(info.json.doc_count).toBe(1 + 1501) // the design doc and alice's 1501 events, each once
+      await sync(bob, url)
+      expect(bob.heads()[alice.device]!.length).toBe(alice.heads()[alice.device]!.length)
+      expect((await bob.verify({ full: true })).ok).toBe(true)
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+
+  it('couch - an update to an event doc is refused by the design document; refused pushes are surfaced and retried by comparing heads', async () => {
+    const url = await freshDb('write-once')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      await sync(alice, url, true)
+      const id = eventDocId(alice.device, 1)
+      const doc = await couch.request('GET', `/write-once/${encodeURIComponent(id)}`, undefined, WRITER)
+      const update = await couch.request('PUT', `/write-once/${encodeURIComponent(id)}`, { ...doc.json, raw: 'changed' }, WRITER)
+      expect(update.status).toBe(403)
+      expect(update.json.reason).toMatch(/write-once/)
+      const del = await couch.request('DELETE', `/write-once/${encodeURIComponent(id)}?rev=${doc.json._rev}`, undefined, ADMIN)
+      expect(del.status).toBe(403)
+      // bob syncs with a reviewer account (no writer role): his events are refused and he is told so
+      await bob.append('audit.note', { text: 'bob was here' })
+      const s = await CouchSync.open(bob, { url, credentials: REVIEWER })
+      const round = await s.syncOnce()
+      expect(round.denied.map((d) => d.id)).toContain(eventDocId(bob.device, 1))
+      expect(round.denied[0]!.reason).toMatch(/only Tresor writers may push/)
+      expect((await s.status()).denied.length).toBeGreaterThan(0)
+      expect((await s.status()).pendingUp).toBe(1)
+      // the server admin grants the role; the next round compares heads and sends what is missing
+      await addUser(couch, REVIEWER.username, REVIEWER.password, ['tresor-writer'])
+      const retry = await s.syncOnce()
+      expect(retry.denied).toEqual([])
+      expect(retry.pushed).toBeGreaterThanOrEqual(1)
+      expect((await s.status()).pendingUp).toBe(0)
+      await s.close()
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+})
