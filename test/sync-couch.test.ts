@@ -90,13 +90,13 @@ describe('couch sync', () => {
 
   it('couch - forged events written straight into the server are quarantined on every device with the reason, never applied', async () => {
     const url = await freshDb('forgeries')
-    const { alice, bob, carol, all } = await threeDevices()
+    const { alice, bob, all } = await threeDevices()
     try {
       await alice.append('audit.note', { text: 'the real note' })
       for (const v of all) await sync(v, url, v === alice)
       const before = all.map((v) => stateHash(v.state))
       const remote = remoteDb(url, ADMIN)
-      const aliceNote = await remote.get(eventDocId(alice.device, 2)) as { raw: string; id: string; type: string; ts: string }
+      const aliceNote = await remote.get(eventDocId(alice.device, 2)) as unknown as { raw: string; id: string; type: string; ts: string }
       const ev = JSON.parse(aliceNote.raw)
       // 1. bad signature: alice's next slot, signature of another event
       const badSig = canonicalize({ ...ev, seq: 3, prev: aliceNote.id, payload: { text: 'forged' } })
