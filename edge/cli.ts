@@ -16,12 +16,14 @@ import type { VerifyReport } from '../core/verify.js'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, openUnlocked, openVault, progress, withVault, type Out } from './cli-support.js'
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
+import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
 import { getPassphrase } from './passphrase.js'
 
 const SPEC = {
   dir: 'value', name: 'value', vault: 'value', roles: 'value', member: 'list', json: 'bool', full: 'bool',
   file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool',
-  ...GOVERNANCE_FLAGS
+  ...GOVERNANCE_FLAGS,
+  ...SYNC_FLAGS
 } as const
 
 const HELP = `tresor — local-first governance vault
@@ -36,6 +38,7 @@ const HELP = `tresor — local-first governance vault
   tresor export --dir D --format yaml [--out F]
   tresor demo --dir D                          create a demo vault and show its verified status
 ${GOVERNANCE_HELP}
+${SYNC_HELP}
 
   Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
 
@@ -98,6 +101,7 @@ function describeReport(r: VerifyReport): string {
 
 const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   ...GOVERNANCE_COMMANDS,
+  ...SYNC_COMMANDS,
   async keygen(args, out) {
     const dir = dirOf(args)
     const name = required(args, 'name')

@@ -2,11 +2,11 @@
 import { createInterface } from 'node:readline'
 import { VaultError } from '../core/errors.js'
 
-export async function getPassphrase(prompt: string, confirm = false): Promise<string> {
-  const fromEnv = process.env.TRESOR_PASSPHRASE
+export async function getPassphrase(prompt: string, confirm = false, envVar = 'TRESOR_PASSPHRASE'): Promise<string> {
+  const fromEnv = process.env[envVar]
   if (fromEnv) return fromEnv
   if (!process.stdin.isTTY) {
-    throw new VaultError('BAD_ARGUMENT', 'no passphrase: set TRESOR_PASSPHRASE or run in a terminal')
+    throw new VaultError('BAD_ARGUMENT', `no ${envVar === 'TRESOR_PASSPHRASE' ? 'passphrase' : 'password'}: set ${envVar} or run in a terminal`)
   }
   const first = await ask(prompt)
   if (confirm && (await ask('Repeat passphrase: ')) !== first) throw new VaultError('BAD_ARGUMENT', 'passphrases do not match')

@@ -1,0 +1,111 @@
+/**
+ * Sync commands of the `tresor` CLI: one-shot CouchDB sync, recorded status,
+ * the quarantine, and the daemon that keeps sync running with backoff.
+ */
+import { CouchSync, listQuarantine, recordedStatus, type SyncStatus } from '../sync/couch-sync.js'
+import { loadCredentials, saveCredentials } from '../sync/credentials.js'
+import { loadSyncState } from '../sync/sync-state.js'
+import type { Credentials } from '../sync/remote.js'
+import type { Vault } from '../core/vault.js'
+import { VaultError } from '../core/errors.js'
+import { flag, usage, type ParsedArgs } from './args.js'
+import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { getPassphrase } from './passphrase.js'
+
+export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value' } as const
+
+export const SYNC_HELP = `
+  tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
+  tresor sync status --dir D                   what the last rounds recorded (no network)
+  tresor quarantine --dir D                    inputs the gate refused, with reasons
+  tresor daemon --dir D [--interval 10]        keep syncing; backs off while the server is unreachable`
+
+/** The server, user and password for this vault: from the flags (then stored, sealed) or from what was stored. */
+async function connection(vault: Vault, args: ParsedArgs): Promise<{ url: string; credentials?: Credentials }> {
+  const passphrase = await getPassphrase('Device key passphrase: ')
+  const url = flag(args, 'url') ?? (await loadSyncState(vault.dir))?.url
+  if (!url) throw usage('no CouchDB configured yet: give --url http(s)://host:port/dbname')
+  const user = flag(args, 'user')
+  if (user) {
+    const credentials = { username: user, password: await getPassphrase(`CouchDB password for ${user}: `, false, 'TRESOR_COUCH_PASSWORD') }
+    await saveCredentials(vault.dir, url, credentials, passphrase)
+    return { url, credentials }
+  }
+  return { url, credentials: (await loadCredentials(vault.dir, url, passphrase)) ?? undefined }
+}
+
+function describeStatus(s: SyncStatus): string {
+  return [
+    `server    ${s.url ?? '(none)'}${s.user ? ` as ${s.user}` : ''}${s.design ? ` (design doc: ${s.design})` : ''}`,
+    `state     ${s.online ? 'online' : 'offline'}; last success ${s.lastSuccess ?? 'never'}${s.lastError ? `; last error: ${s.lastError}` : ''}`,
+    `pending   ${s.pendingUp} to push, ${s.pendingDown} waiting in staging; ${s.quarantine} quarantined`,
+    ...(s.denied.length ? [`REFUSED   ${s.denied.length} push(es) refused by the server, first: ${s.denied[0]!.id}: ${s.denied[0]!.reason}`] : []),
+    ...(s.lastRollback ? [`ROLLBACK  ${s.lastRollback.at}: ${s.lastRollback.message}`] : [])
+  ].join('\n')
+}
+
+export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
+  async sync(args, out) {
+    const sub = args.command[1]
+    if (sub === 'status') {
+      return withVault(await openVault(args), async (vault) => {
+        const status = await recordedStatus(vault)
+        out.print(describeStatus(status), status)
+        return 0
+      })
+    }
+    if (sub !== 'couch') throw usage('sync couch or sync status')
+    return withVault(await openUnlocked(args), async (vault) => {
+      const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
+      try {
+        const round = await sync.syncOnce()
+        const status = await sync.status()
+        out.print(`pulled ${round.pulled}, admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, waiting ${round.waiting}, pushed ${round.pushed}\n${describeStatus(status)}`, { round, status })
+        return round.rollback || round.denied.length > 0 ? 3 : 0
+      } finally {
+        await sync.close()
+      }
+    })
+  },
+
+  async quarantine(args, out) {
+    return withVault(await openVault(args), async (vault) => {
+      const entries = await listQuarantine(vault)
+      out.print(entries.length === 0 ? 'nothing in quarantine' : entries.map((e) => `${e.at}  ${e.code.padEnd(16)} ${e.docId}\n    ${e.reason} (from ${e.source})`).join('\n'), entries)
+      return 0
+    })
+  },
+
+  async daemon(args, out) {
+    const interval = Number(flag(args, 'interval') ?? 10)
+    if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
+    return withVault(await openUnlocked(args), async (vault) => {
+      const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
+      let stopping = false
+      let wake: () => void = () => {}
+      const stop = () => { stopping = true; wake() }
+      process.once('SIGTERM', stop)
+      process.once('SIGINT', stop)
+      let backoff = 1
+      try {
+        while (!stopping) {
+          let delay = interval
+          try {
+            const round = await sync.syncOnce()
+            out.print(`${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`, { round })
+            backoff = 1
+          } catch (err) {
+            if (err instanceof VaultError && err.code === 'READ_ONLY') throw err
+            delay = Math.min(backoff, 60)
+            backoff *= 2
+            out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, { error: (err as Error).message, retryIn: delay })
+          }
+          await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, delay * 1000) })
+        }
+        return 0
+      } finally {
+        await sync.close()
+      }
+    })
+  }
+}
