@@ -34,6 +34,28 @@ export interface ProposalView extends ProposalState {
   expired: boolean
 }
 
+/** Sync status as every host shows it. Computed by sync/ (core never imports it) and handed in by the host. */
+export interface SyncStatus {
+  url: string | null
+  user: string | null
+  online: boolean
+  /** Local events the server is not known to hold. */
+  pendingUp: number
+  /** Pulled events waiting in staging for a predecessor or a membership commit. */
+  pendingDown: number
+  quarantine: number
+  lastSuccess: string | null
+  lastError: string | null
+  lastRollback: { at: string; message: string } | null
+  denied: { id: string; reason: string }[]
+  design: string | null
+}
+
+/** Capabilities a host adds to the handler map (they live outside core). */
+export interface HostProviders {
+  syncStatus?: () => Promise<SyncStatus>
+}
+
 export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; payload: SignedEvent['payload'] }
 
 /** Argument and result types per method: the contract every transport is typed against. */
@@ -50,6 +72,7 @@ export interface Handlers {
   'gov.withdraw': (args: { proposal: string }) => Promise<ProposalView>
   'gov.commit': (args: { proposal: string }) => Promise<ProposalView>
   'ledger.balances': (args: Record<string, never>) => Promise<{ entries: LedgerEntry[]; balances: Record<string, Record<string, number>> }>
+  'sync.status': (args: Record<string, never>) => Promise<SyncStatus | null>
   'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
   'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
   'vault.lock': (args: Record<string, never>) => Promise<{ unlocked: false }>
@@ -64,7 +87,7 @@ export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 export const METHODS: readonly Method[] = [
   'vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.appendNote',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
-  'ledger.balances'
+  'ledger.balances', 'sync.status'
 ]
 
 export function isMethod(name: unknown): name is Method {
@@ -122,8 +145,9 @@ export function inboxOf(vault: Vault, now: Date = new Date()): ProposalView[] {
 }
 
 /** Build the handler map for one open vault. */
-export function createHandlers(vault: Vault): Handlers {
+export function createHandlers(vault: Vault, providers: HostProviders = {}): Handlers {
   return {
+    'sync.status': async () => (providers.syncStatus ? providers.syncStatus() : null),
     'vault.status': async () => statusOf(vault),
     'vault.members': async () => Object.values(vault.state.members),
     'gov.state': async () => ({ state: vault.state, hash: stateHash(vault.state) }),

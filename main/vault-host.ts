@@ -4,6 +4,7 @@
  * so it runs under plain Node.
  */
 import { createHandlers, METHODS, Vault, type Handlers } from '../core/index.js'
+import { recordedStatus } from '../sync/couch-sync.js'
 
 export interface VaultHost {
   /** Core's handler map; every call waits for the open, then answers or fails with the open error. */
@@ -26,7 +27,7 @@ function handlerMap(fn: (method: keyof Handlers) => AnyHandler): Handlers {
 export function openVaultHost(dir: string): VaultHost {
   const opening = Vault.open({ dir })
   const ready: Promise<Handlers> = opening.then(
-    (vault) => createHandlers(vault),
+    (vault) => createHandlers(vault, { syncStatus: () => recordedStatus(vault) }),
     (err: unknown) => handlerMap(() => async () => { throw err })
   )
   return {

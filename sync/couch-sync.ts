@@ -11,10 +11,13 @@ import type { Vault } from '../core/vault.js'
 import type { Db, Doc } from '../core/pouch.js'
 import { eventDocId, parseEventDocId } from '../core/store.js'
 import type { Verdict } from '../core/ingest.js'
+import type { SyncStatus } from '../core/api.js'
 import { VaultError } from '../core/errors.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
+
+export type { SyncStatus }
 
 export const STAGING_DB = 'staging.db'
 export const INGEST_DB = 'ingest.db'
@@ -29,20 +32,6 @@ export interface SyncRound {
   denied: Denied[]
   rollback: string | null
   design: string
-}
-
-export interface SyncStatus {
-  url: string | null
-  user: string | null
-  online: boolean
-  pendingUp: number
-  pendingDown: number
-  quarantine: number
-  lastSuccess: string | null
-  lastError: string | null
-  lastRollback: SyncState['lastRollback']
-  denied: Denied[]
-  design: string | null
 }
 
 export interface QuarantineEntry { _id: string; at: string; source: string; docId: string; eventId: string; code: string; reason: string; doc: unknown }

@@ -9,6 +9,7 @@ import { canonicalize } from '../core/canonical.js'
 import { eventDocId } from '../core/store.js'
 import { toHex } from '../core/bytes.js'
 import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
+import { createHandlers } from '../core/api.js'
 import { remoteDb } from '../sync/remote.js'
 import { ADMIN, REVIEWER, WRITER, addUser, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
@@ -218,6 +219,8 @@ describe('couch sync', () => {
       expect(round.denied[0]!.reason).toMatch(/only Tresor writers may push/)
       expect((await s.status()).denied.length).toBeGreaterThan(0)
       expect((await s.status()).pendingUp).toBe(1)
+      // hosts show the same status through core's typed API
+      expect(await createHandlers(bob, { syncStatus: () => s.status() })['sync.status']({})).toMatchObject({ pendingUp: 1, online: true })
       // the server admin grants the role; the next round compares heads and sends what is missing
       await addUser(couch, REVIEWER.username, REVIEWER.password, ['tresor-writer'])
       const retry = await s.syncOnce()
