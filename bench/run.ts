@@ -2,8 +2,8 @@
  * `npm run bench`: Tresor next to its peers in the same run, printed as a table.
  * Peers: plain PouchDB (the storage floor), hypercore (a signed append-only log)
  * and the machine's own native Ed25519 verify ceiling on every core.
- * Options: --events N (verify/start size, default 100000), --appends N (default 3000),
- * --million (also time the normal start of a 1,000,000-event vault).
+ * Options: --events N (verify/start/sync size, default 100000), --appends N (default 3000),
+ * --no-sync (skip the CouchDB rows), --million (also time the normal start of a 1,000,000-event vault).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -15,6 +15,7 @@ import { Vault } from '../core/vault.js'
 import { openDb, syncBarrier } from '../core/pouch.js'
 import { signEvent, type DecodedEvent } from '../core/envelope.js'
 import { eventDocId } from '../core/store.js'
+import { benchSync } from './sync.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
@@ -147,7 +148,7 @@ async function nativeCeiling(seconds = 3): Promise<{ perCore: number; allCores: 
   return { perCore, allCores, cores }
 }
 
-async function benchVerify(): Promise<void> {
+async function benchVerify(): Promise<string> {
   log(`building a ${EVENTS}-event vault (native signing, bulk writes)`)
   const { dir, buildMs } = await buildVault(EVENTS)
 
@@ -202,6 +203,7 @@ async function benchVerify(): Promise<void> {
   rows.push({ measure: `bulk sign + durable write, ${fmt(EVENTS)} entries (batches of 1000)`, tresor: `${fmt(rate(EVENTS, buildMs))}/s`, peer: `hypercore (batches of 1000) ${fmt(rate(EVENTS, hcAppend.ms))}/s`, verdict: '' })
   const median = starts.sort((x, y) => x - y)[1]!
   rows.push({ measure: `normal start (incremental check), ${fmt(EVENTS)} events`, tresor: `${median.toFixed(0)} ms`, peer: '', verdict: `target <500 ms: ${median < 500 ? 'met' : 'NOT met'}` })
+  return dir
 }
 
 async function benchMillionStart(): Promise<void> {
@@ -226,7 +228,8 @@ function printTable(): void {
 
 try {
   await benchAppend()
-  await benchVerify()
+  const dir = await benchVerify()
+  if (!argv.includes('--no-sync')) rows.push(...await benchSync(dir, EVENTS, tmp, PASS, log))
   if (MILLION) await benchMillionStart()
   printTable()
 } finally {

@@ -23,11 +23,14 @@ export interface GateInput {
   heads: Map<string, { length: number; head: string }>
   govEvents: GovEvent[]
   govIssues: number
-  /** Incoming documents: their slot id and raw bytes. */
-  incoming: { docId: string; raw: unknown }[]
+  /** Incoming documents: their slot id and raw bytes, or their already checked decoding. */
+  incoming: Incoming[]
   /** For each incoming document, the id of the event this vault holds in that slot (or null). */
   held: (string | null)[]
 }
+
+/** An incoming document; `checked` is set when its bytes and signature were already checked (in parallel). */
+export interface Incoming { docId: string; raw: unknown; checked?: DecodedEvent | { code: string; reason: string } }
 
 export interface GatePlan {
   verdicts: Verdict[]
@@ -53,12 +56,20 @@ export function decodeIncoming(vaultId: string, docId: string, raw: unknown): De
   }
 }
 
+function slotMatches(docId: string, d: DecodedEvent): boolean {
+  const slot = parseEventDocId(docId)
+  return slot !== null && slot.author === d.event.author && slot.seq === d.event.seq
+}
+
 export function planIngest(input: GateInput): GatePlan {
   const verdicts: Verdict[] = []
   const forks: DecodedEvent[] = []
   const fresh = new Map<string, DecodedEvent[]>()
-  input.incoming.forEach(({ docId, raw }, i) => {
-    const d = decodeIncoming(input.vaultId, docId, raw)
+  const seen = new Set<string>()
+  input.incoming.forEach(({ docId, raw, checked }, i) => {
+    const d = checked === undefined ? decodeIncoming(input.vaultId, docId, raw)
+      : 'code' in checked ? { docId, eventId: '', decision: 'QUARANTINE' as const, code: checked.code, reason: checked.reason }
+        : slotMatches(docId, checked) ? checked : { docId, eventId: checked.id, decision: 'QUARANTINE' as const, code: 'MISPLACED', reason: 'event is stored under another slot id' }
     if ('decision' in d) return verdicts.push(d)
     const held = input.held[i]
     if (held === d.id) return verdicts.push({ docId, eventId: d.id, decision: 'DUPLICATE', code: 'DUPLICATE', reason: 'already held' })
@@ -66,8 +77,10 @@ export function planIngest(input: GateInput): GatePlan {
       forks.push(d)
       return verdicts.push({ docId, eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: `a second event for ${d.event.author.slice(0, 8)}…#${d.event.seq} (fork): kept as evidence` })
     }
+    if (seen.has(d.id)) return
+    seen.add(d.id)
     const list = fresh.get(d.event.author) ?? []
-    if (!list.some((x) => x.id === d.id)) list.push(d)
+    list.push(d)
     fresh.set(d.event.author, list)
   })
   // Settle to a fixpoint: chains first, then governance decides who may write and which commits count.
@@ -77,7 +90,8 @@ export function planIngest(input: GateInput): GatePlan {
     const govEvents = [...input.govEvents, ...chained.filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))]
     const state = foldGovernance(input.vaultId, govEvents)
     const known = everKeys(state)
-    const newIssues = state.issues.slice(input.govIssues).filter((i) => chained.some((d) => d.id === i.id))
+    const chainedIds = new Set(chained.map((d) => d.id))
+    const newIssues = state.issues.slice(input.govIssues).filter((i) => chainedIds.has(i.id))
     const strangers = chained.filter((d) => !known.has(d.event.author))
     if (newIssues.length === 0 && strangers.length === 0) {
       for (const d of chained) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'ADMIT', code: 'ADMIT', reason: 'verified' })

@@ -8,7 +8,8 @@ import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from '.
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
 import { LogStore, eventDocId, parseEventDocId, type EventDoc } from './store.js'
-import { planIngest, type Verdict } from './ingest.js'
+import { planIngest, type Incoming, type Verdict } from './ingest.js'
+import { checkerFor, type EventChecker } from './verify-pool.js'
 import { AppendPipeline } from './append-pipeline.js'
 import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
@@ -404,12 +405,12 @@ export class Vault {
    * `allOrNothing`: refuse the whole input (VERIFY_FAILED, first reason) unless
    * every event is admitted or a duplicate.
    */
-  async ingest(incoming: { docId: string; raw: unknown }[], options: { allOrNothing?: boolean; signer?: string } = {}): Promise<Verdict[]> {
+  async ingest(incoming: { docId: string; raw: unknown }[], options: { allOrNothing?: boolean; signer?: string; checker?: EventChecker } = {}): Promise<Verdict[]> {
+    const checked = await checkIncoming(this.vaultId, incoming, options.checker)
     return this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
-      const slots = incoming.map((x) => parseEventDocId(x.docId) ?? { author: '', seq: 0 })
-      const held = await this.store.idsAt(slots)
-      const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, govEvents: [...this.govEvents.values()], govIssues: this.govState.issues.length, incoming, held })
+      const held = await this.heldIds(incoming.map((x) => parseEventDocId(x.docId)))
+      const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, govEvents: [...this.govEvents.values()], govIssues: this.govState.issues.length, incoming: checked, held })
       for (const d of plan.forks) await this.store.putForkEvidence(d)
       if (options.allOrNothing) {
         const bad = plan.verdicts.find((v) => v.decision === 'QUARANTINE' || v.decision === 'WAIT')
@@ -424,6 +425,14 @@ export class Vault {
       }
       return plan.verdicts
     })
+  }
+
+  /** The event id held in each slot. Slots past a feed's verified length are empty: only those within are read. */
+  private async heldIds(slots: ({ author: string; seq: number } | null)[]): Promise<(string | null)[]> {
+    const within = slots.map((s) => s !== null && s.seq <= (this.feeds.get(s.author)?.length ?? 0))
+    const ids = await this.store.idsAt(slots.filter((_, i) => within[i]) as { author: string; seq: number }[])
+    let k = 0
+    return within.map((w) => (w ? ids[k++]! : null))
   }
 
   /** Import a bundle through the gate, all or nothing. */
@@ -469,6 +478,22 @@ export class Vault {
     const run = this.queue.then(fn, fn)
     this.queue = run.catch(() => undefined)
     return run
+  }
+}
+
+/** Check bytes and signatures of incoming events on every core (the worker pool), then decode the good ones. */
+async function checkIncoming(vaultId: string, incoming: { docId: string; raw: unknown }[], given?: EventChecker): Promise<Incoming[]> {
+  const checker = given ?? checkerFor(incoming.length)
+  try {
+    const results = await checker.check(incoming.map((x) => x.raw), vaultId)
+    return incoming.map((x, i) => {
+      const r = results[i]!
+      if (!r.ok) return { ...x, checked: { code: r.code, reason: r.message } }
+      const event = JSON.parse(x.raw as string) as SignedEvent
+      return { ...x, checked: { event, raw: x.raw as string, id: r.id } }
+    })
+  } finally {
+    if (!given) await checker.close()
   }
 }
 

@@ -13,6 +13,7 @@ import { eventDocId, parseEventDocId } from '../core/store.js'
 import type { Verdict } from '../core/ingest.js'
 import type { SyncStatus } from '../core/api.js'
 import { VaultError } from '../core/errors.js'
+import { WorkerChecker, type EventChecker } from '../core/verify-pool.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
@@ -33,6 +34,8 @@ export interface SyncRound {
   rollback: string | null
   design: string
 }
+
+interface GateCounts { admitted: number; duplicates: number; quarantined: number; waiting: number }
 
 export interface QuarantineEntry { _id: string; at: string; source: string; docId: string; eventId: string; code: string; reason: string; doc: unknown }
 
@@ -87,17 +90,82 @@ export class CouchSync {
     const design = await ensureDesignDoc(this.remote, this.options.admin === true)
     this.state.design = design
     const rollback = await this.checkHighWater()
-    const pulled = await replicate(this.remote, this.staging)
-    const gate = await this.gate()
-    const push = await replicate(this.vault.store.db, this.remote, { filter: (doc: Doc) => isEventLike(doc._id) })
-    const retried = await this.pushMissing()
-    const denied = [...push.denied, ...retried.denied]
-    this.state.denied = denied
-    await this.raiseHighWater()
-    return {
-      pulled: pulled.result.docs_written, ...gate, pushed: push.result.docs_written + retried.pushed,
-      denied, rollback, design
+    const checker = new WorkerChecker()
+    try {
+      const { pulled, gate } = await this.pullThroughGate(checker)
+      const push = await this.pushMissing()
+      this.state.denied = push.denied
+      await this.raiseHighWater()
+      return { pulled, ...gate, pushed: push.pushed, denied: push.denied, rollback, design }
+    } finally {
+      await checker.close()
     }
+  }
+
+  /**
+   * Replicate the server into staging; each replicated batch goes through the
+   * gate while the next one downloads. Before that: whatever staging holds
+   * that no round judged yet (an interrupted round) and the waiting documents.
+   */
+  private async pullThroughGate(checker: EventChecker): Promise<{ pulled: number; gate: GateCounts }> {
+    const counts: GateCounts = { admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
+    const judged = new Set<string>()
+    const waiting = new Set<string>()
+    let queue: Promise<void> = Promise.resolve()
+    const judge = (docs: Doc[]) => {
+      const fresh = docs.filter((d) => isEventLike(d._id) && !judged.has(`${d._id}@${d._rev}`))
+      for (const d of fresh) judged.add(`${d._id}@${d._rev}`)
+      if (fresh.length > 0) queue = queue.then(() => this.judge(fresh, checker, counts, waiting))
+      return queue
+    }
+    const earlier: Doc[] = []
+    for (let since = this.state.gateSeq; ;) {
+      const res = await this.staging.changes({ since, limit: 1000, include_docs: true })
+      if (res.results.length === 0) break
+      for (const c of res.results) if (c.doc) earlier.push(c.doc)
+      since = res.last_seq
+    }
+    if (this.state.waiting.length > 0) {
+      const res = await this.staging.allDocs({ keys: this.state.waiting, include_docs: true })
+      for (const r of res.rows) if (r.doc && !earlier.some((d) => d._id === r.doc!._id)) earlier.push(r.doc)
+    }
+    await judge(earlier)
+    const pulled = await replicate(this.remote, this.staging, {}, (docs) => { void judge(docs).catch(() => undefined) })
+    await queue
+    // Every staged document up to here has been judged (live, or above): the next round starts after it.
+    this.state.gateSeq = (await this.staging.info()).update_seq
+    this.state.waiting = [...waiting]
+    counts.waiting = waiting.size
+    return { pulled: pulled.result.docs_written, gate: counts }
+  }
+
+  /** One batch through the vault's ingestion gate; receipts and quarantine recorded. */
+  private async judge(staged: Doc[], checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
+    const at = new Date().toISOString()
+    const source = this.options.url
+    const quarantine: QuarantineEntry[] = []
+    const incoming: { docId: string; raw: unknown; doc: Doc }[] = []
+    for (const doc of staged) {
+      const slot = slotOf(doc)
+      waiting.delete(doc._id)
+      if (!slot || doc._deleted) {
+        quarantine.push({ _id: `q!${doc._id}!${doc._rev}`, at, source, docId: doc._id, eventId: '', code: doc._deleted ? 'DELETED' : 'STRAY_DOC', reason: doc._deleted ? 'the server serves a deletion marker for an event; events are never deleted' : 'not an event document', doc })
+        continue
+      }
+      incoming.push({ docId: slot, raw: doc.raw, doc })
+    }
+    const verdicts: Verdict[] = incoming.length > 0 ? await this.vault.ingest(incoming.map(({ docId, raw }) => ({ docId, raw })), { checker }) : []
+    const byDoc = new Map<string, Doc[]>()
+    for (const x of incoming) byDoc.set(x.docId, [...(byDoc.get(x.docId) ?? []), x.doc])
+    for (const v of verdicts) {
+      if (v.decision === 'ADMIT') counts.admitted++
+      else if (v.decision === 'DUPLICATE') counts.duplicates++
+      else if (v.decision === 'WAIT') for (const d of byDoc.get(v.docId) ?? []) waiting.add(d._id)
+      else for (const doc of byDoc.get(v.docId) ?? []) {
+        quarantine.push({ _id: `q!${doc._id}!${doc._rev}`, at, source, docId: doc._id, eventId: v.eventId, code: v.code, reason: v.reason, doc })
+      }
+    }
+    counts.quarantined += await this.record(verdicts, quarantine, at)
   }
 
   /** Every slot the server held before must still be there, unchanged. */
@@ -112,77 +180,45 @@ export class CouchSync {
     return message
   }
 
-  /** Pass new and waiting staged documents through the vault's ingestion gate; keep receipts and quarantine. */
-  private async gate(): Promise<{ admitted: number; duplicates: number; quarantined: number; waiting: number }> {
-    const docs = new Map<string, Doc>()
-    for (let since = this.state.gateSeq; ;) {
-      const res = await this.staging.changes({ since, limit: 1000, include_docs: true })
-      if (res.results.length === 0) break
-      for (const c of res.results) if (c.doc && isEventLike(c.id)) docs.set(c.id, c.doc)
-      since = res.last_seq
-      this.state.gateSeq = since
-    }
-    if (this.state.waiting.length > 0) {
-      const res = await this.staging.allDocs({ keys: this.state.waiting, include_docs: true })
-      for (const r of res.rows) if (r.doc && !docs.has(r.id)) docs.set(r.id, r.doc)
-    }
-    const counts = { admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
-    if (docs.size === 0) return counts
-    const staged = [...docs.values()]
-    const quarantine: QuarantineEntry[] = []
-    const at = new Date().toISOString()
-    const source = this.options.url
-    const incoming: { docId: string; raw: unknown; doc: Doc }[] = []
-    for (const doc of staged) {
-      const slot = slotOf(doc)
-      if (!slot || doc._deleted) {
-        quarantine.push({ _id: `q!${doc._id}!${doc._rev}`, at, source, docId: doc._id, eventId: '', code: doc._deleted ? 'DELETED' : 'STRAY_DOC', reason: doc._deleted ? 'the server serves a deletion marker for an event; events are never deleted' : 'not an event document', doc })
-        continue
-      }
-      incoming.push({ docId: slot, raw: doc.raw, doc })
-    }
-    const verdicts: Verdict[] = incoming.length > 0 ? await this.vault.ingest(incoming.map(({ docId, raw }) => ({ docId, raw }))) : []
-    const byDoc = new Map<string, Doc[]>()
-    for (const x of incoming) byDoc.set(x.docId, [...(byDoc.get(x.docId) ?? []), x.doc])
-    const waiting: string[] = []
-    for (const v of verdicts) {
-      if (v.decision === 'ADMIT') counts.admitted++
-      else if (v.decision === 'DUPLICATE') counts.duplicates++
-      else if (v.decision === 'WAIT') { counts.waiting++; waiting.push(...(byDoc.get(v.docId) ?? []).map((d) => d._id)) }
-      else for (const doc of byDoc.get(v.docId) ?? []) {
-        quarantine.push({ _id: `q!${doc._id}!${doc._rev}`, at, source, docId: doc._id, eventId: v.eventId, code: v.code, reason: v.reason, doc })
-      }
-    }
-    counts.quarantined = quarantine.length
-    this.state.waiting = [...new Set(waiting)]
-    await this.record(verdicts, quarantine, at)
-    return counts
-  }
-
   /** Receipts (one document per gate run, one line per input) and quarantine entries, kept for inspection. */
-  private async record(verdicts: Verdict[], quarantine: QuarantineEntry[], at: string): Promise<void> {
+  /** Returns how many quarantine entries are new (an input judged again is not counted twice). */
+  private async record(verdicts: Verdict[], quarantine: QuarantineEntry[], at: string): Promise<number> {
     const receipt = { _id: `r!${at}!${Math.random().toString(36).slice(2, 10)}`, at, source: this.options.url, verdicts: verdicts.map((v) => [v.docId, v.eventId, v.decision, v.reason]) }
-    const existing = await this.ingestDb.allDocs({ keys: quarantine.map((q) => q._id) })
+    const existing = quarantine.length > 0 ? await this.ingestDb.allDocs({ keys: quarantine.map((q) => q._id) }) : { rows: [] }
     const fresh = quarantine.filter((_, i) => !existing.rows[i]?.value || existing.rows[i]?.error)
     await this.ingestDb.bulkDocs([receipt, ...fresh] as unknown as Doc[])
+    return fresh.length
   }
 
-  /** Compare heads: any local event the server lacks is sent again; refusals are reported. */
+  /**
+   * Push by comparing heads: per feed, the server's list of slots against
+   * ours; whatever it lacks is sent (with its revision, as replication would).
+   * Refusals are reported per document and tried again next round.
+   */
   private async pushMissing(): Promise<{ pushed: number; denied: Denied[] }> {
-    const missing: Doc[] = []
+    const wanted: string[] = []
     for (const [author, head] of Object.entries(this.vault.heads())) {
       const remote = await this.remote.allDocs({ startkey: `ev!${author}!`, endkey: `ev!${author}!\uffff` })
       const have = new Set(remote.rows.filter((r) => !r.value?.deleted).map((r) => r.id))
-      if (have.has(eventDocId(author, head.length)) && have.size >= head.length) continue
-      const wanted: string[] = []
       for (let seq = 1; seq <= head.length; seq++) if (!have.has(eventDocId(author, seq))) wanted.push(eventDocId(author, seq))
-      const local = await this.vault.store.db.allDocs({ keys: wanted, include_docs: true })
-      for (const r of local.rows) if (r.doc) missing.push(r.doc)
     }
-    if (missing.length === 0) return { pushed: 0, denied: [] }
-    const results = await this.remote.bulkDocs(missing, { new_edits: false })
-    const denied = results.filter((r) => r.error).map((r) => ({ id: r.id, reason: String(r.reason ?? r.error) }))
-    return { pushed: missing.length - denied.length, denied }
+    const forks = await this.vault.store.db.allDocs({ startkey: 'fork!', endkey: 'fork!\uffff' })
+    if (forks.rows.length > 0) {
+      const remote = await this.remote.allDocs({ keys: forks.rows.map((r) => r.id) })
+      remote.rows.forEach((r) => { if (r.error || !r.value) wanted.push(r.key) })
+    }
+    let pushed = 0
+    const denied: Denied[] = []
+    for (let i = 0; i < wanted.length; i += 500) {
+      const local = await this.vault.store.db.allDocs({ keys: wanted.slice(i, i + 500), include_docs: true })
+      const docs = local.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+      const results = await this.remote.bulkDocs(docs, { new_edits: false })
+      for (const r of results) {
+        if (r.error) denied.push({ id: r.id, reason: String(r.reason ?? r.error) })
+      }
+      pushed += docs.length - results.filter((r) => r.error).length
+    }
+    return { pushed, denied }
   }
 
   /** The server now holds our heads: raise the marks a later rollback is measured against. */

@@ -6,7 +6,7 @@
  */
 import HttpAdapter from 'pouchdb-adapter-http'
 import Replication from 'pouchdb-replication'
-import { PouchDB, openDb, type Db } from '../core/pouch.js'
+import { PouchDB, openDb, type Db, type Doc } from '../core/pouch.js'
 
 PouchDB.plugin(HttpAdapter).plugin(Replication)
 
@@ -24,6 +24,7 @@ export interface Denied { id: string; reason: string }
 
 type ReplicateFn = (source: unknown, target: unknown, options: Record<string, unknown>) => Promise<ReplicationResult> & {
   on(event: 'denied', cb: (err: { id?: string; message?: string; reason?: string }) => void): unknown
+  on(event: 'change', cb: (info: { docs?: Doc[] }) => void): unknown
 }
 
 /** A handle on a remote database. `url` is the database URL without credentials. */
@@ -34,11 +35,15 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
   return new PouchDB(url, { adapter: 'http', skip_setup: true, ...(credentials ? { auth: credentials } : {}) }) as Db
 }
 
-/** One-shot replication that reports each refused document instead of skipping it silently. */
-export async function replicate(source: Db, target: Db, options: Record<string, unknown> = {}): Promise<{ result: ReplicationResult; denied: Denied[] }> {
+/**
+ * One-shot replication that reports each refused document instead of skipping
+ * it silently; `onBatch` sees each batch of documents as it is written.
+ */
+export async function replicate(source: Db, target: Db, options: Record<string, unknown> = {}, onBatch?: (docs: Doc[]) => void): Promise<{ result: ReplicationResult; denied: Denied[] }> {
   const denied: Denied[] = []
   const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(source, target, { batch_size: 500, batches_limit: 4, ...options })
   run.on('denied', (err) => denied.push({ id: String(err?.id ?? ''), reason: String(err?.reason ?? err?.message ?? 'denied') }))
+  if (onBatch) run.on('change', (info) => { if (info.docs?.length) onBatch(info.docs) })
   const result = await run
   return { result, denied }
 }

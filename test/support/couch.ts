@@ -55,7 +55,9 @@ export async function startCouch(dataDir: string): Promise<Couch> {
     async request(method, path, body, auth) {
       const headers: Record<string, string> = { 'Content-Type': 'application/json' }
       if (auth) headers.Authorization = 'Basic ' + Buffer.from(`${auth.username}:${auth.password}`).toString('base64')
-      const res = await fetch(`${base()}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+      const send = () => fetch(`${base()}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+      // After a restart the client's pooled keep-alive socket is dead: one retry on a fresh one.
+      const res = await send().catch(() => send())
       return { status: res.status, json: await res.json().catch(() => ({})) as Record<string, unknown> }
     }
   }

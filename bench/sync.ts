@@ -1,0 +1,72 @@
+/**
+ * CouchDB sync next to plain PouchDB replication of the same documents to
+ * the same server (express-pouchdb started here on loopback, stopped by PID).
+ * Push: this device's events to an empty database. Pull-and-verify: a second
+ * device pulls them into staging and admits them through the ingestion gate.
+ */
+import { join } from 'node:path'
+import { Vault } from '../core/vault.js'
+import { openDb, type Doc } from '../core/pouch.js'
+import { signBundle } from '../core/bundle.js'
+import { openKeyFile, readKeyFile } from '../core/keys.js'
+import { CouchSync } from '../sync/couch-sync.js'
+import { remoteDb, replicate } from '../sync/remote.js'
+import { ADMIN, startCouch } from '../test/support/couch.js'
+
+export interface SyncBenchRow { measure: string; tresor: string; peer: string; verdict: string }
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t = performance.now()
+  const value = await fn()
+  return { ms: performance.now() - t, value }
+}
+
+export async function benchSync(vaultDir: string, events: number, tmp: () => Promise<string>, passphrase: string, log: (m: string) => void): Promise<SyncBenchRow[]> {
+  const couch = await startCouch(join(await tmp(), 'server'))
+  try {
+    for (const db of ['plain', 'tresor']) await couch.request('PUT', `/${db}`, undefined, ADMIN)
+    const vault = await Vault.open({ dir: vaultDir })
+    await vault.unlock(passphrase)
+    const isEvent = (doc: Doc) => doc._id.startsWith('ev!')
+
+    log(`plain PouchDB replication: push ${events} documents`)
+    const plainRemote = remoteDb(`${couch.root}/plain`, ADMIN)
+    const plainPush = await timed(() => replicate(vault.store.db, plainRemote, { filter: isEvent }))
+    log('plain PouchDB replication: pull them into an empty local database')
+    const plainLocal = openDb(join(await tmp(), 'plain-pull'))
+    const plainPull = await timed(() => replicate(plainRemote, plainLocal))
+    await plainLocal.close()
+    await plainRemote.close()
+
+    log('Tresor: push (sync round to an empty database)')
+    const push = await timed(async () => {
+      const s = await CouchSync.open(vault, { url: `${couch.root}/tresor`, credentials: ADMIN, admin: true })
+      try { return await s.syncOnce() } finally { await s.close() }
+    })
+    if (push.value.pushed < events) throw new Error(`push sent ${push.value.pushed} of ${events}`)
+
+    log('Tresor: pull-and-verify on a second device')
+    const key = await openKeyFile(await readKeyFile(join(vaultDir, 'device.key')), passphrase)
+    const genesis = (await vault.store.get(vault.device, 1))!.raw
+    const joined = await Vault.join({ dir: await tmp(), bundle: JSON.stringify(signBundle(vault.vaultId, vault.device, key.keyPair.secretKey, [genesis])), passphrase })
+    const pull = await timed(async () => {
+      const s = await CouchSync.open(joined, { url: `${couch.root}/tresor`, credentials: ADMIN })
+      try { return await s.syncOnce() } finally { await s.close() }
+    })
+    const held = Object.values(joined.heads()).reduce((n, h) => n + h.length, 0)
+    await joined.close()
+    await vault.close()
+    if (held !== events) throw new Error(`pull admitted ${held} of ${events}`)
+
+    const pushRatio = push.ms / plainPush.ms
+    const pullRatio = pull.ms / plainPull.ms
+    return [
+      { measure: `CouchDB push, ${events.toLocaleString('en-US')} events`, tresor: secs(push.ms), peer: `plain PouchDB replication ${secs(plainPush.ms)}`, verdict: `${pushRatio.toFixed(2)}x (target ≤1.5x): ${pushRatio <= 1.5 ? 'met' : 'NOT met'}` },
+      { measure: `CouchDB pull-and-verify, ${events.toLocaleString('en-US')} events`, tresor: `${secs(pull.ms)} (${pull.value.admitted} admitted)`, peer: `plain PouchDB replication ${secs(plainPull.ms)}`, verdict: `${pullRatio.toFixed(2)}x (target ≤1.5x): ${pullRatio <= 1.5 ? 'met' : 'NOT met'}` }
+    ]
+  } finally {
+    await couch.stop()
+  }
+}
