@@ -89,7 +89,7 @@ describe('couch sync', () => {
     }
   })
 
-  it('couch - forged events written straight into the server are quarantined on every device with the reason, never applied', async () => {
+  it('couch - forged events and deletion markers written straight into the server are quarantined on every device with the reason, never applied', async () => {
     const url = await freshDb('forgeries')
     const { alice, bob, all } = await threeDevices()
     try {
@@ -114,6 +114,9 @@ describe('couch sync', () => {
         { ...(aliceNote as unknown as Doc), raw: rewritten }
       ])
       expect(written.every((r) => r.ok)).toBe(true)
+      // 4. a deletion marker for the genesis event
+      const genesisDoc = await remote.get(eventDocId(alice.device, 1))
+      await remote.remove(genesisDoc._id, genesisDoc._rev!)
       await remote.close()
       for (const v of all) {
         const s = await CouchSync.open(v, { url, credentials: WRITER })
@@ -121,12 +124,13 @@ describe('couch sync', () => {
         expect(round.design).toBe('missing') // reported: this server no longer enforces write-once
         expect((await s.status()).design).toBe('missing')
         await s.close()
-        expect(round.quarantined).toBe(3)
+        expect(round.quarantined).toBe(4)
         const q = await listQuarantine(v)
         const reasons = Object.fromEntries(q.map((e) => [e.docId, e.code]))
         expect(reasons[eventDocId(alice.device, 3)]).toBe('BAD_SIGNATURE')
         expect(reasons[eventDocId(toHex(stranger.publicKey), 1)]).toBe('WRONG_VAULT')
         expect(reasons[eventDocId(alice.device, 2)]).toBe('BAD_SIGNATURE')
+        expect(reasons[eventDocId(alice.device, 1)]).toBe('DELETED')
         expect(q.every((e) => e.reason.length > 0 && e.doc)).toBe(true)
       }
       expect(all.map((v) => stateHash(v.state))).toEqual(before)
@@ -134,7 +138,7 @@ describe('couch sync', () => {
       expect((await alice.store.get(alice.device, 2))!.raw).toBe(aliceNote.raw)
       // quarantine is remembered, not re-counted
       expect((await sync(bob, url)).quarantined).toBe(0)
-      expect((await listQuarantine(bob)).length).toBe(3)
+      expect((await listQuarantine(bob)).length).toBe(4)
     } finally {
       for (const v of all) await v.close()
     }
