@@ -1,0 +1,113 @@
+/**
+ * RFC 6962 / RFC 9162 Merkle trees: leaf hash SHA-256(0x00 || leaf), node hash
+ * SHA-256(0x01 || left || right), the tree over n leaves split at the largest
+ * power of two below n. Inclusion and consistency proofs and their verifiers
+ * follow RFC 9162 §2.1.3-2.1.4 (verification needs only the proof, the sizes
+ * and the roots).
+ */
+import { createHash } from 'node:crypto'
+
+export type Hash = Uint8Array
+
+const LEAF = Uint8Array.of(0)
+const NODE = Uint8Array.of(1)
+
+export function leafHash(data: Uint8Array): Hash {
+  return new Uint8Array(createHash('sha256').update(LEAF).update(data).digest())
+}
+
+export function nodeHash(left: Hash, right: Hash): Hash {
+  return new Uint8Array(createHash('sha256').update(NODE).update(left).update(right).digest())
+}
+
+export const EMPTY_ROOT: Hash = new Uint8Array(createHash('sha256').digest())
+
+function split(n: number): number {
+  let k = 1
+  while (k * 2 < n) k *= 2
+  return k
+}
+
+/** MTH(D[lo:hi]) over precomputed leaf hashes. */
+export function rootOf(leaves: Hash[], lo = 0, hi = leaves.length): Hash {
+  const n = hi - lo
+  if (n === 0) return EMPTY_ROOT
+  if (n === 1) return leaves[lo]!
+  const k = split(n)
+  return nodeHash(rootOf(leaves, lo, lo + k), rootOf(leaves, lo + k, hi))
+}
+
+/** PATH(m, D[lo:hi]): the audit path for leaf index m (0-based) in the tree over leaves[lo:hi]. */
+export function inclusionProof(leaves: Hash[], m: number, lo = 0, hi = leaves.length): Hash[] {
+  const n = hi - lo
+  if (m < 0 || m >= n) throw new RangeError('leaf index outside the tree')
+  if (n === 1) return []
+  const k = split(n)
+  return m < k
+    ? [...inclusionProof(leaves, m, lo, lo + k), rootOf(leaves, lo + k, hi)]
+    : [...inclusionProof(leaves, m - k, lo + k, hi), rootOf(leaves, lo, lo + k)]
+}
+
+/** PROOF(m, D[0:n]): consistency between the first m leaves and all n. */
+export function consistencyProof(leaves: Hash[], m: number, n = leaves.length): Hash[] {
+  if (m < 1 || m > n) throw new RangeError('consistency needs 0 < m <= n')
+  if (m === n) return []
+  return subproof(leaves, m, 0, n, true)
+}
+
+function subproof(leaves: Hash[], m: number, lo: number, hi: number, complete: boolean): Hash[] {
+  const n = hi - lo
+  if (m === n) return complete ? [] : [rootOf(leaves, lo, hi)]
+  const k = split(n)
+  return m <= k
+    ? [...subproof(leaves, m, lo, lo + k, complete), rootOf(leaves, lo + k, hi)]
+    : [...subproof(leaves, m - k, lo + k, hi, false), rootOf(leaves, lo, lo + k)]
+}
+
+const equal = (a: Hash, b: Hash) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** RFC 9162 §2.1.3.2: does `proof` show leaf `leaf` at `index` in the tree of `size` with `root`? */
+export function verifyInclusion(leaf: Hash, index: number, size: number, proof: Hash[], root: Hash): boolean {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false
+  if (proof.some((h) => h.length !== 32) || leaf.length !== 32 || root.length !== 32) return false
+  let fn = index, sn = size - 1
+  let r = leaf
+  for (const p of proof) {
+    if (sn === 0) return false
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r)
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+    } else {
+      r = nodeHash(r, p)
+    }
+    fn = Math.floor(fn / 2)
+    sn = Math.floor(sn / 2)
+  }
+  return sn === 0 && equal(r, root)
+}
+
+/** RFC 9162 §2.1.4.2: is the tree (size2, root2) an append-only extension of (size1, root1)? */
+export function verifyConsistency(size1: number, size2: number, proof: Hash[], root1: Hash, root2: Hash): boolean {
+  if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 1 || size1 > size2) return false
+  if (proof.some((h) => h.length !== 32) || root1.length !== 32 || root2.length !== 32) return false
+  if (size1 === size2) return proof.length === 0 && equal(root1, root2)
+  if (proof.length === 0) return false
+  let path = proof
+  if ((size1 & (size1 - 1)) === 0) path = [root1, ...proof]
+  let fn = size1 - 1, sn = size2 - 1
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+  let fr = path[0]!, sr = path[0]!
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr)
+      sr = nodeHash(c, sr)
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+    } else {
+      sr = nodeHash(sr, c)
+    }
+    fn = Math.floor(fn / 2)
+    sn = Math.floor(sn / 2)
+  }
+  return sn === 0 && equal(fr, root1) && equal(sr, root2)
+}
