@@ -17,6 +17,7 @@ import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } fr
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
 import { openBundle, signBundle, type Bundle } from './bundle.js'
+import { maybeCheckpoint } from './proofs/prover.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey } from './ed25519.js'
 import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
@@ -191,6 +192,11 @@ export class Vault {
   get unlocked(): boolean { return this.key !== null }
   /** Governance state folded from every verified governance event. */
   get state(): GovState { return this.govState }
+  /** The verified governance events the state is folded from. */
+  governanceEvents(): GovEvent[] {
+    return [...this.govEvents.values()]
+  }
+
   /** This device's member, if its key is an active key of an active member. */
   get member(): MemberState | null {
     const owner = keyOwner(this.govState, this.device)
@@ -463,6 +469,7 @@ export class Vault {
 
   /** Record what was verified (signed) so the next start is incremental, then close the store. */
   async close(): Promise<void> {
+    await maybeCheckpoint(this).catch(() => null) // the policy interval; a failure here must not block closing
     await this.exclusive(async () => {
       await this.pipeline.close()
       if (this.key && this.healthState.state === 'ok' && this.point) {

@@ -9,14 +9,16 @@ import { checkerFor, type EventChecker } from './verify-pool.js'
 import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
 import { isGovernanceType } from './governance/fold.js'
-import { sha256Hex } from './bytes.js'
 import type { VerifiedPoint } from './verified-point.js'
 import { storedBodies } from './pouch.js'
+import { CHECKPOINT_TYPE, checkCheckpointPayload, eventLeaf } from './proofs/checkpoint.js'
+import { rootOf, type Hash } from './proofs/merkle.js'
+import { sha256Hex, toHex } from './bytes.js'
 
 export type IssueCode =
   | 'MALFORMED' | 'NON_CANONICAL' | 'OVERSIZED' | 'TOO_DEEP' | 'BAD_SIGNATURE' | 'WEAK_KEY' | 'WRONG_VAULT'
   | 'MISPLACED' | 'INDEX_MISMATCH' | 'REWRITTEN' | 'DELETED' | 'GAP' | 'BROKEN_LINK' | 'UNKNOWN_AUTHOR'
-  | 'TRUNCATED' | 'NO_GENESIS' | 'STRAY_DOC' | 'BAD_FORK_EVIDENCE' | 'INVALID_COMMIT' | 'BAD_GENESIS'
+  | 'TRUNCATED' | 'NO_GENESIS' | 'STRAY_DOC' | 'BAD_FORK_EVIDENCE' | 'INVALID_COMMIT' | 'BAD_GENESIS' | 'CHECKPOINT_MISMATCH'
 
 export interface VerifyIssue { code: IssueCode; docId: string; author?: string; seq?: number; eventId?: string; message: string }
 export interface FeedHead { length: number; head: string }
@@ -69,11 +71,30 @@ class Run {
   private readonly strays = new Map<string, boolean>()
   /** Slots of governance events whose chain verified. */
   readonly gov = new Set<string>()
+  /** Full mode: each feed's Merkle leaves, and each author's latest checkpoint, to check its roots. */
+  readonly leaves = new Map<string, Hash[]>()
+  readonly checkpoints = new Map<string, { docId: string; seq: number; raw: string }>()
   checked = 0
   genesisSeen = false
 
   /** `inOrder`: events must come in feed order (an export file); otherwise they may come in any order. */
-  constructor(readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore }, private readonly inOrder = false) {}
+  constructor(readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore }, private readonly inOrder = false, private readonly merkle = false) {}
+
+  /** Each author's latest checkpoint must state the roots the log actually has. */
+  checkCheckpoints(): void {
+    for (const cp of this.checkpoints.values()) {
+      try {
+        const payload = checkCheckpointPayload((JSON.parse(cp.raw) as { payload: unknown }).payload)
+        for (const f of payload.feeds) {
+          const leaves = this.leaves.get(f.author) ?? []
+          if (leaves.length < f.length) throw new Error(`it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${leaves.length}`)
+          if (toHex(rootOf(leaves, 0, f.length)) !== f.root) throw new Error(`its root for feed ${f.author.slice(0, 8)}… does not match the log`)
+        }
+      } catch (err) {
+        this.issue('CHECKPOINT_MISMATCH', cp.docId, `checkpoint does not match the log: ${(err as Error).message}`)
+      }
+    }
+  }
 
   issue(code: IssueCode, docId: string, message: string, extra: Partial<VerifyIssue> = {}): void {
     if (this.issues.length < 10_000) this.issues.push({ code, docId, message, ...extra })
@@ -137,6 +158,12 @@ class Run {
     }
     if (check.type === GENESIS_TYPE) this.genesisSeen = true
     if (isGovernanceType(check.type)) this.gov.add(doc._id)
+    if (this.merkle) {
+      const l = this.leaves.get(w.author) ?? []
+      l.push(eventLeaf(check.id))
+      this.leaves.set(w.author, l)
+      if (check.type === CHECKPOINT_TYPE && check.seq > (this.checkpoints.get(w.author)?.seq ?? 0)) this.checkpoints.set(w.author, { docId: doc._id, seq: check.seq, raw: doc.raw })
+    }
     w.length = check.seq
     w.head = check.id
     return true
@@ -221,13 +248,14 @@ async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void>
 /** Read every event and fork record; compare with the last verified point if there is one. */
 export async function verifyFull(opts: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now()
-  const run = new Run(opts)
+  const run = new Run(opts, false, true)
   const updateSeq = await opts.store.updateSeq()
   const total = await opts.store.count()
   const checker = opts.checker ?? checkerFor(total)
   try {
     await checkPages(run, storedBodies(opts.store.db) as AsyncIterable<EventDoc[]>, checker, total)
     run.finish()
+    run.checkCheckpoints()
     await checkForkEvidence(run, checker)
   } finally {
     if (!opts.checker) await checker.close()

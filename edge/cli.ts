@@ -17,13 +17,15 @@ import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, openUnlocked, openVault, progress, withVault, type Out } from './cli-support.js'
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
+import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
 import { getPassphrase } from './passphrase.js'
 
 const SPEC = {
   dir: 'value', name: 'value', vault: 'value', roles: 'value', member: 'list', json: 'bool', full: 'bool',
   file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool',
   ...GOVERNANCE_FLAGS,
-  ...SYNC_FLAGS
+  ...SYNC_FLAGS,
+  ...PROOF_FLAGS
 } as const
 
 const HELP = `tresor — local-first governance vault
@@ -39,6 +41,7 @@ const HELP = `tresor — local-first governance vault
   tresor demo --dir D                          create a demo vault and show its verified status
 ${GOVERNANCE_HELP}
 ${SYNC_HELP}
+${PROOF_HELP}
 
   Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
 
@@ -102,6 +105,7 @@ function describeReport(r: VerifyReport): string {
 const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   ...GOVERNANCE_COMMANDS,
   ...SYNC_COMMANDS,
+  ...PROOF_COMMANDS,
   async keygen(args, out) {
     const dir = dirOf(args)
     const name = required(args, 'name')
