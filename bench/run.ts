@@ -16,6 +16,7 @@ import { openDb, syncBarrier } from '../core/pouch.js'
 import { signEvent, type DecodedEvent } from '../core/envelope.js'
 import { eventDocId } from '../core/store.js'
 import { benchSync } from './sync.js'
+import { benchProofs } from './proofs.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
@@ -229,6 +230,7 @@ function printTable(): void {
 try {
   await benchAppend()
   const dir = await benchVerify()
+  rows.push(...await benchProofs(dir, PASS, log))
   if (!argv.includes('--no-sync')) rows.push(...await benchSync(dir, EVENTS, tmp, PASS, log))
   if (MILLION) await benchMillionStart()
   printTable()

@@ -28,13 +28,23 @@ function split(n: number): number {
   return k
 }
 
-/** MTH(D[lo:hi]) over precomputed leaf hashes. */
+/** Subtree hashes already computed for a leaf array (proofs over one tree share them). */
+const memo = new WeakMap<Hash[], Map<number, Hash>>()
+
+/** MTH(D[lo:hi]) over precomputed leaf hashes; subtree hashes are remembered per leaf array. */
 export function rootOf(leaves: Hash[], lo = 0, hi = leaves.length): Hash {
   const n = hi - lo
   if (n === 0) return EMPTY_ROOT
   if (n === 1) return leaves[lo]!
+  let cache = memo.get(leaves)
+  if (!cache) memo.set(leaves, (cache = new Map()))
+  const key = lo * 2 ** 26 + n // lo and n below 2^26 each for any feed we hold (64M events)
+  const hit = cache.get(key)
+  if (hit) return hit
   const k = split(n)
-  return nodeHash(rootOf(leaves, lo, lo + k), rootOf(leaves, lo + k, hi))
+  const h = nodeHash(rootOf(leaves, lo, lo + k), rootOf(leaves, lo + k, hi))
+  cache.set(key, h)
+  return h
 }
 
 /** PATH(m, D[lo:hi]): the audit path for leaf index m (0-based) in the tree over leaves[lo:hi]. */
