@@ -152,11 +152,21 @@ export class Vault {
    * sign; without that the device can still review).
    */
   static async join(opts: { dir: string; bundle: string; passphrase: string; kdf?: CreateOptions['kdf'] }): Promise<Vault> {
-    const exists = await readFile(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
-    if (exists) throw ALREADY_EXISTS(`${opts.dir} already holds a vault`)
     const { bundle, events } = openBundle(opts.bundle, null)
     const genesis = events.find((d) => d.id === bundle.vault && d.event.type === GENESIS_TYPE)
     if (!genesis) throw VERIFY_FAILED('bundle does not start at the vault\'s genesis event: export it with no --since')
+    const vault = await Vault.adopt({ ...opts, genesis })
+    await vault.importBundle(opts.bundle)
+    await vault.boot({ full: true })
+    return vault
+  }
+
+  /** Set up a vault directory from a verified genesis event (the device key in `dir`, or a new one). */
+  static async adopt(opts: { dir: string; genesis: DecodedEvent; passphrase: string; kdf?: CreateOptions['kdf'] }): Promise<Vault> {
+    const exists = await readFile(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
+    if (exists) throw ALREADY_EXISTS(`${opts.dir} already holds a vault`)
+    const { genesis } = opts
+    if (genesis.event.type !== GENESIS_TYPE) throw VERIFY_FAILED('not a genesis event')
     const key = await ensureDeviceKey(opts.dir, 'device', opts.passphrase, opts.kdf)
     const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
     await store.put(genesis)
@@ -167,8 +177,6 @@ export class Vault {
     const vault = new Vault(opts.dir, config, store)
     vault.key = key
     await vault.openPipeline()
-    await vault.boot({ full: true })
-    await vault.importBundle(opts.bundle)
     await vault.boot({ full: true })
     return vault
   }

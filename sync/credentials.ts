@@ -10,23 +10,29 @@ import { MALFORMED } from '../core/errors.js'
 import type { Credentials } from './remote.js'
 
 export const CREDENTIALS_FILE = 'couch-credentials.json'
+export const GIT_CREDENTIALS_FILE = 'git-credentials.json'
 
-interface CredentialsFile extends SealedSecret { format: 'tresor-couch-credentials'; v: 1; url: string; username: string }
+/** Which service the credentials are for: CouchDB (user + password) or a Git host (token). */
+export type CredentialKind = 'couch' | 'git'
+const FILES: Record<CredentialKind, string> = { couch: CREDENTIALS_FILE, git: GIT_CREDENTIALS_FILE }
 
-const header = (url: string, username: string) => ({ format: 'tresor-couch-credentials', v: 1, url, username })
+interface CredentialsFile extends SealedSecret { format: string; v: 1; url: string; username: string }
 
-export async function saveCredentials(dir: string, url: string, credentials: Credentials, passphrase: string): Promise<void> {
-  const sealed = await sealSecret(passphrase, new TextEncoder().encode(credentials.password), header(url, credentials.username))
-  const file: CredentialsFile = { format: 'tresor-couch-credentials', v: 1, url, username: credentials.username, ...sealed }
-  await writeJsonFile(join(dir, CREDENTIALS_FILE), file)
+const format = (kind: CredentialKind) => `tresor-${kind}-credentials`
+const header = (kind: CredentialKind, url: string, username: string) => ({ format: format(kind), v: 1, url, username })
+
+export async function saveCredentials(dir: string, url: string, credentials: Credentials, passphrase: string, kind: CredentialKind = 'couch'): Promise<void> {
+  const sealed = await sealSecret(passphrase, new TextEncoder().encode(credentials.password), header(kind, url, credentials.username))
+  const file: CredentialsFile = { format: format(kind), v: 1, url, username: credentials.username, ...sealed }
+  await writeJsonFile(join(dir, FILES[kind]), file)
 }
 
 /** The stored credentials for `url`, or null when none are stored for it. KEY_AUTH_FAILED on a wrong passphrase. */
-export async function loadCredentials(dir: string, url: string, passphrase: string): Promise<Credentials | null> {
-  const file = await readJsonFileIfExists(join(dir, CREDENTIALS_FILE), 64 * 1024, 4) as unknown as CredentialsFile | null
+export async function loadCredentials(dir: string, url: string, passphrase: string, kind: CredentialKind = 'couch'): Promise<Credentials | null> {
+  const file = await readJsonFileIfExists(join(dir, FILES[kind]), 64 * 1024, 4) as unknown as CredentialsFile | null
   if (!file) return null
-  if (file.format !== 'tresor-couch-credentials' || file.v !== 1) throw MALFORMED(`${CREDENTIALS_FILE} is not a Tresor credentials file`)
+  if (file.format !== format(kind) || file.v !== 1) throw MALFORMED(`${FILES[kind]} is not a Tresor credentials file`)
   if (file.url !== url) return null
-  const password = await openSecret(passphrase, file, header(file.url, file.username))
+  const password = await openSecret(passphrase, file, header(kind, file.url, file.username))
   return { username: file.username, password: new TextDecoder().decode(password) }
 }

@@ -1,0 +1,282 @@
+/**
+ * The Git mirror: the vault as files in a Git repository reached over smart
+ * HTTP with a token (GitHub, Gitea or any host). Events are append-only files
+ * (`feeds/<author>/<seq>.json`, the signed bytes verbatim), checkpoints are
+ * anchored as an append-only YAML chain (`anchors/<n>.yaml`, each naming the
+ * hash of the one before). The mirror is untrusted: everything read from it
+ * passes the ingestion gate, and anchors are an outside witness: a history
+ * that was force-pushed, anchors rewritten or removed, or anchors that
+ * disagree with this device's log are reported and never applied.
+ *
+ * Nothing private leaves the device: an event whose payload has a `private`
+ * field is written as a redacted stub (ids, position and the SHA-256 of the
+ * private value), never its bytes; and no secret is ever written.
+ */
+import fs from 'node:fs'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import git from 'isomorphic-git'
+import http from 'isomorphic-git/http/node'
+import { parse as parseYaml, stringify as toYaml } from 'yaml'
+import type { Vault } from '../core/vault.js'
+import { canonicalize, type Json } from '../core/canonical.js'
+import { sha256Hex } from '../core/bytes.js'
+import { eventDocId, parseEventDocId } from '../core/store.js'
+import { decodeEvent, GENESIS_TYPE, type SignedEvent } from '../core/envelope.js'
+import { VaultError } from '../core/errors.js'
+import { indexLog } from '../core/proofs/prover.js'
+import { checkCheckpointPayload, type CheckpointPayload } from '../core/proofs/checkpoint.js'
+import { rootOf } from '../core/proofs/merkle.js'
+import { toHex } from '../core/bytes.js'
+import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
+
+export const MIRROR_DIR = 'git-mirror'
+export const GIT_STATE_FILE = 'sync-git.json'
+const AUTHOR = { name: 'Tresor', email: 'tresor@localhost' }
+const README = `# Tresor vault mirror
+
+This repository mirrors a Tresor vault. It is append-only: files are added,
+never changed or removed.
+
+- \`vault.json\`: the vault id (the SHA-256 of its genesis event) and name.
+- \`feeds/<author key>/<seq>.json\`: each event's signed canonical bytes
+  (envelope v1). Events with private fields appear as redacted stubs.
+- \`anchors/<n>.yaml\`: signed checkpoints (every feed's length and Merkle root),
+  each naming the SHA-256 of the anchor before it.
+
+To verify: \`tresor join --git <this repository's URL> --dir <empty folder>\`
+checks every signature, chain link and governance rule, or check single
+events with \`tresor verify-proof\`.
+`
+
+export interface GitState {
+  v: 1
+  url: string
+  /** The commit this device last pushed (or found) on the mirror: the mirror's history must keep it. */
+  lastCommit: string | null
+  /** Anchors seen on the mirror: number → SHA-256 of the file. */
+  anchors: Record<string, string>
+  lastSuccess: string | null
+  lastError: string | null
+  lastRollback: { at: string; message: string } | null
+}
+
+export interface GitRound {
+  read: number
+  admitted: number
+  duplicates: number
+  quarantined: number
+  private: number
+  written: number
+  anchored: number
+  pushed: boolean
+  problems: string[]
+}
+
+interface RedactedStub { format: 'tresor-redacted-event'; v: 1; id: string; author: string; seq: number; type: string; ts: string; private: string }
+
+async function loadState(dir: string, url: string): Promise<GitState> {
+  const s = await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as GitState | null
+  return s?.v === 1 && s.url === url ? s : { v: 1, url, lastCommit: null, anchors: {}, lastSuccess: null, lastError: null, lastRollback: null }
+}
+
+const feedPath = (author: string, seq: number) => `feeds/${author}/${String(seq).padStart(12, '0')}.json`
+const anchorPath = (n: number) => `anchors/${String(n).padStart(6, '0')}.yaml`
+
+/** The file an event becomes in the mirror: its bytes, or a stub when it carries private data. */
+export function mirrorFile(raw: string, event: SignedEvent, id: string): string {
+  if (!Object.prototype.hasOwnProperty.call(event.payload, 'private')) return raw + '\n'
+  const stub: RedactedStub = {
+    format: 'tresor-redacted-event', v: 1, id, author: event.author, seq: event.seq, type: event.type, ts: event.ts,
+    private: `sha256:${sha256Hex(canonicalize(event.payload.private as Json))}`
+  }
+  return JSON.stringify(stub) + '\n'
+}
+
+/** Fetch the mirror's main branch into `work` and check it out; null when the mirror is empty. */
+async function fetchMain(work: string, url: string, token: string): Promise<string | null> {
+  const onAuth = () => ({ username: 'tresor', password: token })
+  await git.addRemote({ fs, dir: work, remote: 'origin', url, force: true })
+  const res = await git.fetch({ fs, http, dir: work, remote: 'origin', ref: 'main', singleBranch: true, tags: false, onAuth })
+  if (!res.fetchHead) return null // an empty mirror
+  await git.writeRef({ fs, dir: work, ref: 'refs/heads/main', value: res.fetchHead, force: true })
+  await git.checkout({ fs, dir: work, ref: 'main', force: true })
+  return res.fetchHead
+}
+
+async function listFiles(dir: string, sub: string): Promise<string[]> {
+  const out: string[] = []
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(rel, e.name))
+      else out.push(join(rel, e.name))
+    }
+  }
+  await walk(sub)
+  return out.sort()
+}
+
+/** One round: fetch, check the witness, take in what others pushed (through the gate), add ours, push. */
+export async function syncGit(vault: Vault, options: { url: string; token: string }): Promise<GitRound> {
+  const state = await loadState(vault.dir, options.url)
+  const work = join(vault.dir, MIRROR_DIR)
+  await mkdir(work, { recursive: true })
+  if (!fs.existsSync(join(work, '.git'))) await git.init({ fs, dir: work, defaultBranch: 'main' })
+  const round: GitRound = { read: 0, admitted: 0, duplicates: 0, quarantined: 0, private: 0, written: 0, anchored: 0, pushed: false, problems: [] }
+  try {
+    const head = await fetchMain(work, options.url, options.token)
+    const witness = await checkWitness(vault, work, head, state)
+    if (witness.length > 0) {
+      round.problems.push(...witness)
+      state.lastRollback = { at: new Date().toISOString(), message: witness.join('; ') }
+      throw new VaultError('VERIFY_FAILED', `the mirror disagrees with what this device saw before: ${witness[0]}; nothing applied, nothing pushed`)
+    }
+    await takeIn(vault, work, round)
+    const added = await writeOurs(vault, work, round)
+    if (added.length > 0) {
+      await git.add({ fs, dir: work, filepath: added })
+      const oid = await git.commit({ fs, dir: work, message: `tresor: ${round.written} event(s), ${round.anchored} anchor(s)`, author: AUTHOR })
+      const res = await git.push({ fs, http, dir: work, url: options.url, ref: 'main', onAuth: () => ({ username: 'tresor', password: options.token }) })
+      if (!res.ok) throw new VaultError('VERIFY_FAILED', `the mirror refused the push: ${JSON.stringify(res.refs)}`)
+      round.pushed = true
+      state.lastCommit = oid
+    } else {
+      state.lastCommit = head ?? state.lastCommit
+    }
+    for (const f of await listFiles(work, 'anchors')) state.anchors[f] = sha256Hex(await readFile(join(work, f)))
+    state.lastSuccess = new Date().toISOString()
+    state.lastError = null
+    return round
+  } catch (err) {
+    state.lastError = (err as Error).message.replace(options.token, '***')
+    throw err
+  } finally {
+    await writeJsonFile(join(vault.dir, GIT_STATE_FILE), state)
+  }
+}
+
+/** Force-push, rewritten or removed anchors, anchors that disagree with this device's log. */
+async function checkWitness(vault: Vault, work: string, head: string | null, state: GitState): Promise<string[]> {
+  const problems: string[] = []
+  if (state.lastCommit) {
+    const kept = head !== null && (head === state.lastCommit ||
+      await git.isDescendent({ fs, dir: work, oid: head, ancestor: state.lastCommit, depth: -1 }).catch(() => false))
+    if (!kept) problems.push(`the mirror's history no longer contains commit ${state.lastCommit.slice(0, 12)} (force-pushed or replaced: rollback)`)
+  }
+  for (const [file, sha] of Object.entries(state.anchors)) {
+    const text = await readFile(join(work, file)).catch(() => null)
+    if (!text) problems.push(`anchor ${file} was removed`)
+    else if (sha256Hex(text) !== sha) problems.push(`anchor ${file} was rewritten`)
+  }
+  if (problems.length > 0) return problems
+  const anchors = await listFiles(work, 'anchors')
+  if (anchors.length === 0) return problems
+  const index = await indexLog(vault)
+  let prev = 'genesis'
+  for (const file of anchors) {
+    const text = await readFile(join(work, file), 'utf8')
+    const a = parseYaml(text, { maxAliasCount: 0 }) as { prev?: string; checkpoint?: string }
+    if (a?.prev !== prev) problems.push(`anchor ${file} does not continue the anchor chain`)
+    prev = sha256Hex(text)
+    let payload: CheckpointPayload
+    try {
+      const cp = decodeEvent(String(a?.checkpoint), vault.vaultId)
+      payload = checkCheckpointPayload(cp.event.payload)
+    } catch (err) {
+      problems.push(`anchor ${file} holds no valid checkpoint: ${(err as Error).message}`)
+      continue
+    }
+    for (const f of payload.feeds) {
+      const leaves = index.leaves.get(f.author) ?? []
+      if (f.author === vault.device && leaves.length < f.length) problems.push(`anchor ${file} shows this device's feed at ${f.length} events, the log here holds ${leaves.length}: this device was rolled back`)
+      else if (leaves.length >= f.length && toHex(rootOf(leaves, 0, f.length)) !== f.root) problems.push(`anchor ${file} disagrees with the log for feed ${f.author.slice(0, 8)}… (fork)`)
+    }
+  }
+  return problems
+}
+
+/** Every event file on the mirror goes through the vault's ingestion gate. */
+async function takeIn(vault: Vault, work: string, round: GitRound): Promise<void> {
+  const incoming: { docId: string; raw: unknown }[] = []
+  for (const file of await listFiles(work, 'feeds')) {
+    const m = /^feeds\/([0-9a-f]{64})\/(\d{12})\.json$/.exec(file)
+    if (!m) { round.problems.push(`unexpected file ${file}`); continue }
+    const text = (await readFile(join(work, file), 'utf8')).trimEnd()
+    round.read++
+    if (text.includes('"format":"tresor-redacted-event"')) { round.private++; continue }
+    incoming.push({ docId: eventDocId(m[1]!, Number(m[2])), raw: text })
+  }
+  if (incoming.length === 0) return
+  for (const v of await vault.ingest(incoming)) {
+    if (v.decision === 'ADMIT') round.admitted++
+    else if (v.decision === 'DUPLICATE') round.duplicates++
+    else if (v.decision === 'QUARANTINE') { round.quarantined++; round.problems.push(`${v.docId}: ${v.reason}`) }
+  }
+}
+
+/** Files for this vault's events and checkpoints that the mirror lacks; returns the paths added. */
+async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<string[]> {
+  const added: string[] = []
+  const put = async (path: string, text: string) => {
+    await mkdir(join(work, path, '..'), { recursive: true })
+    await writeFile(join(work, path), text)
+    added.push(path)
+  }
+  if (!fs.existsSync(join(work, 'vault.json'))) {
+    await put('vault.json', JSON.stringify({ format: 'tresor-git-mirror', v: 1, vault: vault.vaultId, name: vault.config.name }, null, 2) + '\n')
+    await put('README.md', README)
+  }
+  const heads = vault.heads()
+  const checkpoints: string[] = []
+  for await (const page of vault.events(1000)) {
+    for (const { docId, id, raw, event } of page) {
+      const slot = parseEventDocId(docId)!
+      if (slot.seq > (heads[slot.author]?.length ?? 0)) continue
+      if (event.type === 'proof.checkpoint') checkpoints.push(raw)
+      const path = feedPath(slot.author, slot.seq)
+      if (fs.existsSync(join(work, path))) continue
+      await put(path, mirrorFile(raw, event, id))
+      round.written++
+    }
+  }
+  const anchored = new Set<string>()
+  const anchors = await listFiles(work, 'anchors')
+  let prev = 'genesis'
+  for (const file of anchors) {
+    const text = await readFile(join(work, file), 'utf8')
+    anchored.add(String((parseYaml(text, { maxAliasCount: 0 }) as { checkpoint?: string })?.checkpoint))
+    prev = sha256Hex(text)
+  }
+  let n = anchors.length
+  for (const raw of checkpoints) {
+    if (anchored.has(raw)) continue
+    const text = `# Tresor anchor: a signed checkpoint, chained to the anchor before it\n${toYaml({ anchor: ++n, vault: vault.vaultId, prev, checkpoint: raw }, { lineWidth: 0 })}`
+    await put(anchorPath(n), text)
+    prev = sha256Hex(text)
+    round.anchored++
+  }
+  return added
+}
+
+/** Set up a vault on this device from a mirror, verifying everything it reads. */
+export async function joinFromGit(opts: { dir: string; url: string; token: string; passphrase: string; adopt: (genesisRaw: string) => Promise<Vault> }): Promise<{ vault: Vault; round: GitRound }> {
+  const scratch = join(opts.dir, MIRROR_DIR)
+  await mkdir(scratch, { recursive: true })
+  await git.init({ fs, dir: scratch, defaultBranch: 'main' })
+  const head = await fetchMain(scratch, opts.url, opts.token)
+  if (!head) throw new VaultError('NOT_FOUND', 'the mirror is empty')
+  const info = JSON.parse(await readFile(join(scratch, 'vault.json'), 'utf8')) as { vault?: string }
+  let genesisRaw: string | null = null
+  for (const f of await listFiles(scratch, 'feeds')) {
+    if (!f.endsWith('/000000000001.json')) continue
+    const text = (await readFile(join(scratch, f), 'utf8')).trimEnd()
+    try {
+      const d = decodeEvent(text, String(info.vault))
+      if (d.event.type === GENESIS_TYPE && d.id === info.vault) { genesisRaw = text; break }
+    } catch { /* not the genesis */ }
+  }
+  if (!genesisRaw) throw new VaultError('VERIFY_FAILED', 'the mirror holds no genesis event that hashes to its vault id')
+  const vault = await opts.adopt(genesisRaw)
+  const round = await syncGit(vault, { url: opts.url, token: opts.token })
+  return { vault, round }
+}
