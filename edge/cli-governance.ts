@@ -14,6 +14,7 @@ import { parseBounded, type Json } from '../core/canonical.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
+import { joinGitCommand } from './cli-sync.js'
 
 export const GOVERNANCE_FLAGS = {
   reason: 'value', expires: 'value', who: 'value', key: 'value', on: 'bool', off: 'bool', register: 'value',
@@ -198,6 +199,7 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   },
 
   async join(args, out) {
+    if (flag(args, 'git')) return joinGitCommand(args, out, dirOf(args))
     const text = await readFile(required(args, 'bundle'), 'utf8')
     const vault = await Vault.join({ dir: dirOf(args), bundle: text, passphrase: await getPassphrase('Device key passphrase: ') })
     return withVault(vault, async () => {

@@ -6,19 +6,47 @@ import { CouchSync, listQuarantine, recordedStatus, type SyncStatus } from '../s
 import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
 import type { Credentials } from '../sync/remote.js'
-import type { Vault } from '../core/vault.js'
+import { Vault } from '../core/vault.js'
+import { join } from 'node:path'
+import { decodeEvent } from '../core/envelope.js'
+import { readJsonFileIfExists } from '../core/files.js'
+import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { VaultError } from '../core/errors.js'
 import { flag, usage, type ParsedArgs } from './args.js'
 import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 
-export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value' } as const
+export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value' } as const
 
 export const SYNC_HELP = `
   tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
   tresor sync status --dir D                   what the last rounds recorded (no network)
   tresor quarantine --dir D                    inputs the gate refused, with reasons
-  tresor daemon --dir D [--interval 10]        keep syncing; backs off while the server is unreachable`
+  tresor daemon --dir D [--interval 10]        keep syncing; backs off while the server is unreachable
+  tresor sync git --dir D [--url REPO_URL]     mirror to a Git repository (token: TRESOR_GIT_TOKEN or a prompt; kept encrypted)
+  tresor join --git REPO_URL --dir D           set up this device from a Git mirror, verifying everything`
+
+/** The mirror URL and token: from the flags (then stored, sealed) or from what was stored. */
+async function gitConnection(vault: Vault, args: ParsedArgs, passphrase: string): Promise<{ url: string; token: string }> {
+  const url = flag(args, 'url') ?? (await readJsonFileIfExists(join(vault.dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as { url?: string } | null)?.url
+  if (!url) throw usage('no Git mirror configured yet: give --url https://host/owner/repo.git')
+  const stored = await loadCredentials(vault.dir, url, passphrase, 'git')
+  if (stored && !process.env.TRESOR_GIT_TOKEN) return { url, token: stored.password }
+  const token = await getPassphrase(`Token for ${url}: `, false, 'TRESOR_GIT_TOKEN')
+  await saveCredentials(vault.dir, url, { username: 'token', password: token }, passphrase, 'git')
+  return { url, token }
+}
+
+async function syncGitCommand(args: ParsedArgs, out: Out): Promise<number> {
+  const passphrase = await getPassphrase('Device key passphrase: ')
+  const vault = await openVault(args)
+  return withVault(vault, async () => {
+    await vault.unlock(passphrase)
+    const round = await syncGit(vault, await gitConnection(vault, args, passphrase))
+    out.print(`read ${round.read} file(s): admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, private ${round.private}; wrote ${round.written} event(s) and ${round.anchored} anchor(s)${round.pushed ? ', pushed' : ''}${round.problems.length ? `\nproblems:\n  ${round.problems.join('\n  ')}` : ''}`, round)
+    return round.quarantined > 0 ? 3 : 0
+  })
+}
 
 /** The server, user and password for this vault: from the flags (then stored, sealed) or from what was stored. */
 async function connection(vault: Vault, args: ParsedArgs): Promise<{ url: string; credentials?: Credentials }> {
@@ -44,6 +72,21 @@ function describeStatus(s: SyncStatus): string {
   ].join('\n')
 }
 
+/** `tresor join --git URL --dir D`: a new device from a mirror. */
+export async function joinGitCommand(args: ParsedArgs, out: Out, dir: string): Promise<number> {
+  const url = flag(args, 'git')!
+  const passphrase = await getPassphrase('Device key passphrase: ')
+  const token = await getPassphrase(`Token for ${url}: `, false, 'TRESOR_GIT_TOKEN')
+  const { vault, round } = await joinFromGit({ dir, url, token, passphrase, adopt: (raw) => Vault.adopt({ dir, genesis: decodeEvent(raw, null), passphrase }) })
+  await saveCredentials(dir, url, { username: 'token', password: token }, passphrase, 'git')
+  return withVault(vault, async () => {
+    const me = vault.member
+    out.print(`joined ${vault.config.name} (${vault.vaultId}) from ${url}: ${round.admitted} event(s) verified and admitted${round.private ? `, ${round.private} private event(s) to fetch through CouchDB or a bundle` : ''}\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add'}`,
+      { vaultId: vault.vaultId, member: me?.name ?? null, round })
+    return round.quarantined > 0 ? 3 : 0
+  })
+}
+
 export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   async sync(args, out) {
     const sub = args.command[1]
@@ -54,7 +97,8 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         return 0
       })
     }
-    if (sub !== 'couch') throw usage('sync couch or sync status')
+    if (sub === 'git') return syncGitCommand(args, out)
+    if (sub !== 'couch') throw usage('sync couch, sync git or sync status')
     return withVault(await openUnlocked(args), async (vault) => {
       const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
       try {

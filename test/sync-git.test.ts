@@ -140,3 +140,30 @@ describe('git mirror', () => {
     }
   })
 })
+
+describe('git mirror cli', () => {
+  it('cli - sync git keeps the token sealed; join --git sets up a second device from the mirror', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const { fileURLToPath } = await import('node:url')
+    const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
+    const tresor = (args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env }, encoding: 'utf8', timeout: 60_000 })
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
+    }
+    const root = await tempDir()
+    server.createRepo('cli.git')
+    const url = server.url('cli.git')
+    const bob = tresor(['keygen', '--dir', join(root, 'b'), '--name', 'bob']).stdout.trim()
+    tresor(['init', '--dir', join(root, 'a'), '--vault', 'CLI', '--name', 'alice', '--roles', 'operator', '--member', `bob:chain:${bob}`])
+    tresor(['note', '--dir', join(root, 'a'), '--text', 'hello mirror'])
+    const pushed = tresor(['sync', 'git', '--dir', join(root, 'a'), '--url', url, '--json'], { TRESOR_GIT_TOKEN: GIT_TOKEN })
+    expect(pushed.code, pushed.stderr).toBe(0)
+    expect(pushed.json()).toMatchObject({ written: 2, pushed: true })
+    expect(await readFile(join(root, 'a', 'git-credentials.json'), 'utf8')).not.toContain(GIT_TOKEN)
+    expect(tresor(['sync', 'git', '--dir', join(root, 'a'), '--json']).json()).toMatchObject({ written: 0, pushed: false })
+    const joined = tresor(['join', '--git', url, '--dir', join(root, 'b'), '--json'], { TRESOR_GIT_TOKEN: GIT_TOKEN })
+    expect(joined.code, joined.stderr).toBe(0)
+    expect(joined.json()).toMatchObject({ member: 'bob', round: { admitted: 1 } })
+    expect(tresor(['log', '--dir', join(root, 'b'), '--json']).json().entries.map((e: { type: string }) => e.type)).toEqual(['vault.genesis', 'audit.note'])
+  })
+})
