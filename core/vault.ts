@@ -477,6 +477,14 @@ export class Vault {
 
   /** Record what was verified (signed) so the next start is incremental, then close the store. */
   async close(): Promise<void> {
+    if (this.closing) return this.closing
+    this.closing = this.closeOnce()
+    return this.closing
+  }
+
+  private closing: Promise<void> | null = null
+
+  private async closeOnce(): Promise<void> {
     await maybeCheckpoint(this).catch(() => null) // the policy interval; a failure here must not block closing
     await this.exclusive(async () => {
       await this.pipeline.close()

@@ -123,6 +123,25 @@ describe('git mirror', () => {
     }
   })
 
+  it('git - a device restored from an older backup is caught by the anchors (rolled back)', async () => {
+    const { cp } = await import('node:fs/promises')
+    const { a, url } = await twoDevices('restored')
+    const backup = await tempDir()
+    await syncGit(a, { url, token: GIT_TOKEN })
+    await a.close()
+    await cp(a.dir, backup, { recursive: true })
+    const again = await Vault.open({ dir: a.dir })
+    await again.unlock(PASS)
+    for (let i = 0; i < 3; i++) await again.append('audit.note', { text: `after the backup ${i}` })
+    await makeCheckpoint(again)
+    await syncGit(again, { url, token: GIT_TOKEN })
+    await again.close()
+    const restored = await Vault.open({ dir: backup })
+    expect(restored.health.state).toBe('ok') // on its own, the old copy looks fine
+    await expect(syncGit(restored, { url, token: GIT_TOKEN })).rejects.toThrow(/this device was rolled back/)
+    await restored.close()
+  })
+
   it('git - nothing private and no secret reaches the repository', async () => {
     const { a, bare, url } = await twoDevices('private')
     try {

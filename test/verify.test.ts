@@ -55,6 +55,15 @@ async function setup(notes = 6, members = [BOB_MEMBER]) {
 describe('verify', () => {
   afterAll(cleanupDirs)
 
+  it('vault - closing twice is harmless', async () => {
+    const vault = await makeVault({ notes: 1 })
+    await Promise.all([vault.close(), vault.close()])
+    await vault.close()
+    const again = await Vault.open({ dir: vault.dir })
+    expect(again.health.state).toBe('ok')
+    await again.close()
+  })
+
   it('verify - a clean vault verifies fully and starts incrementally', async () => {
     const { dir } = await setup(5)
     const v = await reopen(dir)
