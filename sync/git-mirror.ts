@@ -134,7 +134,8 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
     await takeIn(vault, work, round)
     const added = await writeOurs(vault, work, round)
     if (added.length > 0) {
-      await git.add({ fs, dir: work, filepath: added })
+      // isomorphic-git opens every file of one add at once: batches keep it under the open-file limit
+      for (let i = 0; i < added.length; i += 256) await git.add({ fs, dir: work, filepath: added.slice(i, i + 256) })
       const oid = await git.commit({ fs, dir: work, message: `tresor: ${round.written} event(s), ${round.anchored} anchor(s)`, author: AUTHOR })
       const res = await git.push({ fs, http, dir: work, url: options.url, ref: 'main', onAuth: () => ({ username: 'tresor', password: options.token }) })
       if (!res.ok) throw new VaultError('VERIFY_FAILED', `the mirror refused the push: ${JSON.stringify(res.refs)}`)
