@@ -7,6 +7,12 @@ import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
 import type { Credentials } from '../sync/remote.js'
 import { Vault } from '../core/vault.js'
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { createHandlers } from '../core/api.js'
+import { startHttpHost } from './http-host.js'
 import { join } from 'node:path'
 import { decodeEvent } from '../core/envelope.js'
 import { readJsonFileIfExists } from '../core/files.js'
@@ -16,7 +22,7 @@ import { flag, usage, type ParsedArgs } from './args.js'
 import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 
-export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value' } as const
+export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value' } as const
 
 export const SYNC_HELP = `
   tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
@@ -24,7 +30,20 @@ export const SYNC_HELP = `
   tresor quarantine --dir D                    inputs the gate refused, with reasons
   tresor daemon --dir D [--interval 10]        keep syncing; backs off while the server is unreachable
   tresor sync git --dir D [--url REPO_URL]     mirror to a Git repository (token: TRESOR_GIT_TOKEN or a prompt; kept encrypted)
-  tresor join --git REPO_URL --dir D           set up this device from a Git mirror, verifying everything`
+  tresor join --git REPO_URL --dir D           set up this device from a Git mirror, verifying everything
+  tresor serve --dir D [--port 8787]           the app in a browser: the same API and UI on loopback, behind a token`
+
+const TOKEN_FILE = 'serve-token'
+
+/** The per-install access token of the HTTP host, made once, readable by the owner only. */
+async function serveToken(dir: string): Promise<string> {
+  const path = join(dir, TOKEN_FILE)
+  const existing = await readFile(path, 'utf8').catch(() => null)
+  if (existing && /^[0-9a-f]{64}$/.test(existing.trim())) return existing.trim()
+  const token = randomBytes(32).toString('hex')
+  await writeFile(path, token + '\n', { mode: 0o600 })
+  return token
+}
 
 /** The mirror URL and token: from the flags (then stored, sealed) or from what was stored. */
 async function gitConnection(vault: Vault, args: ParsedArgs, passphrase: string): Promise<{ url: string; token: string }> {
@@ -88,6 +107,21 @@ export async function joinGitCommand(args: ParsedArgs, out: Out, dir: string): P
 }
 
 export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
+  async serve(args, out) {
+    const port = Number(flag(args, 'port') ?? 8787)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port is 0-65535')
+    const staticDir = fileURLToPath(new URL('../out/renderer/', import.meta.url))
+    if (!existsSync(join(staticDir, 'index.html'))) throw usage('the UI is not built yet: run npm run build first')
+    const vault = await openVault(args)
+    const token = await serveToken(vault.dir)
+    const { server, url } = await startHttpHost({ handlers: createHandlers(vault, { syncStatus: () => recordedStatus(vault) }), token, staticDir, port })
+    out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(vault.dir, TOKEN_FILE)}; stop with Ctrl-C)`, { url, tokenFile: join(vault.dir, TOKEN_FILE) })
+    await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await vault.close()
+    return 0
+  },
+
   async sync(args, out) {
     const sub = args.command[1]
     if (sub === 'status') {

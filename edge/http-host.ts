@@ -1,0 +1,92 @@
+/**
+ * The edge daemon's HTTP host: core's typed API at `POST /api/<method>` and
+ * the built renderer as static files, on loopback by default. Every API call
+ * needs the per-install token (`Authorization: Bearer`), and calls from
+ * another origin are refused. Answers use the IPC envelope:
+ * `{ ok: true, value }` or `{ ok: false, error: { type, code, message } }`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { extname, join, normalize, sep } from 'node:path'
+import { timingSafeEqual } from 'node:crypto'
+import { dispatch, isMethod, toWireError, VaultError, type Handlers } from '../core/index.js'
+import { CONTENT_SECURITY_POLICY } from '../main/window-options.js'
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json', '.woff2': 'font/woff2'
+}
+
+const SECURITY_HEADERS = {
+  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store'
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...SECURITY_HEADERS })
+  res.end(JSON.stringify(body))
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given), b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES) throw new VaultError('OVERSIZED', `request body exceeds ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+export interface HttpHostOptions { handlers: Handlers; token: string; staticDir: string; host?: string; port?: number }
+
+/** Start the host; resolves with the server and the URL it listens on. */
+export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Server; url: string }> {
+  const host = opts.host ?? '127.0.0.1'
+  let origin = ''
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
+  })
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', origin)
+    if (url.pathname.startsWith('/api/')) {
+      // Never log the body: vault.unlock carries the passphrase.
+      if (req.method !== 'POST') return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
+      if (req.headers.origin !== undefined && req.headers.origin !== origin) return send(res, 403, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' } })
+      const auth = req.headers.authorization ?? ''
+      if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token)) return send(res, 401, { ok: false, error: { type: 'VaultError', code: 'LOCKED', message: 'a valid access token is required' } })
+      const method = decodeURIComponent(url.pathname.slice(5))
+      try {
+        if (!isMethod(method)) throw new VaultError('UNKNOWN_METHOD', `no such method: ${method.slice(0, 64)}`)
+        const text = await readBody(req)
+        let args: unknown
+        try { args = text === '' ? {} : JSON.parse(text) } catch { throw new VaultError('BAD_ARGUMENT', 'the body must be JSON') }
+        return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args) })
+      } catch (err) {
+        const status = err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : 200
+        return send(res, status, { ok: false, error: toWireError(err) })
+      }
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { ok: false })
+    const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '')
+    const path = normalize(join(opts.staticDir, rel))
+    if (!path.startsWith(normalize(opts.staticDir) + sep)) return send(res, 404, { ok: false })
+    const body = await readFile(path).catch(() => null)
+    if (!body) return send(res, 404, { ok: false })
+    res.writeHead(200, { 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', ...SECURITY_HEADERS })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, host, () => resolve()) })
+  const address = server.address() as { port: number }
+  origin = `http://${host}:${address.port}`
+  return { server, url: origin }
+}

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Server } from 'node:http'
+import { createHandlers } from '../core/api.js'
+import type { Vault } from '../core/vault.js'
+import { startHttpHost } from '../edge/http-host.js'
+import { cleanupDirs, makeVault, tempDir } from './helpers.js'
+
+const TOKEN = 'a'.repeat(64)
+let vault: Vault, server: Server, base: string
+
+beforeAll(async () => {
+  vault = await makeVault({ notes: 2 })
+  const staticDir = join(await tempDir(), 'ui')
+  await mkdir(staticDir, { recursive: true })
+  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>Tresor</title>')
+  ;({ server, url: base } = await startHttpHost({ handlers: createHandlers(vault), token: TOKEN, staticDir }))
+})
+afterAll(async () => {
+  await new Promise((r) => server.close(r))
+  await vault.close()
+  await cleanupDirs()
+})
+
+const call = (method: string, body: unknown = {}, headers: Record<string, string> = { Authorization: `Bearer ${TOKEN}` }) =>
+  fetch(`${base}/api/${method}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+
+describe('edge http host', () => {
+  it('http - listens on loopback only', () => {
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+  })
+
+  it('http - the typed API answers with the IPC envelope', async () => {
+    const res = await call('vault.status')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ ok: true, value: { vaultId: vault.vaultId, events: 3, health: { state: 'ok' } } })
+  })
+
+  it('http - a call without the token, or with another, is refused', async () => {
+    expect((await call('vault.status', {}, {})).status).toBe(401)
+    expect((await call('vault.status', {}, { Authorization: `Bearer ${'b'.repeat(64)}` })).status).toBe(401)
+  })
+
+  it('http - a call from another origin is refused even with the token', async () => {
+    const res = await call('vault.status', {}, { Authorization: `Bearer ${TOKEN}`, Origin: 'http://evil.example' })
+    expect(res.status).toBe(403)
+  })
+
+  it('http - unknown methods, bad JSON and oversized bodies get clear errors', async () => {
+    expect(await (await call('vault.destroy')).json()).toMatchObject({ ok: false, error: { code: 'UNKNOWN_METHOD' } })
+    expect(await (await call('log.list', '{not json')).json()).toMatchObject({ ok: false, error: { code: 'BAD_ARGUMENT' } })
+    expect((await call('log.appendNote', { text: 'x'.repeat(70_000) })).status).toBe(413)
+    expect((await fetch(`${base}/api/vault.status`)).status).toBe(405)
+  })
+
+  it('http - serves the UI with the strict CSP and nothing outside its folder', async () => {
+    const res = await fetch(`${base}/`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'")
+    expect(await res.text()).toContain('<title>Tresor</title>')
+    for (const path of ['/../vault.json', '/%2e%2e/vault.json', '/..%2fvault.json']) expect((await fetch(`${base}${path}`)).status).toBe(404)
+  })
+})
