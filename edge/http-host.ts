@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
-import { extname, join, normalize, sep } from 'node:path'
+import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
 import { dispatch, isMethod, toWireError, VaultError, type Handlers } from '../core/index.js'
 import { CONTENT_SECURITY_POLICY } from '../main/window-options.js'
@@ -78,8 +78,9 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { ok: false })
     const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '')
-    const path = normalize(join(opts.staticDir, rel))
-    if (!path.startsWith(normalize(opts.staticDir) + sep)) return send(res, 404, { ok: false })
+    const root = resolve(opts.staticDir)
+    const path = normalize(join(root, rel))
+    if (!path.startsWith(root + sep)) return send(res, 404, { ok: false })
     const body = await readFile(path).catch(() => null)
     if (!body) return send(res, 404, { ok: false })
     res.writeHead(200, { 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', ...SECURITY_HEADERS })

@@ -15,7 +15,10 @@ beforeAll(async () => {
   const staticDir = join(await tempDir(), 'ui')
   await mkdir(staticDir, { recursive: true })
   await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>Tresor</title>')
-  ;({ server, url: base } = await startHttpHost({ handlers: createHandlers(vault), token: TOKEN, staticDir }))
+  await mkdir(join(staticDir, 'assets'))
+  await writeFile(join(staticDir, 'assets', 'app.js'), 'console.log(1)')
+  // a trailing separator, as a URL-derived folder has one
+  ;({ server, url: base } = await startHttpHost({ handlers: createHandlers(vault), token: TOKEN, staticDir: staticDir + '/' }))
 })
 afterAll(async () => {
   await new Promise((r) => server.close(r))
@@ -59,6 +62,9 @@ describe('edge http host', () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'")
     expect(await res.text()).toContain('<title>Tresor</title>')
+    const asset = await fetch(`${base}/assets/app.js`)
+    expect(asset.status).toBe(200)
+    expect(asset.headers.get('content-type')).toMatch(/javascript/)
     for (const path of ['/../vault.json', '/%2e%2e/vault.json', '/..%2fvault.json']) expect((await fetch(`${base}${path}`)).status).toBe(404)
   })
 })
