@@ -124,8 +124,7 @@ export class Vault {
   /** Create a new vault: device key, genesis event, config. The device key's passphrase unlocks it. */
   static async create(opts: CreateOptions): Promise<Vault> {
     if (!opts.vaultName || opts.vaultName.length > 128) throw BAD_ARGUMENT('a vault name of 1-128 characters is required')
-    const existing = await readFile(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
-    if (existing) throw ALREADY_EXISTS(`${opts.dir} already holds a vault`)
+    await Vault.ensureNoVault(opts.dir)
     const key = await ensureDeviceKey(opts.dir, opts.memberName, opts.passphrase, opts.kdf)
     const members: MemberSpec[] = [{ name: opts.memberName, roles: opts.roles, keys: [key.publicKey] }, ...(opts.members ?? [])]
     checkMembers(members)
@@ -133,13 +132,23 @@ export class Vault {
       v: 1, vault: null, author: key.publicKey, seq: 1, prev: null, ts: utcNow(opts.now),
       type: GENESIS_TYPE, payload: { name: opts.vaultName, members: members as unknown as Json }, seen: []
     }, key.keyPair.secretKey)
+    return Vault.establish(opts.dir, genesis, key)
+  }
+
+  private static async ensureNoVault(dir: string): Promise<void> {
+    const exists = await readFile(join(dir, VAULT_FILE)).then(() => true, () => false)
+    if (exists) throw ALREADY_EXISTS(`${dir} already holds a vault`)
+  }
+
+  /** Store the genesis, write the vault file, open the journal and run a full check: a vault is born. */
+  private static async establish(dir: string, genesis: DecodedEvent, key: DeviceKey): Promise<Vault> {
     const config: VaultConfig = {
-      format: 'tresor-vault', v: 1, vaultId: genesis.id, name: opts.vaultName, device: key.publicKey, genesisAuthor: key.publicKey
+      format: 'tresor-vault', v: 1, vaultId: genesis.id, name: String(genesis.event.payload.name ?? ''), device: key.publicKey, genesisAuthor: genesis.event.author
     }
-    const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
+    const store = new LogStore(openDb(join(dir, DB_DIR)))
     await store.put(genesis)
-    await writeJsonFile(join(opts.dir, VAULT_FILE), config)
-    const vault = new Vault(opts.dir, config, store)
+    await writeJsonFile(join(dir, VAULT_FILE), config)
+    const vault = new Vault(dir, config, store)
     vault.key = key
     await vault.openPipeline()
     await vault.boot({ full: true })
@@ -163,22 +172,10 @@ export class Vault {
 
   /** Set up a vault directory from a verified genesis event (the device key in `dir`, or a new one). */
   static async adopt(opts: { dir: string; genesis: DecodedEvent; passphrase: string; kdf?: CreateOptions['kdf'] }): Promise<Vault> {
-    const exists = await readFile(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
-    if (exists) throw ALREADY_EXISTS(`${opts.dir} already holds a vault`)
-    const { genesis } = opts
-    if (genesis.event.type !== GENESIS_TYPE) throw VERIFY_FAILED('not a genesis event')
+    await Vault.ensureNoVault(opts.dir)
+    if (opts.genesis.event.type !== GENESIS_TYPE) throw VERIFY_FAILED('not a genesis event')
     const key = await ensureDeviceKey(opts.dir, 'device', opts.passphrase, opts.kdf)
-    const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
-    await store.put(genesis)
-    const config: VaultConfig = {
-      format: 'tresor-vault', v: 1, vaultId: genesis.id, name: String(genesis.event.payload.name ?? ''), device: key.publicKey, genesisAuthor: genesis.event.author
-    }
-    await writeJsonFile(join(opts.dir, VAULT_FILE), config)
-    const vault = new Vault(opts.dir, config, store)
-    vault.key = key
-    await vault.openPipeline()
-    await vault.boot({ full: true })
-    return vault
+    return Vault.establish(opts.dir, opts.genesis, key)
   }
 
   /** Open an existing vault and run the boot self-check (incremental from a valid verified point, else full). */
