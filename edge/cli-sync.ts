@@ -161,6 +161,12 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
       let stopping = false
       let wake: () => void = () => {}
+      // A long-running host outlives a network error that a library left unhandled
+      // (pouchdb-replication drops a progress request's rejection when the server
+      // dies mid-round): say so and carry on; the next round retries.
+      process.on('unhandledRejection', (err) => {
+        out.print(`${new Date().toISOString()} network error outside a round: ${(err as Error)?.message ?? String(err)}`, { error: (err as Error)?.message ?? String(err) })
+      })
       const stop = () => { stopping = true; wake() }
       process.once('SIGTERM', stop)
       process.once('SIGINT', stop)

@@ -32,7 +32,18 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
   const parsed = new URL(url)
   if (parsed.username || parsed.password) throw new Error('put credentials in the credentials option, not in the URL')
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('a CouchDB URL is http: or https:')
-  return new PouchDB(url, { adapter: 'http', skip_setup: true, ...(credentials ? { auth: credentials } : {}) }) as Db
+  const db = new PouchDB(url, { adapter: 'http', skip_setup: true, ...(credentials ? { auth: credentials } : {}) }) as Db
+  // pouchdb-replication 9.0.0 calls `src.info().then(...)` for its progress
+  // figures without a catch: when the server dies mid-replication that
+  // rejection is unhandled and would end the process. Mark each info() promise
+  // as handled; callers that await it still see the error.
+  const info = db.info.bind(db) as (...args: unknown[]) => Promise<unknown>
+  ;(db as unknown as { info: typeof info }).info = (...args) => {
+    const p = info(...args)
+    if (p && typeof p.catch === 'function') p.catch(() => undefined)
+    return p
+  }
+  return db
 }
 
 /**

@@ -184,7 +184,12 @@ describe('couch sync', () => {
       await alice.flush()
       const s = await CouchSync.open(alice, { url, credentials: WRITER })
       const interrupted = s.syncOnce()
-      await new Promise((r) => setTimeout(r, 150))
+      // kill the server once part of the push has landed: mid-sync, whatever the machine's speed
+      for (let i = 0; i < 400; i++) {
+        const count = (await couch.request('GET', '/restart', undefined, ADMIN)).json.doc_count as number
+        if (count > 1) break
+        await new Promise((r) => setTimeout(r, 5))
+      }
       await couch.stop('SIGKILL')
       await expect(interrupted).rejects.toThrow()
       expect((await s.status()).online).toBe(false)
