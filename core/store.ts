@@ -119,30 +119,6 @@ export class LogStore {
     }
   }
 
-  /** The highest stored event of a feed, or null for an empty feed. */
-  async head(author: string): Promise<EventDoc | null> {
-    await this.settled()
-    const res = await this.db.allDocs({
-      startkey: `${EVENT_PREFIX}${author}!\uffff`, endkey: `${EVENT_PREFIX}${author}!`,
-      descending: true, limit: 1, include_docs: true
-    })
-    return (res.rows[0]?.doc as unknown as EventDoc) ?? null
-  }
-
-  /** Every author with at least one event, found by skipping from feed to feed. */
-  async authors(): Promise<string[]> {
-    await this.settled()
-    const out: string[] = []
-    let start = EVENT_PREFIX
-    for (;;) {
-      const res = await this.db.allDocs({ startkey: start, endkey: `${EVENT_PREFIX}\uffff`, limit: 1 })
-      const parsed = res.rows[0] ? parseEventDocId(res.rows[0].id) : null
-      if (!parsed) return out
-      out.push(parsed.author)
-      start = `${EVENT_PREFIX}${parsed.author}!\uffff`
-    }
-  }
-
   /** Stream stored event docs in id order (feed by feed, seq ascending), in pages. */
   async * scan(options: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<EventDoc[]> {
     const prefix = options.prefix ?? EVENT_PREFIX

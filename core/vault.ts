@@ -516,7 +516,3 @@ async function checkIncoming(vaultId: string, incoming: { docId: string; raw: un
     if (!given) await checker.close()
   }
 }
-
-export function isVaultError(err: unknown, code?: string): err is VaultError {
-  return err instanceof VaultError && (code === undefined || err.code === code)
-}
