@@ -232,14 +232,20 @@ export class Vault {
   private async loadGovernance(report: VerifyReport): Promise<VerifyIssue[]> {
     const docs = await this.store.getMany(report.gov)
     this.govEvents = new Map()
-    for (const doc of docs) {
+    const unreadable: VerifyIssue[] = []
+    for (const [i, doc] of docs.entries()) {
       if (!doc) continue
-      const d = decodeEvent(doc.raw, this.vaultId)
-      this.govEvents.set(d.id, { id: d.id, event: d.event })
+      try {
+        const d = decodeEvent(doc.raw, this.vaultId)
+        this.govEvents.set(d.id, { id: d.id, event: d.event })
+      } catch (err) {
+        // The slot changed under the check (or the check saw another body): READ-ONLY, not a failed open.
+        unreadable.push({ code: 'REWRITTEN', docId: report.gov[i]!, message: `governance event does not decode: ${(err as Error).message}` })
+      }
     }
     const { state, issues } = auditGovernance(this.vaultId, [...this.govEvents.values()], Object.keys(report.feeds))
     this.govState = state
-    return issues
+    return [...unreadable, ...issues]
   }
 
   /** The boot self-check. Sets health; never throws for a bad log, only for I/O failure. */

@@ -94,6 +94,18 @@ describe('verify', () => {
     await v.close()
   })
 
+  it('verify - a rewritten governance event (the genesis) opens READ-ONLY with the reason, not as a failed open', async () => {
+    const { dir, device } = await setup()
+    await withRawDb(dir, async (db) => {
+      const doc = await docOf(db, device, 1)
+      await db.put({ ...doc, raw: doc.raw.replace('"name":', '"name": ') } as never)
+    })
+    const v = await reopen(dir)
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.report!.issues.map((i) => i.docId)).toContain(eventDocId(device, 1))
+    await v.close()
+  })
+
   it('verify - a forged winning revision 1 (no revision bump to notice) is caught as a second body for the slot', async () => {
     const { dir, device } = await setup()
     await withRawDb(dir, async (db) => {
