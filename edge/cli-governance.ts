@@ -18,7 +18,7 @@ import { joinGitCommand } from './cli-sync.js'
 
 export const GOVERNANCE_FLAGS = {
   reason: 'value', expires: 'value', who: 'value', key: 'value', on: 'bool', off: 'bool', register: 'value',
-  set: 'list', since: 'value', bundle: 'value', flag: 'value'
+  set: 'list', since: 'value', bundle: 'value', flag: 'value', stream: 'value', schema: 'value', field: 'list'
 } as const
 
 export const GOVERNANCE_HELP = `
@@ -29,7 +29,8 @@ export const GOVERNANCE_HELP = `
   tresor propose key-add --who NAME --key PUBKEY --reason R
   tresor propose key-revoke --who NAME --key PUBKEY --reason R
   tresor propose policy --file policy.json --reason R
-  tresor propose register --register ledger|company|network --file entry.json --reason R
+  tresor propose register --register ledger|company|network|streams --file entry.json --reason R
+  tresor propose stream --stream S --schema 1 --field celsius:number [--field note:string?] --reason R
   tresor propose settings --set key=value [--set …] --reason R
   tresor inbox | show ID | approve ID | reject ID --reason R | withdraw ID | commit ID
   tresor members | flags | ledger
@@ -70,6 +71,15 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
     case 'key-revoke': return { kind: 'key.revoke', args: { member: required(args, 'who'), key: required(args, 'key') } }
     case 'policy': return { kind: 'policy.set', args: { policy: await jsonFile(args) } }
     case 'register': return { kind: 'register.append', args: { register: required(args, 'register'), entry: await jsonFile(args) } }
+    case 'stream': {
+      const fields: Record<string, Json> = {}
+      for (const spec of args.flags.get('field') ?? []) {
+        const [name, type] = spec.split(':')
+        if (!name || !type) throw usage('--field is name:type, type one of number, integer, string, boolean (optional: a trailing ?)')
+        fields[name] = type
+      }
+      return { kind: 'register.append', args: { register: 'streams', entry: { stream: required(args, 'stream'), version: Number(required(args, 'schema')), fields } } }
+    }
     case 'settings': {
       const settings: Record<string, Json> = {}
       for (const pair of args.flags.get('set') ?? []) {
@@ -81,7 +91,7 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
       return { kind: 'vault.settings', args: { settings } }
     }
     default:
-      throw usage('propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, settings')
+      throw usage('propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, stream, settings')
   }
 }
 

@@ -7,17 +7,25 @@
 import { BAD_ARGUMENT } from '../errors.js'
 import type { Json } from '../canonical.js'
 
-export const REGISTERS = ['company', 'ledger', 'network'] as const
+export const REGISTERS = ['company', 'ledger', 'network', 'streams'] as const
 export type RegisterName = (typeof REGISTERS)[number]
 
 /** The flag a register's module needs switched on. */
-export const REGISTER_FLAGS: Record<RegisterName, string> = { company: 'finance_enabled', ledger: 'finance_enabled', network: 'network_enabled' }
+export const REGISTER_FLAGS: Record<RegisterName, string> = { company: 'finance_enabled', ledger: 'finance_enabled', network: 'network_enabled', streams: 'streaming_enabled' }
 
 export interface Posting { account: string; side: 'debit' | 'credit'; amount: number; currency: string }
 export interface LedgerEntry { id: string; memo: string; postings: Posting[] }
 export interface CompanyEntry { id: string; name: string; owners: { owner: string; shareBp: number }[] }
 export interface NetworkEntry { id: string; parent: string | null; label: string }
-export type RegisterEntry = LedgerEntry | CompanyEntry | NetworkEntry
+export type FieldType = 'number' | 'integer' | 'string' | 'boolean'
+export interface FieldSpec { type: FieldType; required: boolean }
+/** A telemetry stream's schema, one entry per version (`id` is `<stream>:<version>`): readings must match it. */
+export interface StreamEntry { id: string; stream: string; version: number; fields: Record<string, FieldSpec> }
+export type RegisterEntry = LedgerEntry | CompanyEntry | NetworkEntry | StreamEntry
+
+export const STREAM_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/
+const FIELD_RE = /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/
+const FIELD_TYPES: readonly FieldType[] = ['number', 'integer', 'string', 'boolean']
 
 const ID_RE = /^[a-z0-9][a-z0-9_.:-]{0,63}$/
 const CURRENCY_RE = /^[A-Z]{3}$/
@@ -67,14 +75,35 @@ function networkEntry(e: Record<string, unknown>): NetworkEntry {
   return { id: id(e.id, 'node id'), parent: e.parent === undefined || e.parent === null ? null : id(e.parent, 'parent'), label: text(e.label ?? e.id, 'label') }
 }
 
+/** `{stream, version, fields: {celsius: 'number', note: 'string?'}}`: a trailing `?` marks an optional field. */
+function streamEntry(e: Record<string, unknown>): StreamEntry {
+  if (typeof e.stream !== 'string' || !STREAM_RE.test(e.stream)) throw BAD_ARGUMENT('stream must be a name like boiler.temp (lower case, digits, . _ -)')
+  if (!Number.isSafeInteger(e.version) || (e.version as number) < 1 || (e.version as number) > 65535) throw BAD_ARGUMENT('schema version must be a whole number 1-65535')
+  const given = e.fields as Record<string, unknown>
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw BAD_ARGUMENT('fields must be an object like {"celsius": "number"}')
+  const names = Object.keys(given)
+  if (names.length === 0 || names.length > 64) throw BAD_ARGUMENT('a schema has 1-64 fields')
+  const fields: Record<string, FieldSpec> = {}
+  for (const name of names.sort()) {
+    if (!FIELD_RE.test(name)) throw BAD_ARGUMENT(`field ${name.slice(0, 40)}: a name like celsius or flow_rate`)
+    const spec = given[name]
+    const text = typeof spec === 'string' ? spec : (spec as FieldSpec)?.type
+    const required = typeof spec === 'string' ? !spec.endsWith('?') : (spec as FieldSpec)?.required !== false
+    const type = String(text).replace(/\?$/, '') as FieldType
+    if (!FIELD_TYPES.includes(type)) throw BAD_ARGUMENT(`field ${name}: type is one of ${FIELD_TYPES.join(', ')} (optional with a trailing ?)`)
+    fields[name] = { type, required }
+  }
+  return { id: `${e.stream}:${e.version as number}`, stream: e.stream, version: e.version as number, fields }
+}
+
 /** Validate an entry for `register`, given the entries already there. */
 export function checkEntry(register: unknown, entry: unknown, existing: Record<RegisterName, RegisterEntry[]>): { register: RegisterName; entry: RegisterEntry } {
   if (!(REGISTERS as readonly string[]).includes(register as string)) throw BAD_ARGUMENT(`register must be one of ${REGISTERS.join(', ')}`)
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw BAD_ARGUMENT('entry must be an object')
   const name = register as RegisterName
   const e = entry as Record<string, unknown>
-  const clean = name === 'ledger' ? ledgerEntry(e) : name === 'company' ? companyEntry(e) : networkEntry(e)
-  if (existing[name].some((x) => x.id === clean.id)) throw BAD_ARGUMENT(`${name} already has an entry ${clean.id} (registers are append-only)`)
+  const clean = name === 'ledger' ? ledgerEntry(e) : name === 'company' ? companyEntry(e) : name === 'streams' ? streamEntry(e) : networkEntry(e)
+  if ((existing[name] ?? []).some((x) => x.id === clean.id)) throw BAD_ARGUMENT(`${name} already has an entry ${clean.id} (registers are append-only)`)
   if (name === 'network') {
     const parent = (clean as NetworkEntry).parent
     if (parent !== null && !existing.network.some((x) => x.id === parent)) throw BAD_ARGUMENT(`network has no node ${parent}`)

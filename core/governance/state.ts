@@ -81,7 +81,7 @@ export function genesisState(vaultId: string, payload: Record<string, Json>): Go
   for (const flag of Object.keys(policy.flags).sort()) flags[flag] = false
   return {
     vaultId, name: String(payload.name ?? ''), settings: {}, members, policy, flags,
-    registers: { company: [], ledger: [], network: [] }, proposals: {}, issues: [], ignored: [], height: 1
+    registers: { company: [], ledger: [], network: [], streams: [] }, proposals: {}, issues: [], ignored: [], height: 1
   }
 }
 
@@ -89,7 +89,7 @@ export function genesisState(vaultId: string, payload: Record<string, Json>): Go
 export function brokenState(vaultId: string, message: string): GovState {
   return {
     vaultId, name: '', settings: {}, members: {}, policy: defaultPolicy(), flags: {},
-    registers: { company: [], ledger: [], network: [] }, proposals: {},
+    registers: { company: [], ledger: [], network: [], streams: [] }, proposals: {},
     issues: [{ id: vaultId, code: 'BAD_GENESIS', message }], ignored: [], height: 0
   }
 }
