@@ -11,9 +11,12 @@ import { missingApprovals, rulesFor } from './governance/policy.js'
 import { ledgerBalances, type LedgerEntry } from './governance/registers.js'
 import type { VerifyReport } from './verify.js'
 import type { SignedEvent } from './envelope.js'
-import { BAD_ARGUMENT, UNKNOWN_METHOD } from './errors.js'
+import { BAD_ARGUMENT, NOT_FOUND, UNKNOWN_METHOD } from './errors.js'
 import { stateHash } from './governance/state.js'
 import type { Json } from './canonical.js'
+import type { IngestResult, QuarantineEntry, StreamMeter, TelemetryStore, Usage } from './telemetry/store.js'
+import type { Reading } from './telemetry/reading.js'
+import type { ReadingProof } from './telemetry/batch.js'
 
 export interface VaultStatus {
   vaultId: string
@@ -54,7 +57,11 @@ export interface SyncStatus {
 /** Capabilities a host adds to the handler map (they live outside core). */
 export interface HostProviders {
   syncStatus?: () => Promise<SyncStatus>
+  /** The device's telemetry store, where the host opened one (edge daemon, CLI). */
+  telemetry?: TelemetryStore
 }
+
+export interface TelemetryStatus extends Usage { enabled: boolean; forwardedSeq: number; sealedSeq: number; batches: number }
 
 export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; payload: SignedEvent['payload'] }
 
@@ -78,6 +85,12 @@ export interface Handlers {
   'vault.lock': (args: Record<string, never>) => Promise<{ unlocked: false }>
   'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string }) => Promise<{ entries: LogEntry[]; total: number }>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
+  'telemetry.status': (args: Record<string, never>) => Promise<TelemetryStatus>
+  'telemetry.streams': (args: { windowMs?: number }) => Promise<StreamMeter[]>
+  'telemetry.readings': (args: { stream: string; from?: string; to?: string; limit?: number }) => Promise<{ readings: Reading[]; total: number }>
+  'telemetry.quarantine': (args: { limit?: number }) => Promise<QuarantineEntry[]>
+  'telemetry.prove': (args: { stream: string; id: string }) => Promise<ReadingProof>
+  'telemetry.ingest': (args: { ndjson: string; stream?: string }) => Promise<IngestResult>
 }
 
 export type Method = keyof Handlers
@@ -87,7 +100,8 @@ export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 export const METHODS: readonly Method[] = [
   'vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.appendNote',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
-  'ledger.balances', 'sync.status'
+  'ledger.balances', 'sync.status',
+  'telemetry.status', 'telemetry.streams', 'telemetry.readings', 'telemetry.quarantine', 'telemetry.prove', 'telemetry.ingest'
 ]
 
 export function isMethod(name: unknown): name is Method {
@@ -146,7 +160,40 @@ export function inboxOf(vault: Vault, now: Date = new Date()): ProposalView[] {
 
 /** Build the handler map for one open vault. */
 export function createHandlers(vault: Vault, providers: HostProviders = {}): Handlers {
+  const telemetry = (): TelemetryStore => {
+    if (!providers.telemetry) throw NOT_FOUND('this host has no telemetry store open (the edge daemon and the CLI do)')
+    return providers.telemetry
+  }
+  const stream = (v: unknown) => {
+    const s = optString(v, 'stream', 64)
+    if (!s) throw BAD_ARGUMENT('stream is required')
+    return s
+  }
   return {
+    'telemetry.status': async () => {
+      const t = telemetry()
+      return { ...t.usage(), enabled: t.enabled, forwardedSeq: t.forwarded, sealedSeq: t.head.seq, batches: t.batchMetas().length }
+    },
+    'telemetry.streams': async (args) => telemetry().streams(optInt(obj(args).windowMs, 'windowMs', 1000, 366 * 86_400_000, 15 * 60_000)),
+    'telemetry.readings': async (args) => {
+      const a = obj(args)
+      const limit = optInt(a.limit, 'limit', 1, 10_000, 1000)
+      const all = await telemetry().streamReadings(stream(a.stream), { from: optString(a.from, 'from', 30), to: optString(a.to, 'to', 30) })
+      return { readings: all.slice(-limit), total: all.length }
+    },
+    'telemetry.quarantine': async (args) => telemetry().quarantine(optInt(obj(args).limit, 'limit', 1, 1000, 100)),
+    'telemetry.prove': async (args) => {
+      const a = obj(args)
+      const id = optString(a.id, 'id', 128)
+      if (!id) throw BAD_ARGUMENT('id is required')
+      return telemetry().prove(stream(a.stream), id)
+    },
+    'telemetry.ingest': async (args) => {
+      const a = obj(args)
+      const ndjson = optString(a.ndjson, 'ndjson', 60_000)
+      if (ndjson === undefined) throw BAD_ARGUMENT('ndjson is required: readings, one JSON object per line')
+      return telemetry().ingest(ndjson, { stream: optString(a.stream, 'stream', 64), source: 'api' })
+    },
     'sync.status': async () => (providers.syncStatus ? providers.syncStatus() : null),
     'vault.status': async () => statusOf(vault),
     'vault.members': async () => Object.values(vault.state.members),

@@ -34,6 +34,9 @@ export type VaultErrorCode =
   | 'UNKNOWN_METHOD'
   | 'INTERNAL'
   | 'MISPLACED'
+  | 'DISABLED'
+  | 'BACKPRESSURE'
+  | 'TAMPERED'
 
 const make = (code: VaultErrorCode) => (message: string, detail?: unknown) => new VaultError(code, message, detail)
 
@@ -54,6 +57,10 @@ export const LOCKED = make('LOCKED')
 export const VERIFY_FAILED = make('VERIFY_FAILED')
 export const NOT_A_MEMBER = make('NOT_A_MEMBER')
 export const UNKNOWN_METHOD = make('UNKNOWN_METHOD')
+/** A module whose feature flag is off. */
+export const DISABLED = make('DISABLED')
+/** A bounded resource (the telemetry disk budget) is full: retry later, nothing was taken. */
+export const BACKPRESSURE = make('BACKPRESSURE')
 
 /** The shape an error takes when it crosses a process boundary (IPC, HTTP). */
 export interface WireError {

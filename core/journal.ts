@@ -18,7 +18,12 @@ import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync,
 import { MALFORMED } from './errors.js'
 
 export const JOURNAL_FILE = 'append.journal'
-const HEADER = '{"format":"tresor-journal","v":1}\n'
+const HEADER = journalHeader('tresor-journal', 1)
+
+/** The first line of a journal file: its format name and version. */
+export function journalHeader(format: string, v: number): string {
+  return `{"format":"${format}","v":${v}}\n`
+}
 
 type Op = { kind: 'write'; text: string } | { kind: 'clear' }
 interface Waiter { op: Op; resolve: () => void; reject: (err: Error) => void }
@@ -28,11 +33,11 @@ export class Journal {
   private scheduled = false
   private closed = false
 
-  private constructor(private readonly fd: number) {}
+  private constructor(private readonly fd: number, private readonly header: string) {}
 
-  static async open(path: string): Promise<Journal> {
-    const journal = new Journal(openSync(path, 'a+', 0o600))
-    if (fstatSync(journal.fd).size === 0) await journal.run({ kind: 'write', text: HEADER })
+  static async open(path: string, header: string = HEADER): Promise<Journal> {
+    const journal = new Journal(openSync(path, 'a+', 0o600), header)
+    if (fstatSync(journal.fd).size === 0) await journal.run({ kind: 'write', text: header })
     return journal
   }
 
@@ -54,8 +59,8 @@ export class Journal {
     while (off < size) off += readSync(this.fd, buf, off, size - off, off)
     const text = buf.toString('utf8')
     if (text.length === 0) return []
-    if (!text.startsWith(HEADER)) throw MALFORMED('append journal has an unknown format')
-    const lines = text.slice(HEADER.length).split('\n')
+    if (!text.startsWith(this.header)) throw MALFORMED(`journal ${this.header.trim()} expected: the file has an unknown format`)
+    const lines = text.slice(this.header.length).split('\n')
     lines.pop() // the part after the last newline: empty, or a torn write that was never acknowledged
     return lines
   }
@@ -84,7 +89,7 @@ export class Journal {
       try {
         if (batch[0]!.op.kind === 'clear') {
           ftruncateSync(this.fd, 0)
-          writeAll(this.fd, HEADER)
+          writeAll(this.fd, this.header)
         } else {
           writeAll(this.fd, batch.map((w) => (w.op as { text: string }).text).join(''))
         }

@@ -16,8 +16,13 @@ interface Iterator {
 }
 interface LevelDownLike {
   put(key: string, value: string, options: Record<string, unknown>, cb: Callback): void
+  get(key: string, options: Record<string, unknown>, cb: (err: Error | null | undefined, value?: string) => void): void
+  batch(ops: RawOp[], options: Record<string, unknown>, cb: Callback): void
   iterator(options: Record<string, unknown>): Iterator
 }
+
+/** A write to the LevelDB store under a database, outside PouchDB's sublevels (keys must start with '\xff' and a name PouchDB does not use). */
+export type RawOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string }
 
 const levels = new Map<string, LevelDownLike>()
 
@@ -43,6 +48,41 @@ export function syncBarrier(db: Db): Promise<void> {
     levelOf(db).put(BARRIER_KEY, String(Date.now()), { sync: true }, (err) => (err ? reject(err) : resolve())))
 }
 
+/** Atomic write of raw keys beside PouchDB's data (one LevelDB batch; durable with `sync` or a later barrier). */
+export function rawBatch(db: Db, ops: RawOp[], sync = false): Promise<void> {
+  if (ops.length === 0) return Promise.resolve()
+  return new Promise((resolve, reject) => levelOf(db).batch(ops, { sync }, (err) => (err ? reject(err) : resolve())))
+}
+
+/** A raw key's value, or null. */
+export function rawGet(db: Db, key: string): Promise<string | null> {
+  return new Promise((resolve, reject) => levelOf(db).get(key, { asBuffer: false }, (err, value) => {
+    if (err) return /notfound/i.test(err.message) ? resolve(null) : reject(err)
+    resolve(value ?? null)
+  }))
+}
+
+/** Raw entries with keys in (gt, lt), in key order (or reversed), in pages. */
+export async function * rawRange(db: Db, range: { gt: string; lt: string; reverse?: boolean; limit?: number }, pageSize = 1000): AsyncGenerator<[string, string][]> {
+  const it = levelOf(db).iterator({ ...range, limit: range.limit ?? -1, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
+  const next = () => new Promise<[string, string] | null>((resolve, reject) =>
+    it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : [key, value!]))))
+  try {
+    for (;;) {
+      const page: [string, string][] = []
+      while (page.length < pageSize) {
+        const entry = await next()
+        if (entry === null) break
+        page.push(entry)
+      }
+      if (page.length > 0) yield page
+      if (page.length < pageSize) return
+    }
+  } finally {
+    await new Promise<void>((resolve) => it.end(() => resolve()))
+  }
+}
+
 // pouchdb-adapter-leveldb keeps document bodies in this sublevel, keyed by update sequence.
 const BY_SEQ_LO = '\xffby-sequence\xff'
 const BY_SEQ_HI = '\xffby-sequence\xff\xff'
@@ -61,23 +101,7 @@ function parseBody(value: string): Doc {
  * bodies with `_deleted`. Reads a snapshot; concurrent writes are not seen.
  */
 export async function * storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
-  const it = levelOf(db).iterator({ gt: BY_SEQ_LO, lt: BY_SEQ_HI, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
-  const next = () => new Promise<string | null>((resolve, reject) =>
-    it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : value!))))
-  try {
-    for (;;) {
-      const page: Doc[] = []
-      while (page.length < pageSize) {
-        const value = await next()
-        if (value === null) break
-        page.push(parseBody(value))
-      }
-      if (page.length > 0) yield page
-      if (page.length < pageSize) return
-    }
-  } finally {
-    await new Promise<void>((resolve) => it.end(() => resolve()))
-  }
+  for await (const page of rawRange(db, { gt: BY_SEQ_LO, lt: BY_SEQ_HI }, pageSize)) yield page.map(([, value]) => parseBody(value))
 }
 
 PouchDB.plugin(LevelAdapter)

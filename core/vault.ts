@@ -19,7 +19,7 @@ import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, 
 import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { maybeCheckpoint } from './proofs/prover.js'
 import { isHex } from './bytes.js'
-import { isWeakPublicKey } from './ed25519.js'
+import { isWeakPublicKey, signDetached } from './ed25519.js'
 import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
 import { auditGovernance } from './governance/audit.js'
 import { brokenState, everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
@@ -213,6 +213,16 @@ export class Vault {
     const key = await openKeyFile(await readKeyFile(join(this.dir, KEY_FILE)), passphrase)
     if (key.publicKey !== this.device) throw BAD_ARGUMENT('the key file in this folder is not this vault\'s device key')
     this.key = key
+  }
+
+  /**
+   * Sign `message` with this device's key, for signed artefacts outside the
+   * event log (telemetry batches). The message must already carry its own
+   * domain prefix; LOCKED while the key is locked.
+   */
+  signDetached(message: Uint8Array): Uint8Array {
+    if (!this.key) throw LOCKED('the device key is locked: unlock it with the passphrase first')
+    return signDetached(this.key.keyPair.secretKey, message)
   }
 
   lock(): void {

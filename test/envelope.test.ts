@@ -125,3 +125,17 @@ describe('governance fixtures', () => {
     expect(stateHash(foldGovernance(pinnedGov.vault, events.reverse()))).toBe(pinnedGov.stateHash)
   })
 })
+
+describe('telemetry batch fixtures', () => {
+  it('telemetry - v1 batches and a reading proof are rebuilt byte for byte and verify', async () => {
+    const { buildTelemetryBatchV1Fixture } = await import('./fixtures/telemetry-batch-v1.js')
+    const { checkBatch, verifyReadingProof } = await import('../core/telemetry/batch.js')
+    const pinned = JSON.parse(readFileSync(new URL('./fixtures/telemetry-batch-v1.json', import.meta.url), 'utf8'))
+    expect(buildTelemetryBatchV1Fixture()).toEqual(pinned)
+    const keys = new Set([pinned.device as string])
+    const [b1, b2] = pinned.batches.map((d: unknown) => checkBatch(d, pinned.vault, keys))
+    expect(b2.header.prev).toBe(b1.hash)
+    expect([b1.hash, b2.hash]).toEqual(pinned.hashes)
+    expect(verifyReadingProof(pinned.proof, pinned.vault, keys).seq).toBe(1)
+  })
+})

@@ -5,15 +5,16 @@
  * follow RFC 9162 §2.1.3-2.1.4 (verification needs only the proof, the sizes
  * and the roots).
  */
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 
 export type Hash = Uint8Array
 
-const LEAF = Uint8Array.of(0)
 const NODE = Uint8Array.of(1)
 
 export function leafHash(data: Uint8Array): Hash {
-  return new Uint8Array(createHash('sha256').update(LEAF).update(data).digest())
+  const input = new Uint8Array(data.length + 1) // input[0] = 0x00, the leaf prefix
+  input.set(data, 1)
+  return hash('sha256', input, 'buffer') // one-shot: about twice as fast as createHash for small inputs
 }
 
 export function nodeHash(left: Hash, right: Hash): Hash {
@@ -26,6 +27,11 @@ function split(n: number): number {
   let k = 1
   while (k * 2 < n) k *= 2
   return k
+}
+
+/** leafHash of a text's UTF-8 bytes, without the intermediate copy (U+0000 encodes as the 0x00 prefix). */
+export function leafHashText(text: string): Hash {
+  return hash('sha256', '\u0000' + text, 'buffer')
 }
 
 /** Subtree hashes already computed for a leaf array (proofs over one tree share them). */

@@ -1,0 +1,650 @@
+/**
+ * The device's telemetry store: the one gate for readings, durable acks,
+ * sealed signed batches, the disk budget, metering, replay and proofs.
+ *
+ * Layout under `<vault>/telemetry/`:
+ *   wal/NNNNNNNN.wal  write-ahead segments (format tresor-telemetry-wal v1): one
+ *                     canonical admitted reading per line, fdatasync'd before the
+ *                     ack (group commit). A segment is deleted once every reading
+ *                     in it is in a sealed batch made durable by a LevelDB barrier.
+ *   telemetry.db      PouchDB (its own database: reviewers need not pull it):
+ *                     batch documents `tb!<device>!<seq>` (write-once), quarantined
+ *                     input `tq!<receivedAt>!…` and duplicate receipts `td!…`.
+ *                     Beside PouchDB's data, in the same LevelDB, raw keys hold
+ *                     the dedup index (stream + producer id → batch) and one meta
+ *                     line per batch. Both are rebuilt from the batches if lost.
+ *   forward.json      how far this device's batches are confirmed on the server.
+ *
+ * Governance never waits on telemetry: it has its own journal and database.
+ */
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { Journal, journalHeader } from '../journal.js'
+import { openDb, rawBatch, rawGet, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
+import { parseCanonical, type Json } from '../canonical.js'
+import { BACKPRESSURE, DISABLED, NOT_FOUND, READ_ONLY, VaultError } from '../errors.js'
+import { leafHashText, type Hash } from '../proofs/merkle.js'
+import { everKeys } from '../governance/state.js'
+import { readJsonFileIfExists, writeJsonFile } from '../files.js'
+import type { Vault } from '../vault.js'
+import { FingerprintSet, fingerprint } from './fingerprints.js'
+import { dedupKey, judgeLine, streamSchemas, telemetryPolicy, type Decision, type Reading, type Receipt, type TelemetryPolicy } from './reading.js'
+import { BATCH_PREFIX, batchId, checkBatch, headerHash, parseBatchId, proveReading, sealBatch, type BatchDoc, type BatchHeader, type ReadingProof } from './batch.js'
+
+export const TELEMETRY_DIR = 'telemetry'
+const WAL_DIR = 'wal'
+const FORWARD_FILE = 'forward.json'
+const WAL_HEADER = journalHeader('tresor-telemetry-wal', 1)
+/** Start a new WAL segment past this size. */
+const SEGMENT_BYTES = 8 << 20
+const K_DEDUP = '\xfftd\xff'
+const K_BATCH = '\xfftb\xff'
+const K_QBYTES = '\xfftm\xffquarantine-bytes'
+const RANGE_END = '\xff\xff'
+/** The last instant whose ISO form has four year digits (ISO strings compare as text only within that range). */
+const MAX_TS_MS = Date.parse('9999-12-31T23:59:59.999Z')
+/** The flag that gates the module. */
+export const STREAMING_FLAG = 'streaming_enabled'
+
+interface Pending { canonical: string; stream: string; ts: string; leaf: Hash; key: string; segment: Segment }
+interface Segment { n: number; path: string; journal: Journal | null; bytes: number; pending: number; writing: number }
+/** What this device knows of a batch without reading it (kept in memory: ~200 bytes per batch). */
+export interface BatchMeta { id: string; device: string; seq: number; hash: string; sealedAt: string; firstTs: string; lastTs: string; count: number; bytes: number; streams: Record<string, number> }
+
+export interface IngestResult { receipts: Receipt[]; admitted: number; duplicates: number; quarantined: number }
+export interface Usage { usedBytes: number; budgetBytes: number; full: boolean; walBytes: number; unforwardedBytes: number; quarantineBytes: number; unsealed: number }
+export interface FieldStats { n: number; min: number; max: number; mean: number }
+export interface StreamMeter {
+  stream: string
+  /** All readings held, every device. */
+  total: number
+  window: {
+    ms: number
+    count: number
+    /** Readings per second over the window. */
+    rate: number
+    firstTs: string | null
+    lastTs: string | null
+    fields: Record<string, FieldStats>
+    last: Record<string, Json> | null
+    receipts: Record<Decision, number>
+  }
+}
+export interface QuarantineEntry { id: string; receivedAt: string; source: string; receipt: Receipt; raw: string; size: number; truncated: boolean }
+export interface AdmitVerdict { id: string; decision: Decision | 'WAIT'; code?: string; reason?: string }
+
+function splitLines(text: string): string[] {
+  const lines = text.split('\n')
+  if (lines.at(-1) === '') lines.pop()
+  return lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
+}
+
+function metaLine(h: BatchHeader, hash: string, bytes: number): BatchMeta {
+  return { id: batchId(h.device, h.seq), device: h.device, seq: h.seq, hash, sealedAt: h.sealedAt, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes, streams: h.streams }
+}
+
+const metaKey = (device: string, seq: number) => `${K_BATCH}${device}\xff${String(seq).padStart(12, '0')}`
+const docBytes = (doc: BatchDoc) => doc.header.length + doc.sig.length + doc.readings.reduce((n, r) => n + r.length + 3, 0) + 120
+
+export class TelemetryStore {
+  private readonly fps = new FingerprintSet()
+  private readonly pendingKeys = new Set<string>()
+  private open: Pending[] = []
+  private openSince = 0
+  private readonly segments = new Map<number, Segment>()
+  private current!: Segment
+  private readonly metas = new Map<string, BatchMeta>()
+  private headSeq = 0
+  private headHash: string | null = null
+  private forwardedSeq = 0
+  private unforwardedBytes = 0
+  private quarantineBytes = 0
+  private gate: Promise<unknown> = Promise.resolve()
+  private sealing: Promise<void> | null = null
+  private timer: NodeJS.Timeout | null = null
+  private failure: Error | null = null
+  private closed = false
+  private readonly roomWaiters = new Set<() => void>()
+  /** WAL lines that did not parse on open (kept on disk as evidence, never applied). */
+  walRejected = 0
+
+  private constructor(readonly vault: Vault, readonly dir: string, readonly db: Db, private readonly now: () => number) {}
+
+  static async open(vault: Vault, opts: { now?: () => number } = {}): Promise<TelemetryStore> {
+    const dir = join(vault.dir, TELEMETRY_DIR)
+    await mkdir(join(dir, WAL_DIR), { recursive: true, mode: 0o700 })
+    const store = new TelemetryStore(vault, dir, openDb(join(dir, 'telemetry.db')), opts.now ?? Date.now)
+    try {
+      await store.load()
+    } catch (err) {
+      await store.db.close().catch(() => undefined)
+      throw err
+    }
+    return store
+  }
+
+  get device(): string { return this.vault.device }
+  get policy(): TelemetryPolicy { return telemetryPolicy(this.vault.state.settings) }
+  get enabled(): boolean { return this.vault.state.flags[STREAMING_FLAG] === true }
+  get forwarded(): number { return this.forwardedSeq }
+  get head(): { seq: number; hash: string | null } { return { seq: this.headSeq, hash: this.headHash } }
+
+  usage(): Usage {
+    const walBytes = [...this.segments.values()].reduce((n, s) => n + s.bytes, 0)
+    const usedBytes = walBytes + this.unforwardedBytes + this.quarantineBytes
+    const budgetBytes = this.policy.budgetBytes
+    return { usedBytes, budgetBytes, full: usedBytes >= budgetBytes, walBytes, unforwardedBytes: this.unforwardedBytes, quarantineBytes: this.quarantineBytes, unsealed: this.open.length }
+  }
+
+  /** Resolves when the budget has room again (or after `maxMs`). For inputs that block instead of refusing. */
+  waitForRoom(maxMs = 1000): Promise<void> {
+    if (!this.usage().full) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(t); this.roomWaiters.delete(done); resolve() }
+      const t = setTimeout(done, maxMs)
+      this.roomWaiters.add(done)
+    })
+  }
+
+  private wakeRoomWaiters(): void {
+    if (this.usage().full) return
+    for (const w of [...this.roomWaiters]) w()
+  }
+
+  /**
+   * Judge NDJSON input (text or lines) and make every admitted reading
+   * durable before resolving: the receipts are the acknowledgement. Refused
+   * as a whole (nothing taken) with DISABLED when streaming_enabled is off,
+   * READ_ONLY when the vault failed its check, BACKPRESSURE when the disk
+   * budget is full.
+   */
+  async ingest(input: string | string[], opts: { stream?: string; source?: string } = {}): Promise<IngestResult> {
+    if (this.closed) throw new VaultError('INTERNAL', 'the telemetry store is closed')
+    if (this.failure) throw this.failure
+    if (!this.enabled) throw DISABLED(`telemetry is off: the ${STREAMING_FLAG} flag must be switched on by governance first`)
+    if (this.vault.health.state === 'read-only') throw READ_ONLY(`this vault is READ-ONLY (${this.vault.health.reason ?? 'check failed'}): telemetry is not accepted`)
+    const usage = this.usage()
+    if (usage.full) throw BACKPRESSURE(`telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes waiting here): retry after forwarding frees room`)
+    const lines = typeof input === 'string' ? splitLines(input) : input
+    const run = this.gate.then(() => this.judgeAll(lines, opts.stream, opts.source ?? 'api'))
+    this.gate = run.catch(() => undefined)
+    const { result, writes, admitted } = await run
+    try {
+      await Promise.all(writes)
+    } catch (err) {
+      this.failure = err as Error
+      throw err
+    }
+    for (const p of admitted) p.segment.writing--
+    if (admitted.length > 0) {
+      if (this.open.length === 0) this.openSince = this.now()
+      for (const p of admitted) this.open.push(p)
+      this.scheduleSeal()
+    }
+    return result
+  }
+
+  private async judgeAll(lines: string[], defaultStream: string | undefined, source: string) {
+    const ctx = { schemas: streamSchemas(this.vault.state), policy: this.policy, nowMs: this.now(), defaultStream }
+    const receipts: Receipt[] = []
+    const admitted: Pending[] = []
+    const quarantined: Doc[] = []
+    const duplicates: { stream: string; id: string; reason: string }[] = []
+    const receivedAt = new Date(this.now()).toISOString()
+    let wal = ''
+    const writes: Promise<void>[] = []
+    for (let index = 0; index < lines.length; index++) {
+      const line = lines[index]!
+      if (line.trim() === '') continue
+      const j = judgeLine(line, ctx)
+      if (!j.ok) {
+        const receipt: Receipt = { index, id: j.id, stream: j.stream, decision: 'QUARANTINE', code: j.code, reason: j.reason }
+        receipts.push(receipt)
+        const truncated = line.length > ctx.policy.maxReadingBytes
+        quarantined.push({ _id: `tq!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, receipt: receipt as unknown as Json, raw: truncated ? line.slice(0, 512) : line, size: Buffer.byteLength(line), truncated })
+        continue
+      }
+      const { reading, canonical } = j
+      const key = dedupKey(reading.stream, reading.id)
+      const fp = fingerprint(key)
+      const seenIn = this.pendingKeys.has(key) ? 0 : this.fps.has(fp) ? await this.sealedIn(key) : null
+      if (seenIn !== null) {
+        const reason = `producer id ${reading.id} was already admitted on ${reading.stream}${seenIn > 0 ? ` (batch ${seenIn})` : ' (not yet sealed)'}`
+        receipts.push({ index, id: reading.id, stream: reading.stream, decision: 'DUPLICATE', code: 'DUPLICATE', reason })
+        duplicates.push({ stream: reading.stream, id: reading.id, reason })
+        continue
+      }
+      this.fps.add(fp)
+      this.pendingKeys.add(key)
+      if (this.current.bytes >= SEGMENT_BYTES) {
+        if (wal !== '') writes.push(this.current.journal!.append(wal))
+        wal = ''
+        await this.rotate()
+      }
+      const seg = this.current
+      seg.bytes += canonical.length + 1
+      seg.pending++
+      seg.writing++
+      wal += canonical + '\n'
+      admitted.push({ canonical, stream: reading.stream, ts: reading.ts, leaf: leafHashText(canonical), key, segment: seg })
+      receipts.push({ index, id: reading.id, stream: reading.stream, decision: 'ADMIT' })
+    }
+    if (wal !== '') writes.push(this.current.journal!.append(wal))
+    if (duplicates.length > 0) quarantined.push({ _id: `td!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, duplicates: duplicates as unknown as Json })
+    if (quarantined.length > 0) writes.push(this.record(quarantined))
+    const result: IngestResult = { receipts, admitted: admitted.length, duplicates: duplicates.length, quarantined: receipts.length - admitted.length - duplicates.length }
+    return { result, writes, admitted }
+  }
+
+  /** A fingerprint hit is confirmed on disk: the batch seq holding the reading, or null (a collision). */
+  private async sealedIn(key: string): Promise<number | null> {
+    const v = await rawGet(this.db, K_DEDUP + key)
+    return v === null ? null : Number(v)
+  }
+
+  /** Quarantine and duplicate receipts: written and made durable before the ack. */
+  private async record(docs: Doc[]): Promise<void> {
+    const res = await this.db.bulkDocs(docs)
+    const failed = res.find((r) => r.error)
+    if (failed) throw new VaultError('INTERNAL', `could not record receipts: ${String(failed.reason ?? failed.error)}`)
+    this.quarantineBytes += docs.reduce((n, d) => n + JSON.stringify(d).length, 0)
+    await rawBatch(this.db, [{ type: 'put', key: K_QBYTES, value: String(this.quarantineBytes) }])
+    await syncBarrier(this.db)
+  }
+
+  private async rotate(): Promise<void> {
+    const old = this.current
+    this.current = await this.newSegment(old.n + 1)
+    await old.journal!.close() // drains what is queued first
+    old.journal = null
+  }
+
+  private async newSegment(n: number): Promise<Segment> {
+    const path = join(this.dir, WAL_DIR, `${String(n).padStart(8, '0')}.wal`)
+    const seg: Segment = { n, path, journal: await Journal.open(path, WAL_HEADER), bytes: WAL_HEADER.length, pending: 0, writing: 0 }
+    this.segments.set(n, seg)
+    return seg
+  }
+
+  private scheduleSeal(): void {
+    const { batchMax, batchMs } = this.policy
+    if (this.open.length >= batchMax) { void this.seal().catch(() => undefined); return }
+    if (this.timer === null && this.open.length > 0) {
+      this.timer = setTimeout(() => { this.timer = null; void this.seal().catch(() => undefined) }, Math.max(0, this.openSince + batchMs - this.now()))
+    }
+  }
+
+  /** Seal whatever is due (all of it with `force`). Needs the device key; while locked, readings wait in the WAL. */
+  seal(force = false): Promise<void> {
+    this.sealing ??= this.sealLoop(force).finally(() => { this.sealing = null; if (!this.closed) this.scheduleSeal() })
+    return this.sealing
+  }
+
+  private async sealLoop(force: boolean): Promise<void> {
+    const { batchMax, batchMs } = this.policy
+    while (this.open.length > 0 && this.vault.unlocked && (force || this.open.length >= batchMax || this.now() - this.openSince >= batchMs)) {
+      const take = this.open.splice(0, batchMax)
+      this.openSince = this.now()
+      try {
+        await this.sealOne(take)
+      } catch (err) {
+        this.open.unshift(...take)
+        this.failure = err as Error
+        throw err
+      }
+    }
+    await this.reclaim()
+  }
+
+  private async sealOne(take: Pending[]): Promise<void> {
+    const sealedAt = new Date(this.now()).toISOString()
+    const { doc, header, hash } = sealBatch({ vault: this.vault.vaultId, device: this.device, seq: this.headSeq + 1, prev: this.headHash, sealedAt, readings: take },
+      (m) => this.vault.signDetached(m))
+    const [res] = await this.db.bulkDocs([doc as unknown as Doc])
+    if (res?.error) throw new VaultError('INTERNAL', `could not store batch ${header.seq}: ${String(res.reason ?? res.error)}`)
+    const meta = metaLine(header, hash, docBytes(doc))
+    const ops: RawOp[] = take.map((p) => ({ type: 'put', key: K_DEDUP + p.key, value: String(header.seq) }))
+    ops.push({ type: 'put', key: metaKey(this.device, header.seq), value: JSON.stringify(meta) })
+    await rawBatch(this.db, ops)
+    this.headSeq = header.seq
+    this.headHash = hash
+    this.metas.set(meta.id, meta)
+    this.unforwardedBytes += meta.bytes
+    for (const p of take) { this.pendingKeys.delete(p.key); p.segment.pending-- }
+  }
+
+  /** Delete WAL segments whose readings are all sealed, after one barrier makes the batches durable. */
+  private async reclaim(): Promise<void> {
+    const done = [...this.segments.values()].filter((s) => s !== this.current && s.pending === 0 && s.writing === 0)
+    if (done.length === 0) return
+    await syncBarrier(this.db)
+    for (const s of done) {
+      await unlink(s.path).catch(() => undefined)
+      this.segments.delete(s.n)
+    }
+    this.wakeRoomWaiters()
+  }
+
+  /** Seal and make durable everything admitted so far (the key must be unlocked). */
+  async flush(): Promise<void> {
+    await this.gate
+    await this.sealing
+    await this.seal(true)
+    if (this.current.pending === 0 && this.current.bytes > WAL_HEADER.length) await this.rotate()
+    await this.reclaim()
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    try {
+      if (this.vault.unlocked && !this.failure) await this.flush()
+      else await this.gate
+    } finally {
+      this.closed = true
+      for (const w of [...this.roomWaiters]) w()
+      for (const s of this.segments.values()) await s.journal?.close()
+      await syncBarrier(this.db).catch(() => undefined)
+      await this.db.close()
+    }
+  }
+
+  // ---- opening and recovery -------------------------------------------------
+
+  private async load(): Promise<void> {
+    await this.db.info() // PouchDB opens LevelDB lazily; the raw reads below need it open
+    for await (const page of rawRange(this.db, { gt: K_BATCH, lt: K_BATCH + RANGE_END })) {
+      for (const [, v] of page) { const m = JSON.parse(v) as BatchMeta; this.metas.set(m.id, m) }
+    }
+    await this.indexOwnBatches()
+    for await (const page of rawRange(this.db, { gt: K_DEDUP, lt: K_DEDUP + RANGE_END })) {
+      for (const [k] of page) this.fps.add(fingerprint(k.slice(K_DEDUP.length)))
+    }
+    const fwd = await readJsonFileIfExists(join(this.dir, FORWARD_FILE), 4096) as { forwardedSeq?: number } | null
+    this.forwardedSeq = Number.isSafeInteger(fwd?.forwardedSeq) ? fwd!.forwardedSeq! : 0
+    this.recountUnforwarded()
+    this.quarantineBytes = Number(await rawGet(this.db, K_QBYTES) ?? 0)
+    await this.replayWal()
+  }
+
+  /** Batches of this device stored without their index lines (a crash between the two writes): index them now. */
+  private async indexOwnBatches(): Promise<void> {
+    const own = [...this.metas.values()].filter((m) => m.device === this.device)
+    this.headSeq = own.reduce((n, m) => Math.max(n, m.seq), 0)
+    for (;;) {
+      const res = await this.db.allDocs({ startkey: batchId(this.device, this.headSeq + 1), endkey: batchId(this.device, 999_999_999_999), include_docs: true, limit: 100 })
+      if (res.rows.length === 0) break
+      for (const row of res.rows) {
+        const { header, hash, doc } = checkBatch(row.doc, this.vault.vaultId, new Set([this.device]))
+        const ops: RawOp[] = []
+        for (const r of doc.readings) {
+          const reading = parseCanonical(r) as unknown as Reading
+          ops.push({ type: 'put', key: K_DEDUP + dedupKey(reading.stream, reading.id), value: String(header.seq) })
+        }
+        const meta = metaLine(header, hash, docBytes(doc))
+        ops.push({ type: 'put', key: metaKey(this.device, header.seq), value: JSON.stringify(meta) })
+        await rawBatch(this.db, ops)
+        this.metas.set(meta.id, meta)
+        this.headSeq = header.seq
+      }
+    }
+    if (this.headSeq > 0) this.headHash = this.metas.get(batchId(this.device, this.headSeq))?.hash ?? null
+  }
+
+  /** Readings acknowledged but not sealed when the process stopped go back into the open batch. */
+  private async replayWal(): Promise<void> {
+    const files = (await readdir(join(this.dir, WAL_DIR))).filter((f) => /^\d{8}\.wal$/.test(f)).sort()
+    let last = 0
+    for (const f of files) {
+      const n = Number(f.slice(0, 8))
+      last = n
+      const path = join(this.dir, WAL_DIR, f)
+      const journal = await Journal.open(path, WAL_HEADER)
+      const seg: Segment = { n, path, journal: null, bytes: (await stat(path)).size, pending: 0, writing: 0 }
+      this.segments.set(n, seg)
+      try {
+        for (const line of await journal.entries()) {
+          let reading: Reading
+          try { reading = parseCanonical(line) as unknown as Reading } catch { this.walRejected++; seg.pending = Infinity; continue }
+          const key = dedupKey(String(reading.stream), String(reading.id))
+          if (this.pendingKeys.has(key) || await rawGet(this.db, K_DEDUP + key) !== null) continue
+          this.fps.add(fingerprint(key))
+          this.pendingKeys.add(key)
+          seg.pending++
+          this.open.push({ canonical: line, stream: reading.stream, ts: reading.ts, leaf: leafHashText(line), key, segment: seg })
+        }
+      } finally {
+        await journal.close()
+      }
+    }
+    this.current = await this.newSegment(last + 1)
+    this.openSince = this.open.length > 0 ? 0 : this.now()
+    if (this.open.length > 0 && this.vault.unlocked) await this.seal(true)
+    else await this.reclaim()
+  }
+
+  // ---- forwarding (the wiring lives in sync/) -----------------------------------
+
+  /** This device's batches after `afterSeq`, as stored (with their revisions), oldest first. */
+  async ownBatches(afterSeq: number, limit: number): Promise<BatchDoc[]> {
+    const res = await this.db.allDocs({ startkey: batchId(this.device, afterSeq + 1), endkey: batchId(this.device, this.headSeq), include_docs: true, limit })
+    return res.rows.map((r) => r.doc as unknown as BatchDoc)
+  }
+
+  /** Record that the server holds this device's batches up to `seq`; frees their share of the budget. */
+  async markForwarded(seq: number): Promise<void> {
+    this.forwardedSeq = Math.min(seq, this.headSeq)
+    await writeJsonFile(join(this.dir, FORWARD_FILE), { format: 'tresor-telemetry-forward', v: 1, forwardedSeq: this.forwardedSeq })
+    this.recountUnforwarded()
+    this.wakeRoomWaiters()
+  }
+
+  private recountUnforwarded(): void {
+    this.unforwardedBytes = 0
+    for (const m of this.metas.values()) if (m.device === this.device && m.seq > this.forwardedSeq) this.unforwardedBytes += m.bytes
+  }
+
+  /**
+   * Judge batch documents pulled from a peer or server: ADMIT (verified,
+   * continues its device's chain), DUPLICATE (held already), WAIT (its
+   * predecessor is not here yet) or QUARANTINE with the reason (kept).
+   */
+  async admitBatches(docs: unknown[], source = 'sync'): Promise<AdmitVerdict[]> {
+    const keys = everKeys(this.vault.state)
+    const verdicts: AdmitVerdict[] = []
+    const quarantined: Doc[] = []
+    const receivedAt = new Date(this.now()).toISOString()
+    const order = docs.map((d) => ({ d, slot: parseBatchId(String((d as Doc)?._id ?? '')) }))
+      .sort((a, b) => (a.slot?.device ?? '').localeCompare(b.slot?.device ?? '') || (a.slot?.seq ?? 0) - (b.slot?.seq ?? 0))
+    for (const { d } of order) {
+      const id = String((d as Doc)?._id ?? '').slice(0, 100)
+      let checked
+      try {
+        checked = checkBatch(d, this.vault.vaultId, keys)
+      } catch (err) {
+        const code = err instanceof VaultError ? err.code : 'MALFORMED'
+        verdicts.push({ id, decision: 'QUARANTINE', code, reason: (err as Error).message })
+        quarantined.push(this.quarantineDoc(receivedAt, source, id, code, (err as Error).message, d))
+        continue
+      }
+      const { header, hash, doc } = checked
+      const held = this.metas.get(doc._id)
+      if (held) {
+        if (held.hash === hash) verdicts.push({ id, decision: 'DUPLICATE', reason: 'this batch is held already' })
+        else {
+          const reason = `conflicts with the batch ${header.seq} of ${header.device.slice(0, 12)}… held here (a fork)`
+          verdicts.push({ id, decision: 'QUARANTINE', code: 'FORK', reason })
+          quarantined.push(this.quarantineDoc(receivedAt, source, id, 'FORK', reason, d))
+        }
+        continue
+      }
+      if (header.device === this.device) {
+        const reason = 'a batch in this device\'s own chain that this device never sealed'
+        verdicts.push({ id, decision: 'QUARANTINE', code: 'FORK', reason })
+        quarantined.push(this.quarantineDoc(receivedAt, source, id, 'FORK', reason, d))
+        continue
+      }
+      if (header.seq > 1) {
+        const prev = this.metas.get(batchId(header.device, header.seq - 1))
+        if (!prev) { verdicts.push({ id, decision: 'WAIT', reason: `waits for batch ${header.seq - 1} of its device` }); continue }
+        if (prev.hash !== header.prev) {
+          const reason = `does not continue the chain: batch ${header.seq - 1} held here has another hash`
+          verdicts.push({ id, decision: 'QUARANTINE', code: 'FORK', reason })
+          quarantined.push(this.quarantineDoc(receivedAt, source, id, 'FORK', reason, d))
+          continue
+        }
+      }
+      const { _rev, ...body } = doc
+      void _rev
+      const [res] = await this.db.bulkDocs([{ ...body } as unknown as Doc])
+      if (res?.error) throw new VaultError('INTERNAL', `could not store batch ${id}: ${String(res.reason ?? res.error)}`)
+      const meta = metaLine(header, hash, docBytes(doc))
+      await rawBatch(this.db, [{ type: 'put', key: metaKey(header.device, header.seq), value: JSON.stringify(meta) }])
+      this.metas.set(meta.id, meta)
+      verdicts.push({ id, decision: 'ADMIT' })
+    }
+    if (quarantined.length > 0) await this.record(quarantined)
+    return verdicts
+  }
+
+  private quarantineDoc(receivedAt: string, source: string, id: string, code: string, reason: string, raw: unknown): Doc {
+    let text: string
+    try { text = JSON.stringify(raw) ?? String(raw) } catch { text = String(raw) }
+    const receipt = { index: 0, id, stream: null, decision: 'QUARANTINE', code, reason }
+    return { _id: `tq!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, receipt, raw: text.slice(0, 4096), size: text.length, truncated: text.length > 4096 }
+  }
+
+  // ---- review: batches, metering, replay, proofs, quarantine -------------------------------
+
+  /** Every batch this device holds (all devices), by device and seq. */
+  batchMetas(): BatchMeta[] {
+    return [...this.metas.values()].sort((a, b) => a.device.localeCompare(b.device) || a.seq - b.seq)
+  }
+
+  private async docs(ids: string[]): Promise<BatchDoc[]> {
+    const out: BatchDoc[] = []
+    for (let i = 0; i < ids.length; i += 20) {
+      const res = await this.db.allDocs({ keys: ids.slice(i, i + 20), include_docs: true })
+      for (const row of res.rows) if (row.doc) out.push(row.doc as unknown as BatchDoc)
+    }
+    return out
+  }
+
+  /** Readings of the batches that may hold readings of `stream` in [fromMs, toMs], plus the unsealed ones. */
+  private async * readingsOf(stream: string | null, fromMs: number, toMs: number): AsyncGenerator<{ reading: Reading; order: string }> {
+    const from = new Date(fromMs).toISOString(), to = new Date(toMs).toISOString()
+    const ids = this.batchMetas().filter((m) => (stream === null || (m.streams[stream] ?? 0) > 0) && m.lastTs >= from && m.firstTs <= to).map((m) => m.id)
+    for (let i = 0; i < ids.length; i += 20) {
+      for (const doc of await this.docs(ids.slice(i, i + 20))) {
+        for (const [k, text] of doc.readings.entries()) {
+          const reading = JSON.parse(text) as Reading
+          if ((stream === null || reading.stream === stream) && reading.ts >= from && reading.ts <= to) yield { reading, order: `${doc._id}!${String(k).padStart(5, '0')}` }
+        }
+      }
+    }
+    for (const [k, p] of this.open.entries()) {
+      if ((stream === null || p.stream === stream) && p.ts >= from && p.ts <= to) yield { reading: JSON.parse(p.canonical) as Reading, order: `~open!${String(k).padStart(5, '0')}` }
+    }
+  }
+
+  /** Per-stream metering: totals held, and over the last `windowMs` (by reading timestamp): count, rate, min/max/mean per numeric field, last values, receipts by decision. */
+  async streams(windowMs = 15 * 60_000): Promise<StreamMeter[]> {
+    const now = this.now(), start = now - windowMs
+    const out = new Map<string, StreamMeter>()
+    const meter = (stream: string) => {
+      let m = out.get(stream)
+      if (!m) out.set(stream, (m = { stream, total: 0, window: { ms: windowMs, count: 0, rate: 0, firstTs: null, lastTs: null, fields: {}, last: null, receipts: { ADMIT: 0, DUPLICATE: 0, QUARANTINE: 0 } } }))
+      return m
+    }
+    for (const e of this.vault.state.registers.streams as { stream: string }[]) meter(e.stream)
+    for (const m of this.metas.values()) for (const [s, n] of Object.entries(m.streams)) meter(s).total += n
+    for (const p of this.open) meter(p.stream).total++
+    // Readings up to the policy's clock skew ahead of now belong to the current window too.
+    for await (const { reading } of this.readingsOf(null, start, now + this.policy.maxFutureMs)) {
+      const w = meter(reading.stream).window
+      w.count++
+      w.receipts.ADMIT++
+      if (w.firstTs === null || reading.ts < w.firstTs) w.firstTs = reading.ts
+      if (w.lastTs === null || reading.ts >= w.lastTs) { w.lastTs = reading.ts; w.last = reading.values }
+      for (const [name, v] of Object.entries(reading.values)) {
+        if (typeof v !== 'number') continue
+        const f = (w.fields[name] ??= { n: 0, min: v, max: v, mean: 0 })
+        f.n++
+        f.min = Math.min(f.min, v)
+        f.max = Math.max(f.max, v)
+        f.mean += (v - f.mean) / f.n
+      }
+    }
+    const startIso = new Date(start).toISOString()
+    for (const prefix of ['tq!', 'td!']) {
+      const res = await this.db.allDocs({ startkey: prefix + startIso, endkey: prefix + '\uffff', include_docs: true })
+      for (const row of res.rows) {
+        const doc = row.doc as Doc
+        if (prefix === 'tq!') meter(String((doc.receipt as Receipt).stream ?? '(unnamed)')).window.receipts.QUARANTINE++
+        else for (const d of doc.duplicates as { stream: string }[]) meter(d.stream).window.receipts.DUPLICATE++
+      }
+    }
+    for (const m of out.values()) m.window.rate = m.window.count / (windowMs / 1000)
+    return [...out.values()].sort((a, b) => a.stream.localeCompare(b.stream))
+  }
+
+  /** A stream's readings in timestamp order (ties in the order they were sealed), optionally within [from, to]. */
+  async streamReadings(stream: string, range: { from?: string; to?: string } = {}): Promise<Reading[]> {
+    const fromMs = range.from ? Date.parse(range.from) : 0
+    const toMs = range.to ? Date.parse(range.to) : MAX_TS_MS
+    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw new VaultError('BAD_ARGUMENT', 'from and to must be UTC timestamps')
+    const all: { reading: Reading; order: string }[] = []
+    for await (const r of this.readingsOf(stream, fromMs, toMs)) all.push(r)
+    all.sort((a, b) => (a.reading.ts < b.reading.ts ? -1 : a.reading.ts > b.reading.ts ? 1 : a.order < b.order ? -1 : 1))
+    return all.map((r) => r.reading)
+  }
+
+  /** A proof that the reading `id` of `stream` is in a signed batch (sealing it first if it is still open). */
+  async prove(stream: string, id: string): Promise<ReadingProof> {
+    if (this.pendingKeys.has(dedupKey(stream, id)) && this.vault.unlocked) await this.flush()
+    const own = await rawGet(this.db, K_DEDUP + dedupKey(stream, id))
+    const candidates = own !== null ? [batchId(this.device, Number(own))] : this.batchMetas().filter((m) => (m.streams[stream] ?? 0) > 0).map((m) => m.id)
+    for (let i = 0; i < candidates.length; i += 20) {
+      for (const doc of await this.docs(candidates.slice(i, i + 20))) {
+        const k = doc.readings.findIndex((t) => { const r = JSON.parse(t) as Reading; return r.stream === stream && r.id === id })
+        if (k >= 0) return proveReading(doc, k)
+      }
+    }
+    throw NOT_FOUND(`no sealed reading ${id} on stream ${stream}`)
+  }
+
+  /** Quarantined input, newest first. */
+  async quarantine(limit = 100): Promise<QuarantineEntry[]> {
+    const res = await this.db.allDocs({ startkey: 'tq!\uffff', endkey: 'tq!', descending: true, include_docs: true, limit })
+    return res.rows.map((r) => {
+      const d = r.doc as Doc
+      return { id: d._id, receivedAt: String(d.receivedAt), source: String(d.source), receipt: d.receipt as Receipt, raw: String(d.raw), size: Number(d.size), truncated: d.truncated === true }
+    })
+  }
+
+  /** Check every batch held (signatures, roots, chains): the telemetry part of a full check. */
+  async verifyAll(): Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }> {
+    const keys = everKeys(this.vault.state)
+    const problems: { id: string; reason: string }[] = []
+    let batches = 0, readings = 0
+    const metas = this.batchMetas()
+    for (let i = 0; i < metas.length; i += 20) {
+      for (const doc of await this.docs(metas.slice(i, i + 20).map((m) => m.id))) {
+        try {
+          const { header, hash } = checkBatch(doc, this.vault.vaultId, keys)
+          if (hash !== this.metas.get(doc._id)?.hash) throw new VaultError('TAMPERED', 'batch differs from the one indexed when it was stored')
+          if (header.seq > 1 && this.metas.get(batchId(header.device, header.seq - 1))?.hash !== header.prev) throw new VaultError('TAMPERED', 'batch does not continue its device\'s chain')
+          batches++
+          readings += header.count
+        } catch (err) {
+          problems.push({ id: doc._id, reason: (err as Error).message })
+        }
+      }
+    }
+    return { batches, readings, problems }
+  }
+}
+
+export { headerHash, BATCH_PREFIX }
