@@ -1,26 +1,36 @@
 /**
- * The design document Tresor installs on a CouchDB server. Its
- * validate_doc_update makes event documents write-once (no update, no
- * deletion), refuses malformed ones, and lets only writers push: admins, or
- * users with the `tresor-writer` role. Reviewer accounts can pull, not push.
+ * The design document Tresor installs on a CouchDB server, in the events
+ * database and in the telemetry database. Its validate_doc_update makes event
+ * and telemetry batch documents write-once (no update, no deletion), refuses
+ * malformed ones, and lets only writers push: admins, or users with the
+ * `tresor-writer` role. Reviewer accounts can pull, not push.
+ * v2: telemetry batches (`tb!<device>!<seq>`).
  */
 import type { Db } from '../core/pouch.js'
 
 export const DESIGN_ID = '_design/tresor'
 /** Bump when the function changes: the app upgrades older versions it finds. */
-export const DESIGN_VERSION = 1
+export const DESIGN_VERSION = 2
 export const WRITER_ROLE = 'tresor-writer'
 
 // Runs inside CouchDB (SpiderMonkey/QuickJS): plain ES5, no closures over module scope.
 const VALIDATE = `function (newDoc, oldDoc, userCtx) {
   var roles = userCtx.roles || [];
   var id = newDoc._id;
-  if (id.indexOf('ev!') !== 0 && id.indexOf('fork!') !== 0) return;
+  var batch = id.indexOf('tb!') === 0;
+  if (id.indexOf('ev!') !== 0 && id.indexOf('fork!') !== 0 && !batch) return;
   if (roles.indexOf('_admin') === -1 && roles.indexOf('${WRITER_ROLE}') === -1) {
     throw({ forbidden: 'only Tresor writers may push events' });
   }
   if (oldDoc) throw({ forbidden: 'Tresor events are write-once: no update or deletion of ' + id });
   if (newDoc._deleted) throw({ forbidden: 'Tresor events are never deleted' });
+  if (batch) {
+    if (!/^tb![0-9a-f]{64}![0-9]{12}$/.test(id) || typeof newDoc.header !== 'string' || newDoc.header.length > 65536 ||
+        typeof newDoc.sig !== 'string' || !/^[0-9a-f]{128}$/.test(newDoc.sig) || !Array.isArray(newDoc.readings) || newDoc.readings.length > 10000) {
+      throw({ forbidden: 'malformed Tresor telemetry batch' });
+    }
+    return;
+  }
   if (typeof newDoc.raw !== 'string' || newDoc.raw.length > 65536 || typeof newDoc.id !== 'string' || !/^[0-9a-f]{64}$/.test(newDoc.id)) {
     throw({ forbidden: 'malformed Tresor event document' });
   }

@@ -19,7 +19,7 @@
  */
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { Journal, journalHeader } from '../journal.js'
 import { openDb, rawBatch, rawGet, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
 import { parseCanonical, type Json } from '../canonical.js'
@@ -41,6 +41,7 @@ const SEGMENT_BYTES = 8 << 20
 const K_DEDUP = '\xfftd\xff'
 const K_BATCH = '\xfftb\xff'
 const K_QBYTES = '\xfftm\xffquarantine-bytes'
+const K_QSEEN = '\xfftq\xff'
 const RANGE_END = '\xff\xff'
 /** The last instant whose ISO form has four year digits (ISO strings compare as text only within that range). */
 const MAX_TS_MS = Date.parse('9999-12-31T23:59:59.999Z')
@@ -192,7 +193,9 @@ export class TelemetryStore {
     const quarantined: Doc[] = []
     const duplicates: { stream: string; id: string; reason: string }[] = []
     const receivedAt = new Date(this.now()).toISOString()
+    const segmentLimit = this.segmentLimit()
     let wal = ''
+    let walSeg: Segment | null = null
     const writes: Promise<void>[] = []
     for (let index = 0; index < lines.length; index++) {
       const line = lines[index]!
@@ -217,12 +220,18 @@ export class TelemetryStore {
       }
       this.fps.add(fp)
       this.pendingKeys.add(key)
-      if (this.current.bytes >= SEGMENT_BYTES) {
-        if (wal !== '') writes.push(this.current.journal!.append(wal))
+      if (this.current.bytes >= segmentLimit) {
+        if (walSeg && wal !== '') writes.push(walSeg.journal!.append(wal))
         wal = ''
+        walSeg = null
         await this.rotate()
       }
       const seg = this.current
+      if (walSeg !== seg) {
+        if (walSeg && wal !== '') writes.push(walSeg.journal!.append(wal))
+        wal = ''
+        walSeg = seg
+      }
       seg.bytes += canonical.length + 1
       seg.pending++
       seg.writing++
@@ -230,7 +239,7 @@ export class TelemetryStore {
       admitted.push({ canonical, stream: reading.stream, ts: reading.ts, leaf: leafHashText(canonical), key, segment: seg })
       receipts.push({ index, id: reading.id, stream: reading.stream, decision: 'ADMIT' })
     }
-    if (wal !== '') writes.push(this.current.journal!.append(wal))
+    if (walSeg && wal !== '') writes.push(walSeg.journal!.append(wal))
     if (duplicates.length > 0) quarantined.push({ _id: `td!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, duplicates: duplicates as unknown as Json })
     if (quarantined.length > 0) writes.push(this.record(quarantined))
     const result: IngestResult = { receipts, admitted: admitted.length, duplicates: duplicates.length, quarantined: receipts.length - admitted.length - duplicates.length }
@@ -251,6 +260,11 @@ export class TelemetryStore {
     this.quarantineBytes += docs.reduce((n, d) => n + JSON.stringify(d).length, 0)
     await rawBatch(this.db, [{ type: 'put', key: K_QBYTES, value: String(this.quarantineBytes) }])
     await syncBarrier(this.db)
+  }
+
+  /** Segments stay small against a small budget, so sealing frees WAL room promptly. */
+  private segmentLimit(): number {
+    return Math.min(SEGMENT_BYTES, Math.max(4096, Math.floor(this.policy.budgetBytes / 4)))
   }
 
   private async rotate(): Promise<void> {
@@ -316,6 +330,7 @@ export class TelemetryStore {
 
   /** Delete WAL segments whose readings are all sealed, after one barrier makes the batches durable. */
   private async reclaim(): Promise<void> {
+    if (this.current.pending === 0 && this.current.writing === 0 && this.current.bytes >= this.segmentLimit()) await this.rotate()
     const done = [...this.segments.values()].filter((s) => s !== this.current && s.pending === 0 && s.writing === 0)
     if (done.length === 0) return
     await syncBarrier(this.db)
@@ -458,41 +473,43 @@ export class TelemetryStore {
     const receivedAt = new Date(this.now()).toISOString()
     const order = docs.map((d) => ({ d, slot: parseBatchId(String((d as Doc)?._id ?? '')) }))
       .sort((a, b) => (a.slot?.device ?? '').localeCompare(b.slot?.device ?? '') || (a.slot?.seq ?? 0) - (b.slot?.seq ?? 0))
+    const seenQuarantine = new Set<string>()
+    const quarantine = async (id: string, code: string, reason: string, d: unknown) => {
+      verdicts.push({ id, decision: 'QUARANTINE', code, reason })
+      const doc = this.quarantineDoc(receivedAt, source, id, code, reason, d)
+      // The same forged document seen again (each pull round) is not recorded twice.
+      const key = K_QSEEN + createHash('sha256').update(String(doc.raw)).digest('hex')
+      if (seenQuarantine.has(key) || await rawGet(this.db, key) !== null) return
+      seenQuarantine.add(key)
+      quarantined.push(doc)
+      quarantinedKeys.push(key)
+    }
+    const quarantinedKeys: string[] = []
     for (const { d } of order) {
       const id = String((d as Doc)?._id ?? '').slice(0, 100)
       let checked
       try {
         checked = checkBatch(d, this.vault.vaultId, keys)
       } catch (err) {
-        const code = err instanceof VaultError ? err.code : 'MALFORMED'
-        verdicts.push({ id, decision: 'QUARANTINE', code, reason: (err as Error).message })
-        quarantined.push(this.quarantineDoc(receivedAt, source, id, code, (err as Error).message, d))
+        await quarantine(id, err instanceof VaultError ? err.code : 'MALFORMED', (err as Error).message, d)
         continue
       }
       const { header, hash, doc } = checked
       const held = this.metas.get(doc._id)
       if (held) {
         if (held.hash === hash) verdicts.push({ id, decision: 'DUPLICATE', reason: 'this batch is held already' })
-        else {
-          const reason = `conflicts with the batch ${header.seq} of ${header.device.slice(0, 12)}… held here (a fork)`
-          verdicts.push({ id, decision: 'QUARANTINE', code: 'FORK', reason })
-          quarantined.push(this.quarantineDoc(receivedAt, source, id, 'FORK', reason, d))
-        }
+        else await quarantine(id, 'FORK', `conflicts with the batch ${header.seq} of ${header.device.slice(0, 12)}… held here (a fork)`, d)
         continue
       }
       if (header.device === this.device) {
-        const reason = 'a batch in this device\'s own chain that this device never sealed'
-        verdicts.push({ id, decision: 'QUARANTINE', code: 'FORK', reason })
-        quarantined.push(this.quarantineDoc(receivedAt, source, id, 'FORK', reason, d))
+        await quarantine(id, 'FORK', 'a batch in this device\'s own chain that this device never sealed', d)
         continue
       }
       if (header.seq > 1) {
         const prev = this.metas.get(batchId(header.device, header.seq - 1))
         if (!prev) { verdicts.push({ id, decision: 'WAIT', reason: `waits for batch ${header.seq - 1} of its device` }); continue }
         if (prev.hash !== header.prev) {
-          const reason = `does not continue the chain: batch ${header.seq - 1} held here has another hash`
-          verdicts.push({ id, decision: 'QUARANTINE', code: 'FORK', reason })
-          quarantined.push(this.quarantineDoc(receivedAt, source, id, 'FORK', reason, d))
+          await quarantine(id, 'FORK', `does not continue the chain: batch ${header.seq - 1} held here has another hash`, d)
           continue
         }
       }
@@ -505,7 +522,10 @@ export class TelemetryStore {
       this.metas.set(meta.id, meta)
       verdicts.push({ id, decision: 'ADMIT' })
     }
-    if (quarantined.length > 0) await this.record(quarantined)
+    if (quarantined.length > 0) {
+      await this.record(quarantined)
+      await rawBatch(this.db, quarantinedKeys.map((key) => ({ type: 'put', key, value: '1' })), true)
+    }
     return verdicts
   }
 

@@ -1,0 +1,148 @@
+/**
+ * Store-and-forward of telemetry to the CouchDB telemetry database (its own
+ * database beside the events one, so reviewers need not pull it).
+ *
+ * Forward: this device's sealed batches go up in order, as stored (same id,
+ * same revision, `new_edits: false`), so a batch pushed twice is one document
+ * on the server: a round cut by an outage is simply run again. The forwarded
+ * mark moves only past batches the server accepted, and a server found to
+ * have lost batches it acknowledged gets them again (the mark moves back).
+ *
+ * Pull (review): other devices' batches come down through the telemetry gate
+ * (`TelemetryStore.admitBatches`): forged or altered ones are quarantined with
+ * the reason; one whose predecessor is missing waits for a later round.
+ */
+import { join } from 'node:path'
+import type { Db, Doc } from '../core/pouch.js'
+import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
+import { batchId } from '../core/telemetry/batch.js'
+import type { TelemetryStore } from '../core/telemetry/store.js'
+import { ensureDesignDoc, type DesignState } from './design-doc.js'
+import type { Denied } from './remote.js'
+
+/** Batches per request: up to ~1.5 MB each at the default batch size. */
+const PUSH_CHUNK = 10
+const PULL_STATE = 'sync-telemetry.json'
+
+/** The telemetry database beside an events database: `…/tresor` → `…/tresor-telemetry`. */
+export function telemetryUrl(eventsUrl: string): string {
+  const u = new URL(eventsUrl)
+  u.pathname = u.pathname.replace(/\/+$/, '') + '-telemetry'
+  return u.toString().replace(/\/$/, '')
+}
+
+export interface ForwardRound {
+  /** Batches and readings the server took this round. */
+  batches: number
+  readings: number
+  forwardedSeq: number
+  /** Sealed batches still to send. */
+  pending: number
+  denied: Denied[]
+  /** Set when the server had lost batches it had accepted before; they were sent again. */
+  resent: string | null
+  design: DesignState | null
+}
+
+/** The highest n such that the server holds this device's batches 1..n (at most `upTo`). */
+async function serverContiguous(remote: Db, device: string, upTo: number): Promise<number> {
+  let have = 0
+  for (let from = 1; from <= upTo; from += 1000) {
+    const to = Math.min(upTo, from + 999)
+    const keys = Array.from({ length: to - from + 1 }, (_, i) => batchId(device, from + i))
+    const res = await remote.allDocs({ keys })
+    for (const row of res.rows) {
+      if (row.error || row.value?.deleted) return have
+      have++
+    }
+  }
+  return have
+}
+
+export async function forwardTelemetry(store: TelemetryStore, remote: Db, opts: { admin?: boolean } = {}): Promise<ForwardRound> {
+  await remote.info().catch((err: { status?: number; message?: string }) => {
+    if (err?.status === 404) throw new Error('the telemetry database does not exist on the server: create it beside the events database (PUT …-telemetry) and give it the same _security')
+    throw err
+  }) // fails fast while offline
+  const design = await ensureDesignDoc(remote, opts.admin === true).catch(() => null)
+  const device = store.device
+  let mark = store.forwarded
+  let resent: string | null = null
+  if (mark > 0) {
+    const held = await serverContiguous(remote, device, mark)
+    if (held < mark) {
+      resent = `the server lacks batches ${held + 1}-${mark} it had accepted; sending them again`
+      mark = held
+      await store.markForwarded(mark)
+    }
+  }
+  let batches = 0, readings = 0
+  const denied: Denied[] = []
+  for (;;) {
+    const docs = await store.ownBatches(mark, PUSH_CHUNK)
+    if (docs.length === 0) break
+    const res = await remote.bulkDocs(docs as unknown as Doc[], { new_edits: false })
+    const failed = new Map(res.filter((r) => r.error).map((r) => [r.id, String(r.reason ?? r.error)]))
+    let accepted = 0
+    for (const d of docs) {
+      const reason = failed.get(d._id)
+      if (reason !== undefined) { denied.push({ id: d._id, reason }); break }
+      accepted++
+      readings += d.readings.length
+    }
+    if (accepted > 0) {
+      mark += accepted
+      batches += accepted
+      await store.markForwarded(mark)
+    }
+    if (denied.length > 0) break
+  }
+  return { batches, readings, forwardedSeq: mark, pending: store.head.seq - mark, denied, resent, design }
+}
+
+export interface PullRound { pulled: number; admitted: number; duplicates: number; quarantined: number; waiting: number }
+
+/**
+ * Pull other devices' batches through the gate. A batch that must wait (its
+ * predecessor is not here) is judged again at the end of the round, after the
+ * rest; the checkpoint stays before the first one still waiting, so a later
+ * round sees it again.
+ */
+export async function pullTelemetry(store: TelemetryStore, remote: Db, url: string): Promise<PullRound> {
+  const path = join(store.vault.dir, PULL_STATE)
+  const saved = await readJsonFileIfExists(path, 4096) as { url?: string; since?: string | number } | null
+  let since: string | number = saved?.url === url ? saved.since ?? 0 : 0
+  const round: PullRound = { pulled: 0, admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
+  let checkpoint: string | number | null = null // before the first waiting batch
+  let waiting: Doc[] = []
+  const count = (decision: string) => {
+    if (decision === 'ADMIT') round.admitted++
+    else if (decision === 'DUPLICATE') round.duplicates++
+    else if (decision === 'QUARANTINE') round.quarantined++
+  }
+  for (;;) {
+    const changes = await remote.changes({ since, limit: 50, include_docs: true })
+    const docs = changes.results.filter((c) => c.id.startsWith('tb!') && !c.deleted && c.doc)
+    round.pulled += docs.length
+    const verdicts = docs.length > 0 ? await store.admitBatches(docs.map((c) => c.doc!)) : []
+    for (const v of verdicts) {
+      if (v.decision !== 'WAIT') { count(v.decision); continue }
+      const i = changes.results.findIndex((c) => c.id === v.id)
+      if (checkpoint === null) checkpoint = i > 0 ? changes.results[i - 1]!.seq : since
+      waiting.push(changes.results[i]!.doc!)
+    }
+    if (changes.results.length === 0) break
+    since = changes.last_seq
+  }
+  // Those that waited on a batch later in the feed: judge again until nothing moves.
+  for (let progress = true; progress && waiting.length > 0;) {
+    const verdicts = await store.admitBatches(waiting)
+    const still = new Set(verdicts.filter((v) => v.decision === 'WAIT').map((v) => v.id))
+    progress = still.size < waiting.length
+    for (const v of verdicts) if (v.decision !== 'WAIT') count(v.decision)
+    waiting = waiting.filter((d) => still.has(d._id))
+  }
+  round.waiting = waiting.length
+  await writeJsonFile(path, { url, since: waiting.length > 0 && checkpoint !== null ? checkpoint : since })
+  return round
+}
