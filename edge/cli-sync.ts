@@ -19,25 +19,33 @@ import { readJsonFileIfExists } from '../core/files.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { VaultError } from '../core/errors.js'
 import { flag, usage, type ParsedArgs } from './args.js'
+import { TelemetryStore } from '../core/telemetry/store.js'
+import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type PullRound } from '../sync/telemetry-forward.js'
+import { remoteDb } from '../sync/remote.js'
+import { startMqttInput, type MqttInput } from './mqtt-input.js'
 import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 
-export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value' } as const
+export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value', mqtt: 'value', 'mqtt-topic': 'list', sync: 'bool' } as const
 
 export const SYNC_HELP = `
   tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
   tresor sync status --dir D                   what the last rounds recorded (no network)
   tresor quarantine --dir D                    inputs the gate refused, with reasons
-  tresor daemon --dir D [--interval 10]        keep syncing; backs off while the server is unreachable
+  tresor daemon --dir D [--interval 10]        keep syncing events and forwarding telemetry; backs off while the server is unreachable
   tresor sync git --dir D [--url REPO_URL]     mirror to a Git repository (token: TRESOR_GIT_TOKEN or a prompt; kept encrypted)
   tresor join --git REPO_URL --dir D           set up this device from a Git mirror, verifying everything
-  tresor serve --dir D [--port 8787]           the app in a browser: the same API and UI on loopback, behind a token`
+  tresor serve --dir D [--port 8787] [--sync] [--mqtt mqtt://host:1883 --mqtt-topic 'plant/#']
+                                               the edge daemon: the app and API on loopback behind a token, telemetry
+                                               intake (POST /ingest with the ingest token, MQTT), and with --sync the
+                                               daemon's sync rounds and telemetry forwarding`
 
 const TOKEN_FILE = 'serve-token'
+const INGEST_TOKEN_FILE = 'ingest-token'
 
-/** The per-install access token of the HTTP host, made once, readable by the owner only. */
-async function serveToken(dir: string): Promise<string> {
-  const path = join(dir, TOKEN_FILE)
+/** A per-install access token of the HTTP host, made once, readable by the owner only. */
+async function serveToken(dir: string, file = TOKEN_FILE): Promise<string> {
+  const path = join(dir, file)
   const existing = await readFile(path, 'utf8').catch(() => null)
   if (existing && /^[0-9a-f]{64}$/.test(existing.trim())) return existing.trim()
   const token = randomBytes(32).toString('hex')
@@ -113,12 +121,32 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     const staticDir = fileURLToPath(new URL('../out/renderer/', import.meta.url))
     if (!existsSync(join(staticDir, 'index.html'))) throw usage('the UI is not built yet: run npm run build first')
     const vault = await openVault(args)
-    const token = await serveToken(vault.dir)
-    const { server, url } = await startHttpHost({ handlers: createHandlers(vault, { syncStatus: () => recordedStatus(vault) }), token, staticDir, port })
-    out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(vault.dir, TOKEN_FILE)}; stop with Ctrl-C)`, { url, tokenFile: join(vault.dir, TOKEN_FILE) })
-    await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    await vault.close()
+    // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
+    if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch(async (err) => { await vault.close(); throw err })
+    const store = await TelemetryStore.open(vault)
+    const stopping = stopSignal()
+    let mqttInput: MqttInput | null = null
+    let loop: Promise<unknown> = Promise.resolve()
+    const [token, ingestToken] = [await serveToken(vault.dir), await serveToken(vault.dir, INGEST_TOKEN_FILE)]
+    const { server, url } = await startHttpHost({ handlers: createHandlers(vault, { syncStatus: () => recordedStatus(vault), telemetry: store }), token, staticDir, port, ingest: { store, token: ingestToken } })
+    try {
+      out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(vault.dir, TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(vault.dir, INGEST_TOKEN_FILE)}`,
+        { url, tokenFile: join(vault.dir, TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(vault.dir, INGEST_TOKEN_FILE) })
+      const mqttUrl = flag(args, 'mqtt')
+      if (mqttUrl) {
+        const topics = args.flags.get('mqtt-topic') ?? ['tresor/#']
+        mqttInput = await startMqttInput({ url: mqttUrl, topics, store, onEvent: (e) => { if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e) } })
+        out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, { mqtt: mqttUrl, topics })
+      }
+      if (args.flags.has('sync')) loop = syncLoop(vault, args, out, store, stopping)
+      await stopping.promise
+      await loop
+    } finally {
+      await mqttInput?.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await store.close()
+      await vault.close()
+    }
     return 0
   },
 
@@ -132,7 +160,19 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       })
     }
     if (sub === 'git') return syncGitCommand(args, out)
-    if (sub !== 'couch') throw usage('sync couch, sync git or sync status')
+    if (sub === 'telemetry') {
+      return withVault(await openVault(args), async (vault) => {
+        const store = await TelemetryStore.open(vault)
+        try {
+          const { round, pull } = await telemetryRound(vault, store, await connection(vault, args), args)
+          out.print(describeForward(round, pull), { round, pull })
+          return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? 3 : 0
+        } finally {
+          await store.close()
+        }
+      })
+    }
+    if (sub !== 'couch') throw usage('sync couch, sync git, sync telemetry or sync status')
     return withVault(await openUnlocked(args), async (vault) => {
       const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
       try {
@@ -155,41 +195,81 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
   },
 
   async daemon(args, out) {
-    const interval = Number(flag(args, 'interval') ?? 10)
-    if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
     return withVault(await openUnlocked(args), async (vault) => {
-      const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
-      let stopping = false
-      let wake: () => void = () => {}
-      // A long-running host outlives a network error that a library left unhandled
-      // (pouchdb-replication drops a progress request's rejection when the server
-      // dies mid-round): say so and carry on; the next round retries.
-      process.on('unhandledRejection', (err) => {
-        out.print(`${new Date().toISOString()} network error outside a round: ${(err as Error)?.message ?? String(err)}`, { error: (err as Error)?.message ?? String(err) })
-      })
-      const stop = () => { stopping = true; wake() }
-      process.once('SIGTERM', stop)
-      process.once('SIGINT', stop)
-      let backoff = 1
+      const store = await TelemetryStore.open(vault)
       try {
-        while (!stopping) {
-          let delay = interval
-          try {
-            const round = await sync.syncOnce()
-            out.print(`${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`, { round })
-            backoff = 1
-          } catch (err) {
-            if (err instanceof VaultError && err.code === 'READ_ONLY') throw err
-            delay = Math.min(backoff, 60)
-            backoff *= 2
-            out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, { error: (err as Error).message, retryIn: delay })
-          }
-          await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, delay * 1000) })
-        }
+        await syncLoop(vault, args, out, store, stopSignal())
         return 0
       } finally {
-        await sync.close()
+        await store.close()
       }
     })
+  }
+}
+
+function stopSignal(): { promise: Promise<void>; stopped: () => boolean } {
+  let stopped = false
+  const promise = new Promise<void>((resolve) => {
+    const stop = () => { stopped = true; resolve() }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+  return { promise, stopped: () => stopped }
+}
+
+function describeForward(round: ForwardRound, pull: PullRound | null): string {
+  return [`telemetry: forwarded ${round.batches} batch(es) (${round.readings} readings); forwarded up to ${round.forwardedSeq}, ${round.pending} waiting`,
+    ...(round.resent ? [`RESENT    ${round.resent}`] : []),
+    ...(round.denied.length ? [`REFUSED   ${round.denied[0]!.id}: ${round.denied[0]!.reason}`] : []),
+    ...(pull ? [`pulled ${pull.pulled}: admitted ${pull.admitted}, duplicates ${pull.duplicates}, quarantined ${pull.quarantined}, waiting ${pull.waiting}`] : [])].join('\n')
+}
+
+/** Forward this device's batches to the telemetry database beside the events one (and pull others' with --pull). */
+async function telemetryRound(vault: Vault, store: TelemetryStore, conn: { url: string; credentials?: Credentials }, args: ParsedArgs): Promise<{ round: ForwardRound; pull: PullRound | null }> {
+  const url = telemetryUrl(conn.url)
+  const remote = remoteDb(url, conn.credentials)
+  try {
+    const round = await forwardTelemetry(store, remote, { admin: args.flags.has('admin') })
+    const pull = args.flags.has('pull') ? await pullTelemetry(store, remote, url) : null
+    return { round, pull }
+  } finally {
+    await remote.close().catch(() => undefined)
+  }
+}
+
+/** The daemon's rounds: events with CouchDB, then telemetry forwarding; backoff up to 60 s while offline. */
+async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: TelemetryStore, stopping: { promise: Promise<void>; stopped: () => boolean }): Promise<void> {
+  const interval = Number(flag(args, 'interval') ?? 10)
+  if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
+  const conn = await connection(vault, args)
+  const sync = await CouchSync.open(vault, { ...conn, admin: args.flags.has('admin') })
+  // A long-running host outlives a network error that a library left unhandled
+  // (pouchdb-replication drops a progress request's rejection when the server
+  // dies mid-round): say so and carry on; the next round retries.
+  process.on('unhandledRejection', (err) => {
+    out.print(`${new Date().toISOString()} network error outside a round: ${(err as Error)?.message ?? String(err)}`, { error: (err as Error)?.message ?? String(err) })
+  })
+  let backoff = 1
+  try {
+    while (!stopping.stopped()) {
+      let delay = interval
+      try {
+        const round = await sync.syncOnce()
+        out.print(`${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`, { round })
+        if (store.head.seq > 0 || args.flags.has('pull')) {
+          const t = await telemetryRound(vault, store, conn, args)
+          out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t })
+        }
+        backoff = 1
+      } catch (err) {
+        if (err instanceof VaultError && err.code === 'READ_ONLY') throw err
+        delay = Math.min(backoff, 60)
+        backoff *= 2
+        out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, { error: (err as Error).message, retryIn: delay })
+      }
+      await Promise.race([stopping.promise, new Promise((resolve) => setTimeout(resolve, delay * 1000).unref())])
+    }
+  } finally {
+    await sync.close()
   }
 }

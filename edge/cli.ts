@@ -18,6 +18,7 @@ import { dirOf, openUnlocked, openVault, progress, withVault, type Out } from '.
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
 import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
+import { TELEMETRY_COMMANDS, TELEMETRY_FLAGS, TELEMETRY_HELP } from './cli-telemetry.js'
 import { getPassphrase } from './passphrase.js'
 
 const SPEC = {
@@ -25,7 +26,8 @@ const SPEC = {
   file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool',
   ...GOVERNANCE_FLAGS,
   ...SYNC_FLAGS,
-  ...PROOF_FLAGS
+  ...PROOF_FLAGS,
+  ...TELEMETRY_FLAGS
 } as const
 
 const HELP = `tresor — local-first governance vault
@@ -42,6 +44,7 @@ const HELP = `tresor — local-first governance vault
 ${GOVERNANCE_HELP}
 ${SYNC_HELP}
 ${PROOF_HELP}
+${TELEMETRY_HELP}
 
   Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
 
@@ -106,6 +109,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
   ...GOVERNANCE_COMMANDS,
   ...SYNC_COMMANDS,
   ...PROOF_COMMANDS,
+  ...TELEMETRY_COMMANDS,
   async keygen(args, out) {
     const dir = dirOf(args)
     const name = required(args, 'name')

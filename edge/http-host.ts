@@ -4,6 +4,11 @@
  * needs the per-install token (`Authorization: Bearer`), and calls from
  * another origin are refused. Answers use the IPC envelope:
  * `{ ok: true, value }` or `{ ok: false, error: { type, code, message } }`.
+ *
+ * Telemetry producers post NDJSON to `POST /ingest[?stream=S]` with their own
+ * ingest token (it opens nothing else). The answer carries a receipt per line
+ * and is sent only once every admitted reading is on disk. When the disk
+ * budget is full the answer is 503 with Retry-After and nothing is taken.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
@@ -11,8 +16,10 @@ import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
 import { dispatch, isMethod, toWireError, VaultError, type Handlers } from '../core/index.js'
 import { CONTENT_SECURITY_POLICY } from '../main/window-options.js'
+import type { TelemetryStore } from '../core/telemetry/store.js'
 
 export const MAX_BODY_BYTES = 64 * 1024
+export const MAX_INGEST_BYTES = 8 * 1024 * 1024
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -36,18 +43,28 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<string> {
   let size = 0
   const chunks: Buffer[] = []
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) throw new VaultError('OVERSIZED', `request body exceeds ${MAX_BODY_BYTES} bytes`)
+    if (size > max) throw new VaultError('OVERSIZED', `request body exceeds ${max} bytes`)
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks).toString('utf8')
 }
 
-export interface HttpHostOptions { handlers: Handlers; token: string; staticDir: string; host?: string; port?: number }
+export interface HttpHostOptions {
+  handlers: Handlers
+  token: string
+  staticDir: string
+  host?: string
+  port?: number
+  /** Telemetry intake: the store and the producers' token. */
+  ingest?: { store: TelemetryStore; token: string }
+}
+
+const INGEST_STATUS: Partial<Record<string, number>> = { BACKPRESSURE: 503, DISABLED: 403, READ_ONLY: 409, OVERSIZED: 413, BAD_ARGUMENT: 400 }
 
 /** Start the host; resolves with the server and the URL it listens on. */
 export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Server; url: string }> {
@@ -58,6 +75,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
   })
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin)
+    if (url.pathname === '/ingest') return ingest(req, res, url)
     if (url.pathname.startsWith('/api/')) {
       // Never log the body: vault.unlock carries the passphrase.
       if (req.method !== 'POST') return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
@@ -85,6 +103,28 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     if (!body) return send(res, 404, { ok: false })
     res.writeHead(200, { 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', ...SECURITY_HEADERS })
     res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  async function ingest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'Content-Type': 'application/json', ...SECURITY_HEADERS, ...headers, ...(status >= 400 ? { Connection: 'close' } : {}) })
+      res.end(JSON.stringify({ ok: false, error: { type: 'VaultError', code, message } }))
+    }
+    if (!opts.ingest) return refuse(404, 'NOT_FOUND', 'this host takes no telemetry')
+    if (req.method !== 'POST') return refuse(405, 'BAD_ARGUMENT', 'use POST with NDJSON readings')
+    if (req.headers.origin !== undefined && req.headers.origin !== origin) return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
+    const auth = req.headers.authorization ?? ''
+    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token)) return refuse(401, 'LOCKED', 'a valid ingest token is required')
+    const { store } = opts.ingest
+    const usage = store.usage()
+    if (usage.full) return refuse(503, 'BACKPRESSURE', `telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes): retry later`, { 'Retry-After': '1' })
+    try {
+      const text = await readBody(req, MAX_INGEST_BYTES)
+      const result = await store.ingest(text, { stream: url.searchParams.get('stream') ?? undefined, source: 'http' })
+      return send(res, 200, { ok: true, value: result })
+    } catch (err) {
+      const wire = toWireError(err)
+      return refuse(INGEST_STATUS[wire.code] ?? 500, wire.code, wire.message, wire.code === 'BACKPRESSURE' ? { 'Retry-After': '1' } : {})
+    }
   }
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, host, () => resolve()) })
   const address = server.address() as { port: number }

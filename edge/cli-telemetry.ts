@@ -1,0 +1,160 @@
+/**
+ * Telemetry commands of the `tresor` CLI: ingest from a file or stdin (blocks
+ * while the disk budget is full), metering, replay at a speed-up factor,
+ * quarantine, reading proofs and forwarding to CouchDB.
+ */
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { TelemetryStore, type IngestResult } from '../core/telemetry/store.js'
+import { verifyReadingProof } from '../core/telemetry/batch.js'
+import type { Receipt } from '../core/telemetry/reading.js'
+import { replayTimed } from '../core/telemetry/replay.js'
+import { everKeys } from '../core/governance/state.js'
+import { VaultError } from '../core/errors.js'
+import type { Vault } from '../core/vault.js'
+import { flag, required, usage, type ParsedArgs } from './args.js'
+import { openVault, withVault, type Out } from './cli-support.js'
+
+export const TELEMETRY_FLAGS = { stream: 'value', window: 'value', speed: 'value', from: 'value', to: 'value', id: 'value', pull: 'bool' } as const
+
+export const TELEMETRY_HELP = `
+  tresor ingest --dir D [--stream S] [--file F.ndjson]   readings from a file or stdin; blocks while the disk budget is full
+  tresor streams --dir D [--window 15m]        per-stream metering: totals, rate, min/max/mean, last values, receipts
+  tresor replay --dir D --stream S [--speed 10] [--from T] [--to T]   a stream's readings as NDJSON, in order, timing scaled
+  tresor telemetry status|quarantine|verify --dir D
+  tresor telemetry prove --dir D --stream S --id ID   a proof that the reading is in a signed batch
+  tresor sync telemetry --dir D [--url DB_URL] [--pull]   forward this device's batches (and pull others' with --pull)`
+
+const CHUNK = 1000
+const DURATION_RE = /^(\d+)(s|m|h|d)$/
+
+export function durationMs(text: string): number {
+  const m = DURATION_RE.exec(text)
+  if (!m) throw usage('a duration is like 30s, 15m, 12h or 7d')
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']
+}
+
+/** Open the vault and its telemetry store; the device key is unlocked when TRESOR_PASSPHRASE is set (stdin may carry data). */
+async function withTelemetry<T>(args: ParsedArgs, fn: (store: TelemetryStore, vault: Vault) => Promise<T>): Promise<T> {
+  return withVault(await openVault(args), async (vault) => {
+    if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
+    const store = await TelemetryStore.open(vault)
+    try {
+      return await fn(store, vault)
+    } finally {
+      await store.close()
+    }
+  })
+}
+
+/** Ingest one chunk, waiting (not dropping) while the budget is full. */
+export async function ingestBlocking(store: TelemetryStore, lines: string[], opts: { stream?: string; source: string }, onWait?: () => void): Promise<IngestResult> {
+  for (;;) {
+    try {
+      return await store.ingest(lines, opts)
+    } catch (err) {
+      if (!(err instanceof VaultError) || err.code !== 'BACKPRESSURE') throw err
+      onWait?.()
+      await store.waitForRoom(1000)
+    }
+  }
+}
+
+function describeReceipt(r: Receipt): string {
+  return `line ${r.index + 1}${r.id ? ` (${r.id})` : ''}: ${r.decision} ${r.code ?? ''} ${r.reason ?? ''}`.trim()
+}
+
+export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
+  async ingest(args, out) {
+    return withTelemetry(args, async (store, vault) => {
+      const file = flag(args, 'file')
+      const input = file ? createReadStream(file, 'utf8') : process.stdin
+      const lines = createInterface({ input, crlfDelay: Infinity })
+      const totals = { admitted: 0, duplicates: 0, quarantined: 0 }
+      const problems: Receipt[] = []
+      let base = 0, chunk: string[] = [], warned = false
+      const onWait = () => { if (!warned) process.stderr.write('tresor: telemetry disk budget is full; waiting for room (forwarding frees it)\n'); warned = true }
+      const flushChunk = async () => {
+        const r = await ingestBlocking(store, chunk, { stream: flag(args, 'stream'), source: file ? 'file' : 'stdin' }, onWait)
+        totals.admitted += r.admitted; totals.duplicates += r.duplicates; totals.quarantined += r.quarantined
+        for (const x of r.receipts) if (x.decision !== 'ADMIT' && problems.length < 1000) problems.push({ ...x, index: x.index + base })
+        base += chunk.length
+        chunk = []
+      }
+      for await (const line of lines) {
+        chunk.push(line)
+        if (chunk.length >= CHUNK) await flushChunk()
+      }
+      if (chunk.length > 0) await flushChunk()
+      const sealed = vault.unlocked ? 'sealed into signed batches' : 'on disk in the WAL; the next unlocked run (serve, daemon, or TRESOR_PASSPHRASE) seals them'
+      out.print([`admitted ${totals.admitted}, duplicates ${totals.duplicates}, quarantined ${totals.quarantined} (${sealed})`,
+        ...problems.slice(0, 20).map(describeReceipt), ...(problems.length > 20 ? [`… ${problems.length - 20} more (--json lists them)`] : [])].join('\n'),
+      { ...totals, sealed: vault.unlocked, receipts: problems })
+      return totals.quarantined > 0 ? 3 : 0
+    })
+  },
+
+  async streams(args, out) {
+    const windowMs = durationMs(flag(args, 'window') ?? '15m')
+    return withTelemetry(args, async (store) => {
+      const meters = await store.streams(windowMs)
+      const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(3))
+      const human = meters.length === 0 ? 'no streams registered (tresor propose stream …) and no readings held' : meters.map((m) => {
+        const w = m.window
+        const fields = Object.entries(w.fields).map(([k, f]) => `${k} min ${fmt(f.min)} max ${fmt(f.max)} mean ${fmt(f.mean)}`).join('; ')
+        return [`${m.stream}: ${m.total} reading(s) held`,
+          `  last ${flag(args, 'window') ?? '15m'}: ${w.count} (${w.rate.toFixed(2)}/s)${w.lastTs ? `, last at ${w.lastTs}` : ''}; receipts ADMIT ${w.receipts.ADMIT}, DUPLICATE ${w.receipts.DUPLICATE}, QUARANTINE ${w.receipts.QUARANTINE}`,
+          ...(fields ? [`  ${fields}`] : []), ...(w.last ? [`  last values ${JSON.stringify(w.last)}`] : [])].join('\n')
+      }).join('\n')
+      out.print(human, meters)
+      return 0
+    })
+  },
+
+  async replay(args, out) {
+    const stream = required(args, 'stream')
+    const speed = Number(flag(args, 'speed') ?? 1)
+    if (!Number.isFinite(speed) || speed <= 0 || speed > 1e6) throw usage('--speed is a factor above 0 (10 = ten times faster)')
+    return withTelemetry(args, async (store) => {
+      const readings = await store.streamReadings(stream, { from: flag(args, 'from'), to: flag(args, 'to') })
+      let n = 0
+      for await (const r of replayTimed(readings, speed)) {
+        process.stdout.write(JSON.stringify(r) + '\n')
+        n++
+      }
+      if (!out.json) process.stderr.write(`replayed ${n} reading(s) of ${stream} at ${speed}x\n`)
+      return 0
+    })
+  },
+
+  async telemetry(args, out) {
+    const sub = args.command[1]
+    return withTelemetry(args, async (store, vault) => {
+      if (sub === 'status') {
+        const u = store.usage()
+        const data = { ...u, enabled: store.enabled, forwardedSeq: store.forwarded, sealedSeq: store.head.seq }
+        out.print([`telemetry ${store.enabled ? 'on' : 'OFF (streaming_enabled)'}; ${u.usedBytes} of ${u.budgetBytes} budget bytes used${u.full ? ' (FULL: inputs wait)' : ''}`,
+          `  WAL ${u.walBytes}, unforwarded batches ${u.unforwardedBytes}, quarantine ${u.quarantineBytes}; ${u.unsealed} unsealed`,
+          `  sealed ${store.head.seq} batch(es), forwarded ${store.forwarded}`].join('\n'), data)
+        return 0
+      }
+      if (sub === 'quarantine') {
+        const entries = await store.quarantine(1000)
+        out.print(entries.length === 0 ? 'nothing in telemetry quarantine' : entries.map((e) => `${e.receivedAt}  ${String(e.receipt.code).padEnd(24)} from ${e.source}\n    ${e.receipt.reason}\n    ${e.raw.slice(0, 160)}${e.truncated ? ` … (${e.size} bytes)` : ''}`).join('\n'), entries)
+        return 0
+      }
+      if (sub === 'prove') {
+        const proof = await store.prove(required(args, 'stream'), required(args, 'id'))
+        verifyReadingProof(proof, vault.vaultId, everKeys(vault.state))
+        out.print(JSON.stringify(proof, null, 2), proof)
+        return 0
+      }
+      if (sub === 'verify') {
+        const r = await store.verifyAll()
+        out.print(r.problems.length === 0 ? `${r.batches} batch(es), ${r.readings} reading(s): every signature, root and chain link verifies` : `${r.problems.length} batch(es) FAIL:\n${r.problems.map((p) => `  ${p.id}: ${p.reason}`).join('\n')}`, r)
+        return r.problems.length === 0 ? 0 : 3
+      }
+      throw usage('telemetry status, quarantine, verify or prove')
+    })
+  }
+}
