@@ -16,10 +16,11 @@ export default defineConfig({
       externalizeDeps: true,
       outDir: resolve(root, 'out/main'),
       rolldownOptions: {
-        // core/verify-pool.ts loads `./verify-worker.js` next to the bundle.
+        // core/verify-pool.ts and core/telemetry/judge-pool.ts load their workers next to the bundle.
         input: {
           index: resolve(root, 'main/index.ts'),
-          'verify-worker': resolve(root, 'core/verify-worker.ts')
+          'verify-worker': resolve(root, 'core/verify-worker.ts'),
+          'judge-worker': resolve(root, 'core/telemetry/judge-worker.ts')
         }
       }
     }

@@ -3,7 +3,9 @@
  * Peers: plain PouchDB (the storage floor), hypercore (a signed append-only log)
  * and the machine's own native Ed25519 verify ceiling on every core.
  * Options: --events N (verify/start/sync size, default 100000), --appends N (default 3000),
- * --no-sync (skip the CouchDB rows), --git (add the Git mirror first-push row: slow, ~200 events/s), --million (also time the normal start of a 1,000,000-event vault).
+ * --no-sync (skip the CouchDB rows), --git (add the Git mirror first-push row: slow, ~200 events/s), --million (also time the normal start of a 1,000,000-event vault),
+ * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
+ * --no-telemetry, --only-telemetry.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -18,6 +20,7 @@ import { eventDocId } from '../core/store.js'
 import { benchSync } from './sync.js'
 import { benchProofs } from './proofs.js'
 import { benchGit } from './git.js'
+import { benchTelemetry } from './telemetry.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
@@ -229,12 +232,16 @@ function printTable(): void {
 }
 
 try {
-  await benchAppend()
-  const dir = await benchVerify()
-  rows.push(...await benchProofs(dir, PASS, log))
-  if (argv.includes('--git')) rows.push(...await benchGit(dir, PASS, tmp, log)) // slow: ~200 events/s on a first push
-  if (!argv.includes('--no-sync')) rows.push(...await benchSync(dir, EVENTS, tmp, PASS, log))
-  if (MILLION) await benchMillionStart()
+  // Telemetry first: its memory row should not carry the other rows' heap.
+  if (!argv.includes('--no-telemetry')) rows.push(...await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log))
+  if (!argv.includes('--only-telemetry')) {
+    await benchAppend()
+    const dir = await benchVerify()
+    rows.push(...await benchProofs(dir, PASS, log))
+    if (argv.includes('--git')) rows.push(...await benchGit(dir, PASS, tmp, log)) // slow: ~200 events/s on a first push
+    if (!argv.includes('--no-sync')) rows.push(...await benchSync(dir, EVENTS, tmp, PASS, log))
+    if (MILLION) await benchMillionStart()
+  }
   printTable()
 } finally {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))

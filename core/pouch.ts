@@ -18,6 +18,7 @@ interface LevelDownLike {
   put(key: string, value: string, options: Record<string, unknown>, cb: Callback): void
   get(key: string, options: Record<string, unknown>, cb: (err: Error | null | undefined, value?: string) => void): void
   batch(ops: RawOp[], options: Record<string, unknown>, cb: Callback): void
+  getMany(keys: string[], options: Record<string, unknown>, cb: (err: Error | null | undefined, values?: (string | undefined)[]) => void): void
   iterator(options: Record<string, unknown>): Iterator
 }
 
@@ -60,6 +61,13 @@ export function rawGet(db: Db, key: string): Promise<string | null> {
     if (err) return /notfound/i.test(err.message) ? resolve(null) : reject(err)
     resolve(value ?? null)
   }))
+}
+
+/** Several raw keys' values in one request (null where absent). */
+export function rawGetMany(db: Db, keys: string[]): Promise<(string | null)[]> {
+  if (keys.length === 0) return Promise.resolve([])
+  return new Promise((resolve, reject) => levelOf(db).getMany(keys, { asBuffer: false }, (err, values) =>
+    (err ? reject(err) : resolve((values ?? []).map((v) => v ?? null)))))
 }
 
 /** Raw entries with keys in (gt, lt), in key order (or reversed), in pages. */

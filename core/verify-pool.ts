@@ -16,14 +16,19 @@ export const inlineChecker: EventChecker = {
   close: async () => {}
 }
 
-function spawnWorker(): Worker {
-  // In a bundle (electron-vite) the worker is built next to the bundle as verify-worker.js.
-  // From source (tsx, vitest) it is TypeScript: a tiny bootstrap registers tsx's loader
-  // inside the thread first (an --import flag in execArgv is not honoured by workers on Node 20).
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./verify-worker.js', import.meta.url))
-  const entry = JSON.stringify(new URL('./verify-worker.ts', import.meta.url).href)
+/**
+ * A worker thread for `name` (a module beside `base`). In a bundle (electron-vite)
+ * the worker is built next to the bundle as `<name>.js`. From source (tsx,
+ * vitest) it is TypeScript: a tiny bootstrap registers tsx's loader inside the
+ * thread first (an --import flag in execArgv is not honoured by workers on Node 20).
+ */
+export function spawnModuleWorker(name: string, base: string): Worker {
+  if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base))
+  const entry = JSON.stringify(new URL(`./${name}.ts`, base).href)
   return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${entry}) })`, { eval: true })
 }
+
+const spawnWorker = () => spawnModuleWorker('verify-worker', import.meta.url)
 
 export class WorkerChecker implements EventChecker {
   private readonly workers: Worker[] = []

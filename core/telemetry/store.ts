@@ -21,7 +21,7 @@ import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { Journal, journalHeader } from '../journal.js'
-import { openDb, rawBatch, rawGet, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
+import { openDb, rawBatch, rawGet, rawGetMany, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
 import { parseCanonical, type Json } from '../canonical.js'
 import { BACKPRESSURE, DISABLED, NOT_FOUND, READ_ONLY, VaultError } from '../errors.js'
 import { leafHashText, type Hash } from '../proofs/merkle.js'
@@ -29,7 +29,8 @@ import { everKeys } from '../governance/state.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
 import type { Vault } from '../vault.js'
 import { FingerprintSet, fingerprint } from './fingerprints.js'
-import { dedupKey, judgeLine, streamSchemas, telemetryPolicy, type Decision, type Reading, type Receipt, type TelemetryPolicy } from './reading.js'
+import { JudgePool, type JudgeOutput } from './judge-pool.js'
+import { dedupKey, streamSchemas, telemetryPolicy, type Decision, type Reading, type Receipt, type TelemetryPolicy } from './reading.js'
 import { BATCH_PREFIX, batchId, checkBatch, headerHash, parseBatchId, proveReading, sealBatch, type BatchDoc, type BatchHeader, type ReadingProof } from './batch.js'
 
 export const TELEMETRY_DIR = 'telemetry'
@@ -107,6 +108,7 @@ export class TelemetryStore {
   private failure: Error | null = null
   private closed = false
   private readonly roomWaiters = new Set<() => void>()
+  private readonly judges = new JudgePool()
   /** WAL lines that did not parse on open (kept on disk as evidence, never applied). */
   walRejected = 0
 
@@ -168,7 +170,9 @@ export class TelemetryStore {
     const usage = this.usage()
     if (usage.full) throw BACKPRESSURE(`telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes waiting here): retry after forwarding frees room`)
     const lines = typeof input === 'string' ? splitLines(input) : input
-    const run = this.gate.then(() => this.judgeAll(lines, opts.stream, opts.source ?? 'api'))
+    const policy = this.policy
+    const judged = await this.judges.judge({ lines, schemas: [...streamSchemas(this.vault.state)], policy, nowMs: this.now(), defaultStream: opts.stream })
+    const run = this.gate.then(() => this.decide(lines, judged, policy, opts.source ?? 'api'))
     this.gate = run.catch(() => undefined)
     const { result, writes, admitted } = await run
     try {
@@ -186,36 +190,41 @@ export class TelemetryStore {
     return result
   }
 
-  private async judgeAll(lines: string[], defaultStream: string | undefined, source: string) {
-    const ctx = { schemas: streamSchemas(this.vault.state), policy: this.policy, nowMs: this.now(), defaultStream }
+  /** In input order, after judging: deduplicate, write the admitted readings to the WAL, record the rest. */
+  private async decide(lines: string[], out: JudgeOutput, policy: TelemetryPolicy, source: string) {
+    const receivedAt = new Date(this.now()).toISOString()
+    const confirm: string[] = []
+    for (const j of out.lines) if (j.ok && !this.pendingKeys.has(j.key) && this.fps.has(j.fp)) confirm.push(j.key)
+    const sealedIn = new Map<string, number>()
+    const found = await rawGetMany(this.db, confirm.map((k) => K_DEDUP + k))
+    for (const [i, v] of found.entries()) if (v !== null) sealedIn.set(confirm[i]!, Number(v))
+    const segmentLimit = this.segmentLimit()
     const receipts: Receipt[] = []
     const admitted: Pending[] = []
     const quarantined: Doc[] = []
     const duplicates: { stream: string; id: string; reason: string }[] = []
-    const receivedAt = new Date(this.now()).toISOString()
-    const segmentLimit = this.segmentLimit()
+    const writes: Promise<void>[] = []
     let wal = ''
     let walSeg: Segment | null = null
-    const writes: Promise<void>[] = []
-    for (let index = 0; index < lines.length; index++) {
-      const line = lines[index]!
-      if (line.trim() === '') continue
-      const j = judgeLine(line, ctx)
+    let rank = 0
+    for (const j of out.lines) {
+      const { index } = j
       if (!j.ok) {
+        const line = lines[index]!
         const receipt: Receipt = { index, id: j.id, stream: j.stream, decision: 'QUARANTINE', code: j.code, reason: j.reason }
         receipts.push(receipt)
-        const truncated = line.length > ctx.policy.maxReadingBytes
+        const truncated = line.length > policy.maxReadingBytes
         quarantined.push({ _id: `tq!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, receipt: receipt as unknown as Json, raw: truncated ? line.slice(0, 512) : line, size: Buffer.byteLength(line), truncated })
         continue
       }
-      const { reading, canonical } = j
-      const key = dedupKey(reading.stream, reading.id)
-      const fp = fingerprint(key)
-      const seenIn = this.pendingKeys.has(key) ? 0 : this.fps.has(fp) ? await this.sealedIn(key) : null
+      const { canonical, key, fp, id, stream, ts } = j
+      const leaf = out.leaves.subarray(rank * 32, rank * 32 + 32)
+      rank++
+      const seenIn = this.pendingKeys.has(key) ? 0 : sealedIn.get(key) ?? null
       if (seenIn !== null) {
-        const reason = `producer id ${reading.id} was already admitted on ${reading.stream}${seenIn > 0 ? ` (batch ${seenIn})` : ' (not yet sealed)'}`
-        receipts.push({ index, id: reading.id, stream: reading.stream, decision: 'DUPLICATE', code: 'DUPLICATE', reason })
-        duplicates.push({ stream: reading.stream, id: reading.id, reason })
+        const reason = `producer id ${id} was already admitted on ${stream}${seenIn > 0 ? ` (batch ${seenIn})` : ' (not yet sealed)'}`
+        receipts.push({ index, id, stream, decision: 'DUPLICATE', code: 'DUPLICATE', reason })
+        duplicates.push({ stream, id, reason })
         continue
       }
       this.fps.add(fp)
@@ -236,20 +245,14 @@ export class TelemetryStore {
       seg.pending++
       seg.writing++
       wal += canonical + '\n'
-      admitted.push({ canonical, stream: reading.stream, ts: reading.ts, leaf: leafHashText(canonical), key, segment: seg })
-      receipts.push({ index, id: reading.id, stream: reading.stream, decision: 'ADMIT' })
+      admitted.push({ canonical, stream, ts, leaf, key, segment: seg })
+      receipts.push({ index, id, stream, decision: 'ADMIT' })
     }
     if (walSeg && wal !== '') writes.push(walSeg.journal!.append(wal))
     if (duplicates.length > 0) quarantined.push({ _id: `td!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, duplicates: duplicates as unknown as Json })
     if (quarantined.length > 0) writes.push(this.record(quarantined))
     const result: IngestResult = { receipts, admitted: admitted.length, duplicates: duplicates.length, quarantined: receipts.length - admitted.length - duplicates.length }
     return { result, writes, admitted }
-  }
-
-  /** A fingerprint hit is confirmed on disk: the batch seq holding the reading, or null (a collision). */
-  private async sealedIn(key: string): Promise<number | null> {
-    const v = await rawGet(this.db, K_DEDUP + key)
-    return v === null ? null : Number(v)
   }
 
   /** Quarantine and duplicate receipts: written and made durable before the ack. */
@@ -361,6 +364,7 @@ export class TelemetryStore {
       this.closed = true
       for (const w of [...this.roomWaiters]) w()
       for (const s of this.segments.values()) await s.journal?.close()
+      await this.judges.close()
       await syncBarrier(this.db).catch(() => undefined)
       await this.db.close()
     }

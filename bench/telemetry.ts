@@ -1,0 +1,127 @@
+/**
+ * Telemetry rows: sustained intake with durable acks (admitted, deduplicated,
+ * sealed into signed batches and on disk), over HTTP and in-process, with p99
+ * ack latency; peers in the same run: plain PouchDB (one doc per reading,
+ * bulk write + fsync per chunk: durable, no dedup, no signing) and hypercore
+ * (one block per reading, appended per chunk: signed, no fsync, no dedup).
+ * Then the memory while a 1,000,000-reading backlog waits offline, and the
+ * time to reopen the store over it.
+ */
+import Hypercore from 'hypercore'
+import { join } from 'node:path'
+import type { Server } from 'node:http'
+import { TelemetryStore } from '../core/telemetry/store.js'
+import { openDb, syncBarrier } from '../core/pouch.js'
+import { createHandlers } from '../core/api.js'
+import { startHttpHost } from '../edge/http-host.js'
+import { boilerLines, streamingVaults } from '../test/support/telemetry-vault.js'
+import { Vault } from '../core/vault.js'
+
+type Row = { measure: string; tresor: string; peer: string; verdict: string }
+const CHUNK = 1000
+const IN_FLIGHT = 8
+const fmt = (n: number) => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)
+const mib = (b: number) => `${fmt(b / 2 ** 20)} MiB`
+
+function chunks(n: number, prefix: string): string[] {
+  const out: string[] = []
+  const now = Date.now()
+  for (let i = 0; i < n; i += CHUNK) out.push(boilerLines(Math.min(CHUNK, n - i), `${prefix}${i}`, now).join('\n'))
+  return out
+}
+
+/** Drive `send` over the chunks with IN_FLIGHT outstanding; ack latency per chunk. */
+async function drive(bodies: string[], send: (body: string) => Promise<void>): Promise<{ ms: number; p99: number; p50: number }> {
+  const lat: number[] = []
+  let next = 0
+  const t0 = performance.now()
+  const worker = async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!
+      const t = performance.now()
+      await send(body)
+      lat.push(performance.now() - t)
+    }
+  }
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+  lat.sort((a, b) => a - b)
+  return { ms: performance.now() - t0, p99: lat[Math.floor(lat.length * 0.99)]!, p50: lat[Math.floor(lat.length / 2)]! }
+}
+
+export async function benchTelemetry(readings: number, backlog: number, tmp: () => Promise<string>, log: (m: string) => void): Promise<Row[]> {
+  const rows: Row[] = []
+  const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
+  await t.bob.close()
+  let store = await TelemetryStore.open(t.alice)
+  try {
+    // In-process: the store's own rate.
+    log(`telemetry: ${fmt(readings)} readings in-process`)
+    const local = await drive(chunks(readings, 'local'), async (body) => { const r = await store.ingest(body); if (r.admitted !== CHUNK) throw new Error(`admitted ${r.admitted}`) })
+    const localFlush = performance.now()
+    await store.flush()
+    const localMs = local.ms + (performance.now() - localFlush)
+    // Over HTTP, as producers send it.
+    log(`telemetry: ${fmt(readings)} readings over HTTP`)
+    const token = 'c'.repeat(64)
+    const { server, url } = await startHttpHost({ handlers: createHandlers(t.alice, { telemetry: store }), token: 'd'.repeat(64), staticDir: await tmp(), ingest: { store, token } })
+    const http = await drive(chunks(readings, 'http'), async (body) => {
+      const res = await fetch(`${url}/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body })
+      const json = await res.json() as { value?: { admitted: number } }
+      if (json.value?.admitted !== CHUNK) throw new Error(`HTTP ${res.status}`)
+    })
+    const httpFlush = performance.now()
+    await store.flush()
+    const httpMs = http.ms + (performance.now() - httpFlush)
+    await new Promise((r) => (server as Server).close(r))
+    // Duplicates: the same input again is judged and refused, not stored.
+    const dup = await drive(chunks(Math.min(readings, 100_000), 'local'), async (body) => { const r = await store.ingest(body); if (r.duplicates !== CHUNK) throw new Error('expected duplicates') })
+
+    // Peers on the same disk, same chunks.
+    log('telemetry peers: PouchDB, hypercore')
+    const db = openDb(join(await tmp(), 'peer.db'))
+    const pouch = await drive(chunks(readings, 'pouch'), async (body) => {
+      await db.bulkDocs(body.split('\n').map((l) => { const r = JSON.parse(l) as { id: string }; return { _id: `r!${r.id}`, reading: l } }))
+      await syncBarrier(db)
+    })
+    await db.close()
+    const core = new Hypercore(join(await tmp(), 'hc'))
+    await core.ready()
+    const hc = await drive(chunks(readings, 'hc'), async (body) => { await core.append(body.split('\n').map((l) => Buffer.from(l))) })
+    await core.close()
+
+    const ours = readings / (localMs / 1000), overHttp = readings / (httpMs / 1000)
+    rows.push({ measure: `telemetry intake, ${fmt(readings)} readings, ${CHUNK}/request, ${IN_FLIGHT} in flight: admitted + deduplicated + sealed & signed + durable acks`,
+      tresor: `HTTP ${fmt(overHttp)}/s (ack p50 ${http.p50.toFixed(1)} ms, p99 ${http.p99.toFixed(1)} ms) · in-process ${fmt(ours)}/s (p99 ${local.p99.toFixed(1)} ms)`,
+      peer: `PouchDB doc/reading + fsync ${fmt(readings / (pouch.ms / 1000))}/s (p99 ${pouch.p99.toFixed(1)} ms) · hypercore block/reading, no fsync ${fmt(readings / (hc.ms / 1000))}/s`,
+      verdict: `≥50,000/s: ${overHttp >= 50_000 ? 'met' : 'NOT met'} over HTTP, ${ours >= 50_000 ? 'met' : 'NOT met'} in-process` })
+    rows.push({ measure: `telemetry duplicates refused, ${fmt(Math.min(readings, 100_000))} readings`, tresor: `${fmt(Math.min(readings, 100_000) / (dup.ms / 1000))}/s`, peer: '', verdict: '' })
+
+    // Backlog: everything waits offline (no forwarding), memory measured once it is all sealed.
+    if (backlog > 0) {
+      log(`telemetry: building an offline backlog of ${fmt(backlog)} readings`)
+      ;(globalThis as { gc?: () => void }).gc?.()
+      const before = process.memoryUsage()
+      await drive(chunks(backlog, 'backlog'), async (body) => { await store.ingest(body) })
+      await store.flush()
+      ;(globalThis as { gc?: () => void }).gc?.()
+      const during = process.memoryUsage()
+      const u = store.usage()
+      await store.close()
+      const dir = t.alice.dir
+      await t.alice.close()
+      const reopened = performance.now()
+      t.alice = await Vault.open({ dir })
+      store = await TelemetryStore.open(t.alice)
+      const reopenMs = performance.now() - reopened
+      ;(globalThis as { gc?: () => void }).gc?.()
+      const after = process.memoryUsage()
+      rows.push({ measure: `memory with ${fmt(store.usage().unforwardedBytes > 0 ? backlog + readings * 2 : backlog)} readings waiting offline (${mib(u.unforwardedBytes)} on disk)`,
+        tresor: `heap ${mib(during.heapUsed)} (+${mib(during.heapUsed - before.heapUsed)}), RSS ${mib(during.rss)}; after reopen heap ${mib(after.heapUsed)}`,
+        peer: '', verdict: `reopen over the backlog ${fmt(reopenMs)} ms` })
+    }
+  } finally {
+    await store.close().catch(() => undefined)
+    await t.alice.close().catch(() => undefined)
+  }
+  return rows
+}
