@@ -15,6 +15,7 @@ import { openDb, syncBarrier } from '../core/pouch.js'
 import { createHandlers } from '../core/api.js'
 import { startHttpHost } from '../edge/http-host.js'
 import { boilerLines, streamingVaults } from '../test/support/telemetry-vault.js'
+import { PASS } from '../test/helpers.js'
 import { Vault } from '../core/vault.js'
 
 type Row = { measure: string; tresor: string; peer: string; verdict: string }
@@ -96,32 +97,70 @@ export async function benchTelemetry(readings: number, backlog: number, tmp: () 
       verdict: `≥50,000/s: ${overHttp >= 50_000 ? 'met' : 'NOT met'} over HTTP, ${ours >= 50_000 ? 'met' : 'NOT met'} in-process` })
     rows.push({ measure: `telemetry duplicates refused, ${fmt(Math.min(readings, 100_000))} readings`, tresor: `${fmt(Math.min(readings, 100_000) / (dup.ms / 1000))}/s`, peer: '', verdict: '' })
 
-    // Backlog: everything waits offline (no forwarding), memory measured once it is all sealed.
-    if (backlog > 0) {
-      log(`telemetry: building an offline backlog of ${fmt(backlog)} readings`)
-      ;(globalThis as { gc?: () => void }).gc?.()
-      const before = process.memoryUsage()
-      await drive(chunks(backlog, 'backlog'), async (body) => { await store.ingest(body) })
-      await store.flush()
-      ;(globalThis as { gc?: () => void }).gc?.()
-      const during = process.memoryUsage()
-      const u = store.usage()
-      await store.close()
-      const dir = t.alice.dir
-      await t.alice.close()
-      const reopened = performance.now()
-      t.alice = await Vault.open({ dir })
-      store = await TelemetryStore.open(t.alice)
-      const reopenMs = performance.now() - reopened
-      ;(globalThis as { gc?: () => void }).gc?.()
-      const after = process.memoryUsage()
-      rows.push({ measure: `memory with ${fmt(store.usage().unforwardedBytes > 0 ? backlog + readings * 2 : backlog)} readings waiting offline (${mib(u.unforwardedBytes)} on disk)`,
-        tresor: `heap ${mib(during.heapUsed)} (+${mib(during.heapUsed - before.heapUsed)}), RSS ${mib(during.rss)}; after reopen heap ${mib(after.heapUsed)}`,
-        peer: '', verdict: `reopen over the backlog ${fmt(reopenMs)} ms` })
-    }
+    if (backlog > 0) rows.push(await backlogRow(backlog, log))
   } finally {
     await store.close().catch(() => undefined)
     await t.alice.close().catch(() => undefined)
   }
   return rows
+}
+
+/**
+ * The memory row runs in a fresh process (this file with --backlog-child N), so
+ * its RSS is the telemetry workload's alone: build an offline backlog of N
+ * readings, then reopen the vault over it and take readings again.
+ */
+async function backlogRow(backlog: number, log: (m: string) => void): Promise<Row> {
+  log(`telemetry: an offline backlog of ${fmt(backlog)} readings, in a fresh process`)
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--backlog-child', String(backlog)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (c) => { out += c })
+  await new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`backlog child exited ${code}`)))))
+  const r = JSON.parse(out) as { waiting: number; diskBytes: number; base: NodeJS.MemoryUsage; full: NodeJS.MemoryUsage; reopened: NodeJS.MemoryUsage; reopenMs: number; rate: number }
+  const js = (m: NodeJS.MemoryUsage) => m.heapUsed + m.arrayBuffers // the fingerprint table is an ArrayBuffer
+  return {
+    measure: `memory while ${fmt(r.waiting)} readings wait offline (${mib(r.diskBytes)} of batches on disk, none forwarded)`,
+    tresor: `RSS ${mib(r.full.rss)} (${mib(r.base.rss)} before the backlog), heap+buffers ${mib(js(r.full))}; after a restart over it RSS ${mib(r.reopened.rss)}, heap+buffers ${mib(js(r.reopened))}`,
+    peer: `intake while building it ${fmt(r.rate)}/s`,
+    verdict: `restart over the backlog ${fmt(r.reopenMs)} ms`
+  }
+}
+
+async function backlogChild(n: number): Promise<void> {
+  const gc = () => (globalThis as { gc?: () => void }).gc?.()
+  const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
+  await t.bob.close()
+  let store = await TelemetryStore.open(t.alice)
+  await store.ingest(boilerLines(CHUNK, 'warm')) // the judge worker and the databases are up before the baseline
+  gc()
+  const base = process.memoryUsage()
+  const t0 = performance.now()
+  for (let i = 0; i < n; i += CHUNK * 50) await drive(chunks(Math.min(CHUNK * 50, n - i), `backlog${i}-`), async (body) => { await store.ingest(body) })
+  await store.flush()
+  const rate = n / ((performance.now() - t0) / 1000)
+  gc()
+  const full = process.memoryUsage()
+  const diskBytes = store.usage().unforwardedBytes
+  const waiting = store.batchMetas().reduce((k, m) => k + m.count, 0)
+  await store.close()
+  const dir = t.alice.dir
+  await t.alice.close()
+  const r0 = performance.now()
+  t.alice = await Vault.open({ dir })
+  await t.alice.unlock(PASS)
+  store = await TelemetryStore.open(t.alice)
+  const reopenMs = performance.now() - r0
+  await store.ingest(boilerLines(CHUNK, 'after'))
+  gc()
+  const reopened = process.memoryUsage()
+  await store.close()
+  await t.alice.close()
+  process.stdout.write(JSON.stringify({ waiting, diskBytes, base, full, reopened, reopenMs, rate }))
+}
+
+const childArg = process.argv.indexOf('--backlog-child')
+if (childArg >= 0) {
+  const { cleanupDirs } = await import('../test/helpers.js')
+  try { await backlogChild(Number(process.argv[childArg + 1])) } finally { await cleanupDirs() }
 }

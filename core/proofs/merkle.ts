@@ -9,7 +9,6 @@ import { createHash, hash } from 'node:crypto'
 
 export type Hash = Uint8Array
 
-const NODE = Uint8Array.of(1)
 
 export function leafHash(data: Uint8Array): Hash {
   const input = new Uint8Array(data.length + 1) // input[0] = 0x00, the leaf prefix
@@ -18,7 +17,11 @@ export function leafHash(data: Uint8Array): Hash {
 }
 
 export function nodeHash(left: Hash, right: Hash): Hash {
-  return new Uint8Array(createHash('sha256').update(NODE).update(left).update(right).digest())
+  const input = new Uint8Array(65)
+  input[0] = 1 // the node prefix
+  input.set(left, 1)
+  input.set(right, 33)
+  return hash('sha256', input, 'buffer')
 }
 
 export const EMPTY_ROOT: Hash = new Uint8Array(createHash('sha256').digest())
