@@ -53,7 +53,7 @@ export async function benchTelemetry(readings: number, backlog: number, tmp: () 
   const rows: Row[] = []
   const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
   await t.bob.close()
-  let store = await TelemetryStore.open(t.alice)
+  const store = await TelemetryStore.open(t.alice)
   try {
     // In-process: the store's own rate.
     log(`telemetry: ${fmt(readings)} readings in-process`)
