@@ -267,7 +267,10 @@ async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: Telemet
         backoff *= 2
         out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, { error: (err as Error).message, retryIn: delay })
       }
-      await Promise.race([stopping.promise, new Promise((resolve) => setTimeout(resolve, delay * 1000).unref())])
+      // The timer keeps the process alive between rounds; a stop signal cuts the wait short.
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([stopping.promise, new Promise((resolve) => { timer = setTimeout(resolve, delay * 1000) })])
+      clearTimeout(timer)
     }
   } finally {
     await sync.close()
