@@ -17,6 +17,11 @@ import type { Json } from './canonical.js'
 import type { IngestResult, QuarantineEntry, StreamMeter, TelemetryStore, Usage } from './telemetry/store.js'
 import type { Reading } from './telemetry/reading.js'
 import type { ReadingProof } from './telemetry/batch.js'
+import { LogView, type Badge } from './log-view.js'
+import { proveInclusion } from './proofs/prover.js'
+import type { InclusionProofFile } from './proofs/proof-file.js'
+import { parseBounded } from './canonical.js'
+import { eventDocId } from './store.js'
 
 export interface VaultStatus {
   vaultId: string
@@ -59,11 +64,17 @@ export interface HostProviders {
   syncStatus?: () => Promise<SyncStatus>
   /** The device's telemetry store, where the host opened one (edge daemon, CLI). */
   telemetry?: TelemetryStore
+  /** Lock the device key after this long without a call that signs or unlocks (default 15 minutes; 0: never). */
+  autoLockMs?: number
 }
+
+/** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
+const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
 
 export interface TelemetryStatus extends Usage { enabled: boolean; forwardedSeq: number; sealedSeq: number; batches: number }
 
-export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; payload: SignedEvent['payload'] }
+export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; badge: Badge; payload?: SignedEvent['payload'] }
+export interface LogEntryDetail extends LogEntry { payload: SignedEvent['payload']; raw: string }
 
 /** Argument and result types per method: the contract every transport is typed against. */
 export interface Handlers {
@@ -83,7 +94,11 @@ export interface Handlers {
   'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
   'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
   'vault.lock': (args: Record<string, never>) => Promise<{ unlocked: false }>
-  'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string }) => Promise<{ entries: LogEntry[]; total: number }>
+  'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string; from?: string; to?: string; payloads?: boolean }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
+  'log.get': (args: { author: string; seq: number }) => Promise<LogEntryDetail>
+  'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
+  'bundle.export': (args: { since?: Record<string, number> }) => Promise<{ text: string; events: number }>
+  'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
   'telemetry.status': (args: Record<string, never>) => Promise<TelemetryStatus>
   'telemetry.streams': (args: { windowMs?: number }) => Promise<StreamMeter[]>
@@ -98,7 +113,8 @@ export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
 export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 
 export const METHODS: readonly Method[] = [
-  'vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.appendNote',
+  'vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.get', 'log.appendNote',
+  'proof.event', 'bundle.export', 'bundle.import',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
   'ledger.balances', 'sync.status',
   'telemetry.status', 'telemetry.streams', 'telemetry.readings', 'telemetry.quarantine', 'telemetry.prove', 'telemetry.ingest'
@@ -160,6 +176,36 @@ export function inboxOf(vault: Vault, now: Date = new Date()): ProposalView[] {
 
 /** Build the handler map for one open vault. */
 export function createHandlers(vault: Vault, providers: HostProviders = {}): Handlers {
+  const logView = new LogView(vault)
+  const autoLock = autoLocker(vault, providers.autoLockMs ?? DEFAULT_AUTO_LOCK_MS)
+  const handlers = buildHandlers(vault, providers, logView)
+  // Every call that signs or unlocks restarts the auto-lock timer.
+  for (const m of SIGNING_METHODS) {
+    const fn = handlers[m] as (a: unknown) => Promise<unknown>
+    ;(handlers as unknown as Record<string, (a: unknown) => Promise<unknown>>)[m] = async (a) => { try { return await fn(a) } finally { autoLock.touch() } }
+  }
+  return handlers
+}
+
+export const DEFAULT_AUTO_LOCK_MS = 15 * 60_000
+const SIGNING_METHODS: readonly Method[] = ['vault.unlock', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit', 'log.appendNote', 'vault.verify']
+
+/** Locks the device key after `ms` without signing activity; the timer never keeps a process alive. */
+function autoLocker(vault: Vault, ms: number): { touch(): void } {
+  let timer: NodeJS.Timeout | null = null
+  return {
+    touch() {
+      if (timer) clearTimeout(timer)
+      timer = null
+      if (ms > 0 && vault.unlocked) {
+        timer = setTimeout(() => vault.lock(), ms)
+        timer.unref?.()
+      }
+    }
+  }
+}
+
+function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView): Handlers {
   const telemetry = (): TelemetryStore => {
     if (!providers.telemetry) throw NOT_FOUND('this host has no telemetry store open (the edge daemon and the CLI do)')
     return providers.telemetry
@@ -232,20 +278,46 @@ export function createHandlers(vault: Vault, providers: HostProviders = {}): Han
       const a = obj(args)
       const offset = optInt(a.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0)
       const limit = optInt(a.limit, 'limit', 1, 1000, 100)
-      const type = optString(a.type, 'type', 64)
-      const author = optString(a.author, 'author', 64)
-      const entries: LogEntry[] = []
-      let total = 0
-      for await (const page of vault.events()) {
-        for (const { id, event } of page) {
-          if ((type && event.type !== type) || (author && event.author !== author)) continue
-          if (total >= offset && entries.length < limit) {
-            entries.push({ id, author: event.author, seq: event.seq, ts: event.ts, type: event.type, payload: event.payload })
-          }
-          total++
-        }
+      const filter = { type: optString(a.type, 'type', 64), author: optString(a.author, 'author', 64), from: optString(a.from, 'from', 30), to: optString(a.to, 'to', 30) }
+      await logView.refresh()
+      const rows = logView.select(filter)
+      const entries: LogEntry[] = rows.slice(offset, offset + limit).map((r) => ({ ...r, badge: logView.badge(r) }))
+      if (a.payloads === true) {
+        const docs = await vault.store.getMany(entries.map((e) => eventDocId(e.author, e.seq)))
+        for (const [i, doc] of docs.entries()) if (doc) entries[i]!.payload = (JSON.parse(doc.raw) as SignedEvent).payload
       }
-      return { entries, total }
+      return { entries, total: rows.length, ...logView.facets() }
+    },
+    'log.get': async (args) => {
+      const a = obj(args)
+      const author = optString(a.author, 'author', 64)
+      const seq = optInt(a.seq, 'seq', 1, Number.MAX_SAFE_INTEGER, 0)
+      if (!author || seq < 1) throw BAD_ARGUMENT('author and seq are required')
+      await vault.flush()
+      const doc = await vault.store.get(author, seq)
+      if (!doc) throw NOT_FOUND(`no event ${author.slice(0, 12)}…/${seq}`)
+      const event = JSON.parse(doc.raw) as SignedEvent
+      const row = { id: doc.id, author, seq, ts: event.ts, type: event.type }
+      return { ...row, badge: logView.badge(row), payload: event.payload, raw: doc.raw }
+    },
+    'proof.event': async (args) => {
+      const id = optString(obj(args).id, 'id', 64)
+      if (!id) throw BAD_ARGUMENT('id is required')
+      return proveInclusion(vault, id)
+    },
+    'bundle.export': async (args) => {
+      const since = obj(args).since ?? {}
+      if (typeof since !== 'object' || since === null || Array.isArray(since) || !Object.values(since).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+        throw BAD_ARGUMENT('since maps author keys to feed lengths')
+      }
+      const bundle = await vault.exportBundle(since as Record<string, number>)
+      return { text: JSON.stringify(bundle), events: bundle.events.length }
+    },
+    'bundle.import': async (args) => {
+      const text = obj(args).text
+      if (typeof text !== 'string' || text.length === 0 || text.length > MAX_BUNDLE_TEXT) throw BAD_ARGUMENT(`text is a bundle file's content (at most ${MAX_BUNDLE_TEXT} bytes)`)
+      parseBounded(text, MAX_BUNDLE_TEXT, 16) // refuse non-JSON and deep nesting before the vault reads it
+      return vault.importBundle(text)
     },
     'log.appendNote': async (args) => {
       const text = optString(obj(args).text, 'text', 4096)

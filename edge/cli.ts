@@ -157,7 +157,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     const vault = await openVault(args)
     const limit = Number(flag(args, 'limit') ?? 50)
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw usage('--limit must be 1-1000')
-    const res = await createHandlers(vault)['log.list']({ limit, type: flag(args, 'type'), author: flag(args, 'author') })
+    const res = await createHandlers(vault)['log.list']({ limit, type: flag(args, 'type'), author: flag(args, 'author'), payloads: true })
     const lines = res.entries.map((e) => `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`)
     out.print([...lines, `(${res.entries.length} of ${res.total})`].join('\n'), res)
     await vault.close()

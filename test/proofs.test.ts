@@ -103,7 +103,7 @@ describe('proofs', () => {
     const dir = vault.dir
     await vault.close()
     const v = await Vault.open({ dir })
-    const entries = await (await import('../core/api.js')).createHandlers(v)['log.list']({ type: CHECKPOINT_TYPE })
+    const entries = await (await import('../core/api.js')).createHandlers(v)['log.list']({ type: CHECKPOINT_TYPE, payloads: true })
     expect(entries.total).toBe(1)
     expect((entries.entries[0]!.payload as { feeds: { length: number }[] }).feeds[0]!.length).toBe(1000)
     expect((await v.verify({ full: true })).ok).toBe(true)

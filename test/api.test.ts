@@ -1,0 +1,77 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { createHandlers } from '../core/api.js'
+import { Vault } from '../core/vault.js'
+import { VaultError } from '../core/errors.js'
+import { cleanupDirs, makeVault, PASS, withRawDb } from './helpers.js'
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try { await p } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
+}
+
+describe('core api for the UI', () => {
+  afterAll(cleanupDirs)
+
+  it('api - the audit log pages in time order with filters, facets and a verification badge per event, and follows new appends', async () => {
+    const vault = await makeVault({ notes: 30 })
+    const api = createHandlers(vault)
+    const all = await api['log.list']({ limit: 10 })
+    expect(all.total).toBe(31)
+    expect(all.entries[0]).toMatchObject({ type: 'vault.genesis', seq: 1 })
+    expect(all.types).toEqual(['audit.note', 'vault.genesis'])
+    expect(all.authors).toEqual([vault.device])
+    const page = await api['log.list']({ offset: 25, limit: 10, type: 'audit.note' })
+    expect(page).toMatchObject({ total: 30 })
+    expect(page.entries.map((e) => e.seq)).toEqual([27, 28, 29, 30, 31])
+    // Appended after the last check: not yet covered by a verification.
+    await vault.append('audit.note', { text: 'late' })
+    const late = await api['log.list']({ offset: 31, limit: 5 })
+    expect(late.entries.map((e) => [e.seq, e.badge])).toEqual([[32, 'unchecked']])
+    await vault.verify({ full: true })
+    expect((await api['log.list']({ offset: 31 })).entries[0]!.badge).toBe('verified')
+    const mid = all.entries[5]!
+    const window = await api['log.list']({ from: mid.ts, to: mid.ts })
+    expect(window.entries.map((e) => e.id)).toContain(mid.id)
+    expect((await api['log.get']({ author: vault.device, seq: 2 })).payload).toEqual({ text: 'note 0' })
+    expect(await codeOf(api['log.get']({ author: vault.device, seq: 999 }))).toBe('NOT_FOUND')
+    expect(await codeOf(api['log.list']({ limit: 5000 }))).toBe('BAD_ARGUMENT')
+    await vault.close()
+  })
+
+  it('api - a rewritten event carries the failed badge in a READ-ONLY vault', async () => {
+    const vault = await makeVault({ notes: 3 })
+    const dir = vault.dir
+    await vault.close()
+    await withRawDb(dir, async (db) => {
+      const doc = await db.get(`ev!${vault.device}!000000000003`)
+      await db.put({ ...doc, raw: String(doc.raw).replace('note 1', 'note X') })
+    })
+    const v = await Vault.open({ dir })
+    const res = await createHandlers(v)['log.list']({})
+    expect(v.health.state).toBe('read-only')
+    expect(res.entries.find((e) => e.seq === 3)!.badge).toBe('failed')
+    await v.close()
+  })
+
+  it('api - bundles move through the API; a non-bundle is refused with the reason', async () => {
+    const a = await makeVault({ notes: 2 })
+    const api = createHandlers(a)
+    const { text, events } = await api['bundle.export']({})
+    expect(events).toBe(3)
+    expect(await api['bundle.import']({ text })).toEqual({ admitted: 0, duplicates: 3 })
+    expect(await codeOf(api['bundle.import']({ text: '[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]' }))).toBe('TOO_DEEP')
+    expect(await codeOf(api['bundle.export']({ since: { x: -1 } }))).toBe('BAD_ARGUMENT')
+    await a.close()
+  })
+
+  it('api - the device key locks itself after the auto-lock time without signing', async () => {
+    const vault = await makeVault()
+    vault.lock()
+    const api = createHandlers(vault, { autoLockMs: 50 })
+    await api['vault.unlock']({ passphrase: PASS })
+    expect(vault.unlocked).toBe(true)
+    await new Promise((r) => setTimeout(r, 120))
+    expect(vault.unlocked).toBe(false)
+    expect(await codeOf(api['log.appendNote']({ text: 'x' }))).toBe('LOCKED')
+    await vault.close()
+  })
+})
