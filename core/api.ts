@@ -11,7 +11,7 @@ import { missingApprovals, rulesFor } from './governance/policy.js'
 import { ledgerBalances, type LedgerEntry } from './governance/registers.js'
 import type { VerifyReport } from './verify.js'
 import type { SignedEvent } from './envelope.js'
-import { BAD_ARGUMENT, NOT_FOUND, UNKNOWN_METHOD } from './errors.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT, NOT_FOUND, UNKNOWN_METHOD } from './errors.js'
 import { stateHash } from './governance/state.js'
 import type { Json } from './canonical.js'
 import type { IngestResult, QuarantineEntry, StreamMeter, TelemetryStore, Usage } from './telemetry/store.js'
@@ -71,6 +71,9 @@ export interface HostProviders {
 /** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
 const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
 
+/** Whether the host's folder holds a vault yet (the UI shows onboarding until it does). */
+export interface OnboardStatus { hasVault: boolean; dir: string; deviceKey: string | null; error: { code: string; message: string } | null }
+
 export interface TelemetryStatus extends Usage { enabled: boolean; forwardedSeq: number; sealedSeq: number; batches: number }
 
 export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; badge: Badge; payload?: SignedEvent['payload'] }
@@ -100,6 +103,10 @@ export interface Handlers {
   'bundle.export': (args: { since?: Record<string, number> }) => Promise<{ text: string; events: number }>
   'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
+  'onboard.status': (args: Record<string, never>) => Promise<OnboardStatus>
+  'onboard.create': (args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }) => Promise<OnboardStatus>
+  'onboard.keygen': (args: { name: string; passphrase: string }) => Promise<{ publicKey: string }>
+  'onboard.join': (args: { bundle: string; passphrase: string }) => Promise<OnboardStatus>
   'telemetry.status': (args: Record<string, never>) => Promise<TelemetryStatus>
   'telemetry.streams': (args: { windowMs?: number }) => Promise<StreamMeter[]>
   'telemetry.readings': (args: { stream: string; from?: string; to?: string; limit?: number }) => Promise<{ readings: Reading[]; total: number }>
@@ -117,6 +124,7 @@ export const METHODS: readonly Method[] = [
   'proof.event', 'bundle.export', 'bundle.import',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
   'ledger.balances', 'sync.status',
+  'onboard.status', 'onboard.create', 'onboard.keygen', 'onboard.join',
   'telemetry.status', 'telemetry.streams', 'telemetry.readings', 'telemetry.quarantine', 'telemetry.prove', 'telemetry.ingest'
 ]
 
@@ -215,7 +223,12 @@ function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView)
     if (!s) throw BAD_ARGUMENT('stream is required')
     return s
   }
+  const opened = async () => { throw ALREADY_EXISTS('this folder already holds a vault') }
   return {
+    'onboard.status': async () => ({ hasVault: true, dir: vault.dir, deviceKey: vault.device, error: null }),
+    'onboard.create': opened,
+    'onboard.keygen': opened,
+    'onboard.join': opened,
     'telemetry.status': async () => {
       const t = telemetry()
       return { ...t.usage(), enabled: t.enabled, forwardedSeq: t.forwarded, sealedSeq: t.head.seq, batches: t.batchMetas().length }
@@ -331,6 +344,7 @@ function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView)
 /** Dispatch an untrusted (method, args) pair: the generic entry every transport uses. */
 export async function dispatch(handlers: Handlers, method: unknown, args: unknown): Promise<unknown> {
   if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
-  const fn = handlers[method] as (a: unknown) => Promise<unknown>
+  const fn = handlers[method] as ((a: unknown) => Promise<unknown>) | undefined
+  if (typeof fn !== 'function') throw UNKNOWN_METHOD(`this host does not offer ${method}`)
   return fn(args)
 }

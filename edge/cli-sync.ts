@@ -11,7 +11,6 @@ import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { createHandlers } from '../core/api.js'
 import { startHttpHost } from './http-host.js'
 import { join } from 'node:path'
 import { decodeEvent } from '../core/envelope.js'
@@ -23,7 +22,9 @@ import { TelemetryStore } from '../core/telemetry/store.js'
 import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type PullRound } from '../sync/telemetry-forward.js'
 import { remoteDb } from '../sync/remote.js'
 import { startMqttInput, type MqttInput } from './mqtt-input.js'
-import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { openHost } from '../core/host.js'
+import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
 
 export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value', mqtt: 'value', 'mqtt-topic': 'list', sync: 'bool' } as const
@@ -120,32 +121,43 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port is 0-65535')
     const staticDir = fileURLToPath(new URL('../out/renderer/', import.meta.url))
     if (!existsSync(join(staticDir, 'index.html'))) throw usage('the UI is not built yet: run npm run build first')
-    const vault = await openVault(args)
-    // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
-    if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch(async (err) => { await vault.close(); throw err })
-    const store = await TelemetryStore.open(vault)
+    const dir = dirOf(args)
+    await mkdir(dir, { recursive: true, mode: 0o700 })
     const stopping = stopSignal()
+    let store: TelemetryStore | null = null
     let mqttInput: MqttInput | null = null
     let loop: Promise<unknown> = Promise.resolve()
-    const [token, ingestToken] = [await serveToken(vault.dir), await serveToken(vault.dir, INGEST_TOKEN_FILE)]
-    const { server, url } = await startHttpHost({ handlers: createHandlers(vault, { syncStatus: () => recordedStatus(vault), telemetry: store }), token, staticDir, port, ingest: { store, token: ingestToken } })
-    try {
-      out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(vault.dir, TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(vault.dir, INGEST_TOKEN_FILE)}`,
-        { url, tokenFile: join(vault.dir, TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(vault.dir, INGEST_TOKEN_FILE) })
-      const mqttUrl = flag(args, 'mqtt')
-      if (mqttUrl) {
-        const topics = args.flags.get('mqtt-topic') ?? ['tresor/#']
-        mqttInput = await startMqttInput({ url: mqttUrl, topics, store, onEvent: (e) => { if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e) } })
-        out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, { mqtt: mqttUrl, topics })
+    // A folder without a vault is served too: the UI offers onboarding (create, or join from a bundle).
+    const host = openHost({
+      dir,
+      providers: async (vault) => {
+        // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
+        if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))
+        store = await TelemetryStore.open(vault)
+        const mqttUrl = flag(args, 'mqtt')
+        if (mqttUrl) {
+          const topics = args.flags.get('mqtt-topic') ?? ['tresor/#']
+          mqttInput = await startMqttInput({ url: mqttUrl, topics, store, onEvent: (e) => { if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e) } })
+          out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, { mqtt: mqttUrl, topics })
+        }
+        if (args.flags.has('sync')) loop = syncLoop(vault, args, out, store, stopping).catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
+        return { syncStatus: () => recordedStatus(vault), telemetry: store }
+      },
+      beforeClose: async () => {
+        await mqttInput?.close()
+        await loop
+        await store?.close()
       }
-      if (args.flags.has('sync')) loop = syncLoop(vault, args, out, store, stopping)
+    })
+    const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
+    const { server, url } = await startHttpHost({ handlers: host.handlers, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })
+    try {
+      out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
+        { url, tokenFile: join(dir, TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(dir, INGEST_TOKEN_FILE) })
       await stopping.promise
-      await loop
     } finally {
-      await mqttInput?.close()
       await new Promise<void>((resolve) => server.close(() => resolve()))
-      await store.close()
-      await vault.close()
+      await host.close()
     }
     return 0
   },

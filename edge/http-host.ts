@@ -60,8 +60,8 @@ export interface HttpHostOptions {
   staticDir: string
   host?: string
   port?: number
-  /** Telemetry intake: the store and the producers' token. */
-  ingest?: { store: TelemetryStore; token: string }
+  /** Telemetry intake: the store (null while there is no vault yet) and the producers' token. */
+  ingest?: { store: TelemetryStore | (() => TelemetryStore | null); token: string }
 }
 
 const INGEST_STATUS: Partial<Record<string, number>> = { BACKPRESSURE: 503, DISABLED: 403, READ_ONLY: 409, OVERSIZED: 413, BAD_ARGUMENT: 400 }
@@ -114,7 +114,8 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     if (req.headers.origin !== undefined && req.headers.origin !== origin) return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
     const auth = req.headers.authorization ?? ''
     if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token)) return refuse(401, 'LOCKED', 'a valid ingest token is required')
-    const { store } = opts.ingest
+    const store = typeof opts.ingest.store === 'function' ? opts.ingest.store() : opts.ingest.store
+    if (!store) return refuse(503, 'NOT_FOUND', 'no vault is open yet', { 'Retry-After': '5' })
     const usage = store.usage()
     if (usage.full) return refuse(503, 'BACKPRESSURE', `telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes): retry later`, { 'Retry-After': '1' })
     try {

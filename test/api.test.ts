@@ -2,7 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { createHandlers } from '../core/api.js'
 import { Vault } from '../core/vault.js'
 import { VaultError } from '../core/errors.js'
-import { cleanupDirs, makeVault, PASS, withRawDb } from './helpers.js'
+import { openHost } from '../core/host.js'
+import { join } from 'node:path'
+import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try { await p } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
@@ -73,5 +75,39 @@ describe('core api for the UI', () => {
     expect(vault.unlocked).toBe(false)
     expect(await codeOf(api['log.appendNote']({ text: 'x' }))).toBe('LOCKED')
     await vault.close()
+  })
+
+  it('host - an empty folder is onboarding: vault methods answer NOT_FOUND until a vault is created; create twice is refused', async () => {
+    const dir = join(await tempDir(), 'fresh')
+    const host = openHost({ dir })
+    const h = host.handlers
+    expect(await h['onboard.status']({})).toMatchObject({ hasVault: false, deviceKey: null, error: null })
+    expect(await codeOf(h['vault.status']({}))).toBe('NOT_FOUND')
+    expect(await codeOf(h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: 'short' }))).toBe('BAD_ARGUMENT')
+    const created = await h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: PASS })
+    expect(created).toMatchObject({ hasVault: true, deviceKey: expect.stringMatching(/^[0-9a-f]{64}$/) })
+    expect(await h['vault.status']({})).toMatchObject({ name: 'Ops', health: { state: 'ok' } })
+    expect(await codeOf(h['onboard.create']({ vaultName: 'Again', memberName: 'alice', roles: ['operator'], passphrase: PASS }))).toBe('ALREADY_EXISTS')
+    await host.close()
+    // Reopened: straight to the vault.
+    const again = openHost({ dir })
+    expect((await again.handlers['vault.status']({})).name).toBe('Ops')
+    await again.close()
+  })
+
+  it('host - a second device makes its key, then joins from a bundle exported by a member', async () => {
+    const root = await tempDir()
+    const founder = openHost({ dir: join(root, 'a') })
+    await founder.handlers['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: PASS })
+    const device = openHost({ dir: join(root, 'b') })
+    const { publicKey } = await device.handlers['onboard.keygen']({ name: 'bob', passphrase: PASS })
+    expect((await device.handlers['onboard.status']({})).deviceKey).toBe(publicKey)
+    const { text } = await founder.handlers['bundle.export']({})
+    expect(await codeOf(device.handlers['onboard.join']({ bundle: '{"not":"a bundle"}', passphrase: PASS }))).not.toBe('NO_ERROR')
+    expect(await device.handlers['onboard.join']({ bundle: text, passphrase: PASS })).toMatchObject({ hasVault: true, deviceKey: publicKey })
+    const status = await device.handlers['vault.status']({})
+    expect(status).toMatchObject({ name: 'Ops', events: 1, device: publicKey })
+    await device.close()
+    await founder.close()
   })
 })

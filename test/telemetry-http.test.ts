@@ -40,6 +40,13 @@ describe('telemetry over HTTP', () => {
     await t.bob.close()
     const { child, url } = await serve(dir)
     const token = (await readFile(join(dir, 'ingest-token'), 'utf8')).trim()
+    // The daemon answers at once and opens the vault in the background: wait for it.
+    const apiToken = (await readFile(join(dir, 'serve-token'), 'utf8')).trim()
+    for (let i = 0; i < 200; i++) {
+      const res = await fetch(url.replace('/ingest', '/api/onboard.status'), { method: 'POST', headers: { Authorization: `Bearer ${apiToken}` } })
+      if (((await res.json()) as { value: { hasVault: boolean } }).value.hasVault) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
     const acked: string[] = []
     try {
       for (let round = 0; round < 5; round++) {

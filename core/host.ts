@@ -1,0 +1,125 @@
+/**
+ * The vault as a long-running host holds it (Electron main, the edge
+ * daemon): opened in the background so the UI shows at once; every call
+ * waits for the boot self-check. When the folder holds no vault yet the
+ * host is in onboarding: `onboard.*` create a vault, make a device key, or
+ * join from a bundle, and the vault methods answer NOT_FOUND until then.
+ * Host capabilities (sync status, telemetry) come from `providers`, so core
+ * stays free of sync/ and of any host.
+ */
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createHandlers, METHODS, type Handlers, type HostProviders, type OnboardStatus } from './api.js'
+import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE } from './vault.js'
+import { readKeyFile } from './keys.js'
+import { BAD_ARGUMENT, NOT_FOUND, VaultError } from './errors.js'
+
+type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join'
+type OnboardHandlers = Pick<Handlers, OnboardMethod>
+
+export interface VaultHost {
+  handlers: Handlers
+  /** The open vault, once there is one. */
+  vault(): Vault | null
+  close(): Promise<void>
+}
+
+export interface HostOptions {
+  dir: string
+  providers?: (vault: Vault) => Promise<HostProviders> | HostProviders
+  /** Called before the vault closes (e.g. to close a telemetry store). */
+  beforeClose?: (vault: Vault) => Promise<void>
+}
+
+type AnyHandler = (args: unknown) => Promise<unknown>
+
+function text(v: unknown, name: string, max: number): string {
+  if (typeof v !== 'string' || v.trim() === '' || v.length > max) throw BAD_ARGUMENT(`${name} is required (at most ${max} characters)`)
+  return v
+}
+
+/** A passphrase for a new device key: long enough to resist guessing the key file offline. */
+function newPassphrase(v: unknown): string {
+  const p = text(v, 'passphrase', 1024)
+  if (p.length < 10) throw BAD_ARGUMENT('choose a passphrase of at least 10 characters')
+  return p
+}
+
+export function openHost(opts: HostOptions): VaultHost {
+  let vault: Vault | null = null
+  let handlers: Handlers | null = null
+  let openError: VaultError | null = null
+  let opening: Promise<void> = Promise.resolve()
+
+  const adopt = async (v: Vault) => {
+    vault = v
+    handlers = createHandlers(v, opts.providers ? await opts.providers(v) : {})
+    openError = null
+  }
+  const start = async () => {
+    const exists = await stat(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
+    if (!exists) { openError = NOT_FOUND(`no vault in ${opts.dir} yet: create one or join one`); return }
+    try {
+      await adopt(await Vault.open({ dir: opts.dir }))
+    } catch (err) {
+      openError = err instanceof VaultError ? err : new VaultError('INTERNAL', (err as Error).message)
+    }
+  }
+  opening = start()
+
+  const status = async (): Promise<OnboardStatus> => {
+    await opening
+    const key = await readKeyFile(join(opts.dir, KEY_FILE)).catch(() => null)
+    return { hasVault: vault !== null, dir: opts.dir, deviceKey: key?.publicKey ?? null, error: openError && openError.code !== 'NOT_FOUND' ? { code: openError.code, message: openError.message } : null }
+  }
+  /** Onboarding steps run one at a time and only while there is no vault. */
+  const onboarding = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const prior = opening
+    let release!: () => void
+    opening = new Promise((r) => { release = r })
+    try {
+      await prior
+      if (vault) throw new VaultError('ALREADY_EXISTS', 'this folder already holds a vault')
+      return await fn()
+    } finally {
+      release()
+    }
+  }
+  const asArgs = (a: unknown) => (typeof a === 'object' && a !== null && !Array.isArray(a) ? a as Record<string, unknown> : {})
+
+  const onboard: OnboardHandlers = {
+    'onboard.status': status,
+    'onboard.create': async (args) => {
+      const a = asArgs(args)
+      const roles = Array.isArray(a.roles) ? a.roles.map(String) : []
+      await onboarding(async () => adopt(await Vault.create({ dir: opts.dir, vaultName: text(a.vaultName, 'vault name', 128), memberName: text(a.memberName, 'your member name', 64), roles, passphrase: newPassphrase(a.passphrase) })))
+      return status()
+    },
+    'onboard.keygen': async (args) => {
+      const a = asArgs(args)
+      return onboarding(async () => ({ publicKey: (await ensureDeviceKey(opts.dir, text(a.name, 'name', 64), newPassphrase(a.passphrase))).publicKey }))
+    },
+    'onboard.join': async (args) => {
+      const a = asArgs(args)
+      await onboarding(async () => adopt(await Vault.join({ dir: opts.dir, bundle: text(a.bundle, 'bundle', 48 * 1024 * 1024), passphrase: text(a.passphrase, 'passphrase', 1024) })))
+      return status()
+    }
+  }
+
+  const forward = (m: keyof Handlers): AnyHandler => async (args) => {
+    await opening
+    if (!handlers) throw openError ?? NOT_FOUND('no vault yet')
+    return (handlers[m] as AnyHandler)(args)
+  }
+  const all = Object.fromEntries([...METHODS.map((m) => [m, forward(m)]), ...Object.entries(onboard)]) as unknown as Handlers
+  return {
+    handlers: all,
+    vault: () => vault,
+    close: async () => {
+      await opening.catch(() => undefined)
+      if (!vault) return
+      await opts.beforeClose?.(vault)
+      await vault.close()
+    }
+  }
+}
