@@ -15,12 +15,12 @@ import nacl from 'tweetnacl'
 import Hypercore from 'hypercore'
 import { Vault } from '../core/vault.js'
 import { openDb, syncBarrier } from '../core/pouch.js'
-import { signEvent, type DecodedEvent } from '../core/envelope.js'
 import { eventDocId } from '../core/store.js'
 import { benchSync } from './sync.js'
 import { benchProofs } from './proofs.js'
 import { benchGit } from './git.js'
 import { benchTelemetry } from './telemetry.js'
+import { fillWithNotes, signedNotes } from '../test/support/big-vault.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
@@ -42,29 +42,13 @@ async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> 
   return { ms: performance.now() - t, value }
 }
 
-/** Events exactly like a vault's own appends, signed natively, for building big vaults quickly. */
-function* signedNotes(vault: Vault, secretKey: Uint8Array, from: { length: number; head: string }, count: number): Generator<DecodedEvent> {
-  let { length, head } = from
-  for (let i = 0; i < count; i++) {
-    const d = signEvent({ v: 1, vault: vault.vaultId, author: vault.device, seq: length + 1, prev: head, ts: new Date(1_780_000_000_000 + i).toISOString(), type: 'audit.note', payload: { text: `reading ${i}`, n: i }, seen: [] }, secretKey)
-    length++
-    head = d.id
-    yield d
-  }
-}
-
 async function buildVault(count: number): Promise<{ dir: string; buildMs: number }> {
   const dir = await tmp()
   const v = await Vault.create({ dir, vaultName: 'bench', passphrase: PASS, memberName: 'bench', roles: ['operator'], kdf: KDF })
   const { openKeyFile, readKeyFile } = await import('../core/keys.js')
   const key = await openKeyFile(await readKeyFile(join(dir, 'device.key')), PASS)
   const t = performance.now()
-  let batch: DecodedEvent[] = []
-  for (const d of signedNotes(v, key.keyPair.secretKey, v.heads()[v.device]!, count - 1)) {
-    batch.push(d)
-    if (batch.length === 1000) { await v.store.putMany(batch); batch = [] }
-  }
-  await v.store.putMany(batch)
+  await fillWithNotes(v, key.keyPair.secretKey, count - 1)
   const buildMs = performance.now() - t
   await v.unlock(PASS)
   await v.verify({ full: true }) // sets the signed verified point
@@ -110,7 +94,7 @@ async function benchAppend(): Promise<void> {
     rates.pipelined.push(rate(per, t2.ms))
     const t3 = await time(async () => { for (let i = 0; i < per; i++) await core.append(Buffer.from(JSON.stringify({ text: `reading ${i}`, n: i }))) })
     rates.hypercore.push(rate(per, t3.ms))
-    const docs = [...signedNotes(v, foreign, plainHead, per)]
+    const docs = [...signedNotes(v, foreign, per, plainHead)]
     plainHead = { length: plainHead.length + per, head: docs[docs.length - 1]!.id }
     const t4 = await time(async () => {
       for (const d of docs) {

@@ -32,6 +32,8 @@ export interface VaultStatus {
   events: number
   feeds: Record<string, { length: number; head: string }>
   lastCheck: Pick<VerifyReport, 'ok' | 'mode' | 'checked' | 'total' | 'durationMs' | 'verifiedAt'> | null
+  /** Set by a host that can remember the passphrase in the OS keychain (the desktop app): whether it can here, and why not. */
+  keychain?: { ok: boolean; reason?: string; remembered: boolean }
 }
 
 /** A proposal as a reviewer sees it: what changes, who signed, what is still needed. */
@@ -95,8 +97,10 @@ export interface Handlers {
   'ledger.balances': (args: Record<string, never>) => Promise<{ entries: LedgerEntry[]; balances: Record<string, Record<string, number>> }>
   'sync.status': (args: Record<string, never>) => Promise<SyncStatus | null>
   'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
-  'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
-  'vault.lock': (args: Record<string, never>) => Promise<{ unlocked: false }>
+  /** `remember` asks a host with an OS keychain to keep the passphrase there (core itself ignores it). */
+  'vault.unlock': (args: { passphrase: string; remember?: boolean }) => Promise<{ unlocked: true }>
+  /** `forget` drops a remembered passphrase from the host's keychain. */
+  'vault.lock': (args: { forget?: boolean }) => Promise<{ unlocked: false }>
   'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string; from?: string; to?: string; payloads?: boolean }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
   'log.get': (args: { author: string; seq: number }) => Promise<LogEntryDetail>
   'proof.event': (args: { id: string }) => Promise<InclusionProofFile>

@@ -75,11 +75,14 @@ export class LogView {
     return { types: [...new Set(this.rows.map((r) => r.type))].sort(), authors: [...this.lengths.keys()].sort() }
   }
 
-  /** What the last self-check says of a row: inside a verified feed length, named by an issue, or not checked yet. */
+  /**
+   * What the vault knows of a row: named by an issue of the last self-check
+   * (failed), inside a feed the vault holds as verified (checked at boot, by
+   * the ingestion gate, or signed here), or neither (not checked yet).
+   */
   badge(row: LogRow): Badge {
     const report = this.vault.health.report
-    if (!report) return 'unchecked'
-    if (report.issues.some((i) => i.docId === eventDocId(row.author, row.seq))) return 'failed'
-    return row.seq <= (report.feeds[row.author]?.length ?? 0) ? 'verified' : 'unchecked'
+    if (report?.issues.some((i) => i.docId === eventDocId(row.author, row.seq))) return 'failed'
+    return row.seq <= (this.vault.heads()[row.author]?.length ?? 0) ? 'verified' : 'unchecked'
   }
 }

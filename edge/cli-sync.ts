@@ -140,8 +140,14 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
           mqttInput = await startMqttInput({ url: mqttUrl, topics, store, onEvent: (e) => { if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e) } })
           out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, { mqtt: mqttUrl, topics })
         }
-        if (args.flags.has('sync')) loop = syncLoop(vault, args, out, store, stopping).catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
-        return { syncStatus: () => recordedStatus(vault), telemetry: store }
+        let live: CouchSync | null = null
+        if (args.flags.has('sync')) {
+          loop = syncLoop(vault, args, out, store, stopping, (sync) => { live = sync })
+            .catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
+            .finally(() => { live = null })
+        }
+        // While the rounds run, the status is live (online/offline); otherwise what the last rounds recorded.
+        return { syncStatus: () => (live ? live.status() : recordedStatus(vault)), telemetry: store }
       },
       beforeClose: async () => {
         await mqttInput?.close()
@@ -250,11 +256,12 @@ async function telemetryRound(vault: Vault, store: TelemetryStore, conn: { url: 
 }
 
 /** The daemon's rounds: events with CouchDB, then telemetry forwarding; backoff up to 60 s while offline. */
-async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: TelemetryStore, stopping: { promise: Promise<void>; stopped: () => boolean }): Promise<void> {
+async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: TelemetryStore, stopping: { promise: Promise<void>; stopped: () => boolean }, onOpen?: (sync: CouchSync) => void): Promise<void> {
   const interval = Number(flag(args, 'interval') ?? 10)
   if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
   const conn = await connection(vault, args)
   const sync = await CouchSync.open(vault, { ...conn, admin: args.flags.has('admin') })
+  onOpen?.(sync)
   // A long-running host outlives a network error that a library left unhandled
   // (pouchdb-replication drops a progress request's rejection when the server
   // dies mid-round): say so and carry on; the next round retries.
@@ -269,8 +276,10 @@ async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: Telemet
         const round = await sync.syncOnce()
         out.print(`${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`, { round })
         if (store.head.seq > 0 || args.flags.has('pull')) {
-          const t = await telemetryRound(vault, store, conn, args)
-          out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t })
+          // Telemetry has its own database: its failure (e.g. not created yet) is reported, and the event sync goes on.
+          await telemetryRound(vault, store, conn, args).then(
+            (t) => out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t }),
+            (err: Error) => out.print(`${new Date().toISOString()} telemetry not forwarded: ${err.message}`, { telemetryError: err.message }))
         }
         backoff = 1
       } catch (err) {

@@ -5,7 +5,9 @@
  */
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { app, BrowserWindow, ipcMain, session, shell, type WebContents } from 'electron'
+import { app, BrowserWindow, ipcMain, safeStorage, session, shell, type WebContents } from 'electron'
+import { Keychain } from './keychain.js'
+import { unlockFromKeychain, withKeychain } from './desktop-host.js'
 import { createIpcHandler } from './ipc-handlers.js'
 import { openVaultHost, type VaultHost } from './vault-host.js'
 import { CONTENT_SECURITY_POLICY, isRendererUrl, isSafeExternalUrl, windowOptions } from './window-options.js'
@@ -52,7 +54,11 @@ function createWindow(): void {
 function start(): void {
   const dir = process.env.TRESOR_DIR || join(app.getPath('userData'), 'vault')
   host = openVaultHost(dir)
-  const handle = createIpcHandler(host.handlers, (frameUrl) => isRendererUrl(rendererUrl, frameUrl))
+  // The passphrase may live in the OS keychain (never basic_text on Linux); it unlocks once at start.
+  const keychain = new Keychain(dir, safeStorage)
+  const handlers = withKeychain(host.handlers, keychain)
+  void unlockFromKeychain(handlers, keychain)
+  const handle = createIpcHandler(handlers, (frameUrl) => isRendererUrl(rendererUrl, frameUrl))
   ipcMain.handle('tresor:invoke', (event, method, args) => handle(event, method, args))
   lockDownSession()
   createWindow()

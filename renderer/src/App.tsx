@@ -1,164 +1,134 @@
 /**
- * The Health screen: which vault this is, whether it can be trusted right now
- * (READ-ONLY and why), the last self-check, a full re-check, and the audit log.
+ * The app shell: onboarding until the folder holds a vault; then a header
+ * (vault, READ-ONLY banner, lock state), a keyboard-reachable navigation and
+ * one screen. Status, inbox and proposals refresh every few seconds so work
+ * synced in from other devices shows up.
  */
-import { useEffect } from 'react'
+import { useEffect, useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
-import type { VaultStatus } from '../../core/index.js'
-import { useAppStore, LOG_PAGE } from './store.js'
-import type { ApiError } from './api-client.js'
+import { useAppStore, type Screen } from './store.js'
+import { selectInboxCount, selectJob, selectReadOnly, selectScreen, selectStatus, selectUnlocked } from './selectors.js'
+import { ErrorNote, JobLine, Key } from './ui.js'
+import { Onboarding } from './screens/Onboarding.js'
+import { Health, ReadOnlyBanner } from './screens/Health.js'
+import { Flags, Inbox, Members, ProposalDetail, Registers } from './screens/Governance.js'
+import { AuditLog } from './screens/AuditLog.js'
+import { Telemetry } from './screens/Telemetry.js'
+import { Sync } from './screens/Sync.js'
 
-const short = (hex: string) => `${hex.slice(0, 8)}…`
+const NAV: { screen: Screen; label: string }[] = [
+  { screen: 'health', label: 'Health' },
+  { screen: 'inbox', label: 'Inbox' },
+  { screen: 'log', label: 'Audit log' },
+  { screen: 'members', label: 'Members & keys' },
+  { screen: 'flags', label: 'Flags & gates' },
+  { screen: 'registers', label: 'Registers' },
+  { screen: 'telemetry', label: 'Telemetry' },
+  { screen: 'sync', label: 'Sync' }
+]
 
-function formatTime(iso: string): string {
-  const d = new Date(iso)
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString()
-}
+const POLL_MS = 2000
 
-function formatDuration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
-}
-
-function ErrorNote({ error, what }: { error: ApiError; what: string }) {
-  return (
-    <p className="note note-error" role="alert">
-      Could not load {what}: {error.message} <code>{error.code}</code>
-    </p>
-  )
-}
-
-function NoVault({ detail }: { detail: string }) {
-  return (
-    <section className="panel empty" aria-labelledby="no-vault">
-      <h2 id="no-vault">No vault yet</h2>
-      <p>Create one with <code>tresor init --dir &lt;folder&gt;</code> (or start Tresor with <code>TRESOR_DIR</code> set to an existing vault), then restart Tresor.</p>
-      <p className="muted">{detail}</p>
-    </section>
-  )
-}
-
-function ReadOnlyBanner({ reason }: { reason: string | null }) {
-  return (
-    <div className="banner banner-readonly" role="alert">
-      <strong>READ-ONLY</strong>
-      <p>New entries are refused until the cause below is resolved and a full check passes.</p>
-      <p className="reason">{reason ?? 'No reason was recorded.'}</p>
-    </div>
-  )
-}
-
-function LastCheck({ check }: { check: VaultStatus['lastCheck'] }) {
-  if (!check) return <p className="muted">No check has run yet.</p>
-  return (
-    <dl className="facts">
-      <dt>Result</dt><dd className={check.ok ? 'good' : 'bad'}>{check.ok ? 'passed' : 'failed'}</dd>
-      <dt>Mode</dt><dd>{check.mode}</dd>
-      <dt>Events checked</dt><dd>{check.checked} of {check.total}</dd>
-      <dt>Duration</dt><dd>{formatDuration(check.durationMs)}</dd>
-      <dt>When</dt><dd><time dateTime={check.verifiedAt}>{formatTime(check.verifiedAt)}</time></dd>
-    </dl>
-  )
-}
-
-function HealthPanel({ status }: { status: VaultStatus }) {
-  const { verifying, verifyError, runFullCheck } = useAppStore(
-    useShallow((s) => ({ verifying: s.verifying, verifyError: s.verifyError, runFullCheck: s.runFullCheck }))
-  )
-  const readOnly = status.health.state === 'read-only'
-  return (
-    <section className="panel" aria-labelledby="health">
-      <h2 id="health">Health</h2>
-      {readOnly && <ReadOnlyBanner reason={status.health.reason} />}
-      <dl className="facts">
-        <dt>State</dt><dd className={readOnly ? 'bad' : 'good'}>{readOnly ? 'read-only' : 'ok'}</dd>
-        <dt>Device key</dt><dd><code className="key">{status.device}</code></dd>
-        <dt>Events</dt><dd>{status.events}</dd>
-        <dt>Signing</dt><dd>{status.unlocked ? 'device key unlocked' : 'device key locked'}</dd>
-      </dl>
-      <h3>Last check</h3>
-      <LastCheck check={status.lastCheck} />
-      <div className="actions">
-        <button type="button" onClick={() => void runFullCheck()} disabled={verifying} aria-busy={verifying}>
-          {verifying ? 'Checking every event…' : 'Run full check'}
-        </button>
-        {verifying && <progress aria-label="Full check in progress" />}
+function LockControl() {
+  const unlocked = useAppStore(selectUnlocked)
+  const keychain = useAppStore((s) => s.status?.keychain)
+  const { unlock, lock } = useAppStore(useShallow((s) => ({ unlock: s.unlock, lock: s.lock })))
+  const job = useAppStore(selectJob('unlock'))
+  const [passphrase, setPassphrase] = useState('')
+  const [remember, setRemember] = useState(false)
+  if (unlocked) {
+    return (
+      <div className="lock">
+        <span className="good">Signing key unlocked</span>
+        <button type="button" className="secondary" onClick={() => void lock()}>Lock</button>
+        {keychain?.remembered && <button type="button" className="secondary" onClick={() => void lock(true)}>Lock and forget the passphrase</button>}
       </div>
-      <p className="sr-status" role="status">{verifying ? 'Full check running.' : ''}</p>
-      {verifyError && <ErrorNote error={verifyError} what="the full check" />}
-    </section>
-  )
-}
-
-function AuditLog() {
-  const entries = useAppStore(useShallow((s) => s.entries))
-  const { total, logError, logLoading } = useAppStore(
-    useShallow((s) => ({ total: s.total, logError: s.logError, logLoading: s.logLoading }))
-  )
+    )
+  }
+  const submit = (e: FormEvent) => { e.preventDefault(); void unlock(passphrase, remember).then(() => setPassphrase('')) }
   return (
-    <section className="panel" aria-labelledby="audit">
-      <h2 id="audit">Audit log</h2>
-      {logError && <ErrorNote error={logError} what="the audit log" />}
-      {!logError && entries.length === 0 && <p className="muted">{logLoading ? 'Loading…' : 'No entries yet.'}</p>}
-      {entries.length > 0 && (
-        <>
-          <p className="muted">
-            {total > entries.length ? `First ${LOG_PAGE} of ${total} entries.` : `${total} ${total === 1 ? 'entry' : 'entries'}.`}
-          </p>
-          <div className="table-scroll" tabIndex={0} role="region" aria-label="Audit log entries">
-            <table>
-              <thead>
-                <tr><th scope="col">Seq</th><th scope="col">Type</th><th scope="col">Time</th><th scope="col">Author</th></tr>
-              </thead>
-              <tbody>
-                {entries.map((e) => (
-                  <tr key={e.id}>
-                    <td className="num">{e.seq}</td>
-                    <td><code>{e.type}</code></td>
-                    <td><time dateTime={e.ts}>{formatTime(e.ts)}</time></td>
-                    <td><code title={e.author}>{short(e.author)}</code></td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        </>
-      )}
-    </section>
+    <form className="lock" onSubmit={submit} aria-label="Unlock the device key">
+      <label>Passphrase <input type="password" autoComplete="current-password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} required /></label>
+      {keychain?.ok && <label className="check"><input type="checkbox" checked={remember} onChange={(e) => setRemember(e.target.checked)} /> remember in the OS keychain</label>}
+      <button type="submit" disabled={job.busy}>Unlock</button>
+      {job.error && <span className="note-error" role="alert">{job.error.code === 'KEY_AUTH_FAILED' ? 'Wrong passphrase.' : job.error.message}</span>}
+    </form>
   )
 }
 
-/** The app shell: loads status and log once, then shows the Health screen. */
-export function App() {
-  const { status, statusError, statusLoading, loadStatus, loadLog } = useAppStore(
-    useShallow((s) => ({ status: s.status, statusError: s.statusError, statusLoading: s.statusLoading, loadStatus: s.loadStatus, loadLog: s.loadLog }))
+function Nav() {
+  const screen = useAppStore(selectScreen)
+  const go = useAppStore((s) => s.go)
+  const inbox = useAppStore(selectInboxCount)
+  return (
+    <nav aria-label="Screens">
+      <ul>
+        {NAV.map((n) => (
+          <li key={n.screen}>
+            <button type="button" className={screen === n.screen || (n.screen === 'inbox' && screen === 'proposal') ? 'nav on' : 'nav'}
+              aria-current={screen === n.screen ? 'page' : undefined} onClick={() => go(n.screen)}>
+              {n.label}{n.screen === 'inbox' && inbox > 0 ? <span className="count" aria-label={`${inbox} awaiting`}>{inbox}</span> : null}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </nav>
   )
+}
+
+function Current() {
+  const screen = useAppStore(selectScreen)
+  const { loadLedger } = useAppStore(useShallow((s) => ({ loadLedger: s.loadLedger })))
+  useEffect(() => { if (screen === 'registers') void loadLedger() }, [screen, loadLedger])
+  switch (screen) {
+    case 'health': return <Health />
+    case 'inbox': return <Inbox />
+    case 'proposal': return <ProposalDetail />
+    case 'log': return <AuditLog />
+    case 'members': return <Members />
+    case 'flags': return <Flags />
+    case 'registers': return <Registers />
+    case 'telemetry': return <Telemetry />
+    case 'sync': return <Sync />
+  }
+}
+
+export function App() {
+  const status = useAppStore(selectStatus)
+  const readOnly = useAppStore(selectReadOnly)
+  const { onboard, statusError, loadOnboard, loadStatus, loadGov } = useAppStore(useShallow((s) => ({
+    onboard: s.onboard, statusError: s.statusError, loadOnboard: s.loadOnboard, loadStatus: s.loadStatus, loadGov: s.loadGov
+  })))
+  const govJob = useAppStore(selectJob('gov'))
+  useEffect(() => { void loadOnboard() }, [loadOnboard])
+  const hasVault = onboard?.hasVault === true
   useEffect(() => {
-    void loadStatus()
-    void loadLog()
-  }, [loadStatus, loadLog])
+    if (!hasVault) return
+    const tick = () => { void loadStatus(); void loadGov() }
+    tick()
+    const timer = setInterval(tick, POLL_MS)
+    return () => clearInterval(timer)
+  }, [hasVault, loadStatus, loadGov])
 
   return (
     <>
       <header className="top">
         <h1>Tresor</h1>
-        {status && (
-          <p className="vault-name">
-            {status.name} <code title={status.vaultId}>{short(status.vaultId)}</code>
-          </p>
-        )}
+        {status && <p className="vault-name">{status.name} <Key hex={status.vaultId} /></p>}
+        {status && <LockControl />}
       </header>
-      <main>
-        {statusError?.code === 'NOT_FOUND' && <NoVault detail={statusError.message} />}
-        {statusError && statusError.code !== 'NOT_FOUND' && (
-          <section className="panel">
-            <ErrorNote error={statusError} what="the vault" />
-            <button type="button" onClick={() => void loadStatus()}>Try again</button>
-          </section>
-        )}
-        {!status && !statusError && <p className="muted">{statusLoading ? 'Opening the vault…' : ''}</p>}
-        {status && <HealthPanel status={status} />}
-        {status && <AuditLog />}
-      </main>
+      {readOnly && status && <div className="banner-wrap"><ReadOnlyBanner reason={status.health.reason} /></div>}
+      <div className={hasVault ? 'layout' : 'layout single'}>
+        {hasVault && <Nav />}
+        <main>
+          {!onboard && !statusError && <p className="muted">Opening the vault…</p>}
+          {onboard?.error && <section className="panel"><ErrorNote error={{ code: onboard.error.code, message: onboard.error.message } as never} what="open the vault" /></section>}
+          {statusError && !hasVault && <section className="panel"><ErrorNote error={statusError} what="reach the vault" /><button type="button" onClick={() => void loadOnboard()}>Try again</button></section>}
+          {onboard && !onboard.hasVault && !onboard.error && <Onboarding />}
+          {hasVault && status && <Current />}
+          {hasVault && govJob.error && <JobLine job={govJob} what="load governance" />}
+        </main>
+      </div>
     </>
   )
 }

@@ -1,93 +1,238 @@
 /**
  * The UI's view of core: one zustand store built from slices. Actions call the
- * API client, then refresh from core; core stays the source of truth.
+ * API client, then refresh from core; core stays the source of truth. Views
+ * read through selectors (selectors.ts), never by reaching into slices.
  */
 import { create, type StateCreator } from 'zustand'
-import type { LogEntry, VaultStatus, VerifyReport } from '../../core/index.js'
+import type {
+  Action, GovState, LedgerEntry, LogEntry, LogEntryDetail, InclusionProofFile, OnboardStatus, ProposalView, Reading,
+  StreamMeter, SyncStatus, TelemetryQuarantineEntry, TelemetryStatus, VaultStatus, VerifyReport
+} from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
 
-/** How many log entries the audit list shows. */
-export const LOG_PAGE = 100
+export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
 
-function asApiError(err: unknown): ApiError {
+export function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError('TRANSPORT', err instanceof Error ? err.message : String(err))
 }
 
-export interface HealthSlice {
+/** A long or failing call's visible state: busy while it runs, the error if it failed. */
+export interface Job { busy: boolean; error: ApiError | null; done: string | null }
+const idle: Job = { busy: false, error: null, done: null }
+
+export interface SessionSlice {
+  onboard: OnboardStatus | null
   status: VaultStatus | null
   statusError: ApiError | null
-  statusLoading: boolean
-  verifying: boolean
-  verifyResult: VerifyReport | null
-  verifyError: ApiError | null
+  screen: Screen
+  jobs: Record<string, Job>
+  go(screen: Screen): void
+  loadOnboard(): Promise<void>
   loadStatus(): Promise<void>
+  /** Run a call as a named job: busy flag, error, completion text. Returns the value or null on failure. */
+  run<T>(name: string, fn: () => Promise<T>, done?: string): Promise<T | null>
+  createVault(args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }): Promise<void>
+  makeKey(args: { name: string; passphrase: string }): Promise<string | null>
+  joinVault(args: { bundle: string; passphrase: string }): Promise<void>
+  unlock(passphrase: string, remember?: boolean): Promise<void>
+  lock(forget?: boolean): Promise<void>
   runFullCheck(): Promise<void>
+  verifyResult: VerifyReport | null
 }
 
 export interface LogSlice {
-  entries: LogEntry[]
-  total: number
-  logError: ApiError | null
-  logLoading: boolean
-  loadLog(): Promise<void>
+  logTotal: number
+  logTypes: string[]
+  logAuthors: string[]
+  logFilter: { type?: string; author?: string; from?: string; to?: string }
+  /** Pages of entries by page number; a change of filter starts over. */
+  logPages: Record<number, LogEntry[]>
+  logGeneration: number
+  logDetail: LogEntryDetail | null
+  logProof: InclusionProofFile | null
+  setLogFilter(filter: LogSlice['logFilter']): void
+  loadLogPage(page: number): Promise<void>
+  openLogEntry(author: string, seq: number): Promise<void>
+  proveEvent(id: string): Promise<void>
 }
 
-export type AppState = HealthSlice & LogSlice
+export interface GovSlice {
+  gov: GovState | null
+  inbox: ProposalView[]
+  proposals: ProposalView[]
+  selected: string | null
+  ledger: { entries: LedgerEntry[]; balances: Record<string, Record<string, number>> } | null
+  loadGov(): Promise<void>
+  openProposal(id: string): void
+  propose(action: Action, reason: string): Promise<ProposalView | null>
+  decide(kind: 'approve' | 'reject' | 'commit' | 'withdraw', proposal: string, reason?: string): Promise<void>
+  loadLedger(): Promise<void>
+}
+
+export interface TelemetrySlice {
+  telemetryStatus: TelemetryStatus | null
+  streams: StreamMeter[]
+  streamReadings: Record<string, Reading[]>
+  telemetryQuarantine: TelemetryQuarantineEntry[]
+  loadTelemetry(): Promise<void>
+  loadReadings(stream: string): Promise<void>
+}
+
+export interface SyncSlice {
+  sync: SyncStatus | null
+  loadSync(): Promise<void>
+}
+
+export type AppState = SessionSlice & LogSlice & GovSlice & TelemetrySlice & SyncSlice
 type Slice<T> = StateCreator<AppState, [], [], T>
 
-const healthSlice = (client: Send): Slice<HealthSlice> => (set, get) => ({
+/** How many log entries one request brings. */
+export const LOG_PAGE = 200
+
+const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
+  onboard: null,
   status: null,
   statusError: null,
-  statusLoading: false,
-  verifying: false,
+  screen: 'health',
+  jobs: {},
   verifyResult: null,
-  verifyError: null,
+  go: (screen) => set({ screen }),
+  run: async (name, fn, done) => {
+    set((s) => ({ jobs: { ...s.jobs, [name]: { busy: true, error: null, done: null } } }))
+    try {
+      const value = await fn()
+      set((s) => ({ jobs: { ...s.jobs, [name]: { ...idle, done: done ?? null } } }))
+      return value
+    } catch (err) {
+      set((s) => ({ jobs: { ...s.jobs, [name]: { ...idle, error: asApiError(err) } } }))
+      return null
+    }
+  },
+  loadOnboard: async () => {
+    try {
+      set({ onboard: await client('onboard.status', {}) })
+    } catch (err) {
+      set({ statusError: asApiError(err) })
+    }
+  },
   loadStatus: async () => {
-    set({ statusLoading: true })
     try {
       set({ status: await client('vault.status', {}), statusError: null })
     } catch (err) {
       set({ status: null, statusError: asApiError(err) })
-    } finally {
-      set({ statusLoading: false })
     }
   },
+  createVault: async (args) => {
+    const r = await get().run('onboard', () => client('onboard.create', args))
+    if (r) { set({ onboard: r }); await get().loadStatus() }
+  },
+  makeKey: async (args) => (await get().run('keygen', () => client('onboard.keygen', args)))?.publicKey ?? null,
+  joinVault: async (args) => {
+    const r = await get().run('onboard', () => client('onboard.join', args))
+    if (r) { set({ onboard: r }); await get().loadStatus() }
+  },
+  unlock: async (passphrase, remember) => {
+    await get().run('unlock', () => client('vault.unlock', { passphrase, ...(remember ? { remember: true } : {}) }))
+    await get().loadStatus()
+  },
+  lock: async (forget) => {
+    await get().run('unlock', () => client('vault.lock', forget ? { forget: true } : {}))
+    await get().loadStatus()
+  },
   runFullCheck: async () => {
-    if (get().verifying) return
-    set({ verifying: true, verifyError: null })
-    try {
-      set({ verifyResult: await client('vault.verify', { full: true }) })
-    } catch (err) {
-      set({ verifyError: asApiError(err) })
-    } finally {
-      set({ verifying: false })
-    }
+    const report = await get().run('verify', () => client('vault.verify', { full: true }), 'Full check finished.')
+    if (report) set({ verifyResult: report })
     // A full check can lift or set READ-ONLY: show what core now says.
-    await Promise.all([get().loadStatus(), get().loadLog()])
+    await get().loadStatus()
+    get().setLogFilter(get().logFilter)
   }
 })
 
-const logSlice = (client: Send): Slice<LogSlice> => (set) => ({
-  entries: [],
-  total: 0,
-  logError: null,
-  logLoading: false,
-  loadLog: async () => {
-    set({ logLoading: true })
-    try {
-      const { entries, total } = await client('log.list', { offset: 0, limit: LOG_PAGE })
-      set({ entries, total, logError: null })
-    } catch (err) {
-      set({ entries: [], total: 0, logError: asApiError(err) })
-    } finally {
-      set({ logLoading: false })
-    }
+const logSlice = (client: Send): Slice<LogSlice> => (set, get) => ({
+  logTotal: 0,
+  logTypes: [],
+  logAuthors: [],
+  logFilter: {},
+  logPages: {},
+  logGeneration: 0,
+  logDetail: null,
+  logProof: null,
+  setLogFilter: (filter) => {
+    set((s) => ({ logFilter: filter, logPages: {}, logGeneration: s.logGeneration + 1 }))
+    void get().loadLogPage(0)
+  },
+  loadLogPage: async (page) => {
+    const generation = get().logGeneration
+    const res = await get().run('log', () => client('log.list', { ...get().logFilter, offset: page * LOG_PAGE, limit: LOG_PAGE }))
+    if (!res || generation !== get().logGeneration) return // a newer filter won
+    set((s) => ({ logPages: { ...s.logPages, [page]: res.entries }, logTotal: res.total, logTypes: res.types, logAuthors: res.authors }))
+  },
+  openLogEntry: async (author, seq) => {
+    set({ logProof: null })
+    const detail = await get().run('logDetail', () => client('log.get', { author, seq }))
+    set({ logDetail: detail })
+  },
+  proveEvent: async (id) => {
+    const proof = await get().run('proof', () => client('proof.event', { id }))
+    set({ logProof: proof })
+  }
+})
+
+const govSlice = (client: Send): Slice<GovSlice> => (set, get) => ({
+  gov: null,
+  inbox: [],
+  proposals: [],
+  selected: null,
+  ledger: null,
+  loadGov: async () => {
+    const r = await get().run('gov', async () => Promise.all([client('gov.state', {}), client('gov.inbox', {}), client('gov.proposals', {})]))
+    if (r) set({ gov: r[0].state, inbox: r[1], proposals: r[2] })
+  },
+  openProposal: (id) => set({ selected: id, screen: 'proposal' }),
+  propose: async (action, reason) => {
+    const p = await get().run('propose', () => client('gov.propose', { action, reason }), 'Proposal signed.')
+    await get().loadGov()
+    return p
+  },
+  decide: async (kind, proposal, reason) => {
+    const label = { approve: 'Approval signed.', reject: 'Rejection signed.', commit: 'Committed.', withdraw: 'Withdrawn.' }[kind]
+    await get().run('decide', () => kind === 'reject' ? client('gov.reject', { proposal, reason: reason ?? '' }) : client(`gov.${kind}`, { proposal }), label)
+    await Promise.all([get().loadGov(), get().loadStatus()])
+  },
+  loadLedger: async () => {
+    const r = await get().run('ledger', () => client('ledger.balances', {}))
+    if (r) set({ ledger: r })
+  }
+})
+
+const telemetrySlice = (client: Send): Slice<TelemetrySlice> => (set, get) => ({
+  telemetryStatus: null,
+  streams: [],
+  streamReadings: {},
+  telemetryQuarantine: [],
+  loadTelemetry: async () => {
+    const r = await get().run('telemetry', async () => Promise.all([client('telemetry.status', {}), client('telemetry.streams', { windowMs: 3_600_000 }), client('telemetry.quarantine', { limit: 50 })]))
+    if (r) set({ telemetryStatus: r[0], streams: r[1], telemetryQuarantine: r[2] })
+  },
+  loadReadings: async (stream) => {
+    const r = await get().run(`readings:${stream}`, () => client('telemetry.readings', { stream, limit: 300 }))
+    if (r) set((s) => ({ streamReadings: { ...s.streamReadings, [stream]: r.readings } }))
+  }
+})
+
+const syncSlice = (client: Send): Slice<SyncSlice> => (set, get) => ({
+  sync: null,
+  loadSync: async () => {
+    const r = await get().run('sync', () => client('sync.status', {}))
+    set({ sync: r })
   }
 })
 
 /** Assemble the store over a client (the real one by default; tests may pass their own). */
 export function createAppStore(client: Send = send) {
-  return create<AppState>()((...a) => ({ ...healthSlice(client)(...a), ...logSlice(client)(...a) }))
+  return create<AppState>()((...a) => ({
+    ...sessionSlice(client)(...a), ...logSlice(client)(...a), ...govSlice(client)(...a), ...telemetrySlice(client)(...a), ...syncSlice(client)(...a)
+  }))
 }
 
 export const useAppStore = createAppStore()

@@ -1,0 +1,193 @@
+/** Governance: inbox, proposal detail (approve / reject / commit), flags and gates, members and keys, registers. */
+import { useState, type FormEvent } from 'react'
+import { useShallow } from 'zustand/react/shallow'
+import type { Action, ProposalView } from '../../../core/index.js'
+import { useAppStore } from '../store.js'
+import { selectJob, selectMe, selectReadOnly, selectSelectedProposal, selectUnlocked } from '../selectors.js'
+import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
+
+/** What a governed action does, in words. */
+export function describeAction(a: Action): string {
+  const args = a.args as Record<string, unknown>
+  switch (a.kind) {
+    case 'flag.set': return `switch ${String(args.flag)} ${args.value ? 'on' : 'off'}`
+    case 'member.add': return `add member ${String(args.name)} (${(args.roles as string[]).join(', ')})`
+    case 'member.remove': return `remove member ${String(args.name)}`
+    case 'member.roles': return `give ${String(args.name)} the roles ${(args.roles as string[]).join(', ')}`
+    case 'key.add': return `add a device key for ${String(args.member)}`
+    case 'key.revoke': return `revoke a device key of ${String(args.member)}`
+    case 'policy.set': return 'replace the approval policy'
+    case 'register.append': return `append to the ${String(args.register)} register`
+    case 'vault.settings': return `change settings: ${Object.entries(args.settings as Record<string, unknown>).map(([k, v]) => `${k} = ${String(v)}`).join(', ')}`
+  }
+}
+
+function ProposalRow({ p }: { p: ProposalView }) {
+  const openProposal = useAppStore((s) => s.openProposal)
+  return (
+    <li className="row-item">
+      <button type="button" className="link" onClick={() => openProposal(p.id)}>{describeAction(p.action)}</button>
+      <span className="muted"> proposed by {p.proposer} · <Time iso={p.createdAt} /> · <span className={`status status-${p.status}`}>{p.status}</span>{p.status === 'open' && p.missing.length === 0 ? ' · ready to commit' : ''}</span>
+    </li>
+  )
+}
+
+export function Inbox() {
+  const { inbox, proposals } = useAppStore(useShallow((s) => ({ inbox: s.inbox, proposals: s.proposals })))
+  const me = useAppStore(selectMe)
+  const open = proposals.filter((p) => p.status === 'open' && !inbox.some((i) => i.id === p.id))
+  const closed = proposals.filter((p) => p.status !== 'open').slice(-20).reverse()
+  return (
+    <Panel id="inbox" title="Inbox">
+      <h3>Awaiting {me ? me.name : 'you'}</h3>
+      {inbox.length === 0 ? <Empty title="Nothing awaits your signature." /> : <ul className="list" data-testid="inbox-list">{inbox.map((p) => <ProposalRow key={p.id} p={p} />)}</ul>}
+      <h3>Other open proposals</h3>
+      {open.length === 0 ? <p className="muted">None.</p> : <ul className="list">{open.map((p) => <ProposalRow key={p.id} p={p} />)}</ul>}
+      <h3>Decided</h3>
+      {closed.length === 0 ? <p className="muted">None yet.</p> : <ul className="list">{closed.map((p) => <ProposalRow key={p.id} p={p} />)}</ul>}
+    </Panel>
+  )
+}
+
+export function ProposalDetail() {
+  const p = useAppStore(selectSelectedProposal)
+  const me = useAppStore(selectMe)
+  const unlocked = useAppStore(selectUnlocked)
+  const readOnly = useAppStore(selectReadOnly)
+  const { decide, go } = useAppStore(useShallow((s) => ({ decide: s.decide, go: s.go })))
+  const job = useAppStore(selectJob('decide'))
+  const [reason, setReason] = useState('')
+  if (!p) return <Panel id="proposal" title="Proposal"><Empty title="This proposal is not known here (yet)."><button type="button" onClick={() => go('inbox')}>Back to the inbox</button></Empty></Panel>
+  const mine = me?.name === p.proposer
+  const signed = p.approvals.some((a) => a.member === me?.name)
+  const canAct = unlocked && !readOnly && p.status === 'open' && !p.expired
+  return (
+    <Panel id="proposal" title="Proposal" actions={<button type="button" className="secondary" onClick={() => go('inbox')}>Back</button>}>
+      <p className="lead">{describeAction(p.action)}</p>
+      <dl className="facts">
+        <dt>Status</dt><dd data-testid="proposal-status" className={`status status-${p.status}`}>{p.status}{p.expired ? ' (expired)' : ''}</dd>
+        <dt>Reason</dt><dd>{p.reason}</dd>
+        <dt>Proposed by</dt><dd>{p.proposer}, <Time iso={p.createdAt} /></dd>
+        <dt>Signed by</dt><dd>{[p.proposer, ...p.approvals.map((a) => a.member)].join(', ')}</dd>
+        <dt>Still needed</dt><dd>{p.status !== 'open' ? '—' : p.missing.length === 0 ? 'nothing: ready to commit' : p.missing.join('; ')}</dd>
+        <dt>Expires</dt><dd><Time iso={p.expiresAt} /></dd>
+        <dt>Change</dt><dd><pre className="json">{JSON.stringify(p.action, null, 2)}</pre></dd>
+        <dt>Id</dt><dd><code className="key">{p.id}</code></dd>
+      </dl>
+      {p.status === 'open' && (
+        <div className="decide">
+          {!unlocked && <p className="muted">Unlock the device key (top right) to sign.</p>}
+          <div className="actions">
+            {!mine && !signed && <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('approve', p.id)}>Approve</button>}
+            {p.missing.length === 0 && <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('commit', p.id)}>Commit</button>}
+            {mine && <button type="button" className="secondary" disabled={!canAct || job.busy} onClick={() => void decide('withdraw', p.id)}>Withdraw</button>}
+          </div>
+          {!mine && (
+            <form className="inline-form" onSubmit={(e: FormEvent) => { e.preventDefault(); void decide('reject', p.id, reason) }}>
+              <label>Reason for rejecting <input value={reason} onChange={(e) => setReason(e.target.value)} required maxLength={1000} /></label>
+              <button type="submit" className="danger" disabled={!canAct || job.busy}>Reject</button>
+            </form>
+          )}
+        </div>
+      )}
+      <JobLine job={job} what="sign" busyText="Signing…" />
+    </Panel>
+  )
+}
+
+export function Flags() {
+  const gov = useAppStore((s) => s.gov)
+  const { propose, openProposal, proposals } = useAppStore(useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal, proposals: s.proposals })))
+  const unlocked = useAppStore(selectUnlocked)
+  const readOnly = useAppStore(selectReadOnly)
+  const job = useAppStore(selectJob('propose'))
+  const [draft, setDraft] = useState<{ flag: string; value: boolean; reason: string } | null>(null)
+  if (!gov) return <Panel id="flags" title="Flags and gates"><p className="muted">Loading…</p></Panel>
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    if (!draft) return
+    const p = await propose({ kind: 'flag.set', args: { flag: draft.flag, value: draft.value } }, draft.reason)
+    setDraft(null)
+    if (p) openProposal(p.id)
+  }
+  return (
+    <Panel id="flags" title="Flags and gates">
+      <p className="muted">A flag changes only by a committed proposal that satisfies its gate and the flag rule.</p>
+      <table>
+        <thead><tr><th scope="col">Flag</th><th scope="col">State</th><th scope="col">Gate</th><th scope="col">Needs</th><th scope="col"><span className="sr-only">Action</span></th></tr></thead>
+        <tbody>
+          {Object.entries(gov.policy.flags).map(([flag, g]) => {
+            const pending = proposals.find((p) => p.status === 'open' && p.action.kind === 'flag.set' && (p.action.args as { flag?: string }).flag === flag)
+            return (
+              <tr key={flag} data-testid={`flag-${flag}`}>
+                <td><code>{flag}</code></td>
+                <td className={gov.flags[flag] ? 'good' : 'muted'}>{gov.flags[flag] ? 'on' : 'off'}</td>
+                <td>{g.criterion}</td>
+                <td>{g.minMembers} members{g.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}</td>
+                <td>{pending
+                  ? <button type="button" className="link" onClick={() => openProposal(pending.id)}>proposal open</button>
+                  : <button type="button" disabled={!unlocked || readOnly} onClick={() => setDraft({ flag, value: !gov.flags[flag], reason: '' })}>Propose {gov.flags[flag] ? 'off' : 'on'}</button>}</td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+      {draft && (
+        <form className="form" onSubmit={(e) => void submit(e)} aria-label="New proposal">
+          <h3>Propose: switch <code>{draft.flag}</code> {draft.value ? 'on' : 'off'}</h3>
+          <label>Reason (what the gate's criterion rests on) <input autoFocus required maxLength={1000} value={draft.reason} onChange={(e) => setDraft({ ...draft, reason: e.target.value })} /></label>
+          <div className="actions"><button type="submit" disabled={job.busy}>Sign the proposal</button><button type="button" className="secondary" onClick={() => setDraft(null)}>Cancel</button></div>
+        </form>
+      )}
+      <JobLine job={job} what="propose" busyText="Signing…" />
+    </Panel>
+  )
+}
+
+export function Members() {
+  const gov = useAppStore((s) => s.gov)
+  const me = useAppStore(selectMe)
+  const device = useAppStore((s) => s.status?.device)
+  if (!gov) return <Panel id="members" title="Members and keys"><p className="muted">Loading…</p></Panel>
+  return (
+    <Panel id="members" title="Members and keys">
+      <table>
+        <thead><tr><th scope="col">Member</th><th scope="col">Roles</th><th scope="col">Device keys</th><th scope="col">State</th></tr></thead>
+        <tbody>
+          {Object.values(gov.members).map((m) => (
+            <tr key={m.name}>
+              <td>{m.name}{me?.name === m.name ? ' (you)' : ''}</td>
+              <td>{m.roles.join(', ')}</td>
+              <td>{m.keys.map((k) => <div key={k}><Key hex={k} />{k === device ? ' · this device' : ''}</div>)}{m.revokedKeys.map((k) => <div key={k} className="muted"><Key hex={k} /> revoked</div>)}</td>
+              <td className={m.active ? 'good' : 'muted'}>{m.active ? 'active' : 'removed'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>Approval policy</h3>
+      <p>Default: {gov.policy.default.minMembers} distinct members{gov.policy.default.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}; the proposer alone never suffices.</p>
+      {Object.entries(gov.policy.actions).map(([kind, r]) => <p key={kind}><code>{kind}</code>: {r!.minMembers} members{r!.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}</p>)}
+    </Panel>
+  )
+}
+
+export function Registers() {
+  const { ledger, gov } = useAppStore(useShallow((s) => ({ ledger: s.ledger, gov: s.gov })))
+  const balances = ledger ? Object.entries(ledger.balances) : []
+  return (
+    <Panel id="registers" title="Registers">
+      <h3>Ledger balances</h3>
+      {!gov?.flags.finance_enabled && <p className="muted">The ledger is off until <code>finance_enabled</code> is switched on.</p>}
+      {balances.length === 0 ? <Empty title="No ledger entries yet." /> : (
+        <table>
+          <thead><tr><th scope="col">Account</th><th scope="col">Balance</th></tr></thead>
+          <tbody>{balances.map(([acct, cur]) => <tr key={acct}><td><code>{acct}</code></td><td className="num">{Object.entries(cur).map(([c, v]) => `${(v / 100).toFixed(2)} ${c}`).join(' · ')}</td></tr>)}</tbody>
+        </table>
+      )}
+      <h3>Ledger entries</h3>
+      {ledger?.entries.length ? <ul className="list">{ledger.entries.map((e) => <li key={e.id}><code>{e.id}</code> {e.memo}: {e.postings.map((p) => `${p.side} ${p.account} ${(p.amount / 100).toFixed(2)} ${p.currency}`).join(', ')}</li>)}</ul> : <p className="muted">None.</p>}
+      <h3>Companies, network, stream schemas</h3>
+      <p>{gov ? `${gov.registers.company.length} compan(ies), ${gov.registers.network.length} network node(s), ${gov.registers.streams.length} stream schema(s)` : '…'}</p>
+    </Panel>
+  )
+}

@@ -1,0 +1,57 @@
+/** Small shared pieces: errors, job status, times, keys, badges, empty states. */
+import type { ReactNode } from 'react'
+import type { ApiError } from './api-client.js'
+import type { Job } from './store.js'
+
+export const short = (hex: string) => `${hex.slice(0, 8)}…`
+
+export function Time({ iso }: { iso: string }) {
+  const d = new Date(iso)
+  return <time dateTime={iso}>{Number.isNaN(d.getTime()) ? iso : d.toLocaleString()}</time>
+}
+
+export function ErrorNote({ error, what }: { error: ApiError; what: string }) {
+  return (
+    <p className="note note-error" role="alert">
+      Could not {what}: {error.message} <code>{error.code}</code>
+    </p>
+  )
+}
+
+/** Busy indicator, error and success line of a job, announced to screen readers. */
+export function JobLine({ job, what, busyText }: { job: Job; what: string; busyText?: string }) {
+  return (
+    <div className="job" aria-live="polite">
+      {job.busy && <p className="muted"><progress aria-label={busyText ?? 'Working'} /> {busyText ?? 'Working…'}</p>}
+      {job.error && <ErrorNote error={job.error} what={what} />}
+      {job.done && !job.busy && !job.error && <p className="good">{job.done}</p>}
+    </div>
+  )
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty-state">
+      <p><strong>{title}</strong></p>
+      {children}
+    </div>
+  )
+}
+
+export function Panel({ id, title, children, actions }: { id: string; title: string; children: ReactNode; actions?: ReactNode }) {
+  return (
+    <section className="panel" aria-labelledby={id}>
+      <div className="panel-head"><h2 id={id}>{title}</h2>{actions}</div>
+      {children}
+    </section>
+  )
+}
+
+export function VerifyBadge({ badge }: { badge: 'verified' | 'unchecked' | 'failed' }) {
+  const text = { verified: '✓ verified', unchecked: '… not yet checked', failed: '✗ failed check' }[badge]
+  return <span className={`badge badge-${badge}`} title={text}>{text}</span>
+}
+
+export function Key({ hex, name }: { hex: string; name?: string | null }) {
+  return <code className="key" title={hex}>{name ? `${name} (${short(hex)})` : short(hex)}</code>
+}

@@ -1,0 +1,182 @@
+/**
+ * The UI end to end: Debian's chromium (playwright-core) against real edge
+ * daemons (`tresor serve`), which serve the same renderer the desktop app
+ * loads. Screenshots of every screen land in test-artifacts/screenshots/.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Page } from 'playwright-core'
+import { Vault } from '../core/vault.js'
+import { TelemetryStore } from '../core/telemetry/store.js'
+import { openKeyFile, readKeyFile } from '../core/keys.js'
+import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
+import { ADMIN, startCouch, type Couch } from './support/couch.js'
+import { startDaemon, type Daemon } from './support/daemon.js'
+import { launchBrowser, shot, type Browser } from './support/browser.js'
+import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
+import { fillWithNotes } from './support/big-vault.js'
+
+const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
+let couch: Couch
+let browser: Browser
+const daemons: Daemon[] = []
+
+beforeAll(async () => {
+  couch = await startCouch(join(await tempDir('tresor-couch-'), 'server'))
+  browser = await launchBrowser()
+}, 120_000)
+
+afterAll(async () => {
+  for (const d of daemons) await d.stop()
+  await browser?.close()
+  await couch?.stop()
+  await cleanupDirs()
+})
+
+async function serve(dir: string, extra: string[] = []): Promise<Daemon> {
+  const d = await startDaemon(dir, extra, { TRESOR_PASSPHRASE: PASS })
+  daemons.push(d)
+  return d
+}
+
+const open = (d: Daemon) => browser.newPage(`${d.url}/#token=${d.token}`)
+const nav = (page: Page, label: string) => page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: label, exact: false }).click()
+
+describe('the UI in chromium against edge daemons', () => {
+  it('ui - member A proposes a flag change, member B approves and commits in another browser, both see it committed (two daemons syncing through CouchDB)', async () => {
+    const t = await streamingVaults()
+    // Some telemetry on A, so its telemetry screen has something to show.
+    const store = await TelemetryStore.open(t.alice)
+    await store.ingest([...boilerLines(120, 'ui'), '{"broken": '])
+    await store.close()
+    const [a, b] = [t.alice.dir, t.bob.dir]
+    await t.alice.close()
+    await t.bob.close()
+    const url = `${couch.root}/ui`
+    await couch.request('PUT', '/ui', undefined, ADMIN)
+    for (const dir of [a, b]) {
+      const r = spawnSync(process.execPath, [CLI, 'sync', 'couch', '--dir', dir, '--url', url, '--user', ADMIN.username, '--admin'], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, TRESOR_COUCH_PASSWORD: ADMIN.password }, encoding: 'utf8' })
+      expect(r.status, r.stderr).toBe(0)
+    }
+    const [da, db] = [await serve(a, ['--sync', '--interval', '1']), await serve(b, ['--sync', '--interval', '1'])]
+
+    const pa = await open(da)
+    await pa.getByRole('heading', { name: 'Health' }).waitFor()
+    await shot(pa, 'health')
+    await nav(pa, 'Flags & gates')
+    const row = pa.getByTestId('flag-finance_enabled')
+    await row.getByRole('button', { name: 'Propose on' }).click()
+    await pa.getByLabel(/Reason/).fill('ledger tests and audit proof exist')
+    await shot(pa, 'flags-propose')
+    await pa.getByRole('button', { name: 'Sign the proposal' }).click()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
+    await shot(pa, 'proposal-proposed')
+
+    const pb = await open(db)
+    await nav(pb, 'Inbox')
+    const item = pb.getByTestId('inbox-list').getByRole('button', { name: 'switch finance_enabled on' })
+    await item.waitFor({ timeout: 30_000 }) // A's daemon pushes, B's pulls, B's UI polls
+    await shot(pb, 'inbox')
+    await item.click()
+    await shot(pb, 'proposal-detail')
+    await pb.getByRole('button', { name: 'Approve' }).click()
+    await pb.getByText('nothing: ready to commit').waitFor()
+    await pb.getByRole('button', { name: 'Commit' }).click()
+    await expect.poll(() => pb.getByTestId('proposal-status').textContent(), { timeout: 15_000 }).toBe('committed')
+    await shot(pb, 'proposal-committed')
+
+    // A sees it committed once B's events arrive.
+    await expect.poll(async () => (await pa.getByTestId('proposal-status').textContent()), { timeout: 30_000 }).toBe('committed')
+    await nav(pa, 'Flags & gates')
+    await expect.poll(() => pa.getByTestId('flag-finance_enabled').getByRole('cell').nth(1).textContent()).toBe('on')
+
+    // The other screens, as A sees them.
+    await nav(pa, 'Members & keys')
+    await pa.getByRole('cell', { name: 'bob' }).waitFor()
+    await shot(pa, 'members')
+    await nav(pa, 'Registers')
+    await pa.getByRole('heading', { name: 'Ledger balances' }).waitFor()
+    await shot(pa, 'registers')
+    await nav(pa, 'Telemetry')
+    await pa.getByRole('button', { name: 'boiler.temp' }).click()
+    await pa.locator('.chart svg').first().waitFor()
+    await pa.getByText('not a JSON reading').first().waitFor()
+    await shot(pa, 'telemetry')
+    await nav(pa, 'Sync')
+    await pa.getByText('online').first().waitFor({ timeout: 20_000 })
+    await shot(pa, 'sync')
+    await nav(pa, 'Audit log')
+    await pa.getByRole('button', { name: 'gov.commit' }).first().waitFor({ timeout: 20_000 })
+    await pa.getByRole('button', { name: 'gov.commit' }).first().click()
+    await pa.getByRole('heading', { name: /Event gov.commit/ }).waitFor()
+    await shot(pa, 'audit-log')
+    await pa.close()
+    await pb.close()
+    expect(browser.errors.join('\n')).toBe('')
+  }, 180_000)
+
+  it('ui - the audit log of a 100,000-event vault opens and scrolls to its end', async () => {
+    const vault = await makeVault()
+    const key = await openKeyFile(await readKeyFile(join(vault.dir, 'device.key')), PASS)
+    await fillWithNotes(vault, key.keyPair.secretKey, 99_999)
+    await vault.verify({ full: true })
+    await vault.close()
+    const d = await serve(vault.dir)
+    const page = await open(d)
+    await nav(page, 'Audit log')
+    // 99,999 notes, the genesis, and the checkpoint the vault signs on close (every 1,000 events)
+    await expect.poll(() => page.getByTestId('log-total').textContent(), { timeout: 60_000 }).toBe('100,001 events')
+    const scroller = page.getByTestId('log-scroller')
+    for (const frac of [0.25, 0.5, 0.75, 1]) {
+      await scroller.evaluate((el, f) => { el.scrollTop = (el.scrollHeight - el.clientHeight) * f }, frac)
+      await page.waitForTimeout(50)
+    }
+    const lastRow = page.locator('[data-index="100000"]')
+    await expect.poll(() => lastRow.textContent(), { timeout: 20_000 }).toMatch(/^100001/)
+    await expect.poll(() => page.locator('[data-index="99990"]').textContent()).toMatch(/audit\.note.*✓ verified/)
+    // Only a window of rows is in the page, not 100,000.
+    expect(await page.locator('.vrow').count()).toBeLessThan(80)
+    await shot(page, 'audit-log-100k')
+    await page.close()
+    expect(browser.errors.join('\n')).toBe('')
+  }, 180_000)
+
+  it('ui - a tampered vault shows the READ-ONLY banner with the reason', async () => {
+    const vault = await makeVault({ notes: 3 })
+    const { dir, device } = vault
+    await vault.close()
+    await withRawDb(dir, async (raw) => {
+      const doc = await raw.get(`ev!${device}!000000000003`)
+      await raw.put({ ...doc, raw: String(doc.raw).replace('note 1', 'note X') })
+    })
+    const d = await serve(dir)
+    const page = await open(d)
+    const banner = page.getByTestId('read-only-banner')
+    await banner.waitFor()
+    expect(await banner.textContent()).toMatch(/READ-ONLY.*REWRITTEN/)
+    await shot(page, 'read-only')
+    await page.close()
+  }, 60_000)
+
+  it('ui - an empty folder offers onboarding; creating a vault there lands on its health screen', async () => {
+    const dir = join(await tempDir(), 'new-device')
+    const d = await serve(dir)
+    const page = await open(d)
+    await page.getByRole('heading', { name: 'Set up this device' }).waitFor()
+    await shot(page, 'onboarding')
+    const form = page.getByRole('form', { name: 'Create a vault' })
+    await form.getByLabel('Vault name').fill('Plant 7')
+    await form.getByLabel('Your member name').fill('erin')
+    await form.getByLabel(/Passphrase for this device/).fill(PASS)
+    await form.getByLabel('Repeat the passphrase').fill(PASS)
+    await form.getByRole('button', { name: 'Create the vault' }).click()
+    await page.getByRole('heading', { name: 'Health' }).waitFor({ timeout: 30_000 })
+    expect(await page.locator('.vault-name').textContent()).toMatch(/Plant 7/)
+    await page.close()
+    const reopened = await Vault.open({ dir }).catch((e: Error) => e)
+    expect(reopened).toBeInstanceOf(Error) // the daemon holds the vault (one process per LevelDB)
+    expect(browser.errors.join('\n')).toBe('')
+  }, 60_000)
+})

@@ -1,0 +1,36 @@
+/**
+ * `tresor serve` as a child process (the edge daemon the UI tests talk to):
+ * started on a free loopback port, its URL and token read from what it prints,
+ * stopped by PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const CLI = fileURLToPath(new URL('../../edge/bin/tresor.mjs', import.meta.url))
+
+export interface Daemon { url: string; token: string; pid: number; output: () => string; stop(): Promise<void> }
+
+export function startDaemon(dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--dir', dir, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}`)), 30_000)
+    const onData = (c: Buffer) => {
+      out += c
+      const m = /served at (http:\/\/127\.0\.0\.1:\d+)\/#token=([0-9a-f]{64})/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve({
+          url: m[1]!, token: m[2]!, pid: child.pid!, output: () => out,
+          stop: async () => {
+            if (child.exitCode !== null || child.signalCode !== null) return
+            await new Promise<void>((r) => { child.once('exit', () => r()); process.kill(child.pid!, 'SIGTERM') })
+          }
+        })
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', (c: Buffer) => { out += c })
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited ${code}: ${out}`)) })
+  })
+}
