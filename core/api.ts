@@ -111,6 +111,8 @@ export interface Handlers {
   'onboard.create': (args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }) => Promise<OnboardStatus>
   'onboard.keygen': (args: { name: string; passphrase: string }) => Promise<{ publicKey: string }>
   'onboard.join': (args: { bundle: string; passphrase: string }) => Promise<OnboardStatus>
+  'onboard.joinCouch': (args: { url: string; user?: string; password?: string; passphrase: string }) => Promise<OnboardStatus>
+  'onboard.joinGit': (args: { url: string; token: string; passphrase: string }) => Promise<OnboardStatus>
   'telemetry.status': (args: Record<string, never>) => Promise<TelemetryStatus>
   'telemetry.streams': (args: { windowMs?: number }) => Promise<StreamMeter[]>
   'telemetry.readings': (args: { stream: string; from?: string; to?: string; limit?: number }) => Promise<{ readings: Reading[]; total: number }>
@@ -128,7 +130,7 @@ export const METHODS: readonly Method[] = [
   'proof.event', 'bundle.export', 'bundle.import',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
   'ledger.balances', 'sync.status',
-  'onboard.status', 'onboard.create', 'onboard.keygen', 'onboard.join',
+  'onboard.status', 'onboard.create', 'onboard.keygen', 'onboard.join', 'onboard.joinCouch', 'onboard.joinGit',
   'telemetry.status', 'telemetry.streams', 'telemetry.readings', 'telemetry.quarantine', 'telemetry.prove', 'telemetry.ingest'
 ]
 
@@ -233,6 +235,8 @@ function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView)
     'onboard.create': opened,
     'onboard.keygen': opened,
     'onboard.join': opened,
+    'onboard.joinCouch': opened,
+    'onboard.joinGit': opened,
     'telemetry.status': async () => {
       const t = telemetry()
       return { ...t.usage(), enabled: t.enabled, forwardedSeq: t.forwarded, sealedSeq: t.head.seq, batches: t.batchMetas().length }

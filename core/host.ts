@@ -14,7 +14,7 @@ import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE } from './vault.js'
 import { readKeyFile } from './keys.js'
 import { BAD_ARGUMENT, NOT_FOUND, VaultError } from './errors.js'
 
-type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join'
+type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join' | 'onboard.joinCouch' | 'onboard.joinGit'
 type OnboardHandlers = Pick<Handlers, OnboardMethod>
 
 export interface VaultHost {
@@ -24,8 +24,14 @@ export interface VaultHost {
   close(): Promise<void>
 }
 
+export type JoinFromCouch = (args: { dir: string; url: string; user?: string; password: string; passphrase: string }) => Promise<Vault>
+export type JoinFromGit = (args: { dir: string; url: string; token: string; passphrase: string }) => Promise<Vault>
+/** Ways to set up a device from a server: they live in sync/, which the host hands in. */
+export interface Joiners { couch?: JoinFromCouch; git?: JoinFromGit }
+
 export interface HostOptions {
   dir: string
+  joiners?: Joiners
   providers?: (vault: Vault) => Promise<HostProviders> | HostProviders
   /** Called before the vault closes (e.g. to close a telemetry store). */
   beforeClose?: (vault: Vault) => Promise<void>
@@ -98,6 +104,21 @@ export function openHost(opts: HostOptions): VaultHost {
     'onboard.keygen': async (args) => {
       const a = asArgs(args)
       return onboarding(async () => ({ publicKey: (await ensureDeviceKey(opts.dir, text(a.name, 'name', 64), newPassphrase(a.passphrase))).publicKey }))
+    },
+    'onboard.joinCouch': async (args) => {
+      const a = asArgs(args)
+      const joiner = opts.joiners?.couch
+      if (!joiner) throw new VaultError('UNKNOWN_METHOD', 'this host cannot join from CouchDB')
+      const url = text(a.url, 'database URL', 2048)
+      await onboarding(async () => adopt(await joiner({ dir: opts.dir, url, user: typeof a.user === 'string' && a.user !== '' ? a.user : undefined, password: typeof a.password === 'string' ? a.password : '', passphrase: newPassphrase(a.passphrase) })))
+      return status()
+    },
+    'onboard.joinGit': async (args) => {
+      const a = asArgs(args)
+      const joiner = opts.joiners?.git
+      if (!joiner) throw new VaultError('UNKNOWN_METHOD', 'this host cannot join from Git')
+      await onboarding(async () => adopt(await joiner({ dir: opts.dir, url: text(a.url, 'repository URL', 2048), token: text(a.token, 'token', 4096), passphrase: newPassphrase(a.passphrase) })))
+      return status()
     },
     'onboard.join': async (args) => {
       const a = asArgs(args)

@@ -24,6 +24,7 @@ import { remoteDb } from '../sync/remote.js'
 import { startMqttInput, type MqttInput } from './mqtt-input.js'
 import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { openHost } from '../core/host.js'
+import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
 
@@ -130,6 +131,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     // A folder without a vault is served too: the UI offers onboarding (create, or join from a bundle).
     const host = openHost({
       dir,
+      joiners: JOINERS,
       providers: async (vault) => {
         // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
         if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))

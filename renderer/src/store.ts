@@ -34,6 +34,7 @@ export interface SessionSlice {
   createVault(args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }): Promise<void>
   makeKey(args: { name: string; passphrase: string }): Promise<string | null>
   joinVault(args: { bundle: string; passphrase: string }): Promise<void>
+  joinFrom(kind: 'couch' | 'git', args: { url: string; user?: string; password?: string; token?: string; passphrase: string }): Promise<void>
   unlock(passphrase: string, remember?: boolean): Promise<void>
   lock(forget?: boolean): Promise<void>
   runFullCheck(): Promise<void>
@@ -129,6 +130,12 @@ const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
   makeKey: async (args) => (await get().run('keygen', () => client('onboard.keygen', args)))?.publicKey ?? null,
   joinVault: async (args) => {
     const r = await get().run('onboard', () => client('onboard.join', args))
+    if (r) { set({ onboard: r }); await get().loadStatus() }
+  },
+  joinFrom: async (kind, args) => {
+    const r = await get().run('onboard', () => kind === 'couch'
+      ? client('onboard.joinCouch', { url: args.url, user: args.user, password: args.password, passphrase: args.passphrase })
+      : client('onboard.joinGit', { url: args.url, token: args.token ?? '', passphrase: args.passphrase }))
     if (r) { set({ onboard: r }); await get().loadStatus() }
   },
   unlock: async (passphrase, remember) => {

@@ -6,11 +6,12 @@ import { selectJob } from '../selectors.js'
 import { JobLine, Panel } from '../ui.js'
 
 export function Onboarding() {
-  const { onboard, createVault, makeKey, joinVault } = useAppStore(useShallow((s) => ({ onboard: s.onboard, createVault: s.createVault, makeKey: s.makeKey, joinVault: s.joinVault })))
+  const { onboard, createVault, makeKey, joinVault, joinFrom } = useAppStore(useShallow((s) => ({ onboard: s.onboard, createVault: s.createVault, makeKey: s.makeKey, joinVault: s.joinVault, joinFrom: s.joinFrom })))
   const job = useAppStore(selectJob('onboard'))
   const keyJob = useAppStore(selectJob('keygen'))
   const [mode, setMode] = useState<'create' | 'join'>('create')
-  const [form, setForm] = useState({ vaultName: '', memberName: '', roles: 'operator', passphrase: '', repeat: '', bundle: '' })
+  const [form, setForm] = useState({ vaultName: '', memberName: '', roles: 'operator', passphrase: '', repeat: '', bundle: '', url: '', user: '', password: '', token: '' })
+  const [source, setSource] = useState<'bundle' | 'couch' | 'git'>('bundle')
   const [deviceKey, setDeviceKey] = useState<string | null>(onboard?.deviceKey ?? null)
   const mismatch = form.repeat !== '' && form.passphrase !== form.repeat
   const field = (name: keyof typeof form) => ({ value: form[name], onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }) })
@@ -64,14 +65,38 @@ export function Onboarding() {
                 </>}
             <JobLine job={keyJob} what="make the key" />
           </form>
-          <form className="form" onSubmit={submitJoin} aria-label="Join from a bundle">
-            <h3>2. Join from a bundle</h3>
-            <p className="muted">A member exports it with <code>tresor bundle export</code>. Everything in it is verified before anything is kept. (CouchDB and Git: <code>tresor sync couch</code>, <code>tresor join --git</code>.)</p>
-            <label>Bundle file <input type="file" accept=".json,application/json" onChange={(e) => void readFile(e.target.files?.[0])} /></label>
-            <label>Device key passphrase <input type="password" required autoComplete="current-password" {...field('passphrase')} /></label>
-            <button type="submit" disabled={job.busy || form.bundle === ''}>Join</button>
-            <JobLine job={job} what="join" busyText="Verifying the bundle…" />
-          </form>
+          <fieldset className="form">
+            <legend>2. Join from</legend>
+            <div className="tabs" role="radiogroup" aria-label="Join from">
+              {(['bundle', 'couch', 'git'] as const).map((k) => (
+                <label key={k} className="check"><input type="radio" name="source" checked={source === k} onChange={() => setSource(k)} /> {{ bundle: 'a bundle file', couch: 'CouchDB', git: 'a Git mirror' }[k]}</label>
+              ))}
+            </div>
+            <p className="muted">Everything is verified through the ingestion gate before anything is kept. Without a key the members added, this device can review but not sign.</p>
+          </fieldset>
+          {source === 'bundle' && (
+            <form className="form" onSubmit={submitJoin} aria-label="Join from a bundle">
+              <p className="muted">A member exports it with <code>tresor bundle export</code>.</p>
+              <label>Bundle file <input type="file" accept=".json,application/json" onChange={(e) => void readFile(e.target.files?.[0])} /></label>
+              <label>Device key passphrase <input type="password" required autoComplete="current-password" {...field('passphrase')} /></label>
+              <button type="submit" disabled={job.busy || form.bundle === ''}>Join</button>
+            </form>
+          )}
+          {source !== 'bundle' && (
+            <form className="form" aria-label={source === 'couch' ? 'Join from CouchDB' : 'Join from Git'} onSubmit={(e) => {
+              e.preventDefault()
+              void joinFrom(source, { url: form.url, user: form.user, password: form.password, token: form.token, passphrase: form.passphrase })
+            }}>
+              <label>{source === 'couch' ? 'Database URL (https://host:6984/vault)' : 'Repository URL (https://host/owner/repo.git)'} <input type="url" required {...field('url')} /></label>
+              {source === 'couch' && <label>User <input autoComplete="username" {...field('user')} /></label>}
+              {source === 'couch' && <label>Password <input type="password" autoComplete="current-password" {...field('password')} /></label>}
+              {source === 'git' && <label>Access token <input type="password" required {...field('token')} /></label>}
+              <label>Device key passphrase (10+ characters; a new key is made if there is none) <input type="password" required minLength={10} {...field('passphrase')} /></label>
+              <button type="submit" disabled={job.busy}>Join</button>
+              <p className="muted">The {source === 'couch' ? 'password' : 'token'} is kept sealed with the device passphrase, never in clear.</p>
+            </form>
+          )}
+          <JobLine job={job} what="join" busyText="Fetching and verifying every event…" />
         </div>
       )}
     </Panel>
