@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
+import nacl from 'tweetnacl'
 import { Vault } from '../core/vault.js'
 import { TelemetryStore } from '../core/telemetry/store.js'
 import { openKeyFile, readKeyFile } from '../core/keys.js'
@@ -96,6 +97,15 @@ describe('the UI in chromium against edge daemons', () => {
     await nav(pa, 'Members & keys')
     await pa.getByRole('cell', { name: 'bob' }).waitFor()
     await shot(pa, 'members')
+    // A key change proposed from the members screen lands on its proposal.
+    const change = pa.getByRole('form', { name: 'Propose a member or key change' })
+    await change.locator('select[name="change"]').selectOption('key.add')
+    await change.locator('select[name="member"]').selectOption('bob')
+    await change.getByLabel(/Device public key/).fill(Buffer.from(nacl.sign.keyPair().publicKey).toString('hex'))
+    await change.getByLabel('Reason').fill('bob\'s second laptop')
+    await change.getByRole('button', { name: 'Sign the proposal' }).click()
+    await pa.getByText('add a device key for bob').first().waitFor()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
     await nav(pa, 'Registers')
     await pa.getByRole('heading', { name: 'Ledger balances' }).waitFor()
     await shot(pa, 'registers')

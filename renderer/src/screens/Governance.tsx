@@ -144,6 +144,52 @@ export function Flags() {
   )
 }
 
+/** Propose a member or key change: the proposal then goes through the inbox like any other. */
+function MemberProposal() {
+  const gov = useAppStore((s) => s.gov)
+  const { propose, openProposal } = useAppStore(useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal })))
+  const unlocked = useAppStore(selectUnlocked)
+  const readOnly = useAppStore(selectReadOnly)
+  const job = useAppStore(selectJob('propose'))
+  const [f, setF] = useState({ kind: 'member.add', name: '', roles: 'operator', key: '', reason: '' })
+  if (!gov) return null
+  const names = Object.values(gov.members).filter((m) => m.active).map((m) => m.name)
+  const roles = f.roles.split(',').map((r) => r.trim()).filter(Boolean)
+  const action = (): Action => {
+    switch (f.kind) {
+      case 'member.add': return { kind: 'member.add', args: { name: f.name, roles, keys: [f.key.trim()] } }
+      case 'member.remove': return { kind: 'member.remove', args: { name: f.name } }
+      case 'member.roles': return { kind: 'member.roles', args: { name: f.name, roles } }
+      case 'key.add': return { kind: 'key.add', args: { member: f.name, key: f.key.trim() } }
+      default: return { kind: 'key.revoke', args: { member: f.name, key: f.key.trim() } }
+    }
+  }
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    const p = await propose(action(), f.reason)
+    if (p) openProposal(p.id)
+  }
+  const needsKey = f.kind === 'member.add' || f.kind === 'key.add' || f.kind === 'key.revoke'
+  const needsRoles = f.kind === 'member.add' || f.kind === 'member.roles'
+  return (
+    <form className="form" onSubmit={(e) => void submit(e)} aria-label="Propose a member or key change">
+      <h3>Propose a change</h3>
+      <label>Change <select name="change" value={f.kind} onChange={(e) => setF({ ...f, kind: e.target.value, name: '' })}>
+        <option value="member.add">add a member</option><option value="member.remove">remove a member</option><option value="member.roles">change roles</option>
+        <option value="key.add">add a device key</option><option value="key.revoke">revoke a device key</option>
+      </select></label>
+      {f.kind === 'member.add'
+        ? <label>New member's name <input required maxLength={64} value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} /></label>
+        : <label>Member <select name="member" required value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })}><option value="">choose…</option>{names.map((n) => <option key={n}>{n}</option>)}</select></label>}
+      {needsRoles && <label>Roles (comma-separated) <input required value={f.roles} onChange={(e) => setF({ ...f, roles: e.target.value })} /></label>}
+      {needsKey && <label>Device public key (64 hex characters, from <code>tresor keygen</code> or the new device's onboarding) <input required pattern="[0-9a-f]{64}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} /></label>}
+      <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
+      <div className="actions"><button type="submit" disabled={!unlocked || readOnly || job.busy}>Sign the proposal</button></div>
+      <JobLine job={job} what="propose" busyText="Signing…" />
+    </form>
+  )
+}
+
 export function Members() {
   const gov = useAppStore((s) => s.gov)
   const me = useAppStore(selectMe)
@@ -167,6 +213,7 @@ export function Members() {
       <h3>Approval policy</h3>
       <p>Default: {gov.policy.default.minMembers} distinct members{gov.policy.default.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}; the proposer alone never suffices.</p>
       {Object.entries(gov.policy.actions).map(([kind, r]) => <p key={kind}><code>{kind}</code>: {r!.minMembers} members{r!.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}</p>)}
+      <MemberProposal />
     </Panel>
   )
 }
