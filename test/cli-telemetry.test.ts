@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { Vault } from '../core/vault.js'
+import { TelemetryStore } from '../core/telemetry/store.js'
 import { fileURLToPath } from 'node:url'
 import { cleanupDirs, PASS } from './helpers.js'
 import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
@@ -55,5 +57,33 @@ describe('cli telemetry', () => {
     const bad = tresor(['propose', 'stream', '--dir', dir, '--stream', 'press.force', '--schema', '3', '--field', 'kn:float', '--reason', 'x'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/field kn: type is one of number, integer, string, boolean/)
+  })
+
+  it('cli - ingest blocks while the disk budget is full: it says so, claims nothing, and takes nothing', async () => {
+    const t = await streamingVaults({ settings: { telemetryBudgetKB: 16 } })
+    const store = await TelemetryStore.open(t.alice)
+    let i = 0
+    while ((await store.ingest(boilerLines(50, `fill${i++}`)).then(() => 'ok', (e: Error) => e.message)) === 'ok') { /* fill the budget */ }
+    await store.close()
+    const dir = t.alice.dir
+    await t.alice.close()
+    await t.bob.close()
+    const child = spawn(process.execPath, [BIN, 'ingest', '--dir', dir], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stderr = '', stdout = ''
+    child.stderr.on('data', (c) => { stderr += c })
+    child.stdout.on('data', (c) => { stdout += c })
+    child.stdin.end(boilerLines(5, 'blocked').join('\n') + '\n')
+    for (let k = 0; k < 200 && !/budget is full; waiting/.test(stderr); k++) await new Promise((r) => setTimeout(r, 50))
+    expect(stderr).toMatch(/telemetry disk budget is full; waiting for room/)
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(child.exitCode).toBe(null) // still waiting, not dropping
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+    expect(stdout).toBe('')
+    const v = await Vault.open({ dir })
+    const s = await TelemetryStore.open(v)
+    expect((await s.streamReadings('boiler.temp')).some((r) => r.id.startsWith('blocked'))).toBe(false)
+    await s.close()
+    await v.close()
   })
 })

@@ -93,6 +93,9 @@ describe('telemetry over HTTP', () => {
       expect(res.status).toBe(200)
       const { value } = await res.json() as { value: { receipts: { decision: string; code?: string }[] } }
       expect(value.receipts.map((r) => `${r.decision}${r.code ? ` ${r.code}` : ''}`)).toEqual(['ADMIT', 'QUARANTINE MALFORMED', 'DUPLICATE DUPLICATE', 'ADMIT'])
+      const big = await post(`${url}/ingest`, ingestToken, 'x'.repeat(9 * 1024 * 1024))
+      expect(big.status).toBe(413)
+      expect(((await big.json()) as { error: { code: string } }).error.code).toBe('OVERSIZED')
       let status = 200, i = 0
       while (status === 200) status = (await post(`${url}/ingest`, ingestToken, boilerLines(50, `fill${i++}`).join('\n'))).status
       const full = await post(`${url}/ingest`, ingestToken, boilerLines(1, 'late').join('\n'))
