@@ -97,6 +97,8 @@ export interface Handlers {
   'ledger.balances': (args: Record<string, never>) => Promise<{ entries: LedgerEntry[]; balances: Record<string, Record<string, number>> }>
   'sync.status': (args: Record<string, never>) => Promise<SyncStatus | null>
   'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
+  /** How far the running full check is (null when none runs): for a progress bar. */
+  'vault.progress': (args: Record<string, never>) => Promise<{ task: 'verify'; done: number; total: number } | null>
   /** `remember` asks a host with an OS keychain to keep the passphrase there (core itself ignores it). */
   'vault.unlock': (args: { passphrase: string; remember?: boolean }) => Promise<{ unlocked: true }>
   /** `forget` drops a remembered passphrase from the host's keychain. */
@@ -126,7 +128,7 @@ export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
 export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 
 export const METHODS: readonly Method[] = [
-  'vault.status', 'vault.members', 'vault.verify', 'vault.unlock', 'vault.lock', 'log.list', 'log.get', 'log.appendNote',
+  'vault.status', 'vault.members', 'vault.verify', 'vault.progress', 'vault.unlock', 'vault.lock', 'log.list', 'log.get', 'log.appendNote',
   'proof.event', 'bundle.export', 'bundle.import',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
   'ledger.balances', 'sync.status',
@@ -220,6 +222,7 @@ function autoLocker(vault: Vault, ms: number): { touch(): void } {
 }
 
 function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView): Handlers {
+  let progress: { task: 'verify'; done: number; total: number } | null = null
   const telemetry = (): TelemetryStore => {
     if (!providers.telemetry) throw NOT_FOUND('this host has no telemetry store open (the edge daemon and the CLI do)')
     return providers.telemetry
@@ -287,7 +290,15 @@ function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView)
       const entries = vault.state.registers.ledger as LedgerEntry[]
       return { entries, balances: ledgerBalances(entries) }
     },
-    'vault.verify': async (args) => vault.verify({ full: obj(args).full === true }),
+    'vault.verify': async (args) => {
+      progress = { task: 'verify', done: 0, total: 0 }
+      try {
+        return await vault.verify({ full: obj(args).full === true, onProgress: (done, total) => { progress = { task: 'verify', done, total } } })
+      } finally {
+        progress = null
+      }
+    },
+    'vault.progress': async () => progress,
     'vault.unlock': async (args) => {
       const passphrase = optString(obj(args).passphrase, 'passphrase', 1024)
       if (!passphrase) throw BAD_ARGUMENT('passphrase is required')

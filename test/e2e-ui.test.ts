@@ -149,6 +149,12 @@ describe('the UI in chromium against edge daemons', () => {
     // Only a window of rows is in the page, not 100,000.
     expect(await page.locator('.vrow').count()).toBeLessThan(80)
     await shot(page, 'audit-log-100k')
+    // Long work shows progress: a full check of the 100,001 events.
+    await nav(page, 'Health')
+    await page.getByRole('button', { name: 'Run full check' }).click()
+    await page.getByText(/of 100,001 events verified/).waitFor({ timeout: 30_000 })
+    await shot(page, 'health-full-check')
+    await page.getByText('Full check finished.').waitFor({ timeout: 120_000 })
     await page.close()
     expect(browser.errors.join('\n')).toBe('')
   }, 180_000)

@@ -39,6 +39,7 @@ export interface SessionSlice {
   lock(forget?: boolean): Promise<void>
   runFullCheck(): Promise<void>
   verifyResult: VerifyReport | null
+  progress: { done: number; total: number } | null
 }
 
 export interface LogSlice {
@@ -97,6 +98,7 @@ const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
   screen: 'health',
   jobs: {},
   verifyResult: null,
+  progress: null,
   go: (screen) => set({ screen }),
   run: async (name, fn, done) => {
     set((s) => ({ jobs: { ...s.jobs, [name]: { busy: true, error: null, done: null } } }))
@@ -147,7 +149,11 @@ const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
     await get().loadStatus()
   },
   runFullCheck: async () => {
+    // Long work shows progress: ask core how far the check is while it runs.
+    const poll = setInterval(() => { void client('vault.progress', {}).then((p) => set({ progress: p }), () => undefined) }, 250)
     const report = await get().run('verify', () => client('vault.verify', { full: true }), 'Full check finished.')
+    clearInterval(poll)
+    set({ progress: null })
     if (report) set({ verifyResult: report })
     // A full check can lift or set READ-ONLY: show what core now says.
     await get().loadStatus()

@@ -21,7 +21,7 @@ function LastCheck({ check }: { check: VaultStatus['lastCheck'] }) {
     <dl className="facts">
       <dt>Result</dt><dd className={check.ok ? 'good' : 'bad'}>{check.ok ? 'passed' : 'failed'}</dd>
       <dt>Mode</dt><dd>{check.mode}</dd>
-      <dt>Events checked</dt><dd>{check.checked} of {check.total}</dd>
+      <dt>Events checked</dt><dd>{check.checked.toLocaleString()} of {check.total.toLocaleString()}</dd>
       <dt>Duration</dt><dd>{check.durationMs < 1000 ? `${Math.round(check.durationMs)} ms` : `${(check.durationMs / 1000).toFixed(1)} s`}</dd>
       <dt>When</dt><dd><Time iso={check.verifiedAt} /></dd>
     </dl>
@@ -30,7 +30,7 @@ function LastCheck({ check }: { check: VaultStatus['lastCheck'] }) {
 
 export function Health() {
   const status = useAppStore(selectStatus)
-  const { runFullCheck, verifyResult } = useAppStore(useShallow((s) => ({ runFullCheck: s.runFullCheck, verifyResult: s.verifyResult })))
+  const { runFullCheck, verifyResult, progress } = useAppStore(useShallow((s) => ({ runFullCheck: s.runFullCheck, verifyResult: s.verifyResult, progress: s.progress })))
   const job = useAppStore(selectJob('verify'))
   if (!status) return null
   const readOnly = status.health.state === 'read-only'
@@ -40,7 +40,7 @@ export function Health() {
         <dt>State</dt><dd className={readOnly ? 'bad' : 'good'}>{readOnly ? 'read-only' : 'ok'}</dd>
         <dt>Vault</dt><dd>{status.name} <Key hex={status.vaultId} /></dd>
         <dt>This device</dt><dd><code className="key">{status.device}</code></dd>
-        <dt>Events</dt><dd>{status.events} in {Object.keys(status.feeds).length} feed(s)</dd>
+        <dt>Events</dt><dd>{status.events.toLocaleString()} in {Object.keys(status.feeds).length} feed(s)</dd>
         <dt>Signing</dt><dd>{status.unlocked ? 'device key unlocked' : 'device key locked'}</dd>
       </dl>
       <h3>Last check</h3>
@@ -48,7 +48,10 @@ export function Health() {
       <div className="actions">
         <button type="button" onClick={() => void runFullCheck()} disabled={job.busy} aria-busy={job.busy}>{job.busy ? 'Checking every event…' : 'Run full check'}</button>
       </div>
-      <JobLine job={job} what="run the full check" busyText="Re-reading and verifying every event…" />
+      {job.busy && progress && progress.total > 0
+        ? <p className="muted"><progress max={progress.total} value={progress.done} aria-label="Full check progress" /> {progress.done.toLocaleString()} of {progress.total.toLocaleString()} events verified</p>
+        : null}
+      <JobLine job={job.busy && progress && progress.total > 0 ? { ...job, busy: false } : job} what="run the full check" busyText="Re-reading and verifying every event…" />
       {verifyResult && !verifyResult.ok && (
         <>
           <h3>Issues found</h3>
