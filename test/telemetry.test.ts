@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readdir } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { Vault } from '../core/vault.js'
@@ -110,8 +110,18 @@ describe('telemetry store', () => {
     t.alice = await Vault.open({ dir: t.alice.dir })
     await t.alice.unlock(PASS)
     store = await TelemetryStore.open(t.alice)
+    expect(store.fingerprintSource).toBe('snapshot') // the table the clean close left, not a scan
     const afterRestart = await store.ingest([line({ id: 'dup-a' }), line({ id: 'seal-3' }), line({ id: 'fresh-after-restart' })])
     expect(afterRestart.receipts.map((r) => r.decision)).toEqual(['DUPLICATE', 'DUPLICATE', 'ADMIT'])
+    // A snapshot that does not match its digest is ignored: the table is rebuilt from the index, duplicates still found.
+    await store.close()
+    const snap = join(t.alice.dir, TELEMETRY_DIR, 'fingerprints.snap')
+    const bytes = await readFile(snap)
+    bytes[bytes.length - 1] ^= 0xff
+    await writeFile(snap, bytes)
+    store = await TelemetryStore.open(t.alice)
+    expect(store.fingerprintSource).toBe('index')
+    expect((await store.ingest([line({ id: 'fresh-after-restart' })])).duplicates).toBe(1)
     const meters = await store.streams(3_600_000)
     const boiler = meters.find((m) => m.stream === 'boiler.temp')!
     expect(boiler.window.receipts.DUPLICATE).toBeGreaterThanOrEqual(4)

@@ -57,6 +57,22 @@ export class FingerprintSet {
 
   get bytes(): number { return this.slots.byteLength }
 
+  /** The table's slots, for a snapshot (copied). */
+  snapshot(): Uint8Array {
+    return new Uint8Array(this.slots.buffer.slice(0))
+  }
+
+  /** A table from a snapshot's slots; null if they are not a table (wrong length). */
+  static fromSnapshot(bytes: Uint8Array, size: number): FingerprintSet | null {
+    const n = bytes.byteLength / 8
+    if (!Number.isInteger(n) || n < 16 || (n & (n - 1)) !== 0 || size < 0 || size * 2 > n) return null
+    const set = new FingerprintSet(1)
+    set.slots = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+    set.mask = n - 1
+    set.size = size
+    return set
+  }
+
   private grow(): void {
     const old = this.slots
     this.slots = new Float64Array(old.length * 2)

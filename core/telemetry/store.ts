@@ -17,7 +17,7 @@
  *
  * Governance never waits on telemetry: it has its own journal and database.
  */
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { Journal, journalHeader } from '../journal.js'
@@ -36,6 +36,7 @@ import { BATCH_PREFIX, batchId, checkBatch, headerHash, parseBatchId, proveReadi
 export const TELEMETRY_DIR = 'telemetry'
 const WAL_DIR = 'wal'
 const FORWARD_FILE = 'forward.json'
+const SNAPSHOT_FILE = 'fingerprints.snap'
 const WAL_HEADER = journalHeader('tresor-telemetry-wal', 1)
 /** Start a new WAL segment past this size. */
 const SEGMENT_BYTES = 8 << 20
@@ -90,7 +91,9 @@ const metaKey = (device: string, seq: number) => `${K_BATCH}${device}\xff${Strin
 const docBytes = (doc: BatchDoc) => doc.header.length + doc.sig.length + doc.readings.reduce((n, r) => n + r.length + 3, 0) + 120
 
 export class TelemetryStore {
-  private readonly fps = new FingerprintSet()
+  private fps = new FingerprintSet()
+  /** Where the fingerprint table came from at open: the snapshot written at the last close, or a scan of the index. */
+  fingerprintSource: 'snapshot' | 'index' = 'index'
   private readonly pendingKeys = new Set<string>()
   private open: Pending[] = []
   private openSince = 0
@@ -360,6 +363,8 @@ export class TelemetryStore {
     try {
       if (this.vault.unlocked && !this.failure) await this.flush()
       else await this.gate
+      // Only a table that covers every sealed key is worth keeping: nothing may be waiting unsealed.
+      if (!this.failure && this.open.length === 0) await this.saveSnapshot().catch(() => undefined)
     } finally {
       this.closed = true
       for (const w of [...this.roomWaiters]) w()
@@ -378,14 +383,49 @@ export class TelemetryStore {
       for (const [, v] of page) { const m = JSON.parse(v) as BatchMeta; this.metas.set(m.id, m) }
     }
     await this.indexOwnBatches()
-    for await (const page of rawRange(this.db, { gt: K_DEDUP, lt: K_DEDUP + RANGE_END })) {
-      for (const [k] of page) this.fps.add(fingerprint(k.slice(K_DEDUP.length)))
+    const snap = await this.loadSnapshot()
+    if (snap) {
+      this.fps = snap
+      this.fingerprintSource = 'snapshot'
+    } else {
+      for await (const page of rawRange(this.db, { gt: K_DEDUP, lt: K_DEDUP + RANGE_END })) {
+        for (const [k] of page) this.fps.add(fingerprint(k.slice(K_DEDUP.length)))
+      }
     }
     const fwd = await readJsonFileIfExists(join(this.dir, FORWARD_FILE), 4096) as { forwardedSeq?: number } | null
     this.forwardedSeq = Number.isSafeInteger(fwd?.forwardedSeq) ? fwd!.forwardedSeq! : 0
     this.recountUnforwarded()
     this.quarantineBytes = Number(await rawGet(this.db, K_QBYTES) ?? 0)
     await this.replayWal()
+  }
+
+  /**
+   * The fingerprint table as the last clean close left it, if it covers
+   * exactly this device's sealed batches (same head) and its digest matches;
+   * otherwise null and the table is rebuilt from the index. (A table that
+   * missed keys would miss duplicates; one with extra keys only costs lookups.)
+   */
+  private async loadSnapshot(): Promise<FingerprintSet | null> {
+    const path = join(this.dir, SNAPSHOT_FILE)
+    const buf = await readFile(path).catch(() => null)
+    await unlink(path).catch(() => undefined) // used once: a crash later must not find a stale one
+    if (!buf) return null
+    const nl = buf.indexOf(10)
+    try {
+      const h = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { format?: string; v?: number; device?: string; headSeq?: number; size?: number; sha256?: string }
+      const slots = buf.subarray(nl + 1)
+      if (h.format !== 'tresor-fingerprints' || h.v !== 1 || h.device !== this.device || h.headSeq !== this.headSeq) return null
+      if (createHash('sha256').update(slots).digest('hex') !== h.sha256) return null
+      return FingerprintSet.fromSnapshot(slots, Number(h.size))
+    } catch {
+      return null
+    }
+  }
+
+  private async saveSnapshot(): Promise<void> {
+    const slots = this.fps.snapshot()
+    const header = { format: 'tresor-fingerprints', v: 1, device: this.device, headSeq: this.headSeq, size: this.fps.size, sha256: createHash('sha256').update(slots).digest('hex') }
+    await writeFile(join(this.dir, SNAPSHOT_FILE), Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), slots]), { mode: 0o600 })
   }
 
   /** Batches of this device stored without their index lines (a crash between the two writes): index them now. */
