@@ -117,7 +117,7 @@ describe('telemetry store', () => {
     await store.close()
     const snap = join(t.alice.dir, TELEMETRY_DIR, 'fingerprints.snap')
     const bytes = await readFile(snap)
-    bytes[bytes.length - 1] ^= 0xff
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
     await writeFile(snap, bytes)
     store = await TelemetryStore.open(t.alice)
     expect(store.fingerprintSource).toBe('index')
