@@ -164,7 +164,11 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         { url, tokenFile: join(dir, TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(dir, INGEST_TOKEN_FILE) })
       await stopping.promise
     } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      // Stop taking requests; browsers keep connections open, so those are cut after a short grace.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      setTimeout(() => server.closeAllConnections(), 2000).unref()
+      await closed
       await host.close()
     }
     return 0

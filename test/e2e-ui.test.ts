@@ -30,8 +30,8 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
+  await browser?.close() // first: open pages keep polling the daemons
   for (const d of daemons) await d.stop()
-  await browser?.close()
   await couch?.stop()
   await cleanupDirs()
 })
@@ -69,9 +69,10 @@ describe('the UI in chromium against edge daemons', () => {
     await nav(pa, 'Flags & gates')
     const row = pa.getByTestId('flag-finance_enabled')
     await row.getByRole('button', { name: 'Propose on' }).click()
-    await pa.getByLabel(/Reason/).fill('ledger tests and audit proof exist')
+    const draft = pa.getByRole('form', { name: 'New proposal' })
+    await draft.getByLabel(/Reason/).fill('ledger tests and audit proof exist')
     await shot(pa, 'flags-propose')
-    await pa.getByRole('button', { name: 'Sign the proposal' }).click()
+    await draft.getByRole('button', { name: 'Sign the proposal' }).click()
     await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
     await shot(pa, 'proposal-proposed')
 
@@ -108,7 +109,18 @@ describe('the UI in chromium against edge daemons', () => {
     await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
     await nav(pa, 'Registers')
     await pa.getByRole('heading', { name: 'Ledger balances' }).waitFor()
+    // finance_enabled is on now: a ledger entry can be proposed here.
+    const entry = pa.getByRole('form', { name: 'Propose a ledger entry' })
+    await entry.getByLabel('Entry id').fill('inv-1')
+    await entry.getByLabel('Memo').fill('first invoice')
+    await entry.getByLabel('Debit account').fill('cash')
+    await entry.getByLabel('Credit account').fill('revenue')
+    await entry.getByLabel('Amount').fill('12.50')
     await shot(pa, 'registers')
+    await entry.getByLabel('Reason').fill('paid')
+    await entry.getByRole('button', { name: 'Sign the proposal' }).click()
+    await pa.getByText('append to the ledger register').first().waitFor()
+    await nav(pa, 'Registers')
     await nav(pa, 'Telemetry')
     await pa.getByRole('button', { name: 'boiler.temp' }).click()
     await pa.locator('.chart svg').first().waitFor()

@@ -66,7 +66,8 @@ export interface GovSlice {
   ledger: { entries: LedgerEntry[]; balances: Record<string, Record<string, number>> } | null
   loadGov(): Promise<void>
   openProposal(id: string): void
-  propose(action: Action, reason: string): Promise<ProposalView | null>
+  /** `job` names the form's own status line (each form shows only its own result). */
+  propose(action: Action, reason: string, job?: string): Promise<ProposalView | null>
   decide(kind: 'approve' | 'reject' | 'commit' | 'withdraw', proposal: string, reason?: string): Promise<void>
   loadLedger(): Promise<void>
 }
@@ -202,8 +203,8 @@ const govSlice = (client: Send): Slice<GovSlice> => (set, get) => ({
     if (r) set({ gov: r[0].state, inbox: r[1], proposals: r[2] })
   },
   openProposal: (id) => set({ selected: id, screen: 'proposal' }),
-  propose: async (action, reason) => {
-    const p = await get().run('propose', () => client('gov.propose', { action, reason }), 'Proposal signed.')
+  propose: async (action, reason, job = 'propose') => {
+    const p = await get().run(job, () => client('gov.propose', { action, reason }), 'Proposal signed.')
     await get().loadGov()
     return p
   },

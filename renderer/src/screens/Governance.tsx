@@ -140,6 +140,7 @@ export function Flags() {
         </form>
       )}
       <JobLine job={job} what="propose" busyText="Signing…" />
+      <SettingProposal />
     </Panel>
   )
 }
@@ -147,10 +148,7 @@ export function Flags() {
 /** Propose a member or key change: the proposal then goes through the inbox like any other. */
 function MemberProposal() {
   const gov = useAppStore((s) => s.gov)
-  const { propose, openProposal } = useAppStore(useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal })))
-  const unlocked = useAppStore(selectUnlocked)
-  const readOnly = useAppStore(selectReadOnly)
-  const job = useAppStore(selectJob('propose'))
+  const { submit: sign, job, disabled } = useProposer('propose-member')
   const [f, setF] = useState({ kind: 'member.add', name: '', roles: 'operator', key: '', reason: '' })
   if (!gov) return null
   const names = Object.values(gov.members).filter((m) => m.active).map((m) => m.name)
@@ -166,8 +164,7 @@ function MemberProposal() {
   }
   const submit = async (e: FormEvent) => {
     e.preventDefault()
-    const p = await propose(action(), f.reason)
-    if (p) openProposal(p.id)
+    await sign(action(), f.reason)
   }
   const needsKey = f.kind === 'member.add' || f.kind === 'key.add' || f.kind === 'key.revoke'
   const needsRoles = f.kind === 'member.add' || f.kind === 'member.roles'
@@ -184,7 +181,81 @@ function MemberProposal() {
       {needsRoles && <label>Roles (comma-separated) <input required value={f.roles} onChange={(e) => setF({ ...f, roles: e.target.value })} /></label>}
       {needsKey && <label>Device public key (64 hex characters, from <code>tresor keygen</code> or the new device's onboarding) <input required pattern="[0-9a-f]{64}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} /></label>}
       <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
-      <div className="actions"><button type="submit" disabled={!unlocked || readOnly || job.busy}>Sign the proposal</button></div>
+      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <JobLine job={job} what="propose" busyText="Signing…" />
+    </form>
+  )
+}
+
+/** Sign a proposal from a form and open it; the form's fields stay on failure so nothing typed is lost. */
+function useProposer(name: string) {
+  const { propose, openProposal } = useAppStore(useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal })))
+  const unlocked = useAppStore(selectUnlocked)
+  const readOnly = useAppStore(selectReadOnly)
+  const job = useAppStore(selectJob(name))
+  const submit = async (action: Action, reason: string) => {
+    const p = await propose(action, reason, name)
+    if (p) openProposal(p.id)
+  }
+  return { submit, job, disabled: !unlocked || readOnly || job.busy }
+}
+
+/** A governed vault setting (telemetry policy and the like). */
+export function SettingProposal() {
+  const { submit, job, disabled } = useProposer('propose-setting')
+  const [f, setF] = useState({ key: 'telemetryBudgetKB', value: '', reason: '' })
+  const value = /^-?\d+$/.test(f.value) ? Number(f.value) : f.value === 'true' ? true : f.value === 'false' ? false : f.value
+  return (
+    <form className="form" aria-label="Propose a setting" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit({ kind: 'vault.settings', args: { settings: { [f.key]: value } } }, f.reason) }}>
+      <h3>Propose a setting</h3>
+      <p className="muted">Telemetry policy: telemetryBatchMax, telemetryBatchMs, telemetryBudgetKB, telemetryMaxReadingBytes, telemetryMaxFutureMs, telemetryMaxAgeMs; also checkpointInterval.</p>
+      <label>Setting <input required pattern="[a-z][a-zA-Z0-9_]{0,31}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} /></label>
+      <label>Value <input required value={f.value} onChange={(e) => setF({ ...f, value: e.target.value })} /></label>
+      <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
+      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <JobLine job={job} what="propose" busyText="Signing…" />
+    </form>
+  )
+}
+
+/** A telemetry stream schema version (the streams register). */
+export function StreamProposal() {
+  const { submit, job, disabled } = useProposer('propose-stream')
+  const [f, setF] = useState({ stream: '', version: '1', fields: 'celsius:number', reason: '' })
+  const fields = Object.fromEntries(f.fields.split(/[\n,]/).map((l) => l.trim()).filter(Boolean).map((l) => { const [n, t] = l.split(':'); return [n!.trim(), (t ?? '').trim()] }))
+  return (
+    <form className="form" aria-label="Propose a stream schema" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit({ kind: 'register.append', args: { register: 'streams', entry: { stream: f.stream, version: Number(f.version), fields } } }, f.reason) }}>
+      <h3>Register a stream schema</h3>
+      <label>Stream <input required pattern="[a-z0-9][a-z0-9_.\-]{0,63}" value={f.stream} onChange={(e) => setF({ ...f, stream: e.target.value })} /></label>
+      <label>Schema version <input required type="number" min={1} max={65535} value={f.version} onChange={(e) => setF({ ...f, version: e.target.value })} /></label>
+      <label>Fields (name:type, comma-separated; types number, integer, string, boolean; a trailing ? makes one optional) <input required value={f.fields} onChange={(e) => setF({ ...f, fields: e.target.value })} /></label>
+      <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
+      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <JobLine job={job} what="propose" busyText="Signing…" />
+    </form>
+  )
+}
+
+/** A double-entry ledger entry: one debit and one credit of the same amount. */
+function LedgerProposal() {
+  const { submit, job, disabled } = useProposer('propose-ledger')
+  const [f, setF] = useState({ id: '', memo: '', debit: '', credit: '', amount: '', currency: 'EUR', reason: '' })
+  const cents = Math.round(Number(f.amount) * 100)
+  const field = (k: keyof typeof f) => ({ value: f[k], onChange: (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value }) })
+  return (
+    <form className="form" aria-label="Propose a ledger entry" onSubmit={(e: FormEvent) => {
+      e.preventDefault()
+      void submit({ kind: 'register.append', args: { register: 'ledger', entry: { id: f.id, memo: f.memo, postings: [{ account: f.debit, side: 'debit', amount: cents, currency: f.currency }, { account: f.credit, side: 'credit', amount: cents, currency: f.currency }] } } }, f.reason)
+    }}>
+      <h3>Propose a ledger entry</h3>
+      <label>Entry id <input required {...field('id')} /></label>
+      <label>Memo <input required maxLength={200} {...field('memo')} /></label>
+      <label>Debit account <input required {...field('debit')} /></label>
+      <label>Credit account <input required {...field('credit')} /></label>
+      <label>Amount <input required inputMode="decimal" pattern="\d+(\.\d{1,2})?" {...field('amount')} /></label>
+      <label>Currency <input required pattern="[A-Z]{3}" {...field('currency')} /></label>
+      <label>Reason <input required maxLength={1000} {...field('reason')} /></label>
+      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
   )
@@ -233,6 +304,7 @@ export function Registers() {
       )}
       <h3>Ledger entries</h3>
       {ledger?.entries.length ? <ul className="list">{ledger.entries.map((e) => <li key={e.id}><code>{e.id}</code> {e.memo}: {e.postings.map((p) => `${p.side} ${p.account} ${(p.amount / 100).toFixed(2)} ${p.currency}`).join(', ')}</li>)}</ul> : <p className="muted">None.</p>}
+      {gov?.flags.finance_enabled && <LedgerProposal />}
       <h3>Companies, network, stream schemas</h3>
       <p>{gov ? `${gov.registers.company.length} compan(ies), ${gov.registers.network.length} network node(s), ${gov.registers.streams.length} stream schema(s)` : '…'}</p>
     </Panel>

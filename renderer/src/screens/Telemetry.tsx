@@ -5,6 +5,7 @@ import type { Reading } from '../../../core/index.js'
 import { useAppStore } from '../store.js'
 import { selectJob } from '../selectors.js'
 import { Empty, JobLine, Panel, Time } from '../ui.js'
+import { StreamProposal } from './Governance.js'
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`
 const num = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2))
@@ -72,6 +73,7 @@ export function Telemetry() {
         <ul className="list">{quarantine.map((q) => <li key={q.id}><Time iso={q.receivedAt} /> <code>{q.receipt.code}</code> from {q.source}: {q.receipt.reason}<br /><code className="raw">{q.raw.slice(0, 200)}{q.truncated ? ` … (${q.size} bytes)` : ''}</code></li>)}</ul>
       )}
       <JobLine job={{ ...job, done: null }} what="load telemetry" />
+      {status?.enabled && <StreamProposal />}
     </Panel>
   )
 }
