@@ -557,9 +557,9 @@ export class TelemetryStore {
           continue
         }
       }
-      const { _rev, ...body } = doc
-      void _rev
-      const [res] = await this.db.bulkDocs([{ ...body } as unknown as Doc])
+      // Stored as a new document here (the peer's revision means nothing in this database).
+      const body: Doc = { _id: doc._id, header: doc.header, sig: doc.sig, readings: doc.readings }
+      const [res] = await this.db.bulkDocs([body])
       if (res?.error) throw new VaultError('INTERNAL', `could not store batch ${id}: ${String(res.reason ?? res.error)}`)
       const meta = metaLine(header, hash, docBytes(doc))
       await rawBatch(this.db, [{ type: 'put', key: metaKey(header.device, header.seq), value: JSON.stringify(meta) }])
