@@ -1,14 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { createHandlers } from '../core/api.js'
 import { Vault } from '../core/vault.js'
-import { VaultError } from '../core/errors.js'
 import { openHost } from '../core/host.js'
 import { join } from 'node:path'
-import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
-}
+import { cleanupDirs, codeOf, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 
 describe('core api for the UI', () => {
   afterAll(cleanupDirs)

@@ -36,3 +36,8 @@ export async function withRawDb<T>(dir: string, fn: (db: Db) => Promise<T>): Pro
     await db.close()
   }
 }
+
+/** The error code a promise rejects with (a plain error's message when it has none), or NO_ERROR. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try { await p } catch (e) { return (e as { code?: string }).code ?? (e as Error).message } return 'NO_ERROR'
+}

@@ -2,12 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { readFile, writeFile } from 'node:fs/promises'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type KeyFile } from '../core/keys.js'
-import { VaultError } from '../core/errors.js'
-import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
-}
+import { cleanupDirs, codeOf, FAST_KDF, PASS, tempDir } from './helpers.js'
 
 describe('keys', () => {
   afterAll(cleanupDirs)

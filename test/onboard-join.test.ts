@@ -5,10 +5,9 @@ import { CouchSync } from '../sync/couch-sync.js'
 import { syncGit } from '../sync/git-mirror.js'
 import { JOINERS } from '../sync/join.js'
 import { loadCredentials } from '../sync/credentials.js'
-import { VaultError } from '../core/errors.js'
 import { ADMIN, WRITER, startCouch, type Couch } from './support/couch.js'
 import { GIT_TOKEN, startGitServer, type GitServer } from './support/git.js'
-import { cleanupDirs, makeVault, PASS, tempDir } from './helpers.js'
+import { cleanupDirs, codeOf, makeVault, PASS, tempDir } from './helpers.js'
 
 let couch: Couch
 let git: GitServer
@@ -24,10 +23,6 @@ afterAll(async () => {
   await git?.stop()
   await cleanupDirs()
 })
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
-}
 
 describe('onboarding from a server', () => {
   it('onboard - a new device joins from CouchDB: the genesis is found, everything passes the gate, credentials are kept sealed', async () => {

@@ -9,9 +9,8 @@ import { toHex } from '../core/bytes.js'
 import { forwardTelemetry, pullTelemetry, telemetryUrl } from '../sync/telemetry-forward.js'
 import { remoteDb } from '../sync/remote.js'
 import type { Db } from '../core/pouch.js'
-import { VaultError } from '../core/errors.js'
 import { ADMIN, REVIEWER, WRITER, startCouch, type Couch } from './support/couch.js'
-import { cleanupDirs, tempDir } from './helpers.js'
+import { cleanupDirs, codeOf, tempDir } from './helpers.js'
 import { boilerLines, streamingVaults, type StreamingVaults } from './support/telemetry-vault.js'
 
 let couch: Couch
@@ -47,10 +46,6 @@ async function serverReadings(url: string): Promise<Map<string, number>> {
   } finally {
     await db.close()
   }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return (e as VaultError).code ?? (e as Error).message } return 'NO_ERROR'
 }
 
 describe('telemetry store-and-forward with CouchDB', () => {

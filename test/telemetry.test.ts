@@ -13,13 +13,8 @@ import { everKeys } from '../core/governance/state.js'
 import { signDetached, generateKeyPair } from '../core/ed25519.js'
 import { toHex } from '../core/bytes.js'
 import { createHandlers } from '../core/api.js'
-import { VaultError } from '../core/errors.js'
-import { cleanupDirs, PASS, withRawDb } from './helpers.js'
+import { cleanupDirs, codeOf, PASS, withRawDb } from './helpers.js'
 import { BOILER, boilerLines, streamingVaults, type StreamingVaults } from './support/telemetry-vault.js'
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
-}
 
 const line = (r: Partial<Reading> & Record<string, unknown>) => JSON.stringify({ stream: 'boiler.temp', schema: 1, ts: new Date().toISOString(), values: { celsius: 70 }, ...r })
 
