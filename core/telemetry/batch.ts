@@ -16,8 +16,6 @@ import { inclusionProof, leafHash, leafHashText, rootOf, verifyInclusion, type H
 export const BATCH_FORMAT = 'tresor-telemetry-batch'
 export const BATCH_VERSION = 1
 export const BATCH_PREFIX = 'tb!'
-/** A batch document is refused above this size (10,000 readings of 4 KiB, with room). */
-export const MAX_BATCH_BYTES = 48 * 1024 * 1024
 
 export interface BatchHeader {
   format: typeof BATCH_FORMAT

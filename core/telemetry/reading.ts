@@ -61,9 +61,6 @@ export function telemetryPolicy(settings: Record<string, Json>): TelemetryPolicy
   return out
 }
 
-/** The governed setting names, for help texts. */
-export const TELEMETRY_SETTINGS = Object.values(BOUNDS).map((b) => `${b.key} (${b.min}-${b.max}, default ${b.dflt})`)
-
 /** Registered schemas by `<stream>:<version>`. */
 export function streamSchemas(state: GovState): Map<string, StreamEntry> {
   return new Map((state.registers.streams as StreamEntry[]).map((e) => [e.id, e]))

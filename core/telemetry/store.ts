@@ -31,7 +31,7 @@ import type { Vault } from '../vault.js'
 import { FingerprintSet, fingerprint } from './fingerprints.js'
 import { JudgePool, type JudgeOutput } from './judge-pool.js'
 import { dedupKey, streamSchemas, telemetryPolicy, type Decision, type Reading, type Receipt, type TelemetryPolicy } from './reading.js'
-import { BATCH_PREFIX, batchId, checkBatch, headerHash, parseBatchId, proveReading, sealBatch, type BatchDoc, type BatchHeader, type ReadingProof } from './batch.js'
+import { batchId, checkBatch, parseBatchId, proveReading, sealBatch, type BatchDoc, type BatchHeader, type ReadingProof } from './batch.js'
 
 export const TELEMETRY_DIR = 'telemetry'
 const WAL_DIR = 'wal'
@@ -711,4 +711,3 @@ export class TelemetryStore {
   }
 }
 
-export { headerHash, BATCH_PREFIX }
