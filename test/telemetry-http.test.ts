@@ -1,31 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Vault } from '../core/vault.js'
 import { TelemetryStore } from '../core/telemetry/store.js'
 import { createHandlers } from '../core/api.js'
 import { startHttpHost } from '../edge/http-host.js'
 import { cleanupDirs, PASS, tempDir } from './helpers.js'
 import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
-
-const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
-
-/** `tresor serve` as a child process: resolves with its URL once it listens. */
-function serve(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--dir', dir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRESOR_PASSPHRASE: PASS } })
-    let out = '', err = ''
-    child.stderr!.on('data', (c) => { err += c })
-    child.stdout!.on('data', (c) => {
-      out += c
-      const m = /"ingestUrl": "([^"]+)"/.exec(out)
-      if (m) resolve({ child, url: m[1]! })
-    })
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)))
-  })
-}
+import { startDaemon } from './support/daemon.js'
 
 const post = (url: string, token: string, body: string, extra: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-ndjson', ...extra }, body })
@@ -38,12 +20,12 @@ describe('telemetry over HTTP', () => {
     const dir = t.alice.dir
     await t.alice.close()
     await t.bob.close()
-    const { child, url } = await serve(dir)
+    const daemon = await startDaemon(dir, [], { TRESOR_PASSPHRASE: PASS })
+    const url = `${daemon.url}/ingest`
     const token = (await readFile(join(dir, 'ingest-token'), 'utf8')).trim()
     // The daemon answers at once and opens the vault in the background: wait for it.
-    const apiToken = (await readFile(join(dir, 'serve-token'), 'utf8')).trim()
     for (let i = 0; i < 200; i++) {
-      const res = await fetch(url.replace('/ingest', '/api/onboard.status'), { method: 'POST', headers: { Authorization: `Bearer ${apiToken}` } })
+      const res = await fetch(`${daemon.url}/api/onboard.status`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}` } })
       if (((await res.json()) as { value: { hasVault: boolean } }).value.hasVault) break
       await new Promise((r) => setTimeout(r, 50))
     }
@@ -58,8 +40,7 @@ describe('telemetry over HTTP', () => {
         acked.push(...lines.map((l) => JSON.parse(l).id as string))
       }
     } finally {
-      child.kill('SIGKILL')
-      await new Promise((r) => child.once('exit', r))
+      await daemon.stop('SIGKILL')
     }
     const vault = await Vault.open({ dir })
     await vault.unlock(PASS)

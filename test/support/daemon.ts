@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../edge/bin/tresor.mjs', import.meta.url))
 
-export interface Daemon { url: string; token: string; pid: number; output: () => string; stop(): Promise<void> }
+export interface Daemon { url: string; token: string; pid: number; output: () => string; stop(signal?: NodeJS.Signals): Promise<void> }
 
 export function startDaemon(dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
   return new Promise((resolve, reject) => {
@@ -22,9 +22,9 @@ export function startDaemon(dir: string, extra: string[] = [], env: Record<strin
         clearTimeout(timer)
         resolve({
           url: m[1]!, token: m[2]!, pid: child.pid!, output: () => out,
-          stop: async () => {
+          stop: async (signal = 'SIGTERM') => {
             if (child.exitCode !== null || child.signalCode !== null) return
-            await new Promise<void>((r) => { child.once('exit', () => r()); process.kill(child.pid!, 'SIGTERM') })
+            await new Promise<void>((r) => { child.once('exit', () => r()); process.kill(child.pid!, signal) })
           }
         })
       }
