@@ -7,17 +7,10 @@ import { openKeyFile, readKeyFile } from '../core/keys.js'
 import { eventDocId } from '../core/store.js'
 import { VaultError } from '../core/errors.js'
 import type { Action } from '../core/governance/actions.js'
-import { cleanupDirs, FAST_KDF, PASS, tempDir, withRawDb } from './helpers.js'
+import { carry, cleanupDirs, FAST_KDF, lengths, PASS, tempDir, withRawDb } from './helpers.js'
 
 async function codeAndMessage(p: Promise<unknown>): Promise<string> {
   try { await p } catch (e) { return `${(e as VaultError).code}: ${(e as Error).message}` } return 'NO_ERROR'
-}
-
-const lengths = (v: Vault) => Object.fromEntries(Object.entries(v.heads()).map(([a, h]) => [a, h.length]))
-
-/** Carry what `to` lacks from `from` on a "USB stick": a signed bundle file's text. */
-async function carry(from: Vault, to: Vault): Promise<{ admitted: number; duplicates: number }> {
-  return to.importBundle(JSON.stringify(await from.exportBundle(lengths(to))))
 }
 
 async function syncAll(vaults: Vault[]): Promise<void> {

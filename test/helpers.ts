@@ -41,3 +41,11 @@ export async function withRawDb<T>(dir: string, fn: (db: Db) => Promise<T>): Pro
 export async function codeOf(p: Promise<unknown>): Promise<string> {
   try { await p } catch (e) { return (e as { code?: string }).code ?? (e as Error).message } return 'NO_ERROR'
 }
+
+/** Each feed's length on a device: what a bundle for it may skip. */
+export const lengths = (v: Vault) => Object.fromEntries(Object.entries(v.heads()).map(([a, h]) => [a, h.length]))
+
+/** Carry what `to` lacks from `from` on a "USB stick": a signed bundle file's text. */
+export async function carry(from: Vault, to: Vault): Promise<{ admitted: number; duplicates: number }> {
+  return to.importBundle(JSON.stringify(await from.exportBundle(lengths(to))))
+}
