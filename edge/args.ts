@@ -1,4 +1,5 @@
 /** A small, strict argument parser: unknown flags are usage errors, not silently ignored. */
+import { own } from '../core/dict.js'
 import { VaultError } from '../core/errors.js'
 
 export interface ParsedArgs { command: string[]; flags: Map<string, string[]>; }
@@ -15,7 +16,7 @@ export function parseArgs(argv: string[], spec: Record<string, 'bool' | 'value' 
     const arg = argv[i]!
     if (!arg.startsWith('--')) { command.push(arg); continue }
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
-    const kind = spec[name]
+    const kind = own(spec, name) // a flag named --constructor is unknown, not Object's
     if (!kind) throw usage(`unknown option --${name}`)
     if (kind === 'bool') { flags.set(name, ['true']); continue }
     const value = inline ?? argv[++i]

@@ -3,6 +3,7 @@
  * inbox, show, approve, reject, withdraw, commit, members, flags, ledger, and
  * offline transfer with bundles (export, import, join).
  */
+import { dict, own } from '../core/dict.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Vault } from '../core/vault.js'
@@ -72,7 +73,7 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
     case 'policy': return { kind: 'policy.set', args: { policy: await jsonFile(args) } }
     case 'register': return { kind: 'register.append', args: { register: required(args, 'register'), entry: await jsonFile(args) } }
     case 'stream': {
-      const fields: Record<string, Json> = {}
+      const fields = dict<Json>()
       for (const spec of args.flags.get('field') ?? []) {
         const [name, type] = spec.split(':')
         if (!name || !type) throw usage('--field is name:type, type one of number, integer, string, boolean (optional: a trailing ?)')
@@ -81,7 +82,7 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
       return { kind: 'register.append', args: { register: 'streams', entry: { stream: required(args, 'stream'), version: Number(required(args, 'schema')), fields } } }
     }
     case 'settings': {
-      const settings: Record<string, Json> = {}
+      const settings = dict<Json>()
       for (const pair of args.flags.get('set') ?? []) {
         const [k, ...rest] = pair.split('=')
         const v = rest.join('=')
@@ -164,7 +165,7 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   async flags(args, out) {
     return withVault(await openVault(args), async (vault) => {
       const { flags, policy } = vault.state
-      const rows = Object.keys(flags).sort().map((f) => ({ flag: f, on: flags[f]!, gate: policy.flags[f] ?? null }))
+      const rows = Object.keys(flags).sort().map((f) => ({ flag: f, on: own(flags, f) === true, gate: own(policy.flags, f) ?? null }))
       out.print(rows.map((r) => `${r.on ? 'ON ' : 'off'} ${r.flag.padEnd(26)} gate: ${r.gate?.clauses.map((c) => c.role).join(' + ') || 'any 2 members'} — ${r.gate?.criterion ?? ''}`).join('\n'), rows)
       return 0
     })
@@ -183,7 +184,7 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   async bundle(args, out) {
     const sub = args.command[1]
     if (sub === 'export') {
-      const since: Record<string, number> = {}
+      const since = dict<number>()
       const sinceFile = flag(args, 'since')
       if (sinceFile) {
         const status = parseBounded(await readFile(sinceFile, 'utf8'), 16 * 1024 * 1024, 8) as { feeds?: Record<string, { length: number }> }

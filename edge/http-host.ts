@@ -10,6 +10,7 @@
  * and is sent only once every admitted reading is on disk. When the disk
  * budget is full the answer is 503 with Retry-After and nothing is taken.
  */
+import { own } from '../core/dict.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
@@ -101,7 +102,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     if (!path.startsWith(root + sep)) return send(res, 404, { ok: false })
     const body = await readFile(path).catch(() => null)
     if (!body) return send(res, 404, { ok: false })
-    res.writeHead(200, { 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', ...SECURITY_HEADERS })
+    res.writeHead(200, { 'Content-Type': own(TYPES, extname(path)) ?? 'application/octet-stream', ...SECURITY_HEADERS })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
   async function ingest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -124,7 +125,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
       return send(res, 200, { ok: true, value: result })
     } catch (err) {
       const wire = toWireError(err)
-      return refuse(INGEST_STATUS[wire.code] ?? 500, wire.code, wire.message, wire.code === 'BACKPRESSURE' ? { 'Retry-After': '1' } : {})
+      return refuse(own(INGEST_STATUS, wire.code) ?? 500, wire.code, wire.message, wire.code === 'BACKPRESSURE' ? { 'Retry-After': '1' } : {})
     }
   }
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, host, () => resolve()) })

@@ -12,6 +12,7 @@
  * field is written as a redacted stub (ids, position and the SHA-256 of the
  * private value), never its bytes; and no secret is ever written.
  */
+import { dict, dictFrom } from '../core/dict.js'
 import fs from 'node:fs'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -77,7 +78,8 @@ interface RedactedStub { format: 'tresor-redacted-event'; v: 1; id: string; auth
 
 async function loadState(dir: string, url: string): Promise<GitState> {
   const s = await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as GitState | null
-  return s?.v === 1 && s.url === url ? s : { v: 1, url, lastCommit: null, anchors: {}, lastSuccess: null, lastError: null, lastRollback: null }
+  // File names the mirror chose are keys here: a null-prototype record.
+  return s?.v === 1 && s.url === url ? { ...s, anchors: dictFrom(s.anchors) } : { v: 1, url, lastCommit: null, anchors: dict(), lastSuccess: null, lastError: null, lastRollback: null }
 }
 
 const feedPath = (author: string, seq: number) => `feeds/${author}/${String(seq).padStart(12, '0')}.json`

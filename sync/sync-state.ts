@@ -1,4 +1,5 @@
 /** What a device remembers about its CouchDB sync (no secrets): high-water marks, waiting docs, last results. */
+import { dict, dictFrom } from '../core/dict.js'
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
 import type { Denied } from './remote.js'
@@ -23,12 +24,12 @@ export interface SyncState {
 }
 
 export function freshState(url: string, user: string | null): SyncState {
-  return { v: 1, url, user, highWater: {}, waiting: [], gateSeq: 0, lastSuccess: null, lastError: null, lastRollback: null, denied: [], design: null }
+  return { v: 1, url, user, highWater: dict(), waiting: [], gateSeq: 0, lastSuccess: null, lastError: null, lastRollback: null, denied: [], design: null }
 }
 
 export async function loadSyncState(dir: string): Promise<SyncState | null> {
   const s = await readJsonFileIfExists(join(dir, SYNC_STATE_FILE), 64 * 1024 * 1024, 8).catch(() => null) as SyncState | null
-  return s?.v === 1 && typeof s.url === 'string' ? s : null
+  return s?.v === 1 && typeof s.url === 'string' ? { ...s, highWater: dictFrom(s.highWater) } : null
 }
 
 export async function saveSyncState(dir: string, state: SyncState): Promise<void> {

@@ -7,6 +7,7 @@
  * device key signs `tresor/v1/telemetry-batch/<vault>\n` + header, so any
  * reading can be proved in its batch with an inclusion proof and the header.
  */
+import { dict, own } from '../dict.js'
 import { canonicalize, parseCanonical, type Json } from '../canonical.js'
 import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from '../bytes.js'
 import { verifyStrict } from '../ed25519.js'
@@ -73,10 +74,10 @@ export interface SealInput {
 
 /** Build and sign a batch (`sign` is the device key's detached signature). */
 export function sealBatch(input: SealInput, sign: (message: Uint8Array) => Uint8Array): { doc: BatchDoc; header: BatchHeader; hash: string } {
-  const streams: Record<string, number> = {}
+  const streams = dict<number>() // stream names are data: `constructor` is a stream like any other
   let firstTs = input.readings[0]!.ts, lastTs = firstTs
   for (const r of input.readings) {
-    streams[r.stream] = (streams[r.stream] ?? 0) + 1
+    streams[r.stream] = (own(streams, r.stream) ?? 0) + 1
     if (r.ts < firstTs) firstTs = r.ts
     if (r.ts > lastTs) lastTs = r.ts
   }
@@ -121,13 +122,13 @@ export function checkBatch(raw: unknown, vault: string, memberKeys: Set<string>)
   const sig = fromHex(doc.sig, 64)
   if (!sig || !verifyStrict(fromHex(header.device, 32)!, headerSigningBytes(vault, doc.header), sig)) throw bad('BAD_SIGNATURE', 'batch header signature does not verify')
   if (doc.readings.length !== header.count) throw bad('TAMPERED', `batch holds ${doc.readings.length} readings; its signed header says ${header.count}`)
-  const streams: Record<string, number> = {}
+  const streams = dict<number>() // stream names are data: `constructor` is a stream like any other
   for (const r of doc.readings) {
     if (typeof r !== 'string') throw bad('TAMPERED', 'a reading in the batch is not canonical JSON text')
     let reading: { stream?: unknown; ts?: unknown }
     try { reading = parseCanonical(r, 64 * 1024, 4) as typeof reading } catch (err) { throw bad('TAMPERED', `a reading in the batch is not canonical JSON: ${(err as Error).message}`) }
     if (typeof reading.stream !== 'string' || typeof reading.ts !== 'string' || reading.ts < header.firstTs || reading.ts > header.lastTs) throw bad('TAMPERED', 'a reading in the batch lies outside the signed header')
-    streams[reading.stream] = (streams[reading.stream] ?? 0) + 1
+    streams[reading.stream] = (own(streams, reading.stream) ?? 0) + 1
   }
   if (canonicalize(streams) !== canonicalize(header.streams)) throw bad('TAMPERED', 'readings per stream differ from the signed header')
   if (toHex(rootOf(readingLeaves(doc.readings))) !== header.root) throw bad('TAMPERED', 'readings do not match the signed Merkle root')

@@ -12,6 +12,7 @@ import { parseBounded, type Json } from '../canonical.js'
 import { VaultError } from '../errors.js'
 import type { GovState } from '../governance/state.js'
 import { STREAM_RE, type StreamEntry } from '../governance/registers.js'
+import { hasOwn, own } from '../dict.js'
 
 export interface Reading { id: string; stream: string; ts: string; schema: number; values: Record<string, Json> }
 
@@ -51,10 +52,10 @@ const BOUNDS: Record<keyof TelemetryPolicy, Bound> = {
 }
 
 /** The vault's telemetry policy: each governed setting if present and in bounds, else its default. */
-export function telemetryPolicy(settings: Record<string, Json>): TelemetryPolicy {
+export function telemetryPolicy(settings: { [name: string]: Json }): TelemetryPolicy {
   const out = {} as TelemetryPolicy
   for (const [name, b] of Object.entries(BOUNDS) as [keyof TelemetryPolicy, Bound][]) {
-    const v = settings[b.key]
+    const v = own(settings, b.key)
     const n = typeof v === 'number' && Number.isSafeInteger(v) && v >= b.min && v <= b.max ? v : b.dflt
     out[name] = n * (b.scale ?? 1)
   }
@@ -113,7 +114,7 @@ export function judgeLine(line: string, ctx: JudgeContext): Judged {
   const values = r.values
   if (typeof values !== 'object' || values === null || Array.isArray(values)) return fail('MALFORMED', 'values must be an object', r.id, stream)
   for (const [name, v] of Object.entries(values)) {
-    const spec = schema.fields[name]
+    const spec = own(schema.fields, name)
     if (!spec) return fail('SCHEMA_MISMATCH', `field ${name.slice(0, 32)} is not in schema ${schema.id}`, r.id, stream)
     const okType = spec.type === 'number' ? typeof v === 'number' && Number.isFinite(v)
       : spec.type === 'integer' ? Number.isSafeInteger(v)
@@ -122,7 +123,7 @@ export function judgeLine(line: string, ctx: JudgeContext): Judged {
     if (!okType) return fail('SCHEMA_MISMATCH', `field ${name} must be ${spec.type === 'string' ? `text of at most ${MAX_TEXT} characters` : `a ${spec.type}`} (schema ${schema.id})`, r.id, stream)
   }
   for (const [name, spec] of Object.entries(schema.fields)) {
-    if (spec.required && !(name in values)) return fail('SCHEMA_MISMATCH', `field ${name} is required by schema ${schema.id}`, r.id, stream)
+    if (spec.required && !hasOwn(values, name)) return fail('SCHEMA_MISMATCH', `field ${name} is required by schema ${schema.id}`, r.id, stream)
   }
   const reading: Reading = { id: r.id, stream, ts, schema: r.schema as number, values: values as Record<string, Json> }
   return { ok: true, reading, canonical: canonicalReading(reading) }

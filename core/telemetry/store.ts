@@ -17,6 +17,7 @@
  *
  * Governance never waits on telemetry: it has its own journal and database.
  */
+import { dict, own as ownKey } from '../dict.js'
 import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
@@ -599,7 +600,7 @@ export class TelemetryStore {
   /** Readings of the batches that may hold readings of `stream` in [fromMs, toMs], plus the unsealed ones. */
   private async * readingsOf(stream: string | null, fromMs: number, toMs: number): AsyncGenerator<{ reading: Reading; order: string }> {
     const from = new Date(fromMs).toISOString(), to = new Date(toMs).toISOString()
-    const ids = this.batchMetas().filter((m) => (stream === null || (m.streams[stream] ?? 0) > 0) && m.lastTs >= from && m.firstTs <= to).map((m) => m.id)
+    const ids = this.batchMetas().filter((m) => (stream === null || (ownKey(m.streams, stream) ?? 0) > 0) && m.lastTs >= from && m.firstTs <= to).map((m) => m.id)
     for (let i = 0; i < ids.length; i += 20) {
       for (const doc of await this.docs(ids.slice(i, i + 20))) {
         for (const [k, text] of doc.readings.entries()) {
@@ -619,7 +620,7 @@ export class TelemetryStore {
     const out = new Map<string, StreamMeter>()
     const meter = (stream: string) => {
       let m = out.get(stream)
-      if (!m) out.set(stream, (m = { stream, total: 0, window: { ms: windowMs, count: 0, rate: 0, firstTs: null, lastTs: null, fields: {}, last: null, receipts: { ADMIT: 0, DUPLICATE: 0, QUARANTINE: 0 } } }))
+      if (!m) out.set(stream, (m = { stream, total: 0, window: { ms: windowMs, count: 0, rate: 0, firstTs: null, lastTs: null, fields: dict<FieldStats>(), last: null, receipts: { ADMIT: 0, DUPLICATE: 0, QUARANTINE: 0 } } }))
       return m
     }
     for (const e of this.vault.state.registers.streams as { stream: string }[]) meter(e.stream)
@@ -634,7 +635,7 @@ export class TelemetryStore {
       if (w.lastTs === null || reading.ts >= w.lastTs) { w.lastTs = reading.ts; w.last = reading.values }
       for (const [name, v] of Object.entries(reading.values)) {
         if (typeof v !== 'number') continue
-        const f = (w.fields[name] ??= { n: 0, min: v, max: v, mean: 0 })
+        const f = ownKey(w.fields, name) ?? (w.fields[name] = { n: 0, min: v, max: v, mean: 0 })
         f.n++
         f.min = Math.min(f.min, v)
         f.max = Math.max(f.max, v)
@@ -669,7 +670,7 @@ export class TelemetryStore {
   async prove(stream: string, id: string): Promise<ReadingProof> {
     if (this.pendingKeys.has(dedupKey(stream, id)) && this.vault.unlocked) await this.flush()
     const own = await rawGet(this.db, K_DEDUP + dedupKey(stream, id))
-    const candidates = own !== null ? [batchId(this.device, Number(own))] : this.batchMetas().filter((m) => (m.streams[stream] ?? 0) > 0).map((m) => m.id)
+    const candidates = own !== null ? [batchId(this.device, Number(own))] : this.batchMetas().filter((m) => (ownKey(m.streams, stream) ?? 0) > 0).map((m) => m.id)
     for (let i = 0; i < candidates.length; i += 20) {
       for (const doc of await this.docs(candidates.slice(i, i + 20))) {
         const k = doc.readings.findIndex((t) => { const r = JSON.parse(t) as Reading; return r.stream === stream && r.id === id })

@@ -8,6 +8,7 @@
  * Both answer with the same envelope, `{ ok: true, value }` or
  * `{ ok: false, error: { type, code, message } }`.
  */
+import { nullProto } from './records.js'
 import type { ArgsOf, Method, ResultOf, VaultErrorCode, WireError } from '../../core/index.js'
 import type { TresorBridge } from '../../main/preload.js'
 import type { IpcResult } from '../../main/ipc-handlers.js'
@@ -78,7 +79,7 @@ const transport: Transport = window.tresor ? ipcTransport(window.tresor) : httpT
 
 /** Call one core method. Rejects with an ApiError carrying core's error code. */
 export async function send<M extends Method>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>> {
-  return unwrap(await transport(method, args)) as ResultOf<M>
+  return nullProto(unwrap(await transport(method, args))) as ResultOf<M>
 }
 
 export type Send = typeof send

@@ -3,6 +3,7 @@
  * API client, then refresh from core; core stays the source of truth. Views
  * read through selectors (selectors.ts), never by reaching into slices.
  */
+import { withEntry } from './records.js'
 import { create, type StateCreator } from 'zustand'
 import type {
   Action, GovState, LedgerEntry, LogEntry, LogEntryDetail, InclusionProofFile, OnboardStatus, ProposalView, Reading,
@@ -222,7 +223,7 @@ const govSlice = (client: Send): Slice<GovSlice> => (set, get) => ({
 const telemetrySlice = (client: Send): Slice<TelemetrySlice> => (set, get) => ({
   telemetryStatus: null,
   streams: [],
-  streamReadings: {},
+  streamReadings: Object.create(null) as Record<string, Reading[]>,
   telemetryQuarantine: [],
   loadTelemetry: async () => {
     const r = await get().run('telemetry', async () => Promise.all([client('telemetry.status', {}), client('telemetry.streams', { windowMs: 3_600_000 }), client('telemetry.quarantine', { limit: 50 })]))
@@ -230,7 +231,7 @@ const telemetrySlice = (client: Send): Slice<TelemetrySlice> => (set, get) => ({
   },
   loadReadings: async (stream) => {
     const r = await get().run(`readings:${stream}`, () => client('telemetry.readings', { stream, limit: 300 }))
-    if (r) set((s) => ({ streamReadings: { ...s.streamReadings, [stream]: r.readings } }))
+    if (r) set((s) => ({ streamReadings: withEntry(s.streamReadings, stream, r.readings) }))
   }
 })
 

@@ -1,4 +1,5 @@
 /** Telemetry: budget and backlog, per-stream metering with a chart of recent values, receipts, quarantine. */
+import { own } from '../records.js'
 import { useEffect, useState } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { Reading } from '../../../core/index.js'
@@ -12,7 +13,7 @@ const num = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2))
 
 /** A line chart of one numeric field, drawn as SVG (no inline styles: the CSP forbids them). */
 function Chart({ readings, field }: { readings: Reading[]; field: string }) {
-  const pts = readings.map((r) => [Date.parse(r.ts), r.values[field]] as const).filter((p): p is readonly [number, number] => typeof p[1] === 'number')
+  const pts = readings.map((r) => [Date.parse(r.ts), own(r.values, field)] as const).filter((p): p is readonly [number, number] => typeof p[1] === 'number')
   if (pts.length < 2) return <p className="muted">Not enough {field} values to chart.</p>
   const [x0, x1] = [pts[0]![0], pts[pts.length - 1]![0]]
   const ys = pts.map((p) => p[1])
@@ -67,7 +68,11 @@ export function Telemetry() {
           </tbody>
         </table>
       )}
-      {open && (readings[open]?.length ? Object.keys(readings[open]![readings[open]!.length - 1]!.values).filter((f) => typeof readings[open]!.at(-1)!.values[f] === 'number').map((f) => <Chart key={f} readings={readings[open]!} field={f} />) : <p className="muted">No readings of {open} yet.</p>)}
+      {open && (() => {
+        const list = own(readings, open)
+        const last = list?.at(-1)
+        return last ? Object.keys(last.values).filter((f) => typeof own(last.values, f) === 'number').map((f) => <Chart key={f} readings={list!} field={f} />) : <p className="muted">No readings of {open} yet.</p>
+      })()}
       <h3>Quarantine</h3>
       {quarantine.length === 0 ? <p className="muted">Nothing refused.</p> : (
         <ul className="list">{quarantine.map((q) => <li key={q.id}><Time iso={q.receivedAt} /> <code>{q.receipt.code}</code> from {q.source}: {q.receipt.reason}<br /><code className="raw">{q.raw.slice(0, 200)}{q.truncated ? ` … (${q.size} bytes)` : ''}</code></li>)}</ul>
