@@ -1,10 +1,18 @@
 /**
- * Envelope v1: the signed, versioned form of every event.
+ * The signed, versioned form of every event.
  *
  * Signed bytes = domain tag || canonical JSON of the envelope without `sig`.
- * The domain tag names the purpose and the vault ("tresor/v1/event/<vault>"),
- * so a signature made for one vault or purpose never verifies for another.
- * The event id is SHA-256 of the canonical JSON of the signed envelope.
+ * The domain tag names the purpose, the envelope version and the vault
+ * ("tresor/v2/event/<vault>"), so a signature made for one vault, purpose or
+ * version never verifies for another. The event id is SHA-256 of the
+ * canonical JSON of the signed envelope.
+ *
+ * v2 (written now): `deps` cites the event's causal predecessors in the
+ * governance DAG by (author, seq, id): the tips its author held, and its own
+ * previous governance event. At most
+ * LIMITS.maxDeps, whatever the number of feeds. A gate admits an event only
+ * once it holds every event it cites.
+ * v1 (read, never written): `seen` listed the heads of up to 64 other feeds.
  */
 import { canonicalize, parseCanonical, type Json } from './canonical.js'
 import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from './bytes.js'
@@ -12,13 +20,16 @@ import { signDetached, verifyStrict, isWeakPublicKey, type Ed25519Backend } from
 import { BAD_SIGNATURE, MALFORMED, VaultError, WEAK_KEY, WRONG_VAULT } from './errors.js'
 import { LIMITS } from './limits.js'
 
-export const ENVELOPE_VERSION = 1
+/** The version every new event is written in. */
+export const ENVELOPE_VERSION = 2
 export const GENESIS_TYPE = 'vault.genesis'
 
-export interface SeenHead { author: string; seq: number; id: string }
+/** A citation of another event: its slot and its id (the hash of its signed bytes). */
+export interface Cite { author: string; seq: number; id: string }
+/** v1's name for a citation. */
+export type SeenHead = Cite
 
-export interface UnsignedEvent {
-  v: typeof ENVELOPE_VERSION
+interface EnvelopeBody {
   /** Vault id (hash of the genesis event); null only in the genesis event itself. */
   vault: string | null
   author: string
@@ -28,42 +39,55 @@ export interface UnsignedEvent {
   ts: string
   type: string
   payload: { [key: string]: Json }
-  seen: SeenHead[]
 }
 
-export interface SignedEvent extends UnsignedEvent { sig: string }
+export interface UnsignedEventV1 extends EnvelopeBody { v: 1; seen: Cite[] }
+export interface UnsignedEventV2 extends EnvelopeBody { v: 2; deps: Cite[] }
+export type UnsignedEvent = UnsignedEventV1 | UnsignedEventV2
+
+export type SignedEvent = UnsignedEvent & { sig: string }
+
+/** What an event cites: v2 `deps`, v1 `seen`. */
+export function citesOf(event: UnsignedEvent): Cite[] {
+  return event.v === 2 ? event.deps : event.seen
+}
 
 /** A signed event together with its canonical bytes and id. */
 export interface DecodedEvent { event: SignedEvent; raw: string; id: string }
 
-const KEYS = ['author', 'payload', 'prev', 'seen', 'seq', 'sig', 'ts', 'type', 'v', 'vault']
+const KEYS_V1 = ['author', 'payload', 'prev', 'seen', 'seq', 'sig', 'ts', 'type', 'v', 'vault']
+const KEYS_V2 = ['author', 'deps', 'payload', 'prev', 'seq', 'sig', 'ts', 'type', 'v', 'vault']
 const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 const TYPE_RE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
 
 /** Domain-separated bytes that a signature covers. */
 export function signingBytes(unsigned: UnsignedEvent): Uint8Array {
-  const domain = `tresor/v1/event/${unsigned.vault ?? 'genesis'}\n`
-  return concatBytes(utf8(domain), utf8(canonicalize(stripSig(unsigned))))
+  return concatBytes(utf8(domainOf(unsigned)), utf8(canonicalize(stripSig(unsigned))))
+}
+
+function domainOf(e: UnsignedEvent): string {
+  return `tresor/v${e.v}/event/${e.vault ?? 'genesis'}\n`
 }
 
 /**
  * The same bytes as `signingBytes(event)`, cut from the event's canonical
  * signed form without re-encoding it. Only for `raw` already checked to be
  * canonical: then the top-level `"sig"` member is the last `,"sig":"<sig>"`
- * in the text (the members after it are ts, type, v and vault, whose values
- * cannot contain that text).
+ * in the text (in both versions the members after it are ts, type, v and
+ * vault, whose values cannot contain that text).
  */
 export function signingBytesFromRaw(raw: string, event: SignedEvent): Uint8Array {
   const member = `,"sig":"${event.sig}"`
   const at = raw.lastIndexOf(member)
   if (at < 0) return signingBytes(event)
-  const domain = `tresor/v1/event/${event.vault ?? 'genesis'}\n`
-  return utf8(domain + raw.slice(0, at) + raw.slice(at + member.length))
+  return utf8(domainOf(event) + raw.slice(0, at) + raw.slice(at + member.length))
 }
 
 function stripSig(event: UnsignedEvent | SignedEvent): UnsignedEvent {
-  const { v, vault, author, seq, prev, ts, type, payload, seen } = event
-  return { v, vault, author, seq, prev, ts, type, payload, seen }
+  const { vault, author, seq, prev, ts, type, payload } = event
+  return event.v === 2
+    ? { v: 2, vault, author, seq, prev, ts, type, payload, deps: event.deps }
+    : { v: 1, vault, author, seq, prev, ts, type, payload, seen: event.seen }
 }
 
 /** UTC timestamp in the one form envelopes accept. */
@@ -124,11 +148,12 @@ export function verifyEventSignature(event: SignedEvent, backend?: Ed25519Backen
 export function checkShape(value: unknown): SignedEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw MALFORMED('event must be a JSON object')
   const e = value as Record<string, unknown>
+  if (e.v !== 1 && e.v !== 2) throw MALFORMED(`unsupported envelope version ${String(e.v).slice(0, 16)}`)
+  const expected = e.v === 2 ? KEYS_V2 : KEYS_V1
   const keys = Object.keys(e).sort()
-  if (keys.length !== KEYS.length || keys.some((k, i) => k !== KEYS[i])) {
-    throw MALFORMED(`envelope v1 has exactly the fields ${KEYS.join(', ')}`)
+  if (keys.length !== expected.length || keys.some((k, i) => k !== expected[i])) {
+    throw MALFORMED(`envelope v${e.v} has exactly the fields ${expected.join(', ')}`)
   }
-  if (e.v !== ENVELOPE_VERSION) throw MALFORMED(`unsupported envelope version ${String(e.v)}`)
   if (!isHex(e.author, 32)) throw MALFORMED('author must be a 32-byte hex public key')
   if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 1) throw MALFORMED('seq must be a positive integer')
   if (typeof e.type !== 'string' || e.type.length > LIMITS.maxTypeLength || !TYPE_RE.test(e.type)) {
@@ -138,7 +163,8 @@ export function checkShape(value: unknown): SignedEvent {
   checkTimestamp(e.ts)
   checkChainFields(e)
   if (typeof e.payload !== 'object' || e.payload === null || Array.isArray(e.payload)) throw MALFORMED('payload must be an object')
-  checkSeen(e.seen, e.author as string)
+  if (e.v === 2) checkDeps(e.deps, e.author as string, e.seq as number, e.type === GENESIS_TYPE)
+  else checkSeen(e.seen, e.author as string)
   return value as SignedEvent
 }
 
@@ -158,14 +184,35 @@ function checkChainFields(e: Record<string, unknown>): void {
   if (e.seq === 1 && e.prev !== e.vault) throw MALFORMED('the first event of a feed must name the vault id as prev')
 }
 
+function isCite(h: unknown): h is Cite {
+  const c = h as Cite
+  return typeof c === 'object' && c !== null && !Array.isArray(c) && Object.keys(c).length === 3 && isHex(c.author, 32) &&
+    Number.isSafeInteger(c.seq) && c.seq >= 1 && isHex(c.id, 32)
+}
+
+/** Citation order: by author, then seq, then id. */
+export function compareCites(a: Cite, b: Cite): number {
+  return a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq !== b.seq ? a.seq - b.seq : a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}
+
+/** v2: at most maxDeps citations, sorted without repeats; the author's own feed only once, before this event. */
+function checkDeps(deps: unknown, author: string, seq: number, genesis: boolean): void {
+  if (!Array.isArray(deps) || deps.length > LIMITS.maxDeps) throw MALFORMED(`deps must be a list of at most ${LIMITS.maxDeps} citations`)
+  if (genesis && deps.length > 0) throw MALFORMED('the genesis event cites nothing')
+  let own = 0
+  for (const [i, d] of deps.entries()) {
+    if (!isCite(d)) throw MALFORMED('each dep is {author, seq, id}')
+    if (i > 0 && compareCites(deps[i - 1] as Cite, d) >= 0) throw MALFORMED('deps must be sorted by author, seq and id without repeats')
+    if (d.author === author && (++own > 1 || d.seq >= seq)) throw MALFORMED('deps cite the author\'s own feed at most once, and only an earlier event')
+  }
+}
+
 function checkSeen(seen: unknown, author: string): void {
   if (!Array.isArray(seen) || seen.length > LIMITS.maxSeenHeads) throw MALFORMED(`seen must be a list of at most ${LIMITS.maxSeenHeads} heads`)
   let last = ''
   for (const head of seen) {
     const h = head as SeenHead
-    const ok = typeof h === 'object' && h !== null && Object.keys(h).length === 3 && isHex(h.author, 32) &&
-      Number.isSafeInteger(h.seq) && h.seq >= 1 && isHex(h.id, 32)
-    if (!ok) throw MALFORMED('each seen head is {author, seq, id}')
+    if (!isCite(h)) throw MALFORMED('each seen head is {author, seq, id}')
     if (h.author <= last) throw MALFORMED('seen heads must be sorted by author without repeats')
     if (h.author === author) throw MALFORMED('seen heads name other feeds, not the author\'s own')
     last = h.author

@@ -1,19 +1,24 @@
 /**
  * The ingestion gate: one judge for everything that arrives from outside
  * (bundles, sync peers). For each incoming event it decides:
- *   ADMIT      verified, continues its feed, counts under governance
+ *   ADMIT      verified, continues its feed, and governance can place it
  *   DUPLICATE  this exact event is already held
- *   QUARANTINE malformed, forged, for another vault, a fork, breaks governance
- *   WAIT       fine so far, but its predecessor (or the commit that makes its
- *              author a member) has not arrived yet
- * Pure: the caller supplies the vault's current heads, held slots and
- * governance events, and applies the plan.
+ *   QUARANTINE malformed, forged, for another vault, refused by governance,
+ *              or a fork (kept as evidence: code FORK)
+ *   WAIT       fine so far, but something it needs is not here yet: its
+ *              feed's predecessor, an event it cites, the commit that makes
+ *              its author a member, or its time (signed ahead of this clock)
+ * A governance event is admitted only once every event it cites is held
+ * (closed before admission), so nothing is ever taken on trust.
+ * The caller supplies the vault's heads, held slots and governance fold, and
+ * applies the plan (committing or rolling back the fold).
  */
-import { decodeEvent, type DecodedEvent } from './envelope.js'
+import { GENESIS_TYPE, decodeEvent, type DecodedEvent } from './envelope.js'
 import { VaultError } from './errors.js'
-import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
+import { GovFold, isGovernanceType, type GovEvent } from './governance/fold.js'
 import { everKeys, type GovState } from './governance/state.js'
-import { parseEventDocId } from './store.js'
+import { LIMITS } from './limits.js'
+import { eventDocId, parseEventDocId } from './store.js'
 
 export type Decision = 'ADMIT' | 'DUPLICATE' | 'QUARANTINE' | 'WAIT'
 export interface Verdict { docId: string; eventId: string; decision: Decision; code: string; reason: string }
@@ -21,8 +26,14 @@ export interface Verdict { docId: string; eventId: string; decision: Decision; c
 export interface GateInput {
   vaultId: string
   heads: Map<string, { length: number; head: string }>
-  govEvents: GovEvent[]
-  govIssues: number
+  /** The vault's governance fold; extended in a transaction when the new events come after it. */
+  fold: GovFold
+  /** Fork evidence held: event id → its slot. */
+  evidence: Map<string, { author: string; seq: number }>
+  /** Ids of events held in the slots that incoming v1 `seen` heads name (non-governance ones the fold does not hold). */
+  heldCited: Set<string>
+  /** This device's clock (ms), for events signed ahead of it. */
+  now: number
   /** Incoming documents: their slot id and raw bytes, or their already checked decoding. */
   incoming: Incoming[]
   /** For each incoming document, the id of the event this vault holds in that slot (or null). */
@@ -35,11 +46,13 @@ export interface Incoming { docId: string; raw: unknown; checked?: DecodedEvent 
 export interface GatePlan {
   verdicts: Verdict[]
   admit: DecodedEvent[]
-  /** Valid events that disagree with a held event: keep as fork evidence. */
+  /** Valid events that disagree with a held event, or continue such a branch: kept as evidence. */
   forks: DecodedEvent[]
   heads: Map<string, { length: number; head: string }>
+  /** The fold to keep: the vault's own (extended; `extended` true: commit or roll back) or a new one. */
+  fold: GovFold
+  extended: boolean
   state: GovState
-  govEvents: GovEvent[]
 }
 
 /** Decode what can be decoded; anything else is quarantined with its reason. */
@@ -61,82 +74,182 @@ function slotMatches(docId: string, d: DecodedEvent): boolean {
   return slot !== null && slot.author === d.event.author && slot.seq === d.event.seq
 }
 
+const slotId = (d: DecodedEvent) => eventDocId(d.event.author, d.event.seq)
+const govOf = (d: DecodedEvent): GovEvent => ({ id: d.id, event: d.event })
+
 export function planIngest(input: GateInput): GatePlan {
   const verdicts: Verdict[] = []
   const forks: DecodedEvent[] = []
   const fresh = new Map<string, DecodedEvent[]>()
   const seen = new Set<string>()
+  const newForks = new Map<string, number>()
+  // Positions where this vault already keeps fork evidence: any other event for them is evidence too.
+  const contested = new Set([...input.evidence.values()].map((e) => `${e.author}:${e.seq}`))
   input.incoming.forEach(({ docId, raw, checked }, i) => {
     const d = checked === undefined ? decodeIncoming(input.vaultId, docId, raw)
       : 'code' in checked ? { docId, eventId: '', decision: 'QUARANTINE' as const, code: checked.code, reason: checked.reason }
         : slotMatches(docId, checked) ? checked : { docId, eventId: checked.id, decision: 'QUARANTINE' as const, code: 'MISPLACED', reason: 'event is stored under another slot id' }
     if ('decision' in d) return verdicts.push(d)
     const held = input.held[i]
-    if (held === d.id) return verdicts.push({ docId, eventId: d.id, decision: 'DUPLICATE', code: 'DUPLICATE', reason: 'already held' })
-    if (held) {
-      forks.push(d)
-      return verdicts.push({ docId, eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: `a second event for ${d.event.author.slice(0, 8)}…#${d.event.seq} (fork): kept as evidence` })
-    }
+    if (held === d.id || input.evidence.has(d.id)) return verdicts.push({ docId, eventId: d.id, decision: 'DUPLICATE', code: 'DUPLICATE', reason: 'already held' })
     if (seen.has(d.id)) return
     seen.add(d.id)
+    // Signed ahead of this clock: it waits, whatever it is (evidence too), so no device acts on it before the others can.
+    if (isGovernanceType(d.event.type) && Date.parse(d.event.ts) > input.now + LIMITS.maxFutureMs) {
+      return verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'FROM_THE_FUTURE', reason: `signed at ${d.event.ts}, ahead of this device's clock: it waits until then` })
+    }
+    if (held || contested.has(`${d.event.author}:${d.event.seq}`)) {
+      forks.push(d)
+      const at = newForks.get(d.event.author)
+      if (at === undefined || d.event.seq < at) newForks.set(d.event.author, d.event.seq)
+      return verdicts.push({ docId, eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: `a second event for ${d.event.author.slice(0, 8)}…#${d.event.seq} (fork): kept as evidence; the key is frozen from there` })
+    }
     const list = fresh.get(d.event.author) ?? []
     list.push(d)
     fresh.set(d.event.author, list)
   })
-  // Settle to a fixpoint: chains first, then governance decides who may write and which commits count.
+  for (const list of fresh.values()) {
+    const at = new Map<number, number>()
+    for (const d of list) at.set(d.event.seq, (at.get(d.event.seq) ?? 0) + 1)
+    for (const [seq, n] of at) {
+      const author = list[0]!.event.author
+      if (n > 1 && seq < (newForks.get(author) ?? Infinity)) newForks.set(author, seq)
+    }
+  }
+  const knownForks = new Map(input.fold.forked)
+  for (const [author, seq] of newForks) if (seq < (knownForks.get(author) ?? Infinity)) knownForks.set(author, seq)
+  let forksChanged = [...newForks].some(([author, seq]) => seq < (input.fold.forked.get(author) ?? Infinity))
+
+  // Settle: chains, then governance, until nothing new is held back.
   const blocked = new Map<string, Verdict>()
-  for (let round = 0; round < 64; round++) {
-    const { chained, heads, waiting } = chain(input, fresh, blocked)
-    const govEvents = [...input.govEvents, ...chained.filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))]
-    const state = foldGovernance(input.vaultId, govEvents)
-    const known = everKeys(state)
-    const chainedIds = new Set(chained.map((d) => d.id))
-    const newIssues = state.issues.slice(input.govIssues).filter((i) => chainedIds.has(i.id))
-    const strangers = chained.filter((d) => !known.has(d.event.author))
-    if (newIssues.length === 0 && strangers.length === 0) {
-      for (const d of chained) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'ADMIT', code: 'ADMIT', reason: 'verified' })
-      verdicts.push(...blocked.values(), ...waiting)
-      return { verdicts, admit: chained, forks, heads, state, govEvents }
+  for (let round = 0; round < 16; round++) {
+    const { chained, branch, heads, waiting, linkForks } = chain(input, fresh, blocked, forks, knownForks)
+    for (const [author, seq] of linkForks) {
+      forksChanged ||= seq < (input.fold.forked.get(author) ?? Infinity)
+      if (seq < (knownForks.get(author) ?? Infinity)) knownForks.set(author, seq)
     }
-    for (const issue of newIssues) {
-      const d = chained.find((x) => x.id === issue.id)!
-      blocked.set(d.id, { docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: issue.code, reason: `breaks governance: ${issue.message}` })
+    const candidates = chained.filter((d) => isGovernanceType(d.event.type))
+    const evidence = [...forks, ...branch].filter((d) => isGovernanceType(d.event.type)).map(govOf)
+    const known = new Set([...chained, ...branch, ...forks].map((d) => d.id))
+    for (const d of candidates) {
+      const missing = uncitable(d, input, known)
+      if (missing) blocked.set(d.id, { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'CITES_MISSING', reason: `cites ${missing.slice(0, 12)}…, which this device does not hold yet` })
     }
-    for (const d of strangers) {
+    const ready = candidates.filter((d) => !blocked.has(d.id)).map(govOf)
+    if (ready.length !== candidates.length) continue
+    const { fold, extended } = foldWith(input, ready, evidence, knownForks, forksChanged)
+    let more = false
+    for (const d of candidates) {
+      const o = fold.outcome(d.id)
+      if (!o || o.kind === 'ok' || o.kind === 'ignored' || o.kind === 'frozen') continue
+      more = true
+      blocked.set(d.id, o.kind === 'waiting'
+        ? { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'CITES_MISSING', reason: o.reason }
+        : { docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: o.kind === 'invalid' ? 'INVALID_COMMIT' : 'REFUSED', reason: `breaks governance: ${o.reason}` })
+    }
+    const keys = everKeys(fold.state)
+    for (const d of chained) {
+      if (isGovernanceType(d.event.type) || keys.has(d.event.author)) continue
+      more = true
       blocked.set(d.id, { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'UNKNOWN_AUTHOR', reason: 'author is not (yet) a key of this vault' })
     }
+    if (more) {
+      if (extended) fold.rollback()
+      continue
+    }
+    for (const d of chained) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'ADMIT', code: 'ADMIT', reason: 'verified' })
+    for (const d of branch) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: 'continues a forked branch of its feed: kept as evidence' })
+    const kept = new Set(branch.map((d) => d.id))
+    verdicts.push(...[...blocked.values()].filter((v) => !kept.has(v.eventId)), ...waiting)
+    return { verdicts, admit: chained, forks: [...forks, ...branch], heads, fold, extended, state: fold.state }
   }
   throw new VaultError('INTERNAL', 'ingestion did not settle')
 }
 
-function slotId(d: DecodedEvent): string {
-  return `ev!${d.event.author}!${String(d.event.seq).padStart(12, '0')}`
+/** The vault's fold extended by the ready events when they come after it, else a new fold over everything. */
+function foldWith(input: GateInput, ready: GovEvent[], evidence: GovEvent[], forks: Map<string, number>, forksChanged: boolean): { fold: GovFold; extended: boolean } {
+  if (!forksChanged && evidence.length === 0) {
+    input.fold.begin()
+    if (input.fold.extend(ready, true)) return { fold: input.fold, extended: true }
+    input.fold.rollback()
+  }
+  return { fold: GovFold.build(input.vaultId, input.fold.events(), ready, { forks, evidence: [...input.fold.evidenceEvents(), ...evidence] }), extended: false }
 }
 
-/** Extend each feed from the vault's head with the incoming events that continue it. */
-function chain(input: GateInput, fresh: Map<string, DecodedEvent[]>, blocked: Map<string, Verdict>) {
+/** The first id a governance event cites that neither this vault nor the input holds (v1 `seen` heads included). */
+function uncitable(d: DecodedEvent, input: GateInput, incoming: Set<string>): string | null {
+  const e = d.event
+  const holds = (id: string) => input.fold.has(id) || incoming.has(id) || input.evidence.has(id) || input.heldCited.has(id)
+  const cites = e.v === 2 ? e.deps : e.seen
+  for (const c of cites) if (!holds(c.id)) return c.id
+  if (e.type !== 'gov.propose' && e.type !== GENESIS_TYPE) {
+    const p = e.payload
+    if (typeof p.proposal === 'string' && !holds(p.proposal)) return p.proposal
+    if (Array.isArray(p.approvals)) for (const a of p.approvals) if (typeof a === 'string' && !holds(a)) return a
+  }
+  return null
+}
+
+/**
+ * Extend each feed from the vault's head with the incoming events that
+ * continue it. Anything else that proves a fork is evidence, kept and never
+ * a reason to stop the feed: an event that continues a forked branch (its
+ * `prev` is evidence), a second event for a position another incoming event
+ * takes, and an event whose `prev` is not the event held at the position
+ * before it. A key known to have forked takes no new events into its feed
+ * from the fork on: whatever it signed there is evidence, on every device
+ * alike, whichever branch a device happens to hold in its feed.
+ */
+function chain(input: GateInput, fresh: Map<string, DecodedEvent[]>, blocked: Map<string, Verdict>, forks: DecodedEvent[], forked: ReadonlyMap<string, number>) {
   const heads = new Map(input.heads)
   const chained: DecodedEvent[] = []
+  const branch: DecodedEvent[] = []
   const waiting: Verdict[] = []
+  const linkForks = new Map<string, number>()
+  const branchTips = new Map<string, { author: string; seq: number }>(input.evidence)
+  for (const d of forks) branchTips.set(d.id, { author: d.event.author, seq: d.event.seq })
+  const evidenceAt = new Set([...branchTips.values()].map((e) => `${e.author}:${e.seq}`))
+  const keep = (d: DecodedEvent, forkAt?: number) => {
+    branch.push(d)
+    branchTips.set(d.id, { author: d.event.author, seq: d.event.seq })
+    evidenceAt.add(`${d.event.author}:${d.event.seq}`)
+    const author = d.event.author
+    if (forkAt !== undefined && forkAt >= 1 && forkAt < (linkForks.get(author) ?? Infinity)) linkForks.set(author, forkAt)
+  }
   for (const [author, list] of fresh) {
-    const sorted = [...list].sort((a, b) => a.event.seq - b.event.seq)
+    const sorted = [...list].sort((a, b) => a.event.seq - b.event.seq || (a.id < b.id ? -1 : 1))
     let stop: string | null = null
-    for (const d of sorted) {
-      if (blocked.has(d.id)) { stop ??= 'an earlier event of this feed was not admitted'; continue }
+    for (let k = 0; k < sorted.length;) {
+      const seq = sorted[k]!.event.seq
+      const group: DecodedEvent[] = []
+      while (k < sorted.length && sorted[k]!.event.seq === seq) group.push(sorted[k++]!)
+      const rest: DecodedEvent[] = []
+      for (const d of group) {
+        const tip = d.event.prev ? branchTips.get(d.event.prev) : undefined
+        if (tip && tip.author === author && tip.seq === seq - 1) keep(d)
+        else rest.push(d)
+      }
+      if (rest.length === 0) continue
+      if (seq >= (forked.get(author) ?? Infinity)) { for (const d of rest) keep(d); continue }
       const head = heads.get(author) ?? { length: 0, head: '' }
-      const expectedPrev = d.event.seq === 1 ? (d.id === input.vaultId ? null : input.vaultId) : head.head
-      if (stop || d.event.seq !== head.length + 1) {
-        waiting.push({ docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'PREDECESSOR_MISSING', reason: stop ?? `waiting for events ${head.length + 1}..${d.event.seq - 1} of this feed` })
+      if (seq !== head.length + 1) {
+        // Another event of this key is held at seq - 1, and this one does not follow it: a fork there.
+        if (seq > head.length + 1 && evidenceAt.has(`${author}:${seq - 1}`)) { for (const d of rest) keep(d, seq - 1); continue }
+        for (const d of rest) if (!blocked.has(d.id)) waiting.push({ docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'PREDECESSOR_MISSING', reason: stop ?? `waiting for events ${head.length + 1}..${seq - 1} of this feed` })
         continue
       }
-      if (d.event.prev !== expectedPrev) {
-        blocked.set(d.id, { docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: 'BROKEN_LINK', reason: 'prev does not name the hash of the event before it' })
-        stop = 'an earlier event of this feed was not admitted'
+      const links = (d: DecodedEvent) => d.event.prev === (seq === 1 ? (d.id === input.vaultId ? null : input.vaultId) : head.head)
+      // Of several events for one position, the first that can take it does; the others are fork evidence.
+      const chosen = stop ? undefined : rest.find((d) => !blocked.has(d.id) && links(d))
+      for (const d of rest) if (d !== chosen && (!links(d) || chosen)) keep(d, links(d) ? undefined : seq - 1)
+      if (!chosen) {
+        // Every event that could take the position is held back (its verdict says why): the feed waits behind it.
+        if (rest.some(links)) stop ??= 'an earlier event of this feed was not admitted'
         continue
       }
-      heads.set(author, { length: d.event.seq, head: d.id })
-      chained.push(d)
+      heads.set(author, { length: seq, head: chosen.id })
+      chained.push(chosen)
     }
   }
-  return { chained, heads, waiting }
+  return { chained, branch, heads, waiting, linkForks }
 }

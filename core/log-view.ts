@@ -11,7 +11,7 @@ import { eventDocId, parseEventDocId } from './store.js'
 import type { Vault } from './vault.js'
 
 export interface LogRow { id: string; author: string; seq: number; ts: string; type: string }
-export type Badge = 'verified' | 'unchecked' | 'failed'
+export type Badge = 'verified' | 'unchecked' | 'failed' | 'forked'
 export interface LogFilter { type?: string; author?: string; from?: string; to?: string }
 
 export class LogView {
@@ -77,12 +77,15 @@ export class LogView {
 
   /**
    * What the vault knows of a row: named by an issue of the last self-check
-   * (failed), inside a feed the vault holds as verified (checked at boot, by
-   * the ingestion gate, or signed here), or neither (not checked yet).
+   * (failed), signed by a key that forked at or before it (forked: it counts
+   * only where another key had acknowledged it), inside a feed the vault
+   * holds as verified (checked at boot, by the ingestion gate, or signed
+   * here), or neither (not checked yet).
    */
   badge(row: LogRow): Badge {
     const report = this.vault.health.report
     if (report?.issues.some((i) => i.docId === eventDocId(row.author, row.seq))) return 'failed'
+    if (this.vault.state.frozen.some((f) => f.key === row.author && row.seq >= f.seq)) return 'forked'
     return row.seq <= (this.vault.heads()[row.author]?.length ?? 0) ? 'verified' : 'unchecked'
   }
 }

@@ -7,11 +7,11 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
-import { LogStore, eventDocId, parseEventDocId, type EventDoc } from './store.js'
+import { LogStore, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc } from './store.js'
 import { planIngest, type Incoming, type Verdict } from './ingest.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { AppendPipeline } from './append-pipeline.js'
-import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type DecodedEvent, type SeenHead, type SignedEvent } from './envelope.js'
+import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type Cite, type DecodedEvent, type SignedEvent } from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
 import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
@@ -20,10 +20,11 @@ import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { maybeCheckpoint } from './proofs/prover.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey, signDetached } from './ed25519.js'
-import { foldGovernance, isGovernanceType, type GovEvent } from './governance/fold.js'
+import { GovFold, isGovernanceType, type GovEvent } from './governance/fold.js'
 import { auditGovernance } from './governance/audit.js'
-import { brokenState, everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
+import { everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
 import { checkAction, type Action } from './governance/actions.js'
+import { own } from './dict.js'
 import type { Json } from './canonical.js'
 
 export const VAULT_FILE = 'vault.json'
@@ -107,8 +108,10 @@ export class Vault {
   readonly store: LogStore
   private key: DeviceKey | null = null
   private healthState: Health = { state: 'ok', reason: null, report: null }
-  private govEvents = new Map<string, GovEvent>()
-  private govState: GovState = brokenState('', 'not loaded yet')
+  /** The governance graph folded from every verified governance event (and fork evidence). */
+  private fold: GovFold = GovFold.build('', [], [])
+  /** Fork evidence held: event id → slot. */
+  private evidence = new Map<string, { author: string; seq: number }>()
   private feeds = new Map<string, { length: number; head: string }>()
   private queue: Promise<unknown> = Promise.resolve()
   private point: VerifiedPoint | null = null
@@ -129,8 +132,8 @@ export class Vault {
     const members: MemberSpec[] = [{ name: opts.memberName, roles: opts.roles, keys: [key.publicKey] }, ...(opts.members ?? [])]
     checkMembers(members)
     const genesis = signEvent({
-      v: 1, vault: null, author: key.publicKey, seq: 1, prev: null, ts: utcNow(opts.now),
-      type: GENESIS_TYPE, payload: { name: opts.vaultName, members: members as unknown as Json }, seen: []
+      v: 2, vault: null, author: key.publicKey, seq: 1, prev: null, ts: utcNow(opts.now),
+      type: GENESIS_TYPE, payload: { name: opts.vaultName, members: members as unknown as Json }, deps: []
     }, key.keyPair.secretKey)
     return Vault.establish(opts.dir, genesis, key)
   }
@@ -196,15 +199,15 @@ export class Vault {
   get health(): Health { return this.healthState }
   get unlocked(): boolean { return this.key !== null }
   /** Governance state folded from every verified governance event. */
-  get state(): GovState { return this.govState }
-  /** The verified governance events the state is folded from. */
+  get state(): GovState { return this.fold.state }
+  /** The verified governance events the state is folded from (fork evidence included). */
   governanceEvents(): GovEvent[] {
-    return [...this.govEvents.values()]
+    return [...this.fold.events(), ...this.fold.evidenceEvents()]
   }
 
   /** This device's member, if its key is an active key of an active member. */
   get member(): MemberState | null {
-    const owner = keyOwner(this.govState, this.device)
+    const owner = keyOwner(this.fold.state, this.device)
     return owner?.active ? owner.member : null
   }
 
@@ -238,23 +241,46 @@ export class Vault {
     this.journalRejected = rejected
   }
 
-  /** Read and fold the governance events the report verified; returns issues that fail verification. */
+  /** Read and fold the governance events the report verified, and the fork evidence; returns issues that fail verification. */
   private async loadGovernance(report: VerifyReport): Promise<VerifyIssue[]> {
     const docs = await this.store.getMany(report.gov)
-    this.govEvents = new Map()
+    const events: GovEvent[] = []
     const unreadable: VerifyIssue[] = []
     for (const [i, doc] of docs.entries()) {
       if (!doc) continue
       try {
         const d = decodeEvent(doc.raw, this.vaultId)
-        this.govEvents.set(d.id, { id: d.id, event: d.event })
+        events.push({ id: d.id, event: d.event })
       } catch (err) {
         // The slot changed under the check (or the check saw another body): READ-ONLY, not a failed open.
         unreadable.push({ code: 'REWRITTEN', docId: report.gov[i]!, message: `governance event does not decode: ${(err as Error).message}` })
       }
     }
-    const { state, issues } = auditGovernance(this.vaultId, [...this.govEvents.values()], Object.keys(report.feeds))
-    this.govState = state
+    // Fork evidence: the other branches. Each is checked again here; one that does not verify is left out (the full check names it).
+    this.evidence = new Map()
+    const evidence: GovEvent[] = []
+    const evidenceDocs = new Map<string, DecodedEvent>()
+    for await (const page of this.store.scan({ prefix: FORK_PREFIX })) {
+      for (const doc of page) {
+        if (doc._deleted) continue
+        try {
+          const d = decodeEvent(doc.raw, this.vaultId)
+          this.evidence.set(d.id, { author: d.event.author, seq: d.event.seq })
+          evidenceDocs.set(d.id, d)
+          if (isGovernanceType(d.event.type)) evidence.push({ id: d.id, event: d.event })
+        } catch { /* reported by the full check as BAD_FORK_EVIDENCE */ }
+      }
+    }
+    const forks = new Map(report.forks.map((f) => [f.author, f.seq]))
+    // Evidence that follows another event at seq - 1 than the one held proves a fork there, even before that event arrives.
+    for (const [id, at] of this.evidence) {
+      if (at.seq < 2 || (forks.get(at.author) ?? Infinity) <= at.seq - 1) continue
+      const prev = evidenceDocs.get(id)!.event.prev
+      const before = await this.store.get(at.author, at.seq - 1)
+      if (before && before.id !== prev && !this.evidence.has(prev ?? '')) forks.set(at.author, at.seq - 1)
+    }
+    const { fold, issues } = auditGovernance(this.vaultId, events, Object.keys(report.feeds), { forks, evidence })
+    this.fold = fold
     return [...unreadable, ...issues]
   }
 
@@ -315,35 +341,34 @@ export class Vault {
   }
 
   /**
-   * Sign the next event of this device's feed and append it. `trial`, for
-   * governance events, folds the signed event into the state first and throws
-   * the fold's reason if it would be ignored or invalid: the fold is the one
-   * judge of what counts, here and on every other device.
+   * Sign the next event of this device's feed and append it. A governance
+   * event cites the tips of the governance graph (at most LIMITS.maxDeps,
+   * however many feeds there are), is dated no earlier than what it cites,
+   * and is folded as a trial first: if the fold would not count it, nothing
+   * is written and the fold's reason is thrown. The fold is the one judge of
+   * what counts, here and on every other device.
    */
-  private async appendChecked(type: string, payload: Record<string, Json>, now?: Date,
-    trial?: (decoded: DecodedEvent) => GovState): Promise<DecodedEvent> {
+  private async appendChecked(type: string, payload: Record<string, Json>, now?: Date, governance = false): Promise<DecodedEvent> {
     const { decoded, durable } = await this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
       if (!this.member) throw READ_ONLY('this device key is not an active key of an active member')
-      const own = this.feeds.get(this.device) ?? { length: 0, head: '' }
-      const seen: SeenHead[] = [...this.feeds.entries()]
-        .filter(([author]) => author !== this.device)
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .slice(0, 64)
-        .map(([author, h]) => ({ author, seq: h.length, id: h.head }))
+      const mine = this.feeds.get(this.device) ?? { length: 0, head: '' }
+      const prev = mine.length === 0 ? this.vaultId : mine.head
+      const deps: Cite[] = governance ? this.fold.citationsFor(this.device) : []
+      let ts = utcNow(now)
+      if (governance) {
+        const cited = this.fold.timeOf([prev, ...deps.map((d) => d.id), ...referencedBy(payload)])
+        if (cited > ts) ts = cited
+      }
       const decoded = signEvent({
-        v: 1, vault: this.vaultId, author: this.device, seq: own.length + 1,
-        prev: own.length === 0 ? this.vaultId : own.head, ts: utcNow(now), type, payload, seen
+        v: 2, vault: this.vaultId, author: this.device, seq: mine.length + 1, prev, ts, type, payload, deps
       }, this.key.keyPair.secretKey)
-      const nextState = trial?.(decoded)
+      const keep = governance ? this.trial(decoded) : null
       // Sequence and chain are settled under the lock; the disk sync is awaited
       // outside it so appends made meanwhile share one fdatasync.
       const durable = this.pipeline.submit(decoded)
-      if (nextState) {
-        this.govEvents.set(decoded.id, { id: decoded.id, event: decoded.event })
-        this.govState = nextState
-      }
+      keep?.()
       this.feeds.set(this.device, { length: decoded.event.seq, head: decoded.id })
       return { decoded, durable }
     })
@@ -356,21 +381,39 @@ export class Vault {
     return decoded
   }
 
+  /**
+   * Fold a signed governance event of this device as a trial: throws the
+   * fold's reason unless it counts; else returns what keeps it (the fold
+   * extended in place, or folded again when it could not be).
+   */
+  private trial(decoded: DecodedEvent): () => void {
+    const g = { id: decoded.id, event: decoded.event }
+    this.fold.begin()
+    let fold = this.fold
+    if (!fold.extend([g], true)) {
+      this.fold.rollback()
+      fold = GovFold.build(this.vaultId, this.fold.events(), [g], this.fold.context())
+    }
+    const outcome = fold.outcome(decoded.id)
+    if (outcome?.kind !== 'ok') {
+      if (fold === this.fold) this.fold.rollback()
+      throw BAD_ARGUMENT(outcome?.reason ?? 'the fold did not place this event')
+    }
+    return () => {
+      if (fold === this.fold) this.fold.commit()
+      else this.fold = fold
+    }
+  }
+
   /** Append a governance event if the fold would count it; else throw the fold's reason. */
   private appendGovernance(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
-    return this.appendChecked(type, payload, now, (decoded) => {
-      const next = foldGovernance(this.vaultId, [...this.govEvents.values(), { id: decoded.id, event: decoded.event }])
-      const ignored = next.ignored.find((i) => i.id === decoded.id)
-      const invalid = next.issues.find((i) => i.id === decoded.id)
-      if (ignored || invalid) throw BAD_ARGUMENT((ignored?.reason ?? invalid!.message))
-      return next
-    })
+    return this.appendChecked(type, payload, now, true)
   }
 
   /** Find a proposal by id or unique id prefix (8+ hex characters). */
   proposal(ref: string): ProposalState {
     if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref)) throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
-    const hits = Object.values(this.govState.proposals).filter((p) => p.id.startsWith(ref))
+    const hits = Object.values(this.fold.state.proposals).filter((p) => p.id.startsWith(ref))
     if (hits.length === 0) throw NOT_FOUND(`no proposal ${ref}`)
     if (hits.length > 1) throw BAD_ARGUMENT(`${ref} names ${hits.length} proposals; give more of the id`)
     return hits[0]!
@@ -379,37 +422,37 @@ export class Vault {
   /** Prepare: propose an action. Checked against the current state before it is signed. */
   async propose(action: Action, reason: string, expiresAt?: string, now?: Date): Promise<ProposalState> {
     if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000) throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
-    const checked = checkAction(this.govState, action)
+    const checked = checkAction(this.fold.state, action)
     const at = now ?? new Date()
     const expiry = expiresAt ?? new Date(at.getTime() + DEFAULT_EXPIRY_MS).toISOString()
     const d = await this.appendGovernance('gov.propose', { action: checked as unknown as Json, reason, expiresAt: expiry }, at)
-    return this.govState.proposals[d.id]!
+    return own(this.state.proposals, d.id)!
   }
 
   async approve(ref: string, now?: Date): Promise<ProposalState> {
     const p = this.proposal(ref)
     await this.appendGovernance('gov.approve', { proposal: p.id }, now)
-    return this.govState.proposals[p.id]!
+    return own(this.state.proposals, p.id)!
   }
 
   async reject(ref: string, reason: string, now?: Date): Promise<ProposalState> {
     if (typeof reason !== 'string' || reason.trim() === '') throw BAD_ARGUMENT('a rejection needs a reason')
     const p = this.proposal(ref)
     await this.appendGovernance('gov.reject', { proposal: p.id, reason }, now)
-    return this.govState.proposals[p.id]!
+    return own(this.state.proposals, p.id)!
   }
 
   async withdraw(ref: string, now?: Date): Promise<ProposalState> {
     const p = this.proposal(ref)
     await this.appendGovernance('gov.withdraw', { proposal: p.id }, now)
-    return this.govState.proposals[p.id]!
+    return own(this.state.proposals, p.id)!
   }
 
   /** Commit once the quorum is met; any member may. Lists the approvals it relies on. */
   async commit(ref: string, now?: Date): Promise<ProposalState> {
     const p = this.proposal(ref)
     await this.appendGovernance('gov.commit', { proposal: p.id, approvals: p.approvals.map((a) => a.id) }, now)
-    return this.govState.proposals[p.id]!
+    return own(this.state.proposals, p.id)!
   }
 
   /** A signed bundle of this vault's events past `since` (feed lengths another device has), in feed order. */
@@ -420,9 +463,11 @@ export class Vault {
       for (const doc of page) {
         const slot = parseEventDocId(doc._id)
         const verified = slot ? this.feeds.get(slot.author)?.length ?? 0 : 0
-        if (slot && slot.seq > (since[slot.author] ?? 0) && slot.seq <= verified) raws.push(doc.raw)
+        if (slot && slot.seq > (own(since, slot.author) ?? 0) && slot.seq <= verified) raws.push(doc.raw)
       }
     }
+    // Fork evidence travels too, so every device learns of a fork and holds both branches.
+    for await (const page of this.store.scan({ prefix: FORK_PREFIX })) for (const doc of page) if (!doc._deleted && this.evidence.has(doc.id)) raws.push(doc.raw)
     return signBundle(this.vaultId, this.device, this.key.keyPair.secretKey, raws)
   }
 
@@ -437,21 +482,71 @@ export class Vault {
     return this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
       const held = await this.heldIds(incoming.map((x) => parseEventDocId(x.docId)))
-      const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, govEvents: [...this.govEvents.values()], govIssues: this.govState.issues.length, incoming: checked, held })
-      for (const d of plan.forks) await this.store.putForkEvidence(d)
-      if (options.allOrNothing) {
-        const bad = plan.verdicts.find((v) => v.decision === 'QUARANTINE' || v.decision === 'WAIT')
-        if (bad) throw VERIFY_FAILED(`${bad.docId}: ${bad.reason}; nothing applied`)
-        if (options.signer && !everKeys(plan.state).has(options.signer)) throw VERIFY_FAILED('signed by a key that is not a key of this vault; nothing applied')
+      const heldCited = await this.heldCited(checked)
+      const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, fold: this.fold, evidence: this.evidence, heldCited, now: Date.now(), incoming: checked, held })
+      const drop = () => { if (plan.extended) plan.fold.rollback() }
+      try {
+        // Evidence is kept whatever else happens: a fork is worth knowing even in a refused bundle.
+        for (const d of plan.forks) {
+          await this.store.putForkEvidence(d)
+          this.evidence.set(d.id, { author: d.event.author, seq: d.event.seq })
+        }
+        if (options.allOrNothing) {
+          const bad = plan.verdicts.find((v) => (v.decision === 'QUARANTINE' && v.code !== 'FORK') || v.decision === 'WAIT')
+          if (bad) throw VERIFY_FAILED(`${bad.docId}: ${bad.reason}; nothing applied`)
+          if (options.signer && !everKeys(plan.state).has(options.signer)) throw VERIFY_FAILED('signed by a key that is not a key of this vault; nothing applied')
+        }
+        if (plan.admit.length > 0) await this.store.putMany(plan.admit)
+      } catch (err) {
+        drop()
+        if (plan.forks.length > 0) await this.refold()
+        throw err
       }
-      if (plan.admit.length > 0) {
-        await this.store.putMany(plan.admit)
-        this.govEvents = new Map(plan.govEvents.map((e) => [e.id, e]))
-        this.govState = plan.state
-        this.feeds = plan.heads
-      }
+      if (plan.extended) plan.fold.commit()
+      else if (plan.admit.length > 0 || plan.forks.length > 0) this.fold = plan.fold
+      this.feeds = plan.heads
       return plan.verdicts
     })
+  }
+
+  /** Fold again from the held governance events and evidence (after evidence arrived outside a kept plan). */
+  private async refold(): Promise<void> {
+    const events = this.fold.events()
+    const known = new Set(this.fold.evidenceEvents().map((e) => e.id))
+    const evidence: GovEvent[] = []
+    for await (const page of this.store.scan({ prefix: FORK_PREFIX })) {
+      for (const doc of page) {
+        if (doc._deleted || known.has(doc.id)) continue
+        try {
+          const d = decodeEvent(doc.raw, this.vaultId)
+          if (isGovernanceType(d.event.type)) evidence.push({ id: d.id, event: d.event })
+        } catch { /* the full check names it */ }
+      }
+    }
+    const forks = new Map(this.fold.forked)
+    for (const { author, seq } of this.evidence.values()) {
+      const slot = await this.store.get(author, seq)
+      if (slot && !this.evidence.has(slot.id) && seq < (forks.get(author) ?? Infinity)) forks.set(author, seq)
+    }
+    this.fold = GovFold.build(this.vaultId, events, [], { forks, evidence: [...this.fold.evidenceEvents(), ...evidence] })
+  }
+
+  /**
+   * For incoming v1 events: which of the events their `seen` heads name are
+   * held here (in their slot or as evidence). A v1 event is admitted only once
+   * every head it names is held, like a v2 event's deps.
+   */
+  private async heldCited(incoming: Incoming[]): Promise<Set<string>> {
+    const wanted = new Map<string, { author: string; seq: number; id: string }>()
+    for (const x of incoming) {
+      const c = x.checked
+      if (!c || 'code' in c || c.event.v !== 1 || !isGovernanceType(c.event.type)) continue
+      for (const h of c.event.seen) if (!this.fold.has(h.id) && !this.evidence.has(h.id)) wanted.set(h.id, h)
+    }
+    if (wanted.size === 0) return new Set()
+    const heads = [...wanted.values()]
+    const ids = await this.heldIds(heads)
+    return new Set(heads.filter((h, i) => ids[i] === h.id).map((h) => h.id))
   }
 
   /** The event id held in each slot. Slots past a feed's verified length are empty: only those within are read. */
@@ -515,6 +610,14 @@ export class Vault {
     this.queue = run.catch(() => undefined)
     return run
   }
+}
+
+/** The events a governance payload names (an approval's proposal, a commit's approvals). */
+function referencedBy(payload: Record<string, Json>): string[] {
+  const ids: string[] = []
+  if (typeof payload.proposal === 'string') ids.push(payload.proposal)
+  if (Array.isArray(payload.approvals)) for (const a of payload.approvals) if (typeof a === 'string') ids.push(a)
+  return ids
 }
 
 /** Check bytes and signatures of incoming events on every core (the worker pool), then decode the good ones. */

@@ -186,10 +186,9 @@ class Run {
     let total = 0
     for (const w of [...this.feeds.values()].sort((a, b) => (a.author < b.author ? -1 : 1))) {
       if (w.length === 0) continue
-      const fork = this.forks.get(w.author)
-      const length = fork ? Math.min(w.length, fork.seq - 1) : w.length
-      feeds[w.author] = { length, head: w.head }
-      total += length
+      // A fork does not shorten the feed: the slot chain verified as it is, and governance decides what a forked key's events count for.
+      feeds[w.author] = { length: w.length, head: w.head }
+      total += w.length
     }
     const trusted = (docId: string) => {
       const slot = parseEventDocId(docId)!

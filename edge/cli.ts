@@ -3,6 +3,7 @@
  * error, 3 verification failed or vault READ-ONLY, 1 anything else; each
  * failure prints one line on stderr.
  */
+import { own } from '../core/dict.js'
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd] = args.command
   try {
     if (!cmd || args.flags.has('help') || cmd === 'help') { process.stdout.write(HELP + '\n'); return cmd ? 0 : 2 }
-    const handler = COMMANDS[cmd]
+    const handler = own(COMMANDS, cmd)
     if (!handler) throw usage(`unknown command "${cmd}" (try tresor help)`)
     return await handler(args, out)
   } catch (err) {
@@ -100,7 +101,7 @@ function describeStatus(vault: Vault): string {
 
 function describeReport(r: VerifyReport): string {
   const head = r.ok ? `verified: ${r.total} event(s), ${r.checked} checked (${r.mode}) in ${r.durationMs} ms` : `VERIFICATION FAILED: ${r.issues.length} issue(s)`
-  const forks = r.forks.map((f) => `fork: key ${f.author.slice(0, 12)}… signed two events at seq ${f.seq} (${f.ids.map((i) => i.slice(0, 12)).join(' / ')}); its later events are not trusted`)
+  const forks = r.forks.map((f) => `fork: key ${f.author.slice(0, 12)}… signed two events at seq ${f.seq} (${f.ids.map((i) => i.slice(0, 12)).join(' / ')}); the key is frozen from there: its events count only where another key had acknowledged them`)
   const issues = r.issues.slice(0, 50).map((i) => `  ${i.code} ${i.docId}${i.seq ? ` (seq ${i.seq})` : ''}: ${i.message}`)
   return [head, ...forks, ...issues, ...(r.issues.length > 50 ? [`  … ${r.issues.length - 50} more`] : [])].join('\n')
 }
@@ -202,7 +203,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       const { members, flags, proposals } = vault.state
       const governance = [
         `members  ${Object.values(members).map((m) => `${m.name} (${m.roles.join(',')})`).join(', ')}`,
-        `flags on ${Object.keys(flags).filter((f) => flags[f]).join(', ') || 'none'}`,
+        `flags on ${Object.keys(flags).filter((f) => own(flags, f)).join(', ') || 'none'}`,
         `proposals ${Object.values(proposals).map((p) => `${p.action.kind} ${JSON.stringify(p.action.args)} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`).join('; ')}`
       ]
       out.print(`${describeStatus(vault)}\n${governance.join('\n')}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor inbox --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`,

@@ -1,27 +1,62 @@
 import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import nacl from 'tweetnacl'
-import { decodeEvent, signEvent, signingBytes, type UnsignedEvent } from '../core/envelope.js'
+import { decodeEvent, signEvent, signingBytes, type UnsignedEventV1, type UnsignedEventV2 } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { toHex } from '../core/bytes.js'
 import { VaultError } from '../core/errors.js'
 import { buildEnvelopeV1Fixture } from './fixtures/envelope-v1.js'
+import { buildEnvelopeV2Fixture } from './fixtures/envelope-v2.js'
 
 const pinned = JSON.parse(readFileSync(new URL('./fixtures/envelope-v1.json', import.meta.url), 'utf8'))
+const pinnedV2 = JSON.parse(readFileSync(new URL('./fixtures/envelope-v2.json', import.meta.url), 'utf8'))
 const kp = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(0x11))
 const AUTHOR = toHex(kp.publicKey)
 const VAULT_A = 'aa'.repeat(32)
 const VAULT_B = 'bb'.repeat(32)
 
-function base(over: Partial<UnsignedEvent> = {}): UnsignedEvent {
+function base(over: Partial<UnsignedEventV1> = {}): UnsignedEventV1 {
   return { v: 1, vault: VAULT_A, author: AUTHOR, seq: 2, prev: 'cc'.repeat(32), ts: '2026-03-04T05:06:07.089Z', type: 'audit.note', payload: { text: 'hi' }, seen: [], ...over }
 }
+
+function base2(over: Partial<UnsignedEventV2> = {}): UnsignedEventV2 {
+  return { v: 2, vault: VAULT_A, author: AUTHOR, seq: 5, prev: 'cc'.repeat(32), ts: '2026-03-04T05:06:07.089Z', type: 'gov.approve', payload: { proposal: 'ab'.repeat(32) }, deps: [], ...over }
+}
+
+const cite = (author: string, seq: number, id = 'dd'.repeat(32)) => ({ author, seq, id })
 
 const codeOf = (fn: () => unknown) => { try { fn() } catch (e) { return (e as VaultError).code } return 'NO_ERROR' }
 
 describe('envelope', () => {
   it('envelope - v1 fixture is rebuilt byte for byte from its seeds', () => {
     expect(buildEnvelopeV1Fixture()).toEqual(pinned)
+  })
+
+  it('envelope - v2 fixture is rebuilt byte for byte from its seeds, and every pinned v2 event decodes and verifies', () => {
+    expect(buildEnvelopeV2Fixture()).toEqual(pinnedV2)
+    for (const e of pinnedV2.events) expect(decodeEvent(e.raw, pinnedV2.vault).id).toBe(e.id)
+  })
+
+  it('envelope - v2 signs under its own domain tag: a v1 signature never verifies as v2', () => {
+    expect(Buffer.from(signingBytes(base2())).toString('utf8').startsWith(`tresor/v2/event/${VAULT_A}\n{`)).toBe(true)
+    const d = signEvent(base(), kp.secretKey)
+    const { seen: _seen, ...rest } = d.event as UnsignedEventV1 & { sig: string }
+    expect(codeOf(() => decodeEvent(canonicalize({ ...rest, v: 2, deps: [] }), VAULT_A))).toBe('BAD_SIGNATURE')
+  })
+
+  it('envelope - v2 deps: at most 16, sorted without repeats, the own feed once and only before the event, none in a genesis', () => {
+    const others = Array.from({ length: 17 }, (_, i) => cite(toHex(new Uint8Array(32).fill(i + 0x20)), 1))
+    const bad: Partial<UnsignedEventV2>[] = [
+      { deps: others },
+      { deps: [others[1]!, others[0]!] },
+      { deps: [others[0]!, others[0]!] },
+      { deps: [cite(AUTHOR, 5)] },
+      { deps: [cite(AUTHOR, 2), cite(AUTHOR, 3)] },
+      { deps: [{ author: AUTHOR, seq: 1 } as never] },
+      { type: 'vault.genesis', vault: null, seq: 1, prev: null, deps: [others[0]!] }
+    ]
+    for (const over of bad) expect(codeOf(() => signEvent(base2(over), kp.secretKey)), JSON.stringify(over).slice(0, 80)).toBe('MALFORMED')
+    expect(codeOf(() => signEvent(base2({ deps: [cite(AUTHOR, 4), ...others.slice(0, 15)].sort((a, b) => (a.author < b.author ? -1 : 1)) }), kp.secretKey))).toBe('NO_ERROR')
   })
 
   it('envelope - every pinned v1 event decodes and verifies in its vault', () => {
@@ -74,7 +109,7 @@ describe('envelope', () => {
   })
 
   it('envelope - shape rules: fields, types, timestamps, chain fields, seen heads', () => {
-    const bad: Partial<UnsignedEvent>[] = [
+    const bad: Partial<UnsignedEventV1>[] = [
       { seq: 0 }, { seq: 1.5 }, { ts: '2026-03-04 05:06:07' }, { ts: '2026-02-30T00:00:00.000Z' }, { type: 'Note' },
       { prev: 'CC'.repeat(32) }, { seq: 1, prev: 'cc'.repeat(32) }, { vault: null },
       { seen: [{ author: AUTHOR, seq: 1, id: 'dd'.repeat(32) }] },
@@ -84,6 +119,7 @@ describe('envelope', () => {
     const d = signEvent(base(), kp.secretKey)
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, extra: 1 }), VAULT_A))).toBe('MALFORMED')
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, v: 2 }), VAULT_A))).toBe('MALFORMED')
+    expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, v: 3 }), VAULT_A))).toBe('MALFORMED')
   })
 
   it('envelope - a small-order author key is WEAK_KEY even with a "valid" signature', () => {
@@ -117,12 +153,25 @@ describe('governance fixtures', () => {
     expect(buildGovernanceV1Fixture()).toEqual(pinnedGov)
   })
 
-  it('governance - the pinned v1 events verify and fold to the pinned state', async () => {
+  it('governance - yesterday\'s v1 events still read: they verify and fold to the pinned state and statuses, in any order', async () => {
     const { foldGovernance } = await import('../core/governance/fold.js')
     const { stateHash } = await import('../core/governance/state.js')
     const pinnedGov = JSON.parse(readFileSync(new URL('./fixtures/governance-v1.json', import.meta.url), 'utf8'))
     const events = pinnedGov.events.map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault)).map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
-    expect(stateHash(foldGovernance(pinnedGov.vault, events.reverse()))).toBe(pinnedGov.stateHash)
+    const state = foldGovernance(pinnedGov.vault, events.reverse())
+    expect(stateHash(state)).toBe(pinnedGov.stateHash)
+    expect(Object.values(state.proposals).map((p) => [p.id, p.status]).sort()).toEqual(pinnedGov.statuses)
+    expect(state.flags.corepay_enabled).toBe(true)
+  })
+
+  it('governance - v2 events and the state they fold to are rebuilt byte for byte, and fold to the pinned state in any order', async () => {
+    const { buildGovernanceV2Fixture } = await import('./fixtures/governance-v2.js')
+    const { foldGovernance } = await import('../core/governance/fold.js')
+    const { stateHash } = await import('../core/governance/state.js')
+    const pinnedGov = JSON.parse(readFileSync(new URL('./fixtures/governance-v2.json', import.meta.url), 'utf8'))
+    expect(buildGovernanceV2Fixture()).toEqual(pinnedGov)
+    const events = pinnedGov.events.map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault)).map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
+    expect(stateHash(foldGovernance(pinnedGov.vault, [...events].reverse()))).toBe(pinnedGov.stateHash)
   })
 })
 

@@ -59,7 +59,7 @@ describe('proofs', () => {
     const other = await makeVault({ notes: 0 })
     const key = await openKeyFile(await readKeyFile(join(other.dir, 'device.key')), PASS)
     const cp = JSON.parse(proof.checkpoint)
-    const forged = signEvent({ ...cp, author: key.publicKey, seq: 2, prev: proof.vault, seen: [] }, key.keyPair.secretKey)
+    const forged = signEvent({ ...cp, author: key.publicKey, seq: 2, prev: proof.vault, deps: [] }, key.keyPair.secretKey)
     await other.close()
     expect(verifyProofFile(JSON.stringify({ ...proof, checkpoint: forged.raw })).reason).toMatch(/not a key of this vault/)
   })

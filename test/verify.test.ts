@@ -269,7 +269,7 @@ describe('verify', () => {
     await v.close()
   })
 
-  it('verify - a fork keeps both events as evidence, flags the key and stops trusting it past the fork', async () => {
+  it('verify - another member\'s fork keeps both events as evidence and flags the key, never makes this device READ-ONLY, on full and normal starts alike', async () => {
     const { dir, vaultId } = await setup(1)
     const b1 = bobEvent(vaultId, 1, vaultId, 'one')
     const b2 = bobEvent(vaultId, 2, b1.id, 'two')
@@ -285,11 +285,20 @@ describe('verify', () => {
     const r = v.health.report!
     expect(r.ok).toBe(true)
     expect(r.forks).toEqual([{ author: BOB, seq: 2, ids: [b2.id, b2x.id].sort() }])
-    expect(r.feeds[BOB]!.length).toBe(1)
-    expect(v.health.state).toBe('ok') // another member's fork does not stop this device
+    // The feed is not cut at the fork (governance decides what its events count for), so the verified point stays consistent.
+    expect(r.feeds[BOB]).toEqual({ length: 3, head: b3.id })
+    expect(v.health.state).toBe('ok')
     expect((await v.store.get(BOB, 2))!.id).toBe(b2.id)
     expect(await v.store.count()).toBe(2 + 3 + 1)
+    await v.unlock(PASS)
     await v.close()
+    for (const full of [false, true, false, false]) {
+      const again = await reopen(dir, full)
+      expect(again.health, `after a ${full ? 'full' : 'normal'} start`).toMatchObject({ state: 'ok', reason: null })
+      expect(again.health.report!.forks).toHaveLength(1)
+      await again.unlock(PASS)
+      await again.close()
+    }
   })
 
   it('verify - a fork of this device\'s own key (restored backup) puts the vault in READ-ONLY', async () => {

@@ -6,11 +6,12 @@
  */
 import type { VerifyIssue } from '../verify.js'
 import { eventDocId } from '../store.js'
-import { foldGovernance, type GovEvent } from './fold.js'
+import { GovFold, type FoldContext, type GovEvent } from './fold.js'
 import { everKeys, type GovState } from './state.js'
 
-export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors: string[]): { state: GovState; issues: VerifyIssue[] } {
-  const state = foldGovernance(vaultId, events)
+export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors: string[], ctx: FoldContext = {}): { state: GovState; fold: GovFold; issues: VerifyIssue[] } {
+  const fold = GovFold.build(vaultId, events, [], ctx)
+  const state = fold.state
   const byId = new Map(events.map((e) => [e.id, e]))
   const issues: VerifyIssue[] = state.issues.map((i) => {
     const e = byId.get(i.id)
@@ -20,5 +21,5 @@ export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors
   for (const author of feedAuthors) {
     if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `ev!${author}`, author, message: 'a feed whose key was never a key of this vault' })
   }
-  return { state, issues }
+  return { state, fold, issues }
 }

@@ -7,6 +7,7 @@
  * the checker is never the maker).
  */
 import { BAD_ARGUMENT } from '../errors.js'
+import { dict, dictFrom, own, type Dict } from '../dict.js'
 
 export interface RoleClause { role: string; count: number }
 export interface Rule { minMembers: number; clauses: RoleClause[] }
@@ -21,9 +22,9 @@ export type ActionKind = (typeof ACTION_KINDS)[number]
 export interface Policy {
   /** Rule per action kind; kinds without an entry use `default`. */
   default: Rule
-  actions: Partial<Record<ActionKind, Rule>>
+  actions: Dict<Rule>
   /** Gates of feature flags: a flag.set proposal must satisfy its flag's gate and the flag.set rule. */
-  flags: Record<string, FlagGate>
+  flags: Dict<FlagGate>
 }
 
 export const DEFAULT_ROLES = ['operator', 'devcore', 'chain', 'agent', 'auditor', 'finance'] as const
@@ -45,7 +46,7 @@ export const DEFAULT_FLAG_GATES: Record<string, FlagGate> = {
 
 /** Dual authorization everywhere by default: the proposer and one other member. */
 export function defaultPolicy(): Policy {
-  return { default: { minMembers: 2, clauses: [] }, actions: {}, flags: structuredClone(DEFAULT_FLAG_GATES) }
+  return { default: { minMembers: 2, clauses: [] }, actions: dict(), flags: dictFrom(structuredClone(DEFAULT_FLAG_GATES)) }
 }
 
 const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
@@ -69,15 +70,22 @@ function checkRule(rule: unknown, where: string): Rule {
 /** Validate a whole policy (genesis or policy.set); returns a normalised copy. */
 export function checkPolicy(value: unknown): Policy {
   const p = value as Policy
-  if (typeof p !== 'object' || p === null) throw BAD_ARGUMENT('policy must be an object')
-  const actions: Policy['actions'] = {}
-  for (const [kind, rule] of Object.entries(p.actions ?? {})) {
-    if (!(ACTION_KINDS as readonly string[]).includes(kind)) throw BAD_ARGUMENT(`policy: unknown action kind ${kind}`)
-    actions[kind as ActionKind] = checkRule(rule, `policy.actions.${kind}`)
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw BAD_ARGUMENT('policy must be an object')
+  const record = (v: unknown, where: string): [string, unknown][] => {
+    if (v === undefined) return []
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw BAD_ARGUMENT(`${where} must be an object`)
+    const entries = Object.entries(v)
+    if (entries.length > 64) throw BAD_ARGUMENT(`${where} has at most 64 entries`)
+    return entries
   }
-  const flags: Policy['flags'] = {}
-  for (const [flag, g] of Object.entries(p.flags ?? {})) {
-    if (!FLAG_RE.test(flag)) throw BAD_ARGUMENT(`policy: bad flag name ${flag}`)
+  const actions = dict<Rule>()
+  for (const [kind, rule] of record(p.actions, 'policy.actions')) {
+    if (!(ACTION_KINDS as readonly string[]).includes(kind)) throw BAD_ARGUMENT(`policy: unknown action kind ${kind.slice(0, 40)}`)
+    actions[kind] = checkRule(rule, `policy.actions.${kind}`)
+  }
+  const flags = dict<FlagGate>()
+  for (const [flag, g] of record(p.flags, 'policy.flags')) {
+    if (!FLAG_RE.test(flag)) throw BAD_ARGUMENT(`policy: bad flag name ${flag.slice(0, 40)}`)
     const rule = checkRule(g, `policy.flags.${flag}`)
     const criterion = (g as FlagGate).criterion
     if (typeof criterion !== 'string' || criterion.length === 0 || criterion.length > 500) throw BAD_ARGUMENT(`policy.flags.${flag}: criterion must be a sentence`)
@@ -95,10 +103,10 @@ export function isValidFlag(flag: unknown): flag is string {
 }
 
 /** The rules a proposal must satisfy: the action's rule, plus the flag's gate for flag.set. */
-export function rulesFor(policy: Policy, kind: ActionKind, args: Record<string, unknown>): Rule[] {
-  const rules = [policy.actions[kind] ?? policy.default]
+export function rulesFor(policy: Policy, kind: ActionKind, args: { [key: string]: unknown }): Rule[] {
+  const rules = [own(policy.actions, kind) ?? policy.default]
   if (kind === 'flag.set') {
-    const g = policy.flags[String(args.flag)]
+    const g = own(policy.flags, String(args.flag))
     if (g) rules.push(g)
   }
   return rules
@@ -109,12 +117,13 @@ export interface Signer { member: string; roles: string[] }
 /**
  * What is still missing for `rules`, as sentences ("needs 1 more approval from
  * role chain"); empty when the quorum is met. `approvers` are the distinct
- * members other than the proposer whose approvals count.
+ * members other than the proposer whose approvals count. `proposerCounts`
+ * is false once the proposer is no longer an active member.
  */
-export function missingApprovals(rules: Rule[], proposer: string, approvers: Signer[]): string[] {
+export function missingApprovals(rules: Rule[], proposer: string, approvers: Signer[], proposerCounts = true): string[] {
   const missing: string[] = []
   const checkers = approvers.filter((a) => a.member !== proposer)
-  const distinct = new Set([proposer, ...checkers.map((a) => a.member)]).size
+  const distinct = new Set([...(proposerCounts ? [proposer] : []), ...checkers.map((a) => a.member)]).size
   const need = Math.max(...rules.map((r) => r.minMembers))
   if (distinct < need) {
     missing.push(checkers.length === 0

@@ -6,12 +6,13 @@
  */
 import { BAD_ARGUMENT } from '../errors.js'
 import type { Json } from '../canonical.js'
+import { dict, own, type Dict } from '../dict.js'
 
 export const REGISTERS = ['company', 'ledger', 'network', 'streams'] as const
 export type RegisterName = (typeof REGISTERS)[number]
 
 /** The flag a register's module needs switched on. */
-export const REGISTER_FLAGS: Record<RegisterName, string> = { company: 'finance_enabled', ledger: 'finance_enabled', network: 'network_enabled', streams: 'streaming_enabled' }
+export const REGISTER_FLAGS: { readonly [name in RegisterName]: string } = { company: 'finance_enabled', ledger: 'finance_enabled', network: 'network_enabled', streams: 'streaming_enabled' }
 
 export interface Posting { account: string; side: 'debit' | 'credit'; amount: number; currency: string }
 export interface LedgerEntry { id: string; memo: string; postings: Posting[] }
@@ -20,7 +21,7 @@ export interface NetworkEntry { id: string; parent: string | null; label: string
 export type FieldType = 'number' | 'integer' | 'string' | 'boolean'
 export interface FieldSpec { type: FieldType; required: boolean }
 /** A telemetry stream's schema, one entry per version (`id` is `<stream>:<version>`): readings must match it. */
-export interface StreamEntry { id: string; stream: string; version: number; fields: Record<string, FieldSpec> }
+export interface StreamEntry { id: string; stream: string; version: number; fields: Dict<FieldSpec> }
 export type RegisterEntry = LedgerEntry | CompanyEntry | NetworkEntry | StreamEntry
 
 export const STREAM_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/
@@ -83,10 +84,10 @@ function streamEntry(e: Record<string, unknown>): StreamEntry {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) throw BAD_ARGUMENT('fields must be an object like {"celsius": "number"}')
   const names = Object.keys(given)
   if (names.length === 0 || names.length > 64) throw BAD_ARGUMENT('a schema has 1-64 fields')
-  const fields: Record<string, FieldSpec> = {}
+  const fields = dict<FieldSpec>()
   for (const name of names.sort()) {
     if (!FIELD_RE.test(name)) throw BAD_ARGUMENT(`field ${name.slice(0, 40)}: a name like celsius or flow_rate`)
-    const spec = given[name]
+    const spec = own(given, name)
     const text = typeof spec === 'string' ? spec : (spec as FieldSpec)?.type
     const required = typeof spec === 'string' ? !spec.endsWith('?') : (spec as FieldSpec)?.required !== false
     const type = String(text).replace(/\?$/, '') as FieldType
@@ -96,28 +97,39 @@ function streamEntry(e: Record<string, unknown>): StreamEntry {
   return { id: `${e.stream}:${e.version as number}`, stream: e.stream, version: e.version as number, fields }
 }
 
-/** Validate an entry for `register`, given the entries already there. */
-export function checkEntry(register: unknown, entry: unknown, existing: Record<RegisterName, RegisterEntry[]>): { register: RegisterName; entry: RegisterEntry } {
+/** Validate an entry's own shape for `register` (nothing that depends on what the register holds). */
+export function checkEntryShape(register: unknown, entry: unknown): { register: RegisterName; entry: RegisterEntry } {
   if (!(REGISTERS as readonly string[]).includes(register as string)) throw BAD_ARGUMENT(`register must be one of ${REGISTERS.join(', ')}`)
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw BAD_ARGUMENT('entry must be an object')
   const name = register as RegisterName
   const e = entry as Record<string, unknown>
   const clean = name === 'ledger' ? ledgerEntry(e) : name === 'company' ? companyEntry(e) : name === 'streams' ? streamEntry(e) : networkEntry(e)
-  if ((existing[name] ?? []).some((x) => x.id === clean.id)) throw BAD_ARGUMENT(`${name} already has an entry ${clean.id} (registers are append-only)`)
-  if (name === 'network') {
-    const parent = (clean as NetworkEntry).parent
-    if (parent !== null && !existing.network.some((x) => x.id === parent)) throw BAD_ARGUMENT(`network has no node ${parent}`)
-  }
   return { register: name, entry: clean }
 }
 
-/** Balance per account and currency: debits minus credits, in minor units. */
-export function ledgerBalances(entries: LedgerEntry[]): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {}
+/** Whether a checked entry can be appended to the register as it stands (ids unique, network parents present). */
+export function checkEntryFits(register: RegisterName, entry: RegisterEntry, existing: { [name in RegisterName]: RegisterEntry[] }): void {
+  if (existing[register].some((x) => x.id === entry.id)) throw BAD_ARGUMENT(`${register} already has an entry ${entry.id} (registers are append-only)`)
+  if (register === 'network') {
+    const parent = (entry as NetworkEntry).parent
+    if (parent !== null && !existing.network.some((x) => x.id === parent)) throw BAD_ARGUMENT(`network has no node ${parent}`)
+  }
+}
+
+/** Validate an entry for `register`, given the entries already there. */
+export function checkEntry(register: unknown, entry: unknown, existing: { [name in RegisterName]: RegisterEntry[] }): { register: RegisterName; entry: RegisterEntry } {
+  const checked = checkEntryShape(register, entry)
+  checkEntryFits(checked.register, checked.entry, existing)
+  return checked
+}
+
+/** Balance per account and currency: debits minus credits, in minor units. Account names are data: null-prototype records. */
+export function ledgerBalances(entries: LedgerEntry[]): Dict<Dict<number>> {
+  const out = dict<Dict<number>>()
   for (const e of entries) {
     for (const p of e.postings) {
-      const acct = (out[p.account] ??= {})
-      acct[p.currency] = (acct[p.currency] ?? 0) + (p.side === 'debit' ? p.amount : -p.amount)
+      const acct = own(out, p.account) ?? (out[p.account] = dict<number>())
+      acct[p.currency] = (own(acct, p.currency) ?? 0) + (p.side === 'debit' ? p.amount : -p.amount)
     }
   }
   return out

@@ -47,8 +47,8 @@ export function Panel({ id, title, children, actions }: { id: string; title: str
   )
 }
 
-export function VerifyBadge({ badge }: { badge: 'verified' | 'unchecked' | 'failed' }) {
-  const text = { verified: '✓ verified', unchecked: '… not yet checked', failed: '✗ failed check' }[badge]
+export function VerifyBadge({ badge }: { badge: 'verified' | 'unchecked' | 'failed' | 'forked' }) {
+  const text = { verified: '✓ verified', unchecked: '… not yet checked', failed: '✗ failed check', forked: '⑂ forked key: counts only if another key acknowledged it' }[badge]
   return <span className={`badge badge-${badge}`} title={text}>{text}</span>
 }
 

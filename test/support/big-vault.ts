@@ -5,7 +5,7 @@ import type { Vault } from '../../core/vault.js'
 export function* signedNotes(vault: Vault, secretKey: Uint8Array, count: number, from: { length: number; head: string } = vault.heads()[vault.device]!): Generator<DecodedEvent> {
   let { length, head } = from
   for (let i = 0; i < count; i++) {
-    const d = signEvent({ v: 1, vault: vault.vaultId, author: vault.device, seq: length + 1, prev: head, ts: new Date(1_780_000_000_000 + i).toISOString(), type: 'audit.note', payload: { text: `reading ${i}`, n: i }, seen: [] }, secretKey)
+    const d = signEvent({ v: 2, vault: vault.vaultId, author: vault.device, seq: length + 1, prev: head, ts: new Date(1_780_000_000_000 + i).toISOString(), type: 'audit.note', payload: { text: `reading ${i}`, n: i }, deps: [] }, secretKey)
     length++
     head = d.id
     yield d

@@ -1,4 +1,5 @@
 /** Governance: inbox, proposal detail (approve / reject / commit), flags and gates, members and keys, registers. */
+import { own } from '../records.js'
 import { useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { Action, ProposalView } from '../../../core/index.js'
@@ -121,12 +122,12 @@ export function Flags() {
             return (
               <tr key={flag} data-testid={`flag-${flag}`}>
                 <td><code>{flag}</code></td>
-                <td className={gov.flags[flag] ? 'good' : 'muted'}>{gov.flags[flag] ? 'on' : 'off'}</td>
+                <td className={own(gov.flags, flag) ? 'good' : 'muted'}>{own(gov.flags, flag) ? 'on' : 'off'}</td>
                 <td>{g.criterion}</td>
                 <td>{g.minMembers} members{g.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}</td>
                 <td>{pending
                   ? <button type="button" className="link" onClick={() => openProposal(pending.id)}>proposal open</button>
-                  : <button type="button" disabled={!unlocked || readOnly} onClick={() => setDraft({ flag, value: !gov.flags[flag], reason: '' })}>Propose {gov.flags[flag] ? 'off' : 'on'}</button>}</td>
+                  : <button type="button" disabled={!unlocked || readOnly} onClick={() => setDraft({ flag, value: !own(gov.flags, flag), reason: '' })}>Propose {own(gov.flags, flag) ? 'off' : 'on'}</button>}</td>
               </tr>
             )
           })}
@@ -266,6 +267,7 @@ export function Members() {
   const me = useAppStore(selectMe)
   const device = useAppStore((s) => s.status?.device)
   if (!gov) return <Panel id="members" title="Members and keys"><p className="muted">Loading…</p></Panel>
+  const frozenAt = (key: string) => (gov.frozen ?? []).find((f) => f.key === key)?.seq ?? null
   return (
     <Panel id="members" title="Members and keys">
       <table>
@@ -275,7 +277,7 @@ export function Members() {
             <tr key={m.name}>
               <td>{m.name}{me?.name === m.name ? ' (you)' : ''}</td>
               <td>{m.roles.join(', ')}</td>
-              <td>{m.keys.map((k) => <div key={k}><Key hex={k} />{k === device ? ' · this device' : ''}</div>)}{m.revokedKeys.map((k) => <div key={k} className="muted"><Key hex={k} /> revoked</div>)}</td>
+              <td>{m.keys.map((k) => <div key={k}><Key hex={k} />{k === device ? ' · this device' : ''}{frozenAt(k) ? <span className="badge badge-forked" title="this key signed two different events at one position: from there its events count only where another key had acknowledged them"> forked at #{frozenAt(k)}: frozen</span> : null}</div>)}{m.revokedKeys.map((k) => <div key={k} className="muted"><Key hex={k} /> revoked</div>)}</td>
               <td className={m.active ? 'good' : 'muted'}>{m.active ? 'active' : 'removed'}</td>
             </tr>
           ))}
