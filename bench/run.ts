@@ -5,7 +5,7 @@
  * Options: --events N (verify/start/sync size, default 100000), --appends N (default 3000),
  * --no-sync (skip the CouchDB rows), --git (add the Git mirror first-push row: slow, ~200 events/s), --million (also time the normal start of a 1,000,000-event vault),
  * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
- * --no-telemetry, --only-telemetry.
+ * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance, --only-governance.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -21,6 +21,7 @@ import { benchProofs } from './proofs.js'
 import { benchGit } from './git.js'
 import { benchTelemetry } from './telemetry.js'
 import { fillWithNotes, signedNotes } from '../test/support/big-vault.js'
+import { benchGovernance } from './governance.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
@@ -217,8 +218,10 @@ function printTable(): void {
 
 try {
   // Telemetry first: its memory row should not carry the other rows' heap.
-  if (!argv.includes('--no-telemetry')) rows.push(...await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log))
-  if (!argv.includes('--only-telemetry')) {
+  const only = argv.includes('--only-telemetry') || argv.includes('--only-governance')
+  if (!argv.includes('--no-telemetry') && !argv.includes('--only-governance')) rows.push(...await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log))
+  if (!argv.includes('--no-governance') && !argv.includes('--only-telemetry')) rows.push(...await benchGovernance(opt('governance', 100_000), tmp, PASS, log))
+  if (!only) {
     await benchAppend()
     const dir = await benchVerify()
     rows.push(...await benchProofs(dir, PASS, log))

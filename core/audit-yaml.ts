@@ -64,7 +64,7 @@ export async function verifyYamlExport(text: string, onProgress?: (done: number,
   })
   const { issues } = auditGovernance(header.vault, gov, Object.keys(report.feeds))
   if (issues.length > 0) {
-    report.issues.push(...issues)
+    for (const i of issues) report.issues.push(i)
     report.ok = false
   }
   if (header.events !== events.length) {

@@ -160,7 +160,8 @@ export function planIngest(input: GateInput): GatePlan {
     for (const d of chained) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'ADMIT', code: 'ADMIT', reason: 'verified' })
     for (const d of branch) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: 'continues a forked branch of its feed: kept as evidence' })
     const kept = new Set(branch.map((d) => d.id))
-    verdicts.push(...[...blocked.values()].filter((v) => !kept.has(v.eventId)), ...waiting)
+    for (const v of blocked.values()) if (!kept.has(v.eventId)) verdicts.push(v)
+    for (const v of waiting) verdicts.push(v) // a loop, not a spread: a batch can hold 100,000 waiting events
     return { verdicts, admit: chained, forks: [...forks, ...branch], heads, fold, extended, state: fold.state }
   }
   throw new VaultError('INTERNAL', 'ingestion did not settle')

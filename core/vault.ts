@@ -271,14 +271,7 @@ export class Vault {
         } catch { /* reported by the full check as BAD_FORK_EVIDENCE */ }
       }
     }
-    const forks = new Map(report.forks.map((f) => [f.author, f.seq]))
-    // Evidence that follows another event at seq - 1 than the one held proves a fork there, even before that event arrives.
-    for (const [id, at] of this.evidence) {
-      if (at.seq < 2 || (forks.get(at.author) ?? Infinity) <= at.seq - 1) continue
-      const prev = evidenceDocs.get(id)!.event.prev
-      const before = await this.store.get(at.author, at.seq - 1)
-      if (before && before.id !== prev && !this.evidence.has(prev ?? '')) forks.set(at.author, at.seq - 1)
-    }
+    const forks = await this.forkPoints(new Map(report.forks.map((f) => [f.author, f.seq])), evidenceDocs, report.feeds)
     const { fold, issues } = auditGovernance(this.vaultId, events, Object.keys(report.feeds), { forks, evidence })
     this.fold = fold
     return [...unreadable, ...issues]
@@ -297,7 +290,7 @@ export class Vault {
         : await verifyIncremental({ ...base, point })
       const govIssues = await this.loadGovernance(report)
       if (govIssues.length > 0) {
-        report.issues.push(...govIssues)
+        for (const i of govIssues) report.issues.push(i)
         report.ok = false
       }
       await this.applyReport(report, point)
@@ -509,26 +502,48 @@ export class Vault {
     })
   }
 
+  /**
+   * Where each key forked, from what this device holds, whichever branch its
+   * feed happens to keep: two events at one seq (feed or evidence), or an
+   * event whose `prev` is none of the events held at the seq before it.
+   */
+  private async forkPoints(known: Map<string, number>, evidence: Map<string, DecodedEvent>, feeds: Record<string, { length: number }>): Promise<Map<string, number>> {
+    const forks = new Map(known)
+    const mark = (author: string, seq: number) => { if (seq >= 1 && seq < (forks.get(author) ?? Infinity)) forks.set(author, seq) }
+    const at = new Map<string, string[]>()
+    for (const d of evidence.values()) {
+      const k = `${d.event.author}!${d.event.seq}`
+      at.set(k, [...(at.get(k) ?? []), d.id])
+    }
+    const slotIds = async (author: string, seq: number) => {
+      const k = `${author}!${seq}`
+      const slot = seq >= 1 && seq <= (own(feeds, author)?.length ?? 0) ? await this.store.get(author, seq) : null
+      return [...(slot ? [slot.id] : []), ...(at.get(k) ?? [])]
+    }
+    for (const d of evidence.values()) {
+      const { author, seq, prev } = d.event
+      if (new Set(await slotIds(author, seq)).size > 1) mark(author, seq)
+      const before = seq > 1 ? await slotIds(author, seq - 1) : []
+      if (before.length > 0 && !before.includes(prev ?? '')) mark(author, seq - 1)
+    }
+    return forks
+  }
+
   /** Fold again from the held governance events and evidence (after evidence arrived outside a kept plan). */
   private async refold(): Promise<void> {
-    const events = this.fold.events()
-    const known = new Set(this.fold.evidenceEvents().map((e) => e.id))
-    const evidence: GovEvent[] = []
+    const docs = new Map<string, DecodedEvent>()
     for await (const page of this.store.scan({ prefix: FORK_PREFIX })) {
       for (const doc of page) {
-        if (doc._deleted || known.has(doc.id)) continue
+        if (doc._deleted) continue
         try {
           const d = decodeEvent(doc.raw, this.vaultId)
-          if (isGovernanceType(d.event.type)) evidence.push({ id: d.id, event: d.event })
+          docs.set(d.id, d)
         } catch { /* the full check names it */ }
       }
     }
-    const forks = new Map(this.fold.forked)
-    for (const { author, seq } of this.evidence.values()) {
-      const slot = await this.store.get(author, seq)
-      if (slot && !this.evidence.has(slot.id) && seq < (forks.get(author) ?? Infinity)) forks.set(author, seq)
-    }
-    this.fold = GovFold.build(this.vaultId, events, [], { forks, evidence: [...this.fold.evidenceEvents(), ...evidence] })
+    const forks = await this.forkPoints(new Map(this.fold.forked), docs, Object.fromEntries(this.feeds))
+    const evidence = [...docs.values()].filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))
+    this.fold = GovFold.build(this.vaultId, this.fold.events(), [], { forks, evidence })
   }
 
   /**

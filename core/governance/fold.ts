@@ -270,7 +270,7 @@ export class GovFold {
     }
     this.place(added.map((n) => n.i))
     this.journal = outer
-    if (outer) outer.push(...undo)
+    if (outer) for (const u of undo) outer.push(u)
     return true
   }
 
@@ -290,18 +290,23 @@ export class GovFold {
   }
 
   /**
-   * What a new event of `author` should cite: its own latest governance event
-   * and the other tips of the graph, oldest
+   * What a new event of `author` should cite: its own latest governance
+   * event, the last placed event and the other tips of the graph, oldest
    * first, at most LIMITS.maxDeps in all. Frozen and refused events are never
    * cited: citing a frozen event would acknowledge it.
    */
   citationsFor(author: string): { author: string; seq: number; id: string }[] {
     const out: Node[] = []
-    const mine = (this.byAuthor.get(author) ?? []).map((i) => this.nodes[i]!).filter((n) => n.pos >= 0)
-    const latest = mine.reduce<Node | null>((m, n) => (!m || n.e.seq > m.e.seq ? n : m), null)
-    if (latest) out.push(latest)
+    const mine = this.byAuthor.get(author) ?? []
+    for (let k = mine.length - 1; k >= 0; k--) {
+      const n = this.nodes[mine[k]!]!
+      if (n.pos >= 0) { out.push(n); break }
+    }
+    // The last placed event first (an event citing it extends the fold in place), then the oldest tips (so none is left behind).
+    const last = this.nodes[this.order[this.order.length - 1] ?? -1]
+    if (last && last.e.author !== author && this.citable(last)) out.push(last)
     const others = [...this.tips].map((i) => this.nodes[i]!)
-      .filter((n) => n.e.author !== author && this.citable(n))
+      .filter((n) => n.e.author !== author && n !== last && this.citable(n))
       .sort((a, b) => a.pos - b.pos)
     out.push(...others.slice(0, LIMITS.maxDeps - out.length))
     return out.map((n) => ({ author: n.e.author, seq: n.e.seq, id: n.id }))
