@@ -256,23 +256,9 @@ export class Vault {
         unreadable.push({ code: 'REWRITTEN', docId: report.gov[i]!, message: `governance event does not decode: ${(err as Error).message}` })
       }
     }
-    // Fork evidence: the other branches. Each is checked again here; one that does not verify is left out (the full check names it).
-    this.evidence = new Map()
-    const evidence: GovEvent[] = []
-    const evidenceDocs = new Map<string, DecodedEvent>()
-    for await (const page of this.store.scan({ prefix: FORK_PREFIX })) {
-      for (const doc of page) {
-        if (doc._deleted) continue
-        try {
-          const d = decodeEvent(doc.raw, this.vaultId)
-          this.evidence.set(d.id, { author: d.event.author, seq: d.event.seq })
-          evidenceDocs.set(d.id, d)
-          if (isGovernanceType(d.event.type)) evidence.push({ id: d.id, event: d.event })
-        } catch { /* reported by the full check as BAD_FORK_EVIDENCE */ }
-      }
-    }
+    const evidenceDocs = await this.readEvidence()
     const forks = await this.forkPoints(new Map(report.forks.map((f) => [f.author, f.seq])), evidenceDocs, report.feeds)
-    const { fold, issues } = auditGovernance(this.vaultId, events, Object.keys(report.feeds), { forks, evidence })
+    const { fold, issues } = auditGovernance(this.vaultId, events, Object.keys(report.feeds), { forks, evidence: governanceOf(evidenceDocs) })
     this.fold = fold
     return [...unreadable, ...issues]
   }
@@ -406,6 +392,8 @@ export class Vault {
   /** Find a proposal by id or unique id prefix (8+ hex characters). */
   proposal(ref: string): ProposalState {
     if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref)) throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
+    const exact = own(this.fold.state.proposals, ref)
+    if (exact) return exact
     const hits = Object.values(this.fold.state.proposals).filter((p) => p.id.startsWith(ref))
     if (hits.length === 0) throw NOT_FOUND(`no proposal ${ref}`)
     if (hits.length > 1) throw BAD_ARGUMENT(`${ref} names ${hits.length} proposals; give more of the id`)
@@ -531,6 +519,17 @@ export class Vault {
 
   /** Fold again from the held governance events and evidence (after evidence arrived outside a kept plan). */
   private async refold(): Promise<void> {
+    const docs = await this.readEvidence()
+    const forks = await this.forkPoints(new Map(this.fold.forked), docs, Object.fromEntries(this.feeds))
+    this.fold = GovFold.build(this.vaultId, this.fold.events(), [], { forks, evidence: governanceOf(docs) })
+  }
+
+  /**
+   * Fork evidence: the other branches of forks, each checked again here (one
+   * that does not verify is left out; the full check names it as
+   * BAD_FORK_EVIDENCE). Keeps `this.evidence` in step.
+   */
+  private async readEvidence(): Promise<Map<string, DecodedEvent>> {
     const docs = new Map<string, DecodedEvent>()
     for await (const page of this.store.scan({ prefix: FORK_PREFIX })) {
       for (const doc of page) {
@@ -538,12 +537,11 @@ export class Vault {
         try {
           const d = decodeEvent(doc.raw, this.vaultId)
           docs.set(d.id, d)
-        } catch { /* the full check names it */ }
+        } catch { /* named by the full check */ }
       }
     }
-    const forks = await this.forkPoints(new Map(this.fold.forked), docs, Object.fromEntries(this.feeds))
-    const evidence = [...docs.values()].filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))
-    this.fold = GovFold.build(this.vaultId, this.fold.events(), [], { forks, evidence })
+    this.evidence = new Map([...docs.values()].map((d) => [d.id, { author: d.event.author, seq: d.event.seq }]))
+    return docs
   }
 
   /**
@@ -626,6 +624,9 @@ export class Vault {
     return run
   }
 }
+
+const governanceOf = (docs: Map<string, DecodedEvent>): GovEvent[] =>
+  [...docs.values()].filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))
 
 /** The events a governance payload names (an approval's proposal, a commit's approvals). */
 function referencedBy(payload: Record<string, Json>): string[] {

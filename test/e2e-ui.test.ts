@@ -188,6 +188,32 @@ describe('the UI in chromium against edge daemons', () => {
     await page.close()
   }, 60_000)
 
+  it('ui - another member\'s forked key: the vault stays healthy, Members marks the key frozen, the audit log badges its events from the fork on', async () => {
+    const bob = nacl.sign.keyPair()
+    const bobKey = Buffer.from(bob.publicKey).toString('hex')
+    const vault = await makeVault({ notes: 1, members: [{ name: 'bob', roles: ['operator'], keys: [bobKey] }] })
+    const { signEvent } = await import('../core/envelope.js')
+    const { eventDocId } = await import('../core/store.js')
+    const note = (seq: number, prev: string, text: string) => signEvent({ v: 2, vault: vault.vaultId, author: bobKey, seq, prev, ts: new Date().toISOString(), type: 'audit.note', payload: { text }, deps: [] }, bob.secretKey)
+    const b1 = note(1, vault.vaultId, 'bob on site')
+    const [b2, b2x] = [note(2, b1.id, 'all fine'), note(2, b1.id, 'all fine, says the copy')]
+    for (const batch of [[b1, b2], [b2x]]) await vault.ingest(batch.map((d) => ({ docId: eventDocId(bobKey, d.event.seq), raw: d.raw })))
+    const dir = vault.dir
+    await vault.close()
+    const d = await serve(dir)
+    const page = await open(d)
+    await page.getByRole('heading', { name: 'Health' }).waitFor()
+    expect(await page.getByTestId('read-only-banner').count()).toBe(0)
+    await nav(page, 'Members & keys')
+    await page.getByText('forked at #2: frozen').waitFor()
+    await shot(page, 'members-forked')
+    await nav(page, 'Audit log')
+    await page.getByText(/forked key/).first().waitFor()
+    await shot(page, 'audit-log-forked')
+    expect(browser.errors.join('\n')).toBe('')
+    await page.close()
+  }, 60_000)
+
   it('ui - an empty folder offers onboarding; creating a vault there lands on its health screen', async () => {
     const dir = join(await tempDir(), 'new-device')
     const d = await serve(dir)

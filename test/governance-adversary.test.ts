@@ -21,21 +21,14 @@ import { stateHash } from '../core/governance/state.js'
 import { GovFold } from '../core/governance/fold.js'
 import { own } from '../core/dict.js'
 import { readFileSync } from 'node:fs'
-import { World, answers, cmd, roundTrip, type Cmd } from './support/adversary-world.js'
+import { answers, cmd, play, roundTrip, type Cmd } from './support/adversary-world.js'
 
 const regressions = (JSON.parse(readFileSync(new URL('./fixtures/adversary-regressions.json', import.meta.url), 'utf8')) as { cases: [Cmd[], number][] }).cases
 
 describe('governance against a hostile member', () => {
   it('governance - whatever one stolen key signs, honest devices converge, keep what they committed and can still govern', () => {
     fc.assert(fc.property(fc.array(cmd, { minLength: 5, maxLength: 45 }), fc.nat(), (cmds, seed) => {
-      const w = new World()
-      for (const c of cmds) {
-        w.tick()
-        if (c.t === 'honest') w.honestStep(c)
-        else if (c.t === 'sync') w.sync(c)
-        else w.attack(c)
-      }
-      w.fullSync(seed)
+      const w = play(cmds, seed)
       // convergence
       const hashes = w.devices.map((d) => stateHash(d.fold.state))
       expect(new Set(hashes).size, 'honest devices disagree').toBe(1)

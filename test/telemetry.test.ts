@@ -311,3 +311,31 @@ describe('telemetry policy and gates', () => {
     }
   })
 })
+
+describe('telemetry names', () => {
+  afterAll(cleanupDirs)
+
+  it('telemetry - stream and field names are data: a stream called constructor with fields valueOf and toString meters and seals like any other; inherited names are not fields', async () => {
+    const t = await streamingVaults({ streams: [{ stream: 'constructor', version: 1, fields: { valueOf: 'number', toString: 'string?' } }] })
+    const store = await TelemetryStore.open(t.alice)
+    try {
+      const now = Date.now()
+      const ok = [1, 2, 3].map((v, i) => JSON.stringify({ id: `c-${i}`, stream: 'constructor', ts: new Date(now - 3000 + i * 1000).toISOString(), schema: 1, values: { valueOf: v, toString: 'x' } }))
+      const inherited = ['constructor', 'hasOwnProperty', '__proto__'].map((f, i) => `{"id":"bad-${i}","stream":"constructor","ts":"${new Date(now).toISOString()}","schema":1,"values":{"valueOf":1,"${f}":1}}`)
+      const r = await store.ingest([...ok, ...inherited])
+      expect(r).toMatchObject({ admitted: 3, quarantined: 3 })
+      expect(r.receipts.filter((x) => x.decision === 'QUARANTINE').map((x) => x.code)).toEqual(['SCHEMA_MISMATCH', 'SCHEMA_MISMATCH', 'SCHEMA_MISMATCH'])
+      await store.flush()
+      const [meter] = (await store.streams(60_000)).filter((m) => m.stream === 'constructor')
+      expect(meter).toMatchObject({ total: 3, window: { count: 3, fields: { valueOf: { n: 3, min: 1, max: 3, mean: 2 } } } })
+      const [batch] = store.batchMetas()
+      expect(batch!.streams).toEqual({ constructor: 3 })
+      expect((await store.verifyAll()).problems).toEqual([])
+      expect(Object.keys(Object.prototype)).toEqual([])
+    } finally {
+      await store.close()
+      await t.alice.close()
+      await t.bob.close()
+    }
+  })
+})

@@ -377,35 +377,25 @@ export class GovFold {
   }
 
   private resolve(n: Node): void {
-    const parents = new Set<number>()
     const e = n.e
-    const cite = (id: string, required: boolean, slot?: { author: string; seq: number }): void => {
-      const j = this.index.get(id)
-      if (j === undefined) {
-        if (required) n.missing ??= id
-        return
-      }
-      const m = this.nodes[j]!
-      if (slot && (m.e.author !== slot.author || m.e.seq !== slot.seq)) n.bad ??= `cites ${id.slice(0, 12)}… at a position it does not hold`
-      if (j !== n.i) parents.add(j)
-    }
+    n.parents = []
+    const gen = ++this.stampGen // dedupe without a Set per event
     if (e.type !== GENESIS_TYPE) {
       if (e.v === 2) {
         // v2: what an event comes after is exactly what it cites (its own previous governance event included), never inferred from what is held.
-        for (const d of e.deps) cite(d.id, true, d)
+        for (const d of e.deps) this.cite(n, gen, d.id, true, d)
       } else {
-        if (typeof e.prev === 'string') cite(e.prev, false)
-        for (const h of e.seen) cite(h.id, false, h)
+        if (typeof e.prev === 'string') this.cite(n, gen, e.prev, false)
+        for (const h of e.seen) this.cite(n, gen, h.id, false, h)
       }
-      this.citePayload(n, cite)
+      this.citePayload(n, gen)
       const own = this.previousOwn(n)
       if (own) {
-        if (e.v === 1) parents.add(own.i)
+        if (e.v === 1) this.addParent(n, gen, own.i)
         else if (!e.deps.some((d) => d.id === own.id)) n.bad ??= 'does not cite its own previous governance event'
         if (e.v === 2) this.checkMonotone(n, own)
       }
     }
-    n.parents = [...parents]
     for (const p of n.parents) {
       const m = this.nodes[p]!
       m.children.push(n.i)
@@ -413,29 +403,53 @@ export class GovFold {
     }
   }
 
+  private addParent(n: Node, gen: number, j: number): void {
+    if (j !== n.i && this.stamp[j] !== gen) {
+      this.stamp[j] = gen
+      n.parents.push(j)
+    }
+  }
+
+  /** `n` cites `id` (at `slot`, when the citation names one). Not held: `n` waits for it, if it must be held. */
+  private cite(n: Node, gen: number, id: string, required: boolean, slot?: { author: string; seq: number }): void {
+    const j = this.index.get(id)
+    if (j === undefined) {
+      if (required) n.missing ??= id
+      return
+    }
+    const m = this.nodes[j]!
+    if (slot && (m.e.author !== slot.author || m.e.seq !== slot.seq)) n.bad ??= `cites ${id.slice(0, 12)}… at a position it does not hold`
+    this.addParent(n, gen, j)
+  }
+
   /** The events the payload names are causal predecessors too: an approval comes after its proposal. */
-  private citePayload(n: Node, cite: (id: string, required: boolean) => void): void {
+  private citePayload(n: Node, gen: number): void {
     const p = n.e.payload
     if (n.e.type === 'gov.propose') return
     if (!isHex(p.proposal, 32)) { n.bad ??= 'names no proposal'; return }
-    cite(p.proposal, true)
+    this.cite(n, gen, p.proposal, true)
     if (n.e.type !== 'gov.commit') return
     const list = p.approvals
     if (!Array.isArray(list) || list.length > LIMITS.maxApprovals || !list.every((a) => isHex(a, 32))) {
       n.bad ??= `a commit lists at most ${LIMITS.maxApprovals} approvals by event id`
       return
     }
-    for (const a of list) cite(a as string, true)
+    for (const a of list) this.cite(n, gen, a as string, true)
   }
 
   /** Cited positions never go backwards along a feed: what its previous event cited of a feed, it cites no earlier. */
   private checkMonotone(n: Node, prior: Node): void {
     if (n.e.v !== 2 || prior.e.v !== 2) return
-    if (prior.e.deps.length === 0) return
-    const before = new Map<string, number>()
-    for (const q of prior.e.deps) if (q.seq > (before.get(q.author) ?? 0)) before.set(q.author, q.seq)
+    // Both lists are sorted by author then seq (the envelope insists): one merge walk.
+    const before = prior.e.deps
+    let k = 0
     for (const d of n.e.deps) {
-      if (d.author !== n.e.author && (before.get(d.author) ?? 0) > d.seq) n.bad ??= `cites ${d.author.slice(0, 8)}…#${d.seq}, earlier than its own previous event did`
+      while (k < before.length && before[k]!.author < d.author) k++
+      let j = k
+      while (j < before.length && before[j]!.author === d.author) {
+        if (d.author !== n.e.author && before[j]!.seq > d.seq) { n.bad ??= `cites ${d.author.slice(0, 8)}…#${d.seq}, earlier than its own previous event did`; break }
+        j++
+      }
     }
   }
 

@@ -48,8 +48,9 @@ export function Panel({ id, title, children, actions }: { id: string; title: str
 }
 
 export function VerifyBadge({ badge }: { badge: 'verified' | 'unchecked' | 'failed' | 'forked' }) {
-  const text = { verified: '✓ verified', unchecked: '… not yet checked', failed: '✗ failed check', forked: '⑂ forked key: counts only if another key acknowledged it' }[badge]
-  return <span className={`badge badge-${badge}`} title={text}>{text}</span>
+  const text = { verified: '✓ verified', unchecked: '… not yet checked', failed: '✗ failed check', forked: '✗ forked key' }[badge]
+  const title = badge === 'forked' ? 'signed by a key that signed two different events at one position, at or before this one: it counts only where another key had acknowledged it' : text
+  return <span className={`badge badge-${badge}`} title={title}>{text}</span>
 }
 
 export function Key({ hex, name }: { hex: string; name?: string | null }) {

@@ -297,3 +297,16 @@ export function roundTrip(w: World, dev: number, action: Json): string | null {
   return p.id
 }
 
+
+/** Run a history of commands, then deliver everything everywhere: the world the invariants are checked on. */
+export function play(cmds: Cmd[], seed: number): World {
+  const w = new World()
+  for (const c of cmds) {
+    w.tick()
+    if (c.t === 'honest') w.honestStep(c)
+    else if (c.t === 'sync') w.sync(c)
+    else w.attack(c)
+  }
+  w.fullSync(seed)
+  return w
+}

@@ -1,17 +1,10 @@
 /** Replays one counterexample of the adversarial model and prints where honest devices disagree (a debugging aid: npx tsx test/support/replay-adversary.ts '<counterexample>'). */
-import { World, roundTrip, type Cmd } from './adversary-world.js'
+import { play, roundTrip, type Cmd } from './adversary-world.js'
 import { stateHash } from '../../core/governance/state.js'
 import { own } from '../../core/dict.js'
 
 const [cmds, seed] = JSON.parse(process.argv[2]!) as [Cmd[], number]
-const w = new World()
-for (const c of cmds) {
-  w.tick()
-  if (c.t === 'honest') w.honestStep(c)
-  else if (c.t === 'sync') w.sync(c)
-  else w.attack(c)
-}
-w.fullSync(seed)
+const w = play(cmds, seed)
 const report = (label: string) => {
   console.log(label, w.devices.map((d) => stateHash(d.fold.state).slice(0, 8)))
   const ids = new Set(w.devices.flatMap((d) => [...d.fold.events(), ...d.fold.evidenceEvents()].map((e) => e.id)))
