@@ -19,10 +19,13 @@ export class ModelDevice {
   readonly heads = new Map<string, { length: number; head: string }>()
   fold: GovFold
   private waiting = new Map<string, { docId: string; raw: string }>()
+  /** Ids of the events in the feeds (what a v1 seen head may name). */
+  private readonly slotIds = new Set<string>()
   readonly quarantined = new Map<string, Verdict>()
 
   constructor(readonly vaultId: string, genesis: DecodedEvent, readonly me: SimMember | null, private readonly clock: () => number) {
     this.slots.set(eventDocId(genesis.event.author, 1), genesis)
+    this.slotIds.add(genesis.id)
     this.heads.set(genesis.event.author, { length: 1, head: genesis.id })
     this.fold = GovFold.build(vaultId, [{ id: genesis.id, event: genesis.event }], [])
   }
@@ -36,10 +39,12 @@ export class ModelDevice {
   receive(docs: { docId: string; raw: string }[]): Verdict[] {
     const all = [...docs, ...this.waiting.values()]
     const held = all.map((x) => this.slots.get(x.docId)?.id ?? null)
-    const heldCited = new Set([...this.slots.values()].map((d) => d.id))
-    const plan = planIngest({ vaultId: this.vaultId, heads: this.heads, fold: this.fold, evidence: new Map([...this.evidence].map(([id, d]) => [id, { author: d.event.author, seq: d.event.seq }])), heldCited, now: this.clock(), incoming: all, held })
+    const plan = planIngest({ vaultId: this.vaultId, heads: this.heads, fold: this.fold, evidence: new Map([...this.evidence].map(([id, d]) => [id, { author: d.event.author, seq: d.event.seq }])), heldCited: this.slotIds, now: this.clock(), incoming: all, held })
     for (const d of plan.forks) this.evidence.set(d.id, d)
-    for (const d of plan.admit) this.slots.set(eventDocId(d.event.author, d.event.seq), d)
+    for (const d of plan.admit) {
+      this.slots.set(eventDocId(d.event.author, d.event.seq), d)
+      this.slotIds.add(d.id)
+    }
     for (const [a, h] of plan.heads) this.heads.set(a, h)
     if (plan.extended) plan.fold.commit()
     else this.fold = plan.fold
@@ -82,6 +87,7 @@ export class ModelDevice {
     if (fold === this.fold) this.fold.commit()
     else this.fold = fold
     this.slots.set(eventDocId(me.key, d.event.seq), d)
+    this.slotIds.add(d.id)
     this.heads.set(me.key, { length: d.event.seq, head: d.id })
     return d
   }
