@@ -5,7 +5,8 @@
  * bulk write + fsync per chunk: durable, no dedup, no signing) and hypercore
  * (one block per reading, appended per chunk: signed, no fsync, no dedup).
  * Then the memory while a 1,000,000-reading backlog waits offline, and the
- * time to reopen the store over it.
+ * time to reopen the store over it; and the daemon's peak RSS under a flood of
+ * concurrent 8 MiB posts, with the intake budget and without it.
  */
 import Hypercore from 'hypercore'
 import { join } from 'node:path'
@@ -98,6 +99,7 @@ export async function benchTelemetry(readings: number, backlog: number, tmp: () 
     rows.push({ measure: `telemetry duplicates refused, ${fmt(Math.min(readings, 100_000))} readings`, tresor: `${fmt(Math.min(readings, 100_000) / (dup.ms / 1000))}/s`, peer: '', verdict: '' })
 
     if (backlog > 0) rows.push(await backlogRow(backlog, log))
+    rows.push(await floodRow(FLOOD_POSTS, log))
   } finally {
     await store.close().catch(() => undefined)
     await t.alice.close().catch(() => undefined)
@@ -157,6 +159,89 @@ async function backlogChild(n: number): Promise<void> {
   await store.close()
   await t.alice.close()
   process.stdout.write(JSON.stringify({ waiting, diskBytes, base, full, reopened, reopenMs, rate }))
+}
+
+/** Concurrent posts of just under MAX_INGEST_BYTES each in the intake flood row. */
+const FLOOD_POSTS = 12
+const FLOOD_BODY = 8 * 1024 * 1024 - 64 * 1024
+
+/** One body of valid readings just under the size limit. */
+function floodBody(prefix: string): string {
+  const lines: string[] = []
+  let size = 0
+  const now = Date.now()
+  for (let i = 0; size < FLOOD_BODY - 200; i++) {
+    const line = JSON.stringify({ id: `${prefix}-${i}`, stream: 'boiler.temp', ts: new Date(now - 1_000_000 + i).toISOString(), schema: 1, values: { celsius: 60 + (i % 20) } })
+    lines.push(line)
+    size += line.length + 1
+  }
+  return lines.join('\n')
+}
+
+/**
+ * Peak RSS of a daemon-like process (vault, telemetry store, HTTP host) while
+ * FLOOD_POSTS clients post ~8 MiB each at once: with the intake memory budget
+ * (what ships), and, as the peer in the same run, the same host with intake
+ * unbounded. The server runs in a child of its own (its RSS is the server's
+ * alone); this process is the clients.
+ */
+async function floodRow(posts: number, log: (m: string) => void): Promise<Row> {
+  const { INGEST_MEMORY_BUDGET } = await import('../edge/http-host.js')
+  const bodies = Array.from({ length: posts }, (_, i) => floodBody(`flood${i}`))
+  const run = async (budget: number) => {
+    const { spawn } = await import('node:child_process')
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--flood-child', String(budget)], { stdio: ['pipe', 'pipe', 'inherit'] })
+    let out = ''
+    const ready = new Promise<{ url: string; token: string }>((resolve) => child.stdout.on('data', (c) => {
+      out += c
+      const nl = out.indexOf('\n')
+      if (nl >= 0 && out.startsWith('{"url"')) resolve(JSON.parse(out.slice(0, nl)) as { url: string; token: string })
+    }))
+    const { url, token } = await ready
+    const statuses = await Promise.all(bodies.map(async (body) => {
+      const res = await fetch(`${url}/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body })
+      await res.arrayBuffer()
+      return res.status
+    }))
+    child.stdin.end('report\n')
+    await new Promise((resolve) => child.on('exit', resolve))
+    const report = JSON.parse(out.slice(out.indexOf('\n') + 1)) as { baseRss: number; peakRss: number }
+    return { ...report, ok: statuses.filter((x) => x === 200).length, busy: statuses.filter((x) => x === 503).length }
+  }
+  log(`telemetry: ${posts} concurrent posts of ${mib(FLOOD_BODY)}, intake budget ${mib(INGEST_MEMORY_BUDGET)}, then unbounded`)
+  const bounded = await run(INGEST_MEMORY_BUDGET)
+  const unbounded = await run(0)
+  return {
+    measure: `intake memory: ${posts} concurrent posts of ${mib(FLOOD_BODY)} (the daemon's peak RSS)`,
+    tresor: `peak RSS ${mib(bounded.peakRss)} (${mib(bounded.baseRss)} before); ${bounded.ok} taken, ${bounded.busy} told 503 + Retry-After`,
+    peer: `same host, intake unbounded: peak RSS ${mib(unbounded.peakRss)} (${mib(unbounded.baseRss)} before); ${unbounded.ok} taken`,
+    verdict: `bounded: ${bounded.peakRss < unbounded.peakRss ? 'met' : 'NOT met'} (${((unbounded.peakRss - unbounded.baseRss) / Math.max(1, bounded.peakRss - bounded.baseRss)).toFixed(1)}× less growth)`
+  }
+}
+
+/** The server side of the flood row: prints its URL and token, serves until told to report, then prints its peak RSS. */
+async function floodChild(budget: number): Promise<void> {
+  const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
+  await t.bob.close()
+  const store = await TelemetryStore.open(t.alice)
+  const token = 'e'.repeat(64)
+  const { server, url } = await startHttpHost({ handlers: createHandlers(t.alice, { telemetry: store }), token: 'f'.repeat(64), staticDir: t.alice.dir, ingest: { store, token }, ingestMemory: budget > 0 ? budget : Number.POSITIVE_INFINITY })
+  await store.ingest(boilerLines(CHUNK, 'warm'))
+  ;(globalThis as { gc?: () => void }).gc?.()
+  const baseRss = process.memoryUsage().rss
+  process.stdout.write(JSON.stringify({ url, token }) + '\n')
+  await new Promise<void>((resolve) => { process.stdin.on('data', () => resolve()); process.stdin.on('end', () => resolve()) })
+  const peakRss = process.resourceUsage().maxRSS * 1024
+  await new Promise((r) => (server as Server).close(r))
+  await store.close()
+  await t.alice.close()
+  process.stdout.write(JSON.stringify({ baseRss, peakRss }) + '\n')
+}
+
+const floodArg = process.argv.indexOf('--flood-child')
+if (floodArg >= 0) {
+  const { cleanupDirs } = await import('../test/helpers.js')
+  try { await floodChild(Number(process.argv[floodArg + 1])) } finally { await cleanupDirs() }
 }
 
 const childArg = process.argv.indexOf('--backlog-child')

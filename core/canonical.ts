@@ -18,7 +18,9 @@ function encode(value: unknown, depth: number, maxDepth: number): string {
   if (value === null) return 'null'
   switch (typeof value) {
     case 'boolean': return value ? 'true' : 'false'
-    case 'string': return JSON.stringify(value)
+    case 'string':
+      if (!value.isWellFormed()) throw MALFORMED('text holds a lone UTF-16 surrogate: not well-formed Unicode, so it is never signed')
+      return JSON.stringify(value)
     case 'number':
       if (!Number.isFinite(value)) throw MALFORMED('canonical JSON cannot carry a non-finite number')
       return JSON.stringify(value)
@@ -31,6 +33,7 @@ function encode(value: unknown, depth: number, maxDepth: number): string {
       const keys = Object.keys(obj).sort(compareUtf16)
       const parts: string[] = []
       for (const key of keys) {
+        if (!key.isWellFormed()) throw MALFORMED('a key holds a lone UTF-16 surrogate: not well-formed Unicode')
         if (obj[key] === undefined) throw MALFORMED(`undefined value at key ${JSON.stringify(key)}`)
         parts.push(JSON.stringify(key) + ':' + encode(obj[key], depth + 1, maxDepth))
       }
@@ -74,11 +77,17 @@ export function parseCanonical(text: string, maxBytes?: number, maxDepth?: numbe
   return value
 }
 
+/** Keys sorted everywhere, and every string well-formed Unicode (no lone surrogates; JSON escapes can carry them). */
 function keysSorted(value: Json): boolean {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) throw MALFORMED('text holds a lone UTF-16 surrogate: not well-formed Unicode')
+    return true
+  }
   if (typeof value !== 'object' || value === null) return true
   if (Array.isArray(value)) return value.every(keysSorted)
   let prev: string | null = null
   for (const key in value) {
+    if (!key.isWellFormed()) throw MALFORMED('a key holds a lone UTF-16 surrogate: not well-formed Unicode')
     if (prev !== null && !(prev < key)) return false
     if (!keysSorted(value[key]!)) return false
     prev = key

@@ -37,6 +37,9 @@ export type VaultErrorCode =
   | 'DISABLED'
   | 'BACKPRESSURE'
   | 'TAMPERED'
+  | 'STORAGE_DAMAGED'
+  | 'IN_USE'
+  | 'STORAGE_FULL'
 
 const make = (code: VaultErrorCode) => (message: string, detail?: unknown) => new VaultError(code, message, detail)
 
@@ -61,6 +64,13 @@ export const UNKNOWN_METHOD = make('UNKNOWN_METHOD')
 export const DISABLED = make('DISABLED')
 /** A bounded resource (the telemetry disk budget) is full: retry later, nothing was taken. */
 export const BACKPRESSURE = make('BACKPRESSURE')
+
+/** A database file is missing, unreadable or corrupt: the vault is READ-ONLY; nothing was changed. */
+export const STORAGE_DAMAGED = make('STORAGE_DAMAGED')
+/** Another process has the vault open. */
+export const IN_USE = make('IN_USE')
+/** The disk is full: nothing was written; retry once space is free. */
+export const STORAGE_FULL = make('STORAGE_FULL')
 
 /** The shape an error takes when it crosses a process boundary (IPC, HTTP). */
 export interface WireError {

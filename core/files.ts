@@ -1,8 +1,8 @@
 /** Small local files beside the database (config, verified point, alarm), written atomically and durably. */
-import { open, readFile, rename, rm } from 'node:fs/promises'
+import { link, open, readFile, rename, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { parseBounded, type Json } from './canonical.js'
-import { NOT_FOUND } from './errors.js'
+import { ALREADY_EXISTS, NOT_FOUND } from './errors.js'
 
 /** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
@@ -15,6 +15,33 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
     await fh.close()
   }
   await rename(tmp, path)
+  const dir = await open(dirname(path), 'r')
+  try { await dir.sync() } finally { await dir.close() }
+}
+
+/**
+ * Create `path` with `text`, durably, only if nothing is there: written to a
+ * temporary file and fsync'd, then hard-linked into place (atomic, and it
+ * fails if the name exists), so of two processes racing, exactly one wins and
+ * the other gets ALREADY_EXISTS; nothing is ever overwritten.
+ */
+export async function writeFileExclusive(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`
+  const fh = await open(tmp, 'wx', 0o600)
+  try {
+    await fh.writeFile(text)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  try {
+    await link(tmp, path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw ALREADY_EXISTS(`${path} already exists; refusing to overwrite it`)
+    throw err
+  } finally {
+    await rm(tmp, { force: true })
+  }
   const dir = await open(dirname(path), 'r')
   try { await dir.sync() } finally { await dir.close() }
 }

@@ -2,8 +2,9 @@
  * Device keys: a tweetnacl Ed25519 keypair per device, the secret half stored
  * only inside an encrypted key file. Never log a secret key; it is key material.
  */
-import { readFile } from 'node:fs/promises'
-import { writeJsonFile } from './files.js'
+import { open } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { writeFileExclusive } from './files.js'
 import { fromHex, toHex } from './bytes.js'
 import { generateKeyPair, type KeyPair } from './ed25519.js'
 import { ALREADY_EXISTS, KEY_AUTH_FAILED, MALFORMED, NOT_FOUND, OVERSIZED } from './errors.js'
@@ -49,19 +50,37 @@ export async function openKeyFile(file: KeyFile, passphrase: string): Promise<De
   return { name: file.name, publicKey: file.publicKey, keyPair: { publicKey: secretKey.slice(32), secretKey } }
 }
 
+/** Create the key file; ALREADY_EXISTS if one is there (also when another process won a race to create it). Never overwrites. */
 export async function writeKeyFile(path: string, file: KeyFile): Promise<void> {
-  const exists = await readFile(path).then(() => true, () => false)
-  if (exists) throw ALREADY_EXISTS(`a key file already exists at ${path}; refusing to overwrite it`)
-  await writeJsonFile(path, file)
+  try {
+    await writeFileExclusive(path, JSON.stringify(file, null, 2) + '\n')
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ALREADY_EXISTS') throw ALREADY_EXISTS(`a key file already exists at ${path}; refusing to overwrite it`)
+    throw err
+  }
 }
 
+const MAX_KEY_FILE = 16 * 1024
+
+/** Read a key file: a regular file of at most 16 KiB (a FIFO or device in its place is refused, never waited on). */
 export async function readKeyFile(path: string): Promise<KeyFile> {
-  let text: string
+  let fh
   try {
-    text = await readFile(path, 'utf8')
-  } catch {
-    throw NOT_FOUND(`no device key at ${path}`)
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw NOT_FOUND(`no device key at ${path}`)
+    if (code === 'ELOOP') throw MALFORMED(`${path} is a symbolic link, not a key file`)
+    throw NOT_FOUND(`no readable device key at ${path} (${code ?? (err as Error).message})`)
   }
-  if (text.length > 16 * 1024) throw OVERSIZED('key file is too large to be a Tresor key file')
-  return parseBounded(text, 16 * 1024, 4) as unknown as KeyFile
+  try {
+    const st = await fh.stat()
+    if (!st.isFile()) throw MALFORMED(`${path} is not a regular file, so it is not a key file`)
+    if (st.size > MAX_KEY_FILE) throw OVERSIZED('key file is too large to be a Tresor key file')
+    const text = (await fh.readFile('utf8'))
+    if (text.length > MAX_KEY_FILE) throw OVERSIZED('key file is too large to be a Tresor key file')
+    return parseBounded(text, MAX_KEY_FILE, 4) as unknown as KeyFile
+  } finally {
+    await fh.close()
+  }
 }

@@ -13,7 +13,7 @@ import { KDF_OUT_OF_BOUNDS, KEY_AUTH_FAILED, MALFORMED } from './errors.js'
 export interface ScryptParams { name: 'scrypt'; N: number; r: number; p: number; salt: string }
 
 /** Bounds every device enforces before deriving: a file cannot make us spend minutes or gigabytes. */
-export const KDF_BOUNDS = Object.freeze({ minN: 2 ** 14, maxN: 2 ** 20, minR: 8, maxR: 32, minP: 1, maxP: 4, minSalt: 16, maxSalt: 64 })
+export const KDF_BOUNDS = Object.freeze({ minN: 2 ** 14, maxN: 2 ** 20, minR: 8, maxR: 32, minP: 1, maxP: 4, minSalt: 16, maxSalt: 64, maxMemory: 2 ** 28, maxWork: 2 ** 21 })
 export const DEFAULT_KDF = Object.freeze({ N: 2 ** 15, r: 8, p: 1 })
 
 export interface SealedSecret {
@@ -32,6 +32,9 @@ export function checkKdf(kdf: unknown): ScryptParams {
   if (!Number.isInteger(k.r) || k.r < b.minR || k.r > b.maxR) throw KDF_OUT_OF_BOUNDS(`scrypt r must be in [${b.minR}, ${b.maxR}]`)
   if (!Number.isInteger(k.p) || k.p < b.minP || k.p > b.maxP) throw KDF_OUT_OF_BOUNDS(`scrypt p must be in [${b.minP}, ${b.maxP}]`)
   if (salt.length < b.minSalt || salt.length > b.maxSalt) throw KDF_OUT_OF_BOUNDS(`salt must be ${b.minSalt}-${b.maxSalt} bytes`)
+  // Each parameter in bounds is not enough: together they set the memory and the time a file can make this device spend.
+  if (128 * k.N * k.r * k.p > b.maxMemory) throw KDF_OUT_OF_BOUNDS(`scrypt N·r·p would need ${Math.round(128 * k.N * k.r * k.p / 2 ** 20)} MiB; at most ${b.maxMemory / 2 ** 20} MiB (128·N·r·p bytes)`)
+  if (k.N * k.r * k.p > b.maxWork) throw KDF_OUT_OF_BOUNDS(`scrypt N·r·p is ${k.N * k.r * k.p}; at most ${b.maxWork}`)
   return k
 }
 

@@ -44,16 +44,47 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<string> {
+/**
+ * A request body as text: at most `max` bytes, and valid UTF-8 (refused with
+ * the reason, never repaired: the vault must not sign U+FFFD where the sender
+ * meant something else). With a budget, the bytes read count against it until
+ * `release` is called, so the caller keeps them counted while it works on the
+ * text.
+ */
+async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES, budget?: { used: number; max: number }): Promise<{ text: string; release: () => void }> {
   let size = 0
+  let held = true
+  const release = () => { if (held && budget) budget.used -= Math.min(size, budget.used); held = false }
   const chunks: Buffer[] = []
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > max) throw new VaultError('OVERSIZED', `request body exceeds ${max} bytes`)
-    chunks.push(chunk as Buffer)
+  try {
+    for await (const chunk of req) {
+      const n = (chunk as Buffer).length
+      size += n
+      if (size > max) throw new VaultError('OVERSIZED', `request body exceeds ${max} bytes`)
+      if (budget) {
+        budget.used += n
+        if (budget.used > budget.max) throw new VaultError('BACKPRESSURE', `too much input is arriving at once (over ${budget.max} bytes): retry shortly`)
+      }
+      chunks.push(chunk as Buffer)
+    }
+    return { text: UTF8.decode(Buffer.concat(chunks)), release }
+  } catch (err) {
+    release()
+    if (err instanceof TypeError) throw new VaultError('BAD_ARGUMENT', 'the request body is not valid UTF-8')
+    throw err
   }
-  return Buffer.concat(chunks).toString('utf8')
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * Bytes of telemetry bodies all requests may hold at once, from the first byte
+ * read until the store has sealed them: beyond it, 503 with Retry-After. A body
+ * costs ~20× its size while it is parsed, sealed and answered (bench: intake
+ * memory), so 16 MiB — two bodies of the largest size — keeps the flood
+ * growth to a few hundred MiB.
+ */
+export const INGEST_MEMORY_BUDGET = 16 * 1024 * 1024
 
 export interface HttpHostOptions {
   handlers: Handlers
@@ -61,16 +92,19 @@ export interface HttpHostOptions {
   staticDir: string
   host?: string
   port?: number
+  /** Bytes all telemetry bodies being read at once may hold (default INGEST_MEMORY_BUDGET). */
+  ingestMemory?: number
   /** Telemetry intake: the store (null while there is no vault yet) and the producers' token. */
   ingest?: { store: TelemetryStore | (() => TelemetryStore | null); token: string }
 }
 
-const INGEST_STATUS: Partial<Record<string, number>> = { BACKPRESSURE: 503, DISABLED: 403, READ_ONLY: 409, OVERSIZED: 413, BAD_ARGUMENT: 400 }
+const INGEST_STATUS: Partial<Record<string, number>> = { BACKPRESSURE: 503, DISABLED: 403, READ_ONLY: 409, OVERSIZED: 413, BAD_ARGUMENT: 400, STORAGE_FULL: 503, STORAGE_DAMAGED: 409 }
 
 /** Start the host; resolves with the server and the URL it listens on. */
 export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Server; url: string }> {
   const host = opts.host ?? '127.0.0.1'
   let origin = ''
+  const intake = { used: 0, max: opts.ingestMemory ?? INGEST_MEMORY_BUDGET }
   const server = createServer((req, res) => {
     void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
   })
@@ -83,20 +117,22 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
       if (req.headers.origin !== undefined && req.headers.origin !== origin) return send(res, 403, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' } })
       const auth = req.headers.authorization ?? ''
       if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token)) return send(res, 401, { ok: false, error: { type: 'VaultError', code: 'LOCKED', message: 'a valid access token is required' } })
-      const method = decodeURIComponent(url.pathname.slice(5))
+      let method: string
+      try { method = decodeURIComponent(url.pathname.slice(5)) } catch { return send(res, 400, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'the URL is not well-formed (bad percent-encoding)' } }) }
       try {
         if (!isMethod(method)) throw new VaultError('UNKNOWN_METHOD', `no such method: ${method.slice(0, 64)}`)
-        const text = await readBody(req)
+        const { text } = await readBody(req)
         let args: unknown
         try { args = text === '' ? {} : JSON.parse(text) } catch { throw new VaultError('BAD_ARGUMENT', 'the body must be JSON') }
         return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args) })
       } catch (err) {
-        const status = err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : 200
+        const status = err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : err instanceof VaultError && err.code === 'BAD_ARGUMENT' && /UTF-8/.test(err.message) ? 400 : 200
         return send(res, status, { ok: false, error: toWireError(err) })
       }
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { ok: false })
-    const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '')
+    let rel: string
+    try { rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '') } catch { return send(res, 400, { ok: false }) }
     const root = resolve(opts.staticDir)
     const path = normalize(join(root, rel))
     if (!path.startsWith(root + sep)) return send(res, 404, { ok: false })
@@ -120,9 +156,16 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     const usage = store.usage()
     if (usage.full) return refuse(503, 'BACKPRESSURE', `telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes): retry later`, { 'Retry-After': '1' })
     try {
-      const text = await readBody(req, MAX_INGEST_BYTES)
-      const result = await store.ingest(text, { stream: url.searchParams.get('stream') ?? undefined, source: 'http' })
-      return send(res, 200, { ok: true, value: result })
+      const declared = Number(req.headers['content-length'] ?? 0)
+      if (declared > 0 && intake.used + declared > intake.max) return refuse(503, 'BACKPRESSURE', `too much input is arriving at once (over ${intake.max} bytes): retry shortly`, { 'Retry-After': '1' })
+      // The body's bytes stay counted until its readings are in: the budget bounds what intake holds, parsing included.
+      const { text, release } = await readBody(req, MAX_INGEST_BYTES, intake)
+      try {
+        const result = await store.ingest(text, { stream: url.searchParams.get('stream') ?? undefined, source: 'http' })
+        return send(res, 200, { ok: true, value: result })
+      } finally {
+        release()
+      }
     } catch (err) {
       const wire = toWireError(err)
       return refuse(own(INGEST_STATUS, wire.code) ?? 500, wire.code, wire.message, wire.code === 'BACKPRESSURE' ? { 'Retry-After': '1' } : {})

@@ -114,19 +114,31 @@ export function judgeLine(line: string, ctx: JudgeContext): Judged {
   const values = r.values
   if (typeof values !== 'object' || values === null || Array.isArray(values)) return fail('MALFORMED', 'values must be an object', r.id, stream)
   for (const [name, v] of Object.entries(values)) {
+    if (!name.isWellFormed() || (typeof v === 'string' && !v.isWellFormed())) return fail('MALFORMED', 'a field holds a lone UTF-16 surrogate: not well-formed Unicode, so it is never sealed', r.id, stream)
+  }
+  for (const [name, v] of Object.entries(values)) {
     const spec = own(schema.fields, name)
     if (!spec) return fail('SCHEMA_MISMATCH', `field ${name.slice(0, 32)} is not in schema ${schema.id}`, r.id, stream)
     const okType = spec.type === 'number' ? typeof v === 'number' && Number.isFinite(v)
       : spec.type === 'integer' ? Number.isSafeInteger(v)
         : spec.type === 'boolean' ? typeof v === 'boolean'
           : typeof v === 'string' && v.length <= MAX_TEXT
-    if (!okType) return fail('SCHEMA_MISMATCH', `field ${name} must be ${spec.type === 'string' ? `text of at most ${MAX_TEXT} characters` : `a ${spec.type}`} (schema ${schema.id})`, r.id, stream)
+    const article = spec.type === 'integer' ? 'an' : 'a'
+    if (!okType) return fail('SCHEMA_MISMATCH', `field ${name} must be ${spec.type === 'string' ? `text of at most ${MAX_TEXT} characters` : `${article} ${spec.type}`}, not ${describe(v)} (schema ${schema.id})`, r.id, stream)
   }
   for (const [name, spec] of Object.entries(schema.fields)) {
     if (spec.required && !hasOwn(values, name)) return fail('SCHEMA_MISMATCH', `field ${name} is required by schema ${schema.id}`, r.id, stream)
   }
   const reading: Reading = { id: r.id, stream, ts, schema: r.schema as number, values: values as Record<string, Json> }
   return { ok: true, reading, canonical: canonicalReading(reading) }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'a list'
+  if (typeof v === 'object') return 'an object'
+  if (typeof v === 'string') return 'text'
+  return typeof v === 'number' && !Number.isSafeInteger(v) ? `the number ${v}` : `${typeof v} ${String(v).slice(0, 20)}`
 }
 
 /**
