@@ -11,6 +11,7 @@ import { missingApprovals, rulesFor } from './governance/policy.js'
 import { ledgerBalances, type LedgerEntry } from './governance/registers.js'
 import type { VerifyReport } from './verify.js'
 import type { SignedEvent } from './envelope.js'
+import type { RecoveryReport } from './recover.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, NOT_FOUND, UNKNOWN_METHOD } from './errors.js'
 import { stateHash } from './governance/state.js'
 import type { Json } from './canonical.js'
@@ -28,7 +29,10 @@ export interface VaultStatus {
   name: string
   device: string
   unlocked: boolean
-  health: { state: Health['state']; reason: string | null }
+  /** `damaged`: the database itself is damaged; `vault.recover` (tresor recover) is the way back. */
+  health: { state: Health['state']; reason: string | null; damaged: boolean }
+  /** After a recovery: the length this device's own feed must reach again before it signs (null: nothing to wait for). */
+  catchUp: number | null
   events: number
   feeds: Record<string, { length: number; head: string }>
   lastCheck: Pick<VerifyReport, 'ok' | 'mode' | 'checked' | 'total' | 'durationMs' | 'verifiedAt'> | null
@@ -73,6 +77,9 @@ export interface HostProviders {
 /** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
 const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
 
+/** What a recovery brought back (core/recover.ts), and one line per peer asked. */
+export interface RecoveryResult extends RecoveryReport { peers: string[] }
+
 /** Whether the host's folder holds a vault yet (the UI shows onboarding until it does). */
 export interface OnboardStatus { hasVault: boolean; dir: string; deviceKey: string | null; error: { code: string; message: string } | null }
 
@@ -109,6 +116,13 @@ export interface Handlers {
   'bundle.export': (args: { since?: Record<string, number> }) => Promise<{ text: string; events: number }>
   'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
+  /**
+   * Rebuild a damaged vault (run by the host, which holds the vault): the
+   * database is moved aside, never deleted; the log is rebuilt from what still
+   * reads, the journal, the bundle given and, with `peers`, the CouchDB server
+   * and Git mirror the vault syncs with, all through the gate.
+   */
+  'vault.recover': (args: { passphrase: string; bundle?: string; peers?: boolean }) => Promise<RecoveryResult>
   'onboard.status': (args: Record<string, never>) => Promise<OnboardStatus>
   'onboard.create': (args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }) => Promise<OnboardStatus>
   'onboard.keygen': (args: { name: string; passphrase: string }) => Promise<{ publicKey: string }>
@@ -128,7 +142,7 @@ export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
 export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 
 export const METHODS: readonly Method[] = [
-  'vault.status', 'vault.members', 'vault.verify', 'vault.progress', 'vault.unlock', 'vault.lock', 'log.list', 'log.get', 'log.appendNote',
+  'vault.status', 'vault.members', 'vault.verify', 'vault.progress', 'vault.unlock', 'vault.lock', 'vault.recover', 'log.list', 'log.get', 'log.appendNote',
   'proof.event', 'bundle.export', 'bundle.import',
   'gov.state', 'gov.inbox', 'gov.proposals', 'gov.show', 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit',
   'ledger.balances', 'sync.status',
@@ -166,7 +180,8 @@ export function statusOf(vault: Vault): VaultStatus {
     name: vault.config.name,
     device: vault.device,
     unlocked: vault.unlocked,
-    health: { state: vault.health.state, reason: vault.health.reason },
+    health: { state: vault.health.state, reason: vault.health.reason, damaged: vault.health.damaged === true },
+    catchUp: vault.awaitingCatchUp,
     events: Object.values(feeds).reduce((n, f) => n + f.length, 0),
     feeds,
     lastCheck: report && { ok: report.ok, mode: report.mode, checked: report.checked, total: report.total, durationMs: report.durationMs, verifiedAt: report.verifiedAt }
@@ -235,6 +250,7 @@ function buildHandlers(vault: Vault, providers: HostProviders, logView: LogView)
   const opened = async () => { throw ALREADY_EXISTS('this folder already holds a vault') }
   return {
     'onboard.status': async () => ({ hasVault: true, dir: vault.dir, deviceKey: vault.device, error: null }),
+    'vault.recover': async () => { throw UNKNOWN_METHOD('recovery is run by the host that holds the vault (tresor serve, the desktop app) or by tresor recover') },
     'onboard.create': opened,
     'onboard.keygen': opened,
     'onboard.join': opened,

@@ -7,6 +7,7 @@ import { Journal, JOURNAL_FILE } from './journal.js'
 import type { LogStore } from './store.js'
 import { decodeEvent, type DecodedEvent } from './envelope.js'
 import { join } from 'node:path'
+import { VaultError } from './errors.js'
 
 /** Index after this many acknowledged events, or after this long idle. */
 const INDEX_BATCH = 1000
@@ -22,9 +23,10 @@ export class AppendPipeline {
   private indexing: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
   private failure: Error | null = null
+  private healing = false
   private readonly writing = new Set<Promise<void>>()
 
-  private constructor(private readonly store: LogStore, private readonly journal: Journal) {}
+  private constructor(private readonly store: LogStore | null, private readonly journal: Journal) {}
 
   /**
    * Open the journal in `dir` and index into `store` whatever it holds that
@@ -51,9 +53,59 @@ export class AppendPipeline {
     return { pipeline: new AppendPipeline(store, journal), recovered, rejected }
   }
 
+  /**
+   * The journal opened and left alone (the database is damaged): nothing is
+   * replayed, cleared or appended, so whatever it holds stays for recovery.
+   */
+  static async hold(dir: string, damage: VaultError | null): Promise<AppendPipeline> {
+    const journal = await Journal.open(join(dir, JOURNAL_FILE))
+    const pipeline = new AppendPipeline(null, journal)
+    pipeline.failure = damage ?? new VaultError('STORAGE_DAMAGED', 'the database is damaged: appends are refused until it is recovered (tresor recover)')
+    return pipeline
+  }
+
+  /** Why appends are refused, if they are (a write failed). */
+  get failed(): Error | null { return this.failure }
+
+  /**
+   * After a write failed (a full disk): open the database again, index what
+   * the journal holds that PouchDB lacks, and take appends again. Throws
+   * (and stays failed) if the disk still refuses. A damaged database does
+   * not heal here: that is `tresor recover`.
+   */
+  async heal(vaultId: string): Promise<void> {
+    if (!this.failure || !this.store) return
+    if ((this.failure as VaultError).code === 'STORAGE_DAMAGED' || this.store.db.damage) return
+    const failure = this.failure
+    this.failure = null
+    this.healing = true
+    try {
+      await Promise.allSettled([...this.writing])
+      await this.store.db.reopen()
+      this.unindexed = []
+      const lines = await this.journal.entries()
+      const decoded: DecodedEvent[] = []
+      for (const raw of lines) {
+        try { decoded.push(decodeEvent(raw, vaultId)) } catch { /* judged when the vault next opens */ }
+      }
+      for (let i = 0; i < decoded.length; i += 1000) {
+        const batch = decoded.slice(i, i + 1000)
+        const ids = await this.store.idsAt(batch.map((d) => d.event))
+        await this.store.putMany(batch.filter((_, k) => ids[k] === null))
+      }
+      this.outstanding = 0
+    } catch (err) {
+      this.failure = failure
+      throw err
+    } finally {
+      this.healing = false
+    }
+  }
+
   /** Resolves once the event is durable (journal fdatasync); PouchDB follows. */
   async submit(decoded: DecodedEvent): Promise<void> {
     if (this.failure) throw this.failure
+    if (this.healing) throw new VaultError('STORAGE_FULL', 'the vault is recovering from a failed write: try again in a moment')
     this.outstanding++
     this.journalBytes += decoded.raw.length + 1
     const write = this.journal.append(decoded.raw + '\n')
@@ -75,22 +127,29 @@ export class AppendPipeline {
   /** Everything acknowledged so far is in PouchDB when this resolves. */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.writing])
-    await this.index()
+    if (this.store) await this.index()
     if (this.failure) throw this.failure
   }
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    await this.flush()
-    if (this.outstanding === 0) await this.clearJournal()
-    await this.journal.close()
+    try {
+      if (this.store) {
+        // What cannot be indexed now (a damaged or full database) stays in the journal for the next open.
+        const flushed = await this.flush().then(() => true, () => false)
+        // Clearing needs the database durable first; when it is not, the journal stays (replaying it is harmless).
+        if (flushed && this.outstanding === 0) await this.clearJournal().catch(() => undefined)
+      }
+    } finally {
+      await this.journal.close()
+    }
   }
 
   /** PouchDB's copy is made durable first: only then may the journal forget. */
   private async clearJournal(): Promise<void> {
     this.journalBytes = 0
-    await this.store.barrier()
+    await this.store!.barrier()
     await this.journal.clear()
   }
 
@@ -103,7 +162,7 @@ export class AppendPipeline {
     while (this.unindexed.length > 0) {
       const batch = this.unindexed.splice(0, 1000)
       try {
-        await this.store.putMany(batch, { durable: false }) // the journal holds them durably
+        await this.store!.putMany(batch, { durable: false }) // the journal holds them durably
       } catch (err) {
         this.failure = err as Error
         throw err

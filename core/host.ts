@@ -10,8 +10,9 @@
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHandlers, METHODS, type Handlers, type HostProviders, type OnboardStatus } from './api.js'
-import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE } from './vault.js'
-import { readKeyFile } from './keys.js'
+import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
+import { openKeyFile, readKeyFile } from './keys.js'
+import { recount } from './recover.js'
 import { BAD_ARGUMENT, NOT_FOUND, VaultError } from './errors.js'
 
 type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join' | 'onboard.joinCouch' | 'onboard.joinGit'
@@ -29,9 +30,18 @@ export type JoinFromGit = (args: { dir: string; url: string; token: string; pass
 /** Ways to set up a device from a server: they live in sync/, which the host hands in. */
 export interface Joiners { couch?: JoinFromCouch; git?: JoinFromGit }
 
+/** The peers' part of a recovery: they live in sync/, which the host hands in. */
+export interface RecoveryPeers {
+  /** The vault's genesis as a peer it syncs with holds it (null: none does). */
+  genesis(dir: string, config: VaultConfig, passphrase: string): Promise<string | null>
+  /** One round with each peer after the rebuild: one line per peer. */
+  catchUp(vault: Vault, passphrase: string): Promise<string[]>
+}
+
 export interface HostOptions {
   dir: string
   joiners?: Joiners
+  recovery?: RecoveryPeers
   providers?: (vault: Vault) => Promise<HostProviders> | HostProviders
   /** Called before the vault closes (e.g. to close a telemetry store). */
   beforeClose?: (vault: Vault) => Promise<void>
@@ -127,12 +137,58 @@ export function openHost(opts: HostOptions): VaultHost {
     }
   }
 
+  /**
+   * Recovery closes the vault, rebuilds it and opens it again; every other
+   * call waits meanwhile. The passphrase is checked first, so a wrong one
+   * changes nothing.
+   */
+  const recover: Handlers['vault.recover'] = async (args) => {
+    const a = asArgs(args)
+    const passphrase = text(a.passphrase, 'passphrase', 1024)
+    const bundle = a.bundle === undefined || a.bundle === '' ? null : text(a.bundle, 'bundle', 48 * 1024 * 1024)
+    const prior = opening
+    let release!: () => void
+    opening = new Promise((r) => { release = r })
+    try {
+      await prior
+      const current = vault
+      if (!current) throw openError ?? NOT_FOUND('no vault yet')
+      const key = await openKeyFile(await readKeyFile(join(opts.dir, KEY_FILE)), passphrase)
+      key.keyPair.secretKey.fill(0)
+      const config = current.config
+      const peers = a.peers === true ? opts.recovery : undefined
+      await opts.beforeClose?.(current)
+      await current.close()
+      vault = null
+      handlers = null
+      let recovered: Vault | null = null
+      try {
+        const { vault: rebuilt, report } = await Vault.recover({
+          dir: opts.dir, bundles: bundle ? [bundle] : [], fetchGenesis: peers ? () => peers.genesis(opts.dir, config, passphrase) : undefined
+        })
+        recovered = rebuilt
+        await rebuilt.unlock(passphrase)
+        const lines = peers ? await peers.catchUp(rebuilt, passphrase) : []
+        recount(report, rebuilt.heads(), rebuilt.device)
+        await adopt(rebuilt)
+        return { ...report, peers: lines }
+      } catch (err) {
+        // Whatever happened, the host holds a vault again: the rebuilt one, else the folder as it is now.
+        if (!recovered) await start()
+        else await adopt(recovered)
+        throw err
+      }
+    } finally {
+      release()
+    }
+  }
+
   const forward = (m: keyof Handlers): AnyHandler => async (args) => {
     await opening
     if (!handlers) throw openError ?? NOT_FOUND('no vault yet')
     return (handlers[m] as AnyHandler)(args)
   }
-  const all = Object.fromEntries([...METHODS.map((m) => [m, forward(m)]), ...Object.entries(onboard)]) as unknown as Handlers
+  const all = Object.fromEntries([...METHODS.map((m) => [m, forward(m)]), ...Object.entries(onboard), ['vault.recover', recover]]) as unknown as Handlers
   return {
     handlers: all,
     vault: () => vault,

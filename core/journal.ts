@@ -86,6 +86,7 @@ export class Journal {
     this.scheduled = false
     while (this.queue.length > 0) {
       const batch = this.takeBatch()
+      const before = fstatSync(this.fd).size
       try {
         if (batch[0]!.op.kind === 'clear') {
           ftruncateSync(this.fd, 0)
@@ -96,6 +97,8 @@ export class Journal {
         fdatasyncSync(this.fd)
         for (const w of batch) w.resolve()
       } catch (err) {
+        // A write cut short (a full disk) leaves nothing half-written behind: the next append starts on a clean line.
+        try { if (batch[0]!.op.kind !== 'clear') ftruncateSync(this.fd, before) } catch { /* the file is as the error left it */ }
         for (const w of batch) w.reject(err as Error)
       }
     }

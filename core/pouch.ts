@@ -8,6 +8,9 @@
 import PouchDB from 'pouchdb-core'
 import LevelAdapter from 'pouchdb-adapter-leveldb'
 import leveldown from 'leveldown'
+import { mkdirSync } from 'node:fs'
+import { dropOpenCopy, inspectLevelDir, keepBeforeOpen, keepOpenCopy, registerDb, storageFailure, undoOpen, unregisterDb, type Damageable } from './storage.js'
+import { STORAGE_DAMAGED, VaultError } from './errors.js'
 
 type Callback = (err?: Error | null) => void
 interface Iterator {
@@ -35,9 +38,18 @@ function TresorLevelDOWN(location: string): LevelDownLike {
 }
 
 function levelOf(db: Db): LevelDownLike {
+  const damage = (db as Partial<GuardedDb>).damage
+  if (damage) throw damage
   const level = levels.get(db.name)
   if (!level) throw new Error(`no LevelDB handle for ${db.name}`)
   return level
+}
+
+const noop = (): void => undefined
+
+/** Raw LevelDB calls go through the database's guard too, when it has one. */
+function guarded<T>(db: Db, run: () => Promise<T>, write = false): Promise<T> {
+  return db instanceof GuardedDb ? db.guard(run, write) : run()
 }
 
 // Outside every PouchDB sublevel (those are keyed '\xff<name>\xff…'), so PouchDB never sees it.
@@ -45,36 +57,38 @@ const BARRIER_KEY = '\xfftresor-barrier\xff'
 
 /** Make every write to `db` so far durable: one fsync'd LevelDB write covers the log before it. */
 export function syncBarrier(db: Db): Promise<void> {
-  return new Promise((resolve, reject) =>
-    levelOf(db).put(BARRIER_KEY, String(Date.now()), { sync: true }, (err) => (err ? reject(err) : resolve())))
+  return guarded(db, () => new Promise((resolve, reject) =>
+    levelOf(db).put(BARRIER_KEY, String(Date.now()), { sync: true }, (err) => (err ? reject(err) : resolve()))), true)
 }
 
 /** Atomic write of raw keys beside PouchDB's data (one LevelDB batch; durable with `sync` or a later barrier). */
 export function rawBatch(db: Db, ops: RawOp[], sync = false): Promise<void> {
   if (ops.length === 0) return Promise.resolve()
-  return new Promise((resolve, reject) => levelOf(db).batch(ops, { sync }, (err) => (err ? reject(err) : resolve())))
+  return guarded(db, () => new Promise((resolve, reject) => levelOf(db).batch(ops, { sync }, (err) => (err ? reject(err) : resolve()))), true)
 }
 
 /** A raw key's value, or null. */
 export function rawGet(db: Db, key: string): Promise<string | null> {
-  return new Promise((resolve, reject) => levelOf(db).get(key, { asBuffer: false }, (err, value) => {
-    if (err) return /notfound/i.test(err.message) ? resolve(null) : reject(err)
+  return guarded(db, () => new Promise((resolve, reject) => levelOf(db).get(key, { asBuffer: false }, (err, value) => {
+    if (err) return /^NotFound/i.test(err.message) && !/\.(ldb|log|sst)\b/.test(err.message) ? resolve(null) : reject(err)
     resolve(value ?? null)
-  }))
+  })))
 }
 
 /** Several raw keys' values in one request (null where absent). */
 export function rawGetMany(db: Db, keys: string[]): Promise<(string | null)[]> {
   if (keys.length === 0) return Promise.resolve([])
-  return new Promise((resolve, reject) => levelOf(db).getMany(keys, { asBuffer: false }, (err, values) =>
-    (err ? reject(err) : resolve((values ?? []).map((v) => v ?? null)))))
+  return guarded(db, () => new Promise((resolve, reject) => levelOf(db).getMany(keys, { asBuffer: false }, (err, values) =>
+    (err ? reject(err) : resolve((values ?? []).map((v) => v ?? null))))))
 }
 
 /** Raw entries with keys in (gt, lt), in key order (or reversed), in pages. */
 export async function * rawRange(db: Db, range: { gt: string; lt: string; reverse?: boolean; limit?: number }, pageSize = 1000): AsyncGenerator<[string, string][]> {
   const it = levelOf(db).iterator({ ...range, limit: range.limit ?? -1, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
-  const next = () => new Promise<[string, string] | null>((resolve, reject) =>
-    it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : [key, value!]))))
+  // An open iterator keeps LevelDB from being closed under it (that crashes the addon), damaged or not.
+  const done = db instanceof GuardedDb ? db.track() : () => undefined
+  const next = () => guarded(db, () => new Promise<[string, string] | null>((resolve, reject) =>
+    it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : [key, value!])))))
   try {
     for (;;) {
       const page: [string, string][] = []
@@ -88,6 +102,7 @@ export async function * rawRange(db: Db, range: { gt: string; lt: string; revers
     }
   } finally {
     await new Promise<void>((resolve) => it.end(() => resolve()))
+    done()
   }
 }
 
@@ -135,7 +150,222 @@ export interface Db {
   destroy(): Promise<void>
 }
 
-/** Open (or create) a device database at `path` (LevelDB). Writes are durable after `syncBarrier`. */
-export function openDb(path: string): Db {
-  return new PouchDB(path, { adapter: 'leveldb', db: TresorLevelDOWN }) as Db
+/**
+ * Open a device database at `path` (LevelDB), or create it when the folder is
+ * absent or empty; a folder that holds a database is opened as it is, never
+ * created over (and a broken one is not opened at all: the returned database
+ * is damaged from the start). Writes are durable after `syncBarrier`. Every
+ * call is guarded (core/storage.ts).
+ */
+export function openDb(path: string, opts: { mustExist?: boolean; /** a reopen of a database this process just had open, undamaged: no copy first */ again?: boolean } = {}): GuardedDb {
+  let state: 'new' | 'existing'
+  try {
+    state = inspectLevelDir(path)
+    // A database that should be there (a vault's log) is never made anew under it: that would be an empty history.
+    if (state === 'new' && opts.mustExist) throw STORAGE_DAMAGED(`${path} is missing or empty, though the vault file says a vault lives here; nothing was created or changed: \`tresor recover\` rebuilds the vault from the journal and peers`)
+  } catch (err) {
+    return GuardedDb.damaged(path, err as VaultError)
+  }
+  let before: string[] | null = null
+  try {
+    before = state === 'existing' && !opts.again ? keepBeforeOpen(path) : null
+  } catch (err) {
+    // No copy, no open: an open that could not be undone is not risked (a full disk lets LevelDB write nothing either).
+    dropOpenCopy(path)
+    return GuardedDb.damaged(path, storageFailure(err, path) ?? STORAGE_DAMAGED(`${path} could not be prepared for opening: ${(err as Error).message}; nothing was changed`))
+  }
+  if (!before) mkdirSync(path, { recursive: true, mode: 0o700 }) // LevelDB would make it with the process's umask
+  return new GuardedDb(path, new PouchDB(path, { adapter: 'leveldb', db: TresorLevelDOWN, createIfMissing: state === 'new' }) as Db, before)
+}
+
+/**
+ * A database whose calls turn storage failures into a state: once damaged,
+ * every pending and later call fails with the same STORAGE_DAMAGED error and
+ * `onDamage` listeners hear of it. A full disk (STORAGE_FULL) fails the call
+ * and nothing more: the next one tries again.
+ */
+export class GuardedDb implements Db, Damageable {
+  private failure: VaultError | null = null
+  private readonly pending = new Set<(err: VaultError) => void>()
+  private readonly listeners: ((err: VaultError) => void)[] = []
+  /** Calls in flight (they keep the process alive; closing waits a while for them). */
+  private inflight = 0
+  private drained: (() => void)[] = []
+  /** Raw iterators Tresor holds open: LevelDB is never closed under one (using it after would crash the addon). */
+  private iterators = 0
+  private iteratorsDone: (() => void)[] = []
+
+  /** Whether anything was written since the open (then an open that found damage is not undone: the writes matter more). */
+  private wrote = false
+  private closing: Promise<void> | null = null
+
+  /** `before`: the folder's files before this open, when it opened an existing database. */
+  constructor(readonly name: string, private pouch: Db | null, private readonly before: string[] | null = null) {
+    registerDb(this)
+  }
+
+  /**
+   * Close and open the database again (after a write failed for lack of
+   * space: LevelDB refuses every later write until it is reopened). Nothing
+   * happens to a damaged database.
+   */
+  async reopen(): Promise<void> {
+    if (this.failure || !this.pouch) return
+    await this.closeNative(true)
+    if (this.pouch) return // an iterator is still open: try again later
+    const fresh = openDb(this.name, { again: true })
+    unregisterDb(fresh)
+    if (fresh.failure) { this.markDamaged(fresh.failure); return }
+    this.pouch = fresh.pouch
+  }
+
+  static damaged(path: string, err: VaultError): GuardedDb {
+    const db = new GuardedDb(path, null)
+    db.failure = err
+    return db
+  }
+
+  /** The PouchDB instance (replication needs the real one). */
+  get raw(): Db {
+    if (!this.pouch) throw this.failure ?? STORAGE_DAMAGED(`${this.name} is closed`)
+    return this.pouch
+  }
+
+  get damage(): VaultError | null { return this.failure }
+  get busy(): boolean { return this.pending.size > 0 }
+
+  onDamage(fn: (err: VaultError) => void): void {
+    this.listeners.push(fn)
+    if (this.failure) fn(this.failure)
+  }
+
+  markDamaged(err: VaultError): void {
+    if (this.failure) return
+    this.failure = err
+    for (const reject of [...this.pending]) reject(err)
+    this.pending.clear()
+    // Every caller has its answer; a call LevelDB never finishes must not keep the process alive.
+    if (this.alive) clearInterval(this.alive)
+    this.alive = null
+    for (const fn of this.listeners) fn(err)
+    // Stop LevelDB's own work on the damaged files (its close ends the iterators PouchDB left open) once ours are ended,
+    // and put the folder back as this open found it.
+    this.closing ??= this.closeNative(false)
+  }
+
+  /**
+   * Close the PouchDB database (and LevelDB under it) once Tresor's own
+   * iterators have ended; a call stuck on a damaged file gets a short grace
+   * and then its answer from the closed database. Also ends PouchDB's cache
+   * entry for the path, so a database made there later (recovery) is a new one.
+   */
+  private async closeNative(keepAlive: boolean): Promise<void> {
+    const pouch = this.pouch
+    if (!pouch) return
+    await this.settled(this.failure ? 1_000 : 30_000, keepAlive)
+    if (this.iterators > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 10_000)
+        if (!keepAlive) timer.unref()
+        this.iteratorsDone.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+    if (this.iterators > 0) return // left to the process's exit rather than closed under
+    if (this.pouch === pouch) this.pouch = null
+    const closed = await pouch.close().then(() => true, () => false)
+    if (!this.before) return
+    try {
+      if (this.failure?.code !== 'STORAGE_DAMAGED') { if (closed) keepOpenCopy(this.name) }
+      // Closed: the folder goes back as this open found it. Not closed (the open itself failed): LevelDB changed nothing but its info log.
+      else if (!this.wrote) { if (closed) undoOpen(this.name, this.before); else dropOpenCopy(this.name) }
+      // Damage found after writes: the copy from this open stays beside the other for recovery.
+    } catch { /* the copies stay beside the database for recovery */ }
+  }
+
+  /** Whether every call LevelDB was running has come back within `ms` (one whose stream died never does). */
+  private settled(ms: number, keepAlive = false): Promise<boolean> {
+    if (this.inflight === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms)
+      if (!keepAlive) timer.unref()
+      this.drained.push(() => { clearTimeout(timer); resolve(true) })
+    })
+  }
+
+  private call<T>(run: (db: Db) => Promise<T>, write = false): Promise<T> {
+    if (this.failure || !this.pouch) return Promise.reject(this.failure ?? new VaultError('INTERNAL', `${this.name} is closed`))
+    if (write) this.wrote = true
+    const db = this.pouch
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: VaultError) => { this.pending.delete(fail); reject(err) }
+      this.pending.add(fail)
+      this.hold()
+      const ran = run(db)
+      void ran.then(() => this.settle(), () => this.settle())
+      ran.then((value) => { this.pending.delete(fail); resolve(value) }, (err) => {
+        this.pending.delete(fail)
+        const failure = storageFailure(err, this.name)
+        if (failure?.code === 'STORAGE_DAMAGED') this.markDamaged(failure)
+        reject(failure ?? err)
+      })
+    })
+  }
+
+  info() { return this.call((db) => db.info()) }
+  get(id: string) { return this.call((db) => db.get(id)) }
+  put(doc: Doc) { return this.call((db) => db.put(doc), true) }
+  remove(id: string, rev: string) { return this.call((db) => db.remove(id, rev), true) }
+  bulkDocs(docs: Doc[], options?: { new_edits?: boolean }) { return this.call((db) => db.bulkDocs(docs, options), true) }
+  allDocs(options: AllDocsOptions) { return this.call((db) => db.allDocs(options)) }
+  changes(options: { since: number | string; limit?: number; include_docs?: boolean }) { return this.call((db) => db.changes(options)) }
+  destroy() { return this.call((db) => db.destroy(), true) }
+
+  /** Count an open raw iterator (a call in flight too) until the returned function is called. */
+  track(): () => void {
+    this.hold()
+    this.iterators++
+    let once = false
+    return () => {
+      if (once) return
+      once = true
+      if (--this.iterators === 0) for (const fn of this.iteratorsDone.splice(0)) fn()
+      this.settle()
+    }
+  }
+
+  /**
+   * A call in flight keeps the process alive: LevelDB reports some failures
+   * (a damaged table under a changes feed) only after the event loop would
+   * otherwise have emptied, and a process that ended then would end
+   * mid-command with nothing said.
+   */
+  private hold(): void {
+    if (this.inflight++ === 0 && !this.failure) this.alive = setInterval(noop, 60_000)
+  }
+
+  private alive: ReturnType<typeof setInterval> | null = null
+
+  private settle(): void {
+    if (--this.inflight > 0) return
+    if (this.alive) clearInterval(this.alive)
+    this.alive = null
+    for (const fn of this.drained.splice(0)) fn()
+  }
+
+  /** Closing always returns, damaged or not (see closeNative). */
+  async close(): Promise<void> {
+    unregisterDb(this)
+    this.closing ??= this.closeNative(true)
+    const alive = setInterval(noop, 1_000) // a close begun by markDamaged waits on unref'd timers: the caller of close waits for it
+    try {
+      await this.closing
+    } finally {
+      clearInterval(alive)
+    }
+  }
+
+  /** Run a raw LevelDB operation under the same guard (`write`: it changes the database). */
+  guard<T>(run: () => Promise<T>, write = false): Promise<T> {
+    return this.call(() => run(), write)
+  }
 }

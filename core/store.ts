@@ -4,7 +4,7 @@
  * and the id order is feed order. Documents are write-once: this API has no
  * update and no delete. Any other revision seen later is tampering.
  */
-import { syncBarrier, type Db } from './pouch.js'
+import { syncBarrier, type GuardedDb } from './pouch.js'
 import type { DecodedEvent } from './envelope.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT } from './errors.js'
 
@@ -36,10 +36,10 @@ export function parseEventDocId(docId: string): { author: string; seq: number } 
 }
 
 export class LogStore {
-  readonly db: Db
+  readonly db: GuardedDb
   private readBarrier: (() => Promise<void>) | null = null
 
-  constructor(db: Db) {
+  constructor(db: GuardedDb) {
     this.db = db
   }
 
@@ -54,6 +54,11 @@ export class LogStore {
 
   private async settled(): Promise<void> {
     if (this.readBarrier) await this.readBarrier()
+  }
+
+  /** Every acknowledged append is in PouchDB when this resolves (for callers that read `db` directly, as replication does). */
+  caughtUp(): Promise<void> {
+    return this.settled()
   }
 
   /** Append one event into its slot. Durable when it resolves. */

@@ -3,7 +3,7 @@
  * Opening a vault runs the boot self-check; a failed check puts it in
  * READ-ONLY and every append refuses until a full check passes again.
  */
-import { mkdir, readFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
@@ -16,6 +16,9 @@ import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey }
 import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
+import { inspectLevelDir, storageFailure } from './storage.js'
+import { CATCH_UP_FILE, GENESIS_FILE, inFeedOrder, knownFeeds, recoverVault, type RecoveryReport } from './recover.js'
+import { sha256Hex } from './bytes.js'
 import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { maybeCheckpoint } from './proofs/prover.js'
 import { isHex } from './bytes.js'
@@ -25,6 +28,7 @@ import { auditGovernance } from './governance/audit.js'
 import { everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
 import { checkAction, type Action } from './governance/actions.js'
 import { own } from './dict.js'
+import { acquireOwner } from './owner.js'
 import type { Json } from './canonical.js'
 
 export const VAULT_FILE = 'vault.json'
@@ -50,7 +54,13 @@ export interface VaultConfig {
 }
 
 export type HealthState = 'ok' | 'read-only'
-export interface Health { state: HealthState; reason: string | null; report: VerifyReport | null }
+export interface Health {
+  state: HealthState
+  reason: string | null
+  report: VerifyReport | null
+  /** The database itself is damaged (STORAGE_DAMAGED): `tresor recover` is the way back. */
+  damaged?: boolean
+}
 
 export interface OpenOptions {
   dir: string
@@ -75,11 +85,18 @@ export interface CreateOptions {
 /** Make (or reuse) the device key in `dir`. */
 export async function ensureDeviceKey(dir: string, name: string, passphrase: string, kdf?: CreateOptions['kdf']): Promise<DeviceKey> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  await chmod(dir, 0o700) // a folder that becomes a vault is this user's alone, whoever made it
   const path = join(dir, KEY_FILE)
   const existing = await readKeyFile(path).catch((err: VaultError) => (err.code === 'NOT_FOUND' ? null : Promise.reject(err)))
   if (existing) return openKeyFile(existing, passphrase)
   const { file, key } = await createKeyFile(name, passphrase, kdf)
-  await writeKeyFile(path, file)
+  try {
+    await writeKeyFile(path, file)
+  } catch (err) {
+    if ((err as VaultError).code !== 'ALREADY_EXISTS') throw err
+    key.keyPair.secretKey.fill(0)
+    return openKeyFile(await readKeyFile(path), passphrase) // another process made the key first: that one is this device's key
+  }
   return key
 }
 
@@ -117,11 +134,18 @@ export class Vault {
   private point: VerifiedPoint | null = null
   private pipeline!: AppendPipeline
   private journalRejected = 0
+  /** Gives the vault folder back (owner.lock). */
+  private releaseOwner: () => Promise<void> = async () => undefined
+  /** After a recovery: how long this device's own feed was; it signs nothing until it is that long again. */
+  private catchUp: number | null = null
 
   private constructor(dir: string, config: VaultConfig, store: LogStore) {
     this.dir = dir
     this.config = config
     this.store = store
+    store.db.onDamage((err) => {
+      this.healthState = { state: 'read-only', reason: err.message, report: this.healthState.report, damaged: true }
+    })
   }
 
   /** Create a new vault: device key, genesis event, config. The device key's passphrase unlocks it. */
@@ -148,10 +172,20 @@ export class Vault {
     const config: VaultConfig = {
       format: 'tresor-vault', v: 1, vaultId: genesis.id, name: String(genesis.event.payload.name ?? ''), device: key.publicKey, genesisAuthor: genesis.event.author
     }
-    const store = new LogStore(openDb(join(dir, DB_DIR)))
-    await store.put(genesis)
-    await writeJsonFile(join(dir, VAULT_FILE), config)
+    const release = await acquireOwner(dir)
+    let store: LogStore
+    try {
+      if (inspectLevelDir(join(dir, DB_DIR)) !== 'new') throw ALREADY_EXISTS(`${join(dir, DB_DIR)} already holds a database; refusing to create a vault over it`)
+      store = new LogStore(openDb(join(dir, DB_DIR)))
+      await store.put(genesis)
+      await writeFile(join(dir, GENESIS_FILE), genesis.raw, { mode: 0o600 })
+      await writeJsonFile(join(dir, VAULT_FILE), config)
+    } catch (err) {
+      await release()
+      throw err
+    }
     const vault = new Vault(dir, config, store)
+    vault.releaseOwner = release
     vault.key = key
     await vault.openPipeline()
     await vault.boot({ full: true })
@@ -181,22 +215,82 @@ export class Vault {
     return Vault.establish(opts.dir, opts.genesis, key)
   }
 
+  /**
+   * Rebuild a vault whose database is damaged (see core/recover.ts): the
+   * damaged database is moved aside, the log is rebuilt from what still reads
+   * (its own copy, the journal, the bundles given) through the gate, and the
+   * vault is opened with a full check. Peers bring back the rest by the usual
+   * sync rounds afterwards; until this device's own feed is as long as it was,
+   * the vault refuses to sign.
+   */
+  static async recover(opts: { dir: string; bundles?: string[]; now?: Date; fetchGenesis?: () => Promise<string | null> }): Promise<{ vault: Vault; report: RecoveryReport }> {
+    const config = await Vault.readConfig(opts.dir)
+    const known = await knownFeeds(opts.dir)
+    const { report, events } = await recoverVault(opts.dir, { vaultId: config.vaultId, device: config.device, dbDir: DB_DIR, bundles: opts.bundles, now: opts.now, fetchGenesis: opts.fetchGenesis })
+    const vault = await Vault.open({ dir: opts.dir, full: true })
+    let pending = inFeedOrder(events)
+    for (let round = 0; round < 8 && pending.length > 0; round++) {
+      const verdicts = await vault.ingest(pending)
+      const admitted = verdicts.filter((v) => v.decision === 'ADMIT' || v.decision === 'QUARANTINE' && v.code === 'FORK').length
+      report.admitted += verdicts.filter((v) => v.decision === 'ADMIT').length
+      const waiting = new Set(verdicts.filter((v) => v.decision === 'WAIT').map((v) => v.eventId))
+      pending = pending.filter((x) => waiting.has(sha256Hex(x.raw)))
+      if (admitted === 0) break
+    }
+    // The rebuilt log checked whole: the last check the vault reports is of what recovery brought back.
+    await vault.verify({ full: true })
+    const heads = vault.heads()
+    const ownSeen = Math.max(0, ...events.filter((d) => d.event.author === config.device).map((d) => d.event.seq))
+    for (const author of new Set([...Object.keys(known), ...Object.keys(heads)])) {
+      report.feeds.push({ author, known: Math.max(own(known, author)?.length ?? 0, author === config.device ? ownSeen : 0), recovered: own(heads, author)?.length ?? 0 })
+    }
+    report.feeds.sort((a, b) => (a.author < b.author ? -1 : 1))
+    report.missing = report.feeds.reduce((n, f) => n + Math.max(0, f.known - f.recovered), 0)
+    const mine = report.feeds.find((f) => f.author === config.device)
+    if (mine && mine.recovered < mine.known) {
+      report.ownBehind = { known: mine.known, recovered: mine.recovered }
+      await writeJsonFile(join(opts.dir, CATCH_UP_FILE), { v: 1, length: mine.known })
+      vault.catchUp = mine.known
+    }
+    return { vault, report }
+  }
+
+  static async readConfig(dir: string): Promise<VaultConfig> {
+    const config = await readJsonFile(join(dir, VAULT_FILE), 64 * 1024) as unknown as VaultConfig
+    if (config?.format !== 'tresor-vault' || config.v !== 1 || !isHex(config.vaultId, 32) || !isHex(config.device, 32) || !isHex(config.genesisAuthor, 32)) {
+      throw MALFORMED(`${join(dir, VAULT_FILE)} is not a Tresor v1 vault file`)
+    }
+    return config
+  }
+
   /** Open an existing vault and run the boot self-check (incremental from a valid verified point, else full). */
   static async open(opts: OpenOptions): Promise<Vault> {
-    const config = await readJsonFile(join(opts.dir, VAULT_FILE), 64 * 1024) as unknown as VaultConfig
-    if (config?.format !== 'tresor-vault' || config.v !== 1 || !isHex(config.vaultId, 32) || !isHex(config.device, 32) || !isHex(config.genesisAuthor, 32)) {
-      throw MALFORMED(`${join(opts.dir, VAULT_FILE)} is not a Tresor v1 vault file`)
-    }
-    const store = new LogStore(openDb(join(opts.dir, DB_DIR)))
+    const config = await Vault.readConfig(opts.dir)
+    // Before any file is touched: one process per vault (the journal above all).
+    const release = await acquireOwner(opts.dir)
+    const store = new LogStore(openDb(join(opts.dir, DB_DIR), { mustExist: true }))
     const vault = new Vault(opts.dir, config, store)
-    await vault.openPipeline()
-    await vault.boot({ full: opts.full === true, onProgress: opts.onProgress })
+    vault.releaseOwner = release
+    const catchUp = await readJsonFileIfExists(join(opts.dir, CATCH_UP_FILE), 1024).catch(() => null) as { length?: unknown } | null
+    if (catchUp && Number.isSafeInteger(catchUp.length)) vault.catchUp = catchUp.length as number
+    try {
+      await vault.openPipeline()
+      await vault.boot({ full: opts.full === true, onProgress: opts.onProgress })
+    } catch (err) {
+      // Damaged storage is a state the vault reports (READ-ONLY, with the file and why), not a failed open.
+      if ((err as VaultError).code !== 'STORAGE_DAMAGED') {
+        await vault.close().catch(() => undefined)
+        throw err
+      }
+    }
     return vault
   }
 
   get vaultId(): string { return this.config.vaultId }
   get device(): string { return this.config.device }
   get health(): Health { return this.healthState }
+  /** After a recovery: the length this device's own feed must reach again before it signs (null: none). */
+  get awaitingCatchUp(): number | null { return this.catchUp }
   get unlocked(): boolean { return this.key !== null }
   /** Governance state folded from every verified governance event. */
   get state(): GovState { return this.fold.state }
@@ -235,10 +329,20 @@ export class Vault {
 
   /** Replay the append journal into PouchDB (acknowledged appends a crash left unindexed). */
   private async openPipeline(): Promise<void> {
-    const { pipeline, rejected } = await AppendPipeline.open(this.dir, this.store, this.vaultId)
-    this.pipeline = pipeline
-    this.store.setReadBarrier(() => pipeline.flush())
-    this.journalRejected = rejected
+    if (this.store.db.damage) {
+      // The journal is left exactly as it is: it may hold what recovery needs.
+      this.pipeline = await AppendPipeline.hold(this.dir, this.store.db.damage)
+      throw this.store.db.damage
+    }
+    try {
+      const { pipeline, rejected } = await AppendPipeline.open(this.dir, this.store, this.vaultId)
+      this.pipeline = pipeline
+      this.store.setReadBarrier(() => pipeline.flush())
+      this.journalRejected = rejected
+    } catch (err) {
+      this.pipeline ??= await AppendPipeline.hold(this.dir, this.store.db.damage)
+      throw err
+    }
   }
 
   /** Read and fold the governance events the report verified, and the fork evidence; returns issues that fail verification. */
@@ -266,6 +370,9 @@ export class Vault {
   /** The boot self-check. Sets health; never throws for a bad log, only for I/O failure. */
   async boot(options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
     return this.exclusive(async () => {
+      // A write that failed (a full disk) heals here once the disk takes writes again; damage does not.
+      if (this.store.db.damage) throw this.store.db.damage
+      await this.pipeline.heal(this.vaultId)
       await this.pipeline.flush()
       const point = checkPoint(await loadPoint(this.dir), this.vaultId, this.device)
       const alarm = await readJsonFileIfExists(join(this.dir, ALARM_FILE), 1024 * 1024).catch(() => true)
@@ -280,8 +387,17 @@ export class Vault {
         report.ok = false
       }
       await this.applyReport(report, point)
+      if (report.ok) await this.keepGenesis()
       return report
     })
+  }
+
+  /** Vaults made before the genesis file existed get one once their log checks out (recovery needs it when the database is gone). */
+  private async keepGenesis(): Promise<void> {
+    const at = join(this.dir, GENESIS_FILE)
+    if (await stat(at).then(() => true, () => false)) return
+    const doc = await this.store.get(this.config.genesisAuthor, 1)
+    if (doc && sha256Hex(doc.raw) === this.vaultId) await writeFile(at, doc.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined)
   }
 
   private async applyReport(report: VerifyReport, prior: VerifiedPoint | null): Promise<void> {
@@ -333,6 +449,9 @@ export class Vault {
       if (!this.key) throw LOCKED('unlock the device key to sign')
       if (!this.member) throw READ_ONLY('this device key is not an active key of an active member')
       const mine = this.feeds.get(this.device) ?? { length: 0, head: '' }
+      if (this.catchUp !== null && mine.length < this.catchUp) {
+        throw READ_ONLY(`this device's own feed came back from recovery with ${mine.length} of the ${this.catchUp} events it had signed: bring the rest back from a peer (tresor sync couch / sync git, or a bundle) before signing anything; signing now would fork this device's key`)
+      }
       const prev = mine.length === 0 ? this.vaultId : mine.head
       const deps: Cite[] = governance ? this.fold.citationsFor(this.device) : []
       let ts = utcNow(now)
@@ -354,8 +473,9 @@ export class Vault {
     try {
       await durable
     } catch (err) {
-      this.healthState = { state: 'read-only', reason: `an append could not be written to disk: ${(err as Error).message}`, report: this.healthState.report }
-      throw err
+      const failure = storageFailure(err, join(this.dir, 'append.journal')) ?? (err as Error)
+      this.healthState = { state: 'read-only', reason: `an append could not be written to disk: ${failure.message}; nothing acknowledged is lost — once the disk takes writes again, a full check (tresor verify --full, or Run full check) lifts READ-ONLY`, report: this.healthState.report }
+      throw failure
     }
     return decoded
   }
@@ -486,6 +606,10 @@ export class Vault {
       if (plan.extended) plan.fold.commit()
       else if (plan.admit.length > 0 || plan.forks.length > 0) this.fold = plan.fold
       this.feeds = plan.heads
+      if (this.catchUp !== null && (this.feeds.get(this.device)?.length ?? 0) >= this.catchUp) {
+        this.catchUp = null
+        await removeFile(join(this.dir, CATCH_UP_FILE))
+      }
       return plan.verdicts
     })
   }
@@ -606,15 +730,19 @@ export class Vault {
   private closing: Promise<void> | null = null
 
   private async closeOnce(): Promise<void> {
-    await maybeCheckpoint(this).catch(() => null) // the policy interval; a failure here must not block closing
+    if (!this.store.db.damage) await maybeCheckpoint(this).catch(() => null) // the policy interval; a failure here must not block closing
     await this.exclusive(async () => {
-      await this.pipeline.close()
-      if (this.key && this.healthState.state === 'ok' && this.point) {
-        const report = await verifyIncremental({ store: this.store, vaultId: this.vaultId, isKnownAuthor: () => true, point: this.point })
-        if (report.ok) await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
+      try {
+        await this.pipeline?.close()
+        if (this.key && this.healthState.state === 'ok' && this.point && !this.store.db.damage) {
+          const report = await verifyIncremental({ store: this.store, vaultId: this.vaultId, isKnownAuthor: () => true, point: this.point })
+          if (report.ok) await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
+        }
+      } finally {
+        this.lock()
+        await this.store.close()
+        await this.releaseOwner()
       }
-      this.lock()
-      await this.store.close()
     })
   }
 

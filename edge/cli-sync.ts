@@ -7,6 +7,7 @@ import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
 import type { Credentials } from '../sync/remote.js'
 import { Vault } from '../core/vault.js'
+import { recount, type RecoveryReport } from '../core/recover.js'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
@@ -16,6 +17,7 @@ import { join } from 'node:path'
 import { decodeEvent } from '../core/envelope.js'
 import { readJsonFileIfExists } from '../core/files.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
+import { catchUpFromPeers, genesisFromPeers, STORED_PEERS, type Peers } from '../sync/recover-peers.js'
 import { VaultError } from '../core/errors.js'
 import { flag, usage, type ParsedArgs } from './args.js'
 import { TelemetryStore } from '../core/telemetry/store.js'
@@ -28,7 +30,7 @@ import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
 
-export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value', mqtt: 'value', 'mqtt-topic': 'list', sync: 'bool' } as const
+export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value', mqtt: 'value', 'mqtt-topic': 'list', sync: 'bool', couch: 'bool', mirror: 'bool' } as const
 
 export const SYNC_HELP = `
   tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
@@ -37,6 +39,10 @@ export const SYNC_HELP = `
   tresor daemon --dir D [--interval 10]        keep syncing events and forwarding telemetry; backs off while the server is unreachable
   tresor sync git --dir D [--url REPO_URL]     mirror to a Git repository (token: TRESOR_GIT_TOKEN or a prompt; kept encrypted)
   tresor join --git REPO_URL --dir D           set up this device from a Git mirror, verifying everything
+  tresor recover --dir D [--bundle F] [--couch] [--mirror]
+                                               rebuild a damaged vault: the database is moved aside (kept), every event
+                                               that still reads (its copy, the journal, the bundle) and then what the
+                                               CouchDB server / Git mirror it syncs with hold pass the gate again
   tresor serve --dir D [--port 8787] [--sync] [--mqtt mqtt://host:1883 --mqtt-topic 'plant/#']
                                                the edge daemon: the app and API on loopback behind a token, telemetry
                                                intake (POST /ingest with the ingest token, MQTT), and with --sync the
@@ -56,13 +62,13 @@ async function serveToken(dir: string, file = TOKEN_FILE): Promise<string> {
 }
 
 /** The mirror URL and token: from the flags (then stored, sealed) or from what was stored. */
-async function gitConnection(vault: Vault, args: ParsedArgs, passphrase: string): Promise<{ url: string; token: string }> {
-  const url = flag(args, 'url') ?? (await readJsonFileIfExists(join(vault.dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as { url?: string } | null)?.url
+async function gitConnection(dir: string, args: ParsedArgs, passphrase: string): Promise<{ url: string; token: string }> {
+  const url = flag(args, 'url') ?? (await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as { url?: string } | null)?.url
   if (!url) throw usage('no Git mirror configured yet: give --url https://host/owner/repo.git')
-  const stored = await loadCredentials(vault.dir, url, passphrase, 'git')
+  const stored = await loadCredentials(dir, url, passphrase, 'git')
   if (stored && !process.env.TRESOR_GIT_TOKEN) return { url, token: stored.password }
   const token = await getPassphrase(`Token for ${url}: `, false, 'TRESOR_GIT_TOKEN')
-  await saveCredentials(vault.dir, url, { username: 'token', password: token }, passphrase, 'git')
+  await saveCredentials(dir, url, { username: 'token', password: token }, passphrase, 'git')
   return { url, token }
 }
 
@@ -71,24 +77,24 @@ async function syncGitCommand(args: ParsedArgs, out: Out): Promise<number> {
   const vault = await openVault(args)
   return withVault(vault, async () => {
     await vault.unlock(passphrase)
-    const round = await syncGit(vault, await gitConnection(vault, args, passphrase))
+    const round = await syncGit(vault, await gitConnection(vault.dir, args, passphrase))
     out.print(`read ${round.read} file(s): admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, private ${round.private}; wrote ${round.written} event(s) and ${round.anchored} anchor(s)${round.pushed ? ', pushed' : ''}${round.problems.length ? `\nproblems:\n  ${round.problems.join('\n  ')}` : ''}`, round)
     return round.quarantined > 0 ? 3 : 0
   })
 }
 
 /** The server, user and password for this vault: from the flags (then stored, sealed) or from what was stored. */
-async function connection(vault: Vault, args: ParsedArgs): Promise<{ url: string; credentials?: Credentials }> {
-  const passphrase = await getPassphrase('Device key passphrase: ')
-  const url = flag(args, 'url') ?? (await loadSyncState(vault.dir))?.url
+async function connection(dir: string, args: ParsedArgs, known?: string): Promise<{ url: string; credentials?: Credentials }> {
+  const passphrase = known ?? await getPassphrase('Device key passphrase: ')
+  const url = flag(args, 'url') ?? (await loadSyncState(dir))?.url
   if (!url) throw usage('no CouchDB configured yet: give --url http(s)://host:port/dbname')
   const user = flag(args, 'user')
   if (user) {
     const credentials = { username: user, password: await getPassphrase(`CouchDB password for ${user}: `, false, 'TRESOR_COUCH_PASSWORD') }
-    await saveCredentials(vault.dir, url, credentials, passphrase)
+    await saveCredentials(dir, url, credentials, passphrase)
     return { url, credentials }
   }
-  return { url, credentials: (await loadCredentials(vault.dir, url, passphrase)) ?? undefined }
+  return { url, credentials: (await loadCredentials(dir, url, passphrase)) ?? undefined }
 }
 
 function describeStatus(s: SyncStatus): string {
@@ -116,7 +122,49 @@ export async function joinGitCommand(args: ParsedArgs, out: Out, dir: string): P
   })
 }
 
+function describeRecovery(r: RecoveryReport, peers: string[]): string {
+  const lines = [
+    r.movedAside ? `the damaged database is kept, untouched, at ${r.movedAside}` : 'there was no database to move aside',
+    `read back: ${r.read.damagedDb} from the damaged database, ${r.read.journal} from the journal, ${r.read.bundles} from bundles (${r.read.unreadable} unreadable); ${r.admitted} admitted through the gate`,
+    ...peers,
+    ...r.feeds.map((f) => `  ${f.author.slice(0, 12)}…  ${f.recovered} of ${f.known || f.recovered}${f.recovered < f.known ? `  (${f.known - f.recovered} missing)` : ''}`),
+    r.missing === 0 ? 'nothing the last verified point knew is missing' : `${r.missing} event(s) the last verified point knew are still missing: sync with a peer (tresor sync couch / sync git) or import a bundle that holds them`,
+    ...(r.ownBehind ? [`this device's own feed is at ${r.ownBehind.recovered} of ${r.ownBehind.known}: it signs nothing until peers bring the rest back (signing now would fork its key)`] : [])
+  ]
+  return lines.join('\n')
+}
+
+/**
+ * `tresor recover --dir D [--bundle F] [--couch] [--mirror]`: rebuild a
+ * damaged vault from what still reads, then from the peers it syncs with.
+ */
+async function recoverCommand(args: ParsedArgs, out: Out): Promise<number> {
+  const dir = dirOf(args)
+  const config = await Vault.readConfig(dir)
+  const peers: Peers = {}
+  let passphrase = ''
+  if (args.flags.has('couch') || args.flags.has('mirror')) {
+    passphrase = await getPassphrase('Device key passphrase: ')
+    if (args.flags.has('couch')) peers.couch = await connection(dir, args, passphrase)
+    if (args.flags.has('mirror')) peers.git = await gitConnection(dir, args, passphrase)
+  }
+  const bundles = await Promise.all((args.flags.get('bundle') ?? []).map((f) => readFile(f, 'utf8')))
+  // The peers are asked for the genesis only when nothing local holds it (the database that held it is the damaged one).
+  const { vault, report } = await Vault.recover({ dir, bundles, fetchGenesis: peers.couch || peers.git ? () => genesisFromPeers(dir, config, peers) : undefined })
+  return withVault(vault, async () => {
+    const lines = await catchUpFromPeers(vault, peers, passphrase)
+    recount(report, vault.heads(), vault.device) // what the peers brought back counts too
+    out.print(describeRecovery(report, lines), report)
+    if (report.missing === 0 && vault.health.state === 'ok') return 0
+    process.stderr.write(`tresor: recover: ${report.missing > 0
+      ? `${report.missing} event(s) are still missing${report.ownBehind ? ' and this device signs nothing until they are back' : ''}; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them`
+      : `the rebuilt vault is READ-ONLY: ${vault.health.reason ?? 'see tresor verify --full'}`}\n`)
+    return 3
+  })
+}
+
 export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
+  recover: recoverCommand,
   async serve(args, out) {
     const port = Number(flag(args, 'port') ?? 8787)
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port is 0-65535')
@@ -128,10 +176,13 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     let store: TelemetryStore | null = null
     let mqttInput: MqttInput | null = null
     let loop: Promise<unknown> = Promise.resolve()
+    // The vault's own rounds stop when the daemon stops, or when the vault is closed under a running daemon (recovery).
+    let closeVault = () => {}
     // A folder without a vault is served too: the UI offers onboarding (create, or join from a bundle).
     const host = openHost({
       dir,
       joiners: JOINERS,
+      recovery: STORED_PEERS,
       providers: async (vault) => {
         // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
         if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))
@@ -144,7 +195,10 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         }
         let live: CouchSync | null = null
         if (args.flags.has('sync')) {
-          loop = syncLoop(vault, args, out, store, stopping, (sync) => { live = sync })
+          let closed = false
+          const closing = new Promise<void>((resolve) => { closeVault = () => { closed = true; resolve() } })
+          const until = { promise: Promise.race([stopping.promise, closing]), stopped: () => closed || stopping.stopped() }
+          loop = syncLoop(vault, args, out, store, until, (sync) => { live = sync })
             .catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
             .finally(() => { live = null })
         }
@@ -152,11 +206,20 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         return { syncStatus: () => (live ? live.status() : recordedStatus(vault)), telemetry: store }
       },
       beforeClose: async () => {
+        closeVault()
         await mqttInput?.close()
+        mqttInput = null
         await loop
         await store?.close()
+        store = null
       }
     })
+    // Another process has the vault: say so and do not offer onboarding over it.
+    const opened = await host.handlers['onboard.status']({} as never)
+    if (opened.error?.code === 'IN_USE') {
+      await host.close()
+      throw new VaultError('IN_USE', opened.error.message)
+    }
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
     const { server, url } = await startHttpHost({ handlers: host.handlers, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })
     try {
@@ -188,7 +251,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       return withVault(await openVault(args), async (vault) => {
         const store = await TelemetryStore.open(vault)
         try {
-          const { round, pull } = await telemetryRound(vault, store, await connection(vault, args), args)
+          const { round, pull } = await telemetryRound(vault, store, await connection(vault.dir, args), args)
           out.print(describeForward(round, pull), { round, pull })
           return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? 3 : 0
         } finally {
@@ -198,7 +261,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     }
     if (sub !== 'couch') throw usage('sync couch, sync git, sync telemetry or sync status')
     return withVault(await openUnlocked(args), async (vault) => {
-      const sync = await CouchSync.open(vault, { ...(await connection(vault, args)), admin: args.flags.has('admin') })
+      const sync = await CouchSync.open(vault, { ...(await connection(vault.dir, args)), admin: args.flags.has('admin') })
       try {
         const round = await sync.syncOnce()
         const status = await sync.status()
@@ -265,7 +328,7 @@ async function telemetryRound(vault: Vault, store: TelemetryStore, conn: { url: 
 async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: TelemetryStore, stopping: { promise: Promise<void>; stopped: () => boolean }, onOpen?: (sync: CouchSync) => void): Promise<void> {
   const interval = Number(flag(args, 'interval') ?? 10)
   if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
-  const conn = await connection(vault, args)
+  const conn = await connection(vault.dir, args)
   const sync = await CouchSync.open(vault, { ...conn, admin: args.flags.has('admin') })
   onOpen?.(sync)
   // A long-running host outlives a network error that a library left unhandled

@@ -13,6 +13,7 @@ import { statusOf, createHandlers } from '../core/api.js'
 import { stateHash } from '../core/governance/state.js'
 import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
 import { VaultError } from '../core/errors.js'
+import { guardStorageFaults } from '../core/storage.js'
 import type { VerifyReport } from '../core/verify.js'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, openUnlocked, openVault, progress, withVault, type Out } from './cli-support.js'
@@ -60,19 +61,31 @@ export async function main(argv: string[]): Promise<number> {
   const json = args.flags.has('json')
   const out: Out = { json, print: (human, data) => process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human + '\n') }
   const [cmd] = args.command
+  // A damaged database is a state to report, not a crash (core/storage.ts).
+  guardStorageFaults()
+  // Everything the vault writes (LevelDB's files too) is for this user alone: files 0600, folders 0700.
+  process.umask(0o077)
+  let said = false
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: never, ...rest: never[]) => { said = true; return write(chunk, ...rest) }) as typeof process.stderr.write
   try {
     if (!cmd || args.flags.has('help') || cmd === 'help') { process.stdout.write(HELP + '\n'); return cmd ? 0 : 2 }
     const handler = own(COMMANDS, cmd)
     if (!handler) throw usage(`unknown command "${cmd}" (try tresor help)`)
-    return await handler(args, out)
+    const code = await handler(args, out)
+    // Every failure says so in one line on stderr, even when the command's own output already told the story.
+    if (code !== 0 && !said) process.stderr.write(`tresor: ${cmd} ${code === 3 ? 'found the vault READ-ONLY or failing verification' : 'failed'} (exit ${code}); see the output above\n`)
+    return code
   } catch (err) {
     return fail(err, json)
+  } finally {
+    process.stderr.write = write
   }
 }
 
 function fail(err: unknown, json: boolean): number {
   const e = err instanceof VaultError ? err : new VaultError('INTERNAL', (err as Error)?.message ?? String(err))
-  const code = e.code === 'BAD_ARGUMENT' ? 2 : e.code === 'READ_ONLY' || e.code === 'VERIFY_FAILED' ? 3 : 1
+  const code = e.code === 'BAD_ARGUMENT' ? 2 : e.code === 'READ_ONLY' || e.code === 'VERIFY_FAILED' || e.code === 'STORAGE_DAMAGED' ? 3 : 1
   if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
   process.stderr.write(`tresor: ${e.message}\n`)
   return code
@@ -135,6 +148,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     const vault = await openVault(args)
     out.print(describeStatus(vault), statusOf(vault))
     const code = vault.health.state === 'ok' ? 0 : 3
+    if (code !== 0) process.stderr.write(`tresor: the vault is READ-ONLY: ${vault.health.reason}\n`)
     await vault.close()
     return code
   },
@@ -147,6 +161,10 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       return report.ok ? 0 : 3
     }
     const vault = await openVault(args, args.flags.has('full'))
+    if (vault.health.damaged) {
+      await vault.close()
+      throw new VaultError('STORAGE_DAMAGED', vault.health.reason ?? 'the database is damaged')
+    }
     if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
     const report = vault.unlocked ? await vault.verify({ full: args.flags.has('full') }) : vault.health.report!
     out.print(describeReport(report), report)
@@ -219,7 +237,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
  * dual-authorized change carried between them in bundles, as on a USB stick.
  */
 async function createDemo(dir: string, passphrase: string): Promise<void> {
-  await mkdir(dir, { recursive: true })
+  await mkdir(dir, { recursive: true, mode: 0o700 })
   const bobDir = join(dir, 'bob-device')
   const bobKey = await ensureDeviceKey(bobDir, 'bob', passphrase)
   const alice = await Vault.create({

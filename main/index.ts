@@ -11,8 +11,13 @@ import { unlockFromKeychain, withKeychain } from './desktop-host.js'
 import { createIpcHandler } from './ipc-handlers.js'
 import { openVaultHost, type VaultHost } from './vault-host.js'
 import { CONTENT_SECURITY_POLICY, isRendererUrl, isSafeExternalUrl, windowOptions } from './window-options.js'
+import { guardStorageFaults } from '../core/storage.js'
 
 const here = import.meta.dirname
+
+// The vault's files are this user's alone (LevelDB's too), and damaged storage is a state the window shows, not a crash.
+process.umask(0o077)
+guardStorageFaults()
 const rendererUrl = !app.isPackaged && process.env.ELECTRON_RENDERER_URL
   ? process.env.ELECTRON_RENDERER_URL
   : pathToFileURL(join(here, '../renderer/index.html')).href

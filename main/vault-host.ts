@@ -6,9 +6,10 @@
 import { openHost, type VaultHost } from '../core/index.js'
 import { recordedStatus } from '../sync/couch-sync.js'
 import { JOINERS } from '../sync/join.js'
+import { STORED_PEERS } from '../sync/recover-peers.js'
 
 export type { VaultHost }
 
 export function openVaultHost(dir: string): VaultHost {
-  return openHost({ dir, joiners: JOINERS, providers: (vault) => ({ syncStatus: () => recordedStatus(vault) }) })
+  return openHost({ dir, joiners: JOINERS, recovery: STORED_PEERS, providers: (vault) => ({ syncStatus: () => recordedStatus(vault) }) })
 }

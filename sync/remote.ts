@@ -6,7 +6,9 @@
  */
 import HttpAdapter from 'pouchdb-adapter-http'
 import Replication from 'pouchdb-replication'
-import { PouchDB, openDb, type Db, type Doc } from '../core/pouch.js'
+import { GuardedDb, PouchDB, openDb, type Db, type Doc } from '../core/pouch.js'
+
+const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
 PouchDB.plugin(HttpAdapter).plugin(Replication)
 
@@ -52,7 +54,8 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
  */
 export async function replicate(source: Db, target: Db, options: Record<string, unknown> = {}, onBatch?: (docs: Doc[]) => void): Promise<{ result: ReplicationResult; denied: Denied[] }> {
   const denied: Denied[] = []
-  const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(source, target, { batch_size: 500, batches_limit: 4, ...options })
+  // Replication drives the PouchDB instances themselves (events, live changes), not the guarded wrappers.
+  const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(unwrap(source), unwrap(target), { batch_size: 500, batches_limit: 4, ...options })
   run.on('denied', (err) => denied.push({ id: String(err?.id ?? ''), reason: String(err?.reason ?? err?.message ?? 'denied') }))
   if (onBatch) run.on('change', (info) => { if (info.docs?.length) onBatch(info.docs) })
   const result = await run

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
+import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
@@ -187,6 +188,37 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(page, 'read-only')
     await page.close()
   }, 60_000)
+
+  it('ui - a damaged database: the banner says so, Health → Recover with a bundle file rebuilds it, the notice clears and the log is whole again', async () => {
+    const vault = await makeVault({ notes: 3 })
+    const { dir } = vault
+    await vault.close()
+    const bundle = join(await tempDir(), 'all.bundle')
+    expect(spawnSync(process.execPath, [CLI, 'bundle', 'export', '--dir', dir, '--out', bundle], { env: { ...process.env, TRESOR_PASSPHRASE: PASS } }).status).toBe(0)
+    // the events now sit in a table; zero it
+    for (const f of readdirSync(join(dir, 'events.db'))) if (f.endsWith('.ldb')) writeFileSync(join(dir, 'events.db', f), Buffer.alloc(statSync(join(dir, 'events.db', f)).size))
+    const d = await serve(dir)
+    const page = await open(d)
+    const banner = page.getByTestId('read-only-banner')
+    await banner.waitFor()
+    expect(await banner.textContent()).toMatch(/damaged/)
+    await nav(page, 'Health')
+    const form = page.getByTestId('recover')
+    await form.getByLabel('Device key passphrase').fill(PASS)
+    await form.getByLabel('Bundle file (optional)').setInputFiles(bundle)
+    await shot(page, 'recover-damaged')
+    await form.getByRole('button', { name: 'Recover' }).click()
+    const result = page.getByTestId('recovery-result')
+    await result.waitFor({ timeout: 30_000 })
+    expect(await result.textContent()).toMatch(/from the bundle.*Nothing the last verified check knew is missing/)
+    await banner.waitFor({ state: 'detached', timeout: 30_000 })
+    await shot(page, 'recover-done')
+    await nav(page, 'Audit log')
+    await page.getByText('4 events').waitFor()
+    expect(await page.getByText('✓ verified').count()).toBe(4)
+    await shot(page, 'recover-log')
+    await page.close()
+  }, 90_000)
 
   it('ui - another member\'s forked key: the vault stays healthy, Members marks the key frozen, the audit log badges its events from the fork on', async () => {
     const bob = nacl.sign.keyPair()

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Vault, DB_DIR, type MemberSpec } from '../core/vault.js'
-import { openDb, type Db } from '../core/pouch.js'
+import { openDb, type GuardedDb } from '../core/pouch.js'
 
 /** The cheapest scrypt cost the KDF bounds allow: tests derive keys often. */
 export const FAST_KDF = { N: 2 ** 14, r: 8, p: 1 }
@@ -28,7 +28,7 @@ export async function makeVault(opts: { dir?: string; notes?: number; members?: 
 }
 
 /** A raw PouchDB handle on a closed vault's database: the "behind the vault's back" access path. */
-export async function withRawDb<T>(dir: string, fn: (db: Db) => Promise<T>): Promise<T> {
+export async function withRawDb<T>(dir: string, fn: (db: GuardedDb) => Promise<T>): Promise<T> {
   const db = openDb(join(dir, DB_DIR))
   try {
     return await fn(db)

@@ -117,7 +117,7 @@ export function App() {
         {status && <p className="vault-name">{status.name} <Key hex={status.vaultId} /></p>}
         {status && <LockControl />}
       </header>
-      {readOnly && status && <div className="banner-wrap"><ReadOnlyBanner reason={status.health.reason} /></div>}
+      {readOnly && status && <div className="banner-wrap"><ReadOnlyBanner reason={status.health.reason} damaged={status.health.damaged} /></div>}
       <div className={hasVault ? 'layout' : 'layout single'}>
         {hasVault && <Nav />}
         <main>

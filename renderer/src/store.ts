@@ -7,7 +7,7 @@ import { withEntry } from './records.js'
 import { create, type StateCreator } from 'zustand'
 import type {
   Action, GovState, LedgerEntry, LogEntry, LogEntryDetail, InclusionProofFile, OnboardStatus, ProposalView, Reading,
-  StreamMeter, SyncStatus, TelemetryQuarantineEntry, TelemetryStatus, VaultStatus, VerifyReport
+  RecoveryResult, StreamMeter, SyncStatus, TelemetryQuarantineEntry, TelemetryStatus, VaultStatus, VerifyReport
 } from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
 
@@ -39,6 +39,9 @@ export interface SessionSlice {
   unlock(passphrase: string, remember?: boolean): Promise<void>
   lock(forget?: boolean): Promise<void>
   runFullCheck(): Promise<void>
+  /** Rebuild a damaged vault (the host moves the damaged database aside, never deletes it). */
+  recoverVault(args: { passphrase: string; bundle?: string; peers: boolean }): Promise<void>
+  recovery: RecoveryResult | null
   verifyResult: VerifyReport | null
   progress: { done: number; total: number } | null
 }
@@ -100,6 +103,7 @@ const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
   screen: 'health',
   jobs: {},
   verifyResult: null,
+  recovery: null,
   progress: null,
   go: (screen) => set({ screen }),
   run: async (name, fn, done) => {
@@ -158,6 +162,13 @@ const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
     set({ progress: null })
     if (report) set({ verifyResult: report })
     // A full check can lift or set READ-ONLY: show what core now says.
+    await get().loadStatus()
+    get().setLogFilter(get().logFilter)
+  },
+  recoverVault: async (args) => {
+    const r = await get().run('recover', () => client('vault.recover', { passphrase: args.passphrase, peers: args.peers, ...(args.bundle ? { bundle: args.bundle } : {}) }),
+      'Recovery finished.')
+    if (r) set({ recovery: r })
     await get().loadStatus()
     get().setLogFilter(get().logFilter)
   }
