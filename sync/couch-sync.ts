@@ -18,6 +18,9 @@ import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
+import { makeIncident, type IncidentMark } from '../core/incident.js'
+import { bookOf, reportIncidents } from './incidents.js'
+
 export type { SyncStatus }
 
 export const STAGING_DB = 'staging.db'
@@ -32,6 +35,8 @@ export interface SyncRound {
   pushed: number
   denied: Denied[]
   rollback: string | null
+  /** Ids of the sync.incident events this round signed (a rollback seen now, or one that waited for the key). */
+  incidents: string[]
   design: string
 }
 
@@ -89,14 +94,19 @@ export class CouchSync {
     if (info.error) throw new VaultError('BAD_ARGUMENT', `server refused: ${info.reason ?? info.error}`)
     const design = await ensureDesignDoc(this.remote, this.options.admin === true)
     this.state.design = design
-    const rollback = await this.checkHighWater()
+    const found = await this.checkHighWater()
+    const rollback = found?.message ?? null
     const checker = new WorkerChecker()
     try {
       const { pulled, gate } = await this.pullThroughGate(checker)
+      // Signed before the push, so the other devices learn of it in this round (the rolled-back server gets it too).
+      const book = bookOf(this.state.incidents)
+      const incidents = await reportIncidents(this.vault, book, found ? [makeIncident({ witness: 'couchdb', kind: 'rollback', url: this.options.url, detail: found.message, marks: found.lost, seenAt: new Date().toISOString() })] : [])
+      this.state.incidents = book
       const push = await this.pushMissing()
       this.state.denied = push.denied
       await this.raiseHighWater()
-      return { pulled, ...gate, pushed: push.pushed, denied: push.denied, rollback, design }
+      return { pulled, ...gate, pushed: push.pushed, denied: push.denied, rollback, incidents, design }
     } finally {
       await checker.close()
     }
@@ -169,15 +179,19 @@ export class CouchSync {
   }
 
   /** Every slot the server held before must still be there, unchanged. */
-  private async checkHighWater(): Promise<string | null> {
+  private async checkHighWater(): Promise<{ message: string; lost: IncidentMark[] } | null> {
     const marks = Object.entries(this.state.highWater)
     if (marks.length === 0) return null
     const res = await this.remote.allDocs({ keys: marks.map(([a, h]) => eventDocId(a, h.seq)), include_docs: true })
-    const lost = res.rows.filter((r, i) => !r.doc || r.value?.deleted || (r.doc as { id?: string }).id !== marks[i]![1].id)
+    const lost: IncidentMark[] = []
+    res.rows.forEach((r, i) => {
+      const [author, mark] = marks[i]!
+      if (!r.doc || r.value?.deleted || (r.doc as { id?: string }).id !== mark.id) lost.push({ author, seq: mark.seq, id: mark.id })
+    })
     if (lost.length === 0) return null
-    const message = `the server serves less than it served before: ${lost.length} feed(s) lost events (first: ${lost[0]!.key}); it was rolled back or replaced. Nothing of it was applied here.`
+    const message = `the server serves less than it served before: ${lost.length} feed(s) lost events (first: ${eventDocId(lost[0]!.author, lost[0]!.seq)}); it was rolled back or replaced. Nothing of it was applied here.`
     this.state.lastRollback = { at: new Date().toISOString(), message }
-    return message
+    return { message, lost }
   }
 
   /** Receipts (one document per gate run, one line per input) and quarantine entries, kept for inspection. */
@@ -196,6 +210,7 @@ export class CouchSync {
    * Refusals are reported per document and tried again next round.
    */
   private async pushMissing(): Promise<{ pushed: number; denied: Denied[] }> {
+    await this.vault.store.caughtUp() // an append acknowledged a moment ago (an incident) is pushed in this round
     const wanted: string[] = []
     for (const [author, head] of Object.entries(this.vault.heads())) {
       const remote = await this.remote.allDocs({ startkey: `ev!${author}!`, endkey: `ev!${author}!\uffff` })

@@ -14,7 +14,7 @@
  */
 import { dict, dictFrom } from '../core/dict.js'
 import fs from 'node:fs'
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import git from 'isomorphic-git'
 import http from 'isomorphic-git/http/node'
@@ -24,6 +24,8 @@ import { canonicalize, type Json } from '../core/canonical.js'
 import { sha256Hex } from '../core/bytes.js'
 import { eventDocId, parseEventDocId } from '../core/store.js'
 import { decodeEvent, GENESIS_TYPE, type SignedEvent } from '../core/envelope.js'
+import { makeIncident, MAX_INCIDENT_MARKS, type IncidentMark } from '../core/incident.js'
+import { bookOf, reportIncidents, type IncidentBook } from './incidents.js'
 import { VaultError } from '../core/errors.js'
 import { indexLog } from '../core/proofs/prover.js'
 import { checkCheckpointPayload, type CheckpointPayload } from '../core/proofs/checkpoint.js'
@@ -60,6 +62,8 @@ export interface GitState {
   lastSuccess: string | null
   lastError: string | null
   lastRollback: { at: string; message: string } | null
+  /** What the mirror did wrong, signed as sync.incident events (or waiting to be). Absent in files from before. */
+  incidents?: IncidentBook
 }
 
 export interface GitRound {
@@ -72,6 +76,8 @@ export interface GitRound {
   anchored: number
   pushed: boolean
   problems: string[]
+  /** Ids of the sync.incident events this round signed (what the mirror did wrong, now or waiting for the key). */
+  incidents: string[]
 }
 
 interface RedactedStub { format: 'tresor-redacted-event'; v: 1; id: string; author: string; seq: number; type: string; ts: string; private: string }
@@ -124,15 +130,25 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
   const work = join(vault.dir, MIRROR_DIR)
   await mkdir(work, { recursive: true })
   if (!fs.existsSync(join(work, '.git'))) await git.init({ fs, dir: work, defaultBranch: 'main' })
-  const round: GitRound = { read: 0, admitted: 0, duplicates: 0, quarantined: 0, private: 0, written: 0, anchored: 0, pushed: false, problems: [] }
+  const round: GitRound = { read: 0, admitted: 0, duplicates: 0, quarantined: 0, private: 0, written: 0, anchored: 0, pushed: false, problems: [], incidents: [] }
   try {
     const head = await fetchMain(work, options.url, options.token)
+    const book = bookOf(state.incidents)
+    state.incidents = book
+    const incident = (kind: 'rollback' | 'rewrite', detail: string, marks: IncidentMark[] = []) =>
+      makeIncident({ witness: 'git', kind, url: options.url, detail, marks, seenAt: new Date().toISOString() })
     const witness = await checkWitness(vault, work, head, state)
-    if (witness.length > 0) {
-      round.problems.push(...witness)
-      state.lastRollback = { at: new Date().toISOString(), message: witness.join('; ') }
-      throw new VaultError('VERIFY_FAILED', `the mirror disagrees with what this device saw before: ${witness[0]}; nothing applied, nothing pushed`)
+    if (witness.problems.length > 0) {
+      round.problems.push(...witness.problems)
+      state.lastRollback = { at: new Date().toISOString(), message: witness.problems.join('; ') }
+      if (witness.mirrorAtFault) round.incidents.push(...await reportIncidents(vault, book, [incident(witness.rolledBack ? 'rollback' : 'rewrite', witness.problems.join('; '))]))
+      throw new VaultError('VERIFY_FAILED', `the mirror disagrees with what this device saw before: ${witness.problems[0]}; nothing applied, nothing pushed`)
     }
+    // A fast-forward that takes an event file away or rewrites it is reported (once: the next round starts after it);
+    // the round goes on: the gate judges what is there, and what was taken away is written back below.
+    const found = head && state.lastCommit && head !== state.lastCommit ? await rewritingCommits(work, head, state.lastCommit) : { problems: [], marks: [] }
+    round.problems.push(...found.problems)
+    round.incidents.push(...await reportIncidents(vault, book, found.problems.length > 0 ? [incident('rewrite', found.problems.join('; '), found.marks)] : []))
     await takeIn(vault, work, round)
     const added = await writeOurs(vault, work, round)
     if (added.length > 0) {
@@ -159,21 +175,26 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
 }
 
 /** Force-push, rewritten or removed anchors, anchors that disagree with this device's log. */
-async function checkWitness(vault: Vault, work: string, head: string | null, state: GitState): Promise<string[]> {
+async function checkWitness(vault: Vault, work: string, head: string | null, state: GitState): Promise<{ problems: string[]; mirrorAtFault: boolean; rolledBack: boolean }> {
   const problems: string[] = []
+  let rolledBack = false
   if (state.lastCommit) {
     const kept = head !== null && (head === state.lastCommit ||
       await git.isDescendent({ fs, dir: work, oid: head, ancestor: state.lastCommit, depth: -1 }).catch(() => false))
-    if (!kept) problems.push(`the mirror's history no longer contains commit ${state.lastCommit.slice(0, 12)} (force-pushed or replaced: rollback)`)
+    if (!kept) {
+      problems.push(`the mirror's history no longer contains commit ${state.lastCommit.slice(0, 12)} (force-pushed or replaced: rollback)`)
+      rolledBack = true
+    }
   }
   for (const [file, sha] of Object.entries(state.anchors)) {
     const text = await readFile(join(work, file)).catch(() => null)
     if (!text) problems.push(`anchor ${file} was removed`)
     else if (sha256Hex(text) !== sha) problems.push(`anchor ${file} was rewritten`)
   }
-  if (problems.length > 0) return problems
+  if (problems.length > 0) return { problems, mirrorAtFault: true, rolledBack }
+  const verdict = { problems, mirrorAtFault: false, rolledBack }
   const anchors = await listFiles(work, 'anchors')
-  if (anchors.length === 0) return problems
+  if (anchors.length === 0) return verdict
   const index = await indexLog(vault)
   let prev = 'genesis'
   for (const file of anchors) {
@@ -195,7 +216,63 @@ async function checkWitness(vault: Vault, work: string, head: string | null, sta
       else if (leaves.length >= f.length && toHex(rootOf(leaves, 0, f.length)) !== f.root) problems.push(`anchor ${file} disagrees with the log for feed ${f.author.slice(0, 8)}… (fork)`)
     }
   }
-  return problems
+  return verdict
+}
+
+/** The most commits one round looks through (a mirror gets one per round of each device). */
+const MAX_COMMITS_CHECKED = 10_000
+
+/**
+ * Commits since `since` that remove or change an event or anchor file: the
+ * mirror is append-only, so even a fast-forward that takes something away
+ * (or rewrites it and puts it back later) is reported.
+ */
+async function rewritingCommits(work: string, head: string, since: string): Promise<{ problems: string[]; marks: IncidentMark[] }> {
+  const problems: string[] = []
+  const marks: IncidentMark[] = []
+  const seen = new Set<string>([since])
+  const queue = [head]
+  while (queue.length > 0) {
+    const oid = queue.shift()!
+    if (seen.has(oid)) continue
+    seen.add(oid)
+    if (seen.size > MAX_COMMITS_CHECKED) { problems.push(`more than ${MAX_COMMITS_CHECKED} new commits on the mirror since the last round: not all were checked for removed or changed files`); break }
+    const { commit } = await git.readCommit({ fs, dir: work, oid })
+    for (const parent of commit.parent) {
+      const { commit: before } = await git.readCommit({ fs, dir: work, oid: parent })
+      for (const lost of await lostFiles(work, before.tree, commit.tree, '')) {
+        problems.push(`commit ${oid.slice(0, 12)} ${lost.kind} ${lost.path} (the mirror is append-only)`)
+        const m = /^feeds\/([0-9a-f]{64})\/(\d{12})\.json$/.exec(lost.path)
+        if (m && marks.length < MAX_INCIDENT_MARKS) {
+          // The event as the mirror served it before: its id is what was taken away.
+          const { blob } = await git.readBlob({ fs, dir: work, oid: lost.oid })
+          marks.push({ author: m[1]!, seq: Number(m[2]), id: sha256Hex(Buffer.from(blob).toString('utf8').trimEnd()) })
+        }
+      }
+      queue.push(parent)
+    }
+  }
+  return { problems, marks }
+}
+
+/** Event and anchor files of tree `before` that tree `after` lacks or holds different (equal subtrees are not read). */
+type Lost = { path: string; oid: string; kind: 'removes' | 'changes' }
+
+async function lostFiles(work: string, before: string, after: string | null, prefix: string): Promise<Lost[]> {
+  if (before === after) return []
+  const old = (await git.readTree({ fs, dir: work, oid: before })).tree
+  const now = new Map(after === null ? [] : (await git.readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e]))
+  const out: Lost[] = []
+  for (const e of old) {
+    if (prefix === '' && e.path !== 'feeds' && e.path !== 'anchors') continue
+    const path = `${prefix}${e.path}`
+    const n = now.get(e.path)
+    if (e.type === 'tree' && n?.type === 'tree') out.push(...await lostFiles(work, e.oid, n.oid, `${path}/`))
+    else if (e.type === 'tree') out.push(...await lostFiles(work, e.oid, null, `${path}/`)) // every file under it is gone
+    else if (!n) out.push({ path, oid: e.oid, kind: 'removes' })
+    else if (n.oid !== e.oid || n.type !== e.type) out.push({ path, oid: e.oid, kind: 'changes' })
+  }
+  return out
 }
 
 /** Every event file on the mirror goes through the vault's ingestion gate. */
@@ -261,6 +338,20 @@ async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<s
   return added
 }
 
+/** The text of the mirror's genesis event: the one that hashes to the vault id (of the mirror's vault.json, or `vaultId`). */
+async function genesisIn(scratch: string, vaultId?: string): Promise<string | null> {
+  const id = vaultId ?? (JSON.parse(await readFile(join(scratch, 'vault.json'), 'utf8')) as { vault?: string }).vault
+  for (const f of await listFiles(scratch, 'feeds')) {
+    if (!f.endsWith('/000000000001.json')) continue
+    const text = (await readFile(join(scratch, f), 'utf8')).trimEnd()
+    try {
+      const d = decodeEvent(text, String(id))
+      if (d.event.type === GENESIS_TYPE && d.id === id) return text
+    } catch { /* not the genesis */ }
+  }
+  return null
+}
+
 /** Set up a vault on this device from a mirror, verifying everything it reads. */
 export async function joinFromGit(opts: { dir: string; url: string; token: string; passphrase: string; adopt: (genesisRaw: string) => Promise<Vault> }): Promise<{ vault: Vault; round: GitRound }> {
   const scratch = join(opts.dir, MIRROR_DIR)
@@ -268,18 +359,25 @@ export async function joinFromGit(opts: { dir: string; url: string; token: strin
   await git.init({ fs, dir: scratch, defaultBranch: 'main' })
   const head = await fetchMain(scratch, opts.url, opts.token)
   if (!head) throw new VaultError('NOT_FOUND', 'the mirror is empty')
-  const info = JSON.parse(await readFile(join(scratch, 'vault.json'), 'utf8')) as { vault?: string }
-  let genesisRaw: string | null = null
-  for (const f of await listFiles(scratch, 'feeds')) {
-    if (!f.endsWith('/000000000001.json')) continue
-    const text = (await readFile(join(scratch, f), 'utf8')).trimEnd()
-    try {
-      const d = decodeEvent(text, String(info.vault))
-      if (d.event.type === GENESIS_TYPE && d.id === info.vault) { genesisRaw = text; break }
-    } catch { /* not the genesis */ }
-  }
+  const genesisRaw = await genesisIn(scratch)
   if (!genesisRaw) throw new VaultError('VERIFY_FAILED', 'the mirror holds no genesis event that hashes to its vault id')
   const vault = await opts.adopt(genesisRaw)
   const round = await syncGit(vault, { url: opts.url, token: opts.token })
   return { vault, round }
+}
+
+/**
+ * The genesis of vault `vaultId` as the mirror holds it (recovery of a vault
+ * whose database lost it). Read into a scratch clone of its own, which is
+ * removed after; null when the mirror does not hold it.
+ */
+export async function genesisFromGit(opts: { dir: string; url: string; token: string; vaultId: string }): Promise<string | null> {
+  const scratch = await mkdtemp(join(opts.dir, '.genesis-'))
+  try {
+    await git.init({ fs, dir: scratch, defaultBranch: 'main' })
+    if (!(await fetchMain(scratch, opts.url, opts.token))) return null
+    return await genesisIn(scratch, opts.vaultId)
+  } finally {
+    await rm(scratch, { recursive: true, force: true })
+  }
 }

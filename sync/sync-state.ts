@@ -3,6 +3,7 @@ import { dict, dictFrom } from '../core/dict.js'
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
 import type { Denied } from './remote.js'
+import type { IncidentBook } from './incidents.js'
 
 export const SYNC_STATE_FILE = 'sync-couch.json'
 
@@ -21,6 +22,8 @@ export interface SyncState {
   lastRollback: { at: string; message: string } | null
   denied: Denied[]
   design: string | null
+  /** Rollbacks seen, signed as sync.incident events (or waiting to be). Absent in files from before. */
+  incidents?: IncidentBook
 }
 
 export function freshState(url: string, user: string | null): SyncState {

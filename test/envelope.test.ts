@@ -188,3 +188,31 @@ describe('telemetry batch fixtures', () => {
     expect(verifyReadingProof(pinned.proof, pinned.vault, keys).seq).toBe(1)
   })
 })
+
+describe('sync.incident fixtures', () => {
+  it('incident - v1 is rebuilt byte for byte, yesterday\'s bytes verify and read, and the witness address never carries credentials', async () => {
+    const { buildIncidentV1Fixture } = await import('./fixtures/incident-v1.js')
+    const { checkIncident, describeIncident } = await import('../core/incident.js')
+    const pinned = JSON.parse(readFileSync(new URL('./fixtures/incident-v1.json', import.meta.url), 'utf8'))
+    expect(buildIncidentV1Fixture()).toEqual(pinned)
+    const [, raw] = pinned.events.map((e: { raw: string; id: string }) => { const d = decodeEvent(e.raw, pinned.vault); expect(d.id).toBe(e.id); return d })
+    const incident = checkIncident(raw.event.payload)
+    expect(incident).toMatchObject({ v: 1, witness: 'couchdb', kind: 'rollback', server: 'https://couch.example:6984/tresor-ops' })
+    expect(pinned.events[1].raw).not.toMatch(/s3cret|ops:/)
+    expect(describeIncident(incident)).toMatch(/^CouchDB at https:\/\/couch\.example:6984\/tresor-ops served less than it had served before \(seen 2026-12-01T04:00:00\.000Z; 2 high-water mark\(s\) lost\)/)
+  })
+
+  it('incident - a payload with a field it does not define (constructor, __proto__, anything) or a bad mark is refused', async () => {
+    const { checkIncident } = await import('../core/incident.js')
+    const pinned = JSON.parse(readFileSync(new URL('./fixtures/incident-v1.json', import.meta.url), 'utf8'))
+    const payload = JSON.parse(pinned.events[1].raw).payload
+    expect(() => checkIncident(payload)).not.toThrow()
+    for (const extra of ['constructor', '__proto__', 'toString', 'extra']) {
+      const hostile = JSON.parse(JSON.stringify(payload).replace('{"detail"', `{"${extra}":1,"detail"`))
+      expect(() => checkIncident(hostile), extra).toThrow(/no field/)
+    }
+    expect(() => checkIncident({ ...payload, marks: [{ author: 'x', seq: 1, id: 'y' }] })).toThrow(/marks/)
+    expect(() => checkIncident({ ...payload, v: 2 })).toThrow(/version/)
+    expect(() => checkIncident({ ...payload, marks: Array.from({ length: 65 }, () => payload.marks[0]) })).toThrow(/at most 64/)
+  })
+})

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import nacl from 'tweetnacl'
 import { Vault, ensureDeviceKey } from '../core/vault.js'
 import { stateHash } from '../core/governance/state.js'
-import { signEvent } from '../core/envelope.js'
+import { decodeEvent, signEvent } from '../core/envelope.js'
+import { checkIncident } from '../core/incident.js'
 import { canonicalize } from '../core/canonical.js'
 import { eventDocId } from '../core/store.js'
 import { toHex } from '../core/bytes.js'
@@ -144,9 +145,9 @@ describe('couch sync', () => {
     }
   })
 
-  it('couch - a server database replaced by an older copy is reported as a rollback and changes nothing here', async () => {
+  it('couch - a server database replaced by an older copy is reported as a rollback, changes nothing here, and is signed as a sync.incident every device sees', async () => {
     const url = await freshDb('rollback')
-    const { alice, bob, all } = await threeDevices()
+    const { alice, bob, carol, all } = await threeDevices()
     try {
       await sync(alice, url, true)
       await couch.stop()
@@ -157,7 +158,7 @@ describe('couch sync', () => {
       await sync(alice, url)
       await sync(bob, url)
       const bobState = stateHash(bob.state)
-      const bobEvents = Object.values(bob.heads()).reduce((n, h) => n + h.length, 0)
+      const aliceFeed = bob.heads()[alice.device]!
       await couch.stop()
       await rm(serverDir, { recursive: true })
       await cp(older, serverDir, { recursive: true })
@@ -165,11 +166,24 @@ describe('couch sync', () => {
       const round = await sync(bob, url)
       expect(round.rollback).toMatch(/serves less than it served before/)
       expect(stateHash(bob.state)).toBe(bobState)
-      expect(Object.values(bob.heads()).reduce((n, h) => n + h.length, 0)).toBe(bobEvents)
+      expect(bob.heads()[alice.device]).toEqual(aliceFeed)
       expect(bob.health.state).toBe('ok')
       const s = await CouchSync.open(bob, { url, credentials: WRITER })
       expect((await s.status()).lastRollback?.message).toMatch(/rolled back or replaced/)
       await s.close()
+      // What bob saw is a signed event in bob's feed, with the marks the server fell below
+      expect(round.incidents).toHaveLength(1)
+      const incident = (await bob.store.get(bob.device, bob.heads()[bob.device]!.length))!
+      const payload = checkIncident(decodeEvent(incident.raw, bob.vaultId).event.payload)
+      expect(payload).toMatchObject({ witness: 'couchdb', kind: 'rollback', server: url })
+      expect(payload.marks).toContainEqual({ author: alice.device, seq: aliceFeed.length, id: aliceFeed.head })
+      // carol never saw the newer server, yet learns it happened from her next round
+      await sync(carol, url)
+      const seen = (await createHandlers(carol)['log.list']({ type: 'sync.incident', payloads: true })).entries
+      expect(seen).toHaveLength(1)
+      expect(seen[0]!.author).toBe(bob.device)
+      // signed once: the next round finds the server whole again (bob pushed the lost events back)
+      expect((await sync(bob, url)).incidents).toHaveLength(0)
     } finally {
       for (const v of all) await v.close()
     }

@@ -7,6 +7,9 @@ import { decodeEvent } from '../core/envelope.js'
 import { stateHash } from '../core/governance/state.js'
 import { makeCheckpoint } from '../core/proofs/prover.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
+import { checkIncident } from '../core/incident.js'
+import { createHandlers } from '../core/api.js'
+import { createHash } from 'node:crypto'
 import { GIT_TOKEN, startGitServer, type GitServer } from './support/git.js'
 import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
 
@@ -110,13 +113,52 @@ describe('git mirror', () => {
       git('-C', work, 'push', '--quiet', 'origin', 'main')
       const round = await syncGit(b, { url, token: GIT_TOKEN })
       expect(round.quarantined).toBe(1)
-      expect(round.problems[0]).toMatch(/000000000003: signature of audit.note #3 does not verify/)
+      expect(round.problems).toContainEqual(expect.stringMatching(/000000000003: signature of audit.note #3 does not verify/))
+      // The edit itself is reported too (the mirror is append-only), and signed for everyone to see.
+      expect(round.problems).toContainEqual(expect.stringMatching(new RegExp(`changes feeds/${a.device}/000000000003.json`)))
+      expect(round.incidents).toHaveLength(1)
       expect(b.health.state).toBe('ok')
+      git('-C', work, 'pull', '--quiet', '--ff-only') // b pushed its incident
       const anchor = join(work, 'anchors', '000001.yaml')
       await writeFile(anchor, (await readFile(anchor, 'utf8')).replace('anchor: 1', 'anchor: 1 # edited'))
       git('-C', work, 'commit', '--quiet', '-am', 'edit anchor')
       git('-C', work, 'push', '--quiet', 'origin', 'main')
       await expect(syncGit(b, { url, token: GIT_TOKEN })).rejects.toThrow(/anchor anchors\/000001.yaml was rewritten/)
+      await b.close()
+    } finally {
+      await a.close()
+    }
+  })
+
+  it('git - a fast-forward commit that deletes event files is reported and signed as a sync.incident; the files are written back', async () => {
+    const { a, bare, url, join: joinB } = await twoDevices('ffdelete')
+    try {
+      for (let i = 0; i < 3; i++) await a.append('audit.note', { text: `n${i}` })
+      await syncGit(a, { url, token: GIT_TOKEN })
+      const b = await joinB()
+      const gone = join('feeds', a.device, '000000000003.json')
+      const work = await tempDir()
+      git('clone', '--quiet', bare, work)
+      const removedId = createHash('sha256').update((await readFile(join(work, gone), 'utf8')).trimEnd()).digest('hex')
+      git('-C', work, 'rm', '--quiet', gone, join('feeds', a.device, '000000000004.json'))
+      git('-C', work, 'commit', '--quiet', '-m', 'tidy up')
+      git('-C', work, 'push', '--quiet', 'origin', 'main')
+      const round = await syncGit(b, { url, token: GIT_TOKEN })
+      expect(round.problems).toContainEqual(expect.stringMatching(new RegExp(`commit [0-9a-f]{12} removes feeds/${a.device}/000000000003.json \\(the mirror is append-only\\)`)))
+      expect(round.incidents).toHaveLength(1)
+      const incident = (await b.store.get(b.device, b.heads()[b.device]!.length))!
+      const payload = checkIncident(decodeEvent(incident.raw, b.vaultId).event.payload)
+      expect(payload).toMatchObject({ witness: 'git', kind: 'rewrite', server: url })
+      expect(payload.marks).toContainEqual({ author: a.device, seq: 3, id: removedId })
+      // b still holds both events, so it wrote them back; a sees the incident on its next round
+      expect((await filesOf(bare)).has(gone)).toBe(true)
+      const next = await syncGit(a, { url, token: GIT_TOKEN })
+      expect(next.admitted).toBeGreaterThanOrEqual(1)
+      // a learns of b's incident, and (having seen the same commit on its own round) signs its own
+      const seen = (await createHandlers(a)['log.list']({ type: 'sync.incident', payloads: true })).entries
+      expect(seen.map((e) => e.author).sort()).toEqual([a.device, b.device].sort())
+      // reported once: the next round starts after that commit
+      expect((await syncGit(b, { url, token: GIT_TOKEN })).incidents).toHaveLength(0)
       await b.close()
     } finally {
       await a.close()
