@@ -71,6 +71,7 @@ describe('cli', () => {
     const status = tresor(['status', '--dir', dir])
     expect(status.code).toBe(3)
     expect(status.stdout).toMatch(/READ-ONLY/)
+    expect(status.stderr.trim().split('\n')).toHaveLength(1) // every non-zero exit says so on stderr
     const verify = tresor(['verify', '--dir', dir, '--full', '--json'])
     expect(verify.code).toBe(3)
     expect(verify.json().issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(device, 2) })

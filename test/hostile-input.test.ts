@@ -204,12 +204,20 @@ describe('hostile input', () => {
     expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([])
   })
 
-  it('files - a new vault folder is the user\'s alone: 0700, and every file in it 0600, whatever the umask', async () => {
+  it('files - a new vault folder (init or demo) is the user\'s alone: 0700, and every file in it and in LevelDB\'s folder 0600, whatever the umask', async () => {
     const dir = join(await tempDir(), 'v')
     const r = spawnSync('sh', ['-c', `umask 000; exec "${process.execPath}" "${BIN}" init --dir "${dir}" --vault V --name a --roles operator`], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, encoding: 'utf8' })
     expect(r.status, r.stderr).toBe(0)
     expect((await stat(dir)).mode & 0o777).toBe(0o700)
     for (const f of ['device.key', 'vault.json', 'verified-point.json', 'genesis.event', 'append.journal']) expect((await stat(join(dir, f))).mode & 0o777, f).toBe(0o600)
     expect((await stat(join(dir, 'events.db'))).mode & 0o777).toBe(0o700)
+    // demo too, and LevelDB's own files (tables appear on the next open)
+    const demo = join(await tempDir(), 'demo')
+    for (let i = 0; i < 2; i++) expect(spawnSync('sh', ['-c', `umask 000; exec "${process.execPath}" "${BIN}" demo --dir "${demo}"`], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, encoding: 'utf8' }).status).toBe(0)
+    expect((await stat(demo)).mode & 0o777).toBe(0o700)
+    const files = await readdir(join(demo, 'events.db'))
+    expect(files.some((f) => f.endsWith('.ldb'))).toBe(true)
+    for (const f of files) expect((await stat(join(demo, 'events.db', f))).mode & 0o077, f).toBe(0)
+    for (const f of await readdir(demo)) expect((await stat(join(demo, f))).mode & 0o077, f).toBe(0)
   })
 })
