@@ -9,7 +9,7 @@
  */
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createHandlers, METHODS, type Handlers, type HostProviders, type OnboardStatus } from './api.js'
+import { createHandlers, METHOD_META, METHODS, type Handlers, type HostProviders, type OnboardStatus } from './api.js'
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
@@ -188,7 +188,13 @@ export function openHost(opts: HostOptions): VaultHost {
     if (!handlers) throw openError ?? NOT_FOUND('no vault yet')
     return (handlers[m] as AnyHandler)(args)
   }
-  const all = Object.fromEntries([...METHODS.map((m) => [m, forward(m)]), ...Object.entries(onboard), ['vault.recover', recover]]) as unknown as Handlers
+  // The methods the registry marks as the host's are answered here; every other one by the open vault's handlers.
+  const hosted = new Map<string, AnyHandler>([...Object.entries(onboard), ['vault.recover', recover]] as [string, AnyHandler][])
+  const all = Object.fromEntries(METHODS.map((m) => {
+    const own = hosted.get(m)
+    if (METHOD_META[m].host && !own) throw new VaultError('INTERNAL', `${m} is marked as answered by the host, which has no handler for it`)
+    return [m, own ?? forward(m)]
+  })) as unknown as Handlers
   return {
     handlers: all,
     vault: () => vault,

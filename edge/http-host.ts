@@ -15,10 +15,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
-import { dispatch, isMethod, toWireError, VaultError, type Handlers } from '../core/index.js'
+import { dispatch, isMethod, maxArgBytes, toWireError, VaultError, type Handlers } from '../core/index.js'
 import { CONTENT_SECURITY_POLICY } from '../main/window-options.js'
 import type { TelemetryStore } from '../core/telemetry/store.js'
 
+/** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */
 export const MAX_BODY_BYTES = 64 * 1024
 export const MAX_INGEST_BYTES = 8 * 1024 * 1024
 
@@ -121,7 +122,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
       try { method = decodeURIComponent(url.pathname.slice(5)) } catch { return send(res, 400, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'the URL is not well-formed (bad percent-encoding)' } }) }
       try {
         if (!isMethod(method)) throw new VaultError('UNKNOWN_METHOD', `no such method: ${method.slice(0, 64)}`)
-        const { text } = await readBody(req)
+        const { text } = await readBody(req, maxArgBytes(method))
         let args: unknown
         try { args = text === '' ? {} : JSON.parse(text) } catch { throw new VaultError('BAD_ARGUMENT', 'the body must be JSON') }
         return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args) })

@@ -3,9 +3,9 @@
  * can be tested in plain Node. `main/index.ts` registers the returned function
  * as the one `tresor:invoke` handler.
  */
-import { dispatch, isMethod, OVERSIZED, BAD_ARGUMENT, UNKNOWN_METHOD, toWireError, type Handlers, type WireError } from '../core/index.js'
+import { dispatch, isMethod, maxArgBytes, OVERSIZED, BAD_ARGUMENT, UNKNOWN_METHOD, toWireError, type Handlers, type WireError } from '../core/index.js'
 
-/** Largest accepted argument object, measured as UTF-8 JSON. */
+/** Largest accepted argument object for most methods, as UTF-8 JSON; each method's own limit comes from the registry (`maxArgBytes`). */
 export const MAX_ARGS_BYTES = 64 * 1024
 
 /** What crosses back over IPC: a plain object, since error prototypes do not survive the boundary. */
@@ -41,7 +41,8 @@ export function createIpcHandler(handlers: Handlers, isTrustedSender: (frameUrl:
         throw BAD_ARGUMENT('refused: the calling frame is not the Tresor window')
       }
       if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
-      if (argsSize(args) > MAX_ARGS_BYTES) throw OVERSIZED(`arguments exceed ${MAX_ARGS_BYTES} bytes`)
+      const limit = maxArgBytes(method)
+      if (argsSize(args) > limit) throw OVERSIZED(`arguments exceed ${limit} bytes`)
       return { ok: true, value: await dispatch(handlers, method, args) }
     } catch (err) {
       return { ok: false, error: toWireError(err) }

@@ -1,0 +1,45 @@
+/** What leaves and enters the vault as files: inclusion proofs and bundles. */
+import { parseBounded } from '../canonical.js'
+import { BAD_ARGUMENT } from '../errors.js'
+import { proveInclusion } from '../proofs/prover.js'
+import type { InclusionProofFile } from '../proofs/proof-file.js'
+import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
+
+/** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
+export const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
+
+export interface ExchangeMethods {
+  'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
+  'bundle.export': (args: { since?: Record<string, number> }) => Promise<{ text: string; events: number }>
+  'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
+}
+
+export const exchangeDomain: Domain<ExchangeMethods> = {
+  meta: {
+    'proof.event': reads,
+    // The bundle is signed by this device's key.
+    'bundle.export': { ...signs, writes: false },
+    'bundle.import': { signs: false, writes: true, maxArgBytes: BUNDLE_ARGS }
+  },
+  build: ({ vault }) => ({
+    'proof.event': async (args) => {
+      const id = optString(obj(args).id, 'id', 64)
+      if (!id) throw BAD_ARGUMENT('id is required')
+      return proveInclusion(vault, id)
+    },
+    'bundle.export': async (args) => {
+      const since = obj(args).since ?? {}
+      if (typeof since !== 'object' || since === null || Array.isArray(since) || !Object.values(since).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+        throw BAD_ARGUMENT('since maps author keys to feed lengths')
+      }
+      const bundle = await vault.exportBundle(since as Record<string, number>)
+      return { text: JSON.stringify(bundle), events: bundle.events.length }
+    },
+    'bundle.import': async (args) => {
+      const text = obj(args).text
+      if (typeof text !== 'string' || text.length === 0 || text.length > MAX_BUNDLE_TEXT) throw BAD_ARGUMENT(`text is a bundle file's content (at most ${MAX_BUNDLE_TEXT} bytes)`)
+      parseBounded(text, MAX_BUNDLE_TEXT, 16) // refuse non-JSON and deep nesting before the vault reads it
+      return vault.importBundle(text)
+    }
+  })
+}

@@ -1,0 +1,57 @@
+/** The audit log: listing, one event, a signed note. */
+import type { SignedEvent } from '../envelope.js'
+import type { Json } from '../canonical.js'
+import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
+import { eventDocId } from '../store.js'
+import { LogView, type Badge } from '../log-view.js'
+import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
+
+export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; badge: Badge; payload?: SignedEvent['payload'] }
+export interface LogEntryDetail extends LogEntry { payload: SignedEvent['payload']; raw: string }
+
+export interface LogMethods {
+  'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string; from?: string; to?: string; payloads?: boolean }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
+  'log.get': (args: { author: string; seq: number }) => Promise<LogEntryDetail>
+  'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
+}
+
+export const logDomain: Domain<LogMethods> = {
+  meta: { 'log.list': reads, 'log.get': reads, 'log.appendNote': signs },
+  build: ({ vault }) => {
+    const logView = new LogView(vault)
+    return {
+      'log.list': async (args) => {
+        const a = obj(args)
+        const offset = optInt(a.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0)
+        const limit = optInt(a.limit, 'limit', 1, 1000, 100)
+        const filter = { type: optString(a.type, 'type', 64), author: optString(a.author, 'author', 64), from: optString(a.from, 'from', 30), to: optString(a.to, 'to', 30) }
+        await logView.refresh()
+        const rows = logView.select(filter)
+        const entries: LogEntry[] = rows.slice(offset, offset + limit).map((r) => ({ ...r, badge: logView.badge(r) }))
+        if (a.payloads === true) {
+          const docs = await vault.store.getMany(entries.map((e) => eventDocId(e.author, e.seq)))
+          for (const [i, doc] of docs.entries()) if (doc) entries[i]!.payload = (JSON.parse(doc.raw) as SignedEvent).payload
+        }
+        return { entries, total: rows.length, ...logView.facets() }
+      },
+      'log.get': async (args) => {
+        const a = obj(args)
+        const author = optString(a.author, 'author', 64)
+        const seq = optInt(a.seq, 'seq', 1, Number.MAX_SAFE_INTEGER, 0)
+        if (!author || seq < 1) throw BAD_ARGUMENT('author and seq are required')
+        await vault.flush()
+        const doc = await vault.store.get(author, seq)
+        if (!doc) throw NOT_FOUND(`no event ${author.slice(0, 12)}…/${seq}`)
+        const event = JSON.parse(doc.raw) as SignedEvent
+        const row = { id: doc.id, author, seq, ts: event.ts, type: event.type }
+        return { ...row, badge: logView.badge(row), payload: event.payload, raw: doc.raw }
+      },
+      'log.appendNote': async (args) => {
+        const text = optString(obj(args).text, 'text', 4096)
+        if (!text || text.trim() === '') throw BAD_ARGUMENT('text is required')
+        const d = await vault.append('audit.note', { text } as Record<string, Json>)
+        return { id: d.id, seq: d.event.seq }
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/** Telemetry: the store's status, per-stream meters, readings, the quarantine, proofs and intake. */
+import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
+import type { IngestResult, QuarantineEntry, StreamMeter, TelemetryStore, Usage } from '../telemetry/store.js'
+import type { Reading } from '../telemetry/reading.js'
+import type { ReadingProof } from '../telemetry/batch.js'
+import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
+
+export interface TelemetryStatus extends Usage { enabled: boolean; forwardedSeq: number; sealedSeq: number; batches: number }
+
+export interface TelemetryMethods {
+  'telemetry.status': (args: Record<string, never>) => Promise<TelemetryStatus>
+  'telemetry.streams': (args: { windowMs?: number }) => Promise<StreamMeter[]>
+  'telemetry.readings': (args: { stream: string; from?: string; to?: string; limit?: number }) => Promise<{ readings: Reading[]; total: number }>
+  'telemetry.quarantine': (args: { limit?: number }) => Promise<QuarantineEntry[]>
+  'telemetry.prove': (args: { stream: string; id: string }) => Promise<ReadingProof>
+  'telemetry.ingest': (args: { ndjson: string; stream?: string }) => Promise<IngestResult>
+}
+
+export const telemetryDomain: Domain<TelemetryMethods> = {
+  meta: {
+    'telemetry.status': reads, 'telemetry.streams': reads, 'telemetry.readings': reads, 'telemetry.quarantine': reads,
+    // A proof seals what is waiting first; intake seals batches: both sign with the device key.
+    'telemetry.prove': { ...signs, writes: false },
+    'telemetry.ingest': signs
+  },
+  build: ({ providers }) => {
+    const telemetry = (): TelemetryStore => {
+      if (!providers.telemetry) throw NOT_FOUND('this host has no telemetry store open (the edge daemon and the CLI do)')
+      return providers.telemetry
+    }
+    const stream = (v: unknown) => {
+      const s = optString(v, 'stream', 64)
+      if (!s) throw BAD_ARGUMENT('stream is required')
+      return s
+    }
+    return {
+      'telemetry.status': async () => {
+        const t = telemetry()
+        return { ...t.usage(), enabled: t.enabled, forwardedSeq: t.forwarded, sealedSeq: t.head.seq, batches: t.batchMetas().length }
+      },
+      'telemetry.streams': async (args) => telemetry().streams(optInt(obj(args).windowMs, 'windowMs', 1000, 366 * 86_400_000, 15 * 60_000)),
+      'telemetry.readings': async (args) => {
+        const a = obj(args)
+        const limit = optInt(a.limit, 'limit', 1, 10_000, 1000)
+        const all = await telemetry().streamReadings(stream(a.stream), { from: optString(a.from, 'from', 30), to: optString(a.to, 'to', 30) })
+        return { readings: all.slice(-limit), total: all.length }
+      },
+      'telemetry.quarantine': async (args) => telemetry().quarantine(optInt(obj(args).limit, 'limit', 1, 1000, 100)),
+      'telemetry.prove': async (args) => {
+        const a = obj(args)
+        const id = optString(a.id, 'id', 128)
+        if (!id) throw BAD_ARGUMENT('id is required')
+        return telemetry().prove(stream(a.stream), id)
+      },
+      'telemetry.ingest': async (args) => {
+        const a = obj(args)
+        const ndjson = optString(a.ndjson, 'ndjson', 60_000)
+        if (ndjson === undefined) throw BAD_ARGUMENT('ndjson is required: readings, one JSON object per line')
+        return telemetry().ingest(ndjson, { stream: optString(a.stream, 'stream', 64), source: 'api' })
+      }
+    }
+  }
+}
