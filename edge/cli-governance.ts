@@ -7,15 +7,14 @@ import { dict, own } from '../core/dict.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Vault } from '../core/vault.js'
-import { inboxOf, viewProposal, type ProposalView } from '../core/api.js'
+import type { ProposalView } from '../core/api.js'
 import type { Action } from '../core/governance/actions.js'
-import { ledgerBalances, type LedgerEntry } from '../core/governance/registers.js'
-import { stateHash } from '../core/governance/state.js'
 import { parseBounded, type Json } from '../core/canonical.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
+import { vaultApi, withApi, type VaultApi } from './cli-client.js'
 
 export const GOVERNANCE_FLAGS = {
   reason: 'value', expires: 'value', who: 'value', key: 'value', on: 'bool', off: 'bool', register: 'value',
@@ -118,10 +117,10 @@ function positional(args: ParsedArgs, what: string): string {
 
 type Command = (args: ParsedArgs, out: Out) => Promise<number>
 
-/** A command that signs one governance event and prints the proposal afterwards. */
-const signing = (act: (vault: Vault, args: ParsedArgs) => Promise<{ id: string }>): Command => async (args, out) =>
-  withVault(await openUnlocked(args), async (vault) => {
-    const p = viewProposal(vault.state, vault.proposal((await act(vault, args)).id))
+/** A command that signs one governance event (through the vault's API) and prints the proposal afterwards. */
+const signing = (act: (api: VaultApi, args: ParsedArgs) => Promise<ProposalView>): Command => async (args, out) =>
+  withApi(await vaultApi(args, { unlock: true }), async (api) => {
+    const p = await act(api, args)
     out.print(describe(p), p)
     return 0
   })
@@ -130,41 +129,44 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   propose: async (args, out) => {
     const action = await actionOf(args.command[1], args)
     const reason = required(args, 'reason')
-    return signing((vault) => vault.propose(action, reason, expiry(args)))(args, out)
+    const expiresAt = expiry(args)
+    return signing((api) => api.call('gov.propose', { action, reason, ...(expiresAt ? { expiresAt } : {}) }))(args, out)
   },
-  approve: signing((vault, args) => vault.approve(positional(args, 'a proposal id'))),
-  reject: signing((vault, args) => vault.reject(positional(args, 'a proposal id'), required(args, 'reason'))),
-  withdraw: signing((vault, args) => vault.withdraw(positional(args, 'a proposal id'))),
-  commit: signing((vault, args) => vault.commit(positional(args, 'a proposal id'))),
+  approve: signing((api, args) => api.call('gov.approve', { proposal: positional(args, 'a proposal id') })),
+  reject: signing((api, args) => api.call('gov.reject', { proposal: positional(args, 'a proposal id'), reason: required(args, 'reason') })),
+  withdraw: signing((api, args) => api.call('gov.withdraw', { proposal: positional(args, 'a proposal id') })),
+  commit: signing((api, args) => api.call('gov.commit', { proposal: positional(args, 'a proposal id') })),
 
   async inbox(args, out) {
-    return withVault(await openVault(args), async (vault) => {
-      const items = inboxOf(vault)
+    return withApi(await vaultApi(args), async (api) => {
+      const items = await api.call('gov.inbox', {})
       out.print(items.length === 0 ? 'nothing awaits your signature' : items.map(describe).join('\n\n'), items)
       return 0
     })
   },
 
   async show(args, out) {
-    return withVault(await openVault(args), async (vault) => {
-      const p = viewProposal(vault.state, vault.proposal(positional(args, 'a proposal id')))
+    const proposal = positional(args, 'a proposal id')
+    return withApi(await vaultApi(args), async (api) => {
+      const p = await api.call('gov.show', { proposal })
       out.print(describe(p), p)
       return 0
     })
   },
 
   async members(args, out) {
-    return withVault(await openVault(args), async (vault) => {
-      const members = Object.values(vault.state.members)
+    return withApi(await vaultApi(args), async (api) => {
+      const { state, hash } = await api.call('gov.state', {})
+      const members = Object.values(state.members)
       const lines = members.map((m) => `${m.active ? ' ' : 'x'} ${m.name.padEnd(16)} ${m.roles.join(',').padEnd(24)} keys ${m.keys.map((k) => k.slice(0, 12)).join(' ')}${m.revokedKeys.length ? `  revoked ${m.revokedKeys.map((k) => k.slice(0, 12)).join(' ')}` : ''}`)
-      out.print(lines.join('\n'), { members, stateHash: stateHash(vault.state) })
+      out.print(lines.join('\n'), { members, stateHash: hash })
       return 0
     })
   },
 
   async flags(args, out) {
-    return withVault(await openVault(args), async (vault) => {
-      const { flags, policy } = vault.state
+    return withApi(await vaultApi(args), async (api) => {
+      const { flags, policy } = (await api.call('gov.state', {})).state
       const rows = Object.keys(flags).sort().map((f) => ({ flag: f, on: own(flags, f) === true, gate: own(policy.flags, f) ?? null }))
       out.print(rows.map((r) => `${r.on ? 'ON ' : 'off'} ${r.flag.padEnd(26)} gate: ${r.gate?.clauses.map((c) => c.role).join(' + ') || 'any 2 members'} — ${r.gate?.criterion ?? ''}`).join('\n'), rows)
       return 0
@@ -172,9 +174,8 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   },
 
   async ledger(args, out) {
-    return withVault(await openVault(args), async (vault) => {
-      const entries = vault.state.registers.ledger as LedgerEntry[]
-      const balances = ledgerBalances(entries)
+    return withApi(await vaultApi(args), async (api) => {
+      const { entries, balances } = await api.call('ledger.balances', {})
       const lines = Object.entries(balances).flatMap(([account, byCur]) => Object.entries(byCur).map(([cur, v]) => `${account.padEnd(24)} ${cur} ${(v / 100).toFixed(2).padStart(14)}`))
       out.print(lines.length ? lines.join('\n') : 'the ledger is empty', { entries, balances })
       return 0

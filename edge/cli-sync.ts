@@ -25,6 +25,7 @@ import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type 
 import { remoteDb } from '../sync/remote.js'
 import { startMqttInput, type MqttInput } from './mqtt-input.js'
 import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { writeServeFile } from './cli-client.js'
 import { openHost } from '../core/host.js'
 import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
@@ -222,6 +223,8 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     }
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
     const { server, url } = await startHttpHost({ handlers: host.handlers, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })
+    // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
+    const unsay = await writeServeFile(dir, url)
     try {
       out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
         { url, tokenFile: join(dir, TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(dir, INGEST_TOKEN_FILE) })
@@ -232,6 +235,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       server.closeIdleConnections()
       setTimeout(() => server.closeAllConnections(), 2000).unref()
       await closed
+      await unsay()
       await host.close()
     }
     return 0

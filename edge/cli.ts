@@ -9,19 +9,20 @@ import { readFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { Vault, ensureDeviceKey, VAULT_FILE, type MemberSpec } from '../core/vault.js'
-import { statusOf, createHandlers } from '../core/api.js'
+import { statusOf, type VaultStatus } from '../core/api.js'
 import { stateHash } from '../core/governance/state.js'
 import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
 import { VaultError } from '../core/errors.js'
 import { guardStorageFaults } from '../core/storage.js'
 import type { VerifyReport } from '../core/verify.js'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
-import { dirOf, openUnlocked, openVault, progress, withVault, type Out } from './cli-support.js'
+import { dirOf, openVault, progress, withVault, type Out } from './cli-support.js'
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
 import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
 import { TELEMETRY_COMMANDS, TELEMETRY_FLAGS, TELEMETRY_HELP } from './cli-telemetry.js'
 import { getPassphrase } from './passphrase.js'
+import { vaultApi, withApi } from './cli-client.js'
 
 const SPEC = {
   dir: 'value', name: 'value', vault: 'value', roles: 'value', member: 'list', json: 'bool', full: 'bool',
@@ -100,8 +101,7 @@ function parseMember(spec: string): MemberSpec {
   return { name, roles: roles.split(',').filter(Boolean), keys: [key] }
 }
 
-function describeStatus(vault: Vault): string {
-  const s = statusOf(vault)
+function describeStatus(s: VaultStatus): string {
   const lines = [
     `vault    ${s.name} (${s.vaultId})`,
     `device   ${s.device}`,
@@ -139,18 +139,19 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       dir: dirOf(args), vaultName: required(args, 'vault'), memberName: required(args, 'name'), roles, members,
       passphrase: await getPassphrase('Device key passphrase: ', true)
     })
-    out.print(describeStatus(vault), statusOf(vault))
+    out.print(describeStatus(statusOf(vault)), statusOf(vault))
     await vault.close()
     return 0
   },
 
   async status(args, out) {
-    const vault = await openVault(args)
-    out.print(describeStatus(vault), statusOf(vault))
-    const code = vault.health.state === 'ok' ? 0 : 3
-    if (code !== 0) process.stderr.write(`tresor: the vault is READ-ONLY: ${vault.health.reason}\n`)
-    await vault.close()
-    return code
+    return withApi(await vaultApi(args), async (api) => {
+      const s = await api.call('vault.status', {})
+      out.print(describeStatus(s), s)
+      if (s.health.state === 'ok') return 0
+      process.stderr.write(`tresor: the vault is READ-ONLY: ${s.health.reason}\n`)
+      return 3
+    })
   },
 
   async verify(args, out) {
@@ -160,32 +161,35 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       out.print(`${report.name} (${report.vault})\n${describeReport(report)}`, report)
       return report.ok ? 0 : 3
     }
-    const vault = await openVault(args, args.flags.has('full'))
-    if (vault.health.damaged) {
-      await vault.close()
-      throw new VaultError('STORAGE_DAMAGED', vault.health.reason ?? 'the database is damaged')
-    }
-    if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
-    const report = vault.unlocked ? await vault.verify({ full: args.flags.has('full') }) : vault.health.report!
-    out.print(describeReport(report), report)
-    await vault.close()
-    return report.ok && vault.health.state === 'ok' ? 0 : 3
+    const full = args.flags.has('full')
+    // The vault opens with its normal (incremental) start; the check asked for runs once, after.
+    return withApi(await vaultApi(args), async (api) => {
+      const before = await api.call('vault.status', {})
+      if (before.health.damaged) throw new VaultError('STORAGE_DAMAGED', before.health.reason ?? 'the database is damaged')
+      // With the key, the check also signs the new verified point (TRESOR_PASSPHRASE here; a daemon uses its own).
+      if (!api.via && process.env.TRESOR_PASSPHRASE) await api.call('vault.unlock', { passphrase: process.env.TRESOR_PASSPHRASE })
+      const report = await api.call('vault.verify', { full })
+      const after = await api.call('vault.status', {})
+      out.print(describeReport(report), report)
+      return report.ok && after.health.state === 'ok' ? 0 : 3
+    })
   },
 
   async log(args, out) {
-    const vault = await openVault(args)
     const limit = Number(flag(args, 'limit') ?? 50)
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw usage('--limit must be 1-1000')
-    const res = await createHandlers(vault)['log.list']({ limit, type: flag(args, 'type'), author: flag(args, 'author'), payloads: true })
-    const lines = res.entries.map((e) => `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`)
-    out.print([...lines, `(${res.entries.length} of ${res.total})`].join('\n'), res)
-    await vault.close()
-    return 0
+    return withApi(await vaultApi(args), async (api) => {
+      const res = await api.call('log.list', { limit, type: flag(args, 'type'), author: flag(args, 'author'), payloads: true })
+      const lines = res.entries.map((e) => `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`)
+      out.print([...lines, `(${res.entries.length} of ${res.total})`].join('\n'), res)
+      return 0
+    })
   },
 
   async note(args, out) {
-    return withVault(await openUnlocked(args), async (vault) => {
-      const res = await createHandlers(vault)['log.appendNote']({ text: required(args, 'text') })
+    const text = required(args, 'text')
+    return withApi(await vaultApi(args, { unlock: true }), async (api) => {
+      const res = await api.call('log.appendNote', { text })
       out.print(`appended ${res.id} (seq ${res.seq})`, res)
       return 0
     })
@@ -224,7 +228,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
         `flags on ${Object.keys(flags).filter((f) => own(flags, f)).join(', ') || 'none'}`,
         `proposals ${Object.values(proposals).map((p) => `${p.action.kind} ${JSON.stringify(p.action.args)} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`).join('; ')}`
       ]
-      out.print(`${describeStatus(vault)}\n${governance.join('\n')}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor inbox --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`,
+      out.print(`${describeStatus(statusOf(vault))}\n${governance.join('\n')}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor inbox --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`,
         { status: statusOf(vault), report, stateHash: stateHash(vault.state) })
       return report.ok ? 0 : 3
     })

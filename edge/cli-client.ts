@@ -1,0 +1,118 @@
+/**
+ * The CLI as a transport: a command parses its flags, calls core's handlers
+ * and prints. Where no process holds the vault, the CLI opens it itself;
+ * where `tresor serve` holds it (owner.lock names it, and it left its address
+ * in `serve.json`), the CLI calls that daemon's API on loopback with the
+ * serve token (`serve-token`, readable by the owner only), so every such
+ * command works while the daemon runs. A vault held by another kind of
+ * process (the desktop app) is still IN_USE, naming it.
+ */
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createHandlers, dispatch, type ArgsOf, type Method, type ResultOf } from '../core/api.js'
+import { fromWireError, isWireError, VaultError, type WireError } from '../core/errors.js'
+import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
+import { OWNER_FILE } from '../core/owner.js'
+import type { Vault } from '../core/vault.js'
+import { dirOf, openVault } from './cli-support.js'
+import { getPassphrase } from './passphrase.js'
+import type { ParsedArgs } from './args.js'
+
+/** Where a running `tresor serve` answers (its pid and loopback URL), beside its token. */
+export const SERVE_FILE = 'serve.json'
+const TOKEN_FILE = 'serve-token'
+
+export interface VaultApi {
+  call<M extends Method>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>>
+  /** The daemon's URL when the calls go to a running `tresor serve`; null when this process opened the vault. */
+  readonly via: string | null
+  close(): Promise<void>
+}
+
+/** Said by `tresor serve` once it listens; taken back when it stops. */
+export async function writeServeFile(dir: string, url: string): Promise<() => Promise<void>> {
+  const path = join(dir, SERVE_FILE)
+  await writeJsonFile(path, { v: 1, pid: process.pid, url })
+  return async () => {
+    const still = await readJsonFileIfExists(path, 4096, 2).catch(() => null) as { pid?: unknown } | null
+    if (still?.pid === process.pid) await rm(path, { force: true })
+  }
+}
+
+/**
+ * The vault's API for one command: the running daemon's, or this process's
+ * own. `unlock`: the command signs, so the device key must be unlocked (with
+ * the passphrase from TRESOR_PASSPHRASE or a prompt); a daemon whose key was
+ * locked is locked again when the command ends.
+ */
+export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?: boolean } = {}): Promise<VaultApi> {
+  let vault: Vault
+  try {
+    vault = await openVault(args, opts.full)
+  } catch (err) {
+    if (!(err instanceof VaultError) || err.code !== 'IN_USE') throw err
+    const daemon = await runningDaemon(dirOf(args))
+    if (!daemon) throw err
+    return remoteApi(daemon, opts)
+  }
+  try {
+    if (opts.unlock) await vault.unlock(await getPassphrase('Device key passphrase: '))
+  } catch (err) {
+    await vault.close()
+    throw err
+  }
+  const handlers = createHandlers(vault, { autoLockMs: 0 })
+  return {
+    via: null,
+    call: (method, a) => dispatch(handlers, method, a) as never,
+    close: () => vault.close()
+  }
+}
+
+/** The daemon that holds the vault, if it is a `tresor serve` of this folder that said where it answers. */
+async function runningDaemon(dir: string): Promise<{ url: string; token: string } | null> {
+  const owner = await readJsonFileIfExists(join(dir, OWNER_FILE), 4096, 2).catch(() => null) as { pid?: unknown; role?: unknown } | null
+  const serve = await readJsonFileIfExists(join(dir, SERVE_FILE), 4096, 2).catch(() => null) as { pid?: unknown; url?: unknown } | null
+  if (!owner || !serve || owner.pid !== serve.pid || typeof serve.url !== 'string') return null
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(serve.url)) return null // loopback only: the token never leaves the machine
+  const token = (await readFile(join(dir, TOKEN_FILE), 'utf8').catch(() => '')).trim()
+  if (!/^[0-9a-f]{64}$/.test(token)) return null
+  return { url: serve.url, token }
+}
+
+async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?: boolean }): Promise<VaultApi> {
+  const call = async <M extends Method>(method: M, a: ArgsOf<M>): Promise<ResultOf<M>> => {
+    let res: Response
+    try {
+      res = await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(a ?? {}) })
+    } catch (err) {
+      throw new VaultError('IN_USE', `the vault is held by tresor serve at ${daemon.url}, which did not answer (${(err as Error).message})`)
+    }
+    const body = await res.json().catch(() => null) as { ok: boolean; value?: unknown; error?: WireError } | null
+    if (!body) throw new VaultError('INTERNAL', `tresor serve at ${daemon.url} answered ${res.status} without a result`)
+    if (!body.ok) throw isWireError(body.error) ? fromWireError(body.error) : new VaultError('INTERNAL', `tresor serve at ${daemon.url} answered ${res.status} with an error it did not name`)
+    return body.value as ResultOf<M>
+  }
+  let relock = false
+  if (opts.unlock) {
+    const status = await call('vault.status', {} as never)
+    if (!status.unlocked) {
+      await call('vault.unlock', { passphrase: await getPassphrase('Device key passphrase: ') })
+      relock = true // the daemon's key was locked before this command: it is locked again after
+    }
+  }
+  return {
+    via: daemon.url,
+    call,
+    close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) }
+  }
+}
+
+/** Run `fn` with the vault's API and always close it. */
+export async function withApi<T>(api: VaultApi, fn: (api: VaultApi) => Promise<T>): Promise<T> {
+  try {
+    return await fn(api)
+  } finally {
+    await api.close()
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The CLI as a client of a running daemon: while `tresor serve` holds the
+ * vault, the CLI's commands call its API on loopback with the serve token
+ * instead of opening the vault (which only one process may do).
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cleanupDirs, makeVault, PASS } from './helpers.js'
+import { startDaemon } from './support/daemon.js'
+
+const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
+
+function tresor(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, encoding: 'utf8', timeout: 60_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
+}
+
+describe('cli through a running daemon', () => {
+  afterAll(cleanupDirs)
+
+  it('cli - while tresor serve holds the vault, status, log, note, verify, propose, inbox, show, withdraw, members, flags and ledger go through it; the daemon\'s key is locked again after', async () => {
+    const v = await makeVault({ notes: 2, members: [{ name: 'bob', roles: ['operator'], keys: ['b0'.repeat(32)] }] })
+    const dir = v.dir
+    await v.close()
+    const env = { ...process.env }
+    delete env.TRESOR_PASSPHRASE // the daemon starts with its key locked
+    const daemon = await startDaemon(dir, [], env as Record<string, string>)
+    const api = async (method: string, body: unknown = {}) =>
+      (await (await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}` }, body: JSON.stringify(body) })).json()) as { ok: boolean; value: Record<string, unknown> }
+    try {
+      for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
+      const status = tresor(['status', '--dir', dir, '--json'])
+      expect(status.code, status.stderr).toBe(0)
+      expect(status.json()).toMatchObject({ events: 3, health: { state: 'ok' } })
+
+      const note = tresor(['note', '--dir', dir, '--text', 'from the cli beside the daemon', '--json'])
+      expect(note.code, note.stderr).toBe(0)
+      expect(note.json()).toMatchObject({ seq: 4 })
+      expect((await api('vault.status')).value).toMatchObject({ events: 4, unlocked: false }) // signed by the daemon, locked again
+
+      const log = tresor(['log', '--dir', dir, '--json'])
+      expect(log.json().entries.map((e: { payload: { text?: string } }) => e.payload.text)).toContain('from the cli beside the daemon')
+      expect(tresor(['verify', '--dir', dir, '--full']).code).toBe(0)
+
+      const proposed = tresor(['propose', 'flag', '--dir', dir, '--flag', 'finance_enabled', '--on', '--reason', 'ledger tests pass', '--json'])
+      expect(proposed.code, proposed.stderr).toBe(0)
+      const id = proposed.json().id as string
+      expect(tresor(['show', id.slice(0, 12), '--dir', dir, '--json']).json()).toMatchObject({ id, status: 'open' })
+      expect(tresor(['inbox', '--dir', dir, '--json']).json()).toEqual([]) // alice's own proposal is not in her inbox
+      expect(tresor(['withdraw', id.slice(0, 12), '--dir', dir, '--json']).json()).toMatchObject({ id, status: 'withdrawn' })
+      expect(tresor(['members', '--dir', dir, '--json']).json().members.map((m: { name: string }) => m.name).sort()).toEqual(['alice', 'bob'])
+      expect(tresor(['flags', '--dir', dir]).code).toBe(0)
+      expect(tresor(['ledger', '--dir', dir]).stdout).toMatch(/the ledger is empty/)
+      expect((await api('log.list', { limit: 100 })).value.total).toBe(6)
+
+      // a command not yet served through the daemon still says who holds the vault, and touches nothing
+      const journal = () => createHash('sha256').update(readFileSync(join(dir, 'append.journal'))).digest('hex')
+      const j0 = journal()
+      const exported = tresor(['export', '--dir', dir, '--format', 'yaml'])
+      expect(exported.code).toBe(1)
+      expect(exported.stderr).toMatch(new RegExp(`open in tresor serve \\(pid ${daemon.pid}`))
+      expect(journal()).toBe(j0)
+    } finally {
+      await daemon.stop()
+    }
+    expect(existsSync(join(dir, 'serve.json'))).toBe(false) // taken back when the daemon stops
+    expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 6 }) // and the CLI opens the vault itself again
+  })
+
+  it('cli - a serve.json left by a daemon that is gone, or one naming another address, is never followed', async () => {
+    const v = await makeVault({ notes: 1 })
+    const dir = v.dir
+    await v.close()
+    const { writeFileSync } = await import('node:fs')
+    writeFileSync(join(dir, 'serve.json'), JSON.stringify({ v: 1, pid: 999999, url: 'http://127.0.0.1:1' }))
+    expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 2 }) // nobody holds it: opened here
+    writeFileSync(join(dir, 'serve.json'), JSON.stringify({ v: 1, pid: process.pid, url: 'http://evil.example:80' }))
+    expect(tresor(['note', '--dir', dir, '--text', 'x']).code).toBe(0)
+  })
+})
