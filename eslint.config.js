@@ -23,6 +23,14 @@ const pkg = (/** @type {string} */ name, /** @type {string} */ message) => ({ re
 
 const UI = ['react', 'react-dom', 'zustand']
 
+const FORMAT_MESSAGE = 'signing domain tags and document id prefixes live in core/formats.ts: import them from there.'
+const FORMAT_LITERALS = [
+  { selector: 'Literal[value=/^(ev|fork)!/]', message: FORMAT_MESSAGE },
+  { selector: 'TemplateElement[value.raw=/^(ev|fork)!/]', message: FORMAT_MESSAGE },
+  { selector: 'Literal[value=/tresor\\/v[0-9]/]', message: FORMAT_MESSAGE },
+  { selector: 'TemplateElement[value.raw=/tresor\\/v[0-9]/]', message: FORMAT_MESSAGE }
+]
+
 export default defineConfig(
   { ignores: ['out/**', 'dist/**', 'node_modules/**', 'demo-vault/**', 'test-artifacts/**', 'bench/results/**'] },
   tseslint.configs.recommended,
@@ -92,6 +100,14 @@ export default defineConfig(
           folder('sync', 'the renderer may not import sync/.')
         ]
       }]
+    }
+  },
+  {
+    // Domain tags and document id prefixes live in core/formats.ts only (the design document is JavaScript the server runs).
+    files: ['core', 'sync', 'main', 'edge', 'renderer'].flatMap(inLayer),
+    ignores: ['core/formats.ts', 'sync/design-doc.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...FORMAT_LITERALS]
     }
   }
 )

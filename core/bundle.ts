@@ -10,6 +10,7 @@ import { concatBytes, fromHex, isHex, toHex, utf8 } from './bytes.js'
 import { signDetached, verifyStrict } from './ed25519.js'
 import { decodeEvent, type DecodedEvent } from './envelope.js'
 import { MALFORMED, VERIFY_FAILED, WRONG_VAULT } from './errors.js'
+import { DOMAIN_TAG } from './formats.js'
 
 export const BUNDLE_FORMAT = 'tresor-bundle'
 export const BUNDLE_VERSION = 1
@@ -28,7 +29,7 @@ export interface Bundle {
 
 function bundleBytes(b: Omit<Bundle, 'sig'>): Uint8Array {
   const { format, v, vault, signer, created, events } = b
-  return concatBytes(utf8(`tresor/v1/bundle/${vault}\n`), utf8(canonicalize({ format, v, vault, signer, created, events } as unknown as Json, 4)))
+  return concatBytes(utf8(DOMAIN_TAG.bundle(vault)), utf8(canonicalize({ format, v, vault, signer, created, events } as unknown as Json, 4)))
 }
 
 export function signBundle(vault: string, signer: string, secretKey: Uint8Array, events: string[], now: Date = new Date()): Bundle {

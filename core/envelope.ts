@@ -19,6 +19,7 @@ import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from './bytes.js'
 import { signDetached, verifyStrict, isWeakPublicKey, type Ed25519Backend } from './ed25519.js'
 import { BAD_SIGNATURE, MALFORMED, VaultError, WEAK_KEY, WRONG_VAULT } from './errors.js'
 import { LIMITS } from './limits.js'
+import { DOMAIN_TAG } from './formats.js'
 
 /** The version every new event is written in. */
 export const ENVELOPE_VERSION = 2
@@ -66,7 +67,7 @@ export function signingBytes(unsigned: UnsignedEvent): Uint8Array {
 }
 
 function domainOf(e: UnsignedEvent): string {
-  return `tresor/v${e.v}/event/${e.vault ?? 'genesis'}\n`
+  return DOMAIN_TAG.event(e.v, e.vault)
 }
 
 /**

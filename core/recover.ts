@@ -28,6 +28,7 @@ import { JOURNAL_FILE } from './journal.js'
 import { NEW_SUFFIX, PREOPEN_SUFFIX } from './storage.js'
 import { POINT_FILE } from './verified-point.js'
 import { NOT_FOUND } from './errors.js'
+import { isEventLikeId } from './formats.js'
 import { own } from './dict.js'
 import type { FeedHead } from './verify.js'
 
@@ -72,7 +73,7 @@ async function salvage(copy: string): Promise<{ raws: string[]; unreadable: numb
     if (!entry) break
     try {
       const doc = JSON.parse(entry[1]) as { _id?: string; _deleted?: boolean; raw?: unknown }
-      if (typeof doc.raw === 'string' && !doc._deleted && (doc._id?.startsWith('ev!') || doc._id?.startsWith('fork!'))) raws.push(doc.raw)
+      if (typeof doc.raw === 'string' && !doc._deleted && isEventLikeId(doc._id ?? '')) raws.push(doc.raw)
     } catch {
       unreadable++
     }

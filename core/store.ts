@@ -8,8 +8,9 @@ import { syncBarrier, type GuardedDb } from './pouch.js'
 import type { DecodedEvent } from './envelope.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT } from './errors.js'
 
-export const EVENT_PREFIX = 'ev!'
-export const FORK_PREFIX = 'fork!'
+import { EVENT_PREFIX, FORK_PREFIX } from './formats.js'
+
+export { EVENT_PREFIX, FORK_PREFIX }
 const SEQ_DIGITS = 12
 
 /** The stored form of an event. `raw` is the signed canonical JSON; the rest are index hints, re-checked on verify. */

@@ -10,6 +10,7 @@ import { signDetached, verifyStrict } from './ed25519.js'
 import type { FeedHead, ForkRecord, VerifyReport } from './verify.js'
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from './files.js'
+import { DOMAIN_TAG } from './formats.js'
 
 export const POINT_FILE = 'verified-point.json'
 export const POINT_VERSION = 1
@@ -31,7 +32,7 @@ type UnsignedPoint = Omit<VerifiedPoint, 'sig'>
 
 function pointBytes(p: UnsignedPoint): Uint8Array {
   const { v, vault, device, updateSeq, feeds, forks, gov, at } = p
-  return concatBytes(utf8(`tresor/v1/verified-point/${vault}\n`),
+  return concatBytes(utf8(DOMAIN_TAG.verifiedPoint(vault)),
     utf8(canonicalize({ v, vault, device, updateSeq, feeds, forks, gov, at } as unknown as Json)))
 }
 

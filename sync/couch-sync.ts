@@ -20,6 +20,7 @@ import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync
 
 import { makeIncident, type IncidentMark } from '../core/incident.js'
 import { bookOf, reportIncidents } from './incidents.js'
+import { EVENT_PREFIX, FORK_PREFIX, idRange, isEventLikeId } from '../core/formats.js'
 
 export type { SyncStatus }
 
@@ -44,11 +45,11 @@ interface GateCounts { admitted: number; duplicates: number; quarantined: number
 
 export interface QuarantineEntry { _id: string; at: string; source: string; docId: string; eventId: string; code: string; reason: string; doc: unknown }
 
-const isEventLike = (id: string) => id.startsWith('ev!') || id.startsWith('fork!')
+const isEventLike = isEventLikeId
 
 /** The slot a staged document speaks for (fork evidence speaks for the slot it forks). */
 function slotOf(doc: Doc): string | null {
-  if (doc._id.startsWith('ev!')) return parseEventDocId(doc._id) ? doc._id : null
+  if (doc._id.startsWith(EVENT_PREFIX)) return parseEventDocId(doc._id) ? doc._id : null
   const m = /^fork!([0-9a-f]{64})!(\d{12})!/.exec(doc._id)
   return m ? eventDocId(m[1]!, Number(m[2])) : null
 }
@@ -213,11 +214,11 @@ export class CouchSync {
     await this.vault.store.caughtUp() // an append acknowledged a moment ago (an incident) is pushed in this round
     const wanted: string[] = []
     for (const [author, head] of Object.entries(this.vault.heads())) {
-      const remote = await this.remote.allDocs({ startkey: `ev!${author}!`, endkey: `ev!${author}!\uffff` })
+      const remote = await this.remote.allDocs(idRange(EVENT_PREFIX, author))
       const have = new Set(remote.rows.filter((r) => !r.value?.deleted).map((r) => r.id))
       for (let seq = 1; seq <= head.length; seq++) if (!have.has(eventDocId(author, seq))) wanted.push(eventDocId(author, seq))
     }
-    const forks = await this.vault.store.db.allDocs({ startkey: 'fork!', endkey: 'fork!\uffff' })
+    const forks = await this.vault.store.db.allDocs(idRange(FORK_PREFIX))
     if (forks.rows.length > 0) {
       const remote = await this.remote.allDocs({ keys: forks.rows.map((r) => r.id) })
       remote.rows.forEach((r) => { if (r.error || !r.value) wanted.push(r.key) })

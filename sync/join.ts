@@ -13,13 +13,14 @@ import { CouchSync } from './couch-sync.js'
 import { saveCredentials } from './credentials.js'
 import { joinFromGit } from './git-mirror.js'
 import { remoteDb } from './remote.js'
+import { EVENT_PREFIX, idRange } from '../core/formats.js'
 
 export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, passphrase }) => {
   const credentials = user ? { username: user, password } : undefined
   const remote = remoteDb(url, credentials)
   let genesis: DecodedEvent | null = null
   try {
-    const ids = await remote.allDocs({ startkey: 'ev!', endkey: 'ev!\uffff' })
+    const ids = await remote.allDocs(idRange(EVENT_PREFIX))
     const firsts = ids.rows.filter((r) => r.id.endsWith('!000000000001')).map((r) => r.id)
     const docs = await remote.allDocs({ keys: firsts, include_docs: true })
     const found = new Map<string, DecodedEvent>()

@@ -39,3 +39,18 @@ describe('lint boundaries', () => {
     expect(await boundaryHits('renderer/src/probe.ts', "import { join } from 'path'\nexport const j = join\n")).toHaveLength(1)
   })
 })
+
+describe('lint formats', () => {
+  const hits = async (filePath: string, code: string) => {
+    const [result] = await eslint.lintText(code, { filePath })
+    return result!.messages.filter((m) => m.ruleId === 'no-restricted-syntax').map((m) => m.message)
+  }
+
+  test('lint - a document id prefix or a signing domain tag written out anywhere but core/formats.ts fails', async () => {
+    expect(await hits('sync/probe.ts', "export const a = 'ev!' + 'x'\n")).toHaveLength(1)
+    expect(await hits('core/probe.ts', 'export const b = (x: string) => `fork!${x}`\n')).toHaveLength(1)
+    expect(await hits('edge/probe.ts', 'export const c = (v: string) => `tresor/v1/bundle/${v}\\n`\n')).toHaveLength(1)
+    expect(await hits('core/formats.ts', "export const EVENT_PREFIX = 'ev!'\n")).toHaveLength(0)
+    expect(await hits('core/probe.ts', "export const d = 'every!'\n")).toHaveLength(0)
+  })
+})

@@ -8,6 +8,7 @@ import type { VerifyIssue } from '../verify.js'
 import { eventDocId } from '../store.js'
 import { GovFold, type FoldContext, type GovEvent } from './fold.js'
 import { everKeys, type GovState } from './state.js'
+import { EVENT_PREFIX } from '../formats.js'
 
 export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors: string[], ctx: FoldContext = {}): { state: GovState; fold: GovFold; issues: VerifyIssue[] } {
   const fold = GovFold.build(vaultId, events, [], ctx)
@@ -19,7 +20,7 @@ export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors
   })
   const known = everKeys(state)
   for (const author of feedAuthors) {
-    if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `ev!${author}`, author, message: 'a feed whose key was never a key of this vault' })
+    if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `${EVENT_PREFIX}${author}`, author, message: 'a feed whose key was never a key of this vault' })
   }
   return { state, fold, issues }
 }

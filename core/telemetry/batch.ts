@@ -13,6 +13,7 @@ import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from '../bytes.js
 import { verifyStrict } from '../ed25519.js'
 import { VaultError } from '../errors.js'
 import { inclusionProof, leafHash, leafHashText, rootOf, verifyInclusion, type Hash } from '../proofs/merkle.js'
+import { DOMAIN_TAG } from '../formats.js'
 
 export const BATCH_FORMAT = 'tresor-telemetry-batch'
 export const BATCH_VERSION = 1
@@ -48,7 +49,7 @@ export function parseBatchId(id: string): { device: string; seq: number } | null
 }
 
 function domain(vault: string): Uint8Array {
-  return utf8(`tresor/v1/telemetry-batch/${vault}\n`)
+  return utf8(DOMAIN_TAG.telemetryBatch(vault))
 }
 
 export function headerSigningBytes(vault: string, header: string): Uint8Array {
