@@ -30,6 +30,10 @@ const FORMAT_LITERALS = [
   { selector: 'Literal[value=/tresor\\/v[0-9]/]', message: FORMAT_MESSAGE },
   { selector: 'TemplateElement[value.raw=/tresor\\/v[0-9]/]', message: FORMAT_MESSAGE }
 ]
+const PLAIN_THROW = {
+  selector: 'ThrowStatement > NewExpression[callee.name=/^(Error|TypeError|RangeError)$/]',
+  message: 'throw a VaultError from its factory in core/errors.ts (BAD_ARGUMENT(…), NOT_FOUND(…), …): every failure carries a code.'
+}
 
 export default defineConfig(
   { ignores: ['out/**', 'dist/**', 'node_modules/**', 'demo-vault/**', 'test-artifacts/**', 'bench/results/**'] },
@@ -104,10 +108,17 @@ export default defineConfig(
   },
   {
     // Domain tags and document id prefixes live in core/formats.ts only (the design document is JavaScript the server runs).
-    files: ['core', 'sync', 'main', 'edge', 'renderer'].flatMap(inLayer),
+    files: ['main', 'edge', 'renderer'].flatMap(inLayer),
+    rules: { 'no-restricted-syntax': ['error', ...FORMAT_LITERALS] }
+  },
+  {
+    // core and sync also throw only VaultErrors (a factory per code), so every failure has a code and an exit status.
+    files: ['core', 'sync'].flatMap(inLayer),
     ignores: ['core/formats.ts', 'sync/design-doc.ts'],
-    rules: {
-      'no-restricted-syntax': ['error', ...FORMAT_LITERALS]
-    }
+    rules: { 'no-restricted-syntax': ['error', ...FORMAT_LITERALS, PLAIN_THROW] }
+  },
+  {
+    files: ['core/formats.ts', 'sync/design-doc.ts'],
+    rules: { 'no-restricted-syntax': ['error', PLAIN_THROW] }
   }
 )

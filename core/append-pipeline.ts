@@ -7,7 +7,7 @@ import { Journal, JOURNAL_FILE } from './journal.js'
 import type { LogStore } from './store.js'
 import { decodeEvent, type DecodedEvent } from './envelope.js'
 import { join } from 'node:path'
-import { VaultError } from './errors.js'
+import { STORAGE_DAMAGED, STORAGE_FULL, VaultError } from './errors.js'
 
 /** Index after this many acknowledged events, or after this long idle. */
 const INDEX_BATCH = 1000
@@ -60,7 +60,7 @@ export class AppendPipeline {
   static async hold(dir: string, damage: VaultError | null): Promise<AppendPipeline> {
     const journal = await Journal.open(join(dir, JOURNAL_FILE))
     const pipeline = new AppendPipeline(null, journal)
-    pipeline.failure = damage ?? new VaultError('STORAGE_DAMAGED', 'the database is damaged: appends are refused until it is recovered (tresor recover)')
+    pipeline.failure = damage ?? STORAGE_DAMAGED('the database is damaged: appends are refused until it is recovered (tresor recover)')
     return pipeline
   }
 
@@ -105,7 +105,7 @@ export class AppendPipeline {
   /** Resolves once the event is durable (journal fdatasync); PouchDB follows. */
   async submit(decoded: DecodedEvent): Promise<void> {
     if (this.failure) throw this.failure
-    if (this.healing) throw new VaultError('STORAGE_FULL', 'the vault is recovering from a failed write: try again in a moment')
+    if (this.healing) throw STORAGE_FULL('the vault is recovering from a failed write: try again in a moment')
     this.outstanding++
     this.journalBytes += decoded.raw.length + 1
     const write = this.journal.append(decoded.raw + '\n')

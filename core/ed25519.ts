@@ -10,6 +10,7 @@
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import nacl from 'tweetnacl'
+import { INTERNAL } from './errors.js'
 
 export type Ed25519Backend = 'native' | 'tweetnacl'
 
@@ -156,6 +157,6 @@ export function generateKeyPair(): KeyPair {
   // tweetnacl's keypair is the format; a fresh random seed could in theory
   // produce nothing weak, but check anyway so a broken RNG is caught loudly.
   const kp = nacl.sign.keyPair()
-  if (isWeakPublicKey(kp.publicKey)) throw new Error('generated a weak key: random source is broken')
+  if (isWeakPublicKey(kp.publicKey)) throw INTERNAL('generated a weak key: random source is broken')
   return kp
 }

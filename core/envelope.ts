@@ -17,7 +17,7 @@
 import { canonicalize, parseCanonical, type Json } from './canonical.js'
 import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from './bytes.js'
 import { signDetached, verifyStrict, isWeakPublicKey, type Ed25519Backend } from './ed25519.js'
-import { BAD_SIGNATURE, MALFORMED, VaultError, WEAK_KEY, WRONG_VAULT } from './errors.js'
+import { BAD_SIGNATURE, MALFORMED, OVERSIZED, WEAK_KEY, WRONG_VAULT } from './errors.js'
 import { LIMITS } from './limits.js'
 import { DOMAIN_TAG } from './formats.js'
 
@@ -102,7 +102,7 @@ export function signEvent(unsigned: UnsignedEvent, secretKey: Uint8Array, backen
   const sig = toHex(signDetached(secretKey, signingBytes(unsigned), backend))
   const event: SignedEvent = { ...stripSig(unsigned), sig }
   const raw = canonicalize(event)
-  if (raw.length > LIMITS.maxEventBytes) throw new VaultError('OVERSIZED', `event is larger than ${LIMITS.maxEventBytes} bytes`)
+  if (raw.length > LIMITS.maxEventBytes) throw OVERSIZED(`event is larger than ${LIMITS.maxEventBytes} bytes`)
   return { event, raw, id: sha256Hex(raw) }
 }
 

@@ -40,6 +40,9 @@ export type VaultErrorCode =
   | 'STORAGE_DAMAGED'
   | 'IN_USE'
   | 'STORAGE_FULL'
+  | 'NOT_ALLOWED'
+  | 'REMOTE_REFUSED'
+  | 'UNAUTHORIZED'
 
 const make = (code: VaultErrorCode) => (message: string, detail?: unknown) => new VaultError(code, message, detail)
 
@@ -71,6 +74,33 @@ export const STORAGE_DAMAGED = make('STORAGE_DAMAGED')
 export const IN_USE = make('IN_USE')
 /** The disk is full: nothing was written; retry once space is free. */
 export const STORAGE_FULL = make('STORAGE_FULL')
+/** Governance refuses the act (your own proposal, a quorum not met, after expiry…): well-formed, not allowed now. */
+export const NOT_ALLOWED = make('NOT_ALLOWED')
+/** A server or mirror refused what was sent (a push, a write): nothing of it was applied there. */
+export const REMOTE_REFUSED = make('REMOTE_REFUSED')
+/** A call without a valid access token (the HTTP host's, the ingest token). */
+export const UNAUTHORIZED = make('UNAUTHORIZED')
+export const INTERNAL = make('INTERNAL')
+export const TAMPERED = make('TAMPERED')
+export const MISPLACED = make('MISPLACED')
+
+/**
+ * The CLI's exit status for each code, in one place (the README's table is
+ * this one; a test holds them equal): 2 the command was asked wrongly, 3 the
+ * vault does not verify, is READ-ONLY or its storage is damaged, 1 anything
+ * else — refused, not found, in use, a server's answer.
+ */
+export const EXIT_STATUS: Readonly<Record<VaultErrorCode, 1 | 2 | 3>> = Object.freeze({
+  BAD_ARGUMENT: 2, UNKNOWN_METHOD: 2,
+  READ_ONLY: 3, VERIFY_FAILED: 3, STORAGE_DAMAGED: 3, TAMPERED: 3, MISPLACED: 3, BAD_SIGNATURE: 3, NON_CANONICAL: 3, WRONG_VAULT: 3,
+  NOT_FOUND: 1, ALREADY_EXISTS: 1, OVERSIZED: 1, TOO_DEEP: 1, MALFORMED: 1, WEAK_KEY: 1, KEY_AUTH_FAILED: 1, KDF_OUT_OF_BOUNDS: 1,
+  LOCKED: 1, NOT_A_MEMBER: 1, INTERNAL: 1, DISABLED: 1, BACKPRESSURE: 1, IN_USE: 1, STORAGE_FULL: 1,
+  NOT_ALLOWED: 1, REMOTE_REFUSED: 1, UNAUTHORIZED: 1
+})
+
+export function exitStatus(err: unknown): 1 | 2 | 3 {
+  return err instanceof VaultError ? EXIT_STATUS[err.code] ?? 1 : 1
+}
 
 /** The shape an error takes when it crosses a process boundary (IPC, HTTP). */
 export interface WireError {

@@ -13,7 +13,7 @@ import { createHandlers, METHOD_META, METHODS, type Handlers, type HostProviders
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
-import { BAD_ARGUMENT, NOT_FOUND, VaultError } from './errors.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT, INTERNAL, NOT_FOUND, UNKNOWN_METHOD, VaultError } from './errors.js'
 
 type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join' | 'onboard.joinCouch' | 'onboard.joinGit'
 type OnboardHandlers = Pick<Handlers, OnboardMethod>
@@ -78,7 +78,7 @@ export function openHost(opts: HostOptions): VaultHost {
     try {
       await adopt(await Vault.open({ dir: opts.dir }))
     } catch (err) {
-      openError = err instanceof VaultError ? err : new VaultError('INTERNAL', (err as Error).message)
+      openError = err instanceof VaultError ? err : INTERNAL((err as Error).message)
     }
   }
   opening = start()
@@ -95,7 +95,7 @@ export function openHost(opts: HostOptions): VaultHost {
     opening = new Promise((r) => { release = r })
     try {
       await prior
-      if (vault) throw new VaultError('ALREADY_EXISTS', 'this folder already holds a vault')
+      if (vault) throw ALREADY_EXISTS('this folder already holds a vault')
       return await fn()
     } finally {
       release()
@@ -118,7 +118,7 @@ export function openHost(opts: HostOptions): VaultHost {
     'onboard.joinCouch': async (args) => {
       const a = asArgs(args)
       const joiner = opts.joiners?.couch
-      if (!joiner) throw new VaultError('UNKNOWN_METHOD', 'this host cannot join from CouchDB')
+      if (!joiner) throw UNKNOWN_METHOD('this host cannot join from CouchDB')
       const url = text(a.url, 'database URL', 2048)
       await onboarding(async () => adopt(await joiner({ dir: opts.dir, url, user: typeof a.user === 'string' && a.user !== '' ? a.user : undefined, password: typeof a.password === 'string' ? a.password : '', passphrase: newPassphrase(a.passphrase) })))
       return status()
@@ -126,7 +126,7 @@ export function openHost(opts: HostOptions): VaultHost {
     'onboard.joinGit': async (args) => {
       const a = asArgs(args)
       const joiner = opts.joiners?.git
-      if (!joiner) throw new VaultError('UNKNOWN_METHOD', 'this host cannot join from Git')
+      if (!joiner) throw UNKNOWN_METHOD('this host cannot join from Git')
       await onboarding(async () => adopt(await joiner({ dir: opts.dir, url: text(a.url, 'repository URL', 2048), token: text(a.token, 'token', 4096), passphrase: newPassphrase(a.passphrase) })))
       return status()
     },
@@ -192,7 +192,7 @@ export function openHost(opts: HostOptions): VaultHost {
   const hosted = new Map<string, AnyHandler>([...Object.entries(onboard), ['vault.recover', recover]] as [string, AnyHandler][])
   const all = Object.fromEntries(METHODS.map((m) => {
     const own = hosted.get(m)
-    if (METHOD_META[m].host && !own) throw new VaultError('INTERNAL', `${m} is marked as answered by the host, which has no handler for it`)
+    if (METHOD_META[m].host && !own) throw INTERNAL(`${m} is marked as answered by the host, which has no handler for it`)
     return [m, own ?? forward(m)]
   })) as unknown as Handlers
   return {

@@ -14,7 +14,7 @@
  * applies the plan (committing or rolling back the fold).
  */
 import { GENESIS_TYPE, decodeEvent, type DecodedEvent } from './envelope.js'
-import { VaultError } from './errors.js'
+import { INTERNAL, MALFORMED, MISPLACED, VaultError } from './errors.js'
 import { GovFold, isGovernanceType, type GovEvent } from './governance/fold.js'
 import { everKeys, type GovState } from './governance/state.js'
 import { LIMITS } from './limits.js'
@@ -58,10 +58,10 @@ export interface GatePlan {
 /** Decode what can be decoded; anything else is quarantined with its reason. */
 export function decodeIncoming(vaultId: string, docId: string, raw: unknown): DecodedEvent | Verdict {
   try {
-    if (typeof raw !== 'string') throw new VaultError('MALFORMED', 'document carries no signed event bytes')
+    if (typeof raw !== 'string') throw MALFORMED('document carries no signed event bytes')
     const d = decodeEvent(raw, vaultId)
     const slot = parseEventDocId(docId)
-    if (!slot || slot.author !== d.event.author || slot.seq !== d.event.seq) throw new VaultError('MISPLACED', 'event is stored under another slot id')
+    if (!slot || slot.author !== d.event.author || slot.seq !== d.event.seq) throw MISPLACED('event is stored under another slot id')
     return d
   } catch (err) {
     const code = err instanceof VaultError ? err.code : 'MALFORMED'
@@ -164,7 +164,7 @@ export function planIngest(input: GateInput): GatePlan {
     for (const v of waiting) verdicts.push(v) // a loop, not a spread: a batch can hold 100,000 waiting events
     return { verdicts, admit: chained, forks: [...forks, ...branch], heads, fold, extended, state: fold.state }
   }
-  throw new VaultError('INTERNAL', 'ingestion did not settle')
+  throw INTERNAL('ingestion did not settle')
 }
 
 /** The vault's fold extended by the ready events when they come after it, else a new fold over everything. */

@@ -10,7 +10,7 @@ import LevelAdapter from 'pouchdb-adapter-leveldb'
 import leveldown from 'leveldown'
 import { mkdirSync } from 'node:fs'
 import { dropOpenCopy, inspectLevelDir, keepBeforeOpen, keepOpenCopy, registerDb, storageFailure, undoOpen, unregisterDb, type Damageable } from './storage.js'
-import { STORAGE_DAMAGED, VaultError } from './errors.js'
+import { INTERNAL, STORAGE_DAMAGED, VaultError } from './errors.js'
 
 type Callback = (err?: Error | null) => void
 interface Iterator {
@@ -41,7 +41,7 @@ function levelOf(db: Db): LevelDownLike {
   const damage = (db as Partial<GuardedDb>).damage
   if (damage) throw damage
   const level = levels.get(db.name)
-  if (!level) throw new Error(`no LevelDB handle for ${db.name}`)
+  if (!level) throw INTERNAL(`no LevelDB handle for ${db.name}`)
   return level
 }
 
@@ -293,7 +293,7 @@ export class GuardedDb implements Db, Damageable {
   }
 
   private call<T>(run: (db: Db) => Promise<T>, write = false): Promise<T> {
-    if (this.failure || !this.pouch) return Promise.reject(this.failure ?? new VaultError('INTERNAL', `${this.name} is closed`))
+    if (this.failure || !this.pouch) return Promise.reject(this.failure ?? INTERNAL(`${this.name} is closed`))
     if (write) this.wrote = true
     const db = this.pouch
     return new Promise<T>((resolve, reject) => {

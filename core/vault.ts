@@ -15,7 +15,7 @@ import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type Cite, type DecodedEv
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
 import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
-import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
+import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_A_MEMBER, NOT_ALLOWED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
 import { inspectLevelDir, storageFailure } from './storage.js'
 import { CATCH_UP_FILE, GENESIS_FILE, inFeedOrder, knownFeeds, recoverVault, type RecoveryReport } from './recover.js'
 import { sha256Hex } from './bytes.js'
@@ -447,7 +447,7 @@ export class Vault {
     const { decoded, durable } = await this.exclusive(async () => {
       if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
-      if (!this.member) throw READ_ONLY('this device key is not an active key of an active member')
+      if (!this.member) throw NOT_A_MEMBER('this device key is not an active key of an active member')
       const mine = this.feeds.get(this.device) ?? { length: 0, head: '' }
       if (this.catchUp !== null && mine.length < this.catchUp) {
         throw READ_ONLY(`this device's own feed came back from recovery with ${mine.length} of the ${this.catchUp} events it had signed: bring the rest back from a peer (tresor sync couch / sync git, or a bundle) before signing anything; signing now would fork this device's key`)
@@ -496,7 +496,7 @@ export class Vault {
     const outcome = fold.outcome(decoded.id)
     if (outcome?.kind !== 'ok') {
       if (fold === this.fold) this.fold.rollback()
-      throw BAD_ARGUMENT(outcome?.reason ?? 'the fold did not place this event')
+      throw NOT_ALLOWED(outcome?.reason ?? 'the fold did not place this event')
     }
     return () => {
       if (fold === this.fold) this.fold.commit()

@@ -14,6 +14,7 @@ import { storedBodies } from './pouch.js'
 import { CHECKPOINT_TYPE, checkCheckpointPayload, eventLeaf } from './proofs/checkpoint.js'
 import { rootOf, type Hash } from './proofs/merkle.js'
 import { sha256Hex, toHex } from './bytes.js'
+import { VERIFY_FAILED } from './errors.js'
 
 export type IssueCode =
   | 'MALFORMED' | 'NON_CANONICAL' | 'OVERSIZED' | 'TOO_DEEP' | 'BAD_SIGNATURE' | 'WEAK_KEY' | 'WRONG_VAULT'
@@ -87,8 +88,8 @@ class Run {
         const payload = checkCheckpointPayload((JSON.parse(cp.raw) as { payload: unknown }).payload)
         for (const f of payload.feeds) {
           const leaves = this.leaves.get(f.author) ?? []
-          if (leaves.length < f.length) throw new Error(`it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${leaves.length}`)
-          if (toHex(rootOf(leaves, 0, f.length)) !== f.root) throw new Error(`its root for feed ${f.author.slice(0, 8)}… does not match the log`)
+          if (leaves.length < f.length) throw VERIFY_FAILED(`it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${leaves.length}`)
+          if (toHex(rootOf(leaves, 0, f.length)) !== f.root) throw VERIFY_FAILED(`its root for feed ${f.author.slice(0, 8)}… does not match the log`)
         }
       } catch (err) {
         this.issue('CHECKPOINT_MISMATCH', cp.docId, `checkpoint does not match the log: ${(err as Error).message}`)

@@ -1,11 +1,11 @@
 /** A small, strict argument parser: unknown flags are usage errors, not silently ignored. */
 import { own } from '../core/dict.js'
-import { VaultError } from '../core/errors.js'
+import { BAD_ARGUMENT, VaultError } from '../core/errors.js'
 
 export interface ParsedArgs { command: string[]; flags: Map<string, string[]>; }
 
 export function usage(message: string): VaultError {
-  return new VaultError('BAD_ARGUMENT', message)
+  return BAD_ARGUMENT(message)
 }
 
 /** `spec` maps flag name → 'bool' | 'value' | 'list'. */

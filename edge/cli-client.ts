@@ -10,7 +10,7 @@
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHandlers, dispatch, type ArgsOf, type Method, type ResultOf } from '../core/api.js'
-import { fromWireError, isWireError, VaultError, type WireError } from '../core/errors.js'
+import { fromWireError, IN_USE, INTERNAL, isWireError, VaultError, type WireError } from '../core/errors.js'
 import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
 import { OWNER_FILE } from '../core/owner.js'
 import type { Vault } from '../core/vault.js'
@@ -86,11 +86,11 @@ async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?
     try {
       res = await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(a ?? {}) })
     } catch (err) {
-      throw new VaultError('IN_USE', `the vault is held by tresor serve at ${daemon.url}, which did not answer (${(err as Error).message})`)
+      throw IN_USE(`the vault is held by tresor serve at ${daemon.url}, which did not answer (${(err as Error).message})`)
     }
     const body = await res.json().catch(() => null) as { ok: boolean; value?: unknown; error?: WireError } | null
-    if (!body) throw new VaultError('INTERNAL', `tresor serve at ${daemon.url} answered ${res.status} without a result`)
-    if (!body.ok) throw isWireError(body.error) ? fromWireError(body.error) : new VaultError('INTERNAL', `tresor serve at ${daemon.url} answered ${res.status} with an error it did not name`)
+    if (!body) throw INTERNAL(`tresor serve at ${daemon.url} answered ${res.status} without a result`)
+    if (!body.ok) throw isWireError(body.error) ? fromWireError(body.error) : INTERNAL(`tresor serve at ${daemon.url} answered ${res.status} with an error it did not name`)
     return body.value as ResultOf<M>
   }
   let relock = false

@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Vault, VAULT_FILE } from '../core/vault.js'
-import { VaultError } from '../core/errors.js'
+import { NOT_FOUND } from '../core/errors.js'
 import { required, type ParsedArgs } from './args.js'
 import { getPassphrase } from './passphrase.js'
 
@@ -26,7 +26,7 @@ export function dirOf(args: ParsedArgs): string {
 export async function openVault(args: ParsedArgs, full = false): Promise<Vault> {
   const dir = dirOf(args)
   const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
-  if (!exists) throw new VaultError('NOT_FOUND', `no vault in ${dir} (create one with tresor init)`)
+  if (!exists) throw NOT_FOUND(`no vault in ${dir} (create one with tresor init)`)
   return Vault.open({ dir, full, onProgress: progress('verifying') })
 }
 

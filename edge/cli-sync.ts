@@ -18,7 +18,7 @@ import { decodeEvent } from '../core/envelope.js'
 import { readJsonFileIfExists } from '../core/files.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { catchUpFromPeers, genesisFromPeers, STORED_PEERS, type Peers } from '../sync/recover-peers.js'
-import { VaultError } from '../core/errors.js'
+import { IN_USE, VaultError } from '../core/errors.js'
 import { flag, usage, type ParsedArgs } from './args.js'
 import { TelemetryStore } from '../core/telemetry/store.js'
 import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type PullRound } from '../sync/telemetry-forward.js'
@@ -219,7 +219,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     const opened = await host.handlers['onboard.status']({} as never)
     if (opened.error?.code === 'IN_USE') {
       await host.close()
-      throw new VaultError('IN_USE', opened.error.message)
+      throw IN_USE(opened.error.message)
     }
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
     const { server, url } = await startHttpHost({ handlers: host.handlers, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })

@@ -12,7 +12,7 @@ import { Vault, ensureDeviceKey, VAULT_FILE, type MemberSpec } from '../core/vau
 import { statusOf, type VaultStatus } from '../core/api.js'
 import { stateHash } from '../core/governance/state.js'
 import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
-import { VaultError } from '../core/errors.js'
+import { exitStatus, INTERNAL, READ_ONLY, STORAGE_DAMAGED, VaultError } from '../core/errors.js'
 import { guardStorageFaults } from '../core/storage.js'
 import type { VerifyReport } from '../core/verify.js'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
@@ -85,14 +85,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function fail(err: unknown, json: boolean): number {
-  const e = err instanceof VaultError ? err : new VaultError('INTERNAL', (err as Error)?.message ?? String(err))
-  const code = e.code === 'BAD_ARGUMENT' ? 2 : e.code === 'READ_ONLY' || e.code === 'VERIFY_FAILED' || e.code === 'STORAGE_DAMAGED' ? 3 : 1
+  const e = err instanceof VaultError ? err : INTERNAL((err as Error)?.message ?? String(err))
+  const code = exitStatus(e)
   if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
   process.stderr.write(`tresor: ${e.message}\n`)
   return code
 }
-
-
 
 
 function parseMember(spec: string): MemberSpec {
@@ -165,7 +163,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     // The vault opens with its normal (incremental) start; the check asked for runs once, after.
     return withApi(await vaultApi(args), async (api) => {
       const before = await api.call('vault.status', {})
-      if (before.health.damaged) throw new VaultError('STORAGE_DAMAGED', before.health.reason ?? 'the database is damaged')
+      if (before.health.damaged) throw STORAGE_DAMAGED(before.health.reason ?? 'the database is damaged')
       // With the key, the check also signs the new verified point (TRESOR_PASSPHRASE here; a daemon uses its own).
       if (!api.via && process.env.TRESOR_PASSPHRASE) await api.call('vault.unlock', { passphrase: process.env.TRESOR_PASSPHRASE })
       const report = await api.call('vault.verify', { full })
@@ -200,7 +198,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     const vault = await openVault(args)
     if (vault.health.state !== 'ok') {
       await vault.close()
-      throw new VaultError('READ_ONLY', `refusing to export a vault that does not verify: ${vault.health.reason}`)
+      throw READ_ONLY(`refusing to export a vault that does not verify: ${vault.health.reason}`)
     }
     const target = flag(args, 'out')
     const stream = target ? createWriteStream(target, { flags: 'wx' }) : process.stdout

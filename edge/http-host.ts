@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
-import { dispatch, isMethod, maxArgBytes, toWireError, VaultError, type Handlers } from '../core/index.js'
+import { dispatch, isMethod, maxArgBytes, toWireError, VaultError, type Handlers, OVERSIZED, UNKNOWN_METHOD, BAD_ARGUMENT, BACKPRESSURE } from '../core/index.js'
 import { CONTENT_SECURITY_POLICY } from '../main/window-options.js'
 import type { TelemetryStore } from '../core/telemetry/store.js'
 
@@ -61,17 +61,17 @@ async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES, budget?: { u
     for await (const chunk of req) {
       const n = (chunk as Buffer).length
       size += n
-      if (size > max) throw new VaultError('OVERSIZED', `request body exceeds ${max} bytes`)
+      if (size > max) throw OVERSIZED(`request body exceeds ${max} bytes`)
       if (budget) {
         budget.used += n
-        if (budget.used > budget.max) throw new VaultError('BACKPRESSURE', `too much input is arriving at once (over ${budget.max} bytes): retry shortly`)
+        if (budget.used > budget.max) throw BACKPRESSURE(`too much input is arriving at once (over ${budget.max} bytes): retry shortly`)
       }
       chunks.push(chunk as Buffer)
     }
     return { text: UTF8.decode(Buffer.concat(chunks)), release }
   } catch (err) {
     release()
-    if (err instanceof TypeError) throw new VaultError('BAD_ARGUMENT', 'the request body is not valid UTF-8')
+    if (err instanceof TypeError) throw BAD_ARGUMENT('the request body is not valid UTF-8')
     throw err
   }
 }
@@ -117,14 +117,14 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
       if (req.method !== 'POST') return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
       if (req.headers.origin !== undefined && req.headers.origin !== origin) return send(res, 403, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' } })
       const auth = req.headers.authorization ?? ''
-      if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token)) return send(res, 401, { ok: false, error: { type: 'VaultError', code: 'LOCKED', message: 'a valid access token is required' } })
+      if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token)) return send(res, 401, { ok: false, error: { type: 'VaultError', code: 'UNAUTHORIZED', message: 'a valid access token is required' } })
       let method: string
       try { method = decodeURIComponent(url.pathname.slice(5)) } catch { return send(res, 400, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'the URL is not well-formed (bad percent-encoding)' } }) }
       try {
-        if (!isMethod(method)) throw new VaultError('UNKNOWN_METHOD', `no such method: ${method.slice(0, 64)}`)
+        if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${method.slice(0, 64)}`)
         const { text } = await readBody(req, maxArgBytes(method))
         let args: unknown
-        try { args = text === '' ? {} : JSON.parse(text) } catch { throw new VaultError('BAD_ARGUMENT', 'the body must be JSON') }
+        try { args = text === '' ? {} : JSON.parse(text) } catch { throw BAD_ARGUMENT('the body must be JSON') }
         return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args) })
       } catch (err) {
         const status = err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : err instanceof VaultError && err.code === 'BAD_ARGUMENT' && /UTF-8/.test(err.message) ? 400 : 200
@@ -151,7 +151,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     if (req.method !== 'POST') return refuse(405, 'BAD_ARGUMENT', 'use POST with NDJSON readings')
     if (req.headers.origin !== undefined && req.headers.origin !== origin) return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
     const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token)) return refuse(401, 'LOCKED', 'a valid ingest token is required')
+    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token)) return refuse(401, 'UNAUTHORIZED', 'a valid ingest token is required')
     const store = typeof opts.ingest.store === 'function' ? opts.ingest.store() : opts.ingest.store
     if (!store) return refuse(503, 'NOT_FOUND', 'no vault is open yet', { 'Retry-After': '5' })
     const usage = store.usage()

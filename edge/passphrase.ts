@@ -1,16 +1,16 @@
 /** Passphrase from TRESOR_PASSPHRASE or an interactive prompt with echo off. Never logged. */
 import { createInterface } from 'node:readline'
-import { VaultError } from '../core/errors.js'
+import { BAD_ARGUMENT } from '../core/errors.js'
 
 export async function getPassphrase(prompt: string, confirm = false, envVar = 'TRESOR_PASSPHRASE'): Promise<string> {
   const fromEnv = process.env[envVar]
   if (fromEnv) return fromEnv
   if (!process.stdin.isTTY) {
-    throw new VaultError('BAD_ARGUMENT', `no ${envVar === 'TRESOR_PASSPHRASE' ? 'passphrase' : 'password'}: set ${envVar} or run in a terminal`)
+    throw BAD_ARGUMENT(`no ${envVar === 'TRESOR_PASSPHRASE' ? 'passphrase' : 'password'}: set ${envVar} or run in a terminal`)
   }
   const first = await ask(prompt)
-  if (confirm && (await ask('Repeat passphrase: ')) !== first) throw new VaultError('BAD_ARGUMENT', 'passphrases do not match')
-  if (first.length === 0) throw new VaultError('BAD_ARGUMENT', 'an empty passphrase is not allowed')
+  if (confirm && (await ask('Repeat passphrase: ')) !== first) throw BAD_ARGUMENT('passphrases do not match')
+  if (first.length === 0) throw BAD_ARGUMENT('an empty passphrase is not allowed')
   return first
 }
 

@@ -12,7 +12,7 @@ import type { Db, Doc } from '../core/pouch.js'
 import { eventDocId, parseEventDocId } from '../core/store.js'
 import type { Verdict } from '../core/ingest.js'
 import type { SyncStatus } from '../core/api.js'
-import { VaultError } from '../core/errors.js'
+import { REMOTE_REFUSED } from '../core/errors.js'
 import { WorkerChecker, type EventChecker } from '../core/verify-pool.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
@@ -92,7 +92,7 @@ export class CouchSync {
 
   private async round(): Promise<SyncRound> {
     const info = await this.remote.info() as { error?: string; reason?: string }
-    if (info.error) throw new VaultError('BAD_ARGUMENT', `server refused: ${info.reason ?? info.error}`)
+    if (info.error) throw REMOTE_REFUSED(`server refused: ${info.reason ?? info.error}`)
     const design = await ensureDesignDoc(this.remote, this.options.admin === true)
     this.state.design = design
     const found = await this.checkHighWater()

@@ -26,7 +26,7 @@ import { eventDocId, parseEventDocId } from '../core/store.js'
 import { decodeEvent, GENESIS_TYPE, type SignedEvent } from '../core/envelope.js'
 import { makeIncident, MAX_INCIDENT_MARKS, type IncidentMark } from '../core/incident.js'
 import { bookOf, reportIncidents, type IncidentBook } from './incidents.js'
-import { VaultError } from '../core/errors.js'
+import { NOT_FOUND, REMOTE_REFUSED, VERIFY_FAILED } from '../core/errors.js'
 import { indexLog } from '../core/proofs/prover.js'
 import { checkCheckpointPayload, type CheckpointPayload } from '../core/proofs/checkpoint.js'
 import { rootOf } from '../core/proofs/merkle.js'
@@ -142,7 +142,7 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
       round.problems.push(...witness.problems)
       state.lastRollback = { at: new Date().toISOString(), message: witness.problems.join('; ') }
       if (witness.mirrorAtFault) round.incidents.push(...await reportIncidents(vault, book, [incident(witness.rolledBack ? 'rollback' : 'rewrite', witness.problems.join('; '))]))
-      throw new VaultError('VERIFY_FAILED', `the mirror disagrees with what this device saw before: ${witness.problems[0]}; nothing applied, nothing pushed`)
+      throw VERIFY_FAILED(`the mirror disagrees with what this device saw before: ${witness.problems[0]}; nothing applied, nothing pushed`)
     }
     // A fast-forward that takes an event file away or rewrites it is reported (once: the next round starts after it);
     // the round goes on: the gate judges what is there, and what was taken away is written back below.
@@ -156,7 +156,7 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
       for (let i = 0; i < added.length; i += 256) await git.add({ fs, dir: work, filepath: added.slice(i, i + 256) })
       const oid = await git.commit({ fs, dir: work, message: `tresor: ${round.written} event(s), ${round.anchored} anchor(s)`, author: AUTHOR })
       const res = await git.push({ fs, http, dir: work, url: options.url, ref: 'main', onAuth: () => ({ username: 'tresor', password: options.token }) })
-      if (!res.ok) throw new VaultError('VERIFY_FAILED', `the mirror refused the push: ${JSON.stringify(res.refs)}`)
+      if (!res.ok) throw REMOTE_REFUSED(`the mirror refused the push: ${JSON.stringify(res.refs)}`)
       round.pushed = true
       state.lastCommit = oid
     } else {
@@ -358,9 +358,9 @@ export async function joinFromGit(opts: { dir: string; url: string; token: strin
   await mkdir(scratch, { recursive: true })
   await git.init({ fs, dir: scratch, defaultBranch: 'main' })
   const head = await fetchMain(scratch, opts.url, opts.token)
-  if (!head) throw new VaultError('NOT_FOUND', 'the mirror is empty')
+  if (!head) throw NOT_FOUND('the mirror is empty')
   const genesisRaw = await genesisIn(scratch)
-  if (!genesisRaw) throw new VaultError('VERIFY_FAILED', 'the mirror holds no genesis event that hashes to its vault id')
+  if (!genesisRaw) throw VERIFY_FAILED('the mirror holds no genesis event that hashes to its vault id')
   const vault = await opts.adopt(genesisRaw)
   const round = await syncGit(vault, { url: opts.url, token: opts.token })
   return { vault, round }

@@ -7,7 +7,7 @@
  */
 import { decodeEvent, GENESIS_TYPE, type DecodedEvent } from '../core/envelope.js'
 import { Vault } from '../core/vault.js'
-import { VaultError } from '../core/errors.js'
+import { BAD_ARGUMENT, NOT_FOUND } from '../core/errors.js'
 import type { JoinFromCouch, JoinFromGit, Joiners } from '../core/host.js'
 import { CouchSync } from './couch-sync.js'
 import { saveCredentials } from './credentials.js'
@@ -30,8 +30,8 @@ export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, p
         if (d.event.type === GENESIS_TYPE && d.event.vault === null) found.set(d.id, d)
       } catch { /* not a genesis; the gate will judge the rest */ }
     }
-    if (found.size === 0) throw new VaultError('NOT_FOUND', 'the database holds no vault genesis event')
-    if (found.size > 1) throw new VaultError('BAD_ARGUMENT', `the database holds ${found.size} different vaults: give the URL of one vault's database`)
+    if (found.size === 0) throw NOT_FOUND('the database holds no vault genesis event')
+    if (found.size > 1) throw BAD_ARGUMENT(`the database holds ${found.size} different vaults: give the URL of one vault's database`)
     genesis = [...found.values()][0]!
   } finally {
     await remote.close().catch(() => undefined)

@@ -7,6 +7,7 @@
 import HttpAdapter from 'pouchdb-adapter-http'
 import Replication from 'pouchdb-replication'
 import { GuardedDb, PouchDB, openDb, type Db, type Doc } from '../core/pouch.js'
+import { BAD_ARGUMENT } from '../core/errors.js'
 
 const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
@@ -32,8 +33,8 @@ type ReplicateFn = (source: unknown, target: unknown, options: Record<string, un
 /** A handle on a remote database. `url` is the database URL without credentials. */
 export function remoteDb(url: string, credentials?: Credentials): Db {
   const parsed = new URL(url)
-  if (parsed.username || parsed.password) throw new Error('put credentials in the credentials option, not in the URL')
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('a CouchDB URL is http: or https:')
+  if (parsed.username || parsed.password) throw BAD_ARGUMENT('put credentials in the credentials option, not in the URL')
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw BAD_ARGUMENT('a CouchDB URL is http: or https:')
   const db = new PouchDB(url, { adapter: 'http', skip_setup: true, ...(credentials ? { auth: credentials } : {}) }) as Db
   // pouchdb-replication 9.0.0 calls `src.info().then(...)` for its progress
   // figures without a catch: when the server dies mid-replication that

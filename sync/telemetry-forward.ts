@@ -19,6 +19,7 @@ import { batchId } from '../core/telemetry/batch.js'
 import type { TelemetryStore } from '../core/telemetry/store.js'
 import { ensureDesignDoc, type DesignState } from './design-doc.js'
 import type { Denied } from './remote.js'
+import { NOT_FOUND } from '../core/errors.js'
 
 /** Batches per request: up to ~1.5 MB each at the default batch size. */
 const PUSH_CHUNK = 10
@@ -61,7 +62,7 @@ async function serverContiguous(remote: Db, device: string, upTo: number): Promi
 
 export async function forwardTelemetry(store: TelemetryStore, remote: Db, opts: { admin?: boolean } = {}): Promise<ForwardRound> {
   await remote.info().catch((err: { status?: number; message?: string }) => {
-    if (err?.status === 404) throw new Error('the telemetry database does not exist on the server: create it beside the events database (PUT …-telemetry) and give it the same _security')
+    if (err?.status === 404) throw NOT_FOUND('the telemetry database does not exist on the server: create it beside the events database (PUT …-telemetry) and give it the same _security')
     throw err
   }) // fails fast while offline
   const design = await ensureDesignDoc(remote, opts.admin === true).catch(() => null)

@@ -63,7 +63,7 @@ describe('governance attacks through vault directories', () => {
       // the revocation of the stolen key: carol may not veto it, and a rejection signed past her vault's checks is refused at the gate
       const r = await t.alice.propose({ kind: 'key.revoke', args: { member: 'carol', key: key.publicKey } }, 'laptop stolen')
       await syncAll(t.all)
-      expect(await errorOf(t.carol.reject(r.id, 'no'))).toBe('BAD_ARGUMENT: carol cannot veto a change of their own membership, roles or keys')
+      expect(await errorOf(t.carol.reject(r.id, 'no'))).toBe('NOT_ALLOWED: carol cannot veto a change of their own membership, roles or keys')
       const mine = latestGov(t.carol, key.publicKey)
       const veto = forge(t.carol, key, 'gov.reject', { proposal: r.id, reason: 'no' }, { deps: [citeOf({ id: r.id, event: { author: t.alice.device, seq: t.alice.heads()[t.alice.device]!.length } }), ...(mine ? [mine] : [])] })
       const [verdict] = await t.alice.ingest(docsOf([veto]))

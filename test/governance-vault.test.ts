@@ -56,7 +56,7 @@ describe('governance across devices', () => {
 
   it('governance - self-approval is refused with the reason', async () => {
     const p = await t.alice.propose(flag('finance_enabled'), 'ledger tests exist')
-    expect(await codeAndMessage(t.alice.approve(p.id))).toBe('BAD_ARGUMENT: you proposed this; another member must approve')
+    expect(await codeAndMessage(t.alice.approve(p.id))).toBe('NOT_ALLOWED: you proposed this; another member must approve')
     await t.alice.withdraw(p.id)
   })
 
@@ -65,14 +65,14 @@ describe('governance across devices', () => {
     await carry(t.alice, t.bob)
     await t.bob.approve(p.id)
     await carry(t.bob, t.bob2)
-    expect(await codeAndMessage(t.bob2.approve(p.id))).toBe('BAD_ARGUMENT: bob has already approved (quorums count members, not keys)')
+    expect(await codeAndMessage(t.bob2.approve(p.id))).toBe('NOT_ALLOWED: bob has already approved (quorums count members, not keys)')
   })
 
   it('governance - a commit without quorum is refused with what is missing', async () => {
     const p = await t.alice.propose(flag('network_enabled'), 'commission reversals audited')
     await carry(t.alice, t.carol)
     await t.carol.approve(p.id)
-    expect(await codeAndMessage(t.carol.commit(p.id))).toBe('BAD_ARGUMENT: quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain')
+    expect(await codeAndMessage(t.carol.commit(p.id))).toBe('NOT_ALLOWED: quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain')
   })
 
   it('governance - an expired proposal cannot be approved or committed', async () => {
@@ -80,9 +80,9 @@ describe('governance across devices', () => {
     const p = await t.alice.propose(flag('avatars_enabled'), 'avatar orders audited', new Date(now.getTime() + 3600_000).toISOString(), now)
     await carry(t.alice, t.bob)
     const later = new Date(now.getTime() + 2 * 3600_000)
-    expect(await codeAndMessage(t.bob.approve(p.id, later))).toBe('BAD_ARGUMENT: approval came after the proposal expired')
+    expect(await codeAndMessage(t.bob.approve(p.id, later))).toBe('NOT_ALLOWED: approval came after the proposal expired')
     await t.bob.approve(p.id, new Date(now.getTime() + 60_000))
-    expect(await codeAndMessage(t.bob.commit(p.id, later))).toBe('BAD_ARGUMENT: commit after the proposal expired')
+    expect(await codeAndMessage(t.bob.commit(p.id, later))).toBe('NOT_ALLOWED: commit after the proposal expired')
   })
 
   it('governance - a rejection ends the proposal; withdrawal is the proposer\'s alone', async () => {
@@ -90,10 +90,10 @@ describe('governance across devices', () => {
     await carry(t.alice, t.bob)
     expect((await t.bob.reject(p.id, 'fulfillment proof missing')).status).toBe('rejected')
     await carry(t.bob, t.alice)
-    expect(await codeAndMessage(t.alice.commit(p.id))).toMatch(/^BAD_ARGUMENT: commit after the proposal was rejected \([0-9a-f]{12}…\)$/)
+    expect(await codeAndMessage(t.alice.commit(p.id))).toMatch(/^NOT_ALLOWED: commit after the proposal was rejected \([0-9a-f]{12}…\)$/)
     const q = await t.alice.propose(flag('enablement_enabled'), 'endpoints active')
     await carry(t.alice, t.bob)
-    expect(await codeAndMessage(t.bob.withdraw(q.id))).toBe('BAD_ARGUMENT: only the proposer may withdraw')
+    expect(await codeAndMessage(t.bob.withdraw(q.id))).toBe('NOT_ALLOWED: only the proposer may withdraw')
     expect((await t.alice.withdraw(q.id)).status).toBe('withdrawn')
   })
 
@@ -109,7 +109,7 @@ describe('governance across devices', () => {
     expect(carol.state.members.carol!.revokedKeys).toEqual([carolKey])
     const q = await alice.propose(flag('proof_anchoring_enabled'), 'anchors validated')
     await carry(alice, carol)
-    expect(await codeAndMessage(carol.approve(q.id))).toBe('READ_ONLY: this device key is not an active key of an active member')
+    expect(await codeAndMessage(carol.approve(q.id))).toBe('NOT_A_MEMBER: this device key is not an active key of an active member')
   })
 
   it('governance - a member added by governance joins from a bundle, signs, and every device verifies their feed', async () => {

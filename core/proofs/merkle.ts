@@ -5,6 +5,7 @@
  * follow RFC 9162 §2.1.3-2.1.4 (verification needs only the proof, the sizes
  * and the roots).
  */
+import { BAD_ARGUMENT } from '../errors.js'
 import { createHash, hash } from 'node:crypto'
 
 export type Hash = Uint8Array
@@ -59,7 +60,7 @@ export function rootOf(leaves: Hash[], lo = 0, hi = leaves.length): Hash {
 /** PATH(m, D[lo:hi]): the audit path for leaf index m (0-based) in the tree over leaves[lo:hi]. */
 export function inclusionProof(leaves: Hash[], m: number, lo = 0, hi = leaves.length): Hash[] {
   const n = hi - lo
-  if (m < 0 || m >= n) throw new RangeError('leaf index outside the tree')
+  if (m < 0 || m >= n) throw BAD_ARGUMENT('leaf index outside the tree')
   if (n === 1) return []
   const k = split(n)
   return m < k
@@ -69,7 +70,7 @@ export function inclusionProof(leaves: Hash[], m: number, lo = 0, hi = leaves.le
 
 /** PROOF(m, D[0:n]): consistency between the first m leaves and all n. */
 export function consistencyProof(leaves: Hash[], m: number, n = leaves.length): Hash[] {
-  if (m < 1 || m > n) throw new RangeError('consistency needs 0 < m <= n')
+  if (m < 1 || m > n) throw BAD_ARGUMENT('consistency needs 0 < m <= n')
   if (m === n) return []
   return subproof(leaves, m, 0, n, true)
 }

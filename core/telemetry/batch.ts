@@ -11,7 +11,7 @@ import { dict, own } from '../dict.js'
 import { canonicalize, parseCanonical, type Json } from '../canonical.js'
 import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from '../bytes.js'
 import { verifyStrict } from '../ed25519.js'
-import { VaultError } from '../errors.js'
+import { OVERSIZED, VaultError } from '../errors.js'
 import { inclusionProof, leafHash, leafHashText, rootOf, verifyInclusion, type Hash } from '../proofs/merkle.js'
 import { DOMAIN_TAG } from '../formats.js'
 
@@ -114,7 +114,7 @@ export function checkBatch(raw: unknown, vault: string, memberKeys: Set<string>)
   if (typeof doc !== 'object' || doc === null || typeof doc.header !== 'string' || typeof doc.sig !== 'string' || !Array.isArray(doc.readings)) {
     throw bad('MALFORMED', 'a batch document has header, sig and readings')
   }
-  if (doc.header.length > 64 * 1024) throw new VaultError('OVERSIZED', 'batch header is too large')
+  if (doc.header.length > 64 * 1024) throw OVERSIZED('batch header is too large')
   const header = parseCanonical(doc.header, 64 * 1024, 4) as unknown as BatchHeader
   checkHeaderShape(header)
   if (header.vault !== vault) throw bad('WRONG_VAULT', `batch belongs to vault ${String(header.vault).slice(0, 12)}…, not this one`)

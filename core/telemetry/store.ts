@@ -24,7 +24,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Journal, journalHeader } from '../journal.js'
 import { openDb, rawBatch, rawGet, rawGetMany, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
 import { parseCanonical, type Json } from '../canonical.js'
-import { BACKPRESSURE, DISABLED, NOT_FOUND, READ_ONLY, VaultError } from '../errors.js'
+import { BACKPRESSURE, BAD_ARGUMENT, DISABLED, INTERNAL, NOT_FOUND, READ_ONLY, TAMPERED, VaultError } from '../errors.js'
 import { leafHashText, type Hash } from '../proofs/merkle.js'
 import { everKeys } from '../governance/state.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
@@ -167,7 +167,7 @@ export class TelemetryStore {
    * budget is full.
    */
   async ingest(input: string | string[], opts: { stream?: string; source?: string } = {}): Promise<IngestResult> {
-    if (this.closed) throw new VaultError('INTERNAL', 'the telemetry store is closed')
+    if (this.closed) throw INTERNAL('the telemetry store is closed')
     if (this.failure) throw this.failure
     if (!this.enabled) throw DISABLED(`telemetry is off: the ${STREAMING_FLAG} flag must be switched on by governance first`)
     if (this.vault.health.state === 'read-only') throw READ_ONLY(`this vault is READ-ONLY (${this.vault.health.reason ?? 'check failed'}): telemetry is not accepted`)
@@ -263,7 +263,7 @@ export class TelemetryStore {
   private async record(docs: Doc[]): Promise<void> {
     const res = await this.db.bulkDocs(docs)
     const failed = res.find((r) => r.error)
-    if (failed) throw new VaultError('INTERNAL', `could not record receipts: ${String(failed.reason ?? failed.error)}`)
+    if (failed) throw INTERNAL(`could not record receipts: ${String(failed.reason ?? failed.error)}`)
     this.quarantineBytes += docs.reduce((n, d) => n + JSON.stringify(d).length, 0)
     await rawBatch(this.db, [{ type: 'put', key: K_QBYTES, value: String(this.quarantineBytes) }])
     await syncBarrier(this.db)
@@ -323,7 +323,7 @@ export class TelemetryStore {
     const { doc, header, hash } = sealBatch({ vault: this.vault.vaultId, device: this.device, seq: this.headSeq + 1, prev: this.headHash, sealedAt, readings: take },
       (m) => this.vault.signDetached(m))
     const [res] = await this.db.bulkDocs([doc as unknown as Doc])
-    if (res?.error) throw new VaultError('INTERNAL', `could not store batch ${header.seq}: ${String(res.reason ?? res.error)}`)
+    if (res?.error) throw INTERNAL(`could not store batch ${header.seq}: ${String(res.reason ?? res.error)}`)
     const meta = metaLine(header, hash, docBytes(doc))
     const ops: RawOp[] = take.map((p) => ({ type: 'put', key: K_DEDUP + p.key, value: String(header.seq) }))
     ops.push({ type: 'put', key: metaKey(this.device, header.seq), value: JSON.stringify(meta) })
@@ -561,7 +561,7 @@ export class TelemetryStore {
       // Stored as a new document here (the peer's revision means nothing in this database).
       const body: Doc = { _id: doc._id, header: doc.header, sig: doc.sig, readings: doc.readings }
       const [res] = await this.db.bulkDocs([body])
-      if (res?.error) throw new VaultError('INTERNAL', `could not store batch ${id}: ${String(res.reason ?? res.error)}`)
+      if (res?.error) throw INTERNAL(`could not store batch ${id}: ${String(res.reason ?? res.error)}`)
       const meta = metaLine(header, hash, docBytes(doc))
       await rawBatch(this.db, [{ type: 'put', key: metaKey(header.device, header.seq), value: JSON.stringify(meta) }])
       this.metas.set(meta.id, meta)
@@ -659,7 +659,7 @@ export class TelemetryStore {
   async streamReadings(stream: string, range: { from?: string; to?: string } = {}): Promise<Reading[]> {
     const fromMs = range.from ? Date.parse(range.from) : 0
     const toMs = range.to ? Date.parse(range.to) : MAX_TS_MS
-    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw new VaultError('BAD_ARGUMENT', 'from and to must be UTC timestamps')
+    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw BAD_ARGUMENT('from and to must be UTC timestamps')
     const all: { reading: Reading; order: string }[] = []
     for await (const r of this.readingsOf(stream, fromMs, toMs)) all.push(r)
     all.sort((a, b) => (a.reading.ts < b.reading.ts ? -1 : a.reading.ts > b.reading.ts ? 1 : a.order < b.order ? -1 : 1))
@@ -699,8 +699,8 @@ export class TelemetryStore {
       for (const doc of await this.docs(metas.slice(i, i + 20).map((m) => m.id))) {
         try {
           const { header, hash } = checkBatch(doc, this.vault.vaultId, keys)
-          if (hash !== this.metas.get(doc._id)?.hash) throw new VaultError('TAMPERED', 'batch differs from the one indexed when it was stored')
-          if (header.seq > 1 && this.metas.get(batchId(header.device, header.seq - 1))?.hash !== header.prev) throw new VaultError('TAMPERED', 'batch does not continue its device\'s chain')
+          if (hash !== this.metas.get(doc._id)?.hash) throw TAMPERED('batch differs from the one indexed when it was stored')
+          if (header.seq > 1 && this.metas.get(batchId(header.device, header.seq - 1))?.hash !== header.prev) throw TAMPERED('batch does not continue its device\'s chain')
           batches++
           readings += header.count
         } catch (err) {
