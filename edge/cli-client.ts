@@ -14,6 +14,7 @@ import { fromWireError, IN_USE, INTERNAL, isWireError, VaultError, type WireErro
 import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
 import { OWNER_FILE } from '../core/owner.js'
 import type { Vault } from '../core/vault.js'
+import { TelemetryStore } from '../core/telemetry/store.js'
 import { dirOf, openVault } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 import type { ParsedArgs } from './args.js'
@@ -26,6 +27,8 @@ export interface VaultApi {
   call<M extends Method>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>>
   /** The daemon's URL when the calls go to a running `tresor serve`; null when this process opened the vault. */
   readonly via: string | null
+  /** The vault this process opened (null through a daemon): for work bigger than an API call carries (a bundle file over 48 MiB). */
+  readonly local: Vault | null
   close(): Promise<void>
 }
 
@@ -45,7 +48,7 @@ export async function writeServeFile(dir: string, url: string): Promise<() => Pr
  * the passphrase from TRESOR_PASSPHRASE or a prompt); a daemon whose key was
  * locked is locked again when the command ends.
  */
-export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?: boolean } = {}): Promise<VaultApi> {
+export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?: boolean; telemetry?: boolean } = {}): Promise<VaultApi> {
   let vault: Vault
   try {
     vault = await openVault(args, opts.full)
@@ -55,17 +58,25 @@ export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?
     if (!daemon) throw err
     return remoteApi(daemon, opts)
   }
+  let store: TelemetryStore | undefined
   try {
     if (opts.unlock) await vault.unlock(await getPassphrase('Device key passphrase: '))
+    // Telemetry seals with the key: unlocked from TRESOR_PASSPHRASE where it is set, as the daemon does.
+    else if (opts.telemetry && process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
+    if (opts.telemetry) store = await TelemetryStore.open(vault)
   } catch (err) {
     await vault.close()
     throw err
   }
-  const handlers = createHandlers(vault, { autoLockMs: 0 })
+  const handlers = createHandlers(vault, { autoLockMs: 0, telemetry: store })
   return {
     via: null,
+    local: vault,
     call: (method, a) => dispatch(handlers, method, a) as never,
-    close: () => vault.close()
+    close: async () => {
+      await store?.close()
+      await vault.close()
+    }
   }
 }
 
@@ -103,6 +114,7 @@ async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?
   }
   return {
     via: daemon.url,
+    local: null,
     call,
     close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) }
   }

@@ -11,7 +11,8 @@ import type { ProposalView } from '../core/api.js'
 import type { Action } from '../core/governance/actions.js'
 import { parseBounded, type Json } from '../core/canonical.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
-import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { dirOf, withVault, type Out } from './cli-support.js'
+import { MAX_BUNDLE_TEXT } from '../core/methods/exchange.js'
 import { getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
@@ -191,18 +192,19 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
         const status = parseBounded(await readFile(sinceFile, 'utf8'), 16 * 1024 * 1024, 8) as { feeds?: Record<string, { length: number }> }
         for (const [author, f] of Object.entries(status.feeds ?? {})) since[author] = Number(f.length) || 0
       }
-      return withVault(await openUnlocked(args), async (vault) => {
-        const bundle = await vault.exportBundle(since)
-        const target = required(args, 'out')
-        await writeFile(target, JSON.stringify(bundle) + '\n', { flag: 'wx', mode: 0o600 })
-        out.print(`wrote ${bundle.events.length} event(s) to ${target}`, { events: bundle.events.length, file: target })
+      const target = required(args, 'out')
+      return withApi(await vaultApi(args, { unlock: true }), async (api) => {
+        const bundle = await api.call('bundle.export', { since })
+        await writeFile(target, bundle.text + '\n', { flag: 'wx', mode: 0o600 })
+        out.print(`wrote ${bundle.events} event(s) to ${target}`, { events: bundle.events, file: target })
         return 0
       })
     }
     if (sub === 'import') {
       const text = await readFile(required(args, 'file'), 'utf8')
-      return withVault(await openVault(args), async (vault) => {
-        const receipt = await vault.importBundle(text)
+      return withApi(await vaultApi(args), async (api) => {
+        // A bundle file may be up to 512 MiB; an API call carries 48 MiB (through a daemon, a bigger one waits until it stops).
+        const receipt = api.local && text.length > MAX_BUNDLE_TEXT ? await api.local.importBundle(text) : await api.call('bundle.import', { text })
         out.print(`admitted ${receipt.admitted} event(s), ${receipt.duplicates} already here`, receipt)
         return 0
       })

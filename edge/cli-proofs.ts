@@ -1,9 +1,10 @@
 /** Proof commands of the `tresor` CLI: checkpoint, prove, verify-proof (the last needs no vault). */
 import { readFile, writeFile } from 'node:fs/promises'
-import { makeCheckpoint, proveConsistency, proveInclusion } from '../core/proofs/prover.js'
+import { makeCheckpoint, proveConsistency } from '../core/proofs/prover.js'
 import { verifyProofFile } from '../core/proofs/proof-file.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import { vaultApi, withApi } from './cli-client.js'
 
 export const PROOF_FLAGS = { consistency: 'value' } as const
 
@@ -27,12 +28,14 @@ export const PROOF_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Prom
     const first = flag(args, 'consistency')
     const id = args.command[1]
     if (!id || !/^[0-9a-f]{8,64}$/.test(id)) throw usage(first ? 'prove --consistency CP1 CP2: give the later checkpoint id' : 'prove EVENT_ID: give the event id (64 hex characters)')
-    return withVault(await openVault(args), async (vault) => {
-      const proof = first ? await proveConsistency(vault, first, id) : await proveInclusion(vault, id)
+    const write = async (proof: { kind: string }) => {
       await writeFile(target, JSON.stringify(proof, null, 1) + '\n', { flag: 'wx' })
-      out.print(`wrote ${proof.kind === "inclusion" ? "an" : "a"} ${proof.kind} proof to ${target}`, { kind: proof.kind, file: target })
+      out.print(`wrote ${proof.kind === 'inclusion' ? 'an' : 'a'} ${proof.kind} proof to ${target}`, { kind: proof.kind, file: target })
       return 0
-    })
+    }
+    // An inclusion proof is a method of the API (so it works while tresor serve runs); a consistency proof is made here.
+    if (!first) return withApi(await vaultApi(args), async (api) => write(await api.call('proof.event', { id })))
+    return withVault(await openVault(args), async (vault) => write(await proveConsistency(vault, first, id)))
   },
 
   async 'verify-proof'(args, out) {

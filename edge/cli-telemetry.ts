@@ -12,6 +12,7 @@ import { replayTimed } from '../core/telemetry/replay.js'
 import { everKeys } from '../core/governance/state.js'
 import { VaultError } from '../core/errors.js'
 import type { Vault } from '../core/vault.js'
+import { vaultApi, withApi } from './cli-client.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { openVault, withVault, type Out } from './cli-support.js'
 
@@ -96,8 +97,8 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
 
   async streams(args, out) {
     const windowMs = durationMs(flag(args, 'window') ?? '15m')
-    return withTelemetry(args, async (store) => {
-      const meters = await store.streams(windowMs)
+    return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
+      const meters = await api.call('telemetry.streams', { windowMs })
       const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(3))
       const human = meters.length === 0 ? 'no streams registered (tresor propose stream …) and no readings held' : meters.map((m) => {
         const w = m.window
@@ -129,20 +130,21 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
 
   async telemetry(args, out) {
     const sub = args.command[1]
-    return withTelemetry(args, async (store, vault) => {
-      if (sub === 'status') {
-        const u = store.usage()
-        const data = { ...u, enabled: store.enabled, forwardedSeq: store.forwarded, sealedSeq: store.head.seq }
-        out.print([`telemetry ${store.enabled ? 'on' : 'OFF (streaming_enabled)'}; ${u.usedBytes} of ${u.budgetBytes} budget bytes used${u.full ? ' (FULL: inputs wait)' : ''}`,
-          `  WAL ${u.walBytes}, unforwarded batches ${u.unforwardedBytes}, quarantine ${u.quarantineBytes}; ${u.unsealed} unsealed`,
-          `  sealed ${store.head.seq} batch(es), forwarded ${store.forwarded}`].join('\n'), data)
-        return 0
-      }
-      if (sub === 'quarantine') {
-        const entries = await store.quarantine(1000)
+    if (sub === 'status' || sub === 'quarantine') {
+      return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
+        if (sub === 'status') {
+          const { batches: _batches, ...data } = await api.call('telemetry.status', {})
+          out.print([`telemetry ${data.enabled ? 'on' : 'OFF (streaming_enabled)'}; ${data.usedBytes} of ${data.budgetBytes} budget bytes used${data.full ? ' (FULL: inputs wait)' : ''}`,
+            `  WAL ${data.walBytes}, unforwarded batches ${data.unforwardedBytes}, quarantine ${data.quarantineBytes}; ${data.unsealed} unsealed`,
+            `  sealed ${data.sealedSeq} batch(es), forwarded ${data.forwardedSeq}`].join('\n'), data)
+          return 0
+        }
+        const entries = await api.call('telemetry.quarantine', { limit: 1000 })
         out.print(entries.length === 0 ? 'nothing in telemetry quarantine' : entries.map((e) => `${e.receivedAt}  ${String(e.receipt.code).padEnd(24)} from ${e.source}\n    ${e.receipt.reason}\n    ${e.raw.slice(0, 160)}${e.truncated ? ` … (${e.size} bytes)` : ''}`).join('\n'), entries)
         return 0
-      }
+      })
+    }
+    return withTelemetry(args, async (store, vault) => {
       if (sub === 'prove') {
         const proof = await store.prove(required(args, 'stream'), required(args, 'id'))
         verifyReadingProof(proof, vault.vaultId, everKeys(vault.state))

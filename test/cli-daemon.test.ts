@@ -22,10 +22,11 @@ function tresor(args: string[]) {
 describe('cli through a running daemon', () => {
   afterAll(cleanupDirs)
 
-  it('cli - while tresor serve holds the vault, status, log, note, verify, propose, inbox, show, withdraw, members, flags and ledger go through it; the daemon\'s key is locked again after', async () => {
+  it('cli - while tresor serve holds the vault, status, log, note, verify, governance, bundles, inclusion proofs and telemetry status go through it; the daemon\'s key is locked again after', async () => {
     const v = await makeVault({ notes: 2, members: [{ name: 'bob', roles: ['operator'], keys: ['b0'.repeat(32)] }] })
     const dir = v.dir
     await v.close()
+    expect(tresor(['checkpoint', '--dir', dir]).code).toBe(0) // made before the daemon starts: proofs need one
     const env = { ...process.env }
     delete env.TRESOR_PASSPHRASE // the daemon starts with its key locked
     const daemon = await startDaemon(dir, [], env as Record<string, string>)
@@ -35,12 +36,12 @@ describe('cli through a running daemon', () => {
       for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
       const status = tresor(['status', '--dir', dir, '--json'])
       expect(status.code, status.stderr).toBe(0)
-      expect(status.json()).toMatchObject({ events: 3, health: { state: 'ok' } })
+      expect(status.json()).toMatchObject({ events: 4, health: { state: 'ok' } })
 
       const note = tresor(['note', '--dir', dir, '--text', 'from the cli beside the daemon', '--json'])
       expect(note.code, note.stderr).toBe(0)
-      expect(note.json()).toMatchObject({ seq: 4 })
-      expect((await api('vault.status')).value).toMatchObject({ events: 4, unlocked: false }) // signed by the daemon, locked again
+      expect(note.json()).toMatchObject({ seq: 5 })
+      expect((await api('vault.status')).value).toMatchObject({ events: 5, unlocked: false }) // signed by the daemon, locked again
 
       const log = tresor(['log', '--dir', dir, '--json'])
       expect(log.json().entries.map((e: { payload: { text?: string } }) => e.payload.text)).toContain('from the cli beside the daemon')
@@ -55,7 +56,20 @@ describe('cli through a running daemon', () => {
       expect(tresor(['members', '--dir', dir, '--json']).json().members.map((m: { name: string }) => m.name).sort()).toEqual(['alice', 'bob'])
       expect(tresor(['flags', '--dir', dir]).code).toBe(0)
       expect(tresor(['ledger', '--dir', dir]).stdout).toMatch(/the ledger is empty/)
-      expect((await api('log.list', { limit: 100 })).value.total).toBe(6)
+      expect((await api('log.list', { limit: 100 })).value.total).toBe(7)
+
+      // files in and out, proofs and telemetry, through the daemon too
+      const out = join(dir, '..', 'daemon-out')
+      const { mkdirSync } = await import('node:fs')
+      mkdirSync(out)
+      expect(tresor(['bundle', 'export', '--dir', dir, '--out', join(out, 'all.bundle'), '--json']).json()).toMatchObject({ events: 7 })
+      expect(tresor(['bundle', 'import', '--dir', dir, '--file', join(out, 'all.bundle'), '--json']).json()).toEqual({ admitted: 0, duplicates: 7 })
+      const genesis = log.json().entries[0].id as string
+      expect(tresor(['prove', genesis, '--dir', dir, '--out', join(out, 'genesis.proof')]).code).toBe(0)
+      expect(tresor(['verify-proof', join(out, 'genesis.proof')]).stdout).toMatch(/^VALID inclusion proof/)
+      expect(tresor(['telemetry', 'status', '--dir', dir, '--json']).json()).toMatchObject({ enabled: false })
+      expect(tresor(['streams', '--dir', dir]).stdout).toMatch(/no streams registered/)
+      expect(tresor(['telemetry', 'quarantine', '--dir', dir]).stdout).toMatch(/nothing in telemetry quarantine/)
 
       // a command not yet served through the daemon still says who holds the vault, and touches nothing
       const journal = () => createHash('sha256').update(readFileSync(join(dir, 'append.journal'))).digest('hex')
@@ -68,7 +82,7 @@ describe('cli through a running daemon', () => {
       await daemon.stop()
     }
     expect(existsSync(join(dir, 'serve.json'))).toBe(false) // taken back when the daemon stops
-    expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 6 }) // and the CLI opens the vault itself again
+    expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 7 }) // and the CLI opens the vault itself again
   })
 
   it('cli - a serve.json left by a daemon that is gone, or one naming another address, is never followed', async () => {
