@@ -15,8 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
-import { dispatch, isMethod, maxArgBytes, toWireError, VaultError, type Handlers, OVERSIZED, UNKNOWN_METHOD, BAD_ARGUMENT, BACKPRESSURE } from '../core/index.js'
-import { CONTENT_SECURITY_POLICY } from '../main/window-options.js'
+import { BACKPRESSURE, BAD_ARGUMENT, CONTENT_SECURITY_POLICY, dispatch, isMethod, maxArgBytes, OVERSIZED, toWireError, UNKNOWN_METHOD, VaultError, type Handlers } from '../core/index.js'
 import type { TelemetryStore } from '../core/telemetry/store.js'
 
 /** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */

@@ -5,9 +5,11 @@
  * the keychain can be used here. Free of Electron; tested in Node.
  */
 import type { Handlers } from '../core/index.js'
+import type { AppHandlers } from './contract.js'
 import type { Keychain } from './keychain.js'
 
-export function withKeychain(handlers: Handlers, keychain: Keychain): Handlers {
+/** Core's handlers with the desktop's extensions (main/contract.ts). */
+export function withKeychain(handlers: Handlers, keychain: Keychain): AppHandlers {
   return {
     ...handlers,
     'vault.status': async (args) => {
@@ -27,7 +29,7 @@ export function withKeychain(handlers: Handlers, keychain: Keychain): Handlers {
       if ((args as { forget?: boolean } | undefined)?.forget === true) {
         await keychain.forget()
       }
-      return handlers['vault.lock'](args)
+      return handlers['vault.lock']({})
     }
   }
 }

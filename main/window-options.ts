@@ -4,18 +4,8 @@
  */
 import type { BrowserWindowConstructorOptions } from 'electron'
 
-/** Strict CSP for the renderer: only the app's own files, no inline script or style, no eval. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'"
-].join('; ')
+/** Strict CSP for the renderer (core/ui-policy.ts: the same one the edge daemon serves). */
+export { CONTENT_SECURITY_POLICY } from '../core/ui-policy.js'
 
 /** BrowserWindow options: isolated, sandboxed renderer whose only bridge is `preloadPath`. */
 export function windowOptions(preloadPath: string): BrowserWindowConstructorOptions {

@@ -18,8 +18,6 @@ export interface VaultStatus {
   events: number
   feeds: Record<string, { length: number; head: string }>
   lastCheck: Pick<VerifyReport, 'ok' | 'mode' | 'checked' | 'total' | 'durationMs' | 'verifiedAt'> | null
-  /** Set by a host that can remember the passphrase in the OS keychain (the desktop app): whether it can here, and why not. */
-  keychain?: { ok: boolean; reason?: string; remembered: boolean }
 }
 
 /** What a recovery brought back (core/recover.ts), and one line per peer asked. */
@@ -31,10 +29,9 @@ export interface VaultMethods {
   'vault.verify': (args: { full?: boolean }) => Promise<VerifyReport>
   /** How far the running full check is (null when none runs): for a progress bar. */
   'vault.progress': (args: Record<string, never>) => Promise<{ task: 'verify'; done: number; total: number } | null>
-  /** `remember` asks a host with an OS keychain to keep the passphrase there (core itself ignores it). */
-  'vault.unlock': (args: { passphrase: string; remember?: boolean }) => Promise<{ unlocked: true }>
-  /** `forget` drops a remembered passphrase from the host's keychain. */
-  'vault.lock': (args: { forget?: boolean }) => Promise<{ unlocked: false }>
+  /** Hosts may extend it (the desktop's `remember`: main/contract.ts). */
+  'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
+  'vault.lock': (args: Record<never, never>) => Promise<{ unlocked: false }>
   /**
    * Rebuild a damaged vault (run by the host, which holds the vault): the
    * database is moved aside, never deleted; the log is rebuilt from what still

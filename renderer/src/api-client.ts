@@ -1,7 +1,7 @@
 /**
  * The renderer's one way to reach core: `send(method, args)`, typed against
- * core's Handlers. Only types come from core; the transport is whatever the
- * host provides:
+ * core's Handlers with the hosts' extensions (main/contract.ts). Only types
+ * come from core and main; the transport is whatever the host provides:
  *   - Electron: `window.tresor.invoke` from the preload;
  *   - browser (edge daemon): `POST /api/<method>` with a JSON body and
  *     `Authorization: Bearer <token>`, the token taken from `#token=...`.
@@ -9,7 +9,8 @@
  * `{ ok: false, error: { type, code, message } }`.
  */
 import { nullProto } from './records.js'
-import type { ArgsOf, Method, ResultOf, VaultErrorCode, WireError } from '../../core/index.js'
+import type { VaultErrorCode, WireError } from '../../core/index.js'
+import type { AppArgsOf as ArgsOf, AppMethod as Method, AppResultOf as ResultOf } from '../../main/contract.js'
 import type { TresorBridge } from '../../main/preload.js'
 import type { IpcResult } from '../../main/ipc-handlers.js'
 

@@ -7,9 +7,10 @@ import { withEntry } from './records.js'
 import { create, type StateCreator } from 'zustand'
 import type {
   Action, GovState, LedgerEntry, LogEntry, LogEntryDetail, InclusionProofFile, OnboardStatus, ProposalView, Reading,
-  RecoveryResult, StreamMeter, SyncStatus, TelemetryQuarantineEntry, TelemetryStatus, VaultStatus, VerifyReport
+  RecoveryResult, StreamMeter, SyncStatus, TelemetryQuarantineEntry, TelemetryStatus, VerifyReport
 } from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
+import type { AppResultOf } from '../../main/contract.js'
 
 export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
 
@@ -23,7 +24,8 @@ const idle: Job = { busy: false, error: null, done: null }
 
 export interface SessionSlice {
   onboard: OnboardStatus | null
-  status: VaultStatus | null
+  /** The host's status: core's, with the desktop's keychain where there is one. */
+  status: AppResultOf<'vault.status'> | null
   statusError: ApiError | null
   screen: Screen
   jobs: Record<string, Job>
