@@ -1,6 +1,5 @@
 /** A small, strict argument parser: unknown flags are usage errors, not silently ignored. */
-import { own } from '../core/dict.js'
-import { BAD_ARGUMENT, VaultError } from '../core/errors.js'
+import { BAD_ARGUMENT, own, VaultError } from '../core/index.js'
 
 export interface ParsedArgs { command: string[]; flags: Map<string, string[]>; }
 

@@ -9,12 +9,7 @@
  */
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createHandlers, dispatch, type ArgsOf, type Method, type ResultOf } from '../core/api.js'
-import { fromWireError, IN_USE, INTERNAL, isWireError, VaultError, type WireError } from '../core/errors.js'
-import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
-import { OWNER_FILE } from '../core/owner.js'
-import type { Vault } from '../core/vault.js'
-import { TelemetryStore } from '../core/telemetry/store.js'
+import { createHandlers, dispatch, fromWireError, IN_USE, INTERNAL, isWireError, OWNER_FILE, readJsonFileIfExists, TelemetryStore, VaultError, writeJsonFile, type ArgsOf, type Method, type ResultOf, type Vault, type WireError } from '../core/index.js'
 import { dirOf, openVault } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 import type { ParsedArgs } from './args.js'

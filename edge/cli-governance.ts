@@ -3,16 +3,11 @@
  * inbox, show, approve, reject, withdraw, commit, members, flags, ledger, and
  * offline transfer with bundles (export, import, join).
  */
-import { dict, own } from '../core/dict.js'
+import { dict, MAX_BUNDLE_TEXT, own, parseBounded, Vault, type Action, type Json, type ProposalView } from '../core/index.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { Vault } from '../core/vault.js'
-import type { ProposalView } from '../core/api.js'
-import type { Action } from '../core/governance/actions.js'
-import { parseBounded, type Json } from '../core/canonical.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, withVault, type Out } from './cli-support.js'
-import { MAX_BUNDLE_TEXT } from '../core/methods/exchange.js'
 import { getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'

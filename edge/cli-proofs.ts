@@ -1,7 +1,6 @@
 /** Proof commands of the `tresor` CLI: checkpoint, prove, verify-proof (the last needs no vault). */
 import { readFile, writeFile } from 'node:fs/promises'
-import { makeCheckpoint, proveConsistency } from '../core/proofs/prover.js'
-import { verifyProofFile } from '../core/proofs/proof-file.js'
+import { makeCheckpoint, proveConsistency, verifyProofFile } from '../core/index.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
 import { vaultApi, withApi } from './cli-client.js'

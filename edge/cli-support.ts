@@ -1,8 +1,7 @@
 /** Helpers every CLI command shares: output, progress, opening the vault. */
 import { stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { Vault, VAULT_FILE } from '../core/vault.js'
-import { NOT_FOUND } from '../core/errors.js'
+import { NOT_FOUND, Vault, VAULT_FILE } from '../core/index.js'
 import { required, type ParsedArgs } from './args.js'
 import { getPassphrase } from './passphrase.js'
 

@@ -3,18 +3,11 @@
  * error, 3 verification failed or vault READ-ONLY, 1 anything else; each
  * failure prints one line on stderr.
  */
-import { own } from '../core/dict.js'
+import { ensureDeviceKey, exitStatus, exportYaml, guardStorageFaults, INTERNAL, own, READ_ONLY, stateHash, statusOf, STORAGE_DAMAGED, Vault, VAULT_FILE, VaultError, verifyYamlExport, type MemberSpec, type VaultStatus, type VerifyReport } from '../core/index.js'
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
-import { Vault, ensureDeviceKey, VAULT_FILE, type MemberSpec } from '../core/vault.js'
-import { statusOf, type VaultStatus } from '../core/api.js'
-import { stateHash } from '../core/governance/state.js'
-import { exportYaml, verifyYamlExport } from '../core/audit-yaml.js'
-import { exitStatus, INTERNAL, READ_ONLY, STORAGE_DAMAGED, VaultError } from '../core/errors.js'
-import { guardStorageFaults } from '../core/storage.js'
-import type { VerifyReport } from '../core/verify.js'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, openVault, progress, withVault, type Out } from './cli-support.js'
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'

@@ -10,13 +10,11 @@
  * and is sent only once every admitted reading is on disk. When the disk
  * budget is full the answer is 503 with Retry-After and nothing is taken.
  */
-import { own } from '../core/dict.js'
+import { BACKPRESSURE, BAD_ARGUMENT, CONTENT_SECURITY_POLICY, dispatch, isMethod, maxArgBytes, OVERSIZED, own, toWireError, UNKNOWN_METHOD, VaultError, type Handlers, type TelemetryStore } from '../core/index.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
-import { BACKPRESSURE, BAD_ARGUMENT, CONTENT_SECURITY_POLICY, dispatch, isMethod, maxArgBytes, OVERSIZED, toWireError, UNKNOWN_METHOD, VaultError, type Handlers } from '../core/index.js'
-import type { TelemetryStore } from '../core/telemetry/store.js'
 
 /** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */
 export const MAX_BODY_BYTES = 64 * 1024

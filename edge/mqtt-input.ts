@@ -11,8 +11,7 @@
  * stream is configured.
  */
 import mqtt, { type MqttClient, type IPublishPacket } from 'mqtt'
-import { VaultError } from '../core/errors.js'
-import type { TelemetryStore } from '../core/telemetry/store.js'
+import { VaultError, type TelemetryStore } from '../core/index.js'
 
 export interface MqttInputOptions {
   url: string

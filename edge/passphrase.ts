@@ -1,6 +1,6 @@
 /** Passphrase from TRESOR_PASSPHRASE or an interactive prompt with echo off. Never logged. */
 import { createInterface } from 'node:readline'
-import { BAD_ARGUMENT } from '../core/errors.js'
+import { BAD_ARGUMENT } from '../core/index.js'
 
 export async function getPassphrase(prompt: string, confirm = false, envVar = 'TRESOR_PASSPHRASE'): Promise<string> {
   const fromEnv = process.env[envVar]

@@ -11,7 +11,7 @@ import { unlockFromKeychain, withKeychain } from './desktop-host.js'
 import { createIpcHandler } from './ipc-handlers.js'
 import { openVaultHost, type VaultHost } from './vault-host.js'
 import { CONTENT_SECURITY_POLICY, isRendererUrl, isSafeExternalUrl, windowOptions } from './window-options.js'
-import { guardStorageFaults } from '../core/storage.js'
+import { guardStorageFaults } from '../core/index.js'
 
 const here = import.meta.dirname
 

@@ -3,7 +3,7 @@
  * can be tested in plain Node. `main/index.ts` registers the returned function
  * as the one `tresor:invoke` handler.
  */
-import { dispatch, isMethod, maxArgBytes, OVERSIZED, BAD_ARGUMENT, UNKNOWN_METHOD, toWireError, type Handlers, type WireError } from '../core/index.js'
+import { BAD_ARGUMENT, dispatch, isMethod, maxArgBytes, OVERSIZED, toWireError, UNKNOWN_METHOD, type Handlers, type WireError } from '../core/index.js'
 
 /** Largest accepted argument object for most methods, as UTF-8 JSON; each method's own limit comes from the registry (`maxArgBytes`). */
 export const MAX_ARGS_BYTES = 64 * 1024

@@ -5,7 +5,7 @@
 import type { BrowserWindowConstructorOptions } from 'electron'
 
 /** Strict CSP for the renderer (core/ui-policy.ts: the same one the edge daemon serves). */
-export { CONTENT_SECURITY_POLICY } from '../core/ui-policy.js'
+export { CONTENT_SECURITY_POLICY } from '../core/index.js'
 
 /** BrowserWindow options: isolated, sandboxed renderer whose only bridge is `preloadPath`. */
 export function windowOptions(preloadPath: string): BrowserWindowConstructorOptions {

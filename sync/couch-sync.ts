@@ -7,20 +7,12 @@
  * (rollback, truncation) is reported and nothing of it is applied.
  */
 import { join } from 'node:path'
-import type { Vault } from '../core/vault.js'
-import type { Db, Doc } from '../core/pouch.js'
-import { eventDocId, parseEventDocId } from '../core/store.js'
-import type { Verdict } from '../core/ingest.js'
-import type { SyncStatus } from '../core/api.js'
-import { REMOTE_REFUSED } from '../core/errors.js'
-import { WorkerChecker, type EventChecker } from '../core/verify-pool.js'
+import { EVENT_PREFIX, eventDocId, FORK_PREFIX, idRange, isEventLikeId, makeIncident, parseEventDocId, REMOTE_REFUSED, WorkerChecker, type Db, type Doc, type EventChecker, type IncidentMark, type SyncStatus, type Vault, type Verdict } from '../core/index.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
-import { makeIncident, type IncidentMark } from '../core/incident.js'
 import { bookOf, reportIncidents } from './incidents.js'
-import { EVENT_PREFIX, FORK_PREFIX, idRange, isEventLikeId } from '../core/formats.js'
 
 export type { SyncStatus }
 

@@ -4,9 +4,7 @@
  * user name. Never logged, never synced.
  */
 import { join } from 'node:path'
-import { openSecret, sealSecret, type SealedSecret } from '../core/secret-box.js'
-import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
-import { MALFORMED } from '../core/errors.js'
+import { MALFORMED, openSecret, readJsonFileIfExists, sealSecret, writeJsonFile, type SealedSecret } from '../core/index.js'
 import type { Credentials } from './remote.js'
 
 export const CREDENTIALS_FILE = 'couch-credentials.json'

@@ -6,7 +6,7 @@
  * `tresor-writer` role. Reviewer accounts can pull, not push.
  * v2: telemetry batches (`tb!<device>!<seq>`).
  */
-import type { Db } from '../core/pouch.js'
+import type { Db } from '../core/index.js'
 
 export const DESIGN_ID = '_design/tresor'
 /** Bump when the function changes: the app upgrades older versions it finds. */

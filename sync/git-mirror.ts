@@ -12,26 +12,14 @@
  * field is written as a redacted stub (ids, position and the SHA-256 of the
  * private value), never its bytes; and no secret is ever written.
  */
-import { dict, dictFrom } from '../core/dict.js'
+import { canonicalize, checkCheckpointPayload, decodeEvent, dict, dictFrom, eventDocId, GENESIS_TYPE, indexLog, makeIncident, MAX_INCIDENT_MARKS, NOT_FOUND, parseEventDocId, readJsonFileIfExists, REMOTE_REFUSED, rootOf, sha256Hex, toHex, VERIFY_FAILED, writeJsonFile, type CheckpointPayload, type IncidentMark, type Json, type SignedEvent, type Vault } from '../core/index.js'
 import fs from 'node:fs'
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import git from 'isomorphic-git'
 import http from 'isomorphic-git/http/node'
 import { parse as parseYaml, stringify as toYaml } from 'yaml'
-import type { Vault } from '../core/vault.js'
-import { canonicalize, type Json } from '../core/canonical.js'
-import { sha256Hex } from '../core/bytes.js'
-import { eventDocId, parseEventDocId } from '../core/store.js'
-import { decodeEvent, GENESIS_TYPE, type SignedEvent } from '../core/envelope.js'
-import { makeIncident, MAX_INCIDENT_MARKS, type IncidentMark } from '../core/incident.js'
 import { bookOf, reportIncidents, type IncidentBook } from './incidents.js'
-import { NOT_FOUND, REMOTE_REFUSED, VERIFY_FAILED } from '../core/errors.js'
-import { indexLog } from '../core/proofs/prover.js'
-import { checkCheckpointPayload, type CheckpointPayload } from '../core/proofs/checkpoint.js'
-import { rootOf } from '../core/proofs/merkle.js'
-import { toHex } from '../core/bytes.js'
-import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
 
 export const MIRROR_DIR = 'git-mirror'
 export const GIT_STATE_FILE = 'sync-git.json'

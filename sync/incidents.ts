@@ -6,10 +6,7 @@
  * after a recovery), the incident waits in the sync state and is signed at
  * the first round that can. The same incident is signed once.
  */
-import { canonicalize } from '../core/canonical.js'
-import { sha256Hex } from '../core/bytes.js'
-import { INCIDENT_TYPE, incidentJson, type Incident } from '../core/incident.js'
-import type { Vault } from '../core/vault.js'
+import { canonicalize, INCIDENT_TYPE, incidentJson, sha256Hex, type Incident, type Vault } from '../core/index.js'
 
 /** Kept in a witness's sync state (sync-couch.json, sync-git.json). */
 export interface IncidentBook {

@@ -5,15 +5,11 @@
  * through the ingestion gate, and keep the credentials sealed. Used by the
  * hosts' onboarding (desktop and edge) and the CLI.
  */
-import { decodeEvent, GENESIS_TYPE, type DecodedEvent } from '../core/envelope.js'
-import { Vault } from '../core/vault.js'
-import { BAD_ARGUMENT, NOT_FOUND } from '../core/errors.js'
-import type { JoinFromCouch, JoinFromGit, Joiners } from '../core/host.js'
+import { BAD_ARGUMENT, decodeEvent, EVENT_PREFIX, GENESIS_TYPE, idRange, NOT_FOUND, Vault, type DecodedEvent, type Joiners, type JoinFromCouch, type JoinFromGit } from '../core/index.js'
 import { CouchSync } from './couch-sync.js'
 import { saveCredentials } from './credentials.js'
 import { joinFromGit } from './git-mirror.js'
 import { remoteDb } from './remote.js'
-import { EVENT_PREFIX, idRange } from '../core/formats.js'
 
 export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, passphrase }) => {
   const credentials = user ? { username: user, password } : undefined

@@ -6,10 +6,7 @@
  * syncs with (their URLs and sealed credentials are in its folder), or the
  * ones the CLI's flags name. Everything they give passes the gate.
  */
-import { readJsonFileIfExists } from '../core/files.js'
-import { eventDocId } from '../core/store.js'
-import type { Vault, VaultConfig } from '../core/vault.js'
-import type { RecoveryPeers } from '../core/host.js'
+import { eventDocId, readJsonFileIfExists, type RecoveryPeers, type Vault, type VaultConfig } from '../core/index.js'
 import { CouchSync } from './couch-sync.js'
 import { loadCredentials } from './credentials.js'
 import { GIT_STATE_FILE, genesisFromGit, syncGit } from './git-mirror.js'

@@ -6,8 +6,7 @@
  */
 import HttpAdapter from 'pouchdb-adapter-http'
 import Replication from 'pouchdb-replication'
-import { GuardedDb, PouchDB, openDb, type Db, type Doc } from '../core/pouch.js'
-import { BAD_ARGUMENT } from '../core/errors.js'
+import { BAD_ARGUMENT, GuardedDb, openDb, PouchDB, type Db, type Doc } from '../core/index.js'
 
 const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 

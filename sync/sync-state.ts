@@ -1,7 +1,6 @@
 /** What a device remembers about its CouchDB sync (no secrets): high-water marks, waiting docs, last results. */
-import { dict, dictFrom } from '../core/dict.js'
+import { dict, dictFrom, readJsonFileIfExists, writeJsonFile } from '../core/index.js'
 import { join } from 'node:path'
-import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
 import type { Denied } from './remote.js'
 import type { IncidentBook } from './incidents.js'
 

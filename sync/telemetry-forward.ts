@@ -13,13 +13,9 @@
  * the reason; one whose predecessor is missing waits for a later round.
  */
 import { join } from 'node:path'
-import type { Db, Doc } from '../core/pouch.js'
-import { readJsonFileIfExists, writeJsonFile } from '../core/files.js'
-import { batchId } from '../core/telemetry/batch.js'
-import type { TelemetryStore } from '../core/telemetry/store.js'
+import { batchId, NOT_FOUND, readJsonFileIfExists, writeJsonFile, type Db, type Doc, type TelemetryStore } from '../core/index.js'
 import { ensureDesignDoc, type DesignState } from './design-doc.js'
 import type { Denied } from './remote.js'
-import { NOT_FOUND } from '../core/errors.js'
 
 /** Batches per request: up to ~1.5 MB each at the default batch size. */
 const PUSH_CHUNK = 10

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cleanupDirs, makeVault, PASS } from './helpers.js'
+import { cleanupDirs, makeVault, PASS, tempDir } from './helpers.js'
 import { startDaemon } from './support/daemon.js'
 
 const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
@@ -59,9 +59,7 @@ describe('cli through a running daemon', () => {
       expect((await api('log.list', { limit: 100 })).value.total).toBe(7)
 
       // files in and out, proofs and telemetry, through the daemon too
-      const out = join(dir, '..', 'daemon-out')
-      const { mkdirSync } = await import('node:fs')
-      mkdirSync(out)
+      const out = await tempDir()
       expect(tresor(['bundle', 'export', '--dir', dir, '--out', join(out, 'all.bundle'), '--json']).json()).toMatchObject({ events: 7 })
       expect(tresor(['bundle', 'import', '--dir', dir, '--file', join(out, 'all.bundle'), '--json']).json()).toEqual({ admitted: 0, duplicates: 7 })
       const genesis = log.json().entries[0].id as string

@@ -54,3 +54,11 @@ describe('lint formats', () => {
     expect(await hits('core/probe.ts', "export const d = 'every!'\n")).toHaveLength(0)
   })
 })
+
+describe('lint core surface', () => {
+  test('lint - sync/, edge/ and main/ take core through core/index.js only', async () => {
+    expect(await boundaryHits('sync/probe.ts', "import { Vault } from '../core/vault.js'\nexport const v = Vault\n")).toHaveLength(1)
+    expect(await boundaryHits('edge/probe.ts', "import type { VerifyReport } from '../core/verify.js'\nexport type R = VerifyReport\n")).toHaveLength(1)
+    expect(await boundaryHits('main/probe.ts', "import { Vault } from '../core/index.js'\nexport const v = Vault\n")).toHaveLength(0)
+  })
+})
