@@ -289,6 +289,15 @@ export class Vault {
   get vaultId(): string { return this.config.vaultId }
   get device(): string { return this.config.device }
   get health(): Health { return this.healthState }
+
+  /**
+   * The one READ-ONLY gate: everything that writes to the vault or vouches for
+   * it (appends, ingest, telemetry intake, proofs) asks here, so the rule and
+   * its message live in one place. `what` names the refused act.
+   */
+  assertWritable(what: string): void {
+    if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY (${this.healthState.reason ?? 'its check failed'}): ${what} refused`)
+  }
   /** After a recovery: the length this device's own feed must reach again before it signs (null: none). */
   get awaitingCatchUp(): number | null { return this.catchUp }
   get unlocked(): boolean { return this.key !== null }
@@ -445,7 +454,7 @@ export class Vault {
    */
   private async appendChecked(type: string, payload: Record<string, Json>, now?: Date, governance = false): Promise<DecodedEvent> {
     const { decoded, durable } = await this.exclusive(async () => {
-      if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
+      this.assertWritable(`signing ${type}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
       if (!this.member) throw NOT_A_MEMBER('this device key is not an active key of an active member')
       const mine = this.feeds.get(this.device) ?? { length: 0, head: '' }
@@ -581,7 +590,7 @@ export class Vault {
   async ingest(incoming: { docId: string; raw: unknown }[], options: { allOrNothing?: boolean; signer?: string; checker?: EventChecker } = {}): Promise<Verdict[]> {
     const checked = await checkIncoming(this.vaultId, incoming, options.checker)
     return this.exclusive(async () => {
-      if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY: ${this.healthState.reason}`)
+      this.assertWritable('taking in events')
       const held = await this.heldIds(incoming.map((x) => parseEventDocId(x.docId)))
       const heldCited = await this.heldCited(checked)
       const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, fold: this.fold, evidence: this.evidence, heldCited, now: Date.now(), incoming: checked, held })

@@ -8,6 +8,7 @@ import { signEvent, type DecodedEvent } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { toHex } from '../core/bytes.js'
 import { POINT_FILE } from '../core/verified-point.js'
+import { makeCheckpoint } from '../core/proofs/prover.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { VaultError } from '../core/errors.js'
 import { WorkerChecker, inlineChecker } from '../core/verify-pool.js'
@@ -86,6 +87,13 @@ describe('verify', () => {
     expect(v.health.report!.issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(device, 4) })
     await v.unlock(PASS)
     expect(await appendCode(v)).toBe('READ_ONLY')
+    // One gate for everything that writes or vouches: appends, governance, ingest, proofs all refuse alike.
+    const refusals = await Promise.all([
+      v.append('audit.note', { text: 'more' }), v.propose({ kind: 'flag.set', args: { flag: 'finance_enabled', value: true } }, 'r'),
+      v.ingest([]), makeCheckpoint(v)
+    ].map((p) => p.then(() => null, (e: VaultError) => `${e.code}: ${e.message.replace(/\): .*/, ')')}`)))
+    expect(new Set(refusals).size).toBe(1)
+    expect(refusals[0]).toMatch(/^READ_ONLY: vault is READ-ONLY \(1 verification issue\(s\); first: REWRITTEN/)
     const full = await v.verify({ full: true })
     expect(full.ok).toBe(false)
     expect(full.issues.map((i) => i.docId)).toContain(eventDocId(device, 4))

@@ -8,7 +8,7 @@ import { canonicalize } from '../canonical.js'
 import { toHex } from '../bytes.js'
 import { storedBodies, type Doc } from '../pouch.js'
 import { parseEventDocId, eventDocId } from '../store.js'
-import { BAD_ARGUMENT, NOT_FOUND, READ_ONLY } from '../errors.js'
+import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
 import type { Vault } from '../vault.js'
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
@@ -26,7 +26,7 @@ export interface LogIndex {
 
 /** Leaves of every feed (up to its verified length), where each event id sits, and the checkpoints. */
 export async function indexLog(vault: Vault): Promise<LogIndex> {
-  if (vault.health.state !== 'ok') throw READ_ONLY(`vault is READ-ONLY: ${vault.health.reason}`)
+  vault.assertWritable('a proof from a log that does not verify')
   await vault.flush()
   const heads = vault.heads()
   const leaves = new Map<string, Hash[]>()

@@ -24,7 +24,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Journal, journalHeader } from '../journal.js'
 import { openDb, rawBatch, rawGet, rawGetMany, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
 import { parseCanonical, type Json } from '../canonical.js'
-import { BACKPRESSURE, BAD_ARGUMENT, DISABLED, INTERNAL, NOT_FOUND, READ_ONLY, TAMPERED, VaultError } from '../errors.js'
+import { BACKPRESSURE, BAD_ARGUMENT, DISABLED, INTERNAL, NOT_FOUND, TAMPERED, VaultError } from '../errors.js'
 import { leafHashText, type Hash } from '../proofs/merkle.js'
 import { everKeys } from '../governance/state.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
@@ -170,7 +170,7 @@ export class TelemetryStore {
     if (this.closed) throw INTERNAL('the telemetry store is closed')
     if (this.failure) throw this.failure
     if (!this.enabled) throw DISABLED(`telemetry is off: the ${STREAMING_FLAG} flag must be switched on by governance first`)
-    if (this.vault.health.state === 'read-only') throw READ_ONLY(`this vault is READ-ONLY (${this.vault.health.reason ?? 'check failed'}): telemetry is not accepted`)
+    this.vault.assertWritable('telemetry')
     const usage = this.usage()
     if (usage.full) throw BACKPRESSURE(`telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes waiting here): retry after forwarding frees room`)
     const lines = typeof input === 'string' ? splitLines(input) : input
