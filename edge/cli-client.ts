@@ -24,6 +24,8 @@ export interface VaultApi {
   readonly via: string | null
   /** The vault this process opened (null through a daemon): for work bigger than an API call carries (a bundle file over 48 MiB). */
   readonly local: Vault | null
+  /** The telemetry store this process opened (with `telemetry`), for intake that waits for room instead of polling. */
+  readonly telemetry: TelemetryStore | null
   close(): Promise<void>
 }
 
@@ -67,6 +69,7 @@ export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?
   return {
     via: null,
     local: vault,
+    telemetry: store ?? null,
     call: (method, a) => dispatch(handlers, method, a) as never,
     close: async () => {
       await store?.close()
@@ -110,6 +113,7 @@ async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?
   return {
     via: daemon.url,
     local: null,
+    telemetry: null,
     call,
     close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) }
   }

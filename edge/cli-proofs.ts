@@ -1,8 +1,8 @@
 /** Proof commands of the `tresor` CLI: checkpoint, prove, verify-proof (the last needs no vault). */
 import { readFile, writeFile } from 'node:fs/promises'
-import { makeCheckpoint, proveConsistency, verifyProofFile } from '../core/index.js'
+import { verifyProofFile } from '../core/index.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
-import { openUnlocked, openVault, withVault, type Out } from './cli-support.js'
+import type { Out } from './cli-support.js'
 import { vaultApi, withApi } from './cli-client.js'
 
 export const PROOF_FLAGS = { consistency: 'value' } as const
@@ -15,8 +15,8 @@ export const PROOF_HELP = `
 
 export const PROOF_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   async checkpoint(args, out) {
-    return withVault(await openUnlocked(args), async (vault) => {
-      const cp = await makeCheckpoint(vault)
+    return withApi(await vaultApi(args, { unlock: true }), async (api) => {
+      const cp = await api.call('proof.checkpoint', {})
       out.print(`checkpoint ${cp.id}\n  root ${cp.payload.root}\n${cp.payload.feeds.map((f) => `  ${f.author.slice(0, 12)}… ${String(f.length).padStart(8)} events  ${f.root}`).join('\n')}`, cp)
       return 0
     })
@@ -32,9 +32,7 @@ export const PROOF_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Prom
       out.print(`wrote ${proof.kind === 'inclusion' ? 'an' : 'a'} ${proof.kind} proof to ${target}`, { kind: proof.kind, file: target })
       return 0
     }
-    // An inclusion proof is a method of the API (so it works while tresor serve runs); a consistency proof is made here.
-    if (!first) return withApi(await vaultApi(args), async (api) => write(await api.call('proof.event', { id })))
-    return withVault(await openVault(args), async (vault) => write(await proveConsistency(vault, first, id)))
+    return withApi(await vaultApi(args), async (api) => write(first ? await api.call('proof.consistency', { from: first, to: id }) : await api.call('proof.event', { id })))
   },
 
   async 'verify-proof'(args, out) {

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { everKeys, replayTimed, TelemetryStore, VaultError, verifyReadingProof, type IngestResult, type Receipt, type Vault } from '../core/index.js'
-import { vaultApi, withApi } from './cli-client.js'
+import { vaultApi, withApi, type VaultApi } from './cli-client.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { openVault, withVault, type Out } from './cli-support.js'
 
@@ -55,13 +55,46 @@ export async function ingestBlocking(store: TelemetryStore, lines: string[], opt
   }
 }
 
+/** The same through a running daemon's API: in calls of at most what one carries, waiting (not dropping) while its budget is full. */
+async function ingestThrough(api: VaultApi, lines: string[], stream: string | undefined, onWait?: () => void): Promise<IngestResult> {
+  const total: IngestResult = { receipts: [], admitted: 0, duplicates: 0, quarantined: 0 }
+  let piece: string[] = [], size = 0, base = 0
+  const send = async () => {
+    for (;;) {
+      try {
+        const r = await api.call('telemetry.ingest', { ndjson: piece.join('\n'), ...(stream ? { stream } : {}) })
+        total.admitted += r.admitted; total.duplicates += r.duplicates; total.quarantined += r.quarantined
+        for (const x of r.receipts) total.receipts.push({ ...x, index: x.index + base })
+        break
+      } catch (err) {
+        if (!(err instanceof VaultError) || err.code !== 'BACKPRESSURE') throw err
+        onWait?.()
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    }
+    base += piece.length
+    piece = []
+    size = 0
+  }
+  for (const line of lines) {
+    if (size + line.length + 1 > INGEST_CALL_CHARS && piece.length > 0) await send()
+    piece.push(line)
+    size += line.length + 1
+  }
+  if (piece.length > 0) await send()
+  return total
+}
+
+/** What one telemetry.ingest call carries (its ndjson argument is at most 60,000 characters). */
+const INGEST_CALL_CHARS = 59_000
+
 function describeReceipt(r: Receipt): string {
   return `line ${r.index + 1}${r.id ? ` (${r.id})` : ''}: ${r.decision} ${r.code ?? ''} ${r.reason ?? ''}`.trim()
 }
 
 export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   async ingest(args, out) {
-    return withTelemetry(args, async (store, vault) => {
+    return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
       const file = flag(args, 'file')
       const input = file ? createReadStream(file, 'utf8') : process.stdin
       const lines = createInterface({ input, crlfDelay: Infinity })
@@ -70,7 +103,8 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
       let base = 0, chunk: string[] = [], warned = false
       const onWait = () => { if (!warned) process.stderr.write('tresor: telemetry disk budget is full; waiting for room (forwarding frees it)\n'); warned = true }
       const flushChunk = async () => {
-        const r = await ingestBlocking(store, chunk, { stream: flag(args, 'stream'), source: file ? 'file' : 'stdin' }, onWait)
+        const opts = { stream: flag(args, 'stream'), source: file ? 'file' : 'stdin' }
+        const r = api.telemetry ? await ingestBlocking(api.telemetry, chunk, opts, onWait) : await ingestThrough(api, chunk, opts.stream, onWait)
         totals.admitted += r.admitted; totals.duplicates += r.duplicates; totals.quarantined += r.quarantined
         for (const x of r.receipts) if (x.decision !== 'ADMIT' && problems.length < 1000) problems.push({ ...x, index: x.index + base })
         base += chunk.length
@@ -81,10 +115,11 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
         if (chunk.length >= CHUNK) await flushChunk()
       }
       if (chunk.length > 0) await flushChunk()
-      const sealed = vault.unlocked ? 'sealed into signed batches' : 'on disk in the WAL; the next unlocked run (serve, daemon, or TRESOR_PASSPHRASE) seals them'
+      const unlocked = (await api.call('vault.status', {})).unlocked
+      const sealed = unlocked ? 'sealed into signed batches' : 'on disk in the WAL; the next unlocked run (serve, daemon, or TRESOR_PASSPHRASE) seals them'
       out.print([`admitted ${totals.admitted}, duplicates ${totals.duplicates}, quarantined ${totals.quarantined} (${sealed})`,
         ...problems.slice(0, 20).map(describeReceipt), ...(problems.length > 20 ? [`… ${problems.length - 20} more (--json lists them)`] : [])].join('\n'),
-      { ...totals, sealed: vault.unlocked, receipts: problems })
+      { ...totals, sealed: unlocked, receipts: problems })
       return totals.quarantined > 0 ? 3 : 0
     })
   },
@@ -124,33 +159,30 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
 
   async telemetry(args, out) {
     const sub = args.command[1]
-    if (sub === 'status' || sub === 'quarantine') {
-      return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
-        if (sub === 'status') {
-          const { batches: _batches, ...data } = await api.call('telemetry.status', {})
-          out.print([`telemetry ${data.enabled ? 'on' : 'OFF (streaming_enabled)'}; ${data.usedBytes} of ${data.budgetBytes} budget bytes used${data.full ? ' (FULL: inputs wait)' : ''}`,
-            `  WAL ${data.walBytes}, unforwarded batches ${data.unforwardedBytes}, quarantine ${data.quarantineBytes}; ${data.unsealed} unsealed`,
-            `  sealed ${data.sealedSeq} batch(es), forwarded ${data.forwardedSeq}`].join('\n'), data)
-          return 0
-        }
-        const entries = await api.call('telemetry.quarantine', { limit: 1000 })
-        out.print(entries.length === 0 ? 'nothing in telemetry quarantine' : entries.map((e) => `${e.receivedAt}  ${String(e.receipt.code).padEnd(24)} from ${e.source}\n    ${e.receipt.reason}\n    ${e.raw.slice(0, 160)}${e.truncated ? ` … (${e.size} bytes)` : ''}`).join('\n'), entries)
-        return 0
-      })
-    }
-    return withTelemetry(args, async (store, vault) => {
+    if (sub !== 'status' && sub !== 'quarantine' && sub !== 'prove' && sub !== 'verify') throw usage('telemetry status, quarantine, verify or prove')
+    return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
       if (sub === 'prove') {
-        const proof = await store.prove(required(args, 'stream'), required(args, 'id'))
-        verifyReadingProof(proof, vault.vaultId, everKeys(vault.state))
+        const proof = await api.call('telemetry.prove', { stream: required(args, 'stream'), id: required(args, 'id') })
+        const { vaultId } = await api.call('vault.status', {})
+        verifyReadingProof(proof, vaultId, everKeys((await api.call('gov.state', {})).state))
         out.print(JSON.stringify(proof, null, 2), proof)
         return 0
       }
       if (sub === 'verify') {
-        const r = await store.verifyAll()
+        const r = await api.call('telemetry.verify', {})
         out.print(r.problems.length === 0 ? `${r.batches} batch(es), ${r.readings} reading(s): every signature, root and chain link verifies` : `${r.problems.length} batch(es) FAIL:\n${r.problems.map((p) => `  ${p.id}: ${p.reason}`).join('\n')}`, r)
         return r.problems.length === 0 ? 0 : 3
       }
-      throw usage('telemetry status, quarantine, verify or prove')
+      if (sub === 'status') {
+        const { batches: _batches, ...data } = await api.call('telemetry.status', {})
+        out.print([`telemetry ${data.enabled ? 'on' : 'OFF (streaming_enabled)'}; ${data.usedBytes} of ${data.budgetBytes} budget bytes used${data.full ? ' (FULL: inputs wait)' : ''}`,
+          `  WAL ${data.walBytes}, unforwarded batches ${data.unforwardedBytes}, quarantine ${data.quarantineBytes}; ${data.unsealed} unsealed`,
+          `  sealed ${data.sealedSeq} batch(es), forwarded ${data.forwardedSeq}`].join('\n'), data)
+        return 0
+      }
+      const entries = await api.call('telemetry.quarantine', { limit: 1000 })
+      out.print(entries.length === 0 ? 'nothing in telemetry quarantine' : entries.map((e) => `${e.receivedAt}  ${String(e.receipt.code).padEnd(24)} from ${e.source}\n    ${e.receipt.reason}\n    ${e.raw.slice(0, 160)}${e.truncated ? ` … (${e.size} bytes)` : ''}`).join('\n'), entries)
+      return 0
     })
   }
 }

@@ -6,11 +6,12 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cleanupDirs, makeVault, PASS, tempDir } from './helpers.js'
 import { startDaemon } from './support/daemon.js'
+import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
 
 const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 
@@ -22,7 +23,7 @@ function tresor(args: string[]) {
 describe('cli through a running daemon', () => {
   afterAll(cleanupDirs)
 
-  it('cli - while tresor serve holds the vault, status, log, note, verify, governance, bundles, inclusion proofs and telemetry status go through it; the daemon\'s key is locked again after', async () => {
+  it('cli - while tresor serve holds the vault, status, log, note, verify, governance, bundles, checkpoints, proofs and telemetry go through it; the daemon\'s key is locked again after', async () => {
     const v = await makeVault({ notes: 2, members: [{ name: 'bob', roles: ['operator'], keys: ['b0'.repeat(32)] }] })
     const dir = v.dir
     await v.close()
@@ -65,6 +66,12 @@ describe('cli through a running daemon', () => {
       const genesis = log.json().entries[0].id as string
       expect(tresor(['prove', genesis, '--dir', dir, '--out', join(out, 'genesis.proof')]).code).toBe(0)
       expect(tresor(['verify-proof', join(out, 'genesis.proof')]).stdout).toMatch(/^VALID inclusion proof/)
+      const first = (await api('log.list', { type: 'proof.checkpoint', limit: 10 })).value.entries as { id: string }[]
+      const cp2 = tresor(['checkpoint', '--dir', dir, '--json'])
+      expect(cp2.code, cp2.stderr).toBe(0)
+      expect(tresor(['prove', '--consistency', first[0]!.id, cp2.json().id, '--dir', dir, '--out', join(out, 'grew.proof')]).code).toBe(0)
+      expect(tresor(['verify-proof', join(out, 'grew.proof')]).stdout).toMatch(/^VALID consistency proof/)
+      expect(tresor(['telemetry', 'verify', '--dir', dir]).stdout).toMatch(/^0 batch\(es\)/)
       expect(tresor(['telemetry', 'status', '--dir', dir, '--json']).json()).toMatchObject({ enabled: false })
       expect(tresor(['streams', '--dir', dir]).stdout).toMatch(/no streams registered/)
       expect(tresor(['telemetry', 'quarantine', '--dir', dir]).stdout).toMatch(/nothing in telemetry quarantine/)
@@ -80,14 +87,33 @@ describe('cli through a running daemon', () => {
       await daemon.stop()
     }
     expect(existsSync(join(dir, 'serve.json'))).toBe(false) // taken back when the daemon stops
-    expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 7 }) // and the CLI opens the vault itself again
+    expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 8 }) // and the CLI opens the vault itself again
+  })
+
+  it('cli - tresor ingest beside a running daemon sends its readings through the daemon, in calls it can carry', async () => {
+    const t = await streamingVaults()
+    const dir = t.alice.dir
+    await t.alice.close()
+    await t.bob.close()
+    const daemon = await startDaemon(dir, [], { TRESOR_PASSPHRASE: PASS })
+    try {
+      for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
+      const file = join(await tempDir(), 'readings.ndjson')
+      writeFileSync(file, boilerLines(3000, 'beside').join('\n') + '\n{"not":"a reading"}\n')
+      const r = tresor(['ingest', '--dir', dir, '--file', file, '--json'])
+      expect(r.code, r.stderr + r.stdout.slice(0, 500)).toBe(3) // one line quarantined
+      expect(r.json()).toMatchObject({ admitted: 3000, quarantined: 1, sealed: true, receipts: [{ index: 3000, decision: 'QUARANTINE' }] })
+      const readings = await (await fetch(`${daemon.url}/api/telemetry.readings`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}` }, body: JSON.stringify({ stream: 'boiler.temp', limit: 1 }) })).json() as { value: { total: number } }
+      expect(readings.value.total).toBe(3000)
+    } finally {
+      await daemon.stop()
+    }
   })
 
   it('cli - a serve.json left by a daemon that is gone, or one naming another address, is never followed', async () => {
     const v = await makeVault({ notes: 1 })
     const dir = v.dir
     await v.close()
-    const { writeFileSync } = await import('node:fs')
     writeFileSync(join(dir, 'serve.json'), JSON.stringify({ v: 1, pid: 999999, url: 'http://127.0.0.1:1' }))
     expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 2 }) // nobody holds it: opened here
     writeFileSync(join(dir, 'serve.json'), JSON.stringify({ v: 1, pid: process.pid, url: 'http://evil.example:80' }))

@@ -1,27 +1,41 @@
 /** What leaves and enters the vault as files: inclusion proofs and bundles. */
 import { parseBounded } from '../canonical.js'
 import { BAD_ARGUMENT } from '../errors.js'
-import { proveInclusion } from '../proofs/prover.js'
-import type { InclusionProofFile } from '../proofs/proof-file.js'
+import { makeCheckpoint, proveConsistency, proveInclusion } from '../proofs/prover.js'
+import type { ConsistencyProofFile, InclusionProofFile } from '../proofs/proof-file.js'
+import type { CheckpointPayload } from '../proofs/checkpoint.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
 
 /** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
 export const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
 
 export interface ExchangeMethods {
+  /** Sign a checkpoint: every feed's length and Merkle root, and a root over them. */
+  'proof.checkpoint': (args: Record<never, never>) => Promise<{ id: string; payload: CheckpointPayload }>
   'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
+  /** That checkpoint `to` extends checkpoint `from` (feeds only grew). */
+  'proof.consistency': (args: { from: string; to: string }) => Promise<ConsistencyProofFile>
   'bundle.export': (args: { since?: Record<string, number> }) => Promise<{ text: string; events: number }>
   'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
 }
 
 export const exchangeDomain: Domain<ExchangeMethods> = {
   meta: {
+    'proof.checkpoint': signs,
     'proof.event': reads,
+    'proof.consistency': reads,
     // The bundle is signed by this device's key.
     'bundle.export': { ...signs, writes: false },
     'bundle.import': { signs: false, writes: true, maxArgBytes: BUNDLE_ARGS }
   },
   build: ({ vault }) => ({
+    'proof.checkpoint': async () => makeCheckpoint(vault),
+    'proof.consistency': async (args) => {
+      const a = obj(args)
+      const from = optString(a.from, 'from', 64), to = optString(a.to, 'to', 64)
+      if (!from || !to) throw BAD_ARGUMENT('from and to name two checkpoints (their ids)')
+      return proveConsistency(vault, from, to)
+    },
     'proof.event': async (args) => {
       const id = optString(obj(args).id, 'id', 64)
       if (!id) throw BAD_ARGUMENT('id is required')

@@ -5,6 +5,9 @@ import type { Reading } from '../telemetry/reading.js'
 import type { ReadingProof } from '../telemetry/batch.js'
 import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
 
+/** Characters of readings one telemetry.ingest call carries (bigger inputs go to /ingest or in several calls). */
+export const MAX_NDJSON = 60_000
+
 export interface TelemetryStatus extends Usage { enabled: boolean; forwardedSeq: number; sealedSeq: number; batches: number }
 
 export interface TelemetryMethods {
@@ -14,6 +17,8 @@ export interface TelemetryMethods {
   'telemetry.quarantine': (args: { limit?: number }) => Promise<QuarantineEntry[]>
   'telemetry.prove': (args: { stream: string; id: string }) => Promise<ReadingProof>
   'telemetry.ingest': (args: { ndjson: string; stream?: string }) => Promise<IngestResult>
+  /** Check every batch held: signature by a member's device key, the root over its readings, the chain. */
+  'telemetry.verify': (args: Record<never, never>) => Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }>
 }
 
 export const telemetryDomain: Domain<TelemetryMethods> = {
@@ -21,7 +26,9 @@ export const telemetryDomain: Domain<TelemetryMethods> = {
     'telemetry.status': reads, 'telemetry.streams': reads, 'telemetry.readings': reads, 'telemetry.quarantine': reads,
     // A proof seals what is waiting first; intake seals batches: both sign with the device key.
     'telemetry.prove': { ...signs, writes: false },
-    'telemetry.ingest': signs
+    // Its ndjson is at most 60,000 characters; escaped as JSON that may be up to six bytes each.
+    'telemetry.ingest': { ...signs, maxArgBytes: 6 * MAX_NDJSON + 1024 },
+    'telemetry.verify': reads
   },
   build: ({ providers }) => {
     const telemetry = (): TelemetryStore => {
@@ -54,10 +61,11 @@ export const telemetryDomain: Domain<TelemetryMethods> = {
       },
       'telemetry.ingest': async (args) => {
         const a = obj(args)
-        const ndjson = optString(a.ndjson, 'ndjson', 60_000)
+        const ndjson = optString(a.ndjson, 'ndjson', MAX_NDJSON)
         if (ndjson === undefined) throw BAD_ARGUMENT('ndjson is required: readings, one JSON object per line')
         return telemetry().ingest(ndjson, { stream: optString(a.stream, 'stream', 64), source: 'api' })
-      }
+      },
+      'telemetry.verify': async () => telemetry().verifyAll()
     }
   }
 }
