@@ -23,6 +23,34 @@ const pkg = (/** @type {string} */ name, /** @type {string} */ message) => ({ re
 
 const UI = ['react', 'react-dom', 'zustand']
 
+/**
+ * A catch that swallows an error (an empty catch block, `.catch(() => undefined)`,
+ * `.catch(() => {})`) must say why in a comment on its line or the line above:
+ * a silent failure in a security product is a decision, not a default.
+ */
+const silentCatch = {
+  meta: { type: 'problem', messages: { why: 'this catch swallows the error: say why in a comment on this line or the line above' } },
+  create(/** @type {any} */ context) {
+    const src = context.sourceCode
+    const explained = (/** @type {any} */ node) => {
+      const first = node.loc.start.line, last = node.loc.end.line
+      return src.getAllComments().some((/** @type {any} */ c) => c.loc.end.line >= first - 1 && c.loc.start.line <= last)
+    }
+    return {
+      CatchClause(/** @type {any} */ node) {
+        if (node.body.body.length === 0 && !explained(node)) context.report({ node, messageId: 'why' })
+      },
+      "CallExpression[callee.property.name='catch']"(/** @type {any} */ node) {
+        const fn = node.arguments[0]
+        if (!fn || (fn.type !== 'ArrowFunctionExpression' && fn.type !== 'FunctionExpression')) return
+        const b = fn.body
+        const swallows = b.type === 'BlockStatement' ? b.body.length === 0 : b.type === 'Identifier' && b.name === 'undefined'
+        if (swallows && !explained(node)) context.report({ node, messageId: 'why' })
+      }
+    }
+  }
+}
+
 /** Hosts and sync take core through its public surface only (core/index.ts), so core's inside can move. */
 const CORE_SURFACE = { regex: '(^|/)core/(?!index\\.js$)', message: 'import core through its public surface, core/index.js (add what you need there).' }
 
@@ -110,6 +138,11 @@ export default defineConfig(
         ]
       }]
     }
+  },
+  {
+    files: ['core', 'sync', 'main', 'edge'].flatMap(inLayer),
+    plugins: { tresor: { rules: { 'silent-catch': silentCatch } } },
+    rules: { 'tresor/silent-catch': 'error' }
   },
   {
     // Domain tags and document id prefixes live in core/formats.ts only (the design document is JavaScript the server runs).

@@ -120,8 +120,8 @@ export class AppendPipeline {
       this.writing.delete(write)
     }
     this.unindexed.push(decoded)
-    if (this.unindexed.length >= INDEX_BATCH) void this.index().catch(() => undefined)
-    else this.timer ??= setTimeout(() => { this.timer = null; void this.index().catch(() => undefined) }, INDEX_DELAY_MS)
+    if (this.unindexed.length >= INDEX_BATCH) void this.index().catch(() => undefined) // indexing failures are kept in this.failure and surface on the next flush/append
+    else this.timer ??= setTimeout(() => { this.timer = null; void this.index().catch(() => undefined) }, INDEX_DELAY_MS) // as above: the failure is recorded, not lost
   }
 
   /** Everything acknowledged so far is in PouchDB when this resolves. */

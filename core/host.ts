@@ -199,7 +199,7 @@ export function openHost(opts: HostOptions): VaultHost {
     handlers: all,
     vault: () => vault,
     close: async () => {
-      await opening.catch(() => undefined)
+      await opening.catch(() => undefined) // a failed open has already been reported (openError); closing goes on
       if (!vault) return
       await opts.beforeClose?.(vault)
       await vault.close()

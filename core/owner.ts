@@ -58,7 +58,7 @@ export async function acquireOwner(dir: string, role: string = whoAmI()): Promis
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     } finally {
-      await unlink(tmp).catch(() => undefined)
+      await unlink(tmp).catch(() => undefined) // our own temporary file; gone already is fine
     }
     const other = await readFile(path, 'utf8').then((t) => JSON.parse(t) as OwnerRecord, () => null)
     if (other && (other.host !== hostname() || alive(other.pid))) {
@@ -77,6 +77,6 @@ function release(path: string): () => Promise<void> {
     const mine = held.get(path)
     if (!mine || --mine.count > 0) return
     held.delete(path)
-    await unlink(path).catch(() => undefined)
+    await unlink(path).catch(() => undefined) // the lock may already be gone (taken over after a crash): nothing to release
   }
 }

@@ -165,8 +165,8 @@ export async function recoverVault(dir: string, opts: {
     if (exists) {
       await rename(db, aside) // kept as it is: nothing of the user's is deleted
       // With what LevelDB's last open of it replaced: the next open (of the rebuilt database) would write over that copy.
-      await rename(`${db}${PREOPEN_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}`).catch(() => undefined)
-      await rename(`${db}${PREOPEN_SUFFIX}${NEW_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}${NEW_SUFFIX}`).catch(() => undefined)
+      await rename(`${db}${PREOPEN_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}`).catch(() => undefined) // there may be no pre-open copy (a database never opened by this version)
+      await rename(`${db}${PREOPEN_SUFFIX}${NEW_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}${NEW_SUFFIX}`).catch(() => undefined) // as above
     }
     // Its entries go through the gate with the rest; the file itself is kept aside, so the rebuilt vault does not replay it out of order.
     await rename(join(dir, JOURNAL_FILE), join(dir, `${JOURNAL_FILE}.before-recover-${stamp}`)).catch(() => undefined)
@@ -177,7 +177,7 @@ export async function recoverVault(dir: string, opts: {
     } finally {
       await store.close()
     }
-    await writeFile(join(dir, GENESIS_FILE), genesis.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined)
+    await writeFile(join(dir, GENESIS_FILE), genesis.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined) // wx: a genesis copy already there is the same event; keep it
     // The old verified point describes the damaged database; it is kept aside and the next start checks everything.
     await rename(join(dir, POINT_FILE), join(dir, `${POINT_FILE}.before-recover-${stamp}`)).catch(() => undefined)
     const gid = genesis.id

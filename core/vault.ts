@@ -279,7 +279,7 @@ export class Vault {
     } catch (err) {
       // Damaged storage is a state the vault reports (READ-ONLY, with the file and why), not a failed open.
       if ((err as VaultError).code !== 'STORAGE_DAMAGED') {
-        await vault.close().catch(() => undefined)
+        await vault.close().catch(() => undefined) // the open error is what the caller needs; a close that also fails adds nothing
         throw err
       }
     }
@@ -406,7 +406,7 @@ export class Vault {
     const at = join(this.dir, GENESIS_FILE)
     if (await stat(at).then(() => true, () => false)) return
     const doc = await this.store.get(this.config.genesisAuthor, 1)
-    if (doc && sha256Hex(doc.raw) === this.vaultId) await writeFile(at, doc.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined)
+    if (doc && sha256Hex(doc.raw) === this.vaultId) await writeFile(at, doc.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined) // wx: a genesis copy already there is the same event (checked by hash at recovery)
   }
 
   private async applyReport(report: VerifyReport, prior: VerifiedPoint | null): Promise<void> {
@@ -757,7 +757,7 @@ export class Vault {
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => undefined)
+    this.queue = run.catch(() => undefined) // the queue only orders calls; each caller gets its own result or error from `run`
     return run
   }
 }

@@ -115,7 +115,7 @@ async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?
     local: null,
     telemetry: null,
     call,
-    close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) }
+    close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) } // the daemon may have locked itself (auto-lock) or stopped: either way the key is not left open by us
   }
 }
 

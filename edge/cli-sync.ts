@@ -318,7 +318,7 @@ async function telemetryRound(vault: Vault, store: TelemetryStore, conn: { url: 
     const pull = args.flags.has('pull') ? await pullTelemetry(store, remote, url) : null
     return { round, pull }
   } finally {
-    await remote.close().catch(() => undefined)
+    await remote.close().catch(() => undefined) // closing an HTTP client: the round result or its error is already decided
   }
 }
 

@@ -133,7 +133,7 @@ export class CouchSync {
       for (const r of res.rows) if (r.doc && !earlier.some((d) => d._id === r.doc!._id)) earlier.push(r.doc)
     }
     await judge(earlier)
-    const pulled = await replicate(this.remote, this.staging, {}, (docs) => { void judge(docs).catch(() => undefined) })
+    const pulled = await replicate(this.remote, this.staging, {}, (docs) => { void judge(docs).catch(() => undefined) }) // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
     await queue
     // Every staged document up to here has been judged (live, or above): the next round starts after it.
     this.state.gateSeq = (await this.staging.info()).update_seq

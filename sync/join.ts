@@ -30,7 +30,7 @@ export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, p
     if (found.size > 1) throw BAD_ARGUMENT(`the database holds ${found.size} different vaults: give the URL of one vault's database`)
     genesis = [...found.values()][0]!
   } finally {
-    await remote.close().catch(() => undefined)
+    await remote.close().catch(() => undefined) // closing an HTTP client: the join result or its error is already decided
   }
   const vault = await Vault.adopt({ dir, genesis, passphrase })
   const sync = await CouchSync.open(vault, { url, credentials })

@@ -40,7 +40,7 @@ export async function genesisFromPeers(dir: string, config: VaultConfig, peers: 
       const doc = await remote.get(eventDocId(config.genesisAuthor, 1)).catch(() => null) as { raw?: unknown } | null
       if (typeof doc?.raw === 'string') return doc.raw
     } finally {
-      await remote.close().catch(() => undefined)
+      await remote.close().catch(() => undefined) // closing an HTTP client: what the peer gave is already decided
     }
   }
   if (peers.git) return genesisFromGit({ dir, ...peers.git, vaultId: config.vaultId }).catch(() => null)

@@ -42,7 +42,7 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
   const info = db.info.bind(db) as (...args: unknown[]) => Promise<unknown>
   ;(db as unknown as { info: typeof info }).info = (...args) => {
     const p = info(...args)
-    if (p && typeof p.catch === 'function') p.catch(() => undefined)
+    if (p && typeof p.catch === 'function') p.catch(() => undefined) // PouchDB starts this request itself and reports its outcome through the replication; an unhandled rejection here would end the process
     return p
   }
   return db

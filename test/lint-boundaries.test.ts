@@ -62,3 +62,18 @@ describe('lint core surface', () => {
     expect(await boundaryHits('main/probe.ts', "import { Vault } from '../core/index.js'\nexport const v = Vault\n")).toHaveLength(0)
   })
 })
+
+describe('lint silent catches', () => {
+  const hits = async (code: string) => {
+    const [result] = await eslint.lintText(code, { filePath: 'core/probe.ts' })
+    return result!.messages.filter((m) => m.ruleId === 'tresor/silent-catch').length
+  }
+
+  test('lint - a catch that swallows an error without a comment saying why fails', async () => {
+    expect(await hits('export async function f(p: Promise<void>) { await p.catch(() => undefined) }\n')).toBe(1)
+    expect(await hits('export function g() { try { JSON.parse("x") } catch { } }\n')).toBe(1)
+    expect(await hits('export async function f(p: Promise<void>) { await p.catch(() => undefined) // gone already is fine\n}\n')).toBe(0)
+    expect(await hits('export function g() { try { JSON.parse("x") } catch { /* not JSON: the caller asked only whether it is */ } }\n')).toBe(0)
+    expect(await hits('export async function f(p: Promise<number>) { return p.catch(() => 0) }\n')).toBe(0) // a default value is not silence
+  })
+})

@@ -125,7 +125,7 @@ export class TelemetryStore {
     try {
       await store.load()
     } catch (err) {
-      await store.db.close().catch(() => undefined)
+      await store.db.close().catch(() => undefined) // closing after a failed open: the open error is what is thrown
       throw err
     }
     return store
@@ -177,7 +177,7 @@ export class TelemetryStore {
     const policy = this.policy
     const judged = await this.judges.judge({ lines, schemas: [...streamSchemas(this.vault.state)], policy, nowMs: this.now(), defaultStream: opts.stream })
     const run = this.gate.then(() => this.decide(lines, judged, policy, opts.source ?? 'api'))
-    this.gate = run.catch(() => undefined)
+    this.gate = run.catch(() => undefined) // the gate only orders calls; each caller gets its own result or error from `run`
     const { result, writes, admitted } = await run
     try {
       await Promise.all(writes)
@@ -290,9 +290,9 @@ export class TelemetryStore {
 
   private scheduleSeal(): void {
     const { batchMax, batchMs } = this.policy
-    if (this.open.length >= batchMax) { void this.seal().catch(() => undefined); return }
+    if (this.open.length >= batchMax) { void this.seal().catch(() => undefined); return } // a failed seal sets this.failure (intake then refuses with it); its readings stay in the WAL
     if (this.timer === null && this.open.length > 0) {
-      this.timer = setTimeout(() => { this.timer = null; void this.seal().catch(() => undefined) }, Math.max(0, this.openSince + batchMs - this.now()))
+      this.timer = setTimeout(() => { this.timer = null; void this.seal().catch(() => undefined) }, Math.max(0, this.openSince + batchMs - this.now())) // as above
     }
   }
 
@@ -342,7 +342,7 @@ export class TelemetryStore {
     if (done.length === 0) return
     await syncBarrier(this.db)
     for (const s of done) {
-      await unlink(s.path).catch(() => undefined)
+      await unlink(s.path).catch(() => undefined) // a sealed segment already removed is what we wanted
       this.segments.delete(s.n)
     }
     this.wakeRoomWaiters()
@@ -371,7 +371,7 @@ export class TelemetryStore {
       for (const w of [...this.roomWaiters]) w()
       for (const s of this.segments.values()) await s.journal?.close()
       await this.judges.close()
-      await syncBarrier(this.db).catch(() => undefined)
+      await syncBarrier(this.db).catch(() => undefined) // closing: whatever the barrier says, the WAL holds every acknowledged reading
       await this.db.close()
     }
   }
