@@ -4,11 +4,11 @@
  * and the id order is feed order. Documents are write-once: this API has no
  * update and no delete. Any other revision seen later is tampering.
  */
-import { syncBarrier, type GuardedDb } from './pouch.js'
+import { syncBarrier, type Doc, type GuardedDb } from './pouch.js'
 import type { DecodedEvent } from './envelope.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT } from './errors.js'
 
-import { EVENT_PREFIX, FORK_PREFIX } from './formats.js'
+import { EVENT_PREFIX, FORK_PREFIX, idRange } from './formats.js'
 
 export { EVENT_PREFIX, FORK_PREFIX }
 const SEQ_DIGITS = 12
@@ -55,11 +55,6 @@ export class LogStore {
 
   private async settled(): Promise<void> {
     if (this.readBarrier) await this.readBarrier()
-  }
-
-  /** Every acknowledged append is in PouchDB when this resolves (for callers that read `db` directly, as replication does). */
-  caughtUp(): Promise<void> {
-    return this.settled()
   }
 
   /** Append one event into its slot. Durable when it resolves. */
@@ -141,6 +136,24 @@ export class LogStore {
       startkey = res.rows[res.rows.length - 1]!.id
       skip = 1
     }
+  }
+
+  /** Doc ids of every piece of fork evidence held (what a peer should also hold). */
+  async forkIds(): Promise<string[]> {
+    await this.settled()
+    return (await this.db.allDocs(idRange(FORK_PREFIX))).rows.map((r) => r.id)
+  }
+
+  /**
+   * The stored documents themselves, with their revisions, as replication
+   * sends them (a peer that receives them with new_edits: false holds the same
+   * revision this device holds). Absent ids are left out.
+   */
+  async docsForPeer(docIds: string[]): Promise<Doc[]> {
+    await this.settled()
+    if (docIds.length === 0) return []
+    const res = await this.db.allDocs({ keys: docIds, include_docs: true })
+    return res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
   }
 
   async count(): Promise<number> {

@@ -7,7 +7,7 @@
  * (rollback, truncation) is reported and nothing of it is applied.
  */
 import { join } from 'node:path'
-import { EVENT_PREFIX, eventDocId, FORK_PREFIX, idRange, isEventLikeId, makeIncident, parseEventDocId, REMOTE_REFUSED, WorkerChecker, type Db, type Doc, type EventChecker, type IncidentMark, type SyncStatus, type Vault, type Verdict } from '../core/index.js'
+import { EVENT_PREFIX, eventDocId, idRange, isEventLikeId, makeIncident, parseEventDocId, REMOTE_REFUSED, WorkerChecker, type Db, type Doc, type EventChecker, type IncidentMark, type SyncStatus, type Vault, type Verdict } from '../core/index.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
@@ -203,23 +203,22 @@ export class CouchSync {
    * Refusals are reported per document and tried again next round.
    */
   private async pushMissing(): Promise<{ pushed: number; denied: Denied[] }> {
-    await this.vault.store.caughtUp() // an append acknowledged a moment ago (an incident) is pushed in this round
+    await this.vault.flush() // an append acknowledged a moment ago (an incident) is pushed in this round
     const wanted: string[] = []
     for (const [author, head] of Object.entries(this.vault.heads())) {
       const remote = await this.remote.allDocs(idRange(EVENT_PREFIX, author))
       const have = new Set(remote.rows.filter((r) => !r.value?.deleted).map((r) => r.id))
       for (let seq = 1; seq <= head.length; seq++) if (!have.has(eventDocId(author, seq))) wanted.push(eventDocId(author, seq))
     }
-    const forks = await this.vault.store.db.allDocs(idRange(FORK_PREFIX))
-    if (forks.rows.length > 0) {
-      const remote = await this.remote.allDocs({ keys: forks.rows.map((r) => r.id) })
+    const forks = await this.vault.store.forkIds()
+    if (forks.length > 0) {
+      const remote = await this.remote.allDocs({ keys: forks })
       remote.rows.forEach((r) => { if (r.error || !r.value) wanted.push(r.key) })
     }
     let pushed = 0
     const denied: Denied[] = []
     for (let i = 0; i < wanted.length; i += 500) {
-      const local = await this.vault.store.db.allDocs({ keys: wanted.slice(i, i + 500), include_docs: true })
-      const docs = local.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+      const docs = await this.vault.store.docsForPeer(wanted.slice(i, i + 500))
       const results = await this.remote.bulkDocs(docs, { new_edits: false })
       for (const r of results) {
         if (r.error) denied.push({ id: r.id, reason: String(r.reason ?? r.error) })
