@@ -1,6 +1,7 @@
 /**
  * The device's telemetry store: the one gate for readings, durable acks,
- * sealed signed batches, the disk budget, metering, replay and proofs.
+ * sealed signed batches, the disk budget and proofs. Its read side
+ * (metering, readings, quarantine, checks) is `queries.ts`, over a narrow view.
  *
  * Layout under `<vault>/telemetry/`:
  *   wal/NNNNNNNN.wal  write-ahead segments (format tresor-telemetry-wal v1): one
@@ -17,14 +18,14 @@
  *
  * Governance never waits on telemetry: it has its own journal and database.
  */
-import { dict, own as ownKey } from '../dict.js'
+import { own as ownKey } from '../dict.js'
 import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
 import { Journal, journalHeader } from '../journal.js'
 import { openDb, rawBatch, rawGet, rawGetMany, rawRange, syncBarrier, type Db, type Doc, type RawOp } from '../pouch.js'
 import { parseCanonical, type Json } from '../canonical.js'
-import { BACKPRESSURE, BAD_ARGUMENT, DISABLED, INTERNAL, NOT_FOUND, TAMPERED, VaultError } from '../errors.js'
+import { BACKPRESSURE, DISABLED, INTERNAL, NOT_FOUND, VaultError } from '../errors.js'
 import { leafHashText, type Hash } from '../proofs/merkle.js'
 import { everKeys } from '../governance/state.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
@@ -33,6 +34,10 @@ import { FingerprintSet, fingerprint } from './fingerprints.js'
 import { JudgePool, type JudgeOutput } from './judge-pool.js'
 import { dedupKey, streamSchemas, telemetryPolicy, type Decision, type Reading, type Receipt, type TelemetryPolicy } from './reading.js'
 import { batchId, checkBatch, parseBatchId, proveReading, sealBatch, type BatchDoc, type BatchHeader, type ReadingProof } from './batch.js'
+import { TelemetryReader } from './queries.js'
+import type { BatchMeta, QuarantineEntry, StreamMeter } from './types.js'
+
+export type { BatchMeta, FieldStats, QuarantineEntry, StreamMeter } from './types.js'
 
 export const TELEMETRY_DIR = 'telemetry'
 const WAL_DIR = 'wal'
@@ -47,35 +52,15 @@ const K_QBYTES = '\xfftm\xffquarantine-bytes'
 const K_QSEEN = '\xfftq\xff'
 const RANGE_END = '\xff\xff'
 /** The last instant whose ISO form has four year digits (ISO strings compare as text only within that range). */
-const MAX_TS_MS = Date.parse('9999-12-31T23:59:59.999Z')
 /** The flag that gates the module. */
 export const STREAMING_FLAG = 'streaming_enabled'
 
 interface Pending { canonical: string; stream: string; ts: string; leaf: Hash; key: string; segment: Segment }
 interface Segment { n: number; path: string; journal: Journal | null; bytes: number; pending: number; writing: number }
 /** What this device knows of a batch without reading it (kept in memory: ~200 bytes per batch). */
-export interface BatchMeta { id: string; device: string; seq: number; hash: string; sealedAt: string; firstTs: string; lastTs: string; count: number; bytes: number; streams: Record<string, number> }
 
 export interface IngestResult { receipts: Receipt[]; admitted: number; duplicates: number; quarantined: number }
 export interface Usage { usedBytes: number; budgetBytes: number; full: boolean; walBytes: number; unforwardedBytes: number; quarantineBytes: number; unsealed: number }
-export interface FieldStats { n: number; min: number; max: number; mean: number }
-export interface StreamMeter {
-  stream: string
-  /** All readings held, every device. */
-  total: number
-  window: {
-    ms: number
-    count: number
-    /** Readings per second over the window. */
-    rate: number
-    firstTs: string | null
-    lastTs: string | null
-    fields: Record<string, FieldStats>
-    last: Record<string, Json> | null
-    receipts: Record<Decision, number>
-  }
-}
-export interface QuarantineEntry { id: string; receivedAt: string; source: string; receipt: Receipt; raw: string; size: number; truncated: boolean }
 export interface AdmitVerdict { id: string; decision: Decision | 'WAIT'; code?: string; reason?: string }
 
 function splitLines(text: string): string[] {
@@ -113,6 +98,7 @@ export class TelemetryStore {
   private closed = false
   private readonly roomWaiters = new Set<() => void>()
   private readonly judges = new JudgePool()
+  private readerCache: TelemetryReader | null = null
   /** WAL lines that did not parse on open (kept on disk as evidence, never applied). */
   walRejected = 0
 
@@ -588,83 +574,23 @@ export class TelemetryStore {
     return [...this.metas.values()].sort((a, b) => a.device.localeCompare(b.device) || a.seq - b.seq)
   }
 
-  private async docs(ids: string[]): Promise<BatchDoc[]> {
-    const out: BatchDoc[] = []
-    for (let i = 0; i < ids.length; i += 20) {
-      const res = await this.db.allDocs({ keys: ids.slice(i, i + 20), include_docs: true })
-      for (const row of res.rows) if (row.doc) out.push(row.doc as unknown as BatchDoc)
-    }
-    return out
+  /** The read side (metering, readings, quarantine, checks): core/telemetry/queries.ts, over a narrow view of this store. */
+  private get reader(): TelemetryReader {
+    return this.readerCache ??= new TelemetryReader({
+      db: this.db,
+      metas: () => this.batchMetas(),
+      meta: (id) => this.metas.get(id),
+      open: () => this.open,
+      now: this.now,
+      vault: this.vault
+    })
   }
 
-  /** Readings of the batches that may hold readings of `stream` in [fromMs, toMs], plus the unsealed ones. */
-  private async * readingsOf(stream: string | null, fromMs: number, toMs: number): AsyncGenerator<{ reading: Reading; order: string }> {
-    const from = new Date(fromMs).toISOString(), to = new Date(toMs).toISOString()
-    const ids = this.batchMetas().filter((m) => (stream === null || (ownKey(m.streams, stream) ?? 0) > 0) && m.lastTs >= from && m.firstTs <= to).map((m) => m.id)
-    for (let i = 0; i < ids.length; i += 20) {
-      for (const doc of await this.docs(ids.slice(i, i + 20))) {
-        for (const [k, text] of doc.readings.entries()) {
-          const reading = JSON.parse(text) as Reading
-          if ((stream === null || reading.stream === stream) && reading.ts >= from && reading.ts <= to) yield { reading, order: `${doc._id}!${String(k).padStart(5, '0')}` }
-        }
-      }
-    }
-    for (const [k, p] of this.open.entries()) {
-      if ((stream === null || p.stream === stream) && p.ts >= from && p.ts <= to) yield { reading: JSON.parse(p.canonical) as Reading, order: `~open!${String(k).padStart(5, '0')}` }
-    }
-  }
-
-  /** Per-stream metering: totals held, and over the last `windowMs` (by reading timestamp): count, rate, min/max/mean per numeric field, last values, receipts by decision. */
-  async streams(windowMs = 15 * 60_000): Promise<StreamMeter[]> {
-    const now = this.now(), start = now - windowMs
-    const out = new Map<string, StreamMeter>()
-    const meter = (stream: string) => {
-      let m = out.get(stream)
-      if (!m) out.set(stream, (m = { stream, total: 0, window: { ms: windowMs, count: 0, rate: 0, firstTs: null, lastTs: null, fields: dict<FieldStats>(), last: null, receipts: { ADMIT: 0, DUPLICATE: 0, QUARANTINE: 0 } } }))
-      return m
-    }
-    for (const e of this.vault.state.registers.streams as { stream: string }[]) meter(e.stream)
-    for (const m of this.metas.values()) for (const [s, n] of Object.entries(m.streams)) meter(s).total += n
-    for (const p of this.open) meter(p.stream).total++
-    // Readings up to the policy's clock skew ahead of now belong to the current window too.
-    for await (const { reading } of this.readingsOf(null, start, now + this.policy.maxFutureMs)) {
-      const w = meter(reading.stream).window
-      w.count++
-      w.receipts.ADMIT++
-      if (w.firstTs === null || reading.ts < w.firstTs) w.firstTs = reading.ts
-      if (w.lastTs === null || reading.ts >= w.lastTs) { w.lastTs = reading.ts; w.last = reading.values }
-      for (const [name, v] of Object.entries(reading.values)) {
-        if (typeof v !== 'number') continue
-        const f = ownKey(w.fields, name) ?? (w.fields[name] = { n: 0, min: v, max: v, mean: 0 })
-        f.n++
-        f.min = Math.min(f.min, v)
-        f.max = Math.max(f.max, v)
-        f.mean += (v - f.mean) / f.n
-      }
-    }
-    const startIso = new Date(start).toISOString()
-    for (const prefix of ['tq!', 'td!']) {
-      const res = await this.db.allDocs({ startkey: prefix + startIso, endkey: prefix + '\uffff', include_docs: true })
-      for (const row of res.rows) {
-        const doc = row.doc as Doc
-        if (prefix === 'tq!') meter(String((doc.receipt as Receipt).stream ?? '(unnamed)')).window.receipts.QUARANTINE++
-        else for (const d of doc.duplicates as { stream: string }[]) meter(d.stream).window.receipts.DUPLICATE++
-      }
-    }
-    for (const m of out.values()) m.window.rate = m.window.count / (windowMs / 1000)
-    return [...out.values()].sort((a, b) => a.stream.localeCompare(b.stream))
-  }
-
-  /** A stream's readings in timestamp order (ties in the order they were sealed), optionally within [from, to]. */
-  async streamReadings(stream: string, range: { from?: string; to?: string } = {}): Promise<Reading[]> {
-    const fromMs = range.from ? Date.parse(range.from) : 0
-    const toMs = range.to ? Date.parse(range.to) : MAX_TS_MS
-    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw BAD_ARGUMENT('from and to must be UTC timestamps')
-    const all: { reading: Reading; order: string }[] = []
-    for await (const r of this.readingsOf(stream, fromMs, toMs)) all.push(r)
-    all.sort((a, b) => (a.reading.ts < b.reading.ts ? -1 : a.reading.ts > b.reading.ts ? 1 : a.order < b.order ? -1 : 1))
-    return all.map((r) => r.reading)
-  }
+  private docs(ids: string[]): Promise<BatchDoc[]> { return this.reader.docs(ids) }
+  streams(windowMs = 15 * 60_000): Promise<StreamMeter[]> { return this.reader.streams(windowMs) }
+  streamReadings(stream: string, range: { from?: string; to?: string } = {}): Promise<Reading[]> { return this.reader.streamReadings(stream, range) }
+  quarantine(limit = 100): Promise<QuarantineEntry[]> { return this.reader.quarantine(limit) }
+  verifyAll(): Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }> { return this.reader.verifyAll() }
 
   /** A proof that the reading `id` of `stream` is in a signed batch (sealing it first if it is still open). */
   async prove(stream: string, id: string): Promise<ReadingProof> {
@@ -680,35 +606,5 @@ export class TelemetryStore {
     throw NOT_FOUND(`no sealed reading ${id} on stream ${stream}`)
   }
 
-  /** Quarantined input, newest first. */
-  async quarantine(limit = 100): Promise<QuarantineEntry[]> {
-    const res = await this.db.allDocs({ startkey: 'tq!\uffff', endkey: 'tq!', descending: true, include_docs: true, limit })
-    return res.rows.map((r) => {
-      const d = r.doc as Doc
-      return { id: d._id, receivedAt: String(d.receivedAt), source: String(d.source), receipt: d.receipt as Receipt, raw: String(d.raw), size: Number(d.size), truncated: d.truncated === true }
-    })
-  }
-
-  /** Check every batch held (signatures, roots, chains): the telemetry part of a full check. */
-  async verifyAll(): Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }> {
-    const keys = everKeys(this.vault.state)
-    const problems: { id: string; reason: string }[] = []
-    let batches = 0, readings = 0
-    const metas = this.batchMetas()
-    for (let i = 0; i < metas.length; i += 20) {
-      for (const doc of await this.docs(metas.slice(i, i + 20).map((m) => m.id))) {
-        try {
-          const { header, hash } = checkBatch(doc, this.vault.vaultId, keys)
-          if (hash !== this.metas.get(doc._id)?.hash) throw TAMPERED('batch differs from the one indexed when it was stored')
-          if (header.seq > 1 && this.metas.get(batchId(header.device, header.seq - 1))?.hash !== header.prev) throw TAMPERED('batch does not continue its device\'s chain')
-          batches++
-          readings += header.count
-        } catch (err) {
-          problems.push({ id: doc._id, reason: (err as Error).message })
-        }
-      }
-    }
-    return { batches, readings, problems }
-  }
 }
 
