@@ -14,13 +14,16 @@ export interface LogRow { id: string; author: string; seq: number; ts: string; t
 export type Badge = 'verified' | 'unchecked' | 'failed' | 'forked'
 export interface LogFilter { type?: string; author?: string; from?: string; to?: string }
 
+/** What the audit log's view reads of the vault. */
+export type LogReader = Pick<Vault, 'flush' | 'store' | 'heads' | 'health' | 'state'>
+
 export class LogView {
   private rows: LogRow[] = []
   private readonly lengths = new Map<string, number>()
   private built = false
   private filtered: { key: string; rows: LogRow[] } | null = null
 
-  constructor(private readonly vault: Vault) {}
+  constructor(private readonly vault: LogReader) {}
 
   /** Bring the view up to the vault's current heads. */
   async refresh(): Promise<void> {

@@ -1,7 +1,8 @@
 /** What leaves and enters the vault as files: inclusion proofs and bundles. */
 import { parseBounded } from '../canonical.js'
 import { BAD_ARGUMENT } from '../errors.js'
-import { makeCheckpoint, proveConsistency, proveInclusion } from '../proofs/prover.js'
+import { makeCheckpoint, proveConsistency, proveInclusion, type CheckpointVault } from '../proofs/prover.js'
+import type { Vault } from '../vault.js'
 import type { ConsistencyProofFile, InclusionProofFile } from '../proofs/proof-file.js'
 import type { CheckpointPayload } from '../proofs/checkpoint.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
@@ -19,7 +20,10 @@ export interface ExchangeMethods {
   'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
 }
 
-export const exchangeDomain: Domain<ExchangeMethods> = {
+/** Proofs and bundles: the prover's view of the vault, and its bundle export and import. */
+export type ExchangeVault = CheckpointVault & Pick<Vault, 'exportBundle' | 'importBundle'>
+
+export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
   meta: {
     'proof.checkpoint': signs,
     'proof.event': reads,

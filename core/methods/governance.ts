@@ -35,7 +35,7 @@ export function viewProposal(state: GovState, p: ProposalState, now: Date = new 
 }
 
 /** Open proposals this device's member can still sign: not their own, not yet approved by them, not expired. */
-export function inboxOf(vault: Vault, now: Date = new Date()): ProposalView[] {
+export function inboxOf(vault: Pick<Vault, 'member' | 'state'>, now: Date = new Date()): ProposalView[] {
   const me = vault.member?.name
   if (!me) return []
   return Object.values(vault.state.proposals)
@@ -45,7 +45,10 @@ export function inboxOf(vault: Vault, now: Date = new Date()): ProposalView[] {
     .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
 }
 
-export const governanceDomain: Domain<GovernanceMethods> = {
+/** The governance domain's view of the vault: the folded state and the five signed acts. */
+export type GovernanceVault = Pick<Vault, 'state' | 'member' | 'proposal' | 'propose' | 'approve' | 'reject' | 'withdraw' | 'commit'>
+
+export const governanceDomain: Domain<GovernanceMethods, GovernanceVault> = {
   meta: {
     'gov.state': reads, 'gov.inbox': reads, 'gov.proposals': reads, 'gov.show': reads,
     'gov.propose': signs, 'gov.approve': signs, 'gov.reject': signs, 'gov.withdraw': signs, 'gov.commit': signs,

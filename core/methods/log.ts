@@ -3,7 +3,8 @@ import type { SignedEvent } from '../envelope.js'
 import type { Json } from '../canonical.js'
 import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
 import { eventDocId } from '../store.js'
-import { LogView, type Badge } from '../log-view.js'
+import { LogView, type Badge, type LogReader } from '../log-view.js'
+import type { Vault } from '../vault.js'
 import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
 
 export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; badge: Badge; payload?: SignedEvent['payload'] }
@@ -15,7 +16,10 @@ export interface LogMethods {
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
 }
 
-export const logDomain: Domain<LogMethods> = {
+/** The log domain's view of the vault: it reads the log and appends notes. */
+export type LogVault = LogReader & Pick<Vault, 'append'>
+
+export const logDomain: Domain<LogMethods, LogVault> = {
   meta: { 'log.list': reads, 'log.get': reads, 'log.appendNote': signs },
   build: ({ vault }) => {
     const logView = new LogView(vault)

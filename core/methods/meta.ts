@@ -29,16 +29,21 @@ export const BUNDLE_ARGS = 48 * 1024 * 1024 + 4096
 export const reads: MethodMeta = Object.freeze({ signs: false, writes: false, maxArgBytes: SMALL_ARGS })
 export const signs: MethodMeta = Object.freeze({ signs: true, writes: true, maxArgBytes: SMALL_ARGS })
 
-/** What a domain's handlers are built from: the open vault, the host's providers, and what domains share. */
-export interface DomainContext {
-  vault: Vault
+/**
+ * What a domain's handlers are built from: the part of the open vault the
+ * domain needs (`V`, a narrow view such as a log reader or the governance
+ * calls; the registry hands in the vault, which is all of them) and the
+ * host's providers.
+ */
+export interface DomainContext<V = Vault> {
+  vault: V
   providers: HostProviders
 }
 
 /** A domain: its methods' metadata and the function that builds their handlers for one open vault. */
-export interface Domain<H> {
+export interface Domain<H, V = Vault> {
   meta: { readonly [K in keyof H]: MethodMeta }
-  build(ctx: DomainContext): H
+  build(ctx: DomainContext<V>): H
 }
 
 export function obj(args: unknown): Record<string, unknown> {

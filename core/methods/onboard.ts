@@ -5,6 +5,7 @@
  */
 import { ALREADY_EXISTS } from '../errors.js'
 import { BUNDLE_ARGS, reads, signs, type Domain } from './meta.js'
+import type { Vault } from '../vault.js'
 
 /** Whether the host's folder holds a vault yet (the UI shows onboarding until it does). */
 export interface OnboardStatus { hasVault: boolean; dir: string; deviceKey: string | null; error: { code: string; message: string } | null }
@@ -20,7 +21,7 @@ export interface OnboardMethods {
 
 const hosted = { ...signs, host: true } as const
 
-export const onboardDomain: Domain<OnboardMethods> = {
+export const onboardDomain: Domain<OnboardMethods, Pick<Vault, 'dir' | 'device'>> = {
   meta: {
     'onboard.status': { ...reads, host: true },
     'onboard.create': hosted,

@@ -9,7 +9,7 @@ export interface SyncMethods {
   'sync.status': (args: Record<string, never>) => Promise<SyncStatus | null>
 }
 
-export const syncDomain: Domain<SyncMethods> = {
+export const syncDomain: Domain<SyncMethods, unknown> = {
   meta: { 'sync.status': reads },
   build: ({ providers }) => ({
     'sync.status': async () => (providers.syncStatus ? providers.syncStatus() : null)

@@ -21,7 +21,8 @@ export interface TelemetryMethods {
   'telemetry.verify': (args: Record<never, never>) => Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }>
 }
 
-export const telemetryDomain: Domain<TelemetryMethods> = {
+/** Telemetry reads and writes the host's telemetry store only (providers.telemetry), never the vault. */
+export const telemetryDomain: Domain<TelemetryMethods, unknown> = {
   meta: {
     'telemetry.status': reads, 'telemetry.streams': reads, 'telemetry.readings': reads, 'telemetry.quarantine': reads,
     // A proof seals what is waiting first; intake seals batches: both sign with the device key.

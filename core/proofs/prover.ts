@@ -10,6 +10,11 @@ import { storedBodies, type Doc } from '../pouch.js'
 import { parseEventDocId, eventDocId } from '../store.js'
 import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
 import type { Vault } from '../vault.js'
+
+/** What proofs read of the vault: the verified log, its heads and checkpoints, and (to sign a checkpoint) its append. */
+export type ProverVault = Pick<Vault, 'assertWritable' | 'flush' | 'heads' | 'store' | 'governanceEvents' | 'vaultId'>
+/** To sign one: that, and the vault's append, state and key. */
+export type CheckpointVault = ProverVault & Pick<Vault, 'append' | 'unlocked' | 'health' | 'member' | 'state' | 'dir'>
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
 import type { DecodedEvent } from '../envelope.js'
@@ -25,7 +30,7 @@ export interface LogIndex {
 }
 
 /** Leaves of every feed (up to its verified length), where each event id sits, and the checkpoints. */
-export async function indexLog(vault: Vault): Promise<LogIndex> {
+export async function indexLog(vault: ProverVault): Promise<LogIndex> {
   vault.assertWritable('a proof from a log that does not verify')
   await vault.flush()
   const heads = vault.heads()
@@ -51,7 +56,7 @@ export async function indexLog(vault: Vault): Promise<LogIndex> {
 }
 
 /** Sign a checkpoint over every feed as this device holds it now. */
-export async function makeCheckpoint(vault: Vault): Promise<{ id: string; payload: CheckpointPayload }> {
+export async function makeCheckpoint(vault: CheckpointVault): Promise<{ id: string; payload: CheckpointPayload }> {
   const { leaves } = await indexLog(vault)
   const lengths = Object.fromEntries(Object.entries(vault.heads()).map(([a, h]) => [a, h.length]))
   const payload = checkpointPayload(leaves, lengths)
@@ -59,7 +64,7 @@ export async function makeCheckpoint(vault: Vault): Promise<{ id: string; payloa
   return { id: d.id, payload }
 }
 
-function base(vault: Vault) {
+function base(vault: ProverVault) {
   const gov = vault.governanceEvents()
   const genesis = gov.find((e) => e.id === vault.vaultId)
   if (!genesis) throw NOT_FOUND('the genesis event is not loaded')
@@ -69,14 +74,14 @@ function base(vault: Vault) {
   }
 }
 
-async function rawOf(vault: Vault, slot: { author: string; seq: number }): Promise<string> {
+async function rawOf(vault: ProverVault, slot: { author: string; seq: number }): Promise<string> {
   const doc = await vault.store.get(slot.author, slot.seq)
   if (!doc) throw NOT_FOUND(`no event at ${eventDocId(slot.author, slot.seq)}`)
   return doc.raw
 }
 
 /** Inclusion proof of an event against the latest checkpoint that covers it. */
-export async function proveInclusion(vault: Vault, eventId: string): Promise<InclusionProofFile> {
+export async function proveInclusion(vault: ProverVault, eventId: string): Promise<InclusionProofFile> {
   const index = await indexLog(vault)
   const slot = index.slots.get(eventId)
   if (!slot) throw NOT_FOUND(`no verified event ${eventId.slice(0, 16)}… in this vault`)
@@ -88,7 +93,7 @@ export async function proveInclusion(vault: Vault, eventId: string): Promise<Inc
 }
 
 /** Consistency proof between two checkpoints (ids), the earlier first. */
-export async function proveConsistency(vault: Vault, first: string, second: string): Promise<ConsistencyProofFile> {
+export async function proveConsistency(vault: ProverVault, first: string, second: string): Promise<ConsistencyProofFile> {
   const index = await indexLog(vault)
   const find = (id: string) => {
     const hits = index.checkpoints.filter((c) => c.id.startsWith(id))
@@ -114,7 +119,7 @@ const SCHEDULE_FILE = 'checkpoint-schedule.json'
  * one. The event count at the last checkpoint is kept in a small local file,
  * a scheduling hint only (checkpoints themselves are verified from the log).
  */
-export async function maybeCheckpoint(vault: Vault): Promise<string | null> {
+export async function maybeCheckpoint(vault: CheckpointVault): Promise<string | null> {
   if (!vault.unlocked || vault.health.state !== 'ok' || !vault.member) return null
   const setting = vault.state.settings.checkpointInterval
   const interval = typeof setting === 'number' && setting >= 1 ? setting : DEFAULT_CHECKPOINT_INTERVAL
