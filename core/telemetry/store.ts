@@ -30,6 +30,13 @@ import { leafHashText, type Hash } from '../proofs/merkle.js'
 import { everKeys } from '../governance/state.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
 import type { Vault } from '../vault.js'
+
+/**
+ * What the telemetry store uses of the vault: who this device is, the
+ * governed state (flag, schemas, policy), the READ-ONLY gate and the key's
+ * signature over a batch header. Nothing else: it cannot append to the log.
+ */
+export type TelemetryVault = Pick<Vault, 'vaultId' | 'device' | 'dir' | 'state' | 'unlocked' | 'assertWritable' | 'signDetached'>
 import { FingerprintSet, fingerprint } from './fingerprints.js'
 import { JudgePool, type JudgeOutput } from './judge-pool.js'
 import { dedupKey, streamSchemas, telemetryPolicy, type Decision, type Reading, type Receipt, type TelemetryPolicy } from './reading.js'
@@ -102,9 +109,9 @@ export class TelemetryStore {
   /** WAL lines that did not parse on open (kept on disk as evidence, never applied). */
   walRejected = 0
 
-  private constructor(readonly vault: Vault, readonly dir: string, readonly db: Db, private readonly now: () => number) {}
+  private constructor(readonly vault: TelemetryVault, readonly dir: string, readonly db: Db, private readonly now: () => number) {}
 
-  static async open(vault: Vault, opts: { now?: () => number } = {}): Promise<TelemetryStore> {
+  static async open(vault: TelemetryVault, opts: { now?: () => number } = {}): Promise<TelemetryStore> {
     const dir = join(vault.dir, TELEMETRY_DIR)
     await mkdir(join(dir, WAL_DIR), { recursive: true, mode: 0o700 })
     const store = new TelemetryStore(vault, dir, openDb(join(dir, 'telemetry.db')), opts.now ?? Date.now)
