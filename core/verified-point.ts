@@ -7,7 +7,7 @@
 import { canonicalize, type Json } from './canonical.js'
 import { concatBytes, fromHex, isHex, toHex, utf8 } from './bytes.js'
 import { signDetached, verifyStrict } from './ed25519.js'
-import type { FeedHead, ForkRecord, VerifyReport } from './verify.js'
+import type { FeedHead, ForkRecord, VerifyReport } from './verify-report.js'
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from './files.js'
 import { DOMAIN_TAG } from './formats.js'
