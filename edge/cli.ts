@@ -71,14 +71,18 @@ export async function main(argv: string[]): Promise<number> {
     if (code !== 0 && !said) process.stderr.write(`tresor: ${cmd} ${code === 3 ? 'found the vault READ-ONLY or failing verification' : 'failed'} (exit ${code}); see the output above\n`)
     return code
   } catch (err) {
-    return fail(err, json)
+    return fail(err, json, cmd)
   } finally {
     process.stderr.write = write
   }
 }
 
-function fail(err: unknown, json: boolean): number {
-  const e = err instanceof VaultError ? err : INTERNAL((err as Error)?.message ?? String(err))
+function fail(err: unknown, json: boolean, cmd?: string): number {
+  let e = err instanceof VaultError ? err : INTERNAL((err as Error)?.message ?? String(err))
+  // A command that opens the vault itself, while tresor serve holds it: say which way works.
+  if (e.code === 'IN_USE' && cmd && / open in tresor serve /.test(e.message)) {
+    e = new VaultError('IN_USE', `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` does not go through a running daemon yet, so stop it first (status, log, note, verify, the governance and bundle commands, checkpoint, prove, ingest and telemetry do)`)
+  }
   const code = exitStatus(e)
   if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
   process.stderr.write(`tresor: ${e.message}\n`)
