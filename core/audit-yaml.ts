@@ -20,7 +20,10 @@ export const AUDIT_VERSION = 1
 export interface AuditHeader { format: typeof AUDIT_FORMAT; v: typeof AUDIT_VERSION; vault: string; name: string; exported: string; events: number }
 
 /** Write the export through `write` page by page (memory stays flat for big logs). */
-export async function exportYaml(vault: Vault, write: (chunk: string) => void | Promise<void>,
+/** What an export reads of the vault. */
+export type ExportVault = Pick<Vault, 'heads' | 'vaultId' | 'config' | 'events'>
+
+export async function exportYaml(vault: ExportVault, write: (chunk: string) => void | Promise<void>,
   onProgress?: (done: number, total: number) => void): Promise<number> {
   const total = Object.values(vault.heads()).reduce((n, f) => n + f.length, 0)
   const header: AuditHeader = { format: AUDIT_FORMAT, v: AUDIT_VERSION, vault: vault.vaultId, name: vault.config.name, exported: new Date().toISOString(), events: total }

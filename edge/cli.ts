@@ -3,13 +3,13 @@
  * error, 3 verification failed or vault READ-ONLY, 1 anything else; each
  * failure prints one line on stderr.
  */
-import { ensureDeviceKey, exitStatus, exportYaml, guardStorageFaults, INTERNAL, own, READ_ONLY, stateHash, statusOf, STORAGE_DAMAGED, Vault, VAULT_FILE, VaultError, verifyYamlExport, type MemberSpec, type VaultStatus, type VerifyReport } from '../core/index.js'
+import { ensureDeviceKey, exitStatus, exportYaml, guardStorageFaults, INTERNAL, own, stateHash, statusOf, STORAGE_DAMAGED, Vault, VAULT_FILE, VaultError, verifyYamlExport, type MemberSpec, type VaultStatus, type VerifyReport } from '../core/index.js'
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
-import { dirOf, openVault, progress, withVault, type Out } from './cli-support.js'
+import { dirOf, progress, withVault, type Out } from './cli-support.js'
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
 import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
@@ -81,7 +81,7 @@ function fail(err: unknown, json: boolean, cmd?: string): number {
   let e = err instanceof VaultError ? err : INTERNAL((err as Error)?.message ?? String(err))
   // A command that opens the vault itself, while tresor serve holds it: say which way works.
   if (e.code === 'IN_USE' && cmd && / open in tresor serve /.test(e.message)) {
-    e = new VaultError('IN_USE', `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` does not go through a running daemon yet, so stop it first (status, log, note, verify, the governance and bundle commands, checkpoint, prove, ingest and telemetry do)`)
+    e = new VaultError('IN_USE', `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` does not go through a running daemon yet, so stop it first (status, log, note, verify, export, the governance and bundle commands, checkpoint, prove, ingest and telemetry do)`)
   }
   const code = exitStatus(e)
   if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
@@ -192,19 +192,28 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
 
   async export(args, out) {
     if ((flag(args, 'format') ?? 'yaml') !== 'yaml') throw usage('only --format yaml is supported')
-    const vault = await openVault(args)
-    if (vault.health.state !== 'ok') {
-      await vault.close()
-      throw READ_ONLY(`refusing to export a vault that does not verify: ${vault.health.reason}`)
-    }
     const target = flag(args, 'out')
-    const stream = target ? createWriteStream(target, { flags: 'wx' }) : process.stdout
-    const write = (chunk: string) => new Promise<void>((res, rej) => stream.write(chunk, (e) => (e ? rej(e) : res())))
-    const n = await exportYaml(vault, write, target ? progress('exporting') : undefined)
-    if (target) { stream.end(); await finished(stream) }
-    await vault.close()
-    if (target) out.print(`exported ${n} event(s) to ${target}`, { events: n, file: target })
-    return 0
+    return withApi(await vaultApi(args), async (api) => {
+      const put = async (stream: NodeJS.WritableStream, exporting: (write: (chunk: string) => Promise<void>) => Promise<number>) => {
+        const write = (chunk: string) => new Promise<void>((res, rej) => stream.write(chunk, (e) => (e ? rej(e) : res())))
+        const n = await exporting(write)
+        if (target) { stream.end(); await finished(stream) }
+        return n
+      }
+      const stream = () => (target ? createWriteStream(target, { flags: 'wx' }) : process.stdout)
+      let n: number
+      if (api.local) {
+        // This process opened the vault: the export streams page by page (memory stays flat for big logs).
+        const vault = api.local
+        vault.assertWritable('an export of a log that does not verify')
+        n = await put(stream(), (write) => exportYaml(vault, write, target ? progress('exporting') : undefined))
+      } else {
+        const { text, events } = await api.call('log.exportYaml', {})
+        n = await put(stream(), async (write) => { await write(text); return events })
+      }
+      if (target) out.print(`exported ${n} event(s) to ${target}`, { events: n, file: target })
+      return 0
+    })
   },
 
   async demo(args, out) {

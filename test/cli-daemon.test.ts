@@ -76,12 +76,16 @@ describe('cli through a running daemon', () => {
       expect(tresor(['streams', '--dir', dir]).stdout).toMatch(/no streams registered/)
       expect(tresor(['telemetry', 'quarantine', '--dir', dir]).stdout).toMatch(/nothing in telemetry quarantine/)
 
-      // a command not yet served through the daemon still says who holds the vault, and touches nothing
+      // the audit chain through the daemon verifies on its own
+      expect(tresor(['export', '--dir', dir, '--format', 'yaml', '--out', join(out, 'audit.yaml')]).code).toBe(0)
+      expect(tresor(['verify', '--file', join(out, 'audit.yaml'), '--json']).json()).toMatchObject({ ok: true, total: 8 })
+
+      // a command not yet served through the daemon still says who holds the vault and which commands go through it, and touches nothing
       const journal = () => createHash('sha256').update(readFileSync(join(dir, 'append.journal'))).digest('hex')
       const j0 = journal()
-      const exported = tresor(['export', '--dir', dir, '--format', 'yaml'])
-      expect(exported.code).toBe(1)
-      expect(exported.stderr).toMatch(new RegExp(`open in tresor serve \\(pid ${daemon.pid}`))
+      const refused = tresor(['quarantine', '--dir', dir])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(new RegExp(`open in tresor serve \\(pid ${daemon.pid}.*\`tresor quarantine\` does not go through a running daemon yet`))
       expect(journal()).toBe(j0)
     } finally {
       await daemon.stop()

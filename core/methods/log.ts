@@ -4,6 +4,7 @@ import type { Json } from '../canonical.js'
 import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
 import { eventDocId } from '../store.js'
 import { LogView, type Badge, type LogReader } from '../log-view.js'
+import { exportYaml, type ExportVault } from '../audit-yaml.js'
 import type { Vault } from '../vault.js'
 import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
 
@@ -11,16 +12,18 @@ export interface LogEntry { id: string; author: string; seq: number; ts: string;
 export interface LogEntryDetail extends LogEntry { payload: SignedEvent['payload']; raw: string }
 
 export interface LogMethods {
+  /** The append-only YAML audit chain of the whole log, as `tresor export` writes it (a log that does not verify is not exported). */
+  'log.exportYaml': (args: Record<never, never>) => Promise<{ text: string; events: number }>
   'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string; from?: string; to?: string; payloads?: boolean }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
   'log.get': (args: { author: string; seq: number }) => Promise<LogEntryDetail>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
 }
 
 /** The log domain's view of the vault: it reads the log and appends notes. */
-export type LogVault = LogReader & Pick<Vault, 'append'>
+export type LogVault = LogReader & ExportVault & Pick<Vault, 'append' | 'assertWritable'>
 
 export const logDomain: Domain<LogMethods, LogVault> = {
-  meta: { 'log.list': reads, 'log.get': reads, 'log.appendNote': signs },
+  meta: { 'log.list': reads, 'log.get': reads, 'log.appendNote': signs, 'log.exportYaml': reads },
   build: ({ vault }) => {
     const logView = new LogView(vault)
     return {
@@ -49,6 +52,12 @@ export const logDomain: Domain<LogMethods, LogVault> = {
         const event = JSON.parse(doc.raw) as SignedEvent
         const row = { id: doc.id, author, seq, ts: event.ts, type: event.type }
         return { ...row, badge: logView.badge(row), payload: event.payload, raw: doc.raw }
+      },
+      'log.exportYaml': async () => {
+        vault.assertWritable('an export of a log that does not verify')
+        const parts: string[] = []
+        const events = await exportYaml(vault, (chunk) => { parts.push(chunk) })
+        return { text: parts.join(''), events }
       },
       'log.appendNote': async (args) => {
         const text = optString(obj(args).text, 'text', 4096)
