@@ -5,10 +5,10 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { everKeys, replayTimed, TelemetryStore, VaultError, verifyReadingProof, type IngestResult, type Receipt, type Vault } from '../core/index.js'
+import { everKeys, replayTimed, TelemetryStore, VaultError, verifyReadingProof, type IngestResult, type Reading, type Receipt } from '../core/index.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
-import { openVault, withVault, type Out } from './cli-support.js'
+import type { Out } from './cli-support.js'
 
 export const TELEMETRY_FLAGS = { stream: 'value', window: 'value', speed: 'value', from: 'value', to: 'value', id: 'value', pull: 'bool' } as const
 
@@ -29,18 +29,6 @@ export function durationMs(text: string): number {
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']
 }
 
-/** Open the vault and its telemetry store; the device key is unlocked when TRESOR_PASSPHRASE is set (stdin may carry data). */
-async function withTelemetry<T>(args: ParsedArgs, fn: (store: TelemetryStore, vault: Vault) => Promise<T>): Promise<T> {
-  return withVault(await openVault(args), async (vault) => {
-    if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
-    const store = await TelemetryStore.open(vault)
-    try {
-      return await fn(store, vault)
-    } finally {
-      await store.close()
-    }
-  })
-}
 
 /** Ingest one chunk, waiting (not dropping) while the budget is full. */
 export async function ingestBlocking(store: TelemetryStore, lines: string[], opts: { stream?: string; source: string }, onWait?: () => void): Promise<IngestResult> {
@@ -145,8 +133,20 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
     const stream = required(args, 'stream')
     const speed = Number(flag(args, 'speed') ?? 1)
     if (!Number.isFinite(speed) || speed <= 0 || speed > 1e6) throw usage('--speed is a factor above 0 (10 = ten times faster)')
-    return withTelemetry(args, async (store) => {
-      const readings = await store.streamReadings(stream, { from: flag(args, 'from'), to: flag(args, 'to') })
+    const range = { from: flag(args, 'from'), to: flag(args, 'to') }
+    return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
+      let readings: Reading[]
+      if (api.telemetry) readings = await api.telemetry.streamReadings(stream, range)
+      else {
+        // Through a running daemon: page by page, in timestamp order.
+        readings = []
+        for (let total = Infinity; readings.length < total;) {
+          const page = await api.call('telemetry.readings', { stream, ...range, offset: readings.length, limit: 10_000 })
+          total = page.total
+          if (page.readings.length === 0) break
+          readings.push(...page.readings)
+        }
+      }
       let n = 0
       for await (const r of replayTimed(readings, speed)) {
         process.stdout.write(JSON.stringify(r) + '\n')

@@ -94,7 +94,7 @@ describe('cli through a running daemon', () => {
     expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 8 }) // and the CLI opens the vault itself again
   })
 
-  it('cli - tresor ingest beside a running daemon sends its readings through the daemon, in calls it can carry', async () => {
+  it('cli - tresor ingest and replay beside a running daemon go through it: readings in calls it can carry, back page by page', async () => {
     const t = await streamingVaults()
     const dir = t.alice.dir
     await t.alice.close()
@@ -109,6 +109,11 @@ describe('cli through a running daemon', () => {
       expect(r.json()).toMatchObject({ admitted: 3000, quarantined: 1, sealed: true, receipts: [{ index: 3000, decision: 'QUARANTINE' }] })
       const readings = await (await fetch(`${daemon.url}/api/telemetry.readings`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}` }, body: JSON.stringify({ stream: 'boiler.temp', limit: 1 }) })).json() as { value: { total: number } }
       expect(readings.value.total).toBe(3000)
+      // and replayed through it, page by page, in timestamp order
+      const replay = tresor(['replay', '--dir', dir, '--stream', 'boiler.temp', '--speed', '1000000'])
+      expect(replay.code, replay.stderr).toBe(0)
+      const ids = replay.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id)
+      expect(ids).toEqual(Array.from({ length: 3000 }, (_, i) => `beside-${i}`))
     } finally {
       await daemon.stop()
     }

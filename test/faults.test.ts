@@ -246,7 +246,7 @@ describe('faults: the daemon on a damaged vault', () => {
       const journal = () => createHash('sha256').update(readFileSync(join(dir, 'append.journal'))).digest('hex')
       const j0 = journal()
       // status, log, note… go through the daemon (test/cli-daemon.test.ts); what would open the vault itself is refused
-      for (const args of [['quarantine'], ['recover'], ['replay', '--stream', 'boiler.temp'], ['sync', 'couch', '--url', 'http://127.0.0.1:1/x', '--user', 'u']]) {
+      for (const args of [['quarantine'], ['recover'], ['sync', 'couch', '--url', 'http://127.0.0.1:1/x', '--user', 'u']]) {
         const r = tresor([...args, '--dir', dir])
         expect(r.code, args[0]).toBe(1)
         expectOneCleanLine(r, new RegExp(`open in tresor serve \\(pid ${daemon.pid}`))

@@ -13,7 +13,8 @@ export interface TelemetryStatus extends Usage { enabled: boolean; forwardedSeq:
 export interface TelemetryMethods {
   'telemetry.status': (args: Record<string, never>) => Promise<TelemetryStatus>
   'telemetry.streams': (args: { windowMs?: number }) => Promise<StreamMeter[]>
-  'telemetry.readings': (args: { stream: string; from?: string; to?: string; limit?: number }) => Promise<{ readings: Reading[]; total: number }>
+  /** A stream's readings in timestamp order: the last `limit`, or with `offset` the page from there (to read them all). */
+  'telemetry.readings': (args: { stream: string; from?: string; to?: string; limit?: number; offset?: number }) => Promise<{ readings: Reading[]; total: number }>
   'telemetry.quarantine': (args: { limit?: number }) => Promise<QuarantineEntry[]>
   'telemetry.prove': (args: { stream: string; id: string }) => Promise<ReadingProof>
   'telemetry.ingest': (args: { ndjson: string; stream?: string }) => Promise<IngestResult>
@@ -50,8 +51,9 @@ export const telemetryDomain: Domain<TelemetryMethods, unknown> = {
       'telemetry.readings': async (args) => {
         const a = obj(args)
         const limit = optInt(a.limit, 'limit', 1, 10_000, 1000)
+        const offset = a.offset === undefined ? null : optInt(a.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0)
         const all = await telemetry().streamReadings(stream(a.stream), { from: optString(a.from, 'from', 30), to: optString(a.to, 'to', 30) })
-        return { readings: all.slice(-limit), total: all.length }
+        return { readings: offset === null ? all.slice(-limit) : all.slice(offset, offset + limit), total: all.length }
       },
       'telemetry.quarantine': async (args) => telemetry().quarantine(optInt(obj(args).limit, 'limit', 1, 1000, 100)),
       'telemetry.prove': async (args) => {
