@@ -278,46 +278,56 @@ function smallDisk(): string | null {
 }
 
 describe('faults: a full disk', () => {
-  const disk = smallDisk()
-  afterAll(() => { if (disk) { try { execFileSync('umount', ['-l', disk]) } catch { /* already gone */ } rmSync(disk, { recursive: true, force: true }) } })
-
-  it.skipIf(!disk)('faults - disk full: appends fail STORAGE_FULL, the vault goes READ-ONLY, and once space is free a full check lifts it without a restart; every acknowledged append is kept', async () => {
-    const dir = join(disk!, 'v')
-    await mkdir(dir)
-    const v = await makeVault({ dir })
-    const acked: { author: string; seq: number; id: string }[] = []
-    const filler = join(disk!, 'filler')
-    // Fill the disk to the last block.
-    const chunk = Buffer.alloc(64 * 1024, 7)
-    try { for (;;) await writeFile(filler, chunk, { flag: 'a' }) } catch (err) { expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC') }
-    let failure: { code?: string; message?: string } | null = null
-    for (let i = 0; i < 2000 && !failure; i++) {
-      try {
-        const d = await v.append('audit.note', { text: `note ${i} ${'x'.repeat(2000)}` })
-        acked.push({ author: d.event.author, seq: d.event.seq, id: d.id })
-      } catch (err) {
-        failure = err as { code?: string; message?: string }
-      }
-    }
-    expect(failure?.code, failure?.message).toBe('STORAGE_FULL')
-    expect(v.health).toMatchObject({ state: 'read-only', reason: expect.stringMatching(/disk/) })
-    expect((await v.append('audit.note', { text: 'still full' }).catch((e: { code: string }) => e.code))).toMatch(/READ_ONLY|STORAGE_FULL/)
-    expect(await codeOf(v.verify({ full: true }))).toBe('STORAGE_FULL') // no space yet: it says so and stays READ-ONLY
-    expect(v.health.state).toBe('read-only')
-    await rm(filler)
-    const report = await v.verify({ full: true })
-    expect(report.ok, JSON.stringify(report.issues?.slice(0, 2))).toBe(true)
-    expect(v.health.state).toBe('ok')
-    const d = await v.append('audit.note', { text: 'space again' })
-    acked.push({ author: d.event.author, seq: d.event.seq, id: d.id })
-    await v.close()
-    const again = await Vault.open({ dir })
+  it('faults - disk full: appends fail STORAGE_FULL, the vault goes READ-ONLY, and once space is free a full check lifts it without a restart; every acknowledged append is kept', async (ctx) => {
+    // Mounted by the test itself and unmounted whatever happens (a filtered run never leaves one behind).
+    const disk = smallDisk()
+    if (!disk) return ctx.skip()
     try {
-      const held = await again.store.getMany(acked.map((a) => eventDocId(a.author, a.seq)))
-      expect(held.map((doc) => doc?.id ?? null)).toEqual(acked.map((a) => a.id))
-      expect(again.health.state).toBe('ok')
+      await fullDisk(disk)
     } finally {
-      await again.close()
+      try { execFileSync('umount', ['-l', disk]) } catch { /* already gone */ }
+      rmSync(disk, { recursive: true, force: true })
     }
   })
 })
+
+/** The full-disk journey on a small mounted disk. */
+async function fullDisk(disk: string): Promise<void> {
+  const dir = join(disk, 'v')
+  await mkdir(dir)
+  const v = await makeVault({ dir })
+  const acked: { author: string; seq: number; id: string }[] = []
+  const filler = join(disk, 'filler')
+  // Fill the disk to the last block.
+  const chunk = Buffer.alloc(64 * 1024, 7)
+  try { for (;;) await writeFile(filler, chunk, { flag: 'a' }) } catch (err) { expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC') }
+  let failure: { code?: string; message?: string } | null = null
+  for (let i = 0; i < 2000 && !failure; i++) {
+    try {
+      const d = await v.append('audit.note', { text: `note ${i} ${'x'.repeat(2000)}` })
+      acked.push({ author: d.event.author, seq: d.event.seq, id: d.id })
+    } catch (err) {
+      failure = err as { code?: string; message?: string }
+    }
+  }
+  expect(failure?.code, failure?.message).toBe('STORAGE_FULL')
+  expect(v.health).toMatchObject({ state: 'read-only', reason: expect.stringMatching(/disk/) })
+  expect((await v.append('audit.note', { text: 'still full' }).catch((e: { code: string }) => e.code))).toMatch(/READ_ONLY|STORAGE_FULL/)
+  expect(await codeOf(v.verify({ full: true }))).toBe('STORAGE_FULL') // no space yet: it says so and stays READ-ONLY
+  expect(v.health.state).toBe('read-only')
+  await rm(filler)
+  const report = await v.verify({ full: true })
+  expect(report.ok, JSON.stringify(report.issues?.slice(0, 2))).toBe(true)
+  expect(v.health.state).toBe('ok')
+  const d = await v.append('audit.note', { text: 'space again' })
+  acked.push({ author: d.event.author, seq: d.event.seq, id: d.id })
+  await v.close()
+  const again = await Vault.open({ dir })
+  try {
+    const held = await again.store.getMany(acked.map((a) => eventDocId(a.author, a.seq)))
+    expect(held.map((doc) => doc?.id ?? null)).toEqual(acked.map((a) => a.id))
+    expect(again.health.state).toBe('ok')
+  } finally {
+    await again.close()
+  }
+}
