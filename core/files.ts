@@ -4,19 +4,28 @@ import { dirname } from 'node:path'
 import { parseBounded, type Json } from './canonical.js'
 import { ALREADY_EXISTS, NOT_FOUND } from './errors.js'
 
-/** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`
-  const fh = await open(tmp, 'w', 0o600)
+/** Write `text` to `path` (created 0600 with `flag`) and fsync it. */
+async function writeSynced(path: string, text: string, flag: 'w' | 'wx'): Promise<void> {
+  const fh = await open(path, flag, 0o600)
   try {
     await fh.writeFile(text)
     await fh.sync()
   } finally {
     await fh.close()
   }
-  await rename(tmp, path)
+}
+
+async function syncDir(path: string): Promise<void> {
   const dir = await open(dirname(path), 'r')
   try { await dir.sync() } finally { await dir.close() }
+}
+
+/** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`
+  await writeSynced(tmp, text, 'w')
+  await rename(tmp, path)
+  await syncDir(path)
 }
 
 /**
@@ -27,13 +36,7 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
  */
 export async function writeFileExclusive(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    await fh.writeFile(text)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
+  await writeSynced(tmp, text, 'wx')
   try {
     await link(tmp, path)
   } catch (err) {
@@ -42,8 +45,7 @@ export async function writeFileExclusive(path: string, text: string): Promise<vo
   } finally {
     await rm(tmp, { force: true })
   }
-  const dir = await open(dirname(path), 'r')
-  try { await dir.sync() } finally { await dir.close() }
+  await syncDir(path)
 }
 
 export async function writeJsonFile(path: string, value: unknown): Promise<void> {

@@ -6,16 +6,18 @@
  * acknowledged appends). A lock whose process is gone (a crash) is taken
  * over. Within one process the lock is shared (tests reopen vaults).
  */
-import { link, open, readFile, unlink } from 'node:fs/promises'
+import { readFile, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { IN_USE } from './errors.js'
+import { IN_USE, VaultError } from './errors.js'
+import { writeFileExclusive } from './files.js'
 
 export const OWNER_FILE = 'owner.lock'
 
 interface OwnerRecord { pid: number; role: string; host: string; since: string }
 
-const held = new Map<string, { count: number; path: string }>()
+/** Per lock path: how many opens in this process share it. */
+const held = new Map<string, number>()
 
 function alive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false
@@ -38,27 +40,17 @@ export async function acquireOwner(dir: string, role: string = whoAmI()): Promis
   const path = join(dir, OWNER_FILE)
   const mine = held.get(path)
   if (mine) {
-    mine.count++
+    held.set(path, mine + 1)
     return release(path)
   }
   const record: OwnerRecord = { pid: process.pid, role, host: hostname(), since: new Date().toISOString() }
   for (let attempt = 0; attempt < 2; attempt++) {
-    const tmp = `${path}.${process.pid}.${Date.now()}`
-    const fh = await open(tmp, 'wx', 0o600)
     try {
-      await fh.writeFile(JSON.stringify(record) + '\n')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    try {
-      await link(tmp, path) // atomic, and fails if the lock exists
-      held.set(path, { count: 1, path })
+      await writeFileExclusive(path, JSON.stringify(record) + '\n') // atomic, and fails if the lock exists
+      held.set(path, 1)
       return release(path)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    } finally {
-      await unlink(tmp).catch(() => undefined) // our own temporary file; gone already is fine
+      if (!(err instanceof VaultError) || err.code !== 'ALREADY_EXISTS') throw err
     }
     const other = await readFile(path, 'utf8').then((t) => JSON.parse(t) as OwnerRecord, () => null)
     if (other && (other.host !== hostname() || alive(other.pid))) {
@@ -74,8 +66,9 @@ function release(path: string): () => Promise<void> {
   return async () => {
     if (done) return
     done = true
-    const mine = held.get(path)
-    if (!mine || --mine.count > 0) return
+    const count = held.get(path) ?? 0
+    if (count === 0) return
+    if (count > 1) { held.set(path, count - 1); return }
     held.delete(path)
     await unlink(path).catch(() => undefined) // the lock may already be gone (taken over after a crash): nothing to release
   }
