@@ -86,6 +86,11 @@ async function salvage(copy: string): Promise<{ raws: string[]; unreadable: numb
 /** The genesis event's text, kept beside the database so a vault whose database is gone can still be rebuilt. */
 export const GENESIS_FILE = 'genesis.event'
 
+/** Keep the genesis copy beside the database, unless one is there (it is the same event: recovery checks it by hash). */
+export async function keepGenesisCopy(dir: string, raw: string): Promise<void> {
+  await writeFile(join(dir, GENESIS_FILE), raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined) // wx: an existing copy is kept
+}
+
 /**
  * Rebuild the vault's log from what still reads, then move the damaged
  * database aside. Nothing is moved until the vault's genesis is in hand
@@ -177,7 +182,7 @@ export async function recoverVault(dir: string, opts: {
     } finally {
       await store.close()
     }
-    await writeFile(join(dir, GENESIS_FILE), genesis.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined) // wx: a genesis copy already there is the same event; keep it
+    await keepGenesisCopy(dir, genesis.raw)
     // The old verified point describes the damaged database; it is kept aside and the next start checks everything.
     await rename(join(dir, POINT_FILE), join(dir, `${POINT_FILE}.before-recover-${stamp}`)).catch(() => undefined)
     const gid = genesis.id

@@ -17,7 +17,7 @@ import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } fr
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_A_MEMBER, NOT_ALLOWED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
 import { inspectLevelDir, storageFailure } from './storage.js'
-import { CATCH_UP_FILE, GENESIS_FILE, inFeedOrder, knownFeeds, recoverVault, type RecoveryReport } from './recover.js'
+import { CATCH_UP_FILE, GENESIS_FILE, inFeedOrder, keepGenesisCopy, knownFeeds, recount, recoverVault, type RecoveryReport } from './recover.js'
 import { sha256Hex } from './bytes.js'
 import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { maybeCheckpoint } from './proofs/prover.js'
@@ -240,17 +240,16 @@ export class Vault {
     // The rebuilt log checked whole: the last check the vault reports is of what recovery brought back.
     await vault.verify({ full: true })
     const heads = vault.heads()
-    const ownSeen = Math.max(0, ...events.filter((d) => d.event.author === config.device).map((d) => d.event.seq))
+    // A reduce, not a spread: a recovered feed may hold more events than a call can take arguments.
+    const ownSeen = events.reduce((n, d) => (d.event.author === config.device && d.event.seq > n ? d.event.seq : n), 0)
     for (const author of new Set([...Object.keys(known), ...Object.keys(heads)])) {
       report.feeds.push({ author, known: Math.max(own(known, author)?.length ?? 0, author === config.device ? ownSeen : 0), recovered: own(heads, author)?.length ?? 0 })
     }
     report.feeds.sort((a, b) => (a.author < b.author ? -1 : 1))
-    report.missing = report.feeds.reduce((n, f) => n + Math.max(0, f.known - f.recovered), 0)
-    const mine = report.feeds.find((f) => f.author === config.device)
-    if (mine && mine.recovered < mine.known) {
-      report.ownBehind = { known: mine.known, recovered: mine.recovered }
-      await writeJsonFile(join(opts.dir, CATCH_UP_FILE), { v: 1, length: mine.known })
-      vault.catchUp = mine.known
+    recount(report, heads, config.device)
+    if (report.ownBehind) {
+      await writeJsonFile(join(opts.dir, CATCH_UP_FILE), { v: 1, length: report.ownBehind.known })
+      vault.catchUp = report.ownBehind.known
     }
     return { vault, report }
   }
@@ -406,7 +405,7 @@ export class Vault {
     const at = join(this.dir, GENESIS_FILE)
     if (await stat(at).then(() => true, () => false)) return
     const doc = await this.store.get(this.config.genesisAuthor, 1)
-    if (doc && sha256Hex(doc.raw) === this.vaultId) await writeFile(at, doc.raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined) // wx: a genesis copy already there is the same event (checked by hash at recovery)
+    if (doc && sha256Hex(doc.raw) === this.vaultId) await keepGenesisCopy(this.dir, doc.raw)
   }
 
   private async applyReport(report: VerifyReport, prior: VerifiedPoint | null): Promise<void> {
