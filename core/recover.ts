@@ -129,7 +129,7 @@ export async function recoverVault(dir: string, opts: {
       }
       try {
         const got = await salvage(copy)
-        raws.push(...got.raws)
+        for (const raw of got.raws) raws.push(raw) // a loop, not a spread: a log may hold more events than a call takes arguments
         read.damagedDb = got.raws.length
         read.unreadable = got.unreadable
       } finally {
@@ -138,11 +138,11 @@ export async function recoverVault(dir: string, opts: {
     }
     const journal = await readFile(join(dir, JOURNAL_FILE), 'utf8').catch(() => '')
     const lines = journal.split('\n').slice(1).filter((l) => l.startsWith('{'))
-    raws.push(...lines)
+    for (const line of lines) raws.push(line)
     read.journal = lines.length
     for (const text of opts.bundles ?? []) {
       const { events } = openBundle(text, opts.vaultId)
-      raws.push(...events.map((e) => e.raw))
+      for (const e of events) raws.push(e.raw)
       read.bundles += events.length
     }
     const events = new Map<string, DecodedEvent>()

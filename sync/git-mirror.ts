@@ -246,17 +246,16 @@ async function rewritingCommits(work: string, head: string, since: string): Prom
 /** Event and anchor files of tree `before` that tree `after` lacks or holds different (equal subtrees are not read). */
 type Lost = { path: string; oid: string; kind: 'removes' | 'changes' }
 
-async function lostFiles(work: string, before: string, after: string | null, prefix: string): Promise<Lost[]> {
-  if (before === after) return []
+async function lostFiles(work: string, before: string, after: string | null, prefix: string, out: Lost[] = []): Promise<Lost[]> {
+  if (before === after) return out
   const old = (await git.readTree({ fs, dir: work, oid: before })).tree
   const now = new Map(after === null ? [] : (await git.readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e]))
-  const out: Lost[] = []
   for (const e of old) {
     if (prefix === '' && e.path !== 'feeds' && e.path !== 'anchors') continue
     const path = `${prefix}${e.path}`
     const n = now.get(e.path)
-    if (e.type === 'tree' && n?.type === 'tree') out.push(...await lostFiles(work, e.oid, n.oid, `${path}/`))
-    else if (e.type === 'tree') out.push(...await lostFiles(work, e.oid, null, `${path}/`)) // every file under it is gone
+    // Subtrees add to the same list (a feed folder may hold more files than a spread takes arguments).
+    if (e.type === 'tree') await lostFiles(work, e.oid, n?.type === 'tree' ? n.oid : null, `${path}/`, out) // n not a tree: every file under it is gone
     else if (!n) out.push({ path, oid: e.oid, kind: 'removes' })
     else if (n.oid !== e.oid || n.type !== e.type) out.push({ path, oid: e.oid, kind: 'changes' })
   }
