@@ -16,7 +16,8 @@ import type { ParsedArgs } from './args.js'
 
 /** Where a running `tresor serve` answers (its pid and loopback URL), beside its token. */
 export const SERVE_FILE = 'serve.json'
-const TOKEN_FILE = 'serve-token'
+/** The HTTP host's access token, made once per install, readable by the owner only. */
+export const SERVE_TOKEN_FILE = 'serve-token'
 
 export interface VaultApi {
   call<M extends Method>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>>
@@ -84,7 +85,7 @@ async function runningDaemon(dir: string): Promise<{ url: string; token: string 
   const serve = await readJsonFileIfExists(join(dir, SERVE_FILE), 4096, 2).catch(() => null) as { pid?: unknown; url?: unknown } | null
   if (!owner || !serve || owner.pid !== serve.pid || typeof serve.url !== 'string') return null
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(serve.url)) return null // loopback only: the token never leaves the machine
-  const token = (await readFile(join(dir, TOKEN_FILE), 'utf8').catch(() => '')).trim()
+  const token = (await readFile(join(dir, SERVE_TOKEN_FILE), 'utf8').catch(() => '')).trim()
   if (!/^[0-9a-f]{64}$/.test(token)) return null
   return { url: serve.url, token }
 }

@@ -20,7 +20,7 @@ import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type 
 import { remoteDb } from '../sync/remote.js'
 import { startMqttInput, type MqttInput } from './mqtt-input.js'
 import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
-import { writeServeFile } from './cli-client.js'
+import { SERVE_TOKEN_FILE, writeServeFile } from './cli-client.js'
 import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
@@ -43,11 +43,10 @@ export const SYNC_HELP = `
                                                intake (POST /ingest with the ingest token, MQTT), and with --sync the
                                                daemon's sync rounds and telemetry forwarding`
 
-const TOKEN_FILE = 'serve-token'
 const INGEST_TOKEN_FILE = 'ingest-token'
 
 /** A per-install access token of the HTTP host, made once, readable by the owner only. */
-async function serveToken(dir: string, file = TOKEN_FILE): Promise<string> {
+async function serveToken(dir: string, file = SERVE_TOKEN_FILE): Promise<string> {
   const path = join(dir, file)
   const existing = await readFile(path, 'utf8').catch(() => null)
   if (existing && /^[0-9a-f]{64}$/.test(existing.trim())) return existing.trim()
@@ -220,8 +219,8 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)
     try {
-      out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
-        { url, tokenFile: join(dir, TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(dir, INGEST_TOKEN_FILE) })
+      out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
+        { url, tokenFile: join(dir, SERVE_TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(dir, INGEST_TOKEN_FILE) })
       await stopping.promise
     } finally {
       // Stop taking requests; browsers keep connections open, so those are cut after a short grace.
