@@ -34,13 +34,23 @@ const post = (url: string, body: ArrayLike<number> | string, auth = TOKEN) =>
 
 const close = (server: Server) => new Promise((r) => server.close(r))
 
+/** A fresh vault behind an HTTP host for one test; both closed after it. */
+async function withHost(fn: (vault: Awaited<ReturnType<typeof makeVault>>, url: string) => Promise<void>): Promise<void> {
+  const vault = await makeVault()
+  const { server, url } = await host(vault)
+  try {
+    await fn(vault, url)
+  } finally {
+    await close(server)
+    await vault.close()
+  }
+}
+
 describe('hostile input', () => {
   afterAll(cleanupDirs)
 
   it('http - a body that is not valid UTF-8 is refused (400), never signed as U+FFFD', async () => {
-    const vault = await makeVault()
-    const { server, url } = await host(vault)
-    try {
+    await withHost(async (vault, url) => {
       const before = vault.heads()
       // {"text":"caf\xE9"}: Latin-1 é, not UTF-8
       const body = Buffer.concat([Buffer.from('{"text":"caf'), Buffer.from([0xe9]), Buffer.from('"}')])
@@ -54,16 +64,11 @@ describe('hostile input', () => {
       const listed = await (await post(`${url}/api/log.list`, JSON.stringify({ type: 'audit.note', payloads: true }))).json()
       expect(JSON.stringify(listed)).toContain('café')
       expect(JSON.stringify(listed)).not.toContain('\ufffd')
-    } finally {
-      await close(server)
-      await vault.close()
-    }
+    })
   })
 
   it('http - a lone surrogate (valid JSON escape, not Unicode) is refused with its reason and nothing is appended', async () => {
-    const vault = await makeVault()
-    const { server, url } = await host(vault)
-    try {
+    await withHost(async (vault, url) => {
       const before = vault.heads()
       const res = await post(`${url}/api/log.appendNote`, '{"text":"half \\ud800 a pair"}')
       const body = await res.json() as { ok: boolean; error: { code: string; message: string } }
@@ -71,24 +76,16 @@ describe('hostile input', () => {
       expect(body.error.message).toMatch(/surrogate/)
       expect(vault.heads()).toEqual(before)
       expect(() => canonicalize({ ['\udc00']: 1 })).toThrow(/surrogate/)
-    } finally {
-      await close(server)
-      await vault.close()
-    }
+    })
   })
 
   it('http - a bad percent-encoding in the API path is 400, not 500', async () => {
-    const vault = await makeVault()
-    const { server, url } = await host(vault)
-    try {
+    await withHost(async (vault, url) => {
       const res = await post(`${url}/api/%ZZ`, '{}')
       expect(res.status).toBe(400)
       expect(await res.json()).toMatchObject({ ok: false, error: { code: 'BAD_ARGUMENT' } })
       expect((await post(`${url}/%E0%A4%A`, '')).status).toBeLessThan(500)
-    } finally {
-      await close(server)
-      await vault.close()
-    }
+    })
   })
 
   it('ingest - bodies beyond the intake memory budget are told 503 + Retry-After, the ones taken are sealed, nothing is half-taken', async () => {
