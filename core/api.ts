@@ -9,9 +9,15 @@
  * a transport needs — the method list, which calls restart the auto-lock
  * timer, how large an argument may be — is derived here from that metadata.
  * To add a method: add it to its domain file (type, meta, handler) and its test.
+ *
+ * Hosts extend the registry with domains that live outside core (sync/'s
+ * rounds and status, the desktop's keychain): `createHandlers(vault,
+ * providers, extensions)` builds them beside core's, and `registryOf(...)`
+ * gives every transport the joint metadata, so an extension is validated,
+ * sized and auto-locked exactly as core's own methods are.
  */
 import type { Vault } from './vault.js'
-import { UNKNOWN_METHOD } from './errors.js'
+import { INTERNAL, UNKNOWN_METHOD } from './errors.js'
 import type { Domain, MethodMeta } from './methods/meta.js'
 import { vaultDomain, type VaultMethods } from './methods/vault.js'
 import { logDomain, type LogMethods } from './methods/log.js'
@@ -19,10 +25,11 @@ import { governanceDomain, type GovernanceMethods } from './methods/governance.j
 import { exchangeDomain, type ExchangeMethods } from './methods/exchange.js'
 import { telemetryDomain, type TelemetryMethods } from './methods/telemetry.js'
 import { onboardDomain, type OnboardMethods } from './methods/onboard.js'
-import { syncDomain, type SyncMethods } from './methods/sync.js'
 
 export type { MethodMeta } from './methods/meta.js'
-export type { HostProviders, SyncStatus } from './methods/host-providers.js'
+export type { Domain, DomainContext } from './methods/meta.js'
+export { obj, optInt, optString, reads, signs, SMALL_ARGS } from './methods/meta.js'
+export type { HostProviders } from './methods/host-providers.js'
 import type { HostProviders } from './methods/host-providers.js'
 export { statusOf, type VaultStatus, type RecoveryResult } from './methods/vault.js'
 export type { LogEntry, LogEntryDetail } from './methods/log.js'
@@ -31,13 +38,13 @@ export type { TelemetryStatus } from './methods/telemetry.js'
 export type { OnboardStatus } from './methods/onboard.js'
 
 /** Argument and result types per method: the contract every transport is typed against. */
-export type Handlers = VaultMethods & LogMethods & GovernanceMethods & ExchangeMethods & TelemetryMethods & OnboardMethods & SyncMethods
+export type Handlers = VaultMethods & LogMethods & GovernanceMethods & ExchangeMethods & TelemetryMethods & OnboardMethods
 
 export type Method = keyof Handlers
 export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
 export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 
-const DOMAINS = [vaultDomain, logDomain, governanceDomain, exchangeDomain, telemetryDomain, onboardDomain, syncDomain] as const
+const DOMAINS = [vaultDomain, logDomain, governanceDomain, exchangeDomain, telemetryDomain, onboardDomain] as const
 
 /** Every method's metadata, from the domain that registers it. */
 export const METHOD_META: Readonly<Record<Method, MethodMeta>> = Object.freeze(Object.assign(Object.create(null) as Record<Method, MethodMeta>, ...DOMAINS.map((d) => d.meta)))
@@ -57,17 +64,53 @@ export function maxArgBytes(method: Method): number {
 /** The calls that restart the auto-lock timer: those whose metadata says they use the device key. */
 export const AUTO_LOCK_METHODS: readonly Method[] = Object.freeze(METHODS.filter((m) => METHOD_META[m].signs))
 
-/** Build the handler map for one open vault. */
-export function createHandlers(vault: Vault, providers: HostProviders = {}): Handlers {
+/** What a transport knows of the methods it serves: their metadata, core's and a host's extensions' alike. */
+export interface Registry {
+  readonly meta: Readonly<Record<string, MethodMeta>>
+  has(name: unknown): name is string
+  maxArgBytes(method: string): number
+}
+
+function registryFrom(meta: Readonly<Record<string, MethodMeta>>): Registry {
+  return {
+    meta,
+    has: (name: unknown): name is string => typeof name === 'string' && Object.hasOwn(meta, name),
+    maxArgBytes: (method) => meta[method]!.maxArgBytes
+  }
+}
+
+/** Core's own registry. */
+export const CORE_REGISTRY: Registry = registryFrom(METHOD_META)
+
+/** Core's registry with a host's extension domains; an extension may not take a name core (or another extension) has. */
+export function registryOf(extensions: readonly Domain<object>[] = []): Registry {
+  if (extensions.length === 0) return CORE_REGISTRY
+  const meta: Record<string, MethodMeta> = Object.assign(Object.create(null) as Record<string, MethodMeta>, METHOD_META)
+  for (const d of extensions) {
+    for (const [m, mm] of Object.entries(d.meta as Record<string, MethodMeta>)) {
+      if (Object.hasOwn(meta, m)) throw INTERNAL(`the host extension's method ${m} is already registered`)
+      meta[m] = mm
+    }
+  }
+  return registryFrom(Object.freeze(meta))
+}
+
+/**
+ * Build the handler map for one open vault: core's domains and the host's
+ * extension domains (`X`, typed in the host), each call that uses the key
+ * restarting the auto-lock timer.
+ */
+export function createHandlers<X extends object = Record<never, never>>(vault: Vault, providers: HostProviders = {}, extensions: readonly Domain<X>[] = []): Handlers & X {
+  const registry = registryOf(extensions as readonly Domain<object>[])
   const autoLock = autoLocker(vault, providers.autoLockMs ?? DEFAULT_AUTO_LOCK_MS)
   const ctx = { vault, providers }
-  const handlers = Object.assign({}, ...DOMAINS.map((d) => (d as Domain<object>).build(ctx))) as Handlers
-  // Every call that uses the key restarts the auto-lock timer.
-  for (const m of AUTO_LOCK_METHODS) {
-    const fn = handlers[m] as (a: unknown) => Promise<unknown>
-    ;(handlers as unknown as Record<string, (a: unknown) => Promise<unknown>>)[m] = async (a) => { try { return await fn(a) } finally { autoLock.touch() } }
+  const handlers = Object.assign(Object.create(null), ...[...DOMAINS, ...extensions].map((d) => (d as Domain<object>).build(ctx))) as Record<string, (a: unknown) => Promise<unknown>>
+  for (const [m, meta] of Object.entries(registry.meta)) {
+    const fn = handlers[m]
+    if (typeof fn !== 'function') throw INTERNAL(`${m} is registered without a handler`)
+    if (meta.signs) handlers[m] = async (a) => { try { return await fn(a) } finally { autoLock.touch() } }
   }
-  return handlers
+  return handlers as unknown as Handlers & X
 }
 
 export const DEFAULT_AUTO_LOCK_MS = 15 * 60_000
@@ -88,9 +131,9 @@ function autoLocker(vault: Vault, ms: number): { touch(): void } {
 }
 
 /** Dispatch an untrusted (method, args) pair: the generic entry every transport uses. */
-export async function dispatch(handlers: Handlers, method: unknown, args: unknown): Promise<unknown> {
-  if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
-  const fn = handlers[method] as ((a: unknown) => Promise<unknown>) | undefined
+export async function dispatch(handlers: object, method: unknown, args: unknown, registry: Registry = CORE_REGISTRY): Promise<unknown> {
+  if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
+  const fn = (handlers as Record<string, ((a: unknown) => Promise<unknown>) | undefined>)[method]
   if (typeof fn !== 'function') throw UNKNOWN_METHOD(`this host does not offer ${method}`)
   return fn(args)
 }

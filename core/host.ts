@@ -9,7 +9,7 @@
  */
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createHandlers, METHOD_META, METHODS, type Handlers, type HostProviders, type OnboardStatus } from './api.js'
+import { createHandlers, registryOf, type Domain, type Handlers, type HostProviders, type OnboardStatus, type Registry } from './api.js'
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
@@ -18,8 +18,11 @@ import { ALREADY_EXISTS, BAD_ARGUMENT, INTERNAL, NOT_FOUND, UNKNOWN_METHOD, Vaul
 type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join' | 'onboard.joinCouch' | 'onboard.joinGit'
 type OnboardHandlers = Pick<Handlers, OnboardMethod>
 
-export interface VaultHost {
-  handlers: Handlers
+export interface VaultHost<X extends object = Record<never, never>> {
+  /** Core's handlers and the host's extensions (`X`). */
+  handlers: Handlers & X
+  /** Every method served, with its metadata: what a transport validates calls against. */
+  registry: Registry
   /** The open vault, once there is one. */
   vault(): Vault | null
   close(): Promise<void>
@@ -38,11 +41,13 @@ export interface RecoveryPeers {
   catchUp(vault: Vault, passphrase: string): Promise<string[]>
 }
 
-export interface HostOptions {
+export interface HostOptions<X extends object = Record<never, never>> {
   dir: string
   joiners?: Joiners
   recovery?: RecoveryPeers
   providers?: (vault: Vault) => Promise<HostProviders> | HostProviders
+  /** Domains the host adds to core's registry (sync/'s rounds and status): built for each vault the host opens. */
+  extensions?: readonly Domain<X>[]
   /** Called before the vault closes (e.g. to close a telemetry store). */
   beforeClose?: (vault: Vault) => Promise<void>
 }
@@ -61,15 +66,16 @@ function newPassphrase(v: unknown): string {
   return p
 }
 
-export function openHost(opts: HostOptions): VaultHost {
+export function openHost<X extends object = Record<never, never>>(opts: HostOptions<X>): VaultHost<X> {
   let vault: Vault | null = null
-  let handlers: Handlers | null = null
+  let handlers: (Handlers & X) | null = null
+  const registry = registryOf((opts.extensions ?? []) as readonly Domain<object>[])
   let openError: VaultError | null = null
   let opening: Promise<void> = Promise.resolve()
 
   const adopt = async (v: Vault) => {
     vault = v
-    handlers = createHandlers(v, opts.providers ? await opts.providers(v) : {})
+    handlers = createHandlers(v, opts.providers ? await opts.providers(v) : {}, opts.extensions)
     openError = null
   }
   const start = async () => {
@@ -183,20 +189,21 @@ export function openHost(opts: HostOptions): VaultHost {
     }
   }
 
-  const forward = (m: keyof Handlers): AnyHandler => async (args) => {
+  const forward = (m: string): AnyHandler => async (args) => {
     await opening
     if (!handlers) throw openError ?? NOT_FOUND('no vault yet')
-    return (handlers[m] as AnyHandler)(args)
+    return (handlers as unknown as Record<string, AnyHandler>)[m]!(args)
   }
   // The methods the registry marks as the host's are answered here; every other one by the open vault's handlers.
   const hosted = new Map<string, AnyHandler>([...Object.entries(onboard), ['vault.recover', recover]] as [string, AnyHandler][])
-  const all = Object.fromEntries(METHODS.map((m) => {
+  const all = Object.fromEntries(Object.entries(registry.meta).map(([m, meta]) => {
     const own = hosted.get(m)
-    if (METHOD_META[m].host && !own) throw INTERNAL(`${m} is marked as answered by the host, which has no handler for it`)
+    if (meta.host && !own) throw INTERNAL(`${m} is marked as answered by the host, which has no handler for it`)
     return [m, own ?? forward(m)]
-  })) as unknown as Handlers
+  })) as unknown as Handlers & X
   return {
     handlers: all,
+    registry,
     vault: () => vault,
     close: async () => {
       await opening.catch(() => undefined) // a failed open has already been reported (openError); closing goes on

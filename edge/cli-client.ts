@@ -9,7 +9,8 @@
  */
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createHandlers, dispatch, fromWireError, IN_USE, INTERNAL, isWireError, OWNER_FILE, readJsonFileIfExists, TelemetryStore, VaultError, writeJsonFile, type ArgsOf, type Method, type ResultOf, type Vault, type WireError } from '../core/index.js'
+import { createHandlers, dispatch, fromWireError, IN_USE, INTERNAL, isWireError, OWNER_FILE, readJsonFileIfExists, registryOf, TelemetryStore, VaultError, writeJsonFile, type Handlers, type Vault, type WireError } from '../core/index.js'
+import { syncDomain, type SyncHostMethods } from '../sync/methods.js'
 import { dirOf, openVault } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 import type { ParsedArgs } from './args.js'
@@ -19,8 +20,17 @@ export const SERVE_FILE = 'serve.json'
 /** The HTTP host's access token, made once per install, readable by the owner only. */
 export const SERVE_TOKEN_FILE = 'serve-token'
 
+/** What the CLI calls: core's contract and sync's extension, as `tresor serve` serves them. */
+export type CliHandlers = Handlers & SyncHostMethods
+export type CliMethod = keyof CliHandlers
+type ArgsOf<M extends CliMethod> = Parameters<CliHandlers[M]>[0]
+type ResultOf<M extends CliMethod> = Awaited<ReturnType<CliHandlers[M]>>
+
+const SYNC_EXTENSION = [syncDomain()]
+const REGISTRY = registryOf(SYNC_EXTENSION)
+
 export interface VaultApi {
-  call<M extends Method>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>>
+  call<M extends CliMethod>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>>
   /** The daemon's URL when the calls go to a running `tresor serve`; null when this process opened the vault. */
   readonly via: string | null
   /** The vault this process opened (null through a daemon): for work bigger than an API call carries (a bundle file over 48 MiB). */
@@ -44,9 +54,10 @@ export async function writeServeFile(dir: string, url: string): Promise<() => Pr
  * The vault's API for one command: the running daemon's, or this process's
  * own. `unlock`: the command signs, so the device key must be unlocked (with
  * the passphrase from TRESOR_PASSPHRASE or a prompt); a daemon whose key was
- * locked is locked again when the command ends.
+ * locked is locked again when the command ends. `passphrase`: one the
+ * command already asked for (to open sealed credentials), so it is not asked twice.
  */
-export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?: boolean; telemetry?: boolean } = {}): Promise<VaultApi> {
+export async function vaultApi(args: ParsedArgs, opts: ApiOptions = {}): Promise<VaultApi> {
   let vault: Vault
   try {
     vault = await openVault(args, opts.full)
@@ -58,7 +69,7 @@ export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?
   }
   let store: TelemetryStore | undefined
   try {
-    if (opts.unlock) await vault.unlock(await getPassphrase('Device key passphrase: '))
+    if (opts.unlock) await vault.unlock(opts.passphrase ?? await getPassphrase('Device key passphrase: '))
     // Telemetry seals with the key: unlocked from TRESOR_PASSPHRASE where it is set, as the daemon does.
     else if (opts.telemetry && process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
     if (opts.telemetry) store = await TelemetryStore.open(vault)
@@ -66,12 +77,12 @@ export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?
     await vault.close()
     throw err
   }
-  const handlers = createHandlers(vault, { autoLockMs: 0, telemetry: store })
+  const handlers = createHandlers(vault, { autoLockMs: 0, telemetry: store }, SYNC_EXTENSION)
   return {
     via: null,
     local: vault,
     telemetry: store ?? null,
-    call: (method, a) => dispatch(handlers, method, a) as never,
+    call: (method, a) => dispatch(handlers, method, a, REGISTRY) as never,
     close: async () => {
       await store?.close()
       await vault.close()
@@ -80,7 +91,7 @@ export async function vaultApi(args: ParsedArgs, opts: { unlock?: boolean; full?
 }
 
 /** The daemon that holds the vault, if it is a `tresor serve` of this folder that said where it answers. */
-async function runningDaemon(dir: string): Promise<{ url: string; token: string } | null> {
+export async function runningDaemon(dir: string): Promise<{ url: string; token: string } | null> {
   const owner = await readJsonFileIfExists(join(dir, OWNER_FILE), 4096, 2).catch(() => null) as { pid?: unknown; role?: unknown } | null
   const serve = await readJsonFileIfExists(join(dir, SERVE_FILE), 4096, 2).catch(() => null) as { pid?: unknown; url?: unknown } | null
   if (!owner || !serve || owner.pid !== serve.pid || typeof serve.url !== 'string') return null
@@ -90,8 +101,8 @@ async function runningDaemon(dir: string): Promise<{ url: string; token: string 
   return { url: serve.url, token }
 }
 
-async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?: boolean }): Promise<VaultApi> {
-  const call = async <M extends Method>(method: M, a: ArgsOf<M>): Promise<ResultOf<M>> => {
+export async function remoteApi(daemon: { url: string; token: string }, opts: ApiOptions = {}): Promise<VaultApi> {
+  const call = async <M extends CliMethod>(method: M, a: ArgsOf<M>): Promise<ResultOf<M>> => {
     let res: Response
     try {
       res = await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(a ?? {}) })
@@ -107,7 +118,7 @@ async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?
   if (opts.unlock) {
     const status = await call('vault.status', {} as never)
     if (!status.unlocked) {
-      await call('vault.unlock', { passphrase: await getPassphrase('Device key passphrase: ') })
+      await call('vault.unlock', { passphrase: opts.passphrase ?? await getPassphrase('Device key passphrase: ') })
       relock = true // the daemon's key was locked before this command: it is locked again after
     }
   }
@@ -119,6 +130,8 @@ async function remoteApi(daemon: { url: string; token: string }, opts: { unlock?
     close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) } // the daemon may have locked itself (auto-lock) or stopped: either way the key is not left open by us
   }
 }
+
+export interface ApiOptions { unlock?: boolean; full?: boolean; telemetry?: boolean; passphrase?: string }
 
 /** Run `fn` with the vault's API and always close it. */
 export async function withApi<T>(api: VaultApi, fn: (api: VaultApi) => Promise<T>): Promise<T> {

@@ -2,7 +2,8 @@
  * Sync commands of the `tresor` CLI: one-shot CouchDB sync, recorded status,
  * the quarantine, and the daemon that keeps sync running with backoff.
  */
-import { CouchSync, listQuarantine, recordedStatus, type SyncStatus } from '../sync/couch-sync.js'
+import { CouchSync, type SyncStatus } from '../sync/couch-sync.js'
+import { syncDomain, telemetryRound } from '../sync/methods.js'
 import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
 import type { Credentials } from '../sync/remote.js'
@@ -13,14 +14,13 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { startHttpHost } from './http-host.js'
 import { join } from 'node:path'
-import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
+import { GIT_STATE_FILE, joinFromGit } from '../sync/git-mirror.js'
 import { catchUpFromPeers, genesisFromPeers, STORED_PEERS, type Peers } from '../sync/recover-peers.js'
 import { flag, usage, type ParsedArgs } from './args.js'
-import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type PullRound } from '../sync/telemetry-forward.js'
-import { remoteDb } from '../sync/remote.js'
+import type { ForwardRound, PullRound } from '../sync/telemetry-forward.js'
 import { startMqttInput, type MqttInput } from './mqtt-input.js'
-import { dirOf, openUnlocked, openVault, withVault, type Out } from './cli-support.js'
-import { SERVE_TOKEN_FILE, writeServeFile } from './cli-client.js'
+import { dirOf, openUnlocked, withVault, type Out } from './cli-support.js'
+import { remoteApi, runningDaemon, SERVE_TOKEN_FILE, vaultApi, withApi, writeServeFile } from './cli-client.js'
 import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
@@ -68,10 +68,9 @@ async function gitConnection(dir: string, args: ParsedArgs, passphrase: string):
 
 async function syncGitCommand(args: ParsedArgs, out: Out): Promise<number> {
   const passphrase = await getPassphrase('Device key passphrase: ')
-  const vault = await openVault(args)
-  return withVault(vault, async () => {
-    await vault.unlock(passphrase)
-    const round = await syncGit(vault, await gitConnection(vault.dir, args, passphrase))
+  const conn = await gitConnection(dirOf(args), args, passphrase)
+  return withApi(await vaultApi(args, { unlock: true, passphrase }), async (api) => {
+    const round = await api.call('sync.git', conn)
     out.print(`read ${round.read} file(s): admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, private ${round.private}; wrote ${round.written} event(s) and ${round.anchored} anchor(s)${round.pushed ? ', pushed' : ''}${round.problems.length ? `\nproblems:\n  ${round.problems.join('\n  ')}` : ''}`, round)
     return round.quarantined > 0 ? 3 : 0
   })
@@ -134,6 +133,8 @@ function describeRecovery(r: RecoveryReport, peers: string[]): string {
  */
 async function recoverCommand(args: ParsedArgs, out: Out): Promise<number> {
   const dir = dirOf(args)
+  const daemon = await runningDaemon(dir)
+  if (daemon) return recoverThroughDaemon(args, out, daemon)
   const config = await Vault.readConfig(dir)
   const peers: Peers = {}
   let passphrase = ''
@@ -157,6 +158,27 @@ async function recoverCommand(args: ParsedArgs, out: Out): Promise<number> {
   })
 }
 
+/**
+ * Recovery while `tresor serve` holds the vault: the daemon closes it, runs the
+ * rebuild (asking the peers it has stored, with --couch / --mirror) and opens
+ * it again; this process only hands over the passphrase and the bundle.
+ */
+async function recoverThroughDaemon(args: ParsedArgs, out: Out, daemon: { url: string; token: string }): Promise<number> {
+  const files = args.flags.get('bundle') ?? []
+  if (files.length > 1) throw usage('while tresor serve runs, recover takes one --bundle at a time (run it again for the next)')
+  if (flag(args, 'url') || flag(args, 'user')) throw usage('while tresor serve runs, recover asks the servers this vault already syncs with: drop --url/--user, or stop the daemon to name another')
+  const passphrase = await getPassphrase('Device key passphrase: ')
+  const bundle = files[0] ? await readFile(files[0], 'utf8') : undefined
+  return withApi(await remoteApi(daemon), async (api) => {
+    const result = await api.call('vault.recover', { passphrase, bundle, peers: args.flags.has('couch') || args.flags.has('mirror') })
+    out.print(describeRecovery(result, result.peers), result)
+    const status = await api.call('vault.status', {})
+    if (result.missing === 0 && status.health.state === 'ok') return 0
+    process.stderr.write(`tresor: recover: ${result.missing > 0 ? `${result.missing} event(s) are still missing; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them` : `the rebuilt vault is READ-ONLY: ${status.health.reason ?? 'see tresor verify --full'}`}\n`)
+    return 3
+  })
+}
+
 export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   recover: recoverCommand,
   async serve(args, out) {
@@ -172,11 +194,14 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     let loop: Promise<unknown> = Promise.resolve()
     // The vault's own rounds stop when the daemon stops, or when the vault is closed under a running daemon (recovery).
     let closeVault = () => {}
+    // While the rounds run, sync's status is live (online/offline) and a round asked for through the API is their next.
+    let live: CouchSync | null = null
     // A folder without a vault is served too: the UI offers onboarding (create, or join from a bundle).
     const host = openHost({
       dir,
       joiners: JOINERS,
       recovery: STORED_PEERS,
+      extensions: [syncDomain({ live: () => live })],
       providers: async (vault) => {
         // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
         if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))
@@ -187,7 +212,6 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
           mqttInput = await startMqttInput({ url: mqttUrl, topics, store, onEvent: (e) => { if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e) } })
           out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, { mqtt: mqttUrl, topics })
         }
-        let live: CouchSync | null = null
         if (args.flags.has('sync')) {
           let closed = false
           const closing = new Promise<void>((resolve) => { closeVault = () => { closed = true; resolve() } })
@@ -196,8 +220,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
             .catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
             .finally(() => { live = null })
         }
-        // While the rounds run, the status is live (online/offline); otherwise what the last rounds recorded.
-        return { syncStatus: () => (live ? live.status() : recordedStatus(vault)), telemetry: store }
+        return { telemetry: store }
       },
       beforeClose: async () => {
         closeVault()
@@ -215,7 +238,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       throw IN_USE(opened.error.message)
     }
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
-    const { server, url } = await startHttpHost({ handlers: host.handlers, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })
+    const { server, url } = await startHttpHost({ handlers: host.handlers, registry: host.registry, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)
     try {
@@ -237,42 +260,34 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
   async sync(args, out) {
     const sub = args.command[1]
     if (sub === 'status') {
-      return withVault(await openVault(args), async (vault) => {
-        const status = await recordedStatus(vault)
+      return withApi(await vaultApi(args), async (api) => {
+        const status = await api.call('sync.status', {})
         out.print(describeStatus(status), status)
         return 0
       })
     }
     if (sub === 'git') return syncGitCommand(args, out)
     if (sub === 'telemetry') {
-      return withVault(await openVault(args), async (vault) => {
-        const store = await TelemetryStore.open(vault)
-        try {
-          const { round, pull } = await telemetryRound(vault, store, await connection(vault.dir, args), args)
-          out.print(describeForward(round, pull), { round, pull })
-          return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? 3 : 0
-        } finally {
-          await store.close()
-        }
+      const conn = await connection(dirOf(args), args)
+      return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
+        const { round, pull } = await api.call('sync.telemetry', { ...conn, admin: args.flags.has('admin'), pull: args.flags.has('pull') })
+        out.print(describeForward(round, pull), { round, pull })
+        return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? 3 : 0
       })
     }
     if (sub !== 'couch') throw usage('sync couch, sync git, sync telemetry or sync status')
-    return withVault(await openUnlocked(args), async (vault) => {
-      const sync = await CouchSync.open(vault, { ...(await connection(vault.dir, args)), admin: args.flags.has('admin') })
-      try {
-        const round = await sync.syncOnce()
-        const status = await sync.status()
-        out.print(`pulled ${round.pulled}, admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, waiting ${round.waiting}, pushed ${round.pushed}\n${describeStatus(status)}`, { round, status })
-        return round.rollback || round.denied.length > 0 ? 3 : 0
-      } finally {
-        await sync.close()
-      }
+    const passphrase = await getPassphrase('Device key passphrase: ')
+    const conn = await connection(dirOf(args), args, passphrase)
+    return withApi(await vaultApi(args, { unlock: true, passphrase }), async (api) => {
+      const { round, status } = await api.call('sync.couch', { ...conn, admin: args.flags.has('admin') })
+      out.print(`pulled ${round.pulled}, admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, waiting ${round.waiting}, pushed ${round.pushed}\n${describeStatus(status)}`, { round, status })
+      return round.rollback || round.denied.length > 0 ? 3 : 0
     })
   },
 
   async quarantine(args, out) {
-    return withVault(await openVault(args), async (vault) => {
-      const entries = await listQuarantine(vault)
+    return withApi(await vaultApi(args), async (api) => {
+      const entries = await api.call('sync.quarantine', {})
       out.print(entries.length === 0 ? 'nothing in quarantine' : entries.map((e) => `${e.at}  ${e.code.padEnd(16)} ${e.docId}\n    ${e.reason} (from ${e.source})`).join('\n'), entries)
       return 0
     })
@@ -308,19 +323,6 @@ function describeForward(round: ForwardRound, pull: PullRound | null): string {
     ...(pull ? [`pulled ${pull.pulled}: admitted ${pull.admitted}, duplicates ${pull.duplicates}, quarantined ${pull.quarantined}, waiting ${pull.waiting}`] : [])].join('\n')
 }
 
-/** Forward this device's batches to the telemetry database beside the events one (and pull others' with --pull). */
-async function telemetryRound(vault: Vault, store: TelemetryStore, conn: { url: string; credentials?: Credentials }, args: ParsedArgs): Promise<{ round: ForwardRound; pull: PullRound | null }> {
-  const url = telemetryUrl(conn.url)
-  const remote = remoteDb(url, conn.credentials)
-  try {
-    const round = await forwardTelemetry(store, remote, { admin: args.flags.has('admin') })
-    const pull = args.flags.has('pull') ? await pullTelemetry(store, remote, url) : null
-    return { round, pull }
-  } finally {
-    await remote.close().catch(() => undefined) // closing an HTTP client: the round result or its error is already decided
-  }
-}
-
 /** The daemon's rounds: events with CouchDB, then telemetry forwarding; backoff up to 60 s while offline. */
 async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: TelemetryStore, stopping: { promise: Promise<void>; stopped: () => boolean }, onOpen?: (sync: CouchSync) => void): Promise<void> {
   const interval = Number(flag(args, 'interval') ?? 10)
@@ -343,7 +345,7 @@ async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: Telemet
         out.print(`${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`, { round })
         if (store.head.seq > 0 || args.flags.has('pull')) {
           // Telemetry has its own database: its failure (e.g. not created yet) is reported, and the event sync goes on.
-          await telemetryRound(vault, store, conn, args).then(
+          await telemetryRound(store, { ...conn, admin: args.flags.has('admin') }, args.flags.has('pull')).then(
             (t) => out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t }),
             (err: Error) => out.print(`${new Date().toISOString()} telemetry not forwarded: ${err.message}`, { telemetryError: err.message }))
         }

@@ -81,7 +81,7 @@ function fail(err: unknown, json: boolean, cmd?: string): number {
   let e = err instanceof VaultError ? err : INTERNAL((err as Error)?.message ?? String(err))
   // A command that opens the vault itself, while tresor serve holds it: say which way works.
   if (e.code === 'IN_USE' && cmd && / open in tresor serve /.test(e.message)) {
-    e = new VaultError('IN_USE', `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` does not go through a running daemon yet, so stop it first (status, log, note, verify, export, the governance and bundle commands, checkpoint, prove, ingest, replay and telemetry do)`)
+    e = new VaultError('IN_USE', `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` runs the vault itself and not beside a daemon${cmd === 'daemon' ? ' (tresor serve --sync keeps sync running instead)' : ''}, so stop it first; every other command goes through it`)
   }
   const code = exitStatus(e)
   if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')

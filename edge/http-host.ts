@@ -10,7 +10,7 @@
  * and is sent only once every admitted reading is on disk. When the disk
  * budget is full the answer is 503 with Retry-After and nothing is taken.
  */
-import { BACKPRESSURE, BAD_ARGUMENT, CONTENT_SECURITY_POLICY, dispatch, isMethod, maxArgBytes, OVERSIZED, own, toWireError, UNKNOWN_METHOD, VaultError, type Handlers, type TelemetryStore } from '../core/index.js'
+import { BACKPRESSURE, BAD_ARGUMENT, CONTENT_SECURITY_POLICY, CORE_REGISTRY, dispatch, OVERSIZED, own, toWireError, UNKNOWN_METHOD, VaultError, type Registry, type TelemetryStore } from '../core/index.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
@@ -85,7 +85,9 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 export const INGEST_MEMORY_BUDGET = 16 * 1024 * 1024
 
 export interface HttpHostOptions {
-  handlers: Handlers
+  handlers: object
+  /** The methods served and their metadata (default: core's; a host with extensions passes its own). */
+  registry?: Registry
   token: string
   staticDir: string
   host?: string
@@ -103,6 +105,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
   const host = opts.host ?? '127.0.0.1'
   let origin = ''
   const intake = { used: 0, max: opts.ingestMemory ?? INGEST_MEMORY_BUDGET }
+  const registry = opts.registry ?? CORE_REGISTRY
   const server = createServer((req, res) => {
     void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
   })
@@ -118,11 +121,11 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
       let method: string
       try { method = decodeURIComponent(url.pathname.slice(5)) } catch { return send(res, 400, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'the URL is not well-formed (bad percent-encoding)' } }) }
       try {
-        if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${method.slice(0, 64)}`)
-        const { text } = await readBody(req, maxArgBytes(method))
+        if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
+        const { text } = await readBody(req, registry.maxArgBytes(method))
         let args: unknown
         try { args = text === '' ? {} : JSON.parse(text) } catch { throw BAD_ARGUMENT('the body must be JSON') }
-        return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args) })
+        return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args, registry) })
       } catch (err) {
         const status = err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : err instanceof VaultError && err.code === 'BAD_ARGUMENT' && /UTF-8/.test(err.message) ? 400 : 200
         return send(res, status, { ok: false, error: toWireError(err) })

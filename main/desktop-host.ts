@@ -5,11 +5,12 @@
  * the keychain can be used here. Free of Electron; tested in Node.
  */
 import type { Handlers } from '../core/index.js'
+import type { SyncHostMethods } from '../sync/methods.js'
 import type { AppHandlers } from './contract.js'
 import type { Keychain } from './keychain.js'
 
 /** Core's handlers with the desktop's extensions (main/contract.ts). */
-export function withKeychain(handlers: Handlers, keychain: Keychain): AppHandlers {
+export function withKeychain(handlers: Handlers & SyncHostMethods, keychain: Keychain): AppHandlers {
   return {
     ...handlers,
     'vault.status': async (args) => {

@@ -9,7 +9,7 @@ import { app, BrowserWindow, ipcMain, safeStorage, session, shell, type WebConte
 import { Keychain } from './keychain.js'
 import { unlockFromKeychain, withKeychain } from './desktop-host.js'
 import { createIpcHandler } from './ipc-handlers.js'
-import { openVaultHost, type VaultHost } from './vault-host.js'
+import { openVaultHost, type SyncHostMethods, type VaultHost } from './vault-host.js'
 import { CONTENT_SECURITY_POLICY, isRendererUrl, isSafeExternalUrl, windowOptions } from './window-options.js'
 import { guardStorageFaults } from '../core/index.js'
 
@@ -23,7 +23,7 @@ const rendererUrl = !app.isPackaged && process.env.ELECTRON_RENDERER_URL
   : pathToFileURL(join(here, '../renderer/index.html')).href
 
 let win: BrowserWindow | null = null
-let host: VaultHost | null = null
+let host: VaultHost<SyncHostMethods> | null = null
 
 /** The one way out of the app: https links, opened by the system browser. */
 function openExternalSafely(url: string): void {
@@ -63,7 +63,7 @@ function start(): void {
   const keychain = new Keychain(dir, safeStorage)
   const handlers = withKeychain(host.handlers, keychain)
   void unlockFromKeychain(handlers, keychain)
-  const handle = createIpcHandler(handlers, (frameUrl) => isRendererUrl(rendererUrl, frameUrl))
+  const handle = createIpcHandler(handlers, (frameUrl) => isRendererUrl(rendererUrl, frameUrl), host.registry)
   ipcMain.handle('tresor:invoke', (event, method, args) => handle(event, method, args))
   lockDownSession()
   createWindow()

@@ -3,7 +3,7 @@
  * can be tested in plain Node. `main/index.ts` registers the returned function
  * as the one `tresor:invoke` handler.
  */
-import { BAD_ARGUMENT, dispatch, isMethod, maxArgBytes, OVERSIZED, toWireError, UNKNOWN_METHOD, type Handlers, type WireError } from '../core/index.js'
+import { BAD_ARGUMENT, CORE_REGISTRY, dispatch, OVERSIZED, toWireError, UNKNOWN_METHOD, type Registry, type WireError } from '../core/index.js'
 
 /** Largest accepted argument object for most methods, as UTF-8 JSON; each method's own limit comes from the registry (`maxArgBytes`). */
 export const MAX_ARGS_BYTES = 64 * 1024
@@ -31,7 +31,7 @@ function argsSize(args: unknown): number {
  * Build the handler for `tresor:invoke`. Checks, in order: the sending frame
  * is ours, the method exists, the arguments are small; then dispatches to core.
  */
-export function createIpcHandler(handlers: Handlers, isTrustedSender: (frameUrl: string) => boolean): IpcHandler {
+export function createIpcHandler(handlers: object, isTrustedSender: (frameUrl: string) => boolean, registry: Registry = CORE_REGISTRY): IpcHandler {
   // Never log `args` (nor a WireError built from them): vault.unlock carries the passphrase.
   return async (event, method, args) => {
     try {
@@ -40,10 +40,10 @@ export function createIpcHandler(handlers: Handlers, isTrustedSender: (frameUrl:
         // core has no "forbidden" code; BAD_ARGUMENT says as little as possible.
         throw BAD_ARGUMENT('refused: the calling frame is not the Tresor window')
       }
-      if (!isMethod(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
-      const limit = maxArgBytes(method)
+      if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
+      const limit = registry.maxArgBytes(method)
       if (argsSize(args) > limit) throw OVERSIZED(`arguments exceed ${limit} bytes`)
-      return { ok: true, value: await dispatch(handlers, method, args) }
+      return { ok: true, value: await dispatch(handlers, method, args, registry) }
     } catch (err) {
       return { ok: false, error: toWireError(err) }
     }

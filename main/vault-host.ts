@@ -4,12 +4,12 @@
  * Free of Electron so it runs under plain Node.
  */
 import { openHost, type VaultHost } from '../core/index.js'
-import { recordedStatus } from '../sync/couch-sync.js'
 import { JOINERS } from '../sync/join.js'
 import { STORED_PEERS } from '../sync/recover-peers.js'
+import { syncDomain, type SyncHostMethods } from '../sync/methods.js'
 
-export type { VaultHost }
+export type { VaultHost, SyncHostMethods }
 
-export function openVaultHost(dir: string): VaultHost {
-  return openHost({ dir, joiners: JOINERS, recovery: STORED_PEERS, providers: (vault) => ({ syncStatus: () => recordedStatus(vault) }) })
+export function openVaultHost(dir: string): VaultHost<SyncHostMethods> {
+  return openHost({ dir, joiners: JOINERS, recovery: STORED_PEERS, extensions: [syncDomain()] })
 }

@@ -7,14 +7,30 @@
  * (rollback, truncation) is reported and nothing of it is applied.
  */
 import { join } from 'node:path'
-import { EVENT_PREFIX, eventDocId, idRange, isEventLikeId, makeIncident, parseEventDocId, REMOTE_REFUSED, WorkerChecker, type Db, type Doc, type EventChecker, type IncidentMark, type SyncStatus, type Vault, type Verdict } from '../core/index.js'
+import { EVENT_PREFIX, eventDocId, idRange, isEventLikeId, makeIncident, parseEventDocId, REMOTE_REFUSED, WorkerChecker, type Db, type Doc, type EventChecker, type IncidentMark, type Vault, type Verdict } from '../core/index.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
 import { bookOf, reportIncidents } from './incidents.js'
 
-export type { SyncStatus }
+/** Sync status as every host shows it. Served by sync's host extension (sync/methods.ts). */
+export interface SyncStatus {
+  url: string | null
+  user: string | null
+  online: boolean
+  /** Local events the server is not known to hold. */
+  pendingUp: number
+  /** Pulled events waiting in staging for a predecessor or a membership commit. */
+  pendingDown: number
+  quarantine: number
+  lastSuccess: string | null
+  lastError: string | null
+  lastRollback: { at: string; message: string } | null
+  denied: { id: string; reason: string }[]
+  design: string | null
+}
+
 
 export const STAGING_DB = 'staging.db'
 export const INGEST_DB = 'ingest.db'
@@ -51,6 +67,8 @@ export class CouchSync {
   private readonly ingestDb: Db
   private state: SyncState
   private online = false
+  /** Rounds on one instance run one after another (the daemon's loop and a round asked for through the API). */
+  private rounds: Promise<unknown> = Promise.resolve()
 
   private constructor(private readonly vault: Vault, private readonly remote: Db, private readonly options: { url: string; credentials?: Credentials; admin?: boolean }, state: SyncState) {
     this.staging = openDb(join(vault.dir, STAGING_DB))
@@ -65,8 +83,19 @@ export class CouchSync {
     return new CouchSync(vault, remoteDb(options.url, options.credentials), options, state)
   }
 
+  /** The server this instance syncs with. */
+  get url(): string {
+    return this.options.url
+  }
+
   /** One round: check for rollback, pull into staging, gate, push, retry refused pushes, record. */
   async syncOnce(): Promise<SyncRound> {
+    const run = this.rounds.then(() => this.recordedRound())
+    this.rounds = run.catch(() => undefined) // the caller gets the error; the next round still runs
+    return run
+  }
+
+  private async recordedRound(): Promise<SyncRound> {
     try {
       const round = await this.round()
       this.online = true

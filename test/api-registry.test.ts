@@ -8,7 +8,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Server } from 'node:http'
-import { AUTO_LOCK_METHODS, createHandlers, METHOD_META, METHODS, maxArgBytes, type Handlers, type Method } from '../core/api.js'
+import { AUTO_LOCK_METHODS, createHandlers, dispatch, METHOD_META, METHODS, maxArgBytes, registryOf, type Handlers, type Method } from '../core/api.js'
+import { syncDomain } from '../sync/methods.js'
 import { openHost } from '../core/host.js'
 import type { Vault } from '../core/vault.js'
 import { createIpcHandler } from '../main/ipc-handlers.js'
@@ -97,5 +98,24 @@ describe('api registry', () => {
       ;(server as Server).closeAllConnections()
       await new Promise((r) => (server as Server).close(r))
     }
+  })
+
+  it('registry - a host extension (sync\'s methods) is served, sized and auto-locked from its own metadata; core alone does not know it, and it may not shadow a core method', async () => {
+    const handlers = createHandlers(vault, { autoLockMs: 0 }, [syncDomain()])
+    const registry = registryOf([syncDomain()])
+    expect(METHODS).not.toContain('sync.quarantine') // core's contract knows nothing of sync
+    expect(registry.has('sync.quarantine') && registry.has('vault.status')).toBe(true)
+    expect(registry.meta['sync.couch']).toMatchObject({ signs: true, writes: true })
+    expect(await handlers['sync.quarantine']({})).toEqual([])
+    await expect(dispatch(handlers, 'sync.quarantine', {})).rejects.toMatchObject({ code: 'UNKNOWN_METHOD' }) // core's registry alone refuses it
+    expect(await dispatch(handlers, 'sync.quarantine', {}, registry)).toEqual([])
+    await expect(handlers['sync.couch']({ url: 'file:///etc/passwd' } as never)).rejects.toMatchObject({ code: 'BAD_ARGUMENT' })
+    const renderer = pathToFileURL('/opt/Tresor/resources/app/out/renderer/index.html').href
+    const ipc = createIpcHandler(handlers, (url) => isRendererUrl(renderer, url), registry)
+    expect(await ipc({ senderFrame: { url: renderer } }, 'sync.quarantine', {})).toEqual({ ok: true, value: [] })
+    expect(await ipc({ senderFrame: { url: renderer } }, 'sync.git', { url: 'http://127.0.0.1:1/x.git', token: 'x'.repeat(100 * 1024) })).toMatchObject({ ok: false, error: { code: 'OVERSIZED' } })
+    const shadow = { meta: { 'vault.status': { signs: false, writes: false, maxArgBytes: 1024 } }, build: () => ({ 'vault.status': async () => null }) }
+    expect(() => registryOf([shadow])).toThrow(/already registered/)
+    expect(() => createHandlers(vault, {}, [shadow])).toThrow(/already registered/)
   })
 })

@@ -11,12 +11,14 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cleanupDirs, makeVault, PASS, tempDir } from './helpers.js'
 import { startDaemon } from './support/daemon.js'
+import { ADMIN, WRITER, startCouch } from './support/couch.js'
+import { GIT_TOKEN, startGitServer } from './support/git.js'
 import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
 
 const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 
-function tresor(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, encoding: 'utf8', timeout: 60_000 })
+function tresor(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env }, encoding: 'utf8', timeout: 60_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
 }
 
@@ -80,18 +82,66 @@ describe('cli through a running daemon', () => {
       expect(tresor(['export', '--dir', dir, '--format', 'yaml', '--out', join(out, 'audit.yaml')]).code).toBe(0)
       expect(tresor(['verify', '--file', join(out, 'audit.yaml'), '--json']).json()).toMatchObject({ ok: true, total: 8 })
 
-      // a command not yet served through the daemon still says who holds the vault and which commands go through it, and touches nothing
+      // the one command that runs the vault itself (the sync loop) says who holds it, what to use instead, and touches nothing
       const journal = () => createHash('sha256').update(readFileSync(join(dir, 'append.journal'))).digest('hex')
       const j0 = journal()
-      const refused = tresor(['quarantine', '--dir', dir])
+      const refused = tresor(['daemon', '--dir', dir])
       expect(refused.code).toBe(1)
-      expect(refused.stderr).toMatch(new RegExp(`open in tresor serve \\(pid ${daemon.pid}.*\`tresor quarantine\` does not go through a running daemon yet`))
+      expect(refused.stderr).toMatch(new RegExp(`open in tresor serve \\(pid ${daemon.pid}.*\`tresor daemon\` runs the vault itself .*tresor serve --sync keeps sync running instead`))
       expect(journal()).toBe(j0)
     } finally {
       await daemon.stop()
     }
     expect(existsSync(join(dir, 'serve.json'))).toBe(false) // taken back when the daemon stops
     expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 8 }) // and the CLI opens the vault itself again
+  })
+
+  it('cli - sync couch, sync git, sync status, quarantine and recover go through a running daemon, against a real CouchDB and Git server; credentials stay sealed in the folder', async () => {
+    const root = await tempDir()
+    const couch = await startCouch(join(root, 'couch'))
+    const git = await startGitServer(join(root, 'repos'))
+    const v = await makeVault({ notes: 1 })
+    const dir = v.dir
+    await v.close()
+    const env = { ...process.env }
+    delete env.TRESOR_PASSPHRASE // the daemon starts with its key locked: each round unlocks it and locks it again
+    const daemon = await startDaemon(dir, [], env as Record<string, string>)
+    const api = async (method: string, body: unknown = {}) =>
+      (await (await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}` }, body: JSON.stringify(body) })).json()) as { ok: boolean; value: Record<string, unknown> }
+    try {
+      for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
+      const first = tresor(['sync', 'couch', '--dir', dir, '--url', couch.dbUrl, '--user', ADMIN.username, '--admin', '--json'], { TRESOR_COUCH_PASSWORD: ADMIN.password })
+      expect(first.code, first.stderr).toBe(0)
+      expect(first.json().round).toMatchObject({ pushed: 2, design: 'installed' })
+      expect((await api('vault.status')).value).toMatchObject({ unlocked: false })
+      expect(readFileSync(join(dir, 'couch-credentials.json'), 'utf8')).not.toContain(ADMIN.password)
+      // a forged document on the server: the daemon's gate quarantines it, and the CLI lists it through the daemon
+      await couch.request('PUT', `/vault/${encodeURIComponent('ev!' + 'ab'.repeat(32) + '!000000000001')}`, { raw: '{"not":"an event"}', id: 'cd'.repeat(32), type: 'x.y', ts: 't' }, WRITER)
+      const second = tresor(['sync', 'couch', '--dir', dir, '--json'])
+      expect(second.code, second.stderr).toBe(0)
+      expect(second.json().round).toMatchObject({ quarantined: 1, pushed: 0 })
+      expect(tresor(['quarantine', '--dir', dir, '--json']).json()).toEqual([expect.objectContaining({ code: 'MALFORMED', source: couch.dbUrl })])
+      expect(tresor(['sync', 'status', '--dir', dir, '--json']).json()).toMatchObject({ url: couch.dbUrl, user: 'admin', quarantine: 1, pendingUp: 0 })
+
+      git.createRepo('beside.git')
+      const mirrored = tresor(['sync', 'git', '--dir', dir, '--url', git.url('beside.git'), '--json'], { TRESOR_GIT_TOKEN: GIT_TOKEN })
+      expect(mirrored.code, mirrored.stderr).toBe(0)
+      expect(mirrored.json()).toMatchObject({ written: 2, pushed: true })
+      expect(readFileSync(join(dir, 'git-credentials.json'), 'utf8')).not.toContain(GIT_TOKEN)
+
+      // recovery runs in the daemon, which asks the servers it has stored; a server named on the command line is refused there
+      expect(tresor(['recover', '--dir', dir, '--couch', '--url', couch.dbUrl]).code).toBe(2)
+      const recovered = tresor(['recover', '--dir', dir, '--couch', '--mirror', '--json'])
+      expect(recovered.code, recovered.stderr).toBe(0)
+      expect(recovered.json()).toMatchObject({ missing: 0, read: { damagedDb: 2 } })
+      expect(recovered.json().peers.join('\n')).toMatch(/couchdb/i)
+      expect(tresor(['status', '--dir', dir, '--json']).json()).toMatchObject({ events: 2, health: { state: 'ok' } })
+      expect(tresor(['verify', '--dir', dir, '--full']).code).toBe(0)
+    } finally {
+      await daemon.stop()
+      await git.stop()
+      await couch.stop()
+    }
   })
 
   it('cli - tresor ingest and replay beside a running daemon go through it: readings in calls it can carry, back page by page', async () => {

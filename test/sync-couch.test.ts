@@ -12,6 +12,7 @@ import { toHex } from '../core/bytes.js'
 import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
 import { createHandlers } from '../core/api.js'
 import { remoteDb } from '../sync/remote.js'
+import { syncDomain } from '../sync/methods.js'
 import { ADMIN, REVIEWER, WRITER, addUser, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
 import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
@@ -242,8 +243,8 @@ describe('couch sync', () => {
       expect(round.denied[0]!.reason).toMatch(/only Tresor writers may push/)
       expect((await s.status()).denied.length).toBeGreaterThan(0)
       expect((await s.status()).pendingUp).toBe(1)
-      // hosts show the same status through core's typed API
-      expect(await createHandlers(bob, { syncStatus: () => s.status() })['sync.status']({})).toMatchObject({ pendingUp: 1, online: true })
+      // hosts show the same status through the API, sync's extension of core's registry
+      expect(await createHandlers(bob, {}, [syncDomain({ live: () => s })])['sync.status']({})).toMatchObject({ pendingUp: 1, online: true })
       // the server admin grants the role; the next round compares heads and sends what is missing
       await addUser(couch, REVIEWER.username, REVIEWER.password, ['tresor-writer'])
       const retry = await s.syncOnce()

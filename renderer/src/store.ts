@@ -7,10 +7,10 @@ import { withEntry } from './records.js'
 import { create, type StateCreator } from 'zustand'
 import type {
   Action, GovState, LedgerEntry, LogEntry, LogEntryDetail, InclusionProofFile, OnboardStatus, ProposalView, Reading,
-  RecoveryResult, StreamMeter, SyncStatus, TelemetryQuarantineEntry, TelemetryStatus, VerifyReport
+  RecoveryResult, StreamMeter, TelemetryQuarantineEntry, TelemetryStatus, VerifyReport
 } from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
-import type { AppResultOf } from '../../main/contract.js'
+import type { AppResultOf, SyncStatus } from '../../main/contract.js'
 
 export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
 
