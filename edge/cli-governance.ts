@@ -3,7 +3,7 @@
  * inbox, show, approve, reject, withdraw, commit, members, flags, ledger, and
  * offline transfer with bundles (export, import, join).
  */
-import { dict, MAX_BUNDLE_TEXT, own, parseBounded, Vault, type Action, type Json, type ProposalView } from '../core/index.js'
+import { dict, expiresAfter, MAX_BUNDLE_TEXT, own, parseBounded, settingPair, settingsAction, streamAction, Vault, type Action, type Json, type ProposalView } from '../core/index.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { flag, required, usage, type ParsedArgs } from './args.js'
@@ -35,15 +35,9 @@ export const GOVERNANCE_HELP = `
   tresor join --dir D --bundle FILE           set up this device from a bundle
   (all take --dir D; ID is a proposal id or 8+ of its first hex characters)`
 
-const DURATION_RE = /^(\d+)([mhd])$/
-
 function expiry(args: ParsedArgs): string | undefined {
   const text = flag(args, 'expires')
-  if (text === undefined) return undefined
-  const m = DURATION_RE.exec(text)
-  if (!m) throw usage('--expires is a duration like 30m, 12h or 3d')
-  const ms = Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']
-  return new Date(Date.now() + ms).toISOString()
+  return text === undefined ? undefined : expiresAfter(text)
 }
 
 async function jsonFile(args: ParsedArgs): Promise<Json> {
@@ -67,25 +61,8 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
     case 'key-revoke': return { kind: 'key.revoke', args: { member: required(args, 'who'), key: required(args, 'key') } }
     case 'policy': return { kind: 'policy.set', args: { policy: await jsonFile(args) } }
     case 'register': return { kind: 'register.append', args: { register: required(args, 'register'), entry: await jsonFile(args) } }
-    case 'stream': {
-      const fields = dict<Json>()
-      for (const spec of args.flags.get('field') ?? []) {
-        const [name, type] = spec.split(':')
-        if (!name || !type) throw usage('--field is name:type, type one of number, integer, string, boolean (optional: a trailing ?)')
-        fields[name] = type
-      }
-      return { kind: 'register.append', args: { register: 'streams', entry: { stream: required(args, 'stream'), version: Number(required(args, 'schema')), fields } } }
-    }
-    case 'settings': {
-      const settings = dict<Json>()
-      for (const pair of args.flags.get('set') ?? []) {
-        const [k, ...rest] = pair.split('=')
-        const v = rest.join('=')
-        if (!k || rest.length === 0) throw usage('--set is key=value')
-        settings[k] = v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : v
-      }
-      return { kind: 'vault.settings', args: { settings } }
-    }
+    case 'stream': return streamAction(required(args, 'stream'), required(args, 'schema'), args.flags.get('field') ?? [])
+    case 'settings': return settingsAction((args.flags.get('set') ?? []).map(settingPair))
     default:
       throw usage('propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, stream, settings')
   }

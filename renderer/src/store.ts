@@ -10,12 +10,16 @@ import type {
   RecoveryResult, StreamMeter, TelemetryQuarantineEntry, TelemetryStatus, VerifyReport
 } from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
+import type { VaultErrorCode } from '../../core/index.js'
 import type { AppResultOf, SyncStatus } from '../../main/contract.js'
 
 export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
 
 export function asApiError(err: unknown): ApiError {
-  return err instanceof ApiError ? err : new ApiError('TRANSPORT', err instanceof Error ? err.message : String(err))
+  if (err instanceof ApiError) return err
+  // core's own check run in the page (core/forms.ts: a form's text made an action) throws a VaultError: keep its code
+  if (err instanceof Error && err.name === 'VaultError' && typeof (err as { code?: unknown }).code === 'string') return new ApiError((err as unknown as { code: VaultErrorCode }).code, err.message)
+  return new ApiError('TRANSPORT', err instanceof Error ? err.message : String(err))
 }
 
 /** A long or failing call's visible state: busy while it runs, the error if it failed. */
@@ -73,7 +77,8 @@ export interface GovSlice {
   loadGov(): Promise<void>
   openProposal(id: string): void
   /** `job` names the form's own status line (each form shows only its own result). */
-  propose(action: Action, reason: string, job?: string): Promise<ProposalView | null>
+  /** `action` may be a function building it from a form's text: a mistake there is the job's error, like the vault's refusal. */
+  propose(action: Action | (() => Action), reason: string, job?: string): Promise<ProposalView | null>
   decide(kind: 'approve' | 'reject' | 'commit' | 'withdraw', proposal: string, reason?: string): Promise<void>
   loadLedger(): Promise<void>
 }
@@ -218,7 +223,7 @@ const govSlice = (client: Send): Slice<GovSlice> => (set, get) => ({
   },
   openProposal: (id) => set({ selected: id, screen: 'proposal' }),
   propose: async (action, reason, job = 'propose') => {
-    const p = await get().run(job, () => client('gov.propose', { action, reason }), 'Proposal signed.')
+    const p = await get().run(job, async () => client('gov.propose', { action: typeof action === 'function' ? action() : action, reason }), 'Proposal signed.')
     await get().loadGov()
     return p
   },

@@ -3,6 +3,7 @@ import { own } from '../records.js'
 import { useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { Action, ProposalView } from '../../../core/index.js'
+import { settingsAction, streamAction } from '../../../core/forms.js'
 import { useAppStore } from '../store.js'
 import { selectJob, selectMe, selectReadOnly, selectSelectedProposal, selectUnlocked } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
@@ -194,7 +195,8 @@ function useProposer(name: string) {
   const unlocked = useAppStore(selectUnlocked)
   const readOnly = useAppStore(selectReadOnly)
   const job = useAppStore(selectJob(name))
-  const submit = async (action: Action, reason: string) => {
+  /** `action` may be a function: what the form's text makes of it is checked (and any mistake shown) as part of the job. */
+  const submit = async (action: Action | (() => Action), reason: string) => {
     const p = await propose(action, reason, name)
     if (p) openProposal(p.id)
   }
@@ -205,9 +207,8 @@ function useProposer(name: string) {
 export function SettingProposal() {
   const { submit, job, disabled } = useProposer('propose-setting')
   const [f, setF] = useState({ key: 'telemetryBudgetKB', value: '', reason: '' })
-  const value = /^-?\d+$/.test(f.value) ? Number(f.value) : f.value === 'true' ? true : f.value === 'false' ? false : f.value
   return (
-    <form className="form" aria-label="Propose a setting" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit({ kind: 'vault.settings', args: { settings: { [f.key]: value } } }, f.reason) }}>
+    <form className="form" aria-label="Propose a setting" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit(() => settingsAction([[f.key, f.value]]), f.reason) }}>
       <h3>Propose a setting</h3>
       <p className="muted">Telemetry policy: telemetryBatchMax, telemetryBatchMs, telemetryBudgetKB, telemetryMaxReadingBytes, telemetryMaxFutureMs, telemetryMaxAgeMs; also checkpointInterval.</p>
       <label>Setting <input required pattern="[a-z][a-zA-Z0-9_]{0,31}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} /></label>
@@ -223,9 +224,8 @@ export function SettingProposal() {
 export function StreamProposal() {
   const { submit, job, disabled } = useProposer('propose-stream')
   const [f, setF] = useState({ stream: '', version: '1', fields: 'celsius:number', reason: '' })
-  const fields = Object.fromEntries(f.fields.split(/[\n,]/).map((l) => l.trim()).filter(Boolean).map((l) => { const [n, t] = l.split(':'); return [n!.trim(), (t ?? '').trim()] }))
   return (
-    <form className="form" aria-label="Propose a stream schema" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit({ kind: 'register.append', args: { register: 'streams', entry: { stream: f.stream, version: Number(f.version), fields } } }, f.reason) }}>
+    <form className="form" aria-label="Propose a stream schema" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit(() => streamAction(f.stream, f.version, f.fields.split(/[\n,]/)), f.reason) }}>
       <h3>Register a stream schema</h3>
       <label>Stream <input required pattern="[a-z0-9][a-z0-9_.\-]{0,63}" value={f.stream} onChange={(e) => setF({ ...f, stream: e.target.value })} /></label>
       <label>Schema version <input required type="number" min={1} max={65535} value={f.version} onChange={(e) => setF({ ...f, version: e.target.value })} /></label>
