@@ -29,12 +29,18 @@ const UI = ['react', 'react-dom', 'zustand']
  * a silent failure in a security product is a decision, not a default.
  */
 const silentCatch = {
-  meta: { type: 'problem', messages: { why: 'this catch swallows the error: say why in a comment on this line or the line above' } },
+  meta: {
+    type: 'problem',
+    messages: { why: 'this catch swallows the error: say why in a comment on this line or the line above' }
+  },
   create(/** @type {any} */ context) {
     const src = context.sourceCode
     const explained = (/** @type {any} */ node) => {
-      const first = node.loc.start.line, last = node.loc.end.line
-      return src.getAllComments().some((/** @type {any} */ c) => c.loc.end.line >= first - 1 && c.loc.start.line <= last)
+      const first = node.loc.start.line,
+        last = node.loc.end.line
+      return src
+        .getAllComments()
+        .some((/** @type {any} */ c) => c.loc.end.line >= first - 1 && c.loc.start.line <= last)
     }
     return {
       CatchClause(/** @type {any} */ node) {
@@ -44,7 +50,8 @@ const silentCatch = {
         const fn = node.arguments[0]
         if (!fn || (fn.type !== 'ArrowFunctionExpression' && fn.type !== 'FunctionExpression')) return
         const b = fn.body
-        const swallows = b.type === 'BlockStatement' ? b.body.length === 0 : b.type === 'Identifier' && b.name === 'undefined'
+        const swallows =
+          b.type === 'BlockStatement' ? b.body.length === 0 : b.type === 'Identifier' && b.name === 'undefined'
         if (swallows && !explained(node)) context.report({ node, messageId: 'why' })
       }
     }
@@ -52,7 +59,10 @@ const silentCatch = {
 }
 
 /** Hosts and sync take core through its public surface only (core/index.ts), so core's inside can move. */
-const CORE_SURFACE = { regex: '(^|/)core/(?!index\\.js$)', message: 'import core through its public surface, core/index.js (add what you need there).' }
+const CORE_SURFACE = {
+  regex: '(^|/)core/(?!index\\.js$)',
+  message: 'import core through its public surface, core/index.js (add what you need there).'
+}
 
 const FORMAT_MESSAGE = 'signing domain tags and document id prefixes live in core/formats.ts: import them from there.'
 const FORMAT_LITERALS = [
@@ -63,7 +73,8 @@ const FORMAT_LITERALS = [
 ]
 const PLAIN_THROW = {
   selector: 'ThrowStatement > NewExpression[callee.name=/^(Error|TypeError|RangeError)$/]',
-  message: 'throw a VaultError from its factory in core/errors.ts (BAD_ARGUMENT(…), NOT_FOUND(…), …): every failure carries a code.'
+  message:
+    'throw a VaultError from its factory in core/errors.ts (BAD_ARGUMENT(…), NOT_FOUND(…), …): every failure carries a code.'
 }
 
 export default defineConfig(
@@ -72,7 +83,13 @@ export default defineConfig(
   {
     rules: {
       // `_`-prefixed names are deliberately unused (callback signatures).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }]
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Prettier (printWidth 120) lays out the code; what it cannot break — a comment, JSX text — is held to the same
+      // width here. Messages in strings and templates stay whole (they are searched for), as do regular expressions.
+      'max-len': [
+        'error',
+        { code: 120, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true }
+      ]
     }
   },
   {
@@ -83,61 +100,82 @@ export default defineConfig(
   {
     files: inLayer('core'),
     rules: {
-      [RULE]: ['error', {
-        patterns: [
-          pkg('electron', 'core runs in every host: it may not import Electron.'),
-          ...UI.map((name) => pkg(name, 'core may not import UI libraries.')),
-          folder('sync', 'core may not depend on sync/: sync builds on core, not the reverse.'),
-          folder('renderer', 'core may not import the UI.'),
-          folder('main', 'core may not import a host (main/).'),
-          folder('edge', 'core may not import a host (edge/).')
-        ]
-      }]
+      [RULE]: [
+        'error',
+        {
+          patterns: [
+            pkg('electron', 'core runs in every host: it may not import Electron.'),
+            ...UI.map((name) => pkg(name, 'core may not import UI libraries.')),
+            folder('sync', 'core may not depend on sync/: sync builds on core, not the reverse.'),
+            folder('renderer', 'core may not import the UI.'),
+            folder('main', 'core may not import a host (main/).'),
+            folder('edge', 'core may not import a host (edge/).')
+          ]
+        }
+      ]
     }
   },
   {
     files: inLayer('sync'),
     rules: {
-      [RULE]: ['error', {
-        patterns: [
-          pkg('electron', 'sync may not import Electron.'),
-          ...UI.map((name) => pkg(name, 'sync may not import UI libraries.')),
-          folder('renderer', 'sync may not import the UI.'),
-          folder('main', 'sync may not import the Electron host.'),
-          CORE_SURFACE
-        ]
-      }]
+      [RULE]: [
+        'error',
+        {
+          patterns: [
+            pkg('electron', 'sync may not import Electron.'),
+            ...UI.map((name) => pkg(name, 'sync may not import UI libraries.')),
+            folder('renderer', 'sync may not import the UI.'),
+            folder('main', 'sync may not import the Electron host.'),
+            CORE_SURFACE
+          ]
+        }
+      ]
     }
   },
   {
     files: [...inLayer('main'), ...inLayer('edge')],
     rules: {
-      [RULE]: ['error', {
-        patterns: [
-          ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
-          folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.'),
-          CORE_SURFACE
-        ]
-      }]
+      [RULE]: [
+        'error',
+        {
+          patterns: [
+            ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
+            folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.'),
+            CORE_SURFACE
+          ]
+        }
+      ]
     }
   },
   {
     files: inLayer('renderer'),
     rules: {
-      [RULE]: ['error', {
-        paths: builtinModules.map((name) => ({ name, message: 'the renderer is a browser page: no Node built-ins.' })),
-        patterns: [
-          { regex: '^node:', message: 'the renderer is a browser page: no Node built-ins.' },
-          pkg('electron', 'the renderer talks to main through window.tresor only.'),
-          { regex: '^pouchdb', message: 'the renderer may not open the database: call core through the API client.' },
-          pkg('tweetnacl', 'the renderer holds no keys: signing happens in core.'),
-          // core/forms.ts (what a person types → an action; pure) is the one module of core the UI runs, so the CLI and the app read text alike.
-          { regex: '(^|/)core/(?!forms\\.js$)', message: 'the renderer may import core types only (`import type`), and core/forms.js; call core through the API client.', allowTypeImports: true },
-          { ...folder('main', 'the renderer may import main types only (`import type`).'), allowTypeImports: true },
-          folder('edge', 'the renderer may not import the edge host.'),
-          folder('sync', 'the renderer may not import sync/.')
-        ]
-      }]
+      [RULE]: [
+        'error',
+        {
+          paths: builtinModules.map((name) => ({
+            name,
+            message: 'the renderer is a browser page: no Node built-ins.'
+          })),
+          patterns: [
+            { regex: '^node:', message: 'the renderer is a browser page: no Node built-ins.' },
+            pkg('electron', 'the renderer talks to main through window.tresor only.'),
+            { regex: '^pouchdb', message: 'the renderer may not open the database: call core through the API client.' },
+            pkg('tweetnacl', 'the renderer holds no keys: signing happens in core.'),
+            // core/forms.ts (what a person types → an action; pure) is the one module of core the UI runs, so the CLI
+            // and the app read text alike.
+            {
+              regex: '(^|/)core/(?!forms\\.js$)',
+              message:
+                'the renderer may import core types only (`import type`), and core/forms.js; call core through the API client.',
+              allowTypeImports: true
+            },
+            { ...folder('main', 'the renderer may import main types only (`import type`).'), allowTypeImports: true },
+            folder('edge', 'the renderer may not import the edge host.'),
+            folder('sync', 'the renderer may not import sync/.')
+          ]
+        }
+      ]
     }
   },
   {
@@ -146,7 +184,8 @@ export default defineConfig(
     rules: { 'tresor/silent-catch': 'error' }
   },
   {
-    // Domain tags and document id prefixes live in core/formats.ts only (the design document is JavaScript the server runs).
+    // Domain tags and document id prefixes live in core/formats.ts only (the design document is JavaScript the server
+    // runs).
     files: ['main', 'edge', 'renderer'].flatMap(inLayer),
     rules: { 'no-restricted-syntax': ['error', ...FORMAT_LITERALS] }
   },

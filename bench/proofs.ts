@@ -4,7 +4,12 @@ import { indexLog, makeCheckpoint, proveInclusion } from '../core/proofs/prover.
 import { verifyProofFile } from '../core/proofs/proof-file.js'
 import { inclusionProof, rootOf, verifyInclusion } from '../core/proofs/merkle.js'
 
-export interface Row { measure: string; tresor: string; peer: string; verdict: string }
+export interface Row {
+  measure: string
+  tresor: string
+  peer: string
+  verdict: string
+}
 
 export async function benchProofs(dir: string, passphrase: string, log: (m: string) => void): Promise<Row[]> {
   const vault = await Vault.open({ dir })
@@ -29,7 +34,10 @@ export async function benchProofs(dir: string, passphrase: string, log: (m: stri
     const verRate = picks.length / ((performance.now() - t) / 1000)
     if (!ok) throw new Error('an inclusion proof did not verify')
     log('proofs: whole proof files (signatures, governance, path)')
-    const ids = [...index.slots.entries()].filter(([, s]) => s.author === author).slice(0, 20).map(([id]) => id)
+    const ids = [...index.slots.entries()]
+      .filter(([, s]) => s.author === author)
+      .slice(0, 20)
+      .map(([id]) => id)
     t = performance.now()
     const files = []
     for (const id of ids) files.push(JSON.stringify(await proveInclusion(vault, id)))
@@ -39,9 +47,24 @@ export async function benchProofs(dir: string, passphrase: string, log: (m: stri
     const fileVerRate = files.length / ((performance.now() - t) / 1000)
     const fmt = (x: number) => Math.round(x).toLocaleString('en-US')
     return [
-      { measure: `checkpoint over ${fmt(n)} events (scan + roots + sign)`, tresor: `${(checkpointMs / 1000).toFixed(2)} s`, peer: '', verdict: '' },
-      { measure: `inclusion proofs in a ${fmt(n)}-leaf feed: make / verify path`, tresor: `${fmt(genRate)}/s / ${fmt(verRate)}/s`, peer: '', verdict: '' },
-      { measure: 'proof files: make (incl. log scan) / verify standalone', tresor: `${fmt(fileGenMs)} ms each / ${fmt(fileVerRate)}/s`, peer: '', verdict: '' }
+      {
+        measure: `checkpoint over ${fmt(n)} events (scan + roots + sign)`,
+        tresor: `${(checkpointMs / 1000).toFixed(2)} s`,
+        peer: '',
+        verdict: ''
+      },
+      {
+        measure: `inclusion proofs in a ${fmt(n)}-leaf feed: make / verify path`,
+        tresor: `${fmt(genRate)}/s / ${fmt(verRate)}/s`,
+        peer: '',
+        verdict: ''
+      },
+      {
+        measure: 'proof files: make (incl. log scan) / verify standalone',
+        tresor: `${fmt(fileGenMs)} ms each / ${fmt(fileVerRate)}/s`,
+        peer: '',
+        verdict: ''
+      }
     ]
   } finally {
     await vault.close()

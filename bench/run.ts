@@ -3,9 +3,11 @@
  * Peers: plain PouchDB (the storage floor), hypercore (a signed append-only log)
  * and the machine's own native Ed25519 verify ceiling on every core.
  * Options: --events N (verify/start/sync size, default 100000), --appends N (default 3000),
- * --no-sync (skip the CouchDB rows), --git (add the Git mirror first-push row: slow, ~200 events/s), --million (also time the normal start of a 1,000,000-event vault),
+ * --no-sync (skip the CouchDB rows), --git (add the Git mirror first-push row: slow, ~200 events/s), --million (also
+ * time the normal start of a 1,000,000-event vault),
  * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
- * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance, --only-governance.
+ * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance,
+ * --only-governance.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -24,18 +26,27 @@ import { fillWithNotes, signedNotes } from '../test/support/big-vault.js'
 import { benchGovernance } from './governance.js'
 
 const argv = process.argv.slice(2)
-const opt = (name: string, dflt: number) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? Number(argv[i + 1]) : dflt }
+const opt = (name: string, dflt: number) => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 ? Number(argv[i + 1]) : dflt
+}
 const EVENTS = opt('events', 100_000)
 const APPENDS = opt('appends', 3000)
 const MILLION = argv.includes('--million')
 const KDF = { N: 2 ** 14, r: 8, p: 1 }
 const PASS = 'bench'
 const rows: { measure: string; tresor: string; peer: string; verdict: string }[] = []
-const fmt = (n: number) => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
 const rate = (n: number, ms: number) => n / (ms / 1000)
 const dirs: string[] = []
-async function tmp(): Promise<string> { const d = await mkdtemp(join(tmpdir(), 'tresor-bench-')); dirs.push(d); return d }
-function log(msg: string) { process.stderr.write(`· ${msg}\n`) }
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'tresor-bench-'))
+  dirs.push(d)
+  return d
+}
+function log(msg: string) {
+  process.stderr.write(`· ${msg}\n`)
+}
 
 async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t = performance.now()
@@ -45,7 +56,14 @@ async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> 
 
 async function buildVault(count: number): Promise<{ dir: string; buildMs: number }> {
   const dir = await tmp()
-  const v = await Vault.create({ dir, vaultName: 'bench', passphrase: PASS, memberName: 'bench', roles: ['operator'], kdf: KDF })
+  const v = await Vault.create({
+    dir,
+    vaultName: 'bench',
+    passphrase: PASS,
+    memberName: 'bench',
+    roles: ['operator'],
+    kdf: KDF
+  })
   const { openKeyFile, readKeyFile } = await import('../core/keys.js')
   const key = await openKeyFile(await readKeyFile(join(dir, 'device.key')), PASS)
   const t = performance.now()
@@ -69,7 +87,14 @@ const ROUNDS = 5
 async function benchAppend(): Promise<void> {
   log(`appending ${APPENDS} events per contender, one at a time, in ${ROUNDS} interleaved rounds`)
   const per = Math.ceil(APPENDS / ROUNDS)
-  const v = await Vault.create({ dir: await tmp(), vaultName: 'bench', passphrase: PASS, memberName: 'bench', roles: ['operator'], kdf: KDF })
+  const v = await Vault.create({
+    dir: await tmp(),
+    vaultName: 'bench',
+    passphrase: PASS,
+    memberName: 'bench',
+    roles: ['operator'],
+    kdf: KDF
+  })
   const core = new Hypercore(await tmp())
   await core.ready()
   const db = openDb(join(await tmp(), 'plain'))
@@ -93,13 +118,21 @@ async function benchAppend(): Promise<void> {
       await v.flush()
     })
     rates.pipelined.push(rate(per, t2.ms))
-    const t3 = await time(async () => { for (let i = 0; i < per; i++) await core.append(Buffer.from(JSON.stringify({ text: `reading ${i}`, n: i }))) })
+    const t3 = await time(async () => {
+      for (let i = 0; i < per; i++) await core.append(Buffer.from(JSON.stringify({ text: `reading ${i}`, n: i })))
+    })
     rates.hypercore.push(rate(per, t3.ms))
     const docs = [...signedNotes(v, foreign, per, plainHead)]
     plainHead = { length: plainHead.length + per, head: docs[docs.length - 1]!.id }
     const t4 = await time(async () => {
       for (const d of docs) {
-        await db.put({ _id: eventDocId(d.event.author, d.event.seq), raw: d.raw, id: d.id, type: d.event.type, ts: d.event.ts })
+        await db.put({
+          _id: eventDocId(d.event.author, d.event.seq),
+          raw: d.raw,
+          id: d.id,
+          type: d.event.type,
+          ts: d.event.ts
+        })
         await syncBarrier(db) // same durability as a Tresor append: on disk before returning
       }
     })
@@ -110,25 +143,49 @@ async function benchAppend(): Promise<void> {
   await db.close()
   lat.sort((a, b) => a - b)
   const p99 = lat[Math.floor(lat.length * 0.99)]!
-  const ours = median(rates.tresor), theirs = median(rates.hypercore)
-  rows.push({ measure: `append + sign + durable write, one writer, awaited one by one (${per * ROUNDS})`, tresor: `${fmt(ours)}/s (p99 ${p99.toFixed(2)} ms)`, peer: `hypercore ${fmt(theirs)}/s · PouchDB put+fsync ${fmt(median(rates.pouch))}/s`, verdict: `≥1,000/s: ${ours >= 1000 ? 'met' : 'NOT met'}; ≥ hypercore: ${ours >= theirs ? 'met' : 'NOT met'}` })
-  rows.push({ measure: `append, one writer, ${per} in flight (group commit)`, tresor: `${fmt(median(rates.pipelined))}/s`, peer: '', verdict: '' })
+  const ours = median(rates.tresor),
+    theirs = median(rates.hypercore)
+  rows.push({
+    measure: `append + sign + durable write, one writer, awaited one by one (${per * ROUNDS})`,
+    tresor: `${fmt(ours)}/s (p99 ${p99.toFixed(2)} ms)`,
+    peer: `hypercore ${fmt(theirs)}/s · PouchDB put+fsync ${fmt(median(rates.pouch))}/s`,
+    verdict: `≥1,000/s: ${ours >= 1000 ? 'met' : 'NOT met'}; ≥ hypercore: ${ours >= theirs ? 'met' : 'NOT met'}`
+  })
+  rows.push({
+    measure: `append, one writer, ${per} in flight (group commit)`,
+    tresor: `${fmt(median(rates.pipelined))}/s`,
+    peer: '',
+    verdict: ''
+  })
 }
 
 async function nativeCeiling(seconds = 3): Promise<{ perCore: number; allCores: number; cores: number }> {
   const kp = nacl.sign.keyPair()
-  const msgs: Uint8Array[] = [], sigs: Uint8Array[] = []
+  const msgs: Uint8Array[] = [],
+    sigs: Uint8Array[] = []
   for (let i = 0; i < 1000; i++) {
     const m = nacl.randomBytes(400)
     msgs.push(m)
     sigs.push(nacl.sign.detached(m, kp.secretKey))
   }
-  const run = (workers: number, rounds: number) => Promise.all(Array.from({ length: workers }, () => new Promise<{ ok: number; ms: number }>((resolve, reject) => {
-    const w = new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(new URL('./ceiling-worker.ts', import.meta.url).href)}) })`,
-      { eval: true, workerData: { pk: kp.publicKey, msgs, sigs, rounds } })
-    w.once('message', (m) => { resolve(m); void w.terminate() })
-    w.once('error', reject)
-  })))
+  const run = (workers: number, rounds: number) =>
+    Promise.all(
+      Array.from(
+        { length: workers },
+        () =>
+          new Promise<{ ok: number; ms: number }>((resolve, reject) => {
+            const w = new Worker(
+              `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(new URL('./ceiling-worker.ts', import.meta.url).href)}) })`,
+              { eval: true, workerData: { pk: kp.publicKey, msgs, sigs, rounds } }
+            )
+            w.once('message', (m) => {
+              resolve(m)
+              void w.terminate()
+            })
+            w.once('error', reject)
+          })
+      )
+    )
   const rounds = Math.max(1, Math.round(seconds * 8))
   const one = await run(1, rounds)
   const cores = availableParallelism()
@@ -159,7 +216,9 @@ async function benchVerify(): Promise<string> {
   log('plain PouchDB: reading the same documents (storage floor)')
   const db = openDb(join(dir, 'events.db'))
   const read = await time(async () => {
-    let n = 0, startkey = 'ev!', skip = 0
+    let n = 0,
+      startkey = 'ev!',
+      skip = 0
     for (;;) {
       const res = await db.allDocs({ startkey, endkey: 'ev!\uffff', limit: 1000, skip, include_docs: true })
       if (res.rows.length === 0) break
@@ -178,21 +237,45 @@ async function benchVerify(): Promise<string> {
   const a = new Hypercore(await tmp())
   await a.ready()
   const hcAppend = await time(async () => {
-    for (let i = 0; i < EVENTS; i += 1000) await a.append(Array.from({ length: Math.min(1000, EVENTS - i) }, (_, j) => Buffer.from(JSON.stringify({ text: `reading ${i + j}`, n: i + j }))))
+    for (let i = 0; i < EVENTS; i += 1000)
+      await a.append(
+        Array.from({ length: Math.min(1000, EVENTS - i) }, (_, j) =>
+          Buffer.from(JSON.stringify({ text: `reading ${i + j}`, n: i + j }))
+        )
+      )
   })
   const b = new Hypercore(await tmp(), a.key)
   await b.ready()
-  const s1 = a.replicate(true), s2 = b.replicate(false)
+  const s1 = a.replicate(true),
+    s2 = b.replicate(false)
   s1.pipe(s2).pipe(s1)
-  const hcVerify = await time(async () => { await b.download({ start: 0, end: EVENTS }).done() })
-  await a.close(); await b.close()
+  const hcVerify = await time(async () => {
+    await b.download({ start: 0, end: EVENTS }).done()
+  })
+  await a.close()
+  await b.close()
 
   const ours = rate(EVENTS, full.ms)
   const share = ours / ceiling.allCores
-  rows.push({ measure: `full verification, ${fmt(EVENTS)} events (${ceiling.cores} cores)`, tresor: `${fmt(ours)}/s`, peer: `native verify ceiling ${fmt(ceiling.allCores)}/s (${fmt(ceiling.perCore)}/s per core) · PouchDB read ${fmt(rate(read.value, read.ms))}/s · hypercore replicate+verify ${fmt(rate(EVENTS, hcVerify.ms))}/s`, verdict: `${(share * 100).toFixed(0)}% of ceiling (target ≥75%): ${share >= 0.75 ? 'met' : 'NOT met'}` })
-  rows.push({ measure: `bulk sign + durable write, ${fmt(EVENTS)} entries (batches of 1000)`, tresor: `${fmt(rate(EVENTS, buildMs))}/s`, peer: `hypercore (batches of 1000) ${fmt(rate(EVENTS, hcAppend.ms))}/s`, verdict: '' })
+  rows.push({
+    measure: `full verification, ${fmt(EVENTS)} events (${ceiling.cores} cores)`,
+    tresor: `${fmt(ours)}/s`,
+    peer: `native verify ceiling ${fmt(ceiling.allCores)}/s (${fmt(ceiling.perCore)}/s per core) · PouchDB read ${fmt(rate(read.value, read.ms))}/s · hypercore replicate+verify ${fmt(rate(EVENTS, hcVerify.ms))}/s`,
+    verdict: `${(share * 100).toFixed(0)}% of ceiling (target ≥75%): ${share >= 0.75 ? 'met' : 'NOT met'}`
+  })
+  rows.push({
+    measure: `bulk sign + durable write, ${fmt(EVENTS)} entries (batches of 1000)`,
+    tresor: `${fmt(rate(EVENTS, buildMs))}/s`,
+    peer: `hypercore (batches of 1000) ${fmt(rate(EVENTS, hcAppend.ms))}/s`,
+    verdict: ''
+  })
   const startMs = median(starts)
-  rows.push({ measure: `normal start (incremental check), ${fmt(EVENTS)} events`, tresor: `${startMs.toFixed(0)} ms`, peer: '', verdict: `target <500 ms: ${startMs < 500 ? 'met' : 'NOT met'}` })
+  rows.push({
+    measure: `normal start (incremental check), ${fmt(EVENTS)} events`,
+    tresor: `${startMs.toFixed(0)} ms`,
+    peer: '',
+    verdict: `target <500 ms: ${startMs < 500 ? 'met' : 'NOT met'}`
+  })
   return dir
 }
 
@@ -200,9 +283,18 @@ async function benchMillionStart(): Promise<void> {
   log('building a 1,000,000-event vault (takes minutes)')
   const { dir } = await buildVault(1_000_000)
   const starts: number[] = []
-  for (let i = 0; i < 3; i++) { const s = await time(() => Vault.open({ dir })); starts.push(s.ms); await s.value.close() }
+  for (let i = 0; i < 3; i++) {
+    const s = await time(() => Vault.open({ dir }))
+    starts.push(s.ms)
+    await s.value.close()
+  }
   const startMs = median(starts)
-  rows.push({ measure: 'normal start (incremental check), 1,000,000 events', tresor: `${startMs.toFixed(0)} ms`, peer: '', verdict: `target <500 ms: ${startMs < 500 ? 'met' : 'NOT met'}` })
+  rows.push({
+    measure: 'normal start (incremental check), 1,000,000 events',
+    tresor: `${startMs.toFixed(0)} ms`,
+    peer: '',
+    verdict: `target <500 ms: ${startMs < 500 ? 'met' : 'NOT met'}`
+  })
 }
 
 function printTable(): void {
@@ -210,7 +302,9 @@ function printTable(): void {
   const body = rows.map((r) => [r.measure, r.tresor, r.peer, r.verdict])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)))
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |'
-  console.log(`\nTresor bench — ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, Node ${process.version}, peak RSS ${fmt(process.memoryUsage().rss / 2 ** 20)} MiB`)
+  console.log(
+    `\nTresor bench — ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, Node ${process.version}, peak RSS ${fmt(process.memoryUsage().rss / 2 ** 20)} MiB`
+  )
   console.log(line(head))
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
   for (const r of body) console.log(line(r))
@@ -219,14 +313,17 @@ function printTable(): void {
 try {
   // Telemetry first: its memory row should not carry the other rows' heap.
   const only = argv.includes('--only-telemetry') || argv.includes('--only-governance')
-  if (!argv.includes('--no-telemetry') && !argv.includes('--only-governance')) rows.push(...await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log))
-  if (!argv.includes('--no-governance') && !argv.includes('--only-telemetry')) rows.push(...await benchGovernance(opt('governance', 100_000), tmp, PASS, log))
+  if (!argv.includes('--no-telemetry') && !argv.includes('--only-governance'))
+    rows.push(...(await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log)))
+  if (!argv.includes('--no-governance') && !argv.includes('--only-telemetry'))
+    rows.push(...(await benchGovernance(opt('governance', 100_000), tmp, PASS, log)))
   if (!only) {
     await benchAppend()
     const dir = await benchVerify()
-    rows.push(...await benchProofs(dir, PASS, log))
-    if (argv.includes('--git')) rows.push(...await benchGit(dir, PASS, tmp, log)) // slow: ~200 events/s on a first push
-    if (!argv.includes('--no-sync')) rows.push(...await benchSync(dir, EVENTS, tmp, PASS, log))
+    rows.push(...(await benchProofs(dir, PASS, log)))
+    // slow: ~200 events/s on a first push
+    if (argv.includes('--git')) rows.push(...(await benchGit(dir, PASS, tmp, log)))
+    if (!argv.includes('--no-sync')) rows.push(...(await benchSync(dir, EVENTS, tmp, PASS, log)))
     if (MILLION) await benchMillionStart()
   }
   printTable()

@@ -13,7 +13,12 @@ import { CouchSync } from '../sync/couch-sync.js'
 import { remoteDb, replicate } from '../sync/remote.js'
 import { ADMIN, startCouch } from '../test/support/couch.js'
 
-export interface SyncBenchRow { measure: string; tresor: string; peer: string; verdict: string }
+export interface SyncBenchRow {
+  measure: string
+  tresor: string
+  peer: string
+  verdict: string
+}
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
@@ -23,7 +28,13 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: performance.now() - t, value }
 }
 
-export async function benchSync(vaultDir: string, events: number, tmp: () => Promise<string>, passphrase: string, log: (m: string) => void): Promise<SyncBenchRow[]> {
+export async function benchSync(
+  vaultDir: string,
+  events: number,
+  tmp: () => Promise<string>,
+  passphrase: string,
+  log: (m: string) => void
+): Promise<SyncBenchRow[]> {
   const couch = await startCouch(join(await tmp(), 'server'))
   try {
     for (const db of ['plain', 'tresor']) await couch.request('PUT', `/${db}`, undefined, ADMIN)
@@ -43,17 +54,29 @@ export async function benchSync(vaultDir: string, events: number, tmp: () => Pro
     log('Tresor: push (sync round to an empty database)')
     const push = await timed(async () => {
       const s = await CouchSync.open(vault, { url: `${couch.root}/tresor`, credentials: ADMIN, admin: true })
-      try { return await s.syncOnce() } finally { await s.close() }
+      try {
+        return await s.syncOnce()
+      } finally {
+        await s.close()
+      }
     })
     if (push.value.pushed < events - 1) throw new Error(`push sent ${push.value.pushed} of ${events}`)
 
     log('Tresor: pull-and-verify on a second device')
     const key = await openKeyFile(await readKeyFile(join(vaultDir, 'device.key')), passphrase)
     const genesis = (await vault.store.get(vault.device, 1))!.raw
-    const joined = await Vault.join({ dir: await tmp(), bundle: JSON.stringify(signBundle(vault.vaultId, vault.device, key.keyPair.secretKey, [genesis])), passphrase })
+    const joined = await Vault.join({
+      dir: await tmp(),
+      bundle: JSON.stringify(signBundle(vault.vaultId, vault.device, key.keyPair.secretKey, [genesis])),
+      passphrase
+    })
     const pull = await timed(async () => {
       const s = await CouchSync.open(joined, { url: `${couch.root}/tresor`, credentials: ADMIN })
-      try { return await s.syncOnce() } finally { await s.close() }
+      try {
+        return await s.syncOnce()
+      } finally {
+        await s.close()
+      }
     })
     const held = Object.values(joined.heads()).reduce((n, h) => n + h.length, 0)
     const total = Object.values(vault.heads()).reduce((n, h) => n + h.length, 0)
@@ -64,8 +87,18 @@ export async function benchSync(vaultDir: string, events: number, tmp: () => Pro
     const pushRatio = push.ms / plainPush.ms
     const pullRatio = pull.ms / plainPull.ms
     return [
-      { measure: `CouchDB push, ${events.toLocaleString('en-US')} events`, tresor: secs(push.ms), peer: `plain PouchDB replication ${secs(plainPush.ms)}`, verdict: `${pushRatio.toFixed(2)}x (target ≤1.5x): ${pushRatio <= 1.5 ? 'met' : 'NOT met'}` },
-      { measure: `CouchDB pull-and-verify, ${events.toLocaleString('en-US')} events`, tresor: `${secs(pull.ms)} (${pull.value.admitted} admitted)`, peer: `plain PouchDB replication ${secs(plainPull.ms)}`, verdict: `${pullRatio.toFixed(2)}x (target ≤1.5x): ${pullRatio <= 1.5 ? 'met' : 'NOT met'}` }
+      {
+        measure: `CouchDB push, ${events.toLocaleString('en-US')} events`,
+        tresor: secs(push.ms),
+        peer: `plain PouchDB replication ${secs(plainPush.ms)}`,
+        verdict: `${pushRatio.toFixed(2)}x (target ≤1.5x): ${pushRatio <= 1.5 ? 'met' : 'NOT met'}`
+      },
+      {
+        measure: `CouchDB pull-and-verify, ${events.toLocaleString('en-US')} events`,
+        tresor: `${secs(pull.ms)} (${pull.value.admitted} admitted)`,
+        peer: `plain PouchDB replication ${secs(plainPull.ms)}`,
+        verdict: `${pullRatio.toFixed(2)}x (target ≤1.5x): ${pullRatio <= 1.5 ? 'met' : 'NOT met'}`
+      }
     ]
   } finally {
     await couch.stop()

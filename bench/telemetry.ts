@@ -22,7 +22,7 @@ import { Vault } from '../core/vault.js'
 type Row = { measure: string; tresor: string; peer: string; verdict: string }
 const CHUNK = 1000
 const IN_FLIGHT = 8
-const fmt = (n: number) => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
 const mib = (b: number) => `${fmt(b / 2 ** 20)} MiB`
 
 function chunks(n: number, prefix: string): string[] {
@@ -33,7 +33,10 @@ function chunks(n: number, prefix: string): string[] {
 }
 
 /** Drive `send` over the chunks with IN_FLIGHT outstanding; ack latency per chunk. */
-async function drive(bodies: string[], send: (body: string) => Promise<void>): Promise<{ ms: number; p99: number; p50: number }> {
+async function drive(
+  bodies: string[],
+  send: (body: string) => Promise<void>
+): Promise<{ ms: number; p99: number; p50: number }> {
   const lat: number[] = []
   let next = 0
   const t0 = performance.now()
@@ -50,7 +53,12 @@ async function drive(bodies: string[], send: (body: string) => Promise<void>): P
   return { ms: performance.now() - t0, p99: lat[Math.floor(lat.length * 0.99)]!, p50: lat[Math.floor(lat.length / 2)]! }
 }
 
-export async function benchTelemetry(readings: number, backlog: number, tmp: () => Promise<string>, log: (m: string) => void): Promise<Row[]> {
+export async function benchTelemetry(
+  readings: number,
+  backlog: number,
+  tmp: () => Promise<string>,
+  log: (m: string) => void
+): Promise<Row[]> {
   const rows: Row[] = []
   const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
   await t.bob.close()
@@ -58,17 +66,25 @@ export async function benchTelemetry(readings: number, backlog: number, tmp: () 
   try {
     // In-process: the store's own rate.
     log(`telemetry: ${fmt(readings)} readings in-process`)
-    const local = await drive(chunks(readings, 'local'), async (body) => { const r = await store.ingest(body); if (r.admitted !== CHUNK) throw new Error(`admitted ${r.admitted}`) })
+    const local = await drive(chunks(readings, 'local'), async (body) => {
+      const r = await store.ingest(body)
+      if (r.admitted !== CHUNK) throw new Error(`admitted ${r.admitted}`)
+    })
     const localFlush = performance.now()
     await store.flush()
     const localMs = local.ms + (performance.now() - localFlush)
     // Over HTTP, as producers send it.
     log(`telemetry: ${fmt(readings)} readings over HTTP`)
     const token = 'c'.repeat(64)
-    const { server, url } = await startHttpHost({ handlers: createHandlers(t.alice, { telemetry: store }), token: 'd'.repeat(64), staticDir: await tmp(), ingest: { store, token } })
+    const { server, url } = await startHttpHost({
+      handlers: createHandlers(t.alice, { telemetry: store }),
+      token: 'd'.repeat(64),
+      staticDir: await tmp(),
+      ingest: { store, token }
+    })
     const http = await drive(chunks(readings, 'http'), async (body) => {
       const res = await fetch(`${url}/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body })
-      const json = await res.json() as { value?: { admitted: number } }
+      const json = (await res.json()) as { value?: { admitted: number } }
       if (json.value?.admitted !== CHUNK) throw new Error(`HTTP ${res.status}`)
     })
     const httpFlush = performance.now()
@@ -76,27 +92,45 @@ export async function benchTelemetry(readings: number, backlog: number, tmp: () 
     const httpMs = http.ms + (performance.now() - httpFlush)
     await new Promise((r) => (server as Server).close(r))
     // Duplicates: the same input again is judged and refused, not stored.
-    const dup = await drive(chunks(Math.min(readings, 100_000), 'local'), async (body) => { const r = await store.ingest(body); if (r.duplicates !== CHUNK) throw new Error('expected duplicates') })
+    const dup = await drive(chunks(Math.min(readings, 100_000), 'local'), async (body) => {
+      const r = await store.ingest(body)
+      if (r.duplicates !== CHUNK) throw new Error('expected duplicates')
+    })
 
     // Peers on the same disk, same chunks.
     log('telemetry peers: PouchDB, hypercore')
     const db = openDb(join(await tmp(), 'peer.db'))
     const pouch = await drive(chunks(readings, 'pouch'), async (body) => {
-      await db.bulkDocs(body.split('\n').map((l) => { const r = JSON.parse(l) as { id: string }; return { _id: `r!${r.id}`, reading: l } }))
+      await db.bulkDocs(
+        body.split('\n').map((l) => {
+          const r = JSON.parse(l) as { id: string }
+          return { _id: `r!${r.id}`, reading: l }
+        })
+      )
       await syncBarrier(db)
     })
     await db.close()
     const core = new Hypercore(join(await tmp(), 'hc'))
     await core.ready()
-    const hc = await drive(chunks(readings, 'hc'), async (body) => { await core.append(body.split('\n').map((l) => Buffer.from(l))) })
+    const hc = await drive(chunks(readings, 'hc'), async (body) => {
+      await core.append(body.split('\n').map((l) => Buffer.from(l)))
+    })
     await core.close()
 
-    const ours = readings / (localMs / 1000), overHttp = readings / (httpMs / 1000)
-    rows.push({ measure: `telemetry intake, ${fmt(readings)} readings, ${CHUNK}/request, ${IN_FLIGHT} in flight: admitted + deduplicated + sealed & signed + durable acks`,
+    const ours = readings / (localMs / 1000),
+      overHttp = readings / (httpMs / 1000)
+    rows.push({
+      measure: `telemetry intake, ${fmt(readings)} readings, ${CHUNK}/request, ${IN_FLIGHT} in flight: admitted + deduplicated + sealed & signed + durable acks`,
       tresor: `HTTP ${fmt(overHttp)}/s (ack p50 ${http.p50.toFixed(1)} ms, p99 ${http.p99.toFixed(1)} ms) · in-process ${fmt(ours)}/s (p99 ${local.p99.toFixed(1)} ms)`,
       peer: `PouchDB doc/reading + fsync ${fmt(readings / (pouch.ms / 1000))}/s (p99 ${pouch.p99.toFixed(1)} ms) · hypercore block/reading, no fsync ${fmt(readings / (hc.ms / 1000))}/s`,
-      verdict: `≥50,000/s: ${overHttp >= 50_000 ? 'met' : 'NOT met'} over HTTP, ${ours >= 50_000 ? 'met' : 'NOT met'} in-process` })
-    rows.push({ measure: `telemetry duplicates refused, ${fmt(Math.min(readings, 100_000))} readings`, tresor: `${fmt(Math.min(readings, 100_000) / (dup.ms / 1000))}/s`, peer: '', verdict: '' })
+      verdict: `≥50,000/s: ${overHttp >= 50_000 ? 'met' : 'NOT met'} over HTTP, ${ours >= 50_000 ? 'met' : 'NOT met'} in-process`
+    })
+    rows.push({
+      measure: `telemetry duplicates refused, ${fmt(Math.min(readings, 100_000))} readings`,
+      tresor: `${fmt(Math.min(readings, 100_000) / (dup.ms / 1000))}/s`,
+      peer: '',
+      verdict: ''
+    })
 
     if (backlog > 0) rows.push(await backlogRow(backlog, log))
     rows.push(await floodRow(FLOOD_POSTS, log))
@@ -115,11 +149,27 @@ export async function benchTelemetry(readings: number, backlog: number, tmp: () 
 async function backlogRow(backlog: number, log: (m: string) => void): Promise<Row> {
   log(`telemetry: an offline backlog of ${fmt(backlog)} readings, in a fresh process`)
   const { spawn } = await import('node:child_process')
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--backlog-child', String(backlog)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--backlog-child', String(backlog)],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
   let out = ''
-  child.stdout.on('data', (c) => { out += c })
-  await new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`backlog child exited ${code}`)))))
-  const r = JSON.parse(out) as { waiting: number; diskBytes: number; base: NodeJS.MemoryUsage; full: NodeJS.MemoryUsage; reopened: NodeJS.MemoryUsage; reopenMs: number; rate: number }
+  child.stdout.on('data', (c) => {
+    out += c
+  })
+  await new Promise((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`backlog child exited ${code}`))))
+  )
+  const r = JSON.parse(out) as {
+    waiting: number
+    diskBytes: number
+    base: NodeJS.MemoryUsage
+    full: NodeJS.MemoryUsage
+    reopened: NodeJS.MemoryUsage
+    reopenMs: number
+    rate: number
+  }
   const js = (m: NodeJS.MemoryUsage) => m.heapUsed + m.arrayBuffers // the fingerprint table is an ArrayBuffer
   return {
     measure: `memory while ${fmt(r.waiting)} readings wait offline (${mib(r.diskBytes)} of batches on disk, none forwarded)`,
@@ -138,7 +188,10 @@ async function backlogChild(n: number): Promise<void> {
   gc()
   const base = process.memoryUsage()
   const t0 = performance.now()
-  for (let i = 0; i < n; i += CHUNK * 50) await drive(chunks(Math.min(CHUNK * 50, n - i), `backlog${i}-`), async (body) => { await store.ingest(body) })
+  for (let i = 0; i < n; i += CHUNK * 50)
+    await drive(chunks(Math.min(CHUNK * 50, n - i), `backlog${i}-`), async (body) => {
+      await store.ingest(body)
+    })
   await store.flush()
   const rate = n / ((performance.now() - t0) / 1000)
   gc()
@@ -171,7 +224,13 @@ function floodBody(prefix: string): string {
   let size = 0
   const now = Date.now()
   for (let i = 0; size < FLOOD_BODY - 200; i++) {
-    const line = JSON.stringify({ id: `${prefix}-${i}`, stream: 'boiler.temp', ts: new Date(now - 1_000_000 + i).toISOString(), schema: 1, values: { celsius: 60 + (i % 20) } })
+    const line = JSON.stringify({
+      id: `${prefix}-${i}`,
+      stream: 'boiler.temp',
+      ts: new Date(now - 1_000_000 + i).toISOString(),
+      schema: 1,
+      values: { celsius: 60 + (i % 20) }
+    })
     lines.push(line)
     size += line.length + 1
   }
@@ -190,25 +249,39 @@ async function floodRow(posts: number, log: (m: string) => void): Promise<Row> {
   const bodies = Array.from({ length: posts }, (_, i) => floodBody(`flood${i}`))
   const run = async (budget: number) => {
     const { spawn } = await import('node:child_process')
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--flood-child', String(budget)], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--flood-child', String(budget)],
+      { stdio: ['pipe', 'pipe', 'inherit'] }
+    )
     let out = ''
-    const ready = new Promise<{ url: string; token: string }>((resolve) => child.stdout.on('data', (c) => {
-      out += c
-      const nl = out.indexOf('\n')
-      if (nl >= 0 && out.startsWith('{"url"')) resolve(JSON.parse(out.slice(0, nl)) as { url: string; token: string })
-    }))
+    const ready = new Promise<{ url: string; token: string }>((resolve) =>
+      child.stdout.on('data', (c) => {
+        out += c
+        const nl = out.indexOf('\n')
+        if (nl >= 0 && out.startsWith('{"url"')) resolve(JSON.parse(out.slice(0, nl)) as { url: string; token: string })
+      })
+    )
     const { url, token } = await ready
-    const statuses = await Promise.all(bodies.map(async (body) => {
-      const res = await fetch(`${url}/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body })
-      await res.arrayBuffer()
-      return res.status
-    }))
+    const statuses = await Promise.all(
+      bodies.map(async (body) => {
+        const res = await fetch(`${url}/ingest`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}` },
+          body
+        })
+        await res.arrayBuffer()
+        return res.status
+      })
+    )
     child.stdin.end('report\n')
     await new Promise((resolve) => child.on('exit', resolve))
     const report = JSON.parse(out.slice(out.indexOf('\n') + 1)) as { baseRss: number; peakRss: number }
     return { ...report, ok: statuses.filter((x) => x === 200).length, busy: statuses.filter((x) => x === 503).length }
   }
-  log(`telemetry: ${posts} concurrent posts of ${mib(FLOOD_BODY)}, intake budget ${mib(INGEST_MEMORY_BUDGET)}, then unbounded`)
+  log(
+    `telemetry: ${posts} concurrent posts of ${mib(FLOOD_BODY)}, intake budget ${mib(INGEST_MEMORY_BUDGET)}, then unbounded`
+  )
   const bounded = await run(INGEST_MEMORY_BUDGET)
   const unbounded = await run(0)
   return {
@@ -219,18 +292,29 @@ async function floodRow(posts: number, log: (m: string) => void): Promise<Row> {
   }
 }
 
-/** The server side of the flood row: prints its URL and token, serves until told to report, then prints its peak RSS. */
+/**
+ * The server side of the flood row: prints its URL and token, serves until told to report, then prints its peak RSS.
+ */
 async function floodChild(budget: number): Promise<void> {
   const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
   await t.bob.close()
   const store = await TelemetryStore.open(t.alice)
   const token = 'e'.repeat(64)
-  const { server, url } = await startHttpHost({ handlers: createHandlers(t.alice, { telemetry: store }), token: 'f'.repeat(64), staticDir: t.alice.dir, ingest: { store, token }, ingestMemory: budget > 0 ? budget : Number.POSITIVE_INFINITY })
+  const { server, url } = await startHttpHost({
+    handlers: createHandlers(t.alice, { telemetry: store }),
+    token: 'f'.repeat(64),
+    staticDir: t.alice.dir,
+    ingest: { store, token },
+    ingestMemory: budget > 0 ? budget : Number.POSITIVE_INFINITY
+  })
   await store.ingest(boilerLines(CHUNK, 'warm'))
   ;(globalThis as { gc?: () => void }).gc?.()
   const baseRss = process.memoryUsage().rss
   process.stdout.write(JSON.stringify({ url, token }) + '\n')
-  await new Promise<void>((resolve) => { process.stdin.on('data', () => resolve()); process.stdin.on('end', () => resolve()) })
+  await new Promise<void>((resolve) => {
+    process.stdin.on('data', () => resolve())
+    process.stdin.on('end', () => resolve())
+  })
   const peakRss = process.resourceUsage().maxRSS * 1024
   await new Promise((r) => (server as Server).close(r))
   await store.close()
@@ -241,11 +325,19 @@ async function floodChild(budget: number): Promise<void> {
 const floodArg = process.argv.indexOf('--flood-child')
 if (floodArg >= 0) {
   const { cleanupDirs } = await import('../test/helpers.js')
-  try { await floodChild(Number(process.argv[floodArg + 1])) } finally { await cleanupDirs() }
+  try {
+    await floodChild(Number(process.argv[floodArg + 1]))
+  } finally {
+    await cleanupDirs()
+  }
 }
 
 const childArg = process.argv.indexOf('--backlog-child')
 if (childArg >= 0) {
   const { cleanupDirs } = await import('../test/helpers.js')
-  try { await backlogChild(Number(process.argv[childArg + 1])) } finally { await cleanupDirs() }
+  try {
+    await backlogChild(Number(process.argv[childArg + 1]))
+  } finally {
+    await cleanupDirs()
+  }
 }

@@ -38,7 +38,12 @@ export type { TelemetryStatus } from './methods/telemetry.js'
 export type { OnboardStatus } from './methods/onboard.js'
 
 /** Argument and result types per method: the contract every transport is typed against. */
-export type Handlers = VaultMethods & LogMethods & GovernanceMethods & ExchangeMethods & TelemetryMethods & OnboardMethods
+export type Handlers = VaultMethods &
+  LogMethods &
+  GovernanceMethods &
+  ExchangeMethods &
+  TelemetryMethods &
+  OnboardMethods
 
 export type Method = keyof Handlers
 export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
@@ -47,7 +52,9 @@ export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 const DOMAINS = [vaultDomain, logDomain, governanceDomain, exchangeDomain, telemetryDomain, onboardDomain] as const
 
 /** Every method's metadata, from the domain that registers it. */
-export const METHOD_META: Readonly<Record<Method, MethodMeta>> = Object.freeze(Object.assign(Object.create(null) as Record<Method, MethodMeta>, ...DOMAINS.map((d) => d.meta)))
+export const METHOD_META: Readonly<Record<Method, MethodMeta>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<Method, MethodMeta>, ...DOMAINS.map((d) => d.meta))
+)
 
 /** Every method, derived from the registry. */
 export const METHODS: readonly Method[] = Object.freeze(Object.keys(METHOD_META) as Method[])
@@ -82,7 +89,9 @@ function registryFrom(meta: Readonly<Record<string, MethodMeta>>): Registry {
 /** Core's own registry. */
 export const CORE_REGISTRY: Registry = registryFrom(METHOD_META)
 
-/** Core's registry with a host's extension domains; an extension may not take a name core (or another extension) has. */
+/**
+ * Core's registry with a host's extension domains; an extension may not take a name core (or another extension) has.
+ */
 export function registryOf(extensions: readonly Domain<object>[] = []): Registry {
   if (extensions.length === 0) return CORE_REGISTRY
   const meta: Record<string, MethodMeta> = Object.assign(Object.create(null) as Record<string, MethodMeta>, METHOD_META)
@@ -100,15 +109,29 @@ export function registryOf(extensions: readonly Domain<object>[] = []): Registry
  * extension domains (`X`, typed in the host), each call that uses the key
  * restarting the auto-lock timer.
  */
-export function createHandlers<X extends object = Record<never, never>>(vault: Vault, providers: HostProviders = {}, extensions: readonly Domain<X>[] = []): Handlers & X {
+export function createHandlers<X extends object = Record<never, never>>(
+  vault: Vault,
+  providers: HostProviders = {},
+  extensions: readonly Domain<X>[] = []
+): Handlers & X {
   const registry = registryOf(extensions as readonly Domain<object>[])
   const autoLock = autoLocker(vault, providers.autoLockMs ?? DEFAULT_AUTO_LOCK_MS)
   const ctx = { vault, providers }
-  const handlers = Object.assign(Object.create(null), ...[...DOMAINS, ...extensions].map((d) => (d as Domain<object>).build(ctx))) as Record<string, (a: unknown) => Promise<unknown>>
+  const handlers = Object.assign(
+    Object.create(null),
+    ...[...DOMAINS, ...extensions].map((d) => (d as Domain<object>).build(ctx))
+  ) as Record<string, (a: unknown) => Promise<unknown>>
   for (const [m, meta] of Object.entries(registry.meta)) {
     const fn = handlers[m]
     if (typeof fn !== 'function') throw INTERNAL(`${m} is registered without a handler`)
-    if (meta.signs) handlers[m] = async (a) => { try { return await fn(a) } finally { autoLock.touch() } }
+    if (meta.signs)
+      handlers[m] = async (a) => {
+        try {
+          return await fn(a)
+        } finally {
+          autoLock.touch()
+        }
+      }
   }
   return handlers as unknown as Handlers & X
 }
@@ -131,7 +154,12 @@ function autoLocker(vault: Vault, ms: number): { touch(): void } {
 }
 
 /** Dispatch an untrusted (method, args) pair: the generic entry every transport uses. */
-export async function dispatch(handlers: object, method: unknown, args: unknown, registry: Registry = CORE_REGISTRY): Promise<unknown> {
+export async function dispatch(
+  handlers: object,
+  method: unknown,
+  args: unknown,
+  registry: Registry = CORE_REGISTRY
+): Promise<unknown> {
   if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
   const fn = (handlers as Record<string, ((a: unknown) => Promise<unknown>) | undefined>)[method]
   if (typeof fn !== 'function') throw UNKNOWN_METHOD(`this host does not offer ${method}`)

@@ -26,7 +26,10 @@ export class AppendPipeline {
   private healing = false
   private readonly writing = new Set<Promise<void>>()
 
-  private constructor(private readonly store: LogStore | null, private readonly journal: Journal) {}
+  private constructor(
+    private readonly store: LogStore | null,
+    private readonly journal: Journal
+  ) {}
 
   /**
    * Open the journal in `dir` and index into `store` whatever it holds that
@@ -34,14 +37,23 @@ export class AppendPipeline {
    * that does not verify is not applied and is counted in `rejected`; one that
    * disagrees with the event in its slot is kept as fork evidence.
    */
-  static async open(dir: string, store: LogStore, vaultId: string): Promise<{ pipeline: AppendPipeline; recovered: number; rejected: number }> {
+  static async open(
+    dir: string,
+    store: LogStore,
+    vaultId: string
+  ): Promise<{ pipeline: AppendPipeline; recovered: number; rejected: number }> {
     const journal = await Journal.open(join(dir, JOURNAL_FILE))
     const lines = await journal.entries()
-    let recovered = 0, rejected = 0
+    let recovered = 0,
+      rejected = 0
     for (let i = 0; i < lines.length; i += 1000) {
       const decoded: DecodedEvent[] = []
       for (const raw of lines.slice(i, i + 1000)) {
-        try { decoded.push(decodeEvent(raw, vaultId)) } catch { rejected++ }
+        try {
+          decoded.push(decodeEvent(raw, vaultId))
+        } catch {
+          rejected++
+        }
       }
       const ids = await store.idsAt(decoded.map((d) => d.event))
       const missing = decoded.filter((_, k) => ids[k] === null)
@@ -60,12 +72,15 @@ export class AppendPipeline {
   static async hold(dir: string, damage: VaultError | null): Promise<AppendPipeline> {
     const journal = await Journal.open(join(dir, JOURNAL_FILE))
     const pipeline = new AppendPipeline(null, journal)
-    pipeline.failure = damage ?? STORAGE_DAMAGED('the database is damaged: appends are refused until it is recovered (tresor recover)')
+    pipeline.failure =
+      damage ?? STORAGE_DAMAGED('the database is damaged: appends are refused until it is recovered (tresor recover)')
     return pipeline
   }
 
   /** Why appends are refused, if they are (a write failed). */
-  get failed(): Error | null { return this.failure }
+  get failed(): Error | null {
+    return this.failure
+  }
 
   /**
    * After a write failed (a full disk): open the database again, index what
@@ -86,7 +101,11 @@ export class AppendPipeline {
       const lines = await this.journal.entries()
       const decoded: DecodedEvent[] = []
       for (const raw of lines) {
-        try { decoded.push(decodeEvent(raw, vaultId)) } catch { /* judged when the vault next opens */ }
+        try {
+          decoded.push(decodeEvent(raw, vaultId))
+        } catch {
+          /* judged when the vault next opens */
+        }
       }
       for (let i = 0; i < decoded.length; i += 1000) {
         const batch = decoded.slice(i, i + 1000)
@@ -120,8 +139,15 @@ export class AppendPipeline {
       this.writing.delete(write)
     }
     this.unindexed.push(decoded)
-    if (this.unindexed.length >= INDEX_BATCH) void this.index().catch(() => undefined) // indexing failures are kept in this.failure and surface on the next flush/append
-    else this.timer ??= setTimeout(() => { this.timer = null; void this.index().catch(() => undefined) }, INDEX_DELAY_MS) // as above: the failure is recorded, not lost
+    // Indexing failures are kept in this.failure and surface on the next flush/append; the catches only end promises.
+    if (this.unindexed.length >= INDEX_BATCH) {
+      void this.index().catch(() => undefined) // recorded in this.failure
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = null
+        void this.index().catch(() => undefined) // recorded in this.failure
+      }, INDEX_DELAY_MS)
+    }
   }
 
   /** Everything acknowledged so far is in PouchDB when this resolves. */
@@ -137,7 +163,10 @@ export class AppendPipeline {
     try {
       if (this.store) {
         // What cannot be indexed now (a damaged or full database) stays in the journal for the next open.
-        const flushed = await this.flush().then(() => true, () => false)
+        const flushed = await this.flush().then(
+          () => true,
+          () => false
+        )
         // Clearing needs the database durable first; when it is not, the journal stays (replaying it is harmless).
         if (flushed && this.outstanding === 0) await this.clearJournal().catch(() => undefined)
       }
@@ -154,7 +183,9 @@ export class AppendPipeline {
   }
 
   private index(): Promise<void> {
-    this.indexing ??= this.indexLoop().finally(() => { this.indexing = null })
+    this.indexing ??= this.indexLoop().finally(() => {
+      this.indexing = null
+    })
     return this.indexing
   }
 

@@ -29,10 +29,19 @@ export interface Bundle {
 
 function bundleBytes(b: Omit<Bundle, 'sig'>): Uint8Array {
   const { format, v, vault, signer, created, events } = b
-  return concatBytes(utf8(DOMAIN_TAG.bundle(vault)), utf8(canonicalize({ format, v, vault, signer, created, events } as unknown as Json, 4)))
+  return concatBytes(
+    utf8(DOMAIN_TAG.bundle(vault)),
+    utf8(canonicalize({ format, v, vault, signer, created, events } as unknown as Json, 4))
+  )
 }
 
-export function signBundle(vault: string, signer: string, secretKey: Uint8Array, events: string[], now: Date = new Date()): Bundle {
+export function signBundle(
+  vault: string,
+  signer: string,
+  secretKey: Uint8Array,
+  events: string[],
+  now: Date = new Date()
+): Bundle {
   const body = { format: BUNDLE_FORMAT, v: BUNDLE_VERSION, vault, signer, created: now.toISOString(), events } as const
   return { ...body, sig: toHex(signDetached(secretKey, bundleBytes(body))) }
 }
@@ -44,11 +53,20 @@ export function signBundle(vault: string, signer: string, secretKey: Uint8Array,
  */
 export function openBundle(text: string, expectedVault: string | null): { bundle: Bundle; events: DecodedEvent[] } {
   const b = parseBounded(text, MAX_BUNDLE_BYTES, 4) as unknown as Bundle
-  if (typeof b !== 'object' || b === null || b.format !== BUNDLE_FORMAT || b.v !== BUNDLE_VERSION) throw MALFORMED('not a Tresor v1 bundle')
-  if (!isHex(b.vault, 32) || !isHex(b.signer, 32) || !isHex(b.sig, 64) || typeof b.created !== 'string' || !Array.isArray(b.events) || !b.events.every((e) => typeof e === 'string')) {
+  if (typeof b !== 'object' || b === null || b.format !== BUNDLE_FORMAT || b.v !== BUNDLE_VERSION)
+    throw MALFORMED('not a Tresor v1 bundle')
+  if (
+    !isHex(b.vault, 32) ||
+    !isHex(b.signer, 32) ||
+    !isHex(b.sig, 64) ||
+    typeof b.created !== 'string' ||
+    !Array.isArray(b.events) ||
+    !b.events.every((e) => typeof e === 'string')
+  ) {
     throw MALFORMED('bundle lacks vault, signer, created, events or sig')
   }
-  if (expectedVault !== null && b.vault !== expectedVault) throw WRONG_VAULT(`bundle is for vault ${b.vault.slice(0, 12)}…, not this one`)
+  if (expectedVault !== null && b.vault !== expectedVault)
+    throw WRONG_VAULT(`bundle is for vault ${b.vault.slice(0, 12)}…, not this one`)
   if (!verifyStrict(fromHex(b.signer, 32)!, bundleBytes(b), fromHex(b.sig, 64)!)) {
     throw VERIFY_FAILED('bundle signature does not verify: the file was altered or forged')
   }

@@ -17,9 +17,11 @@ export function canonicalize(value: unknown, maxDepth: number = LIMITS.maxDepth)
 function encode(value: unknown, depth: number, maxDepth: number): string {
   if (value === null) return 'null'
   switch (typeof value) {
-    case 'boolean': return value ? 'true' : 'false'
+    case 'boolean':
+      return value ? 'true' : 'false'
     case 'string':
-      if (!value.isWellFormed()) throw MALFORMED('text holds a lone UTF-16 surrogate: not well-formed Unicode, so it is never signed')
+      if (!value.isWellFormed())
+        throw MALFORMED('text holds a lone UTF-16 surrogate: not well-formed Unicode, so it is never signed')
       return JSON.stringify(value)
     case 'number':
       if (!Number.isFinite(value)) throw MALFORMED('canonical JSON cannot carry a non-finite number')
@@ -52,7 +54,11 @@ function compareUtf16(a: string, b: string): number {
  * Parse untrusted JSON text with the size and depth limits checked before
  * JSON.parse runs, so a hostile input cannot exhaust the stack or memory.
  */
-export function parseBounded(text: string, maxBytes: number = LIMITS.maxEventBytes, maxDepth: number = LIMITS.maxDepth): Json {
+export function parseBounded(
+  text: string,
+  maxBytes: number = LIMITS.maxEventBytes,
+  maxDepth: number = LIMITS.maxDepth
+): Json {
   if (typeof text !== 'string') throw MALFORMED('expected JSON text')
   // UTF-8 length is at most 3 bytes per UTF-16 unit; check cheaply first, exactly second.
   if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
@@ -101,7 +107,8 @@ function checkDepth(text: string, maxDepth: number): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // skip the escaped character
+      if (c === 0x5c)
+        i++ // skip the escaped character
       else if (c === 0x22) inString = false
     } else if (c === 0x22) {
       inString = true

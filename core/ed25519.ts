@@ -16,8 +16,8 @@ export type Ed25519Backend = 'native' | 'tweetnacl'
 
 // The group order L, little-endian, as bytes: S must be strictly below it.
 const L = Uint8Array.from([
-  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10
+  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10
 ])
 
 // Encodings (sign bit masked) of the points of order 1, 2, 4 and 8, plus the
@@ -61,7 +61,9 @@ export function isCanonicalPoint(p: Uint8Array): boolean {
 
 /** Policy checks on the signature that do not touch the curve (the key is checked by isWeakPublicKey). */
 function signaturePassesPolicy(signature: Uint8Array): boolean {
-  return signature.length === 64 && isCanonicalScalar(signature.subarray(32)) && !hasSmallOrder(signature.subarray(0, 32))
+  return (
+    signature.length === 64 && isCanonicalScalar(signature.subarray(32)) && !hasSmallOrder(signature.subarray(0, 32))
+  )
 }
 
 /** A public key that the policy will never verify against (small order or non-canonical). */
@@ -103,7 +105,11 @@ function nativePrivateKey(secretKey: Uint8Array): KeyObject {
   let key = privateKeyCache.get(secretKey)
   if (!key) {
     // A tweetnacl secret key is seed (32) || public key (32); OpenSSL wants the seed.
-    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
+    key = createPrivateKey({
+      key: Buffer.concat([PKCS8_PREFIX, secretKey.subarray(0, 32)]),
+      format: 'der',
+      type: 'pkcs8'
+    })
     privateKeyCache.set(secretKey, key)
   }
   return key
@@ -131,8 +137,12 @@ export function defaultBackend(): Ed25519Backend {
 }
 
 /** Verify under the strict policy. Never throws on bad input: a bad signature is `false`. */
-export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array,
-  backend: Ed25519Backend = defaultBackend()): boolean {
+export function verifyStrict(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  backend: Ed25519Backend = defaultBackend()
+): boolean {
   if (publicKey.length !== 32 || !signaturePassesPolicy(signature)) return false
   const { weak, key } = cachedKey(publicKey)
   if (weak) return false
@@ -145,13 +155,19 @@ export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signatu
 }
 
 /** Detached signature with a tweetnacl 64-byte secret key. */
-export function signDetached(secretKey: Uint8Array, message: Uint8Array,
-  backend: Ed25519Backend = defaultBackend()): Uint8Array {
+export function signDetached(
+  secretKey: Uint8Array,
+  message: Uint8Array,
+  backend: Ed25519Backend = defaultBackend()
+): Uint8Array {
   if (backend === 'tweetnacl') return nacl.sign.detached(message, secretKey)
   return new Uint8Array(nodeSign(null, message, nativePrivateKey(secretKey)))
 }
 
-export interface KeyPair { publicKey: Uint8Array; secretKey: Uint8Array }
+export interface KeyPair {
+  publicKey: Uint8Array
+  secretKey: Uint8Array
+}
 
 export function generateKeyPair(): KeyPair {
   // tweetnacl's keypair is the format; a fresh random seed could in theory

@@ -21,12 +21,14 @@ import { BAD_SIGNATURE, MALFORMED, OVERSIZED, WEAK_KEY, WRONG_VAULT } from './er
 import { LIMITS } from './limits.js'
 import { DOMAIN_TAG } from './formats.js'
 
-/** The version every new event is written in. */
-export const ENVELOPE_VERSION = 2
 export const GENESIS_TYPE = 'vault.genesis'
 
 /** A citation of another event: its slot and its id (the hash of its signed bytes). */
-export interface Cite { author: string; seq: number; id: string }
+export interface Cite {
+  author: string
+  seq: number
+  id: string
+}
 /** v1's name for a citation. */
 export type SeenHead = Cite
 
@@ -42,19 +44,24 @@ interface EnvelopeBody {
   payload: { [key: string]: Json }
 }
 
-export interface UnsignedEventV1 extends EnvelopeBody { v: 1; seen: Cite[] }
-export interface UnsignedEventV2 extends EnvelopeBody { v: 2; deps: Cite[] }
+export interface UnsignedEventV1 extends EnvelopeBody {
+  v: 1
+  seen: Cite[]
+}
+export interface UnsignedEventV2 extends EnvelopeBody {
+  v: 2
+  deps: Cite[]
+}
 export type UnsignedEvent = UnsignedEventV1 | UnsignedEventV2
 
 export type SignedEvent = UnsignedEvent & { sig: string }
 
-/** What an event cites: v2 `deps`, v1 `seen`. */
-export function citesOf(event: UnsignedEvent): Cite[] {
-  return event.v === 2 ? event.deps : event.seen
-}
-
 /** A signed event together with its canonical bytes and id. */
-export interface DecodedEvent { event: SignedEvent; raw: string; id: string }
+export interface DecodedEvent {
+  event: SignedEvent
+  raw: string
+  id: string
+}
 
 const KEYS_V1 = ['author', 'payload', 'prev', 'seen', 'seq', 'sig', 'ts', 'type', 'v', 'vault']
 const KEYS_V2 = ['author', 'deps', 'payload', 'prev', 'seq', 'sig', 'ts', 'type', 'v', 'vault']
@@ -132,7 +139,8 @@ export function checkVault({ event, id }: DecodedEvent, expectedVault: string | 
     }
     return
   }
-  if (event.vault !== expectedVault) throw WRONG_VAULT(`event belongs to vault ${String(event.vault).slice(0, 12)}…, not this one`)
+  if (event.vault !== expectedVault)
+    throw WRONG_VAULT(`event belongs to vault ${String(event.vault).slice(0, 12)}…, not this one`)
 }
 
 /** Strict signature check; pass the canonical `raw` bytes when known to skip re-encoding. */
@@ -147,7 +155,8 @@ export function verifyEventSignature(event: SignedEvent, backend?: Ed25519Backen
 
 /** Structural rules of envelope v1. Returns the value typed as a SignedEvent. */
 export function checkShape(value: unknown): SignedEvent {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw MALFORMED('event must be a JSON object')
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw MALFORMED('event must be a JSON object')
   const e = value as Record<string, unknown>
   if (e.v !== 1 && e.v !== 2) throw MALFORMED(`unsupported envelope version ${String(e.v).slice(0, 16)}`)
   const expected = e.v === 2 ? KEYS_V2 : KEYS_V1
@@ -163,21 +172,24 @@ export function checkShape(value: unknown): SignedEvent {
   if (!isHex(e.sig, 64)) throw MALFORMED('sig must be a 64-byte hex signature')
   checkTimestamp(e.ts)
   checkChainFields(e)
-  if (typeof e.payload !== 'object' || e.payload === null || Array.isArray(e.payload)) throw MALFORMED('payload must be an object')
+  if (typeof e.payload !== 'object' || e.payload === null || Array.isArray(e.payload))
+    throw MALFORMED('payload must be an object')
   if (e.v === 2) checkDeps(e.deps, e.author as string, e.seq as number, e.type === GENESIS_TYPE)
   else checkSeen(e.seen, e.author as string)
   return value as SignedEvent
 }
 
 function checkTimestamp(ts: unknown): void {
-  if (typeof ts !== 'string' || !TS_RE.test(ts)) throw MALFORMED('ts must be a UTC timestamp like 2026-01-02T03:04:05.678Z')
+  if (typeof ts !== 'string' || !TS_RE.test(ts))
+    throw MALFORMED('ts must be a UTC timestamp like 2026-01-02T03:04:05.678Z')
   const parsed = new Date(ts)
   if (Number.isNaN(parsed.getTime()) || parsed.toISOString() !== ts) throw MALFORMED('ts is not a real UTC instant')
 }
 
 function checkChainFields(e: Record<string, unknown>): void {
   if (e.type === GENESIS_TYPE) {
-    if (e.seq !== 1 || e.vault !== null || e.prev !== null) throw MALFORMED('genesis must be seq 1 with null vault and prev')
+    if (e.seq !== 1 || e.vault !== null || e.prev !== null)
+      throw MALFORMED('genesis must be seq 1 with null vault and prev')
     return
   }
   if (!isHex(e.vault, 32)) throw MALFORMED('vault must be a 32-byte hex id')
@@ -187,35 +199,57 @@ function checkChainFields(e: Record<string, unknown>): void {
 
 function isCite(h: unknown): h is Cite {
   const c = h as Cite
-  return typeof c === 'object' && c !== null && !Array.isArray(c) && Object.keys(c).length === 3 && isHex(c.author, 32) &&
-    Number.isSafeInteger(c.seq) && c.seq >= 1 && isHex(c.id, 32)
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    !Array.isArray(c) &&
+    Object.keys(c).length === 3 &&
+    isHex(c.author, 32) &&
+    Number.isSafeInteger(c.seq) &&
+    c.seq >= 1 &&
+    isHex(c.id, 32)
+  )
 }
 
 /** Citation order: by author, then seq, then id. */
 export function compareCites(a: Cite, b: Cite): number {
-  return a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq !== b.seq ? a.seq - b.seq : a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+  return a.author < b.author
+    ? -1
+    : a.author > b.author
+      ? 1
+      : a.seq !== b.seq
+        ? a.seq - b.seq
+        : a.id < b.id
+          ? -1
+          : a.id > b.id
+            ? 1
+            : 0
 }
 
 /** v2: at most maxDeps citations, sorted without repeats; the author's own feed only once, before this event. */
 function checkDeps(deps: unknown, author: string, seq: number, genesis: boolean): void {
-  if (!Array.isArray(deps) || deps.length > LIMITS.maxDeps) throw MALFORMED(`deps must be a list of at most ${LIMITS.maxDeps} citations`)
+  if (!Array.isArray(deps) || deps.length > LIMITS.maxDeps)
+    throw MALFORMED(`deps must be a list of at most ${LIMITS.maxDeps} citations`)
   if (genesis && deps.length > 0) throw MALFORMED('the genesis event cites nothing')
   let own = 0
   for (const [i, d] of deps.entries()) {
     if (!isCite(d)) throw MALFORMED('each dep is {author, seq, id}')
-    if (i > 0 && compareCites(deps[i - 1] as Cite, d) >= 0) throw MALFORMED('deps must be sorted by author, seq and id without repeats')
-    if (d.author === author && (++own > 1 || d.seq >= seq)) throw MALFORMED('deps cite the author\'s own feed at most once, and only an earlier event')
+    if (i > 0 && compareCites(deps[i - 1] as Cite, d) >= 0)
+      throw MALFORMED('deps must be sorted by author, seq and id without repeats')
+    if (d.author === author && (++own > 1 || d.seq >= seq))
+      throw MALFORMED("deps cite the author's own feed at most once, and only an earlier event")
   }
 }
 
 function checkSeen(seen: unknown, author: string): void {
-  if (!Array.isArray(seen) || seen.length > LIMITS.maxSeenHeads) throw MALFORMED(`seen must be a list of at most ${LIMITS.maxSeenHeads} heads`)
+  if (!Array.isArray(seen) || seen.length > LIMITS.maxSeenHeads)
+    throw MALFORMED(`seen must be a list of at most ${LIMITS.maxSeenHeads} heads`)
   let last = ''
   for (const head of seen) {
     const h = head as SeenHead
     if (!isCite(h)) throw MALFORMED('each seen head is {author, seq, id}')
     if (h.author <= last) throw MALFORMED('seen heads must be sorted by author without repeats')
-    if (h.author === author) throw MALFORMED('seen heads name other feeds, not the author\'s own')
+    if (h.author === author) throw MALFORMED("seen heads name other feeds, not the author's own")
     last = h.author
   }
 }

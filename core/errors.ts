@@ -91,15 +91,38 @@ export const MISPLACED = make('MISPLACED')
  * else — refused, not found, in use, a server's answer.
  */
 export const EXIT_STATUS: Readonly<Record<VaultErrorCode, 1 | 2 | 3>> = Object.freeze({
-  BAD_ARGUMENT: 2, UNKNOWN_METHOD: 2,
-  READ_ONLY: 3, VERIFY_FAILED: 3, STORAGE_DAMAGED: 3, TAMPERED: 3, MISPLACED: 3, BAD_SIGNATURE: 3, NON_CANONICAL: 3, WRONG_VAULT: 3,
-  NOT_FOUND: 1, ALREADY_EXISTS: 1, OVERSIZED: 1, TOO_DEEP: 1, MALFORMED: 1, WEAK_KEY: 1, KEY_AUTH_FAILED: 1, KDF_OUT_OF_BOUNDS: 1,
-  LOCKED: 1, NOT_A_MEMBER: 1, INTERNAL: 1, DISABLED: 1, BACKPRESSURE: 1, IN_USE: 1, STORAGE_FULL: 1,
-  NOT_ALLOWED: 1, REMOTE_REFUSED: 1, UNAUTHORIZED: 1
+  BAD_ARGUMENT: 2,
+  UNKNOWN_METHOD: 2,
+  READ_ONLY: 3,
+  VERIFY_FAILED: 3,
+  STORAGE_DAMAGED: 3,
+  TAMPERED: 3,
+  MISPLACED: 3,
+  BAD_SIGNATURE: 3,
+  NON_CANONICAL: 3,
+  WRONG_VAULT: 3,
+  NOT_FOUND: 1,
+  ALREADY_EXISTS: 1,
+  OVERSIZED: 1,
+  TOO_DEEP: 1,
+  MALFORMED: 1,
+  WEAK_KEY: 1,
+  KEY_AUTH_FAILED: 1,
+  KDF_OUT_OF_BOUNDS: 1,
+  LOCKED: 1,
+  NOT_A_MEMBER: 1,
+  INTERNAL: 1,
+  DISABLED: 1,
+  BACKPRESSURE: 1,
+  IN_USE: 1,
+  STORAGE_FULL: 1,
+  NOT_ALLOWED: 1,
+  REMOTE_REFUSED: 1,
+  UNAUTHORIZED: 1
 })
 
 export function exitStatus(err: unknown): 1 | 2 | 3 {
-  return err instanceof VaultError ? EXIT_STATUS[err.code] ?? 1 : 1
+  return err instanceof VaultError ? (EXIT_STATUS[err.code] ?? 1) : 1
 }
 
 /** The shape an error takes when it crosses a process boundary (IPC, HTTP). */
@@ -122,7 +145,11 @@ export function fromWireError(wire: WireError): VaultError {
 }
 
 export function isWireError(value: unknown): value is WireError {
-  return typeof value === 'object' && value !== null &&
-    (value as WireError).type === 'VaultError' && typeof (value as WireError).code === 'string' &&
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as WireError).type === 'VaultError' &&
+    typeof (value as WireError).code === 'string' &&
     typeof (value as WireError).message === 'string'
+  )
 }

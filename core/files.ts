@@ -17,7 +17,11 @@ async function writeSynced(path: string, text: string, flag: 'w' | 'wx'): Promis
 
 async function syncDir(path: string): Promise<void> {
   const dir = await open(dirname(path), 'r')
-  try { await dir.sync() } finally { await dir.close() }
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
 }
 
 /** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
@@ -40,7 +44,8 @@ export async function writeFileExclusive(path: string, text: string): Promise<vo
   try {
     await link(tmp, path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw ALREADY_EXISTS(`${path} already exists; refusing to overwrite it`)
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw ALREADY_EXISTS(`${path} already exists; refusing to overwrite it`)
     throw err
   } finally {
     await rm(tmp, { force: true })
@@ -64,7 +69,9 @@ export async function readJsonFile(path: string, maxBytes: number, maxDepth = 8)
 }
 
 export async function readJsonFileIfExists(path: string, maxBytes: number, maxDepth = 8): Promise<Json | null> {
-  return readJsonFile(path, maxBytes, maxDepth).catch((err: { code?: string }) => (err.code === 'NOT_FOUND' ? null : Promise.reject(err)))
+  return readJsonFile(path, maxBytes, maxDepth).catch((err: { code?: string }) =>
+    err.code === 'NOT_FOUND' ? null : Promise.reject(err)
+  )
 }
 
 export async function removeFile(path: string): Promise<void> {

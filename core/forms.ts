@@ -24,7 +24,10 @@ export function settingPair(pair: string): [string, string] {
 }
 
 /** The `vault.settings` action for settings typed as key and value text. */
-export function settingsAction(pairs: readonly (readonly [string, string])[]): { kind: 'vault.settings'; args: { settings: Record<string, SettingValue> } } {
+export function settingsAction(pairs: readonly (readonly [string, string])[]): {
+  kind: 'vault.settings'
+  args: { settings: Record<string, SettingValue> }
+} {
   if (pairs.length === 0) throw BAD_ARGUMENT('name at least one setting (key=value)')
   const settings = Object.create(null) as Record<string, SettingValue>
   for (const [key, text] of pairs) settings[key] = settingValue(text)
@@ -36,16 +39,29 @@ export function streamFields(specs: readonly string[]): Record<string, string> {
   const fields = Object.create(null) as Record<string, string>
   for (const spec of specs.map((s) => s.trim()).filter(Boolean)) {
     const [name, type, more] = spec.split(':').map((s) => s.trim())
-    if (!name || !type || more !== undefined) throw BAD_ARGUMENT(`a field is name:type (type one of number, integer, string, boolean; a trailing ? makes it optional), got "${spec.slice(0, 80)}"`)
+    if (!name || !type || more !== undefined)
+      throw BAD_ARGUMENT(
+        `a field is name:type (type one of number, integer, string, boolean; a trailing ? makes it optional), got "${spec.slice(0, 80)}"`
+      )
     fields[name] = type
   }
   return fields
 }
 
 /** The streams-register entry for one schema version. */
-export function streamAction(stream: string, version: string, specs: readonly string[]): { kind: 'register.append'; args: { register: 'streams'; entry: { stream: string; version: number; fields: Record<string, string> } } } {
+export function streamAction(
+  stream: string,
+  version: string,
+  specs: readonly string[]
+): {
+  kind: 'register.append'
+  args: { register: 'streams'; entry: { stream: string; version: number; fields: Record<string, string> } }
+} {
   if (!/^\d{1,5}$/.test(version.trim())) throw BAD_ARGUMENT('the schema version is a whole number (1-65535)')
-  return { kind: 'register.append', args: { register: 'streams', entry: { stream, version: Number(version), fields: streamFields(specs) } } }
+  return {
+    kind: 'register.append',
+    args: { register: 'streams', entry: { stream, version: Number(version), fields: streamFields(specs) } }
+  }
 }
 
 const DURATION_RE = /^(\d{1,6})([mhd])$/

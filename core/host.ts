@@ -9,13 +9,22 @@
  */
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createHandlers, registryOf, type Domain, type Handlers, type HostProviders, type OnboardStatus, type Registry } from './api.js'
+import {
+  createHandlers,
+  registryOf,
+  type Domain,
+  type Handlers,
+  type HostProviders,
+  type OnboardStatus,
+  type Registry
+} from './api.js'
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, INTERNAL, NOT_FOUND, UNKNOWN_METHOD, VaultError } from './errors.js'
 
-type OnboardMethod = 'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join' | 'onboard.joinCouch' | 'onboard.joinGit'
+type OnboardMethod =
+  'onboard.status' | 'onboard.create' | 'onboard.keygen' | 'onboard.join' | 'onboard.joinCouch' | 'onboard.joinGit'
 type OnboardHandlers = Pick<Handlers, OnboardMethod>
 
 export interface VaultHost<X extends object = Record<never, never>> {
@@ -28,10 +37,19 @@ export interface VaultHost<X extends object = Record<never, never>> {
   close(): Promise<void>
 }
 
-export type JoinFromCouch = (args: { dir: string; url: string; user?: string; password: string; passphrase: string }) => Promise<Vault>
+export type JoinFromCouch = (args: {
+  dir: string
+  url: string
+  user?: string
+  password: string
+  passphrase: string
+}) => Promise<Vault>
 export type JoinFromGit = (args: { dir: string; url: string; token: string; passphrase: string }) => Promise<Vault>
 /** Ways to set up a device from a server: they live in sync/, which the host hands in. */
-export interface Joiners { couch?: JoinFromCouch; git?: JoinFromGit }
+export interface Joiners {
+  couch?: JoinFromCouch
+  git?: JoinFromGit
+}
 
 /** The peers' part of a recovery: they live in sync/, which the host hands in. */
 export interface RecoveryPeers {
@@ -55,7 +73,8 @@ export interface HostOptions<X extends object = Record<never, never>> {
 type AnyHandler = (args: unknown) => Promise<unknown>
 
 function text(v: unknown, name: string, max: number): string {
-  if (typeof v !== 'string' || v.trim() === '' || v.length > max) throw BAD_ARGUMENT(`${name} is required (at most ${max} characters)`)
+  if (typeof v !== 'string' || v.trim() === '' || v.length > max)
+    throw BAD_ARGUMENT(`${name} is required (at most ${max} characters)`)
   return v
 }
 
@@ -79,8 +98,14 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     openError = null
   }
   const start = async () => {
-    const exists = await stat(join(opts.dir, VAULT_FILE)).then(() => true, () => false)
-    if (!exists) { openError = NOT_FOUND(`no vault in ${opts.dir} yet: create one or join one`); return }
+    const exists = await stat(join(opts.dir, VAULT_FILE)).then(
+      () => true,
+      () => false
+    )
+    if (!exists) {
+      openError = NOT_FOUND(`no vault in ${opts.dir} yet: create one or join one`)
+      return
+    }
     try {
       await adopt(await Vault.open({ dir: opts.dir }))
     } catch (err) {
@@ -92,13 +117,20 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
   const status = async (): Promise<OnboardStatus> => {
     await opening
     const key = await readKeyFile(join(opts.dir, KEY_FILE)).catch(() => null)
-    return { hasVault: vault !== null, dir: opts.dir, deviceKey: key?.publicKey ?? null, error: openError && openError.code !== 'NOT_FOUND' ? { code: openError.code, message: openError.message } : null }
+    return {
+      hasVault: vault !== null,
+      dir: opts.dir,
+      deviceKey: key?.publicKey ?? null,
+      error: openError && openError.code !== 'NOT_FOUND' ? { code: openError.code, message: openError.message } : null
+    }
   }
   /** Onboarding steps run one at a time and only while there is no vault. */
   const onboarding = async <T>(fn: () => Promise<T>): Promise<T> => {
     const prior = opening
     let release!: () => void
-    opening = new Promise((r) => { release = r })
+    opening = new Promise((r) => {
+      release = r
+    })
     try {
       await prior
       if (vault) throw ALREADY_EXISTS('this folder already holds a vault')
@@ -107,38 +139,78 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
       release()
     }
   }
-  const asArgs = (a: unknown) => (typeof a === 'object' && a !== null && !Array.isArray(a) ? a as Record<string, unknown> : {})
+  const asArgs = (a: unknown) =>
+    typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Record<string, unknown>) : {}
 
   const onboard: OnboardHandlers = {
     'onboard.status': status,
     'onboard.create': async (args) => {
       const a = asArgs(args)
       const roles = Array.isArray(a.roles) ? a.roles.map(String) : []
-      await onboarding(async () => adopt(await Vault.create({ dir: opts.dir, vaultName: text(a.vaultName, 'vault name', 128), memberName: text(a.memberName, 'your member name', 64), roles, passphrase: newPassphrase(a.passphrase) })))
+      await onboarding(async () =>
+        adopt(
+          await Vault.create({
+            dir: opts.dir,
+            vaultName: text(a.vaultName, 'vault name', 128),
+            memberName: text(a.memberName, 'your member name', 64),
+            roles,
+            passphrase: newPassphrase(a.passphrase)
+          })
+        )
+      )
       return status()
     },
     'onboard.keygen': async (args) => {
       const a = asArgs(args)
-      return onboarding(async () => ({ publicKey: (await ensureDeviceKey(opts.dir, text(a.name, 'name', 64), newPassphrase(a.passphrase))).publicKey }))
+      return onboarding(async () => ({
+        publicKey: (await ensureDeviceKey(opts.dir, text(a.name, 'name', 64), newPassphrase(a.passphrase))).publicKey
+      }))
     },
     'onboard.joinCouch': async (args) => {
       const a = asArgs(args)
       const joiner = opts.joiners?.couch
       if (!joiner) throw UNKNOWN_METHOD('this host cannot join from CouchDB')
       const url = text(a.url, 'database URL', 2048)
-      await onboarding(async () => adopt(await joiner({ dir: opts.dir, url, user: typeof a.user === 'string' && a.user !== '' ? a.user : undefined, password: typeof a.password === 'string' ? a.password : '', passphrase: newPassphrase(a.passphrase) })))
+      await onboarding(async () =>
+        adopt(
+          await joiner({
+            dir: opts.dir,
+            url,
+            user: typeof a.user === 'string' && a.user !== '' ? a.user : undefined,
+            password: typeof a.password === 'string' ? a.password : '',
+            passphrase: newPassphrase(a.passphrase)
+          })
+        )
+      )
       return status()
     },
     'onboard.joinGit': async (args) => {
       const a = asArgs(args)
       const joiner = opts.joiners?.git
       if (!joiner) throw UNKNOWN_METHOD('this host cannot join from Git')
-      await onboarding(async () => adopt(await joiner({ dir: opts.dir, url: text(a.url, 'repository URL', 2048), token: text(a.token, 'token', 4096), passphrase: newPassphrase(a.passphrase) })))
+      await onboarding(async () =>
+        adopt(
+          await joiner({
+            dir: opts.dir,
+            url: text(a.url, 'repository URL', 2048),
+            token: text(a.token, 'token', 4096),
+            passphrase: newPassphrase(a.passphrase)
+          })
+        )
+      )
       return status()
     },
     'onboard.join': async (args) => {
       const a = asArgs(args)
-      await onboarding(async () => adopt(await Vault.join({ dir: opts.dir, bundle: text(a.bundle, 'bundle', 48 * 1024 * 1024), passphrase: text(a.passphrase, 'passphrase', 1024) })))
+      await onboarding(async () =>
+        adopt(
+          await Vault.join({
+            dir: opts.dir,
+            bundle: text(a.bundle, 'bundle', 48 * 1024 * 1024),
+            passphrase: text(a.passphrase, 'passphrase', 1024)
+          })
+        )
+      )
       return status()
     }
   }
@@ -154,7 +226,9 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     const bundle = a.bundle === undefined || a.bundle === '' ? null : text(a.bundle, 'bundle', 48 * 1024 * 1024)
     const prior = opening
     let release!: () => void
-    opening = new Promise((r) => { release = r })
+    opening = new Promise((r) => {
+      release = r
+    })
     try {
       await prior
       const current = vault
@@ -170,7 +244,9 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
       let recovered: Vault | null = null
       try {
         const { vault: rebuilt, report } = await Vault.recover({
-          dir: opts.dir, bundles: bundle ? [bundle] : [], fetchGenesis: peers ? () => peers.genesis(opts.dir, config, passphrase) : undefined
+          dir: opts.dir,
+          bundles: bundle ? [bundle] : [],
+          fetchGenesis: peers ? () => peers.genesis(opts.dir, config, passphrase) : undefined
         })
         recovered = rebuilt
         await rebuilt.unlock(passphrase)
@@ -189,18 +265,25 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     }
   }
 
-  const forward = (m: string): AnyHandler => async (args) => {
-    await opening
-    if (!handlers) throw openError ?? NOT_FOUND('no vault yet')
-    return (handlers as unknown as Record<string, AnyHandler>)[m]!(args)
-  }
+  const forward =
+    (m: string): AnyHandler =>
+    async (args) => {
+      await opening
+      if (!handlers) throw openError ?? NOT_FOUND('no vault yet')
+      return (handlers as unknown as Record<string, AnyHandler>)[m]!(args)
+    }
   // The methods the registry marks as the host's are answered here; every other one by the open vault's handlers.
-  const hosted = new Map<string, AnyHandler>([...Object.entries(onboard), ['vault.recover', recover]] as [string, AnyHandler][])
-  const all = Object.fromEntries(Object.entries(registry.meta).map(([m, meta]) => {
-    const own = hosted.get(m)
-    if (meta.host && !own) throw INTERNAL(`${m} is marked as answered by the host, which has no handler for it`)
-    return [m, own ?? forward(m)]
-  })) as unknown as Handlers & X
+  const hosted = new Map<string, AnyHandler>([...Object.entries(onboard), ['vault.recover', recover]] as [
+    string,
+    AnyHandler
+  ][])
+  const all = Object.fromEntries(
+    Object.entries(registry.meta).map(([m, meta]) => {
+      const own = hosted.get(m)
+      if (meta.host && !own) throw INTERNAL(`${m} is marked as answered by the host, which has no handler for it`)
+      return [m, own ?? forward(m)]
+    })
+  ) as unknown as Handlers & X
   return {
     handlers: all,
     registry,

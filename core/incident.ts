@@ -21,7 +21,11 @@ import { isHex } from './bytes.js'
 export const INCIDENT_TYPE = 'sync.incident'
 export const MAX_INCIDENT_MARKS = 64
 
-export interface IncidentMark { author: string; seq: number; id: string }
+export interface IncidentMark {
+  author: string
+  seq: number
+  id: string
+}
 export interface Incident {
   v: 1
   witness: 'couchdb' | 'git'
@@ -44,10 +48,17 @@ export function witnessAddress(url: string): string {
   }
 }
 
-export function makeIncident(args: Omit<Incident, 'v' | 'server' | 'marks'> & { url: string; marks: IncidentMark[] }): Incident {
+export function makeIncident(
+  args: Omit<Incident, 'v' | 'server' | 'marks'> & { url: string; marks: IncidentMark[] }
+): Incident {
   return {
-    v: 1, witness: args.witness, kind: args.kind, server: witnessAddress(args.url), detail: args.detail.slice(0, 2000),
-    marks: args.marks.slice(0, MAX_INCIDENT_MARKS).map((m) => ({ author: m.author, seq: m.seq, id: m.id })), seenAt: args.seenAt
+    v: 1,
+    witness: args.witness,
+    kind: args.kind,
+    server: witnessAddress(args.url),
+    detail: args.detail.slice(0, 2000),
+    marks: args.marks.slice(0, MAX_INCIDENT_MARKS).map((m) => ({ author: m.author, seq: m.seq, id: m.id })),
+    seenAt: args.seenAt
   }
 }
 
@@ -56,16 +67,28 @@ export function checkIncident(value: unknown): Incident {
   const p = value as Record<string, unknown>
   if (typeof p !== 'object' || p === null || Array.isArray(p)) throw MALFORMED('a sync.incident payload is an object')
   const allowed = new Set(['v', 'witness', 'kind', 'server', 'detail', 'marks', 'seenAt'])
-  for (const k of Object.keys(p)) if (!allowed.has(k)) throw MALFORMED(`a sync.incident payload has no field "${k.slice(0, 64)}"`)
+  for (const k of Object.keys(p))
+    if (!allowed.has(k)) throw MALFORMED(`a sync.incident payload has no field "${k.slice(0, 64)}"`)
   if (p.v !== 1) throw MALFORMED('sync.incident payload version must be 1')
   if (p.witness !== 'couchdb' && p.witness !== 'git') throw MALFORMED('sync.incident witness is "couchdb" or "git"')
   if (p.kind !== 'rollback' && p.kind !== 'rewrite') throw MALFORMED('sync.incident kind is "rollback" or "rewrite"')
-  if (typeof p.server !== 'string' || p.server.length > 512) throw MALFORMED('sync.incident server is a string of at most 512 characters')
-  if (typeof p.detail !== 'string' || p.detail.length > 2000) throw MALFORMED('sync.incident detail is a string of at most 2000 characters')
+  if (typeof p.server !== 'string' || p.server.length > 512)
+    throw MALFORMED('sync.incident server is a string of at most 512 characters')
+  if (typeof p.detail !== 'string' || p.detail.length > 2000)
+    throw MALFORMED('sync.incident detail is a string of at most 2000 characters')
   if (typeof p.seenAt !== 'string' || !ISO.test(p.seenAt)) throw MALFORMED('sync.incident seenAt is an ISO UTC time')
-  if (!Array.isArray(p.marks) || p.marks.length > MAX_INCIDENT_MARKS) throw MALFORMED(`sync.incident marks is a list of at most ${MAX_INCIDENT_MARKS}`)
+  if (!Array.isArray(p.marks) || p.marks.length > MAX_INCIDENT_MARKS)
+    throw MALFORMED(`sync.incident marks is a list of at most ${MAX_INCIDENT_MARKS}`)
   for (const m of p.marks as IncidentMark[]) {
-    if (typeof m !== 'object' || m === null || !isHex(m.author, 32) || !Number.isSafeInteger(m.seq) || m.seq < 1 || !isHex(m.id, 32) || Object.keys(m).length !== 3) {
+    if (
+      typeof m !== 'object' ||
+      m === null ||
+      !isHex(m.author, 32) ||
+      !Number.isSafeInteger(m.seq) ||
+      m.seq < 1 ||
+      !isHex(m.id, 32) ||
+      Object.keys(m).length !== 3
+    ) {
       throw MALFORMED('sync.incident marks are {author, seq, id}')
     }
   }
@@ -74,7 +97,8 @@ export function checkIncident(value: unknown): Incident {
 
 /** One line for the log and the Sync screen. */
 export function describeIncident(i: Incident): string {
-  const what = i.kind === 'rollback' ? 'served less than it had served before' : 'rewrote or removed files it had served'
+  const what =
+    i.kind === 'rollback' ? 'served less than it had served before' : 'rewrote or removed files it had served'
   return `${i.witness === 'couchdb' ? 'CouchDB' : 'the Git mirror'} at ${i.server} ${what} (seen ${i.seenAt}${i.marks.length ? `; ${i.marks.length} high-water mark(s) lost` : ''}): ${i.detail}`
 }
 

@@ -21,7 +21,13 @@ import { LIMITS } from './limits.js'
 import { eventDocId, parseEventDocId } from './store.js'
 
 export type Decision = 'ADMIT' | 'DUPLICATE' | 'QUARANTINE' | 'WAIT'
-export interface Verdict { docId: string; eventId: string; decision: Decision; code: string; reason: string }
+export interface Verdict {
+  docId: string
+  eventId: string
+  decision: Decision
+  code: string
+  reason: string
+}
 
 export interface GateInput {
   vaultId: string
@@ -30,7 +36,9 @@ export interface GateInput {
   fold: GovFold
   /** Fork evidence held: event id → its slot. */
   evidence: Map<string, { author: string; seq: number }>
-  /** Ids of events held in the slots that incoming v1 `seen` heads name (non-governance ones the fold does not hold). */
+  /**
+   * Ids of events held in the slots that incoming v1 `seen` heads name (non-governance ones the fold does not hold).
+   */
   heldCited: Set<string>
   /** This device's clock (ms), for events signed ahead of it. */
   now: number
@@ -41,7 +49,11 @@ export interface GateInput {
 }
 
 /** An incoming document; `checked` is set when its bytes and signature were already checked (in parallel). */
-export interface Incoming { docId: string; raw: unknown; checked?: DecodedEvent | { code: string; reason: string } }
+export interface Incoming {
+  docId: string
+  raw: unknown
+  checked?: DecodedEvent | { code: string; reason: string }
+}
 
 export interface GatePlan {
   verdicts: Verdict[]
@@ -61,7 +73,8 @@ export function decodeIncoming(vaultId: string, docId: string, raw: unknown): De
     if (typeof raw !== 'string') throw MALFORMED('document carries no signed event bytes')
     const d = decodeEvent(raw, vaultId)
     const slot = parseEventDocId(docId)
-    if (!slot || slot.author !== d.event.author || slot.seq !== d.event.seq) throw MISPLACED('event is stored under another slot id')
+    if (!slot || slot.author !== d.event.author || slot.seq !== d.event.seq)
+      throw MISPLACED('event is stored under another slot id')
     return d
   } catch (err) {
     const code = err instanceof VaultError ? err.code : 'MALFORMED'
@@ -86,23 +99,48 @@ export function planIngest(input: GateInput): GatePlan {
   // Positions where this vault already keeps fork evidence: any other event for them is evidence too.
   const contested = new Set([...input.evidence.values()].map((e) => `${e.author}:${e.seq}`))
   input.incoming.forEach(({ docId, raw, checked }, i) => {
-    const d = checked === undefined ? decodeIncoming(input.vaultId, docId, raw)
-      : 'code' in checked ? { docId, eventId: '', decision: 'QUARANTINE' as const, code: checked.code, reason: checked.reason }
-        : slotMatches(docId, checked) ? checked : { docId, eventId: checked.id, decision: 'QUARANTINE' as const, code: 'MISPLACED', reason: 'event is stored under another slot id' }
+    const d =
+      checked === undefined
+        ? decodeIncoming(input.vaultId, docId, raw)
+        : 'code' in checked
+          ? { docId, eventId: '', decision: 'QUARANTINE' as const, code: checked.code, reason: checked.reason }
+          : slotMatches(docId, checked)
+            ? checked
+            : {
+                docId,
+                eventId: checked.id,
+                decision: 'QUARANTINE' as const,
+                code: 'MISPLACED',
+                reason: 'event is stored under another slot id'
+              }
     if ('decision' in d) return verdicts.push(d)
     const held = input.held[i]
-    if (held === d.id || input.evidence.has(d.id)) return verdicts.push({ docId, eventId: d.id, decision: 'DUPLICATE', code: 'DUPLICATE', reason: 'already held' })
+    if (held === d.id || input.evidence.has(d.id))
+      return verdicts.push({ docId, eventId: d.id, decision: 'DUPLICATE', code: 'DUPLICATE', reason: 'already held' })
     if (seen.has(d.id)) return
     seen.add(d.id)
-    // Signed ahead of this clock: it waits, whatever it is (evidence too), so no device acts on it before the others can.
+    // Signed ahead of this clock: it waits, whatever it is (evidence too), so no device acts on it before the others
+    // can.
     if (isGovernanceType(d.event.type) && Date.parse(d.event.ts) > input.now + LIMITS.maxFutureMs) {
-      return verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'FROM_THE_FUTURE', reason: `signed at ${d.event.ts}, ahead of this device's clock: it waits until then` })
+      return verdicts.push({
+        docId: slotId(d),
+        eventId: d.id,
+        decision: 'WAIT',
+        code: 'FROM_THE_FUTURE',
+        reason: `signed at ${d.event.ts}, ahead of this device's clock: it waits until then`
+      })
     }
     if (held || contested.has(`${d.event.author}:${d.event.seq}`)) {
       forks.push(d)
       const at = newForks.get(d.event.author)
       if (at === undefined || d.event.seq < at) newForks.set(d.event.author, d.event.seq)
-      return verdicts.push({ docId, eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: `a second event for ${d.event.author.slice(0, 8)}…#${d.event.seq} (fork): kept as evidence; the key is frozen from there` })
+      return verdicts.push({
+        docId,
+        eventId: d.id,
+        decision: 'QUARANTINE',
+        code: 'FORK',
+        reason: `a second event for ${d.event.author.slice(0, 8)}…#${d.event.seq} (fork): kept as evidence; the key is frozen from there`
+      })
     }
     const list = fresh.get(d.event.author) ?? []
     list.push(d)
@@ -133,7 +171,14 @@ export function planIngest(input: GateInput): GatePlan {
     const known = new Set([...chained, ...branch, ...forks].map((d) => d.id))
     for (const d of candidates) {
       const missing = uncitable(d, input, known)
-      if (missing) blocked.set(d.id, { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'CITES_MISSING', reason: `cites ${missing.slice(0, 12)}…, which this device does not hold yet` })
+      if (missing)
+        blocked.set(d.id, {
+          docId: slotId(d),
+          eventId: d.id,
+          decision: 'WAIT',
+          code: 'CITES_MISSING',
+          reason: `cites ${missing.slice(0, 12)}…, which this device does not hold yet`
+        })
     }
     const ready = candidates.filter((d) => !blocked.has(d.id)).map(govOf)
     if (ready.length !== candidates.length) continue
@@ -143,22 +188,45 @@ export function planIngest(input: GateInput): GatePlan {
       const o = fold.outcome(d.id)
       if (!o || o.kind === 'ok' || o.kind === 'ignored' || o.kind === 'frozen') continue
       more = true
-      blocked.set(d.id, o.kind === 'waiting'
-        ? { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'CITES_MISSING', reason: o.reason }
-        : { docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: o.kind === 'invalid' ? 'INVALID_COMMIT' : 'REFUSED', reason: `breaks governance: ${o.reason}` })
+      blocked.set(
+        d.id,
+        o.kind === 'waiting'
+          ? { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'CITES_MISSING', reason: o.reason }
+          : {
+              docId: slotId(d),
+              eventId: d.id,
+              decision: 'QUARANTINE',
+              code: o.kind === 'invalid' ? 'INVALID_COMMIT' : 'REFUSED',
+              reason: `breaks governance: ${o.reason}`
+            }
+      )
     }
     const keys = everKeys(fold.state)
     for (const d of chained) {
       if (isGovernanceType(d.event.type) || keys.has(d.event.author)) continue
       more = true
-      blocked.set(d.id, { docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'UNKNOWN_AUTHOR', reason: 'author is not (yet) a key of this vault' })
+      blocked.set(d.id, {
+        docId: slotId(d),
+        eventId: d.id,
+        decision: 'WAIT',
+        code: 'UNKNOWN_AUTHOR',
+        reason: 'author is not (yet) a key of this vault'
+      })
     }
     if (more) {
       if (extended) fold.rollback()
       continue
     }
-    for (const d of chained) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'ADMIT', code: 'ADMIT', reason: 'verified' })
-    for (const d of branch) verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'QUARANTINE', code: 'FORK', reason: 'continues a forked branch of its feed: kept as evidence' })
+    for (const d of chained)
+      verdicts.push({ docId: slotId(d), eventId: d.id, decision: 'ADMIT', code: 'ADMIT', reason: 'verified' })
+    for (const d of branch)
+      verdicts.push({
+        docId: slotId(d),
+        eventId: d.id,
+        decision: 'QUARANTINE',
+        code: 'FORK',
+        reason: 'continues a forked branch of its feed: kept as evidence'
+      })
     const kept = new Set(branch.map((d) => d.id))
     for (const v of blocked.values()) if (!kept.has(v.eventId)) verdicts.push(v)
     for (const v of waiting) verdicts.push(v) // a loop, not a spread: a batch can hold 100,000 waiting events
@@ -168,19 +236,32 @@ export function planIngest(input: GateInput): GatePlan {
 }
 
 /** The vault's fold extended by the ready events when they come after it, else a new fold over everything. */
-function foldWith(input: GateInput, ready: GovEvent[], evidence: GovEvent[], forks: Map<string, number>, forksChanged: boolean): { fold: GovFold; extended: boolean } {
+function foldWith(
+  input: GateInput,
+  ready: GovEvent[],
+  evidence: GovEvent[],
+  forks: Map<string, number>,
+  forksChanged: boolean
+): { fold: GovFold; extended: boolean } {
   if (!forksChanged && evidence.length === 0) {
     input.fold.begin()
     if (input.fold.extend(ready, true)) return { fold: input.fold, extended: true }
     input.fold.rollback()
   }
-  return { fold: GovFold.build(input.vaultId, input.fold.events(), ready, { forks, evidence: [...input.fold.evidenceEvents(), ...evidence] }), extended: false }
+  return {
+    fold: GovFold.build(input.vaultId, input.fold.events(), ready, {
+      forks,
+      evidence: [...input.fold.evidenceEvents(), ...evidence]
+    }),
+    extended: false
+  }
 }
 
 /** The first id a governance event cites that neither this vault nor the input holds (v1 `seen` heads included). */
 function uncitable(d: DecodedEvent, input: GateInput, incoming: Set<string>): string | null {
   const e = d.event
-  const holds = (id: string) => input.fold.has(id) || incoming.has(id) || input.evidence.has(id) || input.heldCited.has(id)
+  const holds = (id: string) =>
+    input.fold.has(id) || incoming.has(id) || input.evidence.has(id) || input.heldCited.has(id)
   const cites = e.v === 2 ? e.deps : e.seen
   for (const c of cites) if (!holds(c.id)) return c.id
   if (e.type !== 'gov.propose' && e.type !== GENESIS_TYPE) {
@@ -201,7 +282,13 @@ function uncitable(d: DecodedEvent, input: GateInput, incoming: Set<string>): st
  * from the fork on: whatever it signed there is evidence, on every device
  * alike, whichever branch a device happens to hold in its feed.
  */
-function chain(input: GateInput, fresh: Map<string, DecodedEvent[]>, blocked: Map<string, Verdict>, forks: DecodedEvent[], forked: ReadonlyMap<string, number>) {
+function chain(
+  input: GateInput,
+  fresh: Map<string, DecodedEvent[]>,
+  blocked: Map<string, Verdict>,
+  forks: DecodedEvent[],
+  forked: ReadonlyMap<string, number>
+) {
   const heads = new Map(input.heads)
   const chained: DecodedEvent[] = []
   const branch: DecodedEvent[] = []
@@ -215,7 +302,8 @@ function chain(input: GateInput, fresh: Map<string, DecodedEvent[]>, blocked: Ma
     branchTips.set(d.id, { author: d.event.author, seq: d.event.seq })
     evidenceAt.add(`${d.event.author}:${d.event.seq}`)
     const author = d.event.author
-    if (forkAt !== undefined && forkAt >= 1 && forkAt < (linkForks.get(author) ?? Infinity)) linkForks.set(author, forkAt)
+    if (forkAt !== undefined && forkAt >= 1 && forkAt < (linkForks.get(author) ?? Infinity))
+      linkForks.set(author, forkAt)
   }
   for (const [author, list] of fresh) {
     const sorted = [...list].sort((a, b) => a.event.seq - b.event.seq || (a.id < b.id ? -1 : 1))
@@ -231,15 +319,30 @@ function chain(input: GateInput, fresh: Map<string, DecodedEvent[]>, blocked: Ma
         else rest.push(d)
       }
       if (rest.length === 0) continue
-      if (seq >= (forked.get(author) ?? Infinity)) { for (const d of rest) keep(d); continue }
+      if (seq >= (forked.get(author) ?? Infinity)) {
+        for (const d of rest) keep(d)
+        continue
+      }
       const head = heads.get(author) ?? { length: 0, head: '' }
       if (seq !== head.length + 1) {
         // Another event of this key is held at seq - 1, and this one does not follow it: a fork there.
-        if (seq > head.length + 1 && evidenceAt.has(`${author}:${seq - 1}`)) { for (const d of rest) keep(d, seq - 1); continue }
-        for (const d of rest) if (!blocked.has(d.id)) waiting.push({ docId: slotId(d), eventId: d.id, decision: 'WAIT', code: 'PREDECESSOR_MISSING', reason: stop ?? `waiting for events ${head.length + 1}..${seq - 1} of this feed` })
+        if (seq > head.length + 1 && evidenceAt.has(`${author}:${seq - 1}`)) {
+          for (const d of rest) keep(d, seq - 1)
+          continue
+        }
+        for (const d of rest)
+          if (!blocked.has(d.id))
+            waiting.push({
+              docId: slotId(d),
+              eventId: d.id,
+              decision: 'WAIT',
+              code: 'PREDECESSOR_MISSING',
+              reason: stop ?? `waiting for events ${head.length + 1}..${seq - 1} of this feed`
+            })
         continue
       }
-      const links = (d: DecodedEvent) => d.event.prev === (seq === 1 ? (d.id === input.vaultId ? null : input.vaultId) : head.head)
+      const links = (d: DecodedEvent) =>
+        d.event.prev === (seq === 1 ? (d.id === input.vaultId ? null : input.vaultId) : head.head)
       // Of several events for one position, the first that can take it does; the others are fork evidence.
       const chosen = stop ? undefined : rest.find((d) => !blocked.has(d.id) && links(d))
       for (const d of rest) if (d !== chosen && (!links(d) || chosen)) keep(d, links(d) ? undefined : seq - 1)

@@ -26,14 +26,21 @@ export function journalHeader(format: string, v: number): string {
 }
 
 type Op = { kind: 'write'; text: string } | { kind: 'clear' }
-interface Waiter { op: Op; resolve: () => void; reject: (err: Error) => void }
+interface Waiter {
+  op: Op
+  resolve: () => void
+  reject: (err: Error) => void
+}
 
 export class Journal {
   private queue: Waiter[] = []
   private scheduled = false
   private closed = false
 
-  private constructor(private readonly fd: number, private readonly header: string) {}
+  private constructor(
+    private readonly fd: number,
+    private readonly header: string
+  ) {}
 
   static async open(path: string, header: string = HEADER): Promise<Journal> {
     const journal = new Journal(openSync(path, 'a+', 0o600), header)
@@ -59,7 +66,8 @@ export class Journal {
     while (off < size) off += readSync(this.fd, buf, off, size - off, off)
     const text = buf.toString('utf8')
     if (text.length === 0) return []
-    if (!text.startsWith(this.header)) throw MALFORMED(`journal ${this.header.trim()} expected: the file has an unknown format`)
+    if (!text.startsWith(this.header))
+      throw MALFORMED(`journal ${this.header.trim()} expected: the file has an unknown format`)
     const lines = text.slice(this.header.length).split('\n')
     lines.pop() // the part after the last newline: empty, or a torn write that was never acknowledged
     return lines
@@ -98,7 +106,11 @@ export class Journal {
         for (const w of batch) w.resolve()
       } catch (err) {
         // A write cut short (a full disk) leaves nothing half-written behind: the next append starts on a clean line.
-        try { if (batch[0]!.op.kind !== 'clear') ftruncateSync(this.fd, before) } catch { /* the file is as the error left it */ }
+        try {
+          if (batch[0]!.op.kind !== 'clear') ftruncateSync(this.fd, before)
+        } catch {
+          /* the file is as the error left it */
+        }
         for (const w of batch) w.reject(err as Error)
       }
     }

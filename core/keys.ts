@@ -21,16 +21,24 @@ export interface KeyFile extends SealedSecret {
   publicKey: string
 }
 
-export interface DeviceKey { name: string; publicKey: string; keyPair: KeyPair }
+export interface DeviceKey {
+  name: string
+  publicKey: string
+  keyPair: KeyPair
+}
 
 function header(file: Pick<KeyFile, 'format' | 'v' | 'name' | 'publicKey'>) {
   return { format: file.format, v: file.v, name: file.name, publicKey: file.publicKey }
 }
 
 /** Create a new keypair and its encrypted key file content. */
-export async function createKeyFile(name: string, passphrase: string, kdf?: { N: number; r: number; p: number }):
-  Promise<{ file: KeyFile; key: DeviceKey }> {
-  if (typeof name !== 'string' || name.trim() === '' || name.length > 128) throw MALFORMED('a device name (1-128 characters) is required')
+export async function createKeyFile(
+  name: string,
+  passphrase: string,
+  kdf?: { N: number; r: number; p: number }
+): Promise<{ file: KeyFile; key: DeviceKey }> {
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 128)
+    throw MALFORMED('a device name (1-128 characters) is required')
   const keyPair = generateKeyPair()
   const publicKey = toHex(keyPair.publicKey)
   const head = { format: KEY_FILE_FORMAT, v: KEY_FILE_VERSION, name, publicKey } as const
@@ -40,8 +48,10 @@ export async function createKeyFile(name: string, passphrase: string, kdf?: { N:
 
 /** Decrypt a key file; KEY_AUTH_FAILED for a wrong passphrase or any alteration. */
 export async function openKeyFile(file: KeyFile, passphrase: string): Promise<DeviceKey> {
-  if (file?.format !== KEY_FILE_FORMAT || file.v !== KEY_FILE_VERSION) throw MALFORMED('not a Tresor v1 device key file')
-  if (typeof file.name !== 'string' || fromHex(file.publicKey, 32) === null) throw MALFORMED('key file has no valid name or public key')
+  if (file?.format !== KEY_FILE_FORMAT || file.v !== KEY_FILE_VERSION)
+    throw MALFORMED('not a Tresor v1 device key file')
+  if (typeof file.name !== 'string' || fromHex(file.publicKey, 32) === null)
+    throw MALFORMED('key file has no valid name or public key')
   const secretKey = await openSecret(passphrase, file, header(file))
   if (secretKey.length !== 64 || toHex(secretKey.subarray(32)) !== file.publicKey) {
     secretKey.fill(0)
@@ -50,12 +60,16 @@ export async function openKeyFile(file: KeyFile, passphrase: string): Promise<De
   return { name: file.name, publicKey: file.publicKey, keyPair: { publicKey: secretKey.slice(32), secretKey } }
 }
 
-/** Create the key file; ALREADY_EXISTS if one is there (also when another process won a race to create it). Never overwrites. */
+/**
+ * Create the key file; ALREADY_EXISTS if one is there (also when another process won a race to create it). Never
+ * overwrites.
+ */
 export async function writeKeyFile(path: string, file: KeyFile): Promise<void> {
   try {
     await writeFileExclusive(path, JSON.stringify(file, null, 2) + '\n')
   } catch (err) {
-    if ((err as { code?: string }).code === 'ALREADY_EXISTS') throw ALREADY_EXISTS(`a key file already exists at ${path}; refusing to overwrite it`)
+    if ((err as { code?: string }).code === 'ALREADY_EXISTS')
+      throw ALREADY_EXISTS(`a key file already exists at ${path}; refusing to overwrite it`)
     throw err
   }
 }
@@ -77,7 +91,7 @@ export async function readKeyFile(path: string): Promise<KeyFile> {
     const st = await fh.stat()
     if (!st.isFile()) throw MALFORMED(`${path} is not a regular file, so it is not a key file`)
     if (st.size > MAX_KEY_FILE) throw OVERSIZED('key file is too large to be a Tresor key file')
-    const text = (await fh.readFile('utf8'))
+    const text = await fh.readFile('utf8')
     if (text.length > MAX_KEY_FILE) throw OVERSIZED('key file is too large to be a Tresor key file')
     return parseBounded(text, MAX_KEY_FILE, 4) as unknown as KeyFile
   } finally {

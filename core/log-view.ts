@@ -10,9 +10,20 @@ import { storedBodies } from './pouch.js'
 import { eventDocId, parseEventDocId } from './store.js'
 import type { Vault } from './vault.js'
 
-export interface LogRow { id: string; author: string; seq: number; ts: string; type: string }
+export interface LogRow {
+  id: string
+  author: string
+  seq: number
+  ts: string
+  type: string
+}
 export type Badge = 'verified' | 'unchecked' | 'failed' | 'forked'
-export interface LogFilter { type?: string; author?: string; from?: string; to?: string }
+export interface LogFilter {
+  type?: string
+  author?: string
+  from?: string
+  to?: string
+}
 
 /** What the audit log's view reads of the vault. */
 export type LogReader = Pick<Vault, 'flush' | 'store' | 'heads' | 'health' | 'state'>
@@ -35,7 +46,13 @@ export class LogView {
         for (const doc of page) {
           const slot = parseEventDocId(doc._id)
           if (!slot || doc._deleted || typeof doc.id !== 'string') continue
-          latest.set(doc._id, { id: doc.id, author: slot.author, seq: slot.seq, ts: String(doc.ts ?? ''), type: String(doc.type ?? '') })
+          latest.set(doc._id, {
+            id: doc.id,
+            author: slot.author,
+            seq: slot.seq,
+            ts: String(doc.ts ?? ''),
+            type: String(doc.type ?? '')
+          })
         }
       }
       this.rows = [...latest.values()]
@@ -58,7 +75,9 @@ export class LogView {
       added = true
     }
     if (added) {
-      this.rows.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq))
+      this.rows.sort((a, b) =>
+        a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq
+      )
       this.filtered = null
     }
   }
@@ -67,8 +86,13 @@ export class LogView {
   select(filter: LogFilter): LogRow[] {
     const key = JSON.stringify([filter.type, filter.author, filter.from, filter.to])
     if (this.filtered?.key === key) return this.filtered.rows
-    const rows = this.rows.filter((r) => (!filter.type || r.type === filter.type) && (!filter.author || r.author === filter.author) &&
-      (!filter.from || r.ts >= filter.from) && (!filter.to || r.ts <= filter.to))
+    const rows = this.rows.filter(
+      (r) =>
+        (!filter.type || r.type === filter.type) &&
+        (!filter.author || r.author === filter.author) &&
+        (!filter.from || r.ts >= filter.from) &&
+        (!filter.to || r.ts <= filter.to)
+    )
     this.filtered = { key, rows }
     return rows
   }

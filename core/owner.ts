@@ -14,7 +14,12 @@ import { writeFileExclusive } from './files.js'
 
 export const OWNER_FILE = 'owner.lock'
 
-interface OwnerRecord { pid: number; role: string; host: string; since: string }
+interface OwnerRecord {
+  pid: number
+  role: string
+  host: string
+  since: string
+}
 
 /** Per lock path: how many opens in this process share it. */
 const held = new Map<string, number>()
@@ -32,7 +37,9 @@ function alive(pid: number): boolean {
 /** What this process is, for the message another opener gets: `tresor serve`, `tresor status`, … */
 function whoAmI(): string {
   const [, script, command] = process.argv
-  return script && /tresor(\.mjs)?$/.test(script) ? `tresor ${command ?? ''}`.trim() : `another process (${script ?? 'node'})`
+  return script && /tresor(\.mjs)?$/.test(script)
+    ? `tresor ${command ?? ''}`.trim()
+    : `another process (${script ?? 'node'})`
 }
 
 /** Become the vault's owner (or share it within this process). Throws IN_USE naming the process that has it. */
@@ -52,9 +59,14 @@ export async function acquireOwner(dir: string, role: string = whoAmI()): Promis
     } catch (err) {
       if (!(err instanceof VaultError) || err.code !== 'ALREADY_EXISTS') throw err
     }
-    const other = await readFile(path, 'utf8').then((t) => JSON.parse(t) as OwnerRecord, () => null)
+    const other = await readFile(path, 'utf8').then(
+      (t) => JSON.parse(t) as OwnerRecord,
+      () => null
+    )
     if (other && (other.host !== hostname() || alive(other.pid))) {
-      throw IN_USE(`the vault in ${dir} is open in ${other.role} (pid ${other.pid}, since ${other.since}): stop it first, or work through it`)
+      throw IN_USE(
+        `the vault in ${dir} is open in ${other.role} (pid ${other.pid}, since ${other.since}): stop it first, or work through it`
+      )
     }
     await unlink(path).catch(() => undefined) // its process is gone: a crash left it
   }
@@ -68,8 +80,12 @@ function release(path: string): () => Promise<void> {
     done = true
     const count = held.get(path) ?? 0
     if (count === 0) return
-    if (count > 1) { held.set(path, count - 1); return }
+    if (count > 1) {
+      held.set(path, count - 1)
+      return
+    }
     held.delete(path)
-    await unlink(path).catch(() => undefined) // the lock may already be gone (taken over after a crash): nothing to release
+    // the lock may already be gone (taken over after a crash): nothing to release
+    await unlink(path).catch(() => undefined)
   }
 }

@@ -9,7 +9,17 @@ import PouchDB from 'pouchdb-core'
 import LevelAdapter from 'pouchdb-adapter-leveldb'
 import leveldown from 'leveldown'
 import { mkdirSync } from 'node:fs'
-import { dropOpenCopy, inspectLevelDir, keepBeforeOpen, keepOpenCopy, registerDb, storageFailure, undoOpen, unregisterDb, type Damageable } from './storage.js'
+import {
+  dropOpenCopy,
+  inspectLevelDir,
+  keepBeforeOpen,
+  keepOpenCopy,
+  registerDb,
+  storageFailure,
+  undoOpen,
+  unregisterDb,
+  type Damageable
+} from './storage.js'
 import { INTERNAL, STORAGE_DAMAGED, VaultError } from './errors.js'
 
 type Callback = (err?: Error | null) => void
@@ -21,11 +31,18 @@ interface LevelDownLike {
   put(key: string, value: string, options: Record<string, unknown>, cb: Callback): void
   get(key: string, options: Record<string, unknown>, cb: (err: Error | null | undefined, value?: string) => void): void
   batch(ops: RawOp[], options: Record<string, unknown>, cb: Callback): void
-  getMany(keys: string[], options: Record<string, unknown>, cb: (err: Error | null | undefined, values?: (string | undefined)[]) => void): void
+  getMany(
+    keys: string[],
+    options: Record<string, unknown>,
+    cb: (err: Error | null | undefined, values?: (string | undefined)[]) => void
+  ): void
   iterator(options: Record<string, unknown>): Iterator
 }
 
-/** A write to the LevelDB store under a database, outside PouchDB's sublevels (keys must start with '\xff' and a name PouchDB does not use). */
+/**
+ * A write to the LevelDB store under a database, outside PouchDB's sublevels (keys must start with '\xff' and a name
+ * PouchDB does not use).
+ */
 export type RawOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string }
 
 const levels = new Map<string, LevelDownLike>()
@@ -57,38 +74,80 @@ const BARRIER_KEY = '\xfftresor-barrier\xff'
 
 /** Make every write to `db` so far durable: one fsync'd LevelDB write covers the log before it. */
 export function syncBarrier(db: Db): Promise<void> {
-  return guarded(db, () => new Promise((resolve, reject) =>
-    levelOf(db).put(BARRIER_KEY, String(Date.now()), { sync: true }, (err) => (err ? reject(err) : resolve()))), true)
+  return guarded(
+    db,
+    () =>
+      new Promise((resolve, reject) =>
+        levelOf(db).put(BARRIER_KEY, String(Date.now()), { sync: true }, (err) => (err ? reject(err) : resolve()))
+      ),
+    true
+  )
 }
 
 /** Atomic write of raw keys beside PouchDB's data (one LevelDB batch; durable with `sync` or a later barrier). */
 export function rawBatch(db: Db, ops: RawOp[], sync = false): Promise<void> {
   if (ops.length === 0) return Promise.resolve()
-  return guarded(db, () => new Promise((resolve, reject) => levelOf(db).batch(ops, { sync }, (err) => (err ? reject(err) : resolve()))), true)
+  return guarded(
+    db,
+    () => new Promise((resolve, reject) => levelOf(db).batch(ops, { sync }, (err) => (err ? reject(err) : resolve()))),
+    true
+  )
 }
 
 /** A raw key's value, or null. */
 export function rawGet(db: Db, key: string): Promise<string | null> {
-  return guarded(db, () => new Promise((resolve, reject) => levelOf(db).get(key, { asBuffer: false }, (err, value) => {
-    if (err) return /^NotFound/i.test(err.message) && !/\.(ldb|log|sst)\b/.test(err.message) ? resolve(null) : reject(err)
-    resolve(value ?? null)
-  })))
+  return guarded(
+    db,
+    () =>
+      new Promise((resolve, reject) =>
+        levelOf(db).get(key, { asBuffer: false }, (err, value) => {
+          if (err)
+            return /^NotFound/i.test(err.message) && !/\.(ldb|log|sst)\b/.test(err.message)
+              ? resolve(null)
+              : reject(err)
+          resolve(value ?? null)
+        })
+      )
+  )
 }
 
 /** Several raw keys' values in one request (null where absent). */
 export function rawGetMany(db: Db, keys: string[]): Promise<(string | null)[]> {
   if (keys.length === 0) return Promise.resolve([])
-  return guarded(db, () => new Promise((resolve, reject) => levelOf(db).getMany(keys, { asBuffer: false }, (err, values) =>
-    (err ? reject(err) : resolve((values ?? []).map((v) => v ?? null))))))
+  return guarded(
+    db,
+    () =>
+      new Promise((resolve, reject) =>
+        levelOf(db).getMany(keys, { asBuffer: false }, (err, values) =>
+          err ? reject(err) : resolve((values ?? []).map((v) => v ?? null))
+        )
+      )
+  )
 }
 
 /** Raw entries with keys in (gt, lt), in key order (or reversed), in pages. */
-export async function * rawRange(db: Db, range: { gt: string; lt: string; reverse?: boolean; limit?: number }, pageSize = 1000): AsyncGenerator<[string, string][]> {
-  const it = levelOf(db).iterator({ ...range, limit: range.limit ?? -1, keyAsBuffer: false, valueAsBuffer: false, highWaterMark: 1 << 20 })
+export async function* rawRange(
+  db: Db,
+  range: { gt: string; lt: string; reverse?: boolean; limit?: number },
+  pageSize = 1000
+): AsyncGenerator<[string, string][]> {
+  const it = levelOf(db).iterator({
+    ...range,
+    limit: range.limit ?? -1,
+    keyAsBuffer: false,
+    valueAsBuffer: false,
+    highWaterMark: 1 << 20
+  })
   // An open iterator keeps LevelDB from being closed under it (that crashes the addon), damaged or not.
   const done = db instanceof GuardedDb ? db.track() : () => undefined
-  const next = () => guarded(db, () => new Promise<[string, string] | null>((resolve, reject) =>
-    it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : [key, value!])))))
+  const next = () =>
+    guarded(
+      db,
+      () =>
+        new Promise<[string, string] | null>((resolve, reject) =>
+          it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : [key, value!])))
+        )
+    )
   try {
     for (;;) {
       const page: [string, string][] = []
@@ -123,20 +182,53 @@ function parseBody(value: string): Doc {
  * revision ever written (a rewritten document appears twice), deletions as
  * bodies with `_deleted`. Reads a snapshot; concurrent writes are not seen.
  */
-export async function * storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
-  for await (const page of rawRange(db, { gt: BY_SEQ_LO, lt: BY_SEQ_HI }, pageSize)) yield page.map(([, value]) => parseBody(value))
+export async function* storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
+  for await (const page of rawRange(db, { gt: BY_SEQ_LO, lt: BY_SEQ_HI }, pageSize))
+    yield page.map(([, value]) => parseBody(value))
 }
 
 PouchDB.plugin(LevelAdapter)
 
 export { PouchDB }
 
-/** The part of PouchDB's database API that Tresor uses (typed here, not by @types/pouchdb, whose globals clash with Node's Buffer). */
-export interface Doc { _id: string; _rev?: string; _deleted?: boolean; [field: string]: unknown }
-export interface AllDocsOptions { startkey?: string; endkey?: string; descending?: boolean; limit?: number; skip?: number; include_docs?: boolean; keys?: string[] }
-export interface AllDocsRow { id: string; key: string; value: { rev: string; deleted?: boolean }; doc?: Doc; error?: string }
-export interface ChangesResult { results: { id: string; seq: number | string; deleted?: boolean; doc?: Doc }[]; last_seq: number | string }
-export interface WriteResult { ok?: boolean; id: string; rev?: string; error?: string | boolean; status?: number; reason?: string }
+/**
+ * The part of PouchDB's database API that Tresor uses (typed here, not by @types/pouchdb, whose globals clash with
+ * Node's Buffer).
+ */
+export interface Doc {
+  _id: string
+  _rev?: string
+  _deleted?: boolean
+  [field: string]: unknown
+}
+export interface AllDocsOptions {
+  startkey?: string
+  endkey?: string
+  descending?: boolean
+  limit?: number
+  skip?: number
+  include_docs?: boolean
+  keys?: string[]
+}
+export interface AllDocsRow {
+  id: string
+  key: string
+  value: { rev: string; deleted?: boolean }
+  doc?: Doc
+  error?: string
+}
+export interface ChangesResult {
+  results: { id: string; seq: number | string; deleted?: boolean; doc?: Doc }[]
+  last_seq: number | string
+}
+export interface WriteResult {
+  ok?: boolean
+  id: string
+  rev?: string
+  error?: string | boolean
+  status?: number
+  reason?: string
+}
 export interface Db {
   name: string
   info(): Promise<{ doc_count: number; update_seq: number | string }>
@@ -157,12 +249,21 @@ export interface Db {
  * is damaged from the start). Writes are durable after `syncBarrier`. Every
  * call is guarded (core/storage.ts).
  */
-export function openDb(path: string, opts: { mustExist?: boolean; /** a reopen of a database this process just had open, undamaged: no copy first */ again?: boolean } = {}): GuardedDb {
+export function openDb(
+  path: string,
+  opts: {
+    mustExist?: boolean
+    /** a reopen of a database this process just had open, undamaged: no copy first */ again?: boolean
+  } = {}
+): GuardedDb {
   let state: 'new' | 'existing'
   try {
     state = inspectLevelDir(path)
     // A database that should be there (a vault's log) is never made anew under it: that would be an empty history.
-    if (state === 'new' && opts.mustExist) throw STORAGE_DAMAGED(`${path} is missing or empty, though the vault file says a vault lives here; nothing was created or changed: \`tresor recover\` rebuilds the vault from the journal and peers`)
+    if (state === 'new' && opts.mustExist)
+      throw STORAGE_DAMAGED(
+        `${path} is missing or empty, though the vault file says a vault lives here; nothing was created or changed: \`tresor recover\` rebuilds the vault from the journal and peers`
+      )
   } catch (err) {
     return GuardedDb.damaged(path, err as VaultError)
   }
@@ -172,10 +273,18 @@ export function openDb(path: string, opts: { mustExist?: boolean; /** a reopen o
   } catch (err) {
     // No copy, no open: an open that could not be undone is not risked (a full disk lets LevelDB write nothing either).
     dropOpenCopy(path)
-    return GuardedDb.damaged(path, storageFailure(err, path) ?? STORAGE_DAMAGED(`${path} could not be prepared for opening: ${(err as Error).message}; nothing was changed`))
+    return GuardedDb.damaged(
+      path,
+      storageFailure(err, path) ??
+        STORAGE_DAMAGED(`${path} could not be prepared for opening: ${(err as Error).message}; nothing was changed`)
+    )
   }
   if (!before) mkdirSync(path, { recursive: true, mode: 0o700 }) // LevelDB would make it with the process's umask
-  return new GuardedDb(path, new PouchDB(path, { adapter: 'leveldb', db: TresorLevelDOWN, createIfMissing: state === 'new' }) as Db, before)
+  return new GuardedDb(
+    path,
+    new PouchDB(path, { adapter: 'leveldb', db: TresorLevelDOWN, createIfMissing: state === 'new' }) as Db,
+    before
+  )
 }
 
 /**
@@ -195,12 +304,18 @@ export class GuardedDb implements Db, Damageable {
   private iterators = 0
   private iteratorsDone: (() => void)[] = []
 
-  /** Whether anything was written since the open (then an open that found damage is not undone: the writes matter more). */
+  /**
+   * Whether anything was written since the open (then an open that found damage is not undone: the writes matter more).
+   */
   private wrote = false
   private closing: Promise<void> | null = null
 
   /** `before`: the folder's files before this open, when it opened an existing database. */
-  constructor(readonly name: string, private pouch: Db | null, private readonly before: string[] | null = null) {
+  constructor(
+    readonly name: string,
+    private pouch: Db | null,
+    private readonly before: string[] | null = null
+  ) {
     registerDb(this)
   }
 
@@ -215,7 +330,10 @@ export class GuardedDb implements Db, Damageable {
     if (this.pouch) return // an iterator is still open: try again later
     const fresh = openDb(this.name, { again: true })
     unregisterDb(fresh)
-    if (fresh.failure) { this.markDamaged(fresh.failure); return }
+    if (fresh.failure) {
+      this.markDamaged(fresh.failure)
+      return
+    }
     this.pouch = fresh.pouch
   }
 
@@ -231,8 +349,12 @@ export class GuardedDb implements Db, Damageable {
     return this.pouch
   }
 
-  get damage(): VaultError | null { return this.failure }
-  get busy(): boolean { return this.pending.size > 0 }
+  get damage(): VaultError | null {
+    return this.failure
+  }
+  get busy(): boolean {
+    return this.pending.size > 0
+  }
 
   onDamage(fn: (err: VaultError) => void): void {
     this.listeners.push(fn)
@@ -248,7 +370,8 @@ export class GuardedDb implements Db, Damageable {
     if (this.alive) clearInterval(this.alive)
     this.alive = null
     for (const fn of this.listeners) fn(err)
-    // Stop LevelDB's own work on the damaged files (its close ends the iterators PouchDB left open) once ours are ended,
+    // Stop LevelDB's own work on the damaged files (its close ends the iterators PouchDB left open) once ours are
+    // ended,
     // and put the folder back as this open found it.
     this.closing ??= this.closeNative(false)
   }
@@ -267,19 +390,33 @@ export class GuardedDb implements Db, Damageable {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 10_000)
         if (!keepAlive) timer.unref()
-        this.iteratorsDone.push(() => { clearTimeout(timer); resolve() })
+        this.iteratorsDone.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
       })
     }
     if (this.iterators > 0) return // left to the process's exit rather than closed under
     if (this.pouch === pouch) this.pouch = null
-    const closed = await pouch.close().then(() => true, () => false)
+    const closed = await pouch.close().then(
+      () => true,
+      () => false
+    )
     if (!this.before) return
     try {
-      if (this.failure?.code !== 'STORAGE_DAMAGED') { if (closed) keepOpenCopy(this.name) }
-      // Closed: the folder goes back as this open found it. Not closed (the open itself failed): LevelDB changed nothing but its info log.
-      else if (!this.wrote) { if (closed) undoOpen(this.name, this.before); else dropOpenCopy(this.name) }
+      if (this.failure?.code !== 'STORAGE_DAMAGED') {
+        if (closed) keepOpenCopy(this.name)
+      }
+      // Closed: the folder goes back as this open found it. Not closed (the open itself failed): LevelDB changed
+      // nothing but its info log.
+      else if (!this.wrote) {
+        if (closed) undoOpen(this.name, this.before)
+        else dropOpenCopy(this.name)
+      }
       // Damage found after writes: the copy from this open stays beside the other for recovery.
-    } catch { /* the copies stay beside the database for recovery */ }
+    } catch {
+      /* the copies stay beside the database for recovery */
+    }
   }
 
   /** Whether every call LevelDB was running has come back within `ms` (one whose stream died never does). */
@@ -288,7 +425,10 @@ export class GuardedDb implements Db, Damageable {
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms)
       if (!keepAlive) timer.unref()
-      this.drained.push(() => { clearTimeout(timer); resolve(true) })
+      this.drained.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
     })
   }
 
@@ -297,28 +437,56 @@ export class GuardedDb implements Db, Damageable {
     if (write) this.wrote = true
     const db = this.pouch
     return new Promise<T>((resolve, reject) => {
-      const fail = (err: VaultError) => { this.pending.delete(fail); reject(err) }
+      const fail = (err: VaultError) => {
+        this.pending.delete(fail)
+        reject(err)
+      }
       this.pending.add(fail)
       this.hold()
       const ran = run(db)
-      void ran.then(() => this.settle(), () => this.settle())
-      ran.then((value) => { this.pending.delete(fail); resolve(value) }, (err) => {
-        this.pending.delete(fail)
-        const failure = storageFailure(err, this.name)
-        if (failure?.code === 'STORAGE_DAMAGED') this.markDamaged(failure)
-        reject(failure ?? err)
-      })
+      void ran.then(
+        () => this.settle(),
+        () => this.settle()
+      )
+      ran.then(
+        (value) => {
+          this.pending.delete(fail)
+          resolve(value)
+        },
+        (err) => {
+          this.pending.delete(fail)
+          const failure = storageFailure(err, this.name)
+          if (failure?.code === 'STORAGE_DAMAGED') this.markDamaged(failure)
+          reject(failure ?? err)
+        }
+      )
     })
   }
 
-  info() { return this.call((db) => db.info()) }
-  get(id: string) { return this.call((db) => db.get(id)) }
-  put(doc: Doc) { return this.call((db) => db.put(doc), true) }
-  remove(id: string, rev: string) { return this.call((db) => db.remove(id, rev), true) }
-  bulkDocs(docs: Doc[], options?: { new_edits?: boolean }) { return this.call((db) => db.bulkDocs(docs, options), true) }
-  allDocs(options: AllDocsOptions) { return this.call((db) => db.allDocs(options)) }
-  changes(options: { since: number | string; limit?: number; include_docs?: boolean }) { return this.call((db) => db.changes(options)) }
-  destroy() { return this.call((db) => db.destroy(), true) }
+  info() {
+    return this.call((db) => db.info())
+  }
+  get(id: string) {
+    return this.call((db) => db.get(id))
+  }
+  put(doc: Doc) {
+    return this.call((db) => db.put(doc), true)
+  }
+  remove(id: string, rev: string) {
+    return this.call((db) => db.remove(id, rev), true)
+  }
+  bulkDocs(docs: Doc[], options?: { new_edits?: boolean }) {
+    return this.call((db) => db.bulkDocs(docs, options), true)
+  }
+  allDocs(options: AllDocsOptions) {
+    return this.call((db) => db.allDocs(options))
+  }
+  changes(options: { since: number | string; limit?: number; include_docs?: boolean }) {
+    return this.call((db) => db.changes(options))
+  }
+  destroy() {
+    return this.call((db) => db.destroy(), true)
+  }
 
   /** Count an open raw iterator (a call in flight too) until the returned function is called. */
   track(): () => void {
@@ -356,7 +524,8 @@ export class GuardedDb implements Db, Damageable {
   async close(): Promise<void> {
     unregisterDb(this)
     this.closing ??= this.closeNative(true)
-    const alive = setInterval(noop, 1_000) // a close begun by markDamaged waits on unref'd timers: the caller of close waits for it
+    // a close begun by markDamaged waits on unref'd timers: the caller of close waits for it
+    const alive = setInterval(noop, 1_000)
     try {
       await this.closing
     } finally {

@@ -51,7 +51,10 @@ const BY_SEQ_HI = '\xffby-sequence\xff\xff'
 type Level = {
   open(opts: Record<string, unknown>, cb: (err?: Error) => void): void
   close(cb: (err?: Error) => void): void
-  iterator(opts: Record<string, unknown>): { next(cb: (err: Error | null | undefined, key?: string, value?: string) => void): void; end(cb: () => void): void }
+  iterator(opts: Record<string, unknown>): {
+    next(cb: (err: Error | null | undefined, key?: string, value?: string) => void): void
+    end(cb: () => void): void
+  }
 }
 
 /** Every event body that still parses in a copy of a damaged database. */
@@ -61,7 +64,9 @@ async function salvage(copy: string): Promise<{ raws: string[]; unreadable: numb
     const manifests = names.filter((n) => /^MANIFEST-\d+$/.test(n)).sort()
     if (manifests.length > 0) await writeFile(join(copy, 'CURRENT'), `${manifests.at(-1)}\n`)
   }
-  await new Promise<void>((resolve) => (leveldown as unknown as { repair(l: string, cb: () => void): void }).repair(copy, () => resolve()))
+  await new Promise<void>((resolve) =>
+    (leveldown as unknown as { repair(l: string, cb: () => void): void }).repair(copy, () => resolve())
+  )
   const db = (leveldown as unknown as (l: string) => Level)(copy)
   const raws: string[] = []
   let unreadable = 0
@@ -69,7 +74,9 @@ async function salvage(copy: string): Promise<{ raws: string[]; unreadable: numb
   if (!opened) return { raws, unreadable }
   const it = db.iterator({ gt: BY_SEQ_LO, lt: BY_SEQ_HI, keyAsBuffer: false, valueAsBuffer: false })
   for (;;) {
-    const entry = await new Promise<[string, string] | null>((resolve) => it.next((err, key, value) => resolve(err || key === undefined ? null : [key, value ?? ''])))
+    const entry = await new Promise<[string, string] | null>((resolve) =>
+      it.next((err, key, value) => resolve(err || key === undefined ? null : [key, value ?? '']))
+    )
     if (!entry) break
     try {
       const doc = JSON.parse(entry[1]) as { _id?: string; _deleted?: boolean; raw?: unknown }
@@ -86,9 +93,12 @@ async function salvage(copy: string): Promise<{ raws: string[]; unreadable: numb
 /** The genesis event's text, kept beside the database so a vault whose database is gone can still be rebuilt. */
 export const GENESIS_FILE = 'genesis.event'
 
-/** Keep the genesis copy beside the database, unless one is there (it is the same event: recovery checks it by hash). */
+/**
+ * Keep the genesis copy beside the database, unless one is there (it is the same event: recovery checks it by hash).
+ */
 export async function keepGenesisCopy(dir: string, raw: string): Promise<void> {
-  await writeFile(join(dir, GENESIS_FILE), raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined) // wx: an existing copy is kept
+  // wx: an existing copy is kept
+  await writeFile(join(dir, GENESIS_FILE), raw, { mode: 0o600, flag: 'wx' }).catch(() => undefined)
 }
 
 /**
@@ -99,20 +109,28 @@ export async function keepGenesisCopy(dir: string, raw: string): Promise<void> {
  * while this runs; the caller opens it after (and then runs sync rounds with
  * peers to bring back the rest).
  */
-export async function recoverVault(dir: string, opts: {
-  vaultId: string; device: string; dbDir: string
-  /** Bundle texts (tresor bundle files' contents) to take events from. */
-  bundles?: string[]
-  now?: Date
-  /** Ask the peers the vault syncs with for its genesis (the raw text), when nothing local holds it. */
-  fetchGenesis?: () => Promise<string | null>
-}): Promise<{ report: RecoveryReport; events: DecodedEvent[] }> {
+export async function recoverVault(
+  dir: string,
+  opts: {
+    vaultId: string
+    device: string
+    dbDir: string
+    /** Bundle texts (tresor bundle files' contents) to take events from. */
+    bundles?: string[]
+    now?: Date
+    /** Ask the peers the vault syncs with for its genesis (the raw text), when nothing local holds it. */
+    fetchGenesis?: () => Promise<string | null>
+  }
+): Promise<{ report: RecoveryReport; events: DecodedEvent[] }> {
   const release = await acquireOwner(dir)
   try {
     const db = join(dir, opts.dbDir)
     const stamp = (opts.now ?? new Date()).toISOString().replace(/[:.]/g, '-')
     const aside = `${db}.damaged-${stamp}`
-    const exists = await stat(db).then(() => true, () => false)
+    const exists = await stat(db).then(
+      () => true,
+      () => false
+    )
     const raws: string[] = []
     const read = { damagedDb: 0, journal: 0, bundles: 0, unreadable: 0 }
     if (exists) {
@@ -123,13 +141,17 @@ export async function recoverVault(dir: string, opts: {
       // did not end well) and the last that did. Repair reads every log and table it is given.
       for (const from of [`${db}${PREOPEN_SUFFIX}${NEW_SUFFIX}`, `${db}${PREOPEN_SUFFIX}`]) {
         for (const f of await readdir(from).catch(() => [] as string[])) {
-          const there = await stat(join(copy, f)).then(() => true, () => false)
+          const there = await stat(join(copy, f)).then(
+            () => true,
+            () => false
+          )
           if (!there) await cp(join(from, f), join(copy, f))
         }
       }
       try {
         const got = await salvage(copy)
-        for (const raw of got.raws) raws.push(raw) // a loop, not a spread: a log may hold more events than a call takes arguments
+        // a loop, not a spread: a log may hold more events than a call takes arguments
+        for (const raw of got.raws) raws.push(raw)
         read.damagedDb = got.raws.length
         read.unreadable = got.unreadable
       } finally {
@@ -137,7 +159,10 @@ export async function recoverVault(dir: string, opts: {
       }
     }
     const journal = await readFile(join(dir, JOURNAL_FILE), 'utf8').catch(() => '')
-    const lines = journal.split('\n').slice(1).filter((l) => l.startsWith('{'))
+    const lines = journal
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.startsWith('{'))
     for (const line of lines) raws.push(line)
     read.journal = lines.length
     for (const text of opts.bundles ?? []) {
@@ -162,18 +187,27 @@ export async function recoverVault(dir: string, opts: {
       try {
         const d = raw === null ? null : decodeEvent(raw, null)
         if (d && isGenesis(d)) genesis = d
-      } catch { /* not this vault's genesis: try the next source */ }
+      } catch {
+        /* not this vault's genesis: try the next source */
+      }
     }
     if (!genesis) {
-      throw NOT_FOUND(`the genesis event of this vault was not found in the database, ${GENESIS_FILE}, the journal${opts.bundles?.length ? ', the bundles' : ''}${opts.fetchGenesis ? ' or the peers' : ''}; nothing was changed: recover with --couch or --mirror (a peer that holds the vault), with --bundle FILE, or join the vault again into a new folder`)
+      throw NOT_FOUND(
+        `the genesis event of this vault was not found in the database, ${GENESIS_FILE}, the journal${opts.bundles?.length ? ', the bundles' : ''}${opts.fetchGenesis ? ' or the peers' : ''}; nothing was changed: recover with --couch or --mirror (a peer that holds the vault), with --bundle FILE, or join the vault again into a new folder`
+      )
     }
     if (exists) {
       await rename(db, aside) // kept as it is: nothing of the user's is deleted
-      // With what LevelDB's last open of it replaced: the next open (of the rebuilt database) would write over that copy.
-      await rename(`${db}${PREOPEN_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}`).catch(() => undefined) // there may be no pre-open copy (a database never opened by this version)
-      await rename(`${db}${PREOPEN_SUFFIX}${NEW_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}${NEW_SUFFIX}`).catch(() => undefined) // as above
+      // With what LevelDB's last open of it replaced: the next open (of the rebuilt database) would write over that
+      // copy.
+      // there may be no pre-open copy (a database never opened by this version)
+      await rename(`${db}${PREOPEN_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}`).catch(() => undefined)
+      await rename(`${db}${PREOPEN_SUFFIX}${NEW_SUFFIX}`, `${aside}${PREOPEN_SUFFIX}${NEW_SUFFIX}`).catch(
+        () => undefined
+      ) // as above
     }
-    // Its entries go through the gate with the rest; the file itself is kept aside, so the rebuilt vault does not replay it out of order.
+    // Its entries go through the gate with the rest; the file itself is kept aside, so the rebuilt vault does not
+    // replay it out of order.
     await rename(join(dir, JOURNAL_FILE), join(dir, `${JOURNAL_FILE}.before-recover-${stamp}`)).catch(() => undefined)
     // A fresh database holding only the genesis; the rest goes through the gate when the vault is opened.
     const store = new LogStore(openDb(db))
@@ -186,7 +220,10 @@ export async function recoverVault(dir: string, opts: {
     // The old verified point describes the damaged database; it is kept aside and the next start checks everything.
     await rename(join(dir, POINT_FILE), join(dir, `${POINT_FILE}.before-recover-${stamp}`)).catch(() => undefined)
     const gid = genesis.id
-    return { report: { movedAside: exists ? aside : null, read, admitted: 0, feeds: [], missing: 0, ownBehind: null }, events: [...events.values()].filter((d) => d.id !== gid) }
+    return {
+      report: { movedAside: exists ? aside : null, read, admitted: 0, feeds: [], missing: 0, ownBehind: null },
+      events: [...events.values()].filter((d) => d.id !== gid)
+    }
   } finally {
     await release()
   }
@@ -195,18 +232,29 @@ export async function recoverVault(dir: string, opts: {
 /** What the last verified point said each feed held (the current one, else the one an earlier recovery kept aside). */
 export async function knownFeeds(dir: string): Promise<Record<string, FeedHead>> {
   const names = await readdir(dir).catch(() => [] as string[])
-  const kept = names.filter((n) => n.startsWith(`${POINT_FILE}.before-recover-`)).sort().at(-1)
+  const kept = names
+    .filter((n) => n.startsWith(`${POINT_FILE}.before-recover-`))
+    .sort()
+    .at(-1)
   for (const name of [POINT_FILE, kept]) {
     if (!name) continue
-    const point = await readJsonFileIfExists(join(dir, name), 16 * 1024 * 1024).catch(() => null) as { feeds?: Record<string, FeedHead> } | null
+    const point = (await readJsonFileIfExists(join(dir, name), 16 * 1024 * 1024).catch(() => null)) as {
+      feeds?: Record<string, FeedHead>
+    } | null
     if (point?.feeds) return point.feeds
   }
   return {}
 }
 
-/** Order recovered events so each feed's events come in sequence (the gate takes them in any order, but fewer rounds this way). */
+/**
+ * Order recovered events so each feed's events come in sequence (the gate takes them in any order, but fewer rounds
+ * this way).
+ */
 export function inFeedOrder(events: DecodedEvent[]): { docId: string; raw: string }[] {
-  return [...events].sort((a, b) => (a.event.author < b.event.author ? -1 : a.event.author > b.event.author ? 1 : a.event.seq - b.event.seq))
+  return [...events]
+    .sort((a, b) =>
+      a.event.author < b.event.author ? -1 : a.event.author > b.event.author ? 1 : a.event.seq - b.event.seq
+    )
     .map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw }))
 }
 

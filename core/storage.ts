@@ -84,25 +84,34 @@ export function undoOpen(path: string, before: string[]): void {
     renameSync(join(path, 'CURRENT.restoring'), join(path, 'CURRENT'))
   }
   const had = new Set(before)
-  for (const f of readdirSync(path)) if (!had.has(f) && !LEVEL_HOUSEKEEPING.has(f)) rmSync(join(path, f), { force: true })
+  for (const f of readdirSync(path))
+    if (!had.has(f) && !LEVEL_HOUSEKEEPING.has(f)) rmSync(join(path, f), { force: true })
   dropOpenCopy(path)
 }
 
-/** Whether a database folder is new (absent or empty) or holds a database; throws STORAGE_DAMAGED when it holds a broken one. */
+/**
+ * Whether a database folder is new (absent or empty) or holds a database; throws STORAGE_DAMAGED when it holds a broken
+ * one.
+ */
 export function inspectLevelDir(path: string): 'new' | 'existing' {
   if (!existsSync(path)) return 'new'
   const files = readdirSync(path)
   if (files.length === 0) return 'new'
-  const recover = 'nothing was changed; `tresor recover` rebuilds the vault from what still reads, the journal and peers'
-  if (!files.includes('CURRENT')) throw STORAGE_DAMAGED(`${join(path, 'CURRENT')} is missing, so the database cannot be opened; ${recover}`)
+  const recover =
+    'nothing was changed; `tresor recover` rebuilds the vault from what still reads, the journal and peers'
+  if (!files.includes('CURRENT'))
+    throw STORAGE_DAMAGED(`${join(path, 'CURRENT')} is missing, so the database cannot be opened; ${recover}`)
   const manifest = readFileSync(join(path, 'CURRENT'), 'utf8').trim()
-  if (!/^MANIFEST-\d+$/.test(manifest)) throw STORAGE_DAMAGED(`${join(path, 'CURRENT')} does not name a MANIFEST file; ${recover}`)
+  if (!/^MANIFEST-\d+$/.test(manifest))
+    throw STORAGE_DAMAGED(`${join(path, 'CURRENT')} does not name a MANIFEST file; ${recover}`)
   const at = join(path, manifest)
-  if (!existsSync(at) || statSync(at).size === 0) throw STORAGE_DAMAGED(`${at}, which CURRENT names, is missing or empty; ${recover}`)
+  if (!existsSync(at) || statSync(at).size === 0)
+    throw STORAGE_DAMAGED(`${at}, which CURRENT names, is missing or empty; ${recover}`)
   return 'existing'
 }
 
-const STORAGE_STACK = /[/\\](level-codec|sublevel-pouchdb|pouchdb-adapter-leveldb(-core)?|leveldown|levelup|abstract-leveldown|deferred-leveldown|level-iterator-stream)[/\\]/
+const STORAGE_STACK =
+  /[/\\](level-codec|sublevel-pouchdb|pouchdb-adapter-leveldb(-core)?|leveldown|levelup|abstract-leveldown|deferred-leveldown|level-iterator-stream)[/\\]/
 const STORAGE_MESSAGE = /^(IO error|Corruption|Invalid argument|NotFound: .*\.(ldb|log|sst)\b|.*\bENOSPC\b|.*\bEIO\b)/i
 
 /** The VaultError a storage failure stands for (null: not a storage failure). */
@@ -110,9 +119,14 @@ export function storageFailure(err: unknown, where: string): VaultError | null {
   if (err instanceof VaultError) return err.code === 'STORAGE_DAMAGED' || err.code === 'STORAGE_FULL' ? err : null
   const e = err as { message?: string; stack?: string; code?: string }
   const message = String(e?.message ?? err)
-  if (e?.code === 'ENOSPC' || /ENOSPC|No space left/i.test(message)) return STORAGE_FULL(`${where}: the disk is full (${message.slice(0, 200)}); nothing was written, retry once space is free`)
+  if (e?.code === 'ENOSPC' || /ENOSPC|No space left/i.test(message))
+    return STORAGE_FULL(
+      `${where}: the disk is full (${message.slice(0, 200)}); nothing was written, retry once space is free`
+    )
   if (STORAGE_MESSAGE.test(message) || (err instanceof SyntaxError && STORAGE_STACK.test(e.stack ?? ''))) {
-    return STORAGE_DAMAGED(`${where} is damaged: ${message.slice(0, 300)}; the vault is READ-ONLY and nothing was changed; \`tresor recover\` rebuilds it from what still reads, the journal and peers`)
+    return STORAGE_DAMAGED(
+      `${where} is damaged: ${message.slice(0, 300)}; the vault is READ-ONLY and nothing was changed; \`tresor recover\` rebuilds it from what still reads, the journal and peers`
+    )
   }
   return null
 }
@@ -133,8 +147,12 @@ export interface Damageable {
 
 const open = new Set<Damageable>()
 
-export function registerDb(db: Damageable): void { open.add(db) }
-export function unregisterDb(db: Damageable): void { open.delete(db) }
+export function registerDb(db: Damageable): void {
+  open.add(db)
+}
+export function unregisterDb(db: Damageable): void {
+  open.delete(db)
+}
 
 /** Mark the databases a storage fault came from damaged: the one its message names, else those with calls in flight. */
 export function reportStorageFault(err: unknown): number {
@@ -142,7 +160,12 @@ export function reportStorageFault(err: unknown): number {
   const named = [...open].filter((db) => message.includes(db.name))
   const targets = named.length > 0 ? named : [...open].filter((db) => db.busy)
   for (const db of targets.length > 0 ? targets : [...open]) {
-    db.markDamaged(storageFailure(err, db.name) ?? STORAGE_DAMAGED(`${db.name} is damaged: ${message.slice(0, 300)}; the vault is READ-ONLY and nothing was changed; \`tresor recover\` rebuilds it`))
+    db.markDamaged(
+      storageFailure(err, db.name) ??
+        STORAGE_DAMAGED(
+          `${db.name} is damaged: ${message.slice(0, 300)}; the vault is READ-ONLY and nothing was changed; \`tresor recover\` rebuilds it`
+        )
+    )
   }
   return targets.length
 }

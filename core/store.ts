@@ -86,7 +86,10 @@ export class LogStore {
   /** Keep a second, different event for a taken slot as fork evidence. */
   async putForkEvidence(decoded: DecodedEvent): Promise<void> {
     const { author, seq } = decoded.event
-    const doc = { ...toDoc(decoded), _id: `${FORK_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}!${decoded.id}` }
+    const doc = {
+      ...toDoc(decoded),
+      _id: `${FORK_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}!${decoded.id}`
+    }
     try {
       await this.db.put(doc as never)
       await this.barrier()
@@ -107,13 +110,13 @@ export class LogStore {
     await this.settled()
     if (docIds.length === 0) return []
     const res = await this.db.allDocs({ keys: docIds, include_docs: true })
-    return res.rows.map((r) => (r.doc && !r.value?.deleted ? r.doc as unknown as EventDoc : null))
+    return res.rows.map((r) => (r.doc && !r.value?.deleted ? (r.doc as unknown as EventDoc) : null))
   }
 
   async get(author: string, seq: number): Promise<EventDoc | null> {
     await this.settled()
     try {
-      return await this.db.get(eventDocId(author, seq)) as unknown as EventDoc
+      return (await this.db.get(eventDocId(author, seq))) as unknown as EventDoc
     } catch (err) {
       if ((err as { status?: number }).status === 404) return null
       throw err
@@ -121,7 +124,7 @@ export class LogStore {
   }
 
   /** Stream stored event docs in id order (feed by feed, seq ascending), in pages. */
-  async * scan(options: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<EventDoc[]> {
+  async *scan(options: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<EventDoc[]> {
     const prefix = options.prefix ?? EVENT_PREFIX
     const pageSize = options.pageSize ?? 1000
     if (pageSize < 1) throw BAD_ARGUMENT('pageSize must be positive')
@@ -129,7 +132,13 @@ export class LogStore {
     let startkey = prefix
     let skip = 0
     for (;;) {
-      const res = await this.db.allDocs({ startkey, endkey: `${prefix}\uffff`, limit: pageSize, skip, include_docs: true })
+      const res = await this.db.allDocs({
+        startkey,
+        endkey: `${prefix}\uffff`,
+        limit: pageSize,
+        skip,
+        include_docs: true
+      })
       if (res.rows.length === 0) return
       yield res.rows.map((r) => r.doc as unknown as EventDoc)
       if (res.rows.length < pageSize) return

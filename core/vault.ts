@@ -11,13 +11,41 @@ import { LogStore, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc } fro
 import { planIngest, type Incoming, type Verdict } from './ingest.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { AppendPipeline } from './append-pipeline.js'
-import { decodeEvent, GENESIS_TYPE, signEvent, utcNow, type Cite, type DecodedEvent, type SignedEvent } from './envelope.js'
+import {
+  decodeEvent,
+  GENESIS_TYPE,
+  signEvent,
+  utcNow,
+  type Cite,
+  type DecodedEvent,
+  type SignedEvent
+} from './envelope.js'
 import { createKeyFile, openKeyFile, readKeyFile, writeKeyFile, type DeviceKey } from './keys.js'
 import { verifyFull, verifyIncremental, type VerifyIssue, type VerifyReport } from './verify.js'
 import { checkPoint, loadPoint, savePoint, signPoint, type VerifiedPoint } from './verified-point.js'
-import { ALREADY_EXISTS, BAD_ARGUMENT, LOCKED, MALFORMED, NOT_A_MEMBER, NOT_ALLOWED, NOT_FOUND, READ_ONLY, VERIFY_FAILED, VaultError } from './errors.js'
+import {
+  ALREADY_EXISTS,
+  BAD_ARGUMENT,
+  LOCKED,
+  MALFORMED,
+  NOT_A_MEMBER,
+  NOT_ALLOWED,
+  NOT_FOUND,
+  READ_ONLY,
+  VERIFY_FAILED,
+  VaultError
+} from './errors.js'
 import { inspectLevelDir, storageFailure } from './storage.js'
-import { CATCH_UP_FILE, GENESIS_FILE, inFeedOrder, keepGenesisCopy, knownFeeds, recount, recoverVault, type RecoveryReport } from './recover.js'
+import {
+  CATCH_UP_FILE,
+  GENESIS_FILE,
+  inFeedOrder,
+  keepGenesisCopy,
+  knownFeeds,
+  recount,
+  recoverVault,
+  type RecoveryReport
+} from './recover.js'
 import { sha256Hex } from './bytes.js'
 import { openBundle, signBundle, type Bundle } from './bundle.js'
 import { maybeCheckpoint } from './proofs/prover.js'
@@ -40,7 +68,11 @@ const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
 /** Proposals expire after a week unless the proposer says otherwise. */
 export const DEFAULT_EXPIRY_MS = 7 * 24 * 3600 * 1000
 
-export interface MemberSpec { name: string; roles: string[]; keys: string[] }
+export interface MemberSpec {
+  name: string
+  roles: string[]
+  keys: string[]
+}
 
 export interface VaultConfig {
   format: 'tresor-vault'
@@ -83,11 +115,18 @@ export interface CreateOptions {
 }
 
 /** Make (or reuse) the device key in `dir`. */
-export async function ensureDeviceKey(dir: string, name: string, passphrase: string, kdf?: CreateOptions['kdf']): Promise<DeviceKey> {
+export async function ensureDeviceKey(
+  dir: string,
+  name: string,
+  passphrase: string,
+  kdf?: CreateOptions['kdf']
+): Promise<DeviceKey> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   await chmod(dir, 0o700) // a folder that becomes a vault is this user's alone, whoever made it
   const path = join(dir, KEY_FILE)
-  const existing = await readKeyFile(path).catch((err: VaultError) => (err.code === 'NOT_FOUND' ? null : Promise.reject(err)))
+  const existing = await readKeyFile(path).catch((err: VaultError) =>
+    err.code === 'NOT_FOUND' ? null : Promise.reject(err)
+  )
   if (existing) return openKeyFile(existing, passphrase)
   const { file, key } = await createKeyFile(name, passphrase, kdf)
   try {
@@ -95,7 +134,8 @@ export async function ensureDeviceKey(dir: string, name: string, passphrase: str
   } catch (err) {
     if ((err as VaultError).code !== 'ALREADY_EXISTS') throw err
     key.keyPair.secretKey.fill(0)
-    return openKeyFile(await readKeyFile(path), passphrase) // another process made the key first: that one is this device's key
+    // another process made the key first: that one is this device's key
+    return openKeyFile(await readKeyFile(path), passphrase)
   }
   return key
 }
@@ -104,7 +144,8 @@ function checkMembers(members: MemberSpec[]): void {
   const names = new Set<string>()
   const keys = new Set<string>()
   for (const m of members) {
-    if (typeof m.name !== 'string' || m.name.trim() === '' || m.name.length > 128) throw BAD_ARGUMENT('each member needs a name of 1-128 characters')
+    if (typeof m.name !== 'string' || m.name.trim() === '' || m.name.length > 128)
+      throw BAD_ARGUMENT('each member needs a name of 1-128 characters')
     if (names.has(m.name)) throw BAD_ARGUMENT(`member ${m.name} is listed twice`)
     names.add(m.name)
     if (!Array.isArray(m.roles) || m.roles.length === 0 || !m.roles.every((r) => ROLE_RE.test(r))) {
@@ -112,7 +153,8 @@ function checkMembers(members: MemberSpec[]): void {
     }
     for (const k of m.keys) {
       if (!isHex(k, 32)) throw BAD_ARGUMENT(`member ${m.name}: key must be 64 lower-case hex characters`)
-      if (isWeakPublicKey(Buffer.from(k, 'hex'))) throw BAD_ARGUMENT(`member ${m.name}: key is of small order or not canonical`)
+      if (isWeakPublicKey(Buffer.from(k, 'hex')))
+        throw BAD_ARGUMENT(`member ${m.name}: key is of small order or not canonical`)
       if (keys.has(k)) throw BAD_ARGUMENT(`key ${k.slice(0, 8)}… is listed twice`)
       keys.add(k)
     }
@@ -150,32 +192,55 @@ export class Vault {
 
   /** Create a new vault: device key, genesis event, config. The device key's passphrase unlocks it. */
   static async create(opts: CreateOptions): Promise<Vault> {
-    if (!opts.vaultName || opts.vaultName.length > 128) throw BAD_ARGUMENT('a vault name of 1-128 characters is required')
+    if (!opts.vaultName || opts.vaultName.length > 128)
+      throw BAD_ARGUMENT('a vault name of 1-128 characters is required')
     await Vault.ensureNoVault(opts.dir)
     const key = await ensureDeviceKey(opts.dir, opts.memberName, opts.passphrase, opts.kdf)
-    const members: MemberSpec[] = [{ name: opts.memberName, roles: opts.roles, keys: [key.publicKey] }, ...(opts.members ?? [])]
+    const members: MemberSpec[] = [
+      { name: opts.memberName, roles: opts.roles, keys: [key.publicKey] },
+      ...(opts.members ?? [])
+    ]
     checkMembers(members)
-    const genesis = signEvent({
-      v: 2, vault: null, author: key.publicKey, seq: 1, prev: null, ts: utcNow(opts.now),
-      type: GENESIS_TYPE, payload: { name: opts.vaultName, members: members as unknown as Json }, deps: []
-    }, key.keyPair.secretKey)
+    const genesis = signEvent(
+      {
+        v: 2,
+        vault: null,
+        author: key.publicKey,
+        seq: 1,
+        prev: null,
+        ts: utcNow(opts.now),
+        type: GENESIS_TYPE,
+        payload: { name: opts.vaultName, members: members as unknown as Json },
+        deps: []
+      },
+      key.keyPair.secretKey
+    )
     return Vault.establish(opts.dir, genesis, key)
   }
 
   private static async ensureNoVault(dir: string): Promise<void> {
-    const exists = await readFile(join(dir, VAULT_FILE)).then(() => true, () => false)
+    const exists = await readFile(join(dir, VAULT_FILE)).then(
+      () => true,
+      () => false
+    )
     if (exists) throw ALREADY_EXISTS(`${dir} already holds a vault`)
   }
 
   /** Store the genesis, write the vault file, open the journal and run a full check: a vault is born. */
   private static async establish(dir: string, genesis: DecodedEvent, key: DeviceKey): Promise<Vault> {
     const config: VaultConfig = {
-      format: 'tresor-vault', v: 1, vaultId: genesis.id, name: String(genesis.event.payload.name ?? ''), device: key.publicKey, genesisAuthor: genesis.event.author
+      format: 'tresor-vault',
+      v: 1,
+      vaultId: genesis.id,
+      name: String(genesis.event.payload.name ?? ''),
+      device: key.publicKey,
+      genesisAuthor: genesis.event.author
     }
     const release = await acquireOwner(dir)
     let store: LogStore
     try {
-      if (inspectLevelDir(join(dir, DB_DIR)) !== 'new') throw ALREADY_EXISTS(`${join(dir, DB_DIR)} already holds a database; refusing to create a vault over it`)
+      if (inspectLevelDir(join(dir, DB_DIR)) !== 'new')
+        throw ALREADY_EXISTS(`${join(dir, DB_DIR)} already holds a database; refusing to create a vault over it`)
       store = new LogStore(openDb(join(dir, DB_DIR)))
       await store.put(genesis)
       await writeFile(join(dir, GENESIS_FILE), genesis.raw, { mode: 0o600 })
@@ -197,10 +262,15 @@ export class Vault {
    * (the device key in `dir`, made by keygen, should be a key of the vault to
    * sign; without that the device can still review).
    */
-  static async join(opts: { dir: string; bundle: string; passphrase: string; kdf?: CreateOptions['kdf'] }): Promise<Vault> {
+  static async join(opts: {
+    dir: string
+    bundle: string
+    passphrase: string
+    kdf?: CreateOptions['kdf']
+  }): Promise<Vault> {
     const { bundle, events } = openBundle(opts.bundle, null)
     const genesis = events.find((d) => d.id === bundle.vault && d.event.type === GENESIS_TYPE)
-    if (!genesis) throw VERIFY_FAILED('bundle does not start at the vault\'s genesis event: export it with no --since')
+    if (!genesis) throw VERIFY_FAILED("bundle does not start at the vault's genesis event: export it with no --since")
     const vault = await Vault.adopt({ ...opts, genesis })
     await vault.importBundle(opts.bundle)
     await vault.boot({ full: true })
@@ -208,7 +278,12 @@ export class Vault {
   }
 
   /** Set up a vault directory from a verified genesis event (the device key in `dir`, or a new one). */
-  static async adopt(opts: { dir: string; genesis: DecodedEvent; passphrase: string; kdf?: CreateOptions['kdf'] }): Promise<Vault> {
+  static async adopt(opts: {
+    dir: string
+    genesis: DecodedEvent
+    passphrase: string
+    kdf?: CreateOptions['kdf']
+  }): Promise<Vault> {
     await Vault.ensureNoVault(opts.dir)
     if (opts.genesis.event.type !== GENESIS_TYPE) throw VERIFY_FAILED('not a genesis event')
     const key = await ensureDeviceKey(opts.dir, 'device', opts.passphrase, opts.kdf)
@@ -223,15 +298,29 @@ export class Vault {
    * sync rounds afterwards; until this device's own feed is as long as it was,
    * the vault refuses to sign.
    */
-  static async recover(opts: { dir: string; bundles?: string[]; now?: Date; fetchGenesis?: () => Promise<string | null> }): Promise<{ vault: Vault; report: RecoveryReport }> {
+  static async recover(opts: {
+    dir: string
+    bundles?: string[]
+    now?: Date
+    fetchGenesis?: () => Promise<string | null>
+  }): Promise<{ vault: Vault; report: RecoveryReport }> {
     const config = await Vault.readConfig(opts.dir)
     const known = await knownFeeds(opts.dir)
-    const { report, events } = await recoverVault(opts.dir, { vaultId: config.vaultId, device: config.device, dbDir: DB_DIR, bundles: opts.bundles, now: opts.now, fetchGenesis: opts.fetchGenesis })
+    const { report, events } = await recoverVault(opts.dir, {
+      vaultId: config.vaultId,
+      device: config.device,
+      dbDir: DB_DIR,
+      bundles: opts.bundles,
+      now: opts.now,
+      fetchGenesis: opts.fetchGenesis
+    })
     const vault = await Vault.open({ dir: opts.dir, full: true })
     let pending = inFeedOrder(events)
     for (let round = 0; round < 8 && pending.length > 0; round++) {
       const verdicts = await vault.ingest(pending)
-      const admitted = verdicts.filter((v) => v.decision === 'ADMIT' || v.decision === 'QUARANTINE' && v.code === 'FORK').length
+      const admitted = verdicts.filter(
+        (v) => v.decision === 'ADMIT' || (v.decision === 'QUARANTINE' && v.code === 'FORK')
+      ).length
       report.admitted += verdicts.filter((v) => v.decision === 'ADMIT').length
       const waiting = new Set(verdicts.filter((v) => v.decision === 'WAIT').map((v) => v.eventId))
       pending = pending.filter((x) => waiting.has(sha256Hex(x.raw)))
@@ -243,7 +332,11 @@ export class Vault {
     // A reduce, not a spread: a recovered feed may hold more events than a call can take arguments.
     const ownSeen = events.reduce((n, d) => (d.event.author === config.device && d.event.seq > n ? d.event.seq : n), 0)
     for (const author of new Set([...Object.keys(known), ...Object.keys(heads)])) {
-      report.feeds.push({ author, known: Math.max(own(known, author)?.length ?? 0, author === config.device ? ownSeen : 0), recovered: own(heads, author)?.length ?? 0 })
+      report.feeds.push({
+        author,
+        known: Math.max(own(known, author)?.length ?? 0, author === config.device ? ownSeen : 0),
+        recovered: own(heads, author)?.length ?? 0
+      })
     }
     report.feeds.sort((a, b) => (a.author < b.author ? -1 : 1))
     recount(report, heads, config.device)
@@ -255,8 +348,14 @@ export class Vault {
   }
 
   static async readConfig(dir: string): Promise<VaultConfig> {
-    const config = await readJsonFile(join(dir, VAULT_FILE), 64 * 1024) as unknown as VaultConfig
-    if (config?.format !== 'tresor-vault' || config.v !== 1 || !isHex(config.vaultId, 32) || !isHex(config.device, 32) || !isHex(config.genesisAuthor, 32)) {
+    const config = (await readJsonFile(join(dir, VAULT_FILE), 64 * 1024)) as unknown as VaultConfig
+    if (
+      config?.format !== 'tresor-vault' ||
+      config.v !== 1 ||
+      !isHex(config.vaultId, 32) ||
+      !isHex(config.device, 32) ||
+      !isHex(config.genesisAuthor, 32)
+    ) {
       throw MALFORMED(`${join(dir, VAULT_FILE)} is not a Tresor v1 vault file`)
     }
     return config
@@ -270,7 +369,9 @@ export class Vault {
     const store = new LogStore(openDb(join(opts.dir, DB_DIR), { mustExist: true }))
     const vault = new Vault(opts.dir, config, store)
     vault.releaseOwner = release
-    const catchUp = await readJsonFileIfExists(join(opts.dir, CATCH_UP_FILE), 1024).catch(() => null) as { length?: unknown } | null
+    const catchUp = (await readJsonFileIfExists(join(opts.dir, CATCH_UP_FILE), 1024).catch(() => null)) as {
+      length?: unknown
+    } | null
     if (catchUp && Number.isSafeInteger(catchUp.length)) vault.catchUp = catchUp.length as number
     try {
       await vault.openPipeline()
@@ -278,16 +379,23 @@ export class Vault {
     } catch (err) {
       // Damaged storage is a state the vault reports (READ-ONLY, with the file and why), not a failed open.
       if ((err as VaultError).code !== 'STORAGE_DAMAGED') {
-        await vault.close().catch(() => undefined) // the open error is what the caller needs; a close that also fails adds nothing
+        // the open error is what the caller needs; a close that also fails adds nothing
+        await vault.close().catch(() => undefined)
         throw err
       }
     }
     return vault
   }
 
-  get vaultId(): string { return this.config.vaultId }
-  get device(): string { return this.config.device }
-  get health(): Health { return this.healthState }
+  get vaultId(): string {
+    return this.config.vaultId
+  }
+  get device(): string {
+    return this.config.device
+  }
+  get health(): Health {
+    return this.healthState
+  }
 
   /**
    * The one READ-ONLY gate: everything that writes to the vault or vouches for
@@ -295,13 +403,20 @@ export class Vault {
    * its message live in one place. `what` names the refused act.
    */
   assertWritable(what: string): void {
-    if (this.healthState.state === 'read-only') throw READ_ONLY(`vault is READ-ONLY (${this.healthState.reason ?? 'its check failed'}): ${what} refused`)
+    if (this.healthState.state === 'read-only')
+      throw READ_ONLY(`vault is READ-ONLY (${this.healthState.reason ?? 'its check failed'}): ${what} refused`)
   }
   /** After a recovery: the length this device's own feed must reach again before it signs (null: none). */
-  get awaitingCatchUp(): number | null { return this.catchUp }
-  get unlocked(): boolean { return this.key !== null }
+  get awaitingCatchUp(): number | null {
+    return this.catchUp
+  }
+  get unlocked(): boolean {
+    return this.key !== null
+  }
   /** Governance state folded from every verified governance event. */
-  get state(): GovState { return this.fold.state }
+  get state(): GovState {
+    return this.fold.state
+  }
   /** The verified governance events the state is folded from (fork evidence included). */
   governanceEvents(): GovEvent[] {
     return [...this.fold.events(), ...this.fold.evidenceEvents()]
@@ -316,7 +431,7 @@ export class Vault {
   /** Decrypt the device key. KEY_AUTH_FAILED on a wrong passphrase. */
   async unlock(passphrase: string): Promise<void> {
     const key = await openKeyFile(await readKeyFile(join(this.dir, KEY_FILE)), passphrase)
-    if (key.publicKey !== this.device) throw BAD_ARGUMENT('the key file in this folder is not this vault\'s device key')
+    if (key.publicKey !== this.device) throw BAD_ARGUMENT("the key file in this folder is not this vault's device key")
     this.key = key
   }
 
@@ -353,7 +468,10 @@ export class Vault {
     }
   }
 
-  /** Read and fold the governance events the report verified, and the fork evidence; returns issues that fail verification. */
+  /**
+   * Read and fold the governance events the report verified, and the fork evidence; returns issues that fail
+   * verification.
+   */
   private async loadGovernance(report: VerifyReport): Promise<VerifyIssue[]> {
     const docs = await this.store.getMany(report.gov)
     const events: GovEvent[] = []
@@ -365,18 +483,27 @@ export class Vault {
         events.push({ id: d.id, event: d.event })
       } catch (err) {
         // The slot changed under the check (or the check saw another body): READ-ONLY, not a failed open.
-        unreadable.push({ code: 'REWRITTEN', docId: report.gov[i]!, message: `governance event does not decode: ${(err as Error).message}` })
+        unreadable.push({
+          code: 'REWRITTEN',
+          docId: report.gov[i]!,
+          message: `governance event does not decode: ${(err as Error).message}`
+        })
       }
     }
     const evidenceDocs = await this.readEvidence()
     const forks = await this.forkPoints(new Map(report.forks.map((f) => [f.author, f.seq])), evidenceDocs, report.feeds)
-    const { fold, issues } = auditGovernance(this.vaultId, events, Object.keys(report.feeds), { forks, evidence: governanceOf(evidenceDocs) })
+    const { fold, issues } = auditGovernance(this.vaultId, events, Object.keys(report.feeds), {
+      forks,
+      evidence: governanceOf(evidenceDocs)
+    })
     this.fold = fold
     return [...unreadable, ...issues]
   }
 
   /** The boot self-check. Sets health; never throws for a bad log, only for I/O failure. */
-  async boot(options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
+  async boot(
+    options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}
+  ): Promise<VerifyReport> {
     return this.exclusive(async () => {
       // A write that failed (a full disk) heals here once the disk takes writes again; damage does not.
       if (this.store.db.damage) throw this.store.db.damage
@@ -385,10 +512,16 @@ export class Vault {
       const point = checkPoint(await loadPoint(this.dir), this.vaultId, this.device)
       const alarm = await readJsonFileIfExists(join(this.dir, ALARM_FILE), 1024 * 1024).catch(() => true)
       // Signatures and chains first (any author); who may write is decided by the governance fold after.
-      const base = { store: this.store, vaultId: this.vaultId, isKnownAuthor: () => true, onProgress: options.onProgress }
-      const report = options.full || !point || alarm
-        ? await verifyFull({ ...base, point })
-        : await verifyIncremental({ ...base, point })
+      const base = {
+        store: this.store,
+        vaultId: this.vaultId,
+        isKnownAuthor: () => true,
+        onProgress: options.onProgress
+      }
+      const report =
+        options.full || !point || alarm
+          ? await verifyFull({ ...base, point })
+          : await verifyIncremental({ ...base, point })
       const govIssues = await this.loadGovernance(report)
       if (govIssues.length > 0) {
         for (const i of govIssues) report.issues.push(i)
@@ -400,10 +533,19 @@ export class Vault {
     })
   }
 
-  /** Vaults made before the genesis file existed get one once their log checks out (recovery needs it when the database is gone). */
+  /**
+   * Vaults made before the genesis file existed get one once their log checks out (recovery needs it when the database
+   * is gone).
+   */
   private async keepGenesis(): Promise<void> {
     const at = join(this.dir, GENESIS_FILE)
-    if (await stat(at).then(() => true, () => false)) return
+    if (
+      await stat(at).then(
+        () => true,
+        () => false
+      )
+    )
+      return
     const doc = await this.store.get(this.config.genesisAuthor, 1)
     if (doc && sha256Hex(doc.raw) === this.vaultId) await keepGenesisCopy(this.dir, doc.raw)
   }
@@ -413,16 +555,28 @@ export class Vault {
     const ownFork = report.forks.find((f) => f.author === this.device)
     if (this.journalRejected > 0) {
       report.ok = false
-      report.issues.unshift({ code: 'MALFORMED', docId: 'append.journal', message: `the append journal holds ${this.journalRejected} entr(y/ies) that do not verify; it is kept for inspection` })
+      report.issues.unshift({
+        code: 'MALFORMED',
+        docId: 'append.journal',
+        message: `the append journal holds ${this.journalRejected} entr(y/ies) that do not verify; it is kept for inspection`
+      })
     }
     if (!report.ok) {
       const first = report.issues[0]!
-      this.healthState = { state: 'read-only', reason: `${report.issues.length} verification issue(s); first: ${first.code} at ${first.docId}: ${first.message}`, report }
+      this.healthState = {
+        state: 'read-only',
+        reason: `${report.issues.length} verification issue(s); first: ${first.code} at ${first.docId}: ${first.message}`,
+        report
+      }
       await writeJsonFile(join(this.dir, ALARM_FILE), { at: report.verifiedAt, issues: report.issues.slice(0, 100) })
       return
     }
     this.healthState = ownFork
-      ? { state: 'read-only', reason: `this device's key signed two different events at seq ${ownFork.seq} (restored backup or copied key); add a new device key`, report }
+      ? {
+          state: 'read-only',
+          reason: `this device's key signed two different events at seq ${ownFork.seq} (restored backup or copied key); add a new device key`,
+          report
+        }
       : { state: 'ok', reason: null, report }
     if (report.mode === 'full') await removeFile(join(this.dir, ALARM_FILE))
     this.point = prior
@@ -433,13 +587,16 @@ export class Vault {
   }
 
   /** Run the self-check again (full on request); a passing full check lifts READ-ONLY. */
-  async verify(options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
+  async verify(
+    options: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}
+  ): Promise<VerifyReport> {
     return this.boot(options)
   }
 
   /** Sign and durably append a (non-governance) event to this device's feed. */
   async append(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
-    if (isGovernanceType(type)) throw BAD_ARGUMENT(`${type} events are made by propose, approve, reject, withdraw and commit`)
+    if (isGovernanceType(type))
+      throw BAD_ARGUMENT(`${type} events are made by propose, approve, reject, withdraw and commit`)
     return this.appendChecked(type, payload, now)
   }
 
@@ -451,14 +608,21 @@ export class Vault {
    * is written and the fold's reason is thrown. The fold is the one judge of
    * what counts, here and on every other device.
    */
-  private async appendChecked(type: string, payload: Record<string, Json>, now?: Date, governance = false): Promise<DecodedEvent> {
+  private async appendChecked(
+    type: string,
+    payload: Record<string, Json>,
+    now?: Date,
+    governance = false
+  ): Promise<DecodedEvent> {
     const { decoded, durable } = await this.exclusive(async () => {
       this.assertWritable(`signing ${type}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
       if (!this.member) throw NOT_A_MEMBER('this device key is not an active key of an active member')
       const mine = this.feeds.get(this.device) ?? { length: 0, head: '' }
       if (this.catchUp !== null && mine.length < this.catchUp) {
-        throw READ_ONLY(`this device's own feed came back from recovery with ${mine.length} of the ${this.catchUp} events it had signed: bring the rest back from a peer (tresor sync couch / sync git, or a bundle) before signing anything; signing now would fork this device's key`)
+        throw READ_ONLY(
+          `this device's own feed came back from recovery with ${mine.length} of the ${this.catchUp} events it had signed: bring the rest back from a peer (tresor sync couch / sync git, or a bundle) before signing anything; signing now would fork this device's key`
+        )
       }
       const prev = mine.length === 0 ? this.vaultId : mine.head
       const deps: Cite[] = governance ? this.fold.citationsFor(this.device) : []
@@ -467,9 +631,20 @@ export class Vault {
         const cited = this.fold.timeOf([prev, ...deps.map((d) => d.id), ...referencedBy(payload)])
         if (cited > ts) ts = cited
       }
-      const decoded = signEvent({
-        v: 2, vault: this.vaultId, author: this.device, seq: mine.length + 1, prev, ts, type, payload, deps
-      }, this.key.keyPair.secretKey)
+      const decoded = signEvent(
+        {
+          v: 2,
+          vault: this.vaultId,
+          author: this.device,
+          seq: mine.length + 1,
+          prev,
+          ts,
+          type,
+          payload,
+          deps
+        },
+        this.key.keyPair.secretKey
+      )
       const keep = governance ? this.trial(decoded) : null
       // Sequence and chain are settled under the lock; the disk sync is awaited
       // outside it so appends made meanwhile share one fdatasync.
@@ -482,7 +657,11 @@ export class Vault {
       await durable
     } catch (err) {
       const failure = storageFailure(err, join(this.dir, 'append.journal')) ?? (err as Error)
-      this.healthState = { state: 'read-only', reason: `an append could not be written to disk: ${failure.message}; nothing acknowledged is lost — once the disk takes writes again, a full check (tresor verify --full, or Run full check) lifts READ-ONLY`, report: this.healthState.report }
+      this.healthState = {
+        state: 'read-only',
+        reason: `an append could not be written to disk: ${failure.message}; nothing acknowledged is lost — once the disk takes writes again, a full check (tresor verify --full, or Run full check) lifts READ-ONLY`,
+        report: this.healthState.report
+      }
       throw failure
     }
     return decoded
@@ -519,7 +698,8 @@ export class Vault {
 
   /** Find a proposal by id or unique id prefix (8+ hex characters). */
   proposal(ref: string): ProposalState {
-    if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref)) throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
+    if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref))
+      throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
     const exact = own(this.fold.state.proposals, ref)
     if (exact) return exact
     const hits = Object.values(this.fold.state.proposals).filter((p) => p.id.startsWith(ref))
@@ -530,11 +710,16 @@ export class Vault {
 
   /** Prepare: propose an action. Checked against the current state before it is signed. */
   async propose(action: Action, reason: string, expiresAt?: string, now?: Date): Promise<ProposalState> {
-    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000) throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
+    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000)
+      throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
     const checked = checkAction(this.fold.state, action)
     const at = now ?? new Date()
     const expiry = expiresAt ?? new Date(at.getTime() + DEFAULT_EXPIRY_MS).toISOString()
-    const d = await this.appendGovernance('gov.propose', { action: checked as unknown as Json, reason, expiresAt: expiry }, at)
+    const d = await this.appendGovernance(
+      'gov.propose',
+      { action: checked as unknown as Json, reason, expiresAt: expiry },
+      at
+    )
     return own(this.state.proposals, d.id)!
   }
 
@@ -571,12 +756,13 @@ export class Vault {
     for await (const page of this.store.scan()) {
       for (const doc of page) {
         const slot = parseEventDocId(doc._id)
-        const verified = slot ? this.feeds.get(slot.author)?.length ?? 0 : 0
+        const verified = slot ? (this.feeds.get(slot.author)?.length ?? 0) : 0
         if (slot && slot.seq > (own(since, slot.author) ?? 0) && slot.seq <= verified) raws.push(doc.raw)
       }
     }
     // Fork evidence travels too, so every device learns of a fork and holds both branches.
-    for await (const page of this.store.scan({ prefix: FORK_PREFIX })) for (const doc of page) if (!doc._deleted && this.evidence.has(doc.id)) raws.push(doc.raw)
+    for await (const page of this.store.scan({ prefix: FORK_PREFIX }))
+      for (const doc of page) if (!doc._deleted && this.evidence.has(doc.id)) raws.push(doc.raw)
     return signBundle(this.vaultId, this.device, this.key.keyPair.secretKey, raws)
   }
 
@@ -586,14 +772,28 @@ export class Vault {
    * `allOrNothing`: refuse the whole input (VERIFY_FAILED, first reason) unless
    * every event is admitted or a duplicate.
    */
-  async ingest(incoming: { docId: string; raw: unknown }[], options: { allOrNothing?: boolean; signer?: string; checker?: EventChecker } = {}): Promise<Verdict[]> {
+  async ingest(
+    incoming: { docId: string; raw: unknown }[],
+    options: { allOrNothing?: boolean; signer?: string; checker?: EventChecker } = {}
+  ): Promise<Verdict[]> {
     const checked = await checkIncoming(this.vaultId, incoming, options.checker)
     return this.exclusive(async () => {
       this.assertWritable('taking in events')
       const held = await this.heldIds(incoming.map((x) => parseEventDocId(x.docId)))
       const heldCited = await this.heldCited(checked)
-      const plan = planIngest({ vaultId: this.vaultId, heads: this.feeds, fold: this.fold, evidence: this.evidence, heldCited, now: Date.now(), incoming: checked, held })
-      const drop = () => { if (plan.extended) plan.fold.rollback() }
+      const plan = planIngest({
+        vaultId: this.vaultId,
+        heads: this.feeds,
+        fold: this.fold,
+        evidence: this.evidence,
+        heldCited,
+        now: Date.now(),
+        incoming: checked,
+        held
+      })
+      const drop = () => {
+        if (plan.extended) plan.fold.rollback()
+      }
       try {
         // Evidence is kept whatever else happens: a fork is worth knowing even in a refused bundle.
         for (const d of plan.forks) {
@@ -601,9 +801,12 @@ export class Vault {
           this.evidence.set(d.id, { author: d.event.author, seq: d.event.seq })
         }
         if (options.allOrNothing) {
-          const bad = plan.verdicts.find((v) => (v.decision === 'QUARANTINE' && v.code !== 'FORK') || v.decision === 'WAIT')
+          const bad = plan.verdicts.find(
+            (v) => (v.decision === 'QUARANTINE' && v.code !== 'FORK') || v.decision === 'WAIT'
+          )
           if (bad) throw VERIFY_FAILED(`${bad.docId}: ${bad.reason}; nothing applied`)
-          if (options.signer && !everKeys(plan.state).has(options.signer)) throw VERIFY_FAILED('signed by a key that is not a key of this vault; nothing applied')
+          if (options.signer && !everKeys(plan.state).has(options.signer))
+            throw VERIFY_FAILED('signed by a key that is not a key of this vault; nothing applied')
         }
         if (plan.admit.length > 0) await this.store.putMany(plan.admit)
       } catch (err) {
@@ -627,9 +830,15 @@ export class Vault {
    * feed happens to keep: two events at one seq (feed or evidence), or an
    * event whose `prev` is none of the events held at the seq before it.
    */
-  private async forkPoints(known: Map<string, number>, evidence: Map<string, DecodedEvent>, feeds: Record<string, { length: number }>): Promise<Map<string, number>> {
+  private async forkPoints(
+    known: Map<string, number>,
+    evidence: Map<string, DecodedEvent>,
+    feeds: Record<string, { length: number }>
+  ): Promise<Map<string, number>> {
     const forks = new Map(known)
-    const mark = (author: string, seq: number) => { if (seq >= 1 && seq < (forks.get(author) ?? Infinity)) forks.set(author, seq) }
+    const mark = (author: string, seq: number) => {
+      if (seq >= 1 && seq < (forks.get(author) ?? Infinity)) forks.set(author, seq)
+    }
     const at = new Map<string, string[]>()
     for (const d of evidence.values()) {
       const k = `${d.event.author}!${d.event.seq}`
@@ -669,7 +878,9 @@ export class Vault {
         try {
           const d = decodeEvent(doc.raw, this.vaultId)
           docs.set(d.id, d)
-        } catch { /* named by the full check */ }
+        } catch {
+          /* named by the full check */
+        }
       }
     }
     this.evidence = new Map([...docs.values()].map((d) => [d.id, { author: d.event.author, seq: d.event.seq }]))
@@ -705,8 +916,14 @@ export class Vault {
   /** Import a bundle through the gate, all or nothing. */
   async importBundle(text: string): Promise<{ admitted: number; duplicates: number }> {
     const { bundle, events } = openBundle(text, this.vaultId)
-    const verdicts = await this.ingest(events.map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw })), { allOrNothing: true, signer: bundle.signer })
-    return { admitted: verdicts.filter((v) => v.decision === 'ADMIT').length, duplicates: verdicts.filter((v) => v.decision === 'DUPLICATE').length }
+    const verdicts = await this.ingest(
+      events.map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw })),
+      { allOrNothing: true, signer: bundle.signer }
+    )
+    return {
+      admitted: verdicts.filter((v) => v.decision === 'ADMIT').length,
+      duplicates: verdicts.filter((v) => v.decision === 'DUPLICATE').length
+    }
   }
 
   /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */
@@ -720,10 +937,16 @@ export class Vault {
   }
 
   /** Stored events in feed order, decoded (no signature check: that is what verify is for). */
-  async * events(pageSize = 500): AsyncGenerator<{ docId: string; id: string; raw: string; event: SignedEvent }[]> {
+  async *events(pageSize = 500): AsyncGenerator<{ docId: string; id: string; raw: string; event: SignedEvent }[]> {
     await this.pipeline.flush()
     for await (const page of this.store.scan({ pageSize })) {
-      yield page.map((doc: EventDoc) => ({ docId: doc._id, id: doc.id, raw: doc.raw, event: JSON.parse(doc.raw) as SignedEvent }))
+      yield page
+        .map((doc: EventDoc) => ({
+          docId: doc._id,
+          id: doc.id,
+          raw: doc.raw,
+          event: JSON.parse(doc.raw) as SignedEvent
+        }))
         .filter((e) => parseEventDocId(e.docId) !== null)
     }
   }
@@ -738,13 +961,20 @@ export class Vault {
   private closing: Promise<void> | null = null
 
   private async closeOnce(): Promise<void> {
-    if (!this.store.db.damage) await maybeCheckpoint(this).catch(() => null) // the policy interval; a failure here must not block closing
+    // the policy interval; a failure here must not block closing
+    if (!this.store.db.damage) await maybeCheckpoint(this).catch(() => null)
     await this.exclusive(async () => {
       try {
         await this.pipeline?.close()
         if (this.key && this.healthState.state === 'ok' && this.point && !this.store.db.damage) {
-          const report = await verifyIncremental({ store: this.store, vaultId: this.vaultId, isKnownAuthor: () => true, point: this.point })
-          if (report.ok) await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
+          const report = await verifyIncremental({
+            store: this.store,
+            vaultId: this.vaultId,
+            isKnownAuthor: () => true,
+            point: this.point
+          })
+          if (report.ok)
+            await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))
         }
       } finally {
         this.lock()
@@ -756,7 +986,8 @@ export class Vault {
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn)
-    this.queue = run.catch(() => undefined) // the queue only orders calls; each caller gets its own result or error from `run`
+    // the queue only orders calls; each caller gets its own result or error from `run`
+    this.queue = run.catch(() => undefined)
     return run
   }
 }
@@ -773,10 +1004,17 @@ function referencedBy(payload: Record<string, Json>): string[] {
 }
 
 /** Check bytes and signatures of incoming events on every core (the worker pool), then decode the good ones. */
-async function checkIncoming(vaultId: string, incoming: { docId: string; raw: unknown }[], given?: EventChecker): Promise<Incoming[]> {
+async function checkIncoming(
+  vaultId: string,
+  incoming: { docId: string; raw: unknown }[],
+  given?: EventChecker
+): Promise<Incoming[]> {
   const checker = given ?? checkerFor(incoming.length)
   try {
-    const results = await checker.check(incoming.map((x) => x.raw), vaultId)
+    const results = await checker.check(
+      incoming.map((x) => x.raw),
+      vaultId
+    )
     return incoming.map((x, i) => {
       const r = results[i]!
       if (!r.ok) return { ...x, checked: { code: r.code, reason: r.message } }

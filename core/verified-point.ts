@@ -32,13 +32,22 @@ type UnsignedPoint = Omit<VerifiedPoint, 'sig'>
 
 function pointBytes(p: UnsignedPoint): Uint8Array {
   const { v, vault, device, updateSeq, feeds, forks, gov, at } = p
-  return concatBytes(utf8(DOMAIN_TAG.verifiedPoint(vault)),
-    utf8(canonicalize({ v, vault, device, updateSeq, feeds, forks, gov, at } as unknown as Json)))
+  return concatBytes(
+    utf8(DOMAIN_TAG.verifiedPoint(vault)),
+    utf8(canonicalize({ v, vault, device, updateSeq, feeds, forks, gov, at } as unknown as Json))
+  )
 }
 
 export function signPoint(report: VerifyReport, vault: string, device: string, secretKey: Uint8Array): VerifiedPoint {
   const unsigned: UnsignedPoint = {
-    v: POINT_VERSION, vault, device, updateSeq: report.updateSeq, feeds: report.feeds, forks: report.forks, gov: report.gov, at: report.verifiedAt
+    v: POINT_VERSION,
+    vault,
+    device,
+    updateSeq: report.updateSeq,
+    feeds: report.feeds,
+    forks: report.forks,
+    gov: report.gov,
+    at: report.verifiedAt
   }
   return { ...unsigned, sig: toHex(signDetached(secretKey, pointBytes(unsigned))) }
 }
@@ -46,8 +55,16 @@ export function signPoint(report: VerifyReport, vault: string, device: string, s
 /** The point if it is well-formed, for this vault and device, and its signature verifies; else null. */
 export function checkPoint(value: unknown, vault: string, device: string): VerifiedPoint | null {
   const p = value as VerifiedPoint
-  if (typeof p !== 'object' || p === null || p.v !== POINT_VERSION || p.vault !== vault || p.device !== device) return null
-  if (!Number.isSafeInteger(p.updateSeq) || !isHex(p.sig, 64) || typeof p.feeds !== 'object' || !Array.isArray(p.forks) || !Array.isArray(p.gov)) return null
+  if (typeof p !== 'object' || p === null || p.v !== POINT_VERSION || p.vault !== vault || p.device !== device)
+    return null
+  if (
+    !Number.isSafeInteger(p.updateSeq) ||
+    !isHex(p.sig, 64) ||
+    typeof p.feeds !== 'object' ||
+    !Array.isArray(p.forks) ||
+    !Array.isArray(p.gov)
+  )
+    return null
   try {
     return verifyStrict(fromHex(device, 32)!, pointBytes(p), fromHex(p.sig, 64)!) ? p : null
   } catch {
@@ -55,7 +72,10 @@ export function checkPoint(value: unknown, vault: string, device: string): Verif
   }
 }
 
-/** The stored point, unchecked (callers run checkPoint). Lives beside the database, not in it, so replacing the database with an older copy cannot roll it back too. */
+/**
+ * The stored point, unchecked (callers run checkPoint). Lives beside the database, not in it, so replacing the database
+ * with an older copy cannot roll it back too.
+ */
 export async function loadPoint(dir: string): Promise<unknown> {
   return readJsonFileIfExists(join(dir, POINT_FILE), 16 * 1024 * 1024, 8).catch(() => null)
 }

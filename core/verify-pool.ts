@@ -48,7 +48,9 @@ export class WorkerChecker implements EventChecker {
         this.pending.clear()
       }
       w.on('error', failAll)
-      w.on('exit', (code) => { if (this.pending.size > 0) failAll(new Error(`verify worker exited (${code})`)) })
+      w.on('exit', (code) => {
+        if (this.pending.size > 0) failAll(new Error(`verify worker exited (${code})`))
+      })
       this.workers.push(w)
     }
   }
@@ -60,10 +62,12 @@ export class WorkerChecker implements EventChecker {
     for (let i = 0; i < n && i * chunk < raws.length; i++) {
       const job = ++this.job
       const slice = raws.slice(i * chunk, (i + 1) * chunk)
-      parts.push(new Promise((resolve, reject) => {
-        this.pending.set(job, { resolve, reject })
-        this.workers[i]!.postMessage({ job, raws: slice, vault })
-      }))
+      parts.push(
+        new Promise((resolve, reject) => {
+          this.pending.set(job, { resolve, reject })
+          this.workers[i]!.postMessage({ job, raws: slice, vault })
+        })
+      )
     }
     return (await Promise.all(parts)).flat()
   }

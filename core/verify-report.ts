@@ -1,13 +1,45 @@
 /** What a self-check reports: the shapes the verifier, the verified point and every host share. */
 
 export type IssueCode =
-  | 'MALFORMED' | 'NON_CANONICAL' | 'OVERSIZED' | 'TOO_DEEP' | 'BAD_SIGNATURE' | 'WEAK_KEY' | 'WRONG_VAULT'
-  | 'MISPLACED' | 'INDEX_MISMATCH' | 'REWRITTEN' | 'DELETED' | 'GAP' | 'BROKEN_LINK' | 'UNKNOWN_AUTHOR'
-  | 'TRUNCATED' | 'NO_GENESIS' | 'STRAY_DOC' | 'BAD_FORK_EVIDENCE' | 'INVALID_COMMIT' | 'BAD_GENESIS' | 'CHECKPOINT_MISMATCH'
+  | 'MALFORMED'
+  | 'NON_CANONICAL'
+  | 'OVERSIZED'
+  | 'TOO_DEEP'
+  | 'BAD_SIGNATURE'
+  | 'WEAK_KEY'
+  | 'WRONG_VAULT'
+  | 'MISPLACED'
+  | 'INDEX_MISMATCH'
+  | 'REWRITTEN'
+  | 'DELETED'
+  | 'GAP'
+  | 'BROKEN_LINK'
+  | 'UNKNOWN_AUTHOR'
+  | 'TRUNCATED'
+  | 'NO_GENESIS'
+  | 'STRAY_DOC'
+  | 'BAD_FORK_EVIDENCE'
+  | 'INVALID_COMMIT'
+  | 'BAD_GENESIS'
+  | 'CHECKPOINT_MISMATCH'
 
-export interface VerifyIssue { code: IssueCode; docId: string; author?: string; seq?: number; eventId?: string; message: string }
-export interface FeedHead { length: number; head: string }
-export interface ForkRecord { author: string; seq: number; ids: string[] }
+export interface VerifyIssue {
+  code: IssueCode
+  docId: string
+  author?: string
+  seq?: number
+  eventId?: string
+  message: string
+}
+export interface FeedHead {
+  length: number
+  head: string
+}
+export interface ForkRecord {
+  author: string
+  seq: number
+  ids: string[]
+}
 
 export interface VerifyReport {
   ok: boolean

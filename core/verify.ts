@@ -16,7 +16,7 @@ import { rootOf, type Hash } from './proofs/merkle.js'
 import { sha256Hex, toHex } from './bytes.js'
 import { VERIFY_FAILED } from './errors.js'
 
-export type { FeedHead, ForkRecord, IssueCode, VerifyIssue, VerifyReport } from './verify-report.js'
+export type { FeedHead, VerifyIssue, VerifyReport } from './verify-report.js'
 import type { FeedHead, ForkRecord, IssueCode, VerifyIssue, VerifyReport } from './verify-report.js'
 
 export interface VerifyOptions {
@@ -56,7 +56,11 @@ class Run {
   genesisSeen = false
 
   /** `inOrder`: events must come in feed order (an export file); otherwise they may come in any order. */
-  constructor(readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore }, private readonly inOrder = false, private readonly merkle = false) {}
+  constructor(
+    readonly opts: Omit<VerifyOptions, 'store'> & { store?: LogStore },
+    private readonly inOrder = false,
+    private readonly merkle = false
+  ) {}
 
   /** Each author's latest checkpoint must state the roots the log actually has. */
   checkCheckpoints(): void {
@@ -65,8 +69,12 @@ class Run {
         const payload = checkCheckpointPayload((JSON.parse(cp.raw) as { payload: unknown }).payload)
         for (const f of payload.feeds) {
           const leaves = this.leaves.get(f.author) ?? []
-          if (leaves.length < f.length) throw VERIFY_FAILED(`it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${leaves.length}`)
-          if (toHex(rootOf(leaves, 0, f.length)) !== f.root) throw VERIFY_FAILED(`its root for feed ${f.author.slice(0, 8)}… does not match the log`)
+          if (leaves.length < f.length)
+            throw VERIFY_FAILED(
+              `it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${leaves.length}`
+            )
+          if (toHex(rootOf(leaves, 0, f.length)) !== f.root)
+            throw VERIFY_FAILED(`its root for feed ${f.author.slice(0, 8)}… does not match the log`)
         }
       } catch (err) {
         this.issue('CHECKPOINT_MISMATCH', cp.docId, `checkpoint does not match the log: ${(err as Error).message}`)
@@ -88,17 +96,23 @@ class Run {
   accept(doc: EventDoc, check: EventCheck): void {
     this.checked++
     const slot = parseEventDocId(doc._id)
-    if (!slot) { this.strays.set(doc._id, doc._deleted === true); return }
+    if (!slot) {
+      this.strays.set(doc._id, doc._deleted === true)
+      return
+    }
     const w = this.walk(slot.author)
     if (w.broken) return
     if (doc._deleted) return this.fail(w, doc, 'DELETED', 'an event document was deleted')
-    if (!doc._rev?.startsWith('1-')) return this.fail(w, doc, 'REWRITTEN', `event document was rewritten (revision ${doc._rev})`)
-    if (slot.seq <= w.length || w.pending.has(slot.seq)) return this.fail(w, doc, 'REWRITTEN', 'a second body was stored for an event slot')
+    if (!doc._rev?.startsWith('1-'))
+      return this.fail(w, doc, 'REWRITTEN', `event document was rewritten (revision ${doc._rev})`)
+    if (slot.seq <= w.length || w.pending.has(slot.seq))
+      return this.fail(w, doc, 'REWRITTEN', 'a second body was stored for an event slot')
     // What can be said of an event on its own is said at once, even if it arrived early.
     const invalid = this.validate(doc, check)
     if (invalid) return this.fail(w, doc, invalid.code, invalid.message, check.id || undefined)
     if (slot.seq > w.length + 1) {
-      if (this.inOrder || w.pending.size >= MAX_PENDING) return this.fail(w, doc, 'GAP', `events ${w.length + 1}..${slot.seq - 1} of this feed are missing`)
+      if (this.inOrder || w.pending.size >= MAX_PENDING)
+        return this.fail(w, doc, 'GAP', `events ${w.length + 1}..${slot.seq - 1} of this feed are missing`)
       w.pending.set(slot.seq, { doc, check })
       return
     }
@@ -113,16 +127,26 @@ class Run {
     const slot = parseEventDocId(doc._id)!
     w.broken = true
     w.pending.clear()
-    this.issue(code, doc._id, `${message}; later events of this feed are not trusted`, { author: slot.author, seq: slot.seq, ...(eventId ? { eventId } : {}) })
+    this.issue(code, doc._id, `${message}; later events of this feed are not trusted`, {
+      author: slot.author,
+      seq: slot.seq,
+      ...(eventId ? { eventId } : {})
+    })
   }
 
   /** Bytes, slot, index hints and author: everything but the chain. */
   private validate(doc: EventDoc, check: EventCheck): { code: IssueCode; message: string } | null {
     const slot = parseEventDocId(doc._id)!
     if (!check.ok) return { code: check.code as IssueCode, message: check.message }
-    if (check.author !== slot.author || check.seq !== slot.seq) return { code: 'MISPLACED', message: `event claims ${check.author.slice(0, 8)}…#${check.seq} but is stored in another slot` }
-    if (doc.id !== check.id || doc.type !== check.type || doc.ts !== check.ts) return { code: 'INDEX_MISMATCH', message: 'stored index fields do not match the signed bytes' }
-    if (!this.opts.isKnownAuthor(slot.author)) return { code: 'UNKNOWN_AUTHOR', message: 'author key is not a key of this vault' }
+    if (check.author !== slot.author || check.seq !== slot.seq)
+      return {
+        code: 'MISPLACED',
+        message: `event claims ${check.author.slice(0, 8)}…#${check.seq} but is stored in another slot`
+      }
+    if (doc.id !== check.id || doc.type !== check.type || doc.ts !== check.ts)
+      return { code: 'INDEX_MISMATCH', message: 'stored index fields do not match the signed bytes' }
+    if (!this.opts.isKnownAuthor(slot.author))
+      return { code: 'UNKNOWN_AUTHOR', message: 'author key is not a key of this vault' }
     return null
   }
 
@@ -140,7 +164,8 @@ class Run {
       const l = this.leaves.get(w.author) ?? []
       l.push(eventLeaf(check.id))
       this.leaves.set(w.author, l)
-      if (check.type === CHECKPOINT_TYPE && check.seq > (this.checkpoints.get(w.author)?.seq ?? 0)) this.checkpoints.set(w.author, { docId: doc._id, seq: check.seq, raw: doc.raw })
+      if (check.type === CHECKPOINT_TYPE && check.seq > (this.checkpoints.get(w.author)?.seq ?? 0))
+        this.checkpoints.set(w.author, { docId: doc._id, seq: check.seq, raw: doc.raw })
     }
     w.length = check.seq
     w.head = check.id
@@ -164,7 +189,8 @@ class Run {
     let total = 0
     for (const w of [...this.feeds.values()].sort((a, b) => (a.author < b.author ? -1 : 1))) {
       if (w.length === 0) continue
-      // A fork does not shorten the feed: the slot chain verified as it is, and governance decides what a forked key's events count for.
+      // A fork does not shorten the feed: the slot chain verified as it is, and governance decides what a forked key's
+      // events count for.
       feeds[w.author] = { length: w.length, head: w.head }
       total += w.length
     }
@@ -173,9 +199,17 @@ class Run {
       return slot.seq <= (feeds[slot.author]?.length ?? 0)
     }
     return {
-      ok: this.issues.length === 0, mode, checked: this.checked, total, feeds,
-      forks: [...this.forks.values()], issues: this.issues, gov: [...this.gov].filter(trusted).sort(), updateSeq,
-      durationMs: Math.round(performance.now() - started), verifiedAt: new Date().toISOString()
+      ok: this.issues.length === 0,
+      mode,
+      checked: this.checked,
+      total,
+      feeds,
+      forks: [...this.forks.values()],
+      issues: this.issues,
+      gov: [...this.gov].filter(trusted).sort(),
+      updateSeq,
+      durationMs: Math.round(performance.now() - started),
+      verifiedAt: new Date().toISOString()
     }
   }
 }
@@ -183,8 +217,16 @@ class Run {
 /** Pages checked at once: enough to keep every worker busy while the main thread reads and links. */
 const IN_FLIGHT = 4
 
-/** Route bodies: event slots are checked (in parallel), fork evidence is kept for later. Results are applied in read order. */
-async function checkPages(run: Run, pages: AsyncIterable<EventDoc[]> | Iterable<EventDoc[]>, checker: EventChecker, total: number): Promise<void> {
+/**
+ * Route bodies: event slots are checked (in parallel), fork evidence is kept for later. Results are applied in read
+ * order.
+ */
+async function checkPages(
+  run: Run,
+  pages: AsyncIterable<EventDoc[]> | Iterable<EventDoc[]>,
+  checker: EventChecker,
+  total: number
+): Promise<void> {
   const queue: { events: EventDoc[]; size: number; results: Promise<EventCheck[]> }[] = []
   let done = 0
   const applyOldest = async () => {
@@ -200,7 +242,10 @@ async function checkPages(run: Run, pages: AsyncIterable<EventDoc[]> | Iterable<
       if (doc._id.startsWith(FORK_PREFIX)) run.forkDocs.push(doc)
       else if (doc._id.startsWith(EVENT_PREFIX) || doc._id === '') events.push(doc)
     }
-    const results = checker.check(events.map((d) => (d._deleted ? '' : d.raw)), run.opts.vaultId)
+    const results = checker.check(
+      events.map((d) => (d._deleted ? '' : d.raw)),
+      run.opts.vaultId
+    )
     results.catch(() => undefined) // awaited in order below; avoid an unhandled rejection meanwhile
     queue.push({ events, size: page.length, results })
     if (queue.length >= IN_FLIGHT) await applyOldest()
@@ -211,14 +256,22 @@ async function checkPages(run: Run, pages: AsyncIterable<EventDoc[]> | Iterable<
 async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {
   const docs = run.forkDocs.filter((d) => !d._deleted)
   if (docs.length === 0) return
-  const results = await checker.check(docs.map((d) => d.raw), run.opts.vaultId)
+  const results = await checker.check(
+    docs.map((d) => d.raw),
+    run.opts.vaultId
+  )
   for (let i = 0; i < docs.length; i++) {
-    const doc = docs[i]!, r = results[i]!
-    if (!r.ok) { run.issue('BAD_FORK_EVIDENCE', doc._id, `fork evidence does not verify: ${r.message}`); continue }
+    const doc = docs[i]!,
+      r = results[i]!
+    if (!r.ok) {
+      run.issue('BAD_FORK_EVIDENCE', doc._id, `fork evidence does not verify: ${r.message}`)
+      continue
+    }
     const slot = await run.opts.store!.get(r.author, r.seq)
     if (!slot || slot.id === r.id) continue
     const prior = run.forks.get(r.author)
-    if (!prior || r.seq < prior.seq) run.forks.set(r.author, { author: r.author, seq: r.seq, ids: [slot.id, r.id].sort() })
+    if (!prior || r.seq < prior.seq)
+      run.forks.set(r.author, { author: r.author, seq: r.seq, ids: [slot.id, r.id].sort() })
   }
 }
 
@@ -241,7 +294,12 @@ export async function verifyFull(opts: VerifyOptions): Promise<VerifyReport> {
   for (const [author, seen] of Object.entries(opts.point?.feeds ?? {})) {
     const w = run.feeds.get(author)
     if (!w || (w.length < seen.length && !w.broken)) {
-      run.issue('TRUNCATED', `${EVENT_PREFIX}${author}`, `feed holds ${w?.length ?? 0} events but ${seen.length} were verified before: events were removed`, { author })
+      run.issue(
+        'TRUNCATED',
+        `${EVENT_PREFIX}${author}`,
+        `feed holds ${w?.length ?? 0} events but ${seen.length} were verified before: events were removed`,
+        { author }
+      )
     }
   }
   return run.report('full', updateSeq, started)
@@ -258,15 +316,26 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
   run.genesisSeen = true // established by the point's own verification
   for (const f of point.forks) run.forks.set(f.author, f)
   for (const docId of point.gov) run.gov.add(docId)
-  if (await store.updateSeq() < point.updateSeq) {
+  if ((await store.updateSeq()) < point.updateSeq) {
     run.issue('TRUNCATED', '', 'the database is older than the last verified point: it was rolled back or replaced')
   }
   for (const [author, h] of Object.entries(point.feeds)) {
     Object.assign(run.walk(author), { length: h.length, head: h.head })
     const doc = await store.get(author, h.length)
-    const problem = !doc ? 'TRUNCATED' : !doc._rev?.startsWith('1-') || sha256Hex(doc.raw) !== h.head ? 'REWRITTEN' : null
+    const problem = !doc
+      ? 'TRUNCATED'
+      : !doc._rev?.startsWith('1-') || sha256Hex(doc.raw) !== h.head
+        ? 'REWRITTEN'
+        : null
     if (problem) {
-      run.issue(problem, eventDocId(author, h.length), problem === 'TRUNCATED' ? 'the verified head of this feed is gone' : 'the verified head of this feed was changed', { author, seq: h.length })
+      run.issue(
+        problem,
+        eventDocId(author, h.length),
+        problem === 'TRUNCATED'
+          ? 'the verified head of this feed is gone'
+          : 'the verified head of this feed was changed',
+        { author, seq: h.length }
+      )
       run.walk(author).broken = true
     }
   }
@@ -277,12 +346,20 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
     if (res.results.length === 0) break
     for (const change of res.results) {
       const doc = change.doc as unknown as EventDoc
-      if (change.id.startsWith(FORK_PREFIX)) { run.forkDocs.push(doc); continue }
+      if (change.id.startsWith(FORK_PREFIX)) {
+        run.forkDocs.push(doc)
+        continue
+      }
       const slot = parseEventDocId(change.id)
-      if (!slot) { if (change.id.startsWith(EVENT_PREFIX) && !change.deleted) run.issue('STRAY_DOC', change.id, 'document in the event range with an invalid id'); continue }
+      if (!slot) {
+        if (change.id.startsWith(EVENT_PREFIX) && !change.deleted)
+          run.issue('STRAY_DOC', change.id, 'document in the event range with an invalid id')
+        continue
+      }
       const verified = point.feeds[slot.author]?.length ?? 0
       if (change.deleted) run.issue('DELETED', change.id, 'an event document was deleted', slot)
-      else if (slot.seq <= verified) run.issue('REWRITTEN', change.id, `an already verified event was rewritten (revision ${doc._rev})`, slot)
+      else if (slot.seq <= verified)
+        run.issue('REWRITTEN', change.id, `an already verified event was rewritten (revision ${doc._rev})`, slot)
       else fresh.push(doc)
     }
     since = res.last_seq
@@ -305,7 +382,11 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
  * Verify events that come from somewhere other than the store (an export file,
  * a bundle): the same per-event and chain rules, in the order given.
  */
-export async function verifyDocs(opts: Omit<VerifyOptions, 'store' | 'point'>, pages: Iterable<EventDoc[]>, total: number): Promise<VerifyReport> {
+export async function verifyDocs(
+  opts: Omit<VerifyOptions, 'store' | 'point'>,
+  pages: Iterable<EventDoc[]>,
+  total: number
+): Promise<VerifyReport> {
   const started = performance.now()
   const run = new Run(opts, true)
   const checker = opts.checker ?? checkerFor(total)

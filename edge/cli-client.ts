@@ -9,7 +9,23 @@
  */
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createHandlers, dispatch, fromWireError, IN_USE, INTERNAL, isWireError, OWNER_FILE, readJsonFileIfExists, registryOf, TelemetryStore, VaultError, writeJsonFile, type Handlers, type Vault, type WireError } from '../core/index.js'
+import {
+  createHandlers,
+  dispatch,
+  fromWireError,
+  IN_USE,
+  INTERNAL,
+  isWireError,
+  OWNER_FILE,
+  readJsonFileIfExists,
+  registryOf,
+  TelemetryStore,
+  VaultError,
+  writeJsonFile,
+  type Handlers,
+  type Vault,
+  type WireError
+} from '../core/index.js'
 import { syncDomain, type SyncHostMethods } from '../sync/methods.js'
 import { dirOf, openVault } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
@@ -33,7 +49,10 @@ export interface VaultApi {
   call<M extends CliMethod>(method: M, args: ArgsOf<M>): Promise<ResultOf<M>>
   /** The daemon's URL when the calls go to a running `tresor serve`; null when this process opened the vault. */
   readonly via: string | null
-  /** The vault this process opened (null through a daemon): for work bigger than an API call carries (a bundle file over 48 MiB). */
+  /**
+   * The vault this process opened (null through a daemon): for work bigger than an API call carries (a bundle file over
+   * 48 MiB).
+   */
   readonly local: Vault | null
   /** The telemetry store this process opened (with `telemetry`), for intake that waits for room instead of polling. */
   readonly telemetry: TelemetryStore | null
@@ -45,7 +64,7 @@ export async function writeServeFile(dir: string, url: string): Promise<() => Pr
   const path = join(dir, SERVE_FILE)
   await writeJsonFile(path, { v: 1, pid: process.pid, url })
   return async () => {
-    const still = await readJsonFileIfExists(path, 4096, 2).catch(() => null) as { pid?: unknown } | null
+    const still = (await readJsonFileIfExists(path, 4096, 2).catch(() => null)) as { pid?: unknown } | null
     if (still?.pid === process.pid) await rm(path, { force: true })
   }
 }
@@ -69,7 +88,7 @@ export async function vaultApi(args: ParsedArgs, opts: ApiOptions = {}): Promise
   }
   let store: TelemetryStore | undefined
   try {
-    if (opts.unlock) await vault.unlock(opts.passphrase ?? await getPassphrase('Device key passphrase: '))
+    if (opts.unlock) await vault.unlock(opts.passphrase ?? (await getPassphrase('Device key passphrase: ')))
     // Telemetry seals with the key: unlocked from TRESOR_PASSPHRASE where it is set, as the daemon does.
     else if (opts.telemetry && process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE)
     if (opts.telemetry) store = await TelemetryStore.open(vault)
@@ -92,8 +111,14 @@ export async function vaultApi(args: ParsedArgs, opts: ApiOptions = {}): Promise
 
 /** The daemon that holds the vault, if it is a `tresor serve` of this folder that said where it answers. */
 export async function runningDaemon(dir: string): Promise<{ url: string; token: string } | null> {
-  const owner = await readJsonFileIfExists(join(dir, OWNER_FILE), 4096, 2).catch(() => null) as { pid?: unknown; role?: unknown } | null
-  const serve = await readJsonFileIfExists(join(dir, SERVE_FILE), 4096, 2).catch(() => null) as { pid?: unknown; url?: unknown } | null
+  const owner = (await readJsonFileIfExists(join(dir, OWNER_FILE), 4096, 2).catch(() => null)) as {
+    pid?: unknown
+    role?: unknown
+  } | null
+  const serve = (await readJsonFileIfExists(join(dir, SERVE_FILE), 4096, 2).catch(() => null)) as {
+    pid?: unknown
+    url?: unknown
+  } | null
   if (!owner || !serve || owner.pid !== serve.pid || typeof serve.url !== 'string') return null
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(serve.url)) return null // loopback only: the token never leaves the machine
   const token = (await readFile(join(dir, SERVE_TOKEN_FILE), 'utf8').catch(() => '')).trim()
@@ -105,20 +130,29 @@ export async function remoteApi(daemon: { url: string; token: string }, opts: Ap
   const call = async <M extends CliMethod>(method: M, a: ArgsOf<M>): Promise<ResultOf<M>> => {
     let res: Response
     try {
-      res = await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(a ?? {}) })
+      res = await fetch(`${daemon.url}/api/${method}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(a ?? {})
+      })
     } catch (err) {
-      throw IN_USE(`the vault is held by tresor serve at ${daemon.url}, which did not answer (${(err as Error).message})`)
+      throw IN_USE(
+        `the vault is held by tresor serve at ${daemon.url}, which did not answer (${(err as Error).message})`
+      )
     }
-    const body = await res.json().catch(() => null) as { ok: boolean; value?: unknown; error?: WireError } | null
+    const body = (await res.json().catch(() => null)) as { ok: boolean; value?: unknown; error?: WireError } | null
     if (!body) throw INTERNAL(`tresor serve at ${daemon.url} answered ${res.status} without a result`)
-    if (!body.ok) throw isWireError(body.error) ? fromWireError(body.error) : INTERNAL(`tresor serve at ${daemon.url} answered ${res.status} with an error it did not name`)
+    if (!body.ok)
+      throw isWireError(body.error)
+        ? fromWireError(body.error)
+        : INTERNAL(`tresor serve at ${daemon.url} answered ${res.status} with an error it did not name`)
     return body.value as ResultOf<M>
   }
   let relock = false
   if (opts.unlock) {
     const status = await call('vault.status', {} as never)
     if (!status.unlocked) {
-      await call('vault.unlock', { passphrase: opts.passphrase ?? await getPassphrase('Device key passphrase: ') })
+      await call('vault.unlock', { passphrase: opts.passphrase ?? (await getPassphrase('Device key passphrase: ')) })
       relock = true // the daemon's key was locked before this command: it is locked again after
     }
   }
@@ -127,11 +161,19 @@ export async function remoteApi(daemon: { url: string; token: string }, opts: Ap
     local: null,
     telemetry: null,
     call,
-    close: async () => { if (relock) await call('vault.lock', {}).catch(() => undefined) } // the daemon may have locked itself (auto-lock) or stopped: either way the key is not left open by us
+    close: async () => {
+      // the daemon may have locked itself (auto-lock) or stopped: either way the key is not left open by us
+      if (relock) await call('vault.lock', {}).catch(() => undefined)
+    }
   }
 }
 
-export interface ApiOptions { unlock?: boolean; full?: boolean; telemetry?: boolean; passphrase?: string }
+export interface ApiOptions {
+  unlock?: boolean
+  full?: boolean
+  telemetry?: boolean
+  passphrase?: string
+}
 
 /** Run `fn` with the vault's API and always close it. */
 export async function withApi<T>(api: VaultApi, fn: (api: VaultApi) => Promise<T>): Promise<T> {

@@ -3,7 +3,20 @@
  * inbox, show, approve, reject, withdraw, commit, members, flags, ledger, and
  * offline transfer with bundles (export, import, join).
  */
-import { dict, expiresAfter, MAX_BUNDLE_TEXT, own, parseBounded, settingPair, settingsAction, streamAction, Vault, type Action, type Json, type ProposalView } from '../core/index.js'
+import {
+  dict,
+  expiresAfter,
+  MAX_BUNDLE_TEXT,
+  own,
+  parseBounded,
+  settingPair,
+  settingsAction,
+  streamAction,
+  Vault,
+  type Action,
+  type Json,
+  type ProposalView
+} from '../core/index.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { flag, required, usage, type ParsedArgs } from './args.js'
@@ -13,8 +26,20 @@ import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
 
 export const GOVERNANCE_FLAGS = {
-  reason: 'value', expires: 'value', who: 'value', key: 'value', on: 'bool', off: 'bool', register: 'value',
-  set: 'list', since: 'value', bundle: 'value', flag: 'value', stream: 'value', schema: 'value', field: 'list'
+  reason: 'value',
+  expires: 'value',
+  who: 'value',
+  key: 'value',
+  on: 'bool',
+  off: 'bool',
+  register: 'value',
+  set: 'list',
+  since: 'value',
+  bundle: 'value',
+  flag: 'value',
+  stream: 'value',
+  schema: 'value',
+  field: 'list'
 } as const
 
 export const GOVERNANCE_HELP = `
@@ -44,27 +69,46 @@ async function jsonFile(args: ParsedArgs): Promise<Json> {
   return parseBounded(await readFile(required(args, 'file'), 'utf8'), 1024 * 1024, 16)
 }
 
-const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean)
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 
 /** The action a `propose` sub-form describes. */
 async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Action> {
   switch (form) {
     case 'flag': {
-      const on = args.flags.has('on'), off = args.flags.has('off')
+      const on = args.flags.has('on'),
+        off = args.flags.has('off')
       if (on === off) throw usage('say --on or --off')
       return { kind: 'flag.set', args: { flag: required(args, 'flag'), value: on } }
     }
-    case 'member-add': return { kind: 'member.add', args: { name: required(args, 'who'), roles: list(required(args, 'roles')), keys: [required(args, 'key')] } }
-    case 'member-remove': return { kind: 'member.remove', args: { name: required(args, 'who') } }
-    case 'member-roles': return { kind: 'member.roles', args: { name: required(args, 'who'), roles: list(required(args, 'roles')) } }
-    case 'key-add': return { kind: 'key.add', args: { member: required(args, 'who'), key: required(args, 'key') } }
-    case 'key-revoke': return { kind: 'key.revoke', args: { member: required(args, 'who'), key: required(args, 'key') } }
-    case 'policy': return { kind: 'policy.set', args: { policy: await jsonFile(args) } }
-    case 'register': return { kind: 'register.append', args: { register: required(args, 'register'), entry: await jsonFile(args) } }
-    case 'stream': return streamAction(required(args, 'stream'), required(args, 'schema'), args.flags.get('field') ?? [])
-    case 'settings': return settingsAction((args.flags.get('set') ?? []).map(settingPair))
+    case 'member-add':
+      return {
+        kind: 'member.add',
+        args: { name: required(args, 'who'), roles: list(required(args, 'roles')), keys: [required(args, 'key')] }
+      }
+    case 'member-remove':
+      return { kind: 'member.remove', args: { name: required(args, 'who') } }
+    case 'member-roles':
+      return { kind: 'member.roles', args: { name: required(args, 'who'), roles: list(required(args, 'roles')) } }
+    case 'key-add':
+      return { kind: 'key.add', args: { member: required(args, 'who'), key: required(args, 'key') } }
+    case 'key-revoke':
+      return { kind: 'key.revoke', args: { member: required(args, 'who'), key: required(args, 'key') } }
+    case 'policy':
+      return { kind: 'policy.set', args: { policy: await jsonFile(args) } }
+    case 'register':
+      return { kind: 'register.append', args: { register: required(args, 'register'), entry: await jsonFile(args) } }
+    case 'stream':
+      return streamAction(required(args, 'stream'), required(args, 'schema'), args.flags.get('field') ?? [])
+    case 'settings':
+      return settingsAction((args.flags.get('set') ?? []).map(settingPair))
     default:
-      throw usage('propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, stream, settings')
+      throw usage(
+        'propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, stream, settings'
+      )
   }
 }
 
@@ -78,7 +122,8 @@ function describe(p: ProposalView): string {
     `  approved by: ${p.approvals.map((a) => `${a.member} [${a.roles.join(',')}]`).join(', ') || 'nobody yet'}`
   ]
   for (const r of p.rejections) lines.push(`  rejected by ${r.member}: ${r.reason}`)
-  if (p.status === 'open') lines.push(p.missing.length === 0 ? '  quorum met: ready to commit' : `  still needed: ${p.missing.join('; ')}`)
+  if (p.status === 'open')
+    lines.push(p.missing.length === 0 ? '  quorum met: ready to commit' : `  still needed: ${p.missing.join('; ')}`)
   return lines.join('\n')
 }
 
@@ -91,12 +136,14 @@ function positional(args: ParsedArgs, what: string): string {
 type Command = (args: ParsedArgs, out: Out) => Promise<number>
 
 /** A command that signs one governance event (through the vault's API) and prints the proposal afterwards. */
-const signing = (act: (api: VaultApi, args: ParsedArgs) => Promise<ProposalView>): Command => async (args, out) =>
-  withApi(await vaultApi(args, { unlock: true }), async (api) => {
-    const p = await act(api, args)
-    out.print(describe(p), p)
-    return 0
-  })
+const signing =
+  (act: (api: VaultApi, args: ParsedArgs) => Promise<ProposalView>): Command =>
+  async (args, out) =>
+    withApi(await vaultApi(args, { unlock: true }), async (api) => {
+      const p = await act(api, args)
+      out.print(describe(p), p)
+      return 0
+    })
 
 export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   propose: async (args, out) => {
@@ -106,7 +153,9 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
     return signing((api) => api.call('gov.propose', { action, reason, ...(expiresAt ? { expiresAt } : {}) }))(args, out)
   },
   approve: signing((api, args) => api.call('gov.approve', { proposal: positional(args, 'a proposal id') })),
-  reject: signing((api, args) => api.call('gov.reject', { proposal: positional(args, 'a proposal id'), reason: required(args, 'reason') })),
+  reject: signing((api, args) =>
+    api.call('gov.reject', { proposal: positional(args, 'a proposal id'), reason: required(args, 'reason') })
+  ),
   withdraw: signing((api, args) => api.call('gov.withdraw', { proposal: positional(args, 'a proposal id') })),
   commit: signing((api, args) => api.call('gov.commit', { proposal: positional(args, 'a proposal id') })),
 
@@ -131,7 +180,10 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
     return withApi(await vaultApi(args), async (api) => {
       const { state, hash } = await api.call('gov.state', {})
       const members = Object.values(state.members)
-      const lines = members.map((m) => `${m.active ? ' ' : 'x'} ${m.name.padEnd(16)} ${m.roles.join(',').padEnd(24)} keys ${m.keys.map((k) => k.slice(0, 12)).join(' ')}${m.revokedKeys.length ? `  revoked ${m.revokedKeys.map((k) => k.slice(0, 12)).join(' ')}` : ''}`)
+      const lines = members.map(
+        (m) =>
+          `${m.active ? ' ' : 'x'} ${m.name.padEnd(16)} ${m.roles.join(',').padEnd(24)} keys ${m.keys.map((k) => k.slice(0, 12)).join(' ')}${m.revokedKeys.length ? `  revoked ${m.revokedKeys.map((k) => k.slice(0, 12)).join(' ')}` : ''}`
+      )
       out.print(lines.join('\n'), { members, stateHash: hash })
       return 0
     })
@@ -140,8 +192,18 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   async flags(args, out) {
     return withApi(await vaultApi(args), async (api) => {
       const { flags, policy } = (await api.call('gov.state', {})).state
-      const rows = Object.keys(flags).sort().map((f) => ({ flag: f, on: own(flags, f) === true, gate: own(policy.flags, f) ?? null }))
-      out.print(rows.map((r) => `${r.on ? 'ON ' : 'off'} ${r.flag.padEnd(26)} gate: ${r.gate?.clauses.map((c) => c.role).join(' + ') || 'any 2 members'} — ${r.gate?.criterion ?? ''}`).join('\n'), rows)
+      const rows = Object.keys(flags)
+        .sort()
+        .map((f) => ({ flag: f, on: own(flags, f) === true, gate: own(policy.flags, f) ?? null }))
+      out.print(
+        rows
+          .map(
+            (r) =>
+              `${r.on ? 'ON ' : 'off'} ${r.flag.padEnd(26)} gate: ${r.gate?.clauses.map((c) => c.role).join(' + ') || 'any 2 members'} — ${r.gate?.criterion ?? ''}`
+          )
+          .join('\n'),
+        rows
+      )
       return 0
     })
   },
@@ -149,7 +211,9 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   async ledger(args, out) {
     return withApi(await vaultApi(args), async (api) => {
       const { entries, balances } = await api.call('ledger.balances', {})
-      const lines = Object.entries(balances).flatMap(([account, byCur]) => Object.entries(byCur).map(([cur, v]) => `${account.padEnd(24)} ${cur} ${(v / 100).toFixed(2).padStart(14)}`))
+      const lines = Object.entries(balances).flatMap(([account, byCur]) =>
+        Object.entries(byCur).map(([cur, v]) => `${account.padEnd(24)} ${cur} ${(v / 100).toFixed(2).padStart(14)}`)
+      )
       out.print(lines.length ? lines.join('\n') : 'the ledger is empty', { entries, balances })
       return 0
     })
@@ -161,7 +225,9 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
       const since = dict<number>()
       const sinceFile = flag(args, 'since')
       if (sinceFile) {
-        const status = parseBounded(await readFile(sinceFile, 'utf8'), 16 * 1024 * 1024, 8) as { feeds?: Record<string, { length: number }> }
+        const status = parseBounded(await readFile(sinceFile, 'utf8'), 16 * 1024 * 1024, 8) as {
+          feeds?: Record<string, { length: number }>
+        }
         for (const [author, f] of Object.entries(status.feeds ?? {})) since[author] = Number(f.length) || 0
       }
       const target = required(args, 'out')
@@ -175,8 +241,12 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
     if (sub === 'import') {
       const text = await readFile(required(args, 'file'), 'utf8')
       return withApi(await vaultApi(args), async (api) => {
-        // A bundle file may be up to 512 MiB; an API call carries 48 MiB (through a daemon, a bigger one waits until it stops).
-        const receipt = api.local && text.length > MAX_BUNDLE_TEXT ? await api.local.importBundle(text) : await api.call('bundle.import', { text })
+        // A bundle file may be up to 512 MiB; an API call carries 48 MiB (through a daemon, a bigger one waits until it
+        // stops).
+        const receipt =
+          api.local && text.length > MAX_BUNDLE_TEXT
+            ? await api.local.importBundle(text)
+            : await api.call('bundle.import', { text })
         out.print(`admitted ${receipt.admitted} event(s), ${receipt.duplicates} already here`, receipt)
         return 0
       })
@@ -187,11 +257,17 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
   async join(args, out) {
     if (flag(args, 'git')) return joinGitCommand(args, out, dirOf(args))
     const text = await readFile(required(args, 'bundle'), 'utf8')
-    const vault = await Vault.join({ dir: dirOf(args), bundle: text, passphrase: await getPassphrase('Device key passphrase: ') })
+    const vault = await Vault.join({
+      dir: dirOf(args),
+      bundle: text,
+      passphrase: await getPassphrase('Device key passphrase: ')
+    })
     return withVault(vault, async () => {
       const me = vault.member
-      out.print(`joined ${vault.config.name} (${vault.vaultId})\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add; until then it can review but not sign'}`,
-        { vaultId: vault.vaultId, member: me?.name ?? null, dir: resolve(dirOf(args)) })
+      out.print(
+        `joined ${vault.config.name} (${vault.vaultId})\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add; until then it can review but not sign'}`,
+        { vaultId: vault.vaultId, member: me?.name ?? null, dir: resolve(dirOf(args)) }
+      )
       return 0
     })
   }

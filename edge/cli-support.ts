@@ -24,7 +24,10 @@ export function dirOf(args: ParsedArgs): string {
 
 export async function openVault(args: ParsedArgs, full = false): Promise<Vault> {
   const dir = dirOf(args)
-  const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
+  const exists = await stat(join(dir, VAULT_FILE)).then(
+    () => true,
+    () => false
+  )
   if (!exists) throw NOT_FOUND(`no vault in ${dir} (create one with tresor init)`)
   return Vault.open({ dir, full, onProgress: progress('verifying') })
 }

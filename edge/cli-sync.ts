@@ -7,7 +7,17 @@ import { syncDomain, telemetryRound } from '../sync/methods.js'
 import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
 import type { Credentials } from '../sync/remote.js'
-import { decodeEvent, IN_USE, openHost, readJsonFileIfExists, recount, TelemetryStore, Vault, VaultError, type RecoveryReport } from '../core/index.js'
+import {
+  decodeEvent,
+  IN_USE,
+  openHost,
+  readJsonFileIfExists,
+  recount,
+  TelemetryStore,
+  Vault,
+  VaultError,
+  type RecoveryReport
+} from '../core/index.js'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
@@ -25,7 +35,19 @@ import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
 
-export const SYNC_FLAGS = { url: 'value', user: 'value', admin: 'bool', interval: 'value', git: 'value', port: 'value', mqtt: 'value', 'mqtt-topic': 'list', sync: 'bool', couch: 'bool', mirror: 'bool' } as const
+export const SYNC_FLAGS = {
+  url: 'value',
+  user: 'value',
+  admin: 'bool',
+  interval: 'value',
+  git: 'value',
+  port: 'value',
+  mqtt: 'value',
+  'mqtt-topic': 'list',
+  sync: 'bool',
+  couch: 'bool',
+  mirror: 'bool'
+} as const
 
 export const SYNC_HELP = `
   tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
@@ -56,8 +78,18 @@ async function serveToken(dir: string, file = SERVE_TOKEN_FILE): Promise<string>
 }
 
 /** The mirror URL and token: from the flags (then stored, sealed) or from what was stored. */
-async function gitConnection(dir: string, args: ParsedArgs, passphrase: string): Promise<{ url: string; token: string }> {
-  const url = flag(args, 'url') ?? (await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as { url?: string } | null)?.url
+async function gitConnection(
+  dir: string,
+  args: ParsedArgs,
+  passphrase: string
+): Promise<{ url: string; token: string }> {
+  const url =
+    flag(args, 'url') ??
+    (
+      (await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null)) as {
+        url?: string
+      } | null
+    )?.url
   if (!url) throw usage('no Git mirror configured yet: give --url https://host/owner/repo.git')
   const stored = await loadCredentials(dir, url, passphrase, 'git')
   if (stored && !process.env.TRESOR_GIT_TOKEN) return { url, token: stored.password }
@@ -71,19 +103,29 @@ async function syncGitCommand(args: ParsedArgs, out: Out): Promise<number> {
   const conn = await gitConnection(dirOf(args), args, passphrase)
   return withApi(await vaultApi(args, { unlock: true, passphrase }), async (api) => {
     const round = await api.call('sync.git', conn)
-    out.print(`read ${round.read} file(s): admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, private ${round.private}; wrote ${round.written} event(s) and ${round.anchored} anchor(s)${round.pushed ? ', pushed' : ''}${round.problems.length ? `\nproblems:\n  ${round.problems.join('\n  ')}` : ''}`, round)
+    out.print(
+      `read ${round.read} file(s): admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, private ${round.private}; wrote ${round.written} event(s) and ${round.anchored} anchor(s)${round.pushed ? ', pushed' : ''}${round.problems.length ? `\nproblems:\n  ${round.problems.join('\n  ')}` : ''}`,
+      round
+    )
     return round.quarantined > 0 ? 3 : 0
   })
 }
 
 /** The server, user and password for this vault: from the flags (then stored, sealed) or from what was stored. */
-async function connection(dir: string, args: ParsedArgs, known?: string): Promise<{ url: string; credentials?: Credentials }> {
-  const passphrase = known ?? await getPassphrase('Device key passphrase: ')
+async function connection(
+  dir: string,
+  args: ParsedArgs,
+  known?: string
+): Promise<{ url: string; credentials?: Credentials }> {
+  const passphrase = known ?? (await getPassphrase('Device key passphrase: '))
   const url = flag(args, 'url') ?? (await loadSyncState(dir))?.url
   if (!url) throw usage('no CouchDB configured yet: give --url http(s)://host:port/dbname')
   const user = flag(args, 'user')
   if (user) {
-    const credentials = { username: user, password: await getPassphrase(`CouchDB password for ${user}: `, false, 'TRESOR_COUCH_PASSWORD') }
+    const credentials = {
+      username: user,
+      password: await getPassphrase(`CouchDB password for ${user}: `, false, 'TRESOR_COUCH_PASSWORD')
+    }
     await saveCredentials(dir, url, credentials, passphrase)
     return { url, credentials }
   }
@@ -95,7 +137,11 @@ function describeStatus(s: SyncStatus): string {
     `server    ${s.url ?? '(none)'}${s.user ? ` as ${s.user}` : ''}${s.design ? ` (design doc: ${s.design})` : ''}`,
     `state     ${s.online ? 'online' : 'offline'}; last success ${s.lastSuccess ?? 'never'}${s.lastError ? `; last error: ${s.lastError}` : ''}`,
     `pending   ${s.pendingUp} to push, ${s.pendingDown} waiting in staging; ${s.quarantine} quarantined`,
-    ...(s.denied.length ? [`REFUSED   ${s.denied.length} push(es) refused by the server, first: ${s.denied[0]!.id}: ${s.denied[0]!.reason}`] : []),
+    ...(s.denied.length
+      ? [
+          `REFUSED   ${s.denied.length} push(es) refused by the server, first: ${s.denied[0]!.id}: ${s.denied[0]!.reason}`
+        ]
+      : []),
     ...(s.lastRollback ? [`ROLLBACK  ${s.lastRollback.at}: ${s.lastRollback.message}`] : [])
   ].join('\n')
 }
@@ -105,24 +151,43 @@ export async function joinGitCommand(args: ParsedArgs, out: Out, dir: string): P
   const url = flag(args, 'git')!
   const passphrase = await getPassphrase('Device key passphrase: ')
   const token = await getPassphrase(`Token for ${url}: `, false, 'TRESOR_GIT_TOKEN')
-  const { vault, round } = await joinFromGit({ dir, url, token, passphrase, adopt: (raw) => Vault.adopt({ dir, genesis: decodeEvent(raw, null), passphrase }) })
+  const { vault, round } = await joinFromGit({
+    dir,
+    url,
+    token,
+    passphrase,
+    adopt: (raw) => Vault.adopt({ dir, genesis: decodeEvent(raw, null), passphrase })
+  })
   await saveCredentials(dir, url, { username: 'token', password: token }, passphrase, 'git')
   return withVault(vault, async () => {
     const me = vault.member
-    out.print(`joined ${vault.config.name} (${vault.vaultId}) from ${url}: ${round.admitted} event(s) verified and admitted${round.private ? `, ${round.private} private event(s) to fetch through CouchDB or a bundle` : ''}\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add'}`,
-      { vaultId: vault.vaultId, member: me?.name ?? null, round })
+    out.print(
+      `joined ${vault.config.name} (${vault.vaultId}) from ${url}: ${round.admitted} event(s) verified and admitted${round.private ? `, ${round.private} private event(s) to fetch through CouchDB or a bundle` : ''}\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add'}`,
+      { vaultId: vault.vaultId, member: me?.name ?? null, round }
+    )
     return round.quarantined > 0 ? 3 : 0
   })
 }
 
 function describeRecovery(r: RecoveryReport, peers: string[]): string {
   const lines = [
-    r.movedAside ? `the damaged database is kept, untouched, at ${r.movedAside}` : 'there was no database to move aside',
+    r.movedAside
+      ? `the damaged database is kept, untouched, at ${r.movedAside}`
+      : 'there was no database to move aside',
     `read back: ${r.read.damagedDb} from the damaged database, ${r.read.journal} from the journal, ${r.read.bundles} from bundles (${r.read.unreadable} unreadable); ${r.admitted} admitted through the gate`,
     ...peers,
-    ...r.feeds.map((f) => `  ${f.author.slice(0, 12)}…  ${f.recovered} of ${f.known || f.recovered}${f.recovered < f.known ? `  (${f.known - f.recovered} missing)` : ''}`),
-    r.missing === 0 ? 'nothing the last verified point knew is missing' : `${r.missing} event(s) the last verified point knew are still missing: sync with a peer (tresor sync couch / sync git) or import a bundle that holds them`,
-    ...(r.ownBehind ? [`this device's own feed is at ${r.ownBehind.recovered} of ${r.ownBehind.known}: it signs nothing until peers bring the rest back (signing now would fork its key)`] : [])
+    ...r.feeds.map(
+      (f) =>
+        `  ${f.author.slice(0, 12)}…  ${f.recovered} of ${f.known || f.recovered}${f.recovered < f.known ? `  (${f.known - f.recovered} missing)` : ''}`
+    ),
+    r.missing === 0
+      ? 'nothing the last verified point knew is missing'
+      : `${r.missing} event(s) the last verified point knew are still missing: sync with a peer (tresor sync couch / sync git) or import a bundle that holds them`,
+    ...(r.ownBehind
+      ? [
+          `this device's own feed is at ${r.ownBehind.recovered} of ${r.ownBehind.known}: it signs nothing until peers bring the rest back (signing now would fork its key)`
+        ]
+      : [])
   ]
   return lines.join('\n')
 }
@@ -144,16 +209,25 @@ async function recoverCommand(args: ParsedArgs, out: Out): Promise<number> {
     if (args.flags.has('mirror')) peers.git = await gitConnection(dir, args, passphrase)
   }
   const bundles = await Promise.all((args.flags.get('bundle') ?? []).map((f) => readFile(f, 'utf8')))
-  // The peers are asked for the genesis only when nothing local holds it (the database that held it is the damaged one).
-  const { vault, report } = await Vault.recover({ dir, bundles, fetchGenesis: peers.couch || peers.git ? () => genesisFromPeers(dir, config, peers) : undefined })
+  // The peers are asked for the genesis only when nothing local holds it (the database that held it is the damaged
+  // one).
+  const { vault, report } = await Vault.recover({
+    dir,
+    bundles,
+    fetchGenesis: peers.couch || peers.git ? () => genesisFromPeers(dir, config, peers) : undefined
+  })
   return withVault(vault, async () => {
     const lines = await catchUpFromPeers(vault, peers, passphrase)
     recount(report, vault.heads(), vault.device) // what the peers brought back counts too
     out.print(describeRecovery(report, lines), report)
     if (report.missing === 0 && vault.health.state === 'ok') return 0
-    process.stderr.write(`tresor: recover: ${report.missing > 0
-      ? `${report.missing} event(s) are still missing${report.ownBehind ? ' and this device signs nothing until they are back' : ''}; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them`
-      : `the rebuilt vault is READ-ONLY: ${vault.health.reason ?? 'see tresor verify --full'}`}\n`)
+    process.stderr.write(
+      `tresor: recover: ${
+        report.missing > 0
+          ? `${report.missing} event(s) are still missing${report.ownBehind ? ' and this device signs nothing until they are back' : ''}; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them`
+          : `the rebuilt vault is READ-ONLY: ${vault.health.reason ?? 'see tresor verify --full'}`
+      }\n`
+    )
     return 3
   })
 }
@@ -163,18 +237,32 @@ async function recoverCommand(args: ParsedArgs, out: Out): Promise<number> {
  * rebuild (asking the peers it has stored, with --couch / --mirror) and opens
  * it again; this process only hands over the passphrase and the bundle.
  */
-async function recoverThroughDaemon(args: ParsedArgs, out: Out, daemon: { url: string; token: string }): Promise<number> {
+async function recoverThroughDaemon(
+  args: ParsedArgs,
+  out: Out,
+  daemon: { url: string; token: string }
+): Promise<number> {
   const files = args.flags.get('bundle') ?? []
-  if (files.length > 1) throw usage('while tresor serve runs, recover takes one --bundle at a time (run it again for the next)')
-  if (flag(args, 'url') || flag(args, 'user')) throw usage('while tresor serve runs, recover asks the servers this vault already syncs with: drop --url/--user, or stop the daemon to name another')
+  if (files.length > 1)
+    throw usage('while tresor serve runs, recover takes one --bundle at a time (run it again for the next)')
+  if (flag(args, 'url') || flag(args, 'user'))
+    throw usage(
+      'while tresor serve runs, recover asks the servers this vault already syncs with: drop --url/--user, or stop the daemon to name another'
+    )
   const passphrase = await getPassphrase('Device key passphrase: ')
   const bundle = files[0] ? await readFile(files[0], 'utf8') : undefined
   return withApi(await remoteApi(daemon), async (api) => {
-    const result = await api.call('vault.recover', { passphrase, bundle, peers: args.flags.has('couch') || args.flags.has('mirror') })
+    const result = await api.call('vault.recover', {
+      passphrase,
+      bundle,
+      peers: args.flags.has('couch') || args.flags.has('mirror')
+    })
     out.print(describeRecovery(result, result.peers), result)
     const status = await api.call('vault.status', {})
     if (result.missing === 0 && status.health.state === 'ok') return 0
-    process.stderr.write(`tresor: recover: ${result.missing > 0 ? `${result.missing} event(s) are still missing; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them` : `the rebuilt vault is READ-ONLY: ${status.health.reason ?? 'see tresor verify --full'}`}\n`)
+    process.stderr.write(
+      `tresor: recover: ${result.missing > 0 ? `${result.missing} event(s) are still missing; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them` : `the rebuilt vault is READ-ONLY: ${status.health.reason ?? 'see tresor verify --full'}`}\n`
+    )
     return 3
   })
 }
@@ -204,21 +292,46 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       extensions: [syncDomain({ live: () => live })],
       providers: async (vault) => {
         // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
-        if (process.env.TRESOR_PASSPHRASE) await vault.unlock(process.env.TRESOR_PASSPHRASE).catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))
+        if (process.env.TRESOR_PASSPHRASE)
+          await vault
+            .unlock(process.env.TRESOR_PASSPHRASE)
+            .catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))
         store = await TelemetryStore.open(vault)
         const mqttUrl = flag(args, 'mqtt')
         if (mqttUrl) {
           const topics = args.flags.get('mqtt-topic') ?? ['tresor/#']
-          mqttInput = await startMqttInput({ url: mqttUrl, topics, store, onEvent: (e) => { if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e) } })
-          out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, { mqtt: mqttUrl, topics })
+          mqttInput = await startMqttInput({
+            url: mqttUrl,
+            topics,
+            store,
+            onEvent: (e) => {
+              if (e.kind !== 'ingested') out.print(`${new Date().toISOString()} mqtt ${e.kind}: ${e.detail}`, e)
+            }
+          })
+          out.print(`subscribed to ${topics.join(', ')} at ${mqttUrl} (QoS 1, acknowledged once on disk)`, {
+            mqtt: mqttUrl,
+            topics
+          })
         }
         if (args.flags.has('sync')) {
           let closed = false
-          const closing = new Promise<void>((resolve) => { closeVault = () => { closed = true; resolve() } })
-          const until = { promise: Promise.race([stopping.promise, closing]), stopped: () => closed || stopping.stopped() }
-          loop = syncLoop(vault, args, out, store, until, (sync) => { live = sync })
+          const closing = new Promise<void>((resolve) => {
+            closeVault = () => {
+              closed = true
+              resolve()
+            }
+          })
+          const until = {
+            promise: Promise.race([stopping.promise, closing]),
+            stopped: () => closed || stopping.stopped()
+          }
+          loop = syncLoop(vault, args, out, store, until, (sync) => {
+            live = sync
+          })
             .catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
-            .finally(() => { live = null })
+            .finally(() => {
+              live = null
+            })
         }
         return { telemetry: store }
       },
@@ -238,12 +351,26 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       throw IN_USE(opened.error.message)
     }
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
-    const { server, url } = await startHttpHost({ handlers: host.handlers, registry: host.registry, token, staticDir, port, ingest: { store: () => store, token: ingestToken } })
+    const { server, url } = await startHttpHost({
+      handlers: host.handlers,
+      registry: host.registry,
+      token,
+      staticDir,
+      port,
+      ingest: { store: () => store, token: ingestToken }
+    })
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)
     try {
-      out.print(`Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
-        { url, tokenFile: join(dir, SERVE_TOKEN_FILE), ingestUrl: `${url}/ingest`, ingestTokenFile: join(dir, INGEST_TOKEN_FILE) })
+      out.print(
+        `Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
+        {
+          url,
+          tokenFile: join(dir, SERVE_TOKEN_FILE),
+          ingestUrl: `${url}/ingest`,
+          ingestTokenFile: join(dir, INGEST_TOKEN_FILE)
+        }
+      )
       await stopping.promise
     } finally {
       // Stop taking requests; browsers keep connections open, so those are cut after a short grace.
@@ -270,7 +397,11 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     if (sub === 'telemetry') {
       const conn = await connection(dirOf(args), args)
       return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
-        const { round, pull } = await api.call('sync.telemetry', { ...conn, admin: args.flags.has('admin'), pull: args.flags.has('pull') })
+        const { round, pull } = await api.call('sync.telemetry', {
+          ...conn,
+          admin: args.flags.has('admin'),
+          pull: args.flags.has('pull')
+        })
         out.print(describeForward(round, pull), { round, pull })
         return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? 3 : 0
       })
@@ -280,7 +411,10 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     const conn = await connection(dirOf(args), args, passphrase)
     return withApi(await vaultApi(args, { unlock: true, passphrase }), async (api) => {
       const { round, status } = await api.call('sync.couch', { ...conn, admin: args.flags.has('admin') })
-      out.print(`pulled ${round.pulled}, admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, waiting ${round.waiting}, pushed ${round.pushed}\n${describeStatus(status)}`, { round, status })
+      out.print(
+        `pulled ${round.pulled}, admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, waiting ${round.waiting}, pushed ${round.pushed}\n${describeStatus(status)}`,
+        { round, status }
+      )
       return round.rollback || round.denied.length > 0 ? 3 : 0
     })
   },
@@ -288,7 +422,14 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
   async quarantine(args, out) {
     return withApi(await vaultApi(args), async (api) => {
       const entries = await api.call('sync.quarantine', {})
-      out.print(entries.length === 0 ? 'nothing in quarantine' : entries.map((e) => `${e.at}  ${e.code.padEnd(16)} ${e.docId}\n    ${e.reason} (from ${e.source})`).join('\n'), entries)
+      out.print(
+        entries.length === 0
+          ? 'nothing in quarantine'
+          : entries
+              .map((e) => `${e.at}  ${e.code.padEnd(16)} ${e.docId}\n    ${e.reason} (from ${e.source})`)
+              .join('\n'),
+        entries
+      )
       return 0
     })
   },
@@ -309,7 +450,10 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
 function stopSignal(): { promise: Promise<void>; stopped: () => boolean } {
   let stopped = false
   const promise = new Promise<void>((resolve) => {
-    const stop = () => { stopped = true; resolve() }
+    const stop = () => {
+      stopped = true
+      resolve()
+    }
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
@@ -317,14 +461,27 @@ function stopSignal(): { promise: Promise<void>; stopped: () => boolean } {
 }
 
 function describeForward(round: ForwardRound, pull: PullRound | null): string {
-  return [`telemetry: forwarded ${round.batches} batch(es) (${round.readings} readings); forwarded up to ${round.forwardedSeq}, ${round.pending} waiting`,
+  return [
+    `telemetry: forwarded ${round.batches} batch(es) (${round.readings} readings); forwarded up to ${round.forwardedSeq}, ${round.pending} waiting`,
     ...(round.resent ? [`RESENT    ${round.resent}`] : []),
     ...(round.denied.length ? [`REFUSED   ${round.denied[0]!.id}: ${round.denied[0]!.reason}`] : []),
-    ...(pull ? [`pulled ${pull.pulled}: admitted ${pull.admitted}, duplicates ${pull.duplicates}, quarantined ${pull.quarantined}, waiting ${pull.waiting}`] : [])].join('\n')
+    ...(pull
+      ? [
+          `pulled ${pull.pulled}: admitted ${pull.admitted}, duplicates ${pull.duplicates}, quarantined ${pull.quarantined}, waiting ${pull.waiting}`
+        ]
+      : [])
+  ].join('\n')
 }
 
 /** The daemon's rounds: events with CouchDB, then telemetry forwarding; backoff up to 60 s while offline. */
-async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: TelemetryStore, stopping: { promise: Promise<void>; stopped: () => boolean }, onOpen?: (sync: CouchSync) => void): Promise<void> {
+async function syncLoop(
+  vault: Vault,
+  args: ParsedArgs,
+  out: Out,
+  store: TelemetryStore,
+  stopping: { promise: Promise<void>; stopped: () => boolean },
+  onOpen?: (sync: CouchSync) => void
+): Promise<void> {
   const interval = Number(flag(args, 'interval') ?? 10)
   if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
   const conn = await connection(vault.dir, args)
@@ -334,7 +491,9 @@ async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: Telemet
   // (pouchdb-replication drops a progress request's rejection when the server
   // dies mid-round): say so and carry on; the next round retries.
   process.on('unhandledRejection', (err) => {
-    out.print(`${new Date().toISOString()} network error outside a round: ${(err as Error)?.message ?? String(err)}`, { error: (err as Error)?.message ?? String(err) })
+    out.print(`${new Date().toISOString()} network error outside a round: ${(err as Error)?.message ?? String(err)}`, {
+      error: (err as Error)?.message ?? String(err)
+    })
   })
   let backoff = 1
   try {
@@ -342,23 +501,38 @@ async function syncLoop(vault: Vault, args: ParsedArgs, out: Out, store: Telemet
       let delay = interval
       try {
         const round = await sync.syncOnce()
-        out.print(`${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`, { round })
+        out.print(
+          `${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`,
+          { round }
+        )
         if (store.head.seq > 0 || args.flags.has('pull')) {
           // Telemetry has its own database: its failure (e.g. not created yet) is reported, and the event sync goes on.
           await telemetryRound(store, { ...conn, admin: args.flags.has('admin') }, args.flags.has('pull')).then(
             (t) => out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t }),
-            (err: Error) => out.print(`${new Date().toISOString()} telemetry not forwarded: ${err.message}`, { telemetryError: err.message }))
+            (err: Error) =>
+              out.print(`${new Date().toISOString()} telemetry not forwarded: ${err.message}`, {
+                telemetryError: err.message
+              })
+          )
         }
         backoff = 1
       } catch (err) {
         if (err instanceof VaultError && err.code === 'READ_ONLY') throw err
         delay = Math.min(backoff, 60)
         backoff *= 2
-        out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, { error: (err as Error).message, retryIn: delay })
+        out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, {
+          error: (err as Error).message,
+          retryIn: delay
+        })
       }
       // The timer keeps the process alive between rounds; a stop signal cuts the wait short.
       let timer: NodeJS.Timeout | undefined
-      await Promise.race([stopping.promise, new Promise((resolve) => { timer = setTimeout(resolve, delay * 1000) })])
+      await Promise.race([
+        stopping.promise,
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, delay * 1000)
+        })
+      ])
       clearTimeout(timer)
     }
   } finally {

@@ -3,7 +3,24 @@
  * error, 3 verification failed or vault READ-ONLY, 1 anything else; each
  * failure prints one line on stderr.
  */
-import { ensureDeviceKey, exitStatus, exportYaml, guardStorageFaults, INTERNAL, own, stateHash, statusOf, STORAGE_DAMAGED, Vault, VAULT_FILE, VaultError, verifyYamlExport, type MemberSpec, type VaultStatus, type VerifyReport } from '../core/index.js'
+import {
+  ensureDeviceKey,
+  exitStatus,
+  exportYaml,
+  guardStorageFaults,
+  INTERNAL,
+  own,
+  stateHash,
+  statusOf,
+  STORAGE_DAMAGED,
+  Vault,
+  VAULT_FILE,
+  VaultError,
+  verifyYamlExport,
+  type MemberSpec,
+  type VaultStatus,
+  type VerifyReport
+} from '../core/index.js'
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -18,8 +35,21 @@ import { getPassphrase } from './passphrase.js'
 import { vaultApi, withApi } from './cli-client.js'
 
 const SPEC = {
-  dir: 'value', name: 'value', vault: 'value', roles: 'value', member: 'list', json: 'bool', full: 'bool',
-  file: 'value', format: 'value', out: 'value', type: 'value', author: 'value', limit: 'value', text: 'value', help: 'bool',
+  dir: 'value',
+  name: 'value',
+  vault: 'value',
+  roles: 'value',
+  member: 'list',
+  json: 'bool',
+  full: 'bool',
+  file: 'value',
+  format: 'value',
+  out: 'value',
+  type: 'value',
+  author: 'value',
+  limit: 'value',
+  text: 'value',
+  help: 'bool',
   ...GOVERNANCE_FLAGS,
   ...SYNC_FLAGS,
   ...PROOF_FLAGS,
@@ -44,7 +74,6 @@ ${TELEMETRY_HELP}
 
   Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
 
-
 export async function main(argv: string[]): Promise<number> {
   let args: ParsedArgs
   try {
@@ -53,7 +82,10 @@ export async function main(argv: string[]): Promise<number> {
     return fail(err, argv.includes('--json'))
   }
   const json = args.flags.has('json')
-  const out: Out = { json, print: (human, data) => process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human + '\n') }
+  const out: Out = {
+    json,
+    print: (human, data) => process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human + '\n')
+  }
   const [cmd] = args.command
   // A damaged database is a state to report, not a crash (core/storage.ts).
   guardStorageFaults()
@@ -61,14 +93,23 @@ export async function main(argv: string[]): Promise<number> {
   process.umask(0o077)
   let said = false
   const write = process.stderr.write.bind(process.stderr)
-  process.stderr.write = ((chunk: never, ...rest: never[]) => { said = true; return write(chunk, ...rest) }) as typeof process.stderr.write
+  process.stderr.write = ((chunk: never, ...rest: never[]) => {
+    said = true
+    return write(chunk, ...rest)
+  }) as typeof process.stderr.write
   try {
-    if (!cmd || args.flags.has('help') || cmd === 'help') { process.stdout.write(HELP + '\n'); return cmd ? 0 : 2 }
+    if (!cmd || args.flags.has('help') || cmd === 'help') {
+      process.stdout.write(HELP + '\n')
+      return cmd ? 0 : 2
+    }
     const handler = own(COMMANDS, cmd)
     if (!handler) throw usage(`unknown command "${cmd}" (try tresor help)`)
     const code = await handler(args, out)
     // Every failure says so in one line on stderr, even when the command's own output already told the story.
-    if (code !== 0 && !said) process.stderr.write(`tresor: ${cmd} ${code === 3 ? 'found the vault READ-ONLY or failing verification' : 'failed'} (exit ${code}); see the output above\n`)
+    if (code !== 0 && !said)
+      process.stderr.write(
+        `tresor: ${cmd} ${code === 3 ? 'found the vault READ-ONLY or failing verification' : 'failed'} (exit ${code}); see the output above\n`
+      )
     return code
   } catch (err) {
     return fail(err, json, cmd)
@@ -81,14 +122,17 @@ function fail(err: unknown, json: boolean, cmd?: string): number {
   let e = err instanceof VaultError ? err : INTERNAL((err as Error)?.message ?? String(err))
   // A command that opens the vault itself, while tresor serve holds it: say which way works.
   if (e.code === 'IN_USE' && cmd && / open in tresor serve /.test(e.message)) {
-    e = new VaultError('IN_USE', `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` runs the vault itself and not beside a daemon${cmd === 'daemon' ? ' (tresor serve --sync keeps sync running instead)' : ''}, so stop it first; every other command goes through it`)
+    e = new VaultError(
+      'IN_USE',
+      `${e.message.replace(/: stop it first, or work through it$/, '')}: \`tresor ${cmd}\` runs the vault itself and not beside a daemon${cmd === 'daemon' ? ' (tresor serve --sync keeps sync running instead)' : ''}, so stop it first; every other command goes through it`
+    )
   }
   const code = exitStatus(e)
-  if (json) process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
+  if (json)
+    process.stdout.write(JSON.stringify({ error: { type: 'VaultError', code: e.code, message: e.message } }) + '\n')
   process.stderr.write(`tresor: ${e.message}\n`)
   return code
 }
-
 
 function parseMember(spec: string): MemberSpec {
   const [name, roles, key] = spec.split(':')
@@ -103,14 +147,22 @@ function describeStatus(s: VaultStatus): string {
     `health   ${s.health.state === 'ok' ? 'OK' : 'READ-ONLY — ' + s.health.reason}`,
     `events   ${s.events} in ${Object.keys(s.feeds).length} feed(s)`
   ]
-  if (s.lastCheck) lines.push(`check    ${s.lastCheck.mode}, ${s.lastCheck.checked} event(s) checked in ${s.lastCheck.durationMs} ms`)
+  if (s.lastCheck)
+    lines.push(`check    ${s.lastCheck.mode}, ${s.lastCheck.checked} event(s) checked in ${s.lastCheck.durationMs} ms`)
   return lines.join('\n')
 }
 
 function describeReport(r: VerifyReport): string {
-  const head = r.ok ? `verified: ${r.total} event(s), ${r.checked} checked (${r.mode}) in ${r.durationMs} ms` : `VERIFICATION FAILED: ${r.issues.length} issue(s)`
-  const forks = r.forks.map((f) => `fork: key ${f.author.slice(0, 12)}… signed two events at seq ${f.seq} (${f.ids.map((i) => i.slice(0, 12)).join(' / ')}); the key is frozen from there: its events count only where another key had acknowledged them`)
-  const issues = r.issues.slice(0, 50).map((i) => `  ${i.code} ${i.docId}${i.seq ? ` (seq ${i.seq})` : ''}: ${i.message}`)
+  const head = r.ok
+    ? `verified: ${r.total} event(s), ${r.checked} checked (${r.mode}) in ${r.durationMs} ms`
+    : `VERIFICATION FAILED: ${r.issues.length} issue(s)`
+  const forks = r.forks.map(
+    (f) =>
+      `fork: key ${f.author.slice(0, 12)}… signed two events at seq ${f.seq} (${f.ids.map((i) => i.slice(0, 12)).join(' / ')}); the key is frozen from there: its events count only where another key had acknowledged them`
+  )
+  const issues = r.issues
+    .slice(0, 50)
+    .map((i) => `  ${i.code} ${i.docId}${i.seq ? ` (seq ${i.seq})` : ''}: ${i.message}`)
   return [head, ...forks, ...issues, ...(r.issues.length > 50 ? [`  … ${r.issues.length - 50} more`] : [])].join('\n')
 }
 
@@ -131,7 +183,11 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     const roles = required(args, 'roles').split(',').filter(Boolean)
     const members = (args.flags.get('member') ?? []).map(parseMember)
     const vault = await Vault.create({
-      dir: dirOf(args), vaultName: required(args, 'vault'), memberName: required(args, 'name'), roles, members,
+      dir: dirOf(args),
+      vaultName: required(args, 'vault'),
+      memberName: required(args, 'name'),
+      roles,
+      members,
       passphrase: await getPassphrase('Device key passphrase: ', true)
     })
     out.print(describeStatus(statusOf(vault)), statusOf(vault))
@@ -162,7 +218,8 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       const before = await api.call('vault.status', {})
       if (before.health.damaged) throw STORAGE_DAMAGED(before.health.reason ?? 'the database is damaged')
       // With the key, the check also signs the new verified point (TRESOR_PASSPHRASE here; a daemon uses its own).
-      if (!api.via && process.env.TRESOR_PASSPHRASE) await api.call('vault.unlock', { passphrase: process.env.TRESOR_PASSPHRASE })
+      if (!api.via && process.env.TRESOR_PASSPHRASE)
+        await api.call('vault.unlock', { passphrase: process.env.TRESOR_PASSPHRASE })
       const report = await api.call('vault.verify', { full })
       const after = await api.call('vault.status', {})
       out.print(describeReport(report), report)
@@ -174,8 +231,16 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     const limit = Number(flag(args, 'limit') ?? 50)
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw usage('--limit must be 1-1000')
     return withApi(await vaultApi(args), async (api) => {
-      const res = await api.call('log.list', { limit, type: flag(args, 'type'), author: flag(args, 'author'), payloads: true })
-      const lines = res.entries.map((e) => `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`)
+      const res = await api.call('log.list', {
+        limit,
+        type: flag(args, 'type'),
+        author: flag(args, 'author'),
+        payloads: true
+      })
+      const lines = res.entries.map(
+        (e) =>
+          `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`
+      )
       out.print([...lines, `(${res.entries.length} of ${res.total})`].join('\n'), res)
       return 0
     })
@@ -194,10 +259,17 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
     if ((flag(args, 'format') ?? 'yaml') !== 'yaml') throw usage('only --format yaml is supported')
     const target = flag(args, 'out')
     return withApi(await vaultApi(args), async (api) => {
-      const put = async (stream: NodeJS.WritableStream, exporting: (write: (chunk: string) => Promise<void>) => Promise<number>) => {
-        const write = (chunk: string) => new Promise<void>((res, rej) => stream.write(chunk, (e) => (e ? rej(e) : res())))
+      const put = async (
+        stream: NodeJS.WritableStream,
+        exporting: (write: (chunk: string) => Promise<void>) => Promise<number>
+      ) => {
+        const write = (chunk: string) =>
+          new Promise<void>((res, rej) => stream.write(chunk, (e) => (e ? rej(e) : res())))
         const n = await exporting(write)
-        if (target) { stream.end(); await finished(stream) }
+        if (target) {
+          stream.end()
+          await finished(stream)
+        }
         return n
       }
       const stream = () => (target ? createWriteStream(target, { flags: 'wx' }) : process.stdout)
@@ -209,7 +281,10 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
         n = await put(stream(), (write) => exportYaml(vault, write, target ? progress('exporting') : undefined))
       } else {
         const { text, events } = await api.call('log.exportYaml', {})
-        n = await put(stream(), async (write) => { await write(text); return events })
+        n = await put(stream(), async (write) => {
+          await write(text)
+          return events
+        })
       }
       if (target) out.print(`exported ${n} event(s) to ${target}`, { events: n, file: target })
       return 0
@@ -218,8 +293,14 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
 
   async demo(args, out) {
     const dir = dirOf(args)
-    const exists = await stat(join(dir, VAULT_FILE)).then(() => true, () => false)
-    const passphrase = await getPassphrase(exists ? 'Demo vault passphrase: ' : 'Choose a passphrase for the demo vault: ', !exists)
+    const exists = await stat(join(dir, VAULT_FILE)).then(
+      () => true,
+      () => false
+    )
+    const passphrase = await getPassphrase(
+      exists ? 'Demo vault passphrase: ' : 'Choose a passphrase for the demo vault: ',
+      !exists
+    )
     if (!exists) await createDemo(dir, passphrase)
     const vault = await Vault.open({ dir, onProgress: progress('verifying') })
     return withVault(vault, async () => {
@@ -228,16 +309,28 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       const report = await vault.verify({ full: true })
       const { members, flags, proposals } = vault.state
       const governance = [
-        `members  ${Object.values(members).map((m) => `${m.name} (${m.roles.join(',')})`).join(', ')}`,
-        `flags on ${Object.keys(flags).filter((f) => own(flags, f)).join(', ') || 'none'}`,
-        `proposals ${Object.values(proposals).map((p) => `${p.action.kind} ${JSON.stringify(p.action.args)} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`).join('; ')}`
+        `members  ${Object.values(members)
+          .map((m) => `${m.name} (${m.roles.join(',')})`)
+          .join(', ')}`,
+        `flags on ${
+          Object.keys(flags)
+            .filter((f) => own(flags, f))
+            .join(', ') || 'none'
+        }`,
+        `proposals ${Object.values(proposals)
+          .map(
+            (p) =>
+              `${p.action.kind} ${JSON.stringify(p.action.args)} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`
+          )
+          .join('; ')}`
       ]
-      out.print(`${describeStatus(statusOf(vault))}\n${governance.join('\n')}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor inbox --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`,
-        { status: statusOf(vault), report, stateHash: stateHash(vault.state) })
+      out.print(
+        `${describeStatus(statusOf(vault))}\n${governance.join('\n')}\n${describeReport(report)}\n\nNext: tresor log --dir ${dir}   ·   tresor inbox --dir ${dir}   ·   tresor export --dir ${dir} --format yaml`,
+        { status: statusOf(vault), report, stateHash: stateHash(vault.state) }
+      )
       return report.ok ? 0 : 3
     })
   }
-
 }
 
 /**
@@ -249,13 +342,24 @@ async function createDemo(dir: string, passphrase: string): Promise<void> {
   const bobDir = join(dir, 'bob-device')
   const bobKey = await ensureDeviceKey(bobDir, 'bob', passphrase)
   const alice = await Vault.create({
-    dir, vaultName: 'Demo vault', memberName: 'alice', roles: ['operator', 'auditor'], passphrase,
+    dir,
+    vaultName: 'Demo vault',
+    memberName: 'alice',
+    roles: ['operator', 'auditor'],
+    passphrase,
     members: [{ name: 'bob', roles: ['operator', 'chain'], keys: [bobKey.publicKey] }]
   })
-  for (const text of ['vault opened for the demo', 'boot self-check is part of every start', 'signed notes are append-only']) {
+  for (const text of [
+    'vault opened for the demo',
+    'boot self-check is part of every start',
+    'signed notes are append-only'
+  ]) {
     await alice.append('audit.note', { text })
   }
-  const proposal = await alice.propose({ kind: 'flag.set', args: { flag: 'streaming_enabled', value: true } }, 'demo: metering and proof chain are ready')
+  const proposal = await alice.propose(
+    { kind: 'flag.set', args: { flag: 'streaming_enabled', value: true } },
+    'demo: metering and proof chain are ready'
+  )
   const bob = await Vault.join({ dir: bobDir, bundle: JSON.stringify(await alice.exportBundle()), passphrase })
   await bob.approve(proposal.id)
   const lengths = Object.fromEntries(Object.entries(alice.heads()).map(([a, h]) => [a, h.length]))
@@ -264,4 +368,3 @@ async function createDemo(dir: string, passphrase: string): Promise<void> {
   await alice.commit(proposal.id)
   await alice.close()
 }
-

@@ -10,7 +10,21 @@
  * and is sent only once every admitted reading is on disk. When the disk
  * budget is full the answer is 503 with Retry-After and nothing is taken.
  */
-import { BACKPRESSURE, BAD_ARGUMENT, CONTENT_SECURITY_POLICY, CORE_REGISTRY, dispatch, OVERSIZED, own, toWireError, UNKNOWN_METHOD, VaultError, type Registry, type TelemetryStore } from '../core/index.js'
+import {
+  BACKPRESSURE,
+  BAD_ARGUMENT,
+  CONTENT_SECURITY_POLICY,
+  CORE_REGISTRY,
+  dispatch,
+  OVERSIZED,
+  own,
+  toWireError,
+  UNAUTHORIZED,
+  UNKNOWN_METHOD,
+  VaultError,
+  type Registry,
+  type TelemetryStore
+} from '../core/index.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
@@ -21,8 +35,14 @@ export const MAX_BODY_BYTES = 64 * 1024
 export const MAX_INGEST_BYTES = 8 * 1024 * 1024
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json', '.woff2': 'font/woff2'
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2'
 }
 
 const SECURITY_HEADERS = {
@@ -38,7 +58,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function sameToken(given: string, expected: string): boolean {
-  const a = Buffer.from(given), b = Buffer.from(expected)
+  const a = Buffer.from(given),
+    b = Buffer.from(expected)
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
@@ -49,10 +70,17 @@ function sameToken(given: string, expected: string): boolean {
  * `release` is called, so the caller keeps them counted while it works on the
  * text.
  */
-async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES, budget?: { used: number; max: number }): Promise<{ text: string; release: () => void }> {
+async function readBody(
+  req: IncomingMessage,
+  max = MAX_BODY_BYTES,
+  budget?: { used: number; max: number }
+): Promise<{ text: string; release: () => void }> {
   let size = 0
   let held = true
-  const release = () => { if (held && budget) budget.used -= Math.min(size, budget.used); held = false }
+  const release = () => {
+    if (held && budget) budget.used -= Math.min(size, budget.used)
+    held = false
+  }
   const chunks: Buffer[] = []
   try {
     for await (const chunk of req) {
@@ -61,7 +89,8 @@ async function readBody(req: IncomingMessage, max = MAX_BODY_BYTES, budget?: { u
       if (size > max) throw OVERSIZED(`request body exceeds ${max} bytes`)
       if (budget) {
         budget.used += n
-        if (budget.used > budget.max) throw BACKPRESSURE(`too much input is arriving at once (over ${budget.max} bytes): retry shortly`)
+        if (budget.used > budget.max)
+          throw BACKPRESSURE(`too much input is arriving at once (over ${budget.max} bytes): retry shortly`)
       }
       chunks.push(chunk as Buffer)
     }
@@ -98,7 +127,15 @@ export interface HttpHostOptions {
   ingest?: { store: TelemetryStore | (() => TelemetryStore | null); token: string }
 }
 
-const INGEST_STATUS: Partial<Record<string, number>> = { BACKPRESSURE: 503, DISABLED: 403, READ_ONLY: 409, OVERSIZED: 413, BAD_ARGUMENT: 400, STORAGE_FULL: 503, STORAGE_DAMAGED: 409 }
+const INGEST_STATUS: Partial<Record<string, number>> = {
+  BACKPRESSURE: 503,
+  DISABLED: 403,
+  READ_ONLY: 409,
+  OVERSIZED: 413,
+  BAD_ARGUMENT: 400,
+  STORAGE_FULL: 503,
+  STORAGE_DAMAGED: 409
+}
 
 /** Start the host; resolves with the server and the URL it listens on. */
 export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Server; url: string }> {
@@ -114,26 +151,56 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     if (url.pathname === '/ingest') return ingest(req, res, url)
     if (url.pathname.startsWith('/api/')) {
       // Never log the body: vault.unlock carries the passphrase.
-      if (req.method !== 'POST') return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
-      if (req.headers.origin !== undefined && req.headers.origin !== origin) return send(res, 403, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' } })
+      if (req.method !== 'POST')
+        return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
+      if (req.headers.origin !== undefined && req.headers.origin !== origin)
+        return send(res, 403, {
+          ok: false,
+          error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' }
+        })
       const auth = req.headers.authorization ?? ''
-      if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token)) return send(res, 401, { ok: false, error: { type: 'VaultError', code: 'UNAUTHORIZED', message: 'a valid access token is required' } })
+      if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token))
+        return send(res, 401, { ok: false, error: toWireError(UNAUTHORIZED('a valid access token is required')) })
       let method: string
-      try { method = decodeURIComponent(url.pathname.slice(5)) } catch { return send(res, 400, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'the URL is not well-formed (bad percent-encoding)' } }) }
+      try {
+        method = decodeURIComponent(url.pathname.slice(5))
+      } catch {
+        return send(res, 400, {
+          ok: false,
+          error: {
+            type: 'VaultError',
+            code: 'BAD_ARGUMENT',
+            message: 'the URL is not well-formed (bad percent-encoding)'
+          }
+        })
+      }
       try {
         if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
         const { text } = await readBody(req, registry.maxArgBytes(method))
         let args: unknown
-        try { args = text === '' ? {} : JSON.parse(text) } catch { throw BAD_ARGUMENT('the body must be JSON') }
+        try {
+          args = text === '' ? {} : JSON.parse(text)
+        } catch {
+          throw BAD_ARGUMENT('the body must be JSON')
+        }
         return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args, registry) })
       } catch (err) {
-        const status = err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : err instanceof VaultError && err.code === 'BAD_ARGUMENT' && /UTF-8/.test(err.message) ? 400 : 200
+        const status =
+          err instanceof VaultError && err.code === 'OVERSIZED'
+            ? 413
+            : err instanceof VaultError && err.code === 'BAD_ARGUMENT' && /UTF-8/.test(err.message)
+              ? 400
+              : 200
         return send(res, status, { ok: false, error: toWireError(err) })
       }
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { ok: false })
     let rel: string
-    try { rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '') } catch { return send(res, 400, { ok: false }) }
+    try {
+      rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '')
+    } catch {
+      return send(res, 400, { ok: false })
+    }
     const root = resolve(opts.staticDir)
     const path = normalize(join(root, rel))
     if (!path.startsWith(root + sep)) return send(res, 404, { ok: false })
@@ -144,21 +211,40 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
   }
   async function ingest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'Content-Type': 'application/json', ...SECURITY_HEADERS, ...headers, ...(status >= 400 ? { Connection: 'close' } : {}) })
+      res.writeHead(status, {
+        'Content-Type': 'application/json',
+        ...SECURITY_HEADERS,
+        ...headers,
+        ...(status >= 400 ? { Connection: 'close' } : {})
+      })
       res.end(JSON.stringify({ ok: false, error: { type: 'VaultError', code, message } }))
     }
     if (!opts.ingest) return refuse(404, 'NOT_FOUND', 'this host takes no telemetry')
     if (req.method !== 'POST') return refuse(405, 'BAD_ARGUMENT', 'use POST with NDJSON readings')
-    if (req.headers.origin !== undefined && req.headers.origin !== origin) return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
+    if (req.headers.origin !== undefined && req.headers.origin !== origin)
+      return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
     const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token)) return refuse(401, 'UNAUTHORIZED', 'a valid ingest token is required')
+    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token))
+      return refuse(401, 'UNAUTHORIZED', 'a valid ingest token is required')
     const store = typeof opts.ingest.store === 'function' ? opts.ingest.store() : opts.ingest.store
     if (!store) return refuse(503, 'NOT_FOUND', 'no vault is open yet', { 'Retry-After': '5' })
     const usage = store.usage()
-    if (usage.full) return refuse(503, 'BACKPRESSURE', `telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes): retry later`, { 'Retry-After': '1' })
+    if (usage.full)
+      return refuse(
+        503,
+        'BACKPRESSURE',
+        `telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes): retry later`,
+        { 'Retry-After': '1' }
+      )
     try {
       const declared = Number(req.headers['content-length'] ?? 0)
-      if (declared > 0 && intake.used + declared > intake.max) return refuse(503, 'BACKPRESSURE', `too much input is arriving at once (over ${intake.max} bytes): retry shortly`, { 'Retry-After': '1' })
+      if (declared > 0 && intake.used + declared > intake.max)
+        return refuse(
+          503,
+          'BACKPRESSURE',
+          `too much input is arriving at once (over ${intake.max} bytes): retry shortly`,
+          { 'Retry-After': '1' }
+        )
       // The body's bytes stay counted until its readings are in: the budget bounds what intake holds, parsing included.
       const { text, release } = await readBody(req, MAX_INGEST_BYTES, intake)
       try {
@@ -169,10 +255,18 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
       }
     } catch (err) {
       const wire = toWireError(err)
-      return refuse(own(INGEST_STATUS, wire.code) ?? 500, wire.code, wire.message, wire.code === 'BACKPRESSURE' ? { 'Retry-After': '1' } : {})
+      return refuse(
+        own(INGEST_STATUS, wire.code) ?? 500,
+        wire.code,
+        wire.message,
+        wire.code === 'BACKPRESSURE' ? { 'Retry-After': '1' } : {}
+      )
     }
   }
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port ?? 0, host, () => resolve()) })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port ?? 0, host, () => resolve())
+  })
   const address = server.address() as { port: number }
   origin = `http://${host}:${address.port}`
   return { server, url: origin }

@@ -61,12 +61,20 @@ export async function startMqttInput(opts: MqttInputOptions): Promise<MqttInput>
           stats.admitted += r.admitted
           stats.duplicates += r.duplicates
           stats.quarantined += r.quarantined
-          opts.onEvent?.({ kind: 'ingested', topic: packet.topic, detail: `${r.admitted} admitted, ${r.duplicates} duplicate(s), ${r.quarantined} quarantined` })
+          opts.onEvent?.({
+            kind: 'ingested',
+            topic: packet.topic,
+            detail: `${r.admitted} admitted, ${r.duplicates} duplicate(s), ${r.quarantined} quarantined`
+          })
           return done()
         } catch (err) {
           const code = err instanceof VaultError ? err.code : 'INTERNAL'
           stats.waits++
-          opts.onEvent?.({ kind: code === 'BACKPRESSURE' ? 'waiting' : 'error', topic: packet.topic, detail: (err as Error).message })
+          opts.onEvent?.({
+            kind: code === 'BACKPRESSURE' ? 'waiting' : 'error',
+            topic: packet.topic,
+            detail: (err as Error).message
+          })
           if (code === 'BACKPRESSURE') await opts.store.waitForRoom(RETRY_MS.BACKPRESSURE)
           else await new Promise((r) => setTimeout(r, RETRY_MS.OTHER))
         }
@@ -76,9 +84,16 @@ export async function startMqttInput(opts: MqttInputOptions): Promise<MqttInput>
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => reject(err)
     client.once('error', fail)
-    client.once('connect', () => { client.off('error', fail); resolve() })
+    client.once('connect', () => {
+      client.off('error', fail)
+      resolve()
+    })
   })
-  await client.subscribeAsync(opts.topics.map((t) => ({ topic: t, qos: 1 as const })).reduce((acc, t) => ({ ...acc, [t.topic]: { qos: t.qos } }), {}))
+  await client.subscribeAsync(
+    opts.topics
+      .map((t) => ({ topic: t, qos: 1 as const }))
+      .reduce((acc, t) => ({ ...acc, [t.topic]: { qos: t.qos } }), {})
+  )
   client.on('error', (err) => opts.onEvent?.({ kind: 'error', topic: '', detail: err.message }))
   return {
     client,

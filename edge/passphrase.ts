@@ -6,7 +6,9 @@ export async function getPassphrase(prompt: string, confirm = false, envVar = 'T
   const fromEnv = process.env[envVar]
   if (fromEnv) return fromEnv
   if (!process.stdin.isTTY) {
-    throw BAD_ARGUMENT(`no ${envVar === 'TRESOR_PASSPHRASE' ? 'passphrase' : 'password'}: set ${envVar} or run in a terminal`)
+    throw BAD_ARGUMENT(
+      `no ${envVar === 'TRESOR_PASSPHRASE' ? 'passphrase' : 'password'}: set ${envVar} or run in a terminal`
+    )
   }
   const first = await ask(prompt)
   if (confirm && (await ask('Repeat passphrase: ')) !== first) throw BAD_ARGUMENT('passphrases do not match')
@@ -19,7 +21,9 @@ function ask(prompt: string): Promise<string> {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
     const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream }
     let muted = false
-    out._writeToOutput = (s: string) => { if (!muted) process.stderr.write(s) }
+    out._writeToOutput = (s: string) => {
+      if (!muted) process.stderr.write(s)
+    }
     rl.question(prompt, (answer) => {
       rl.close()
       process.stderr.write('\n')

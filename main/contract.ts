@@ -12,7 +12,11 @@ import type { SyncHostMethods } from '../sync/methods.js'
 
 export type { SyncStatus } from '../sync/couch-sync.js'
 
-export interface KeychainStatus { ok: boolean; reason?: string; remembered: boolean }
+export interface KeychainStatus {
+  ok: boolean
+  reason?: string
+  remembered: boolean
+}
 
 export interface HostExtensions {
   'vault.status': (args: ArgsOf<'vault.status'>) => Promise<VaultStatus & { keychain?: KeychainStatus }>

@@ -16,7 +16,12 @@ export function withKeychain(handlers: Handlers & SyncHostMethods, keychain: Key
     'vault.status': async (args) => {
       const status = await handlers['vault.status'](args)
       const a = keychain.available()
-      return { ...status, keychain: a.ok ? { ok: true, remembered: await keychain.has() } : { ok: false, reason: a.reason, remembered: false } }
+      return {
+        ...status,
+        keychain: a.ok
+          ? { ok: true, remembered: await keychain.has() }
+          : { ok: false, reason: a.reason, remembered: false }
+      }
     },
     'vault.unlock': async (args) => {
       const result = await handlers['vault.unlock'](args)

@@ -15,12 +15,14 @@ import { guardStorageFaults } from '../core/index.js'
 
 const here = import.meta.dirname
 
-// The vault's files are this user's alone (LevelDB's too), and damaged storage is a state the window shows, not a crash.
+// The vault's files are this user's alone (LevelDB's too), and damaged storage is a state the window shows, not a
+// crash.
 process.umask(0o077)
 guardStorageFaults()
-const rendererUrl = !app.isPackaged && process.env.ELECTRON_RENDERER_URL
-  ? process.env.ELECTRON_RENDERER_URL
-  : pathToFileURL(join(here, '../renderer/index.html')).href
+const rendererUrl =
+  !app.isPackaged && process.env.ELECTRON_RENDERER_URL
+    ? process.env.ELECTRON_RENDERER_URL
+    : pathToFileURL(join(here, '../renderer/index.html')).href
 
 let win: BrowserWindow | null = null
 let host: VaultHost<SyncHostMethods> | null = null
@@ -52,7 +54,9 @@ function lockDownSession(): void {
 function createWindow(): void {
   win = new BrowserWindow(windowOptions(join(here, '../preload/index.cjs')))
   win.once('ready-to-show', () => win?.show())
-  win.on('closed', () => { win = null })
+  win.on('closed', () => {
+    win = null
+  })
   void win.loadURL(rendererUrl)
 }
 
@@ -85,8 +89,11 @@ if (!app.requestSingleInstanceLock()) {
     // Close the vault first so the verified point is saved and the next start is incremental.
     event.preventDefault()
     closed = true
-    host.close()
-      .catch((err: unknown) => console.error('tresor: closing the vault failed:', err instanceof Error ? err.message : err))
+    host
+      .close()
+      .catch((err: unknown) =>
+        console.error('tresor: closing the vault failed:', err instanceof Error ? err.message : err)
+      )
       .finally(() => app.quit())
   })
   void app.whenReady().then(start)

@@ -3,16 +3,30 @@
  * can be tested in plain Node. `main/index.ts` registers the returned function
  * as the one `tresor:invoke` handler.
  */
-import { BAD_ARGUMENT, CORE_REGISTRY, dispatch, OVERSIZED, toWireError, UNKNOWN_METHOD, type Registry, type WireError } from '../core/index.js'
+import {
+  BAD_ARGUMENT,
+  CORE_REGISTRY,
+  dispatch,
+  OVERSIZED,
+  toWireError,
+  UNKNOWN_METHOD,
+  type Registry,
+  type WireError
+} from '../core/index.js'
 
-/** Largest accepted argument object for most methods, as UTF-8 JSON; each method's own limit comes from the registry (`maxArgBytes`). */
+/**
+ * Largest accepted argument object for most methods, as UTF-8 JSON; each method's own limit comes from the registry
+ * (`maxArgBytes`).
+ */
 export const MAX_ARGS_BYTES = 64 * 1024
 
 /** What crosses back over IPC: a plain object, since error prototypes do not survive the boundary. */
 export type IpcResult = { ok: true; value: unknown } | { ok: false; error: WireError }
 
 /** The part of Electron's IpcMainInvokeEvent the adapter looks at. */
-export interface IpcEventLike { senderFrame: { url: string } | null }
+export interface IpcEventLike {
+  senderFrame: { url: string } | null
+}
 
 export type IpcHandler = (event: IpcEventLike, method: unknown, args: unknown) => Promise<IpcResult>
 
@@ -31,7 +45,11 @@ function argsSize(args: unknown): number {
  * Build the handler for `tresor:invoke`. Checks, in order: the sending frame
  * is ours, the method exists, the arguments are small; then dispatches to core.
  */
-export function createIpcHandler(handlers: object, isTrustedSender: (frameUrl: string) => boolean, registry: Registry = CORE_REGISTRY): IpcHandler {
+export function createIpcHandler(
+  handlers: object,
+  isTrustedSender: (frameUrl: string) => boolean,
+  registry: Registry = CORE_REGISTRY
+): IpcHandler {
   // Never log `args` (nor a WireError built from them): vault.unlock carries the passphrase.
   return async (event, method, args) => {
     try {

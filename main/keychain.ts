@@ -21,14 +21,22 @@ export interface SafeStorageLike {
 export const KEYCHAIN_FILE = 'passphrase.keychain'
 
 export class Keychain {
-  constructor(private readonly dir: string, private readonly safe: SafeStorageLike, private readonly platform: NodeJS.Platform = process.platform) {}
+  constructor(
+    private readonly dir: string,
+    private readonly safe: SafeStorageLike,
+    private readonly platform: NodeJS.Platform = process.platform
+  ) {}
 
   /** Whether the passphrase may be remembered here, and if not, why. */
   available(): { ok: true } | { ok: false; reason: string } {
     if (!this.safe.isEncryptionAvailable()) return { ok: false, reason: 'no OS keychain is available' }
     if (this.platform === 'linux') {
       const backend = this.safe.getSelectedStorageBackend?.() ?? 'unknown'
-      if (backend === 'basic_text' || backend === 'unknown') return { ok: false, reason: `the keychain backend here (${backend}) does not protect secrets: the passphrase is not remembered` }
+      if (backend === 'basic_text' || backend === 'unknown')
+        return {
+          ok: false,
+          reason: `the keychain backend here (${backend}) does not protect secrets: the passphrase is not remembered`
+        }
     }
     return { ok: true }
   }
@@ -53,7 +61,10 @@ export class Keychain {
 
   /** Whether a sealed passphrase is stored (without decrypting it: some keychains prompt on every read). */
   async has(): Promise<boolean> {
-    return readFile(join(this.dir, KEYCHAIN_FILE)).then(() => true, () => false)
+    return readFile(join(this.dir, KEYCHAIN_FILE)).then(
+      () => true,
+      () => false
+    )
   }
 
   async forget(): Promise<void> {

@@ -7,7 +7,22 @@
  * (rollback, truncation) is reported and nothing of it is applied.
  */
 import { join } from 'node:path'
-import { EVENT_PREFIX, eventDocId, idRange, isEventLikeId, makeIncident, parseEventDocId, REMOTE_REFUSED, WorkerChecker, type Db, type Doc, type EventChecker, type IncidentMark, type Vault, type Verdict } from '../core/index.js'
+import {
+  EVENT_PREFIX,
+  eventDocId,
+  idRange,
+  isEventLikeId,
+  makeIncident,
+  parseEventDocId,
+  REMOTE_REFUSED,
+  WorkerChecker,
+  type Db,
+  type Doc,
+  type EventChecker,
+  type IncidentMark,
+  type Vault,
+  type Verdict
+} from '../core/index.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
@@ -31,7 +46,6 @@ export interface SyncStatus {
   design: string | null
 }
 
-
 export const STAGING_DB = 'staging.db'
 export const INGEST_DB = 'ingest.db'
 
@@ -49,9 +63,23 @@ export interface SyncRound {
   design: string
 }
 
-interface GateCounts { admitted: number; duplicates: number; quarantined: number; waiting: number }
+interface GateCounts {
+  admitted: number
+  duplicates: number
+  quarantined: number
+  waiting: number
+}
 
-export interface QuarantineEntry { _id: string; at: string; source: string; docId: string; eventId: string; code: string; reason: string; doc: unknown }
+export interface QuarantineEntry {
+  _id: string
+  at: string
+  source: string
+  docId: string
+  eventId: string
+  code: string
+  reason: string
+  doc: unknown
+}
 
 const isEventLike = isEventLikeId
 
@@ -70,13 +98,21 @@ export class CouchSync {
   /** Rounds on one instance run one after another (the daemon's loop and a round asked for through the API). */
   private rounds: Promise<unknown> = Promise.resolve()
 
-  private constructor(private readonly vault: Vault, private readonly remote: Db, private readonly options: { url: string; credentials?: Credentials; admin?: boolean }, state: SyncState) {
+  private constructor(
+    private readonly vault: Vault,
+    private readonly remote: Db,
+    private readonly options: { url: string; credentials?: Credentials; admin?: boolean },
+    state: SyncState
+  ) {
     this.staging = openDb(join(vault.dir, STAGING_DB))
     this.ingestDb = openDb(join(vault.dir, INGEST_DB))
     this.state = state
   }
 
-  static async open(vault: Vault, options: { url: string; credentials?: Credentials; admin?: boolean }): Promise<CouchSync> {
+  static async open(
+    vault: Vault,
+    options: { url: string; credentials?: Credentials; admin?: boolean }
+  ): Promise<CouchSync> {
     const prior = await loadSyncState(vault.dir)
     const state = prior && prior.url === options.url ? prior : freshState(options.url, null)
     state.user = options.credentials?.username ?? null
@@ -112,7 +148,7 @@ export class CouchSync {
   }
 
   private async round(): Promise<SyncRound> {
-    const info = await this.remote.info() as { error?: string; reason?: string }
+    const info = (await this.remote.info()) as { error?: string; reason?: string }
     if (info.error) throw REMOTE_REFUSED(`server refused: ${info.reason ?? info.error}`)
     const design = await ensureDesignDoc(this.remote, this.options.admin === true)
     this.state.design = design
@@ -123,7 +159,22 @@ export class CouchSync {
       const { pulled, gate } = await this.pullThroughGate(checker)
       // Signed before the push, so the other devices learn of it in this round (the rolled-back server gets it too).
       const book = bookOf(this.state.incidents)
-      const incidents = await reportIncidents(this.vault, book, found ? [makeIncident({ witness: 'couchdb', kind: 'rollback', url: this.options.url, detail: found.message, marks: found.lost, seenAt: new Date().toISOString() })] : [])
+      const incidents = await reportIncidents(
+        this.vault,
+        book,
+        found
+          ? [
+              makeIncident({
+                witness: 'couchdb',
+                kind: 'rollback',
+                url: this.options.url,
+                detail: found.message,
+                marks: found.lost,
+                seenAt: new Date().toISOString()
+              })
+            ]
+          : []
+      )
       this.state.incidents = book
       const push = await this.pushMissing()
       this.state.denied = push.denied
@@ -162,7 +213,10 @@ export class CouchSync {
       for (const r of res.rows) if (r.doc && !earlier.some((d) => d._id === r.doc!._id)) earlier.push(r.doc)
     }
     await judge(earlier)
-    const pulled = await replicate(this.remote, this.staging, {}, (docs) => { void judge(docs).catch(() => undefined) }) // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
+    const pulled = await replicate(this.remote, this.staging, {}, (docs) => {
+      // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
+      void judge(docs).catch(() => undefined)
+    })
     await queue
     // Every staged document up to here has been judged (live, or above): the next round starts after it.
     this.state.gateSeq = (await this.staging.info()).update_seq
@@ -181,21 +235,48 @@ export class CouchSync {
       const slot = slotOf(doc)
       waiting.delete(doc._id)
       if (!slot || doc._deleted) {
-        quarantine.push({ _id: `q!${doc._id}!${doc._rev}`, at, source, docId: doc._id, eventId: '', code: doc._deleted ? 'DELETED' : 'STRAY_DOC', reason: doc._deleted ? 'the server serves a deletion marker for an event; events are never deleted' : 'not an event document', doc })
+        quarantine.push({
+          _id: `q!${doc._id}!${doc._rev}`,
+          at,
+          source,
+          docId: doc._id,
+          eventId: '',
+          code: doc._deleted ? 'DELETED' : 'STRAY_DOC',
+          reason: doc._deleted
+            ? 'the server serves a deletion marker for an event; events are never deleted'
+            : 'not an event document',
+          doc
+        })
         continue
       }
       incoming.push({ docId: slot, raw: doc.raw, doc })
     }
-    const verdicts: Verdict[] = incoming.length > 0 ? await this.vault.ingest(incoming.map(({ docId, raw }) => ({ docId, raw })), { checker }) : []
+    const verdicts: Verdict[] =
+      incoming.length > 0
+        ? await this.vault.ingest(
+            incoming.map(({ docId, raw }) => ({ docId, raw })),
+            { checker }
+          )
+        : []
     const byDoc = new Map<string, Doc[]>()
     for (const x of incoming) byDoc.set(x.docId, [...(byDoc.get(x.docId) ?? []), x.doc])
     for (const v of verdicts) {
       if (v.decision === 'ADMIT') counts.admitted++
       else if (v.decision === 'DUPLICATE') counts.duplicates++
       else if (v.decision === 'WAIT') for (const d of byDoc.get(v.docId) ?? []) waiting.add(d._id)
-      else for (const doc of byDoc.get(v.docId) ?? []) {
-        quarantine.push({ _id: `q!${doc._id}!${doc._rev}`, at, source, docId: doc._id, eventId: v.eventId, code: v.code, reason: v.reason, doc })
-      }
+      else
+        for (const doc of byDoc.get(v.docId) ?? []) {
+          quarantine.push({
+            _id: `q!${doc._id}!${doc._rev}`,
+            at,
+            source,
+            docId: doc._id,
+            eventId: v.eventId,
+            code: v.code,
+            reason: v.reason,
+            doc
+          })
+        }
     }
     counts.quarantined += await this.record(verdicts, quarantine, at)
   }
@@ -208,7 +289,8 @@ export class CouchSync {
     const lost: IncidentMark[] = []
     res.rows.forEach((r, i) => {
       const [author, mark] = marks[i]!
-      if (!r.doc || r.value?.deleted || (r.doc as { id?: string }).id !== mark.id) lost.push({ author, seq: mark.seq, id: mark.id })
+      if (!r.doc || r.value?.deleted || (r.doc as { id?: string }).id !== mark.id)
+        lost.push({ author, seq: mark.seq, id: mark.id })
     })
     if (lost.length === 0) return null
     const message = `the server serves less than it served before: ${lost.length} feed(s) lost events (first: ${eventDocId(lost[0]!.author, lost[0]!.seq)}); it was rolled back or replaced. Nothing of it was applied here.`
@@ -219,8 +301,14 @@ export class CouchSync {
   /** Receipts (one document per gate run, one line per input) and quarantine entries, kept for inspection. */
   /** Returns how many quarantine entries are new (an input judged again is not counted twice). */
   private async record(verdicts: Verdict[], quarantine: QuarantineEntry[], at: string): Promise<number> {
-    const receipt = { _id: `r!${at}!${Math.random().toString(36).slice(2, 10)}`, at, source: this.options.url, verdicts: verdicts.map((v) => [v.docId, v.eventId, v.decision, v.reason]) }
-    const existing = quarantine.length > 0 ? await this.ingestDb.allDocs({ keys: quarantine.map((q) => q._id) }) : { rows: [] }
+    const receipt = {
+      _id: `r!${at}!${Math.random().toString(36).slice(2, 10)}`,
+      at,
+      source: this.options.url,
+      verdicts: verdicts.map((v) => [v.docId, v.eventId, v.decision, v.reason])
+    }
+    const existing =
+      quarantine.length > 0 ? await this.ingestDb.allDocs({ keys: quarantine.map((q) => q._id) }) : { rows: [] }
     const fresh = quarantine.filter((_, i) => !existing.rows[i]?.value || existing.rows[i]?.error)
     await this.ingestDb.bulkDocs([receipt, ...fresh] as unknown as Doc[])
     return fresh.length
@@ -237,12 +325,15 @@ export class CouchSync {
     for (const [author, head] of Object.entries(this.vault.heads())) {
       const remote = await this.remote.allDocs(idRange(EVENT_PREFIX, author))
       const have = new Set(remote.rows.filter((r) => !r.value?.deleted).map((r) => r.id))
-      for (let seq = 1; seq <= head.length; seq++) if (!have.has(eventDocId(author, seq))) wanted.push(eventDocId(author, seq))
+      for (let seq = 1; seq <= head.length; seq++)
+        if (!have.has(eventDocId(author, seq))) wanted.push(eventDocId(author, seq))
     }
     const forks = await this.vault.store.forkIds()
     if (forks.length > 0) {
       const remote = await this.remote.allDocs({ keys: forks })
-      remote.rows.forEach((r) => { if (r.error || !r.value) wanted.push(r.key) })
+      remote.rows.forEach((r) => {
+        if (r.error || !r.value) wanted.push(r.key)
+      })
     }
     let pushed = 0
     const denied: Denied[] = []
@@ -264,7 +355,8 @@ export class CouchSync {
     const res = await this.remote.allDocs({ keys: heads.map(([a, h]) => eventDocId(a, h.length)), include_docs: true })
     res.rows.forEach((r, i) => {
       const [author, h] = heads[i]!
-      if (r.doc && !r.value?.deleted && (r.doc as { id?: string }).id === h.head) this.state.highWater[author] = { seq: h.length, id: h.head }
+      if (r.doc && !r.value?.deleted && (r.doc as { id?: string }).id === h.head)
+        this.state.highWater[author] = { seq: h.length, id: h.head }
     })
   }
 
@@ -281,12 +373,23 @@ export class CouchSync {
 
 async function statusOf(vault: Vault, state: SyncState | null, online: boolean, ingestDb: Db): Promise<SyncStatus> {
   const local = Object.values(vault.heads()).reduce((n, h) => n + h.length, 0)
-  const onServer = Object.entries(vault.heads()).reduce((n, [a]) => n + Math.min(state?.highWater[a]?.seq ?? 0, vault.heads()[a]!.length), 0)
+  const onServer = Object.entries(vault.heads()).reduce(
+    (n, [a]) => n + Math.min(state?.highWater[a]?.seq ?? 0, vault.heads()[a]!.length),
+    0
+  )
   const q = await ingestDb.allDocs({ startkey: 'q!', endkey: 'q!\uffff' })
   return {
-    url: state?.url ?? null, user: state?.user ?? null, online, pendingUp: local - onServer, pendingDown: state?.waiting.length ?? 0,
-    quarantine: q.rows.length, lastSuccess: state?.lastSuccess ?? null, lastError: state?.lastError ?? null,
-    lastRollback: state?.lastRollback ?? null, denied: state?.denied ?? [], design: state?.design ?? null
+    url: state?.url ?? null,
+    user: state?.user ?? null,
+    online,
+    pendingUp: local - onServer,
+    pendingDown: state?.waiting.length ?? 0,
+    quarantine: q.rows.length,
+    lastSuccess: state?.lastSuccess ?? null,
+    lastError: state?.lastError ?? null,
+    lastRollback: state?.lastRollback ?? null,
+    denied: state?.denied ?? [],
+    design: state?.design ?? null
   }
 }
 

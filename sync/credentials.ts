@@ -4,7 +4,14 @@
  * user name. Never logged, never synced.
  */
 import { join } from 'node:path'
-import { MALFORMED, openSecret, readJsonFileIfExists, sealSecret, writeJsonFile, type SealedSecret } from '../core/index.js'
+import {
+  MALFORMED,
+  openSecret,
+  readJsonFileIfExists,
+  sealSecret,
+  writeJsonFile,
+  type SealedSecret
+} from '../core/index.js'
 import type { Credentials } from './remote.js'
 
 export const CREDENTIALS_FILE = 'couch-credentials.json'
@@ -14,20 +21,40 @@ export const GIT_CREDENTIALS_FILE = 'git-credentials.json'
 export type CredentialKind = 'couch' | 'git'
 const FILES: Record<CredentialKind, string> = { couch: CREDENTIALS_FILE, git: GIT_CREDENTIALS_FILE }
 
-interface CredentialsFile extends SealedSecret { format: string; v: 1; url: string; username: string }
+interface CredentialsFile extends SealedSecret {
+  format: string
+  v: 1
+  url: string
+  username: string
+}
 
 const format = (kind: CredentialKind) => `tresor-${kind}-credentials`
 const header = (kind: CredentialKind, url: string, username: string) => ({ format: format(kind), v: 1, url, username })
 
-export async function saveCredentials(dir: string, url: string, credentials: Credentials, passphrase: string, kind: CredentialKind = 'couch'): Promise<void> {
-  const sealed = await sealSecret(passphrase, new TextEncoder().encode(credentials.password), header(kind, url, credentials.username))
+export async function saveCredentials(
+  dir: string,
+  url: string,
+  credentials: Credentials,
+  passphrase: string,
+  kind: CredentialKind = 'couch'
+): Promise<void> {
+  const sealed = await sealSecret(
+    passphrase,
+    new TextEncoder().encode(credentials.password),
+    header(kind, url, credentials.username)
+  )
   const file: CredentialsFile = { format: format(kind), v: 1, url, username: credentials.username, ...sealed }
   await writeJsonFile(join(dir, FILES[kind]), file)
 }
 
 /** The stored credentials for `url`, or null when none are stored for it. KEY_AUTH_FAILED on a wrong passphrase. */
-export async function loadCredentials(dir: string, url: string, passphrase: string, kind: CredentialKind = 'couch'): Promise<Credentials | null> {
-  const file = await readJsonFileIfExists(join(dir, FILES[kind]), 64 * 1024, 4) as unknown as CredentialsFile | null
+export async function loadCredentials(
+  dir: string,
+  url: string,
+  passphrase: string,
+  kind: CredentialKind = 'couch'
+): Promise<Credentials | null> {
+  const file = (await readJsonFileIfExists(join(dir, FILES[kind]), 64 * 1024, 4)) as unknown as CredentialsFile | null
   if (!file) return null
   if (file.format !== format(kind) || file.v !== 1) throw MALFORMED(`${FILES[kind]} is not a Tresor credentials file`)
   if (file.url !== url) return null

@@ -48,7 +48,7 @@ export type DesignState = 'installed' | 'upgraded' | 'current' | 'missing' | 'ou
  * report whether it is there. A server without it does not enforce write-once.
  */
 export async function ensureDesignDoc(remote: Db, canAdmin: boolean): Promise<DesignState> {
-  const existing = await remote.get(DESIGN_ID).catch(() => null) as { _rev?: string; tresor_version?: number } | null
+  const existing = (await remote.get(DESIGN_ID).catch(() => null)) as { _rev?: string; tresor_version?: number } | null
   if (existing && existing.tresor_version === DESIGN_VERSION) return 'current'
   if (!canAdmin) return existing ? 'outdated' : 'missing'
   await remote.put({ ...designDoc(), ...(existing?._rev ? { _rev: existing._rev } : {}) })

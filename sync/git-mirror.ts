@@ -12,7 +12,32 @@
  * field is written as a redacted stub (ids, position and the SHA-256 of the
  * private value), never its bytes; and no secret is ever written.
  */
-import { canonicalize, checkCheckpointPayload, decodeEvent, dict, dictFrom, eventDocId, GENESIS_TYPE, indexLog, makeIncident, MAX_INCIDENT_MARKS, NOT_FOUND, parseEventDocId, readJsonFileIfExists, REMOTE_REFUSED, rootOf, sha256Hex, toHex, VERIFY_FAILED, writeJsonFile, type CheckpointPayload, type IncidentMark, type Json, type SignedEvent, type Vault } from '../core/index.js'
+import {
+  canonicalize,
+  checkCheckpointPayload,
+  decodeEvent,
+  dict,
+  dictFrom,
+  eventDocId,
+  GENESIS_TYPE,
+  indexLog,
+  makeIncident,
+  MAX_INCIDENT_MARKS,
+  NOT_FOUND,
+  parseEventDocId,
+  readJsonFileIfExists,
+  REMOTE_REFUSED,
+  rootOf,
+  sha256Hex,
+  toHex,
+  VERIFY_FAILED,
+  writeJsonFile,
+  type CheckpointPayload,
+  type IncidentMark,
+  type Json,
+  type SignedEvent,
+  type Vault
+} from '../core/index.js'
 import fs from 'node:fs'
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -68,12 +93,25 @@ export interface GitRound {
   incidents: string[]
 }
 
-interface RedactedStub { format: 'tresor-redacted-event'; v: 1; id: string; author: string; seq: number; type: string; ts: string; private: string }
+interface RedactedStub {
+  format: 'tresor-redacted-event'
+  v: 1
+  id: string
+  author: string
+  seq: number
+  type: string
+  ts: string
+  private: string
+}
 
 async function loadState(dir: string, url: string): Promise<GitState> {
-  const s = await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as GitState | null
+  const s = (await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(
+    () => null
+  )) as GitState | null
   // File names the mirror chose are keys here: a null-prototype record.
-  return s?.v === 1 && s.url === url ? { ...s, anchors: dictFrom(s.anchors) } : { v: 1, url, lastCommit: null, anchors: dict(), lastSuccess: null, lastError: null, lastRollback: null }
+  return s?.v === 1 && s.url === url
+    ? { ...s, anchors: dictFrom(s.anchors) }
+    : { v: 1, url, lastCommit: null, anchors: dict(), lastSuccess: null, lastError: null, lastRollback: null }
 }
 
 const feedPath = (author: string, seq: number) => `feeds/${author}/${String(seq).padStart(12, '0')}.json`
@@ -83,7 +121,13 @@ const anchorPath = (n: number) => `anchors/${String(n).padStart(6, '0')}.yaml`
 export function mirrorFile(raw: string, event: SignedEvent, id: string): string {
   if (!Object.prototype.hasOwnProperty.call(event.payload, 'private')) return raw + '\n'
   const stub: RedactedStub = {
-    format: 'tresor-redacted-event', v: 1, id, author: event.author, seq: event.seq, type: event.type, ts: event.ts,
+    format: 'tresor-redacted-event',
+    v: 1,
+    id,
+    author: event.author,
+    seq: event.seq,
+    type: event.type,
+    ts: event.ts,
     private: `sha256:${sha256Hex(canonicalize(event.payload.private as Json))}`
   }
   return JSON.stringify(stub) + '\n'
@@ -93,7 +137,16 @@ export function mirrorFile(raw: string, event: SignedEvent, id: string): string 
 async function fetchMain(work: string, url: string, token: string): Promise<string | null> {
   const onAuth = () => ({ username: 'tresor', password: token })
   await git.addRemote({ fs, dir: work, remote: 'origin', url, force: true })
-  const res = await git.fetch({ fs, http, dir: work, remote: 'origin', ref: 'main', singleBranch: true, tags: false, onAuth })
+  const res = await git.fetch({
+    fs,
+    http,
+    dir: work,
+    remote: 'origin',
+    ref: 'main',
+    singleBranch: true,
+    tags: false,
+    onAuth
+  })
   if (!res.fetchHead) return null // an empty mirror
   await git.writeRef({ fs, dir: work, ref: 'refs/heads/main', value: res.fetchHead, force: true })
   await git.checkout({ fs, dir: work, ref: 'main', force: true })
@@ -118,7 +171,18 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
   const work = join(vault.dir, MIRROR_DIR)
   await mkdir(work, { recursive: true })
   if (!fs.existsSync(join(work, '.git'))) await git.init({ fs, dir: work, defaultBranch: 'main' })
-  const round: GitRound = { read: 0, admitted: 0, duplicates: 0, quarantined: 0, private: 0, written: 0, anchored: 0, pushed: false, problems: [], incidents: [] }
+  const round: GitRound = {
+    read: 0,
+    admitted: 0,
+    duplicates: 0,
+    quarantined: 0,
+    private: 0,
+    written: 0,
+    anchored: 0,
+    pushed: false,
+    problems: [],
+    incidents: []
+  }
   try {
     const head = await fetchMain(work, options.url, options.token)
     const book = bookOf(state.incidents)
@@ -129,21 +193,49 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
     if (witness.problems.length > 0) {
       round.problems.push(...witness.problems)
       state.lastRollback = { at: new Date().toISOString(), message: witness.problems.join('; ') }
-      if (witness.mirrorAtFault) round.incidents.push(...await reportIncidents(vault, book, [incident(witness.rolledBack ? 'rollback' : 'rewrite', witness.problems.join('; '))]))
-      throw VERIFY_FAILED(`the mirror disagrees with what this device saw before: ${witness.problems[0]}; nothing applied, nothing pushed`)
+      if (witness.mirrorAtFault)
+        round.incidents.push(
+          ...(await reportIncidents(vault, book, [
+            incident(witness.rolledBack ? 'rollback' : 'rewrite', witness.problems.join('; '))
+          ]))
+        )
+      throw VERIFY_FAILED(
+        `the mirror disagrees with what this device saw before: ${witness.problems[0]}; nothing applied, nothing pushed`
+      )
     }
     // A fast-forward that takes an event file away or rewrites it is reported (once: the next round starts after it);
     // the round goes on: the gate judges what is there, and what was taken away is written back below.
-    const found = head && state.lastCommit && head !== state.lastCommit ? await rewritingCommits(work, head, state.lastCommit) : { problems: [], marks: [] }
+    const found =
+      head && state.lastCommit && head !== state.lastCommit
+        ? await rewritingCommits(work, head, state.lastCommit)
+        : { problems: [], marks: [] }
     round.problems.push(...found.problems)
-    round.incidents.push(...await reportIncidents(vault, book, found.problems.length > 0 ? [incident('rewrite', found.problems.join('; '), found.marks)] : []))
+    round.incidents.push(
+      ...(await reportIncidents(
+        vault,
+        book,
+        found.problems.length > 0 ? [incident('rewrite', found.problems.join('; '), found.marks)] : []
+      ))
+    )
     await takeIn(vault, work, round)
     const added = await writeOurs(vault, work, round)
     if (added.length > 0) {
       // isomorphic-git opens every file of one add at once: batches keep it under the open-file limit
       for (let i = 0; i < added.length; i += 256) await git.add({ fs, dir: work, filepath: added.slice(i, i + 256) })
-      const oid = await git.commit({ fs, dir: work, message: `tresor: ${round.written} event(s), ${round.anchored} anchor(s)`, author: AUTHOR })
-      const res = await git.push({ fs, http, dir: work, url: options.url, ref: 'main', onAuth: () => ({ username: 'tresor', password: options.token }) })
+      const oid = await git.commit({
+        fs,
+        dir: work,
+        message: `tresor: ${round.written} event(s), ${round.anchored} anchor(s)`,
+        author: AUTHOR
+      })
+      const res = await git.push({
+        fs,
+        http,
+        dir: work,
+        url: options.url,
+        ref: 'main',
+        onAuth: () => ({ username: 'tresor', password: options.token })
+      })
       if (!res.ok) throw REMOTE_REFUSED(`the mirror refused the push: ${JSON.stringify(res.refs)}`)
       round.pushed = true
       state.lastCommit = oid
@@ -163,14 +255,25 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
 }
 
 /** Force-push, rewritten or removed anchors, anchors that disagree with this device's log. */
-async function checkWitness(vault: Vault, work: string, head: string | null, state: GitState): Promise<{ problems: string[]; mirrorAtFault: boolean; rolledBack: boolean }> {
+async function checkWitness(
+  vault: Vault,
+  work: string,
+  head: string | null,
+  state: GitState
+): Promise<{ problems: string[]; mirrorAtFault: boolean; rolledBack: boolean }> {
   const problems: string[] = []
   let rolledBack = false
   if (state.lastCommit) {
-    const kept = head !== null && (head === state.lastCommit ||
-      await git.isDescendent({ fs, dir: work, oid: head, ancestor: state.lastCommit, depth: -1 }).catch(() => false))
+    const kept =
+      head !== null &&
+      (head === state.lastCommit ||
+        (await git
+          .isDescendent({ fs, dir: work, oid: head, ancestor: state.lastCommit, depth: -1 })
+          .catch(() => false)))
     if (!kept) {
-      problems.push(`the mirror's history no longer contains commit ${state.lastCommit.slice(0, 12)} (force-pushed or replaced: rollback)`)
+      problems.push(
+        `the mirror's history no longer contains commit ${state.lastCommit.slice(0, 12)} (force-pushed or replaced: rollback)`
+      )
       rolledBack = true
     }
   }
@@ -200,8 +303,12 @@ async function checkWitness(vault: Vault, work: string, head: string | null, sta
     }
     for (const f of payload.feeds) {
       const leaves = index.leaves.get(f.author) ?? []
-      if (f.author === vault.device && leaves.length < f.length) problems.push(`anchor ${file} shows this device's feed at ${f.length} events, the log here holds ${leaves.length}: this device was rolled back`)
-      else if (leaves.length >= f.length && toHex(rootOf(leaves, 0, f.length)) !== f.root) problems.push(`anchor ${file} disagrees with the log for feed ${f.author.slice(0, 8)}… (fork)`)
+      if (f.author === vault.device && leaves.length < f.length)
+        problems.push(
+          `anchor ${file} shows this device's feed at ${f.length} events, the log here holds ${leaves.length}: this device was rolled back`
+        )
+      else if (leaves.length >= f.length && toHex(rootOf(leaves, 0, f.length)) !== f.root)
+        problems.push(`anchor ${file} disagrees with the log for feed ${f.author.slice(0, 8)}… (fork)`)
     }
   }
   return verdict
@@ -215,7 +322,11 @@ const MAX_COMMITS_CHECKED = 10_000
  * mirror is append-only, so even a fast-forward that takes something away
  * (or rewrites it and puts it back later) is reported.
  */
-async function rewritingCommits(work: string, head: string, since: string): Promise<{ problems: string[]; marks: IncidentMark[] }> {
+async function rewritingCommits(
+  work: string,
+  head: string,
+  since: string
+): Promise<{ problems: string[]; marks: IncidentMark[] }> {
   const problems: string[] = []
   const marks: IncidentMark[] = []
   const seen = new Set<string>([since])
@@ -224,7 +335,12 @@ async function rewritingCommits(work: string, head: string, since: string): Prom
     const oid = queue.shift()!
     if (seen.has(oid)) continue
     seen.add(oid)
-    if (seen.size > MAX_COMMITS_CHECKED) { problems.push(`more than ${MAX_COMMITS_CHECKED} new commits on the mirror since the last round: not all were checked for removed or changed files`); break }
+    if (seen.size > MAX_COMMITS_CHECKED) {
+      problems.push(
+        `more than ${MAX_COMMITS_CHECKED} new commits on the mirror since the last round: not all were checked for removed or changed files`
+      )
+      break
+    }
     const { commit } = await git.readCommit({ fs, dir: work, oid })
     for (const parent of commit.parent) {
       const { commit: before } = await git.readCommit({ fs, dir: work, oid: parent })
@@ -246,16 +362,26 @@ async function rewritingCommits(work: string, head: string, since: string): Prom
 /** Event and anchor files of tree `before` that tree `after` lacks or holds different (equal subtrees are not read). */
 type Lost = { path: string; oid: string; kind: 'removes' | 'changes' }
 
-async function lostFiles(work: string, before: string, after: string | null, prefix: string, out: Lost[] = []): Promise<Lost[]> {
+async function lostFiles(
+  work: string,
+  before: string,
+  after: string | null,
+  prefix: string,
+  out: Lost[] = []
+): Promise<Lost[]> {
   if (before === after) return out
   const old = (await git.readTree({ fs, dir: work, oid: before })).tree
-  const now = new Map(after === null ? [] : (await git.readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e]))
+  const now = new Map(
+    after === null ? [] : (await git.readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e])
+  )
   for (const e of old) {
     if (prefix === '' && e.path !== 'feeds' && e.path !== 'anchors') continue
     const path = `${prefix}${e.path}`
     const n = now.get(e.path)
     // Subtrees add to the same list (a feed folder may hold more files than a spread takes arguments).
-    if (e.type === 'tree') await lostFiles(work, e.oid, n?.type === 'tree' ? n.oid : null, `${path}/`, out) // n not a tree: every file under it is gone
+    if (e.type === 'tree')
+      // n not a tree: every file under it is gone
+      await lostFiles(work, e.oid, n?.type === 'tree' ? n.oid : null, `${path}/`, out)
     else if (!n) out.push({ path, oid: e.oid, kind: 'removes' })
     else if (n.oid !== e.oid || n.type !== e.type) out.push({ path, oid: e.oid, kind: 'changes' })
   }
@@ -267,17 +393,26 @@ async function takeIn(vault: Vault, work: string, round: GitRound): Promise<void
   const incoming: { docId: string; raw: unknown }[] = []
   for (const file of await listFiles(work, 'feeds')) {
     const m = /^feeds\/([0-9a-f]{64})\/(\d{12})\.json$/.exec(file)
-    if (!m) { round.problems.push(`unexpected file ${file}`); continue }
+    if (!m) {
+      round.problems.push(`unexpected file ${file}`)
+      continue
+    }
     const text = (await readFile(join(work, file), 'utf8')).trimEnd()
     round.read++
-    if (text.includes('"format":"tresor-redacted-event"')) { round.private++; continue }
+    if (text.includes('"format":"tresor-redacted-event"')) {
+      round.private++
+      continue
+    }
     incoming.push({ docId: eventDocId(m[1]!, Number(m[2])), raw: text })
   }
   if (incoming.length === 0) return
   for (const v of await vault.ingest(incoming)) {
     if (v.decision === 'ADMIT') round.admitted++
     else if (v.decision === 'DUPLICATE') round.duplicates++
-    else if (v.decision === 'QUARANTINE') { round.quarantined++; round.problems.push(`${v.docId}: ${v.reason}`) }
+    else if (v.decision === 'QUARANTINE') {
+      round.quarantined++
+      round.problems.push(`${v.docId}: ${v.reason}`)
+    }
   }
 }
 
@@ -290,7 +425,11 @@ async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<s
     added.push(path)
   }
   if (!fs.existsSync(join(work, 'vault.json'))) {
-    await put('vault.json', JSON.stringify({ format: 'tresor-git-mirror', v: 1, vault: vault.vaultId, name: vault.config.name }, null, 2) + '\n')
+    await put(
+      'vault.json',
+      JSON.stringify({ format: 'tresor-git-mirror', v: 1, vault: vault.vaultId, name: vault.config.name }, null, 2) +
+        '\n'
+    )
     await put('README.md', README)
   }
   const heads = vault.heads()
@@ -325,7 +464,10 @@ async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<s
   return added
 }
 
-/** The text of the mirror's genesis event: the one that hashes to the vault id (of the mirror's vault.json, or `vaultId`). */
+/**
+ * The text of the mirror's genesis event: the one that hashes to the vault id (of the mirror's vault.json, or
+ * `vaultId`).
+ */
 async function genesisIn(scratch: string, vaultId?: string): Promise<string | null> {
   const id = vaultId ?? (JSON.parse(await readFile(join(scratch, 'vault.json'), 'utf8')) as { vault?: string }).vault
   for (const f of await listFiles(scratch, 'feeds')) {
@@ -334,13 +476,21 @@ async function genesisIn(scratch: string, vaultId?: string): Promise<string | nu
     try {
       const d = decodeEvent(text, String(id))
       if (d.event.type === GENESIS_TYPE && d.id === id) return text
-    } catch { /* not the genesis */ }
+    } catch {
+      /* not the genesis */
+    }
   }
   return null
 }
 
 /** Set up a vault on this device from a mirror, verifying everything it reads. */
-export async function joinFromGit(opts: { dir: string; url: string; token: string; passphrase: string; adopt: (genesisRaw: string) => Promise<Vault> }): Promise<{ vault: Vault; round: GitRound }> {
+export async function joinFromGit(opts: {
+  dir: string
+  url: string
+  token: string
+  passphrase: string
+  adopt: (genesisRaw: string) => Promise<Vault>
+}): Promise<{ vault: Vault; round: GitRound }> {
   const scratch = join(opts.dir, MIRROR_DIR)
   await mkdir(scratch, { recursive: true })
   await git.init({ fs, dir: scratch, defaultBranch: 'main' })
@@ -358,7 +508,12 @@ export async function joinFromGit(opts: { dir: string; url: string; token: strin
  * whose database lost it). Read into a scratch clone of its own, which is
  * removed after; null when the mirror does not hold it.
  */
-export async function genesisFromGit(opts: { dir: string; url: string; token: string; vaultId: string }): Promise<string | null> {
+export async function genesisFromGit(opts: {
+  dir: string
+  url: string
+  token: string
+  vaultId: string
+}): Promise<string | null> {
   const scratch = await mkdtemp(join(opts.dir, '.genesis-'))
   try {
     await git.init({ fs, dir: scratch, defaultBranch: 'main' })

@@ -15,15 +15,17 @@ export interface IncidentBook {
   signed: string[]
 }
 
-export const emptyBook = (): IncidentBook => ({ pending: [], signed: [] })
-
 /** A book read from a state file, or a fresh one (state files from before incidents have none). */
 export function bookOf(value: unknown): IncidentBook {
   const b = value as Partial<IncidentBook> | undefined
-  return { pending: Array.isArray(b?.pending) ? b!.pending.slice(0, 100) : [], signed: Array.isArray(b?.signed) ? b!.signed.filter((s) => typeof s === 'string').slice(-100) : [] }
+  return {
+    pending: Array.isArray(b?.pending) ? b!.pending.slice(0, 100) : [],
+    signed: Array.isArray(b?.signed) ? b!.signed.filter((s) => typeof s === 'string').slice(-100) : []
+  }
 }
 
-const keyOf = (i: Incident): string => sha256Hex(canonicalize({ witness: i.witness, kind: i.kind, server: i.server, detail: i.detail, marks: i.marks }))
+const keyOf = (i: Incident): string =>
+  sha256Hex(canonicalize({ witness: i.witness, kind: i.kind, server: i.server, detail: i.detail, marks: i.marks }))
 
 /** Note an incident and sign whatever is pending that this device can sign now. Returns the ids signed. */
 export async function reportIncidents(vault: Vault, book: IncidentBook, found: Incident[]): Promise<string[]> {

@@ -5,7 +5,19 @@
  * through the ingestion gate, and keep the credentials sealed. Used by the
  * hosts' onboarding (desktop and edge) and the CLI.
  */
-import { BAD_ARGUMENT, decodeEvent, EVENT_PREFIX, GENESIS_TYPE, idRange, NOT_FOUND, Vault, type DecodedEvent, type Joiners, type JoinFromCouch, type JoinFromGit } from '../core/index.js'
+import {
+  BAD_ARGUMENT,
+  decodeEvent,
+  EVENT_PREFIX,
+  GENESIS_TYPE,
+  idRange,
+  NOT_FOUND,
+  Vault,
+  type DecodedEvent,
+  type Joiners,
+  type JoinFromCouch,
+  type JoinFromGit
+} from '../core/index.js'
 import { CouchSync } from './couch-sync.js'
 import { saveCredentials } from './credentials.js'
 import { joinFromGit } from './git-mirror.js'
@@ -24,13 +36,17 @@ export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, p
       try {
         const d = decodeEvent(String((row.doc as { raw?: unknown } | undefined)?.raw), null)
         if (d.event.type === GENESIS_TYPE && d.event.vault === null) found.set(d.id, d)
-      } catch { /* not a genesis; the gate will judge the rest */ }
+      } catch {
+        /* not a genesis; the gate will judge the rest */
+      }
     }
     if (found.size === 0) throw NOT_FOUND('the database holds no vault genesis event')
-    if (found.size > 1) throw BAD_ARGUMENT(`the database holds ${found.size} different vaults: give the URL of one vault's database`)
+    if (found.size > 1)
+      throw BAD_ARGUMENT(`the database holds ${found.size} different vaults: give the URL of one vault's database`)
     genesis = [...found.values()][0]!
   } finally {
-    await remote.close().catch(() => undefined) // closing an HTTP client: the join result or its error is already decided
+    // closing an HTTP client: the join result or its error is already decided
+    await remote.close().catch(() => undefined)
   }
   const vault = await Vault.adopt({ dir, genesis, passphrase })
   const sync = await CouchSync.open(vault, { url, credentials })
@@ -45,7 +61,13 @@ export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, p
 }
 
 export const joinGit: JoinFromGit = async ({ dir, url, token, passphrase }) => {
-  const { vault } = await joinFromGit({ dir, url, token, passphrase, adopt: (raw) => Vault.adopt({ dir, genesis: decodeEvent(raw, null), passphrase }) })
+  const { vault } = await joinFromGit({
+    dir,
+    url,
+    token,
+    passphrase,
+    adopt: (raw) => Vault.adopt({ dir, genesis: decodeEvent(raw, null), passphrase })
+  })
   await saveCredentials(dir, url, { username: 'token', password: token }, passphrase, 'git')
   return vault
 }

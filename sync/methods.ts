@@ -10,13 +10,42 @@
  * at a time; a host that keeps CouchDB sync running (`tresor serve --sync`)
  * runs a requested round as its own next round.
  */
-import { BAD_ARGUMENT, IN_USE, obj, optString, reads, signs, SMALL_ARGS, type Domain, type HostProviders, type TelemetryStore, type Vault } from '../core/index.js'
-import { CouchSync, listQuarantine, recordedStatus, type QuarantineEntry, type SyncRound, type SyncStatus } from './couch-sync.js'
+import {
+  BAD_ARGUMENT,
+  IN_USE,
+  obj,
+  optString,
+  reads,
+  signs,
+  SMALL_ARGS,
+  type Domain,
+  type HostProviders,
+  type TelemetryStore,
+  type Vault
+} from '../core/index.js'
+import {
+  CouchSync,
+  listQuarantine,
+  recordedStatus,
+  type QuarantineEntry,
+  type SyncRound,
+  type SyncStatus
+} from './couch-sync.js'
 import { syncGit, type GitRound } from './git-mirror.js'
 import { remoteDb, type Credentials } from './remote.js'
-import { forwardTelemetry, pullTelemetry, telemetryUrl, type ForwardRound, type PullRound } from './telemetry-forward.js'
+import {
+  forwardTelemetry,
+  pullTelemetry,
+  telemetryUrl,
+  type ForwardRound,
+  type PullRound
+} from './telemetry-forward.js'
 
-export interface CouchRoundArgs { url: string; credentials?: Credentials; admin?: boolean }
+export interface CouchRoundArgs {
+  url: string
+  credentials?: Credentials
+  admin?: boolean
+}
 
 export interface SyncHostMethods {
   /** What the last rounds recorded, or the live state while the host keeps sync running. */
@@ -27,12 +56,19 @@ export interface SyncHostMethods {
   'sync.couch': (args: CouchRoundArgs) => Promise<{ round: SyncRound; status: SyncStatus }>
   /** One round with a Git mirror. */
   'sync.git': (args: { url: string; token: string }) => Promise<GitRound>
-  /** Forward this device's telemetry batches to the database beside the events one (and pull the others' with `pull`). */
-  'sync.telemetry': (args: CouchRoundArgs & { pull?: boolean }) => Promise<{ round: ForwardRound; pull: PullRound | null }>
+  /**
+   * Forward this device's telemetry batches to the database beside the events one (and pull the others' with `pull`).
+   */
+  'sync.telemetry': (
+    args: CouchRoundArgs & { pull?: boolean }
+  ) => Promise<{ round: ForwardRound; pull: PullRound | null }>
 }
 
 export interface SyncHostOptions {
-  /** The round the host keeps running (`tresor serve --sync`), if any: its status is live and a requested round is its next. */
+  /**
+   * The round the host keeps running (`tresor serve --sync`), if any: its status is live and a requested round is its
+   * next.
+   */
   live?: () => CouchSync | null
 }
 
@@ -54,18 +90,28 @@ function credentialsOf(v: unknown): Credentials | undefined {
 
 function couchArgs(args: unknown): CouchRoundArgs & { pull: boolean } {
   const a = obj(args)
-  return { url: serverUrl(a.url, 'url'), credentials: credentialsOf(a.credentials), admin: a.admin === true, pull: a.pull === true }
+  return {
+    url: serverUrl(a.url, 'url'),
+    credentials: credentialsOf(a.credentials),
+    admin: a.admin === true,
+    pull: a.pull === true
+  }
 }
 
 /** Forward (and with `pull`, pull) telemetry once against the telemetry database beside `conn.url`'s. */
-export async function telemetryRound(store: TelemetryStore, conn: CouchRoundArgs, pull: boolean): Promise<{ round: ForwardRound; pull: PullRound | null }> {
+export async function telemetryRound(
+  store: TelemetryStore,
+  conn: CouchRoundArgs,
+  pull: boolean
+): Promise<{ round: ForwardRound; pull: PullRound | null }> {
   const url = telemetryUrl(conn.url)
   const remote = remoteDb(url, conn.credentials)
   try {
     const round = await forwardTelemetry(store, remote, { admin: conn.admin === true })
     return { round, pull: pull ? await pullTelemetry(store, remote, url) : null }
   } finally {
-    await remote.close().catch(() => undefined) // closing an HTTP client: the round's result or its error is already decided
+    // closing an HTTP client: the round's result or its error is already decided
+    await remote.close().catch(() => undefined)
   }
 }
 
@@ -102,7 +148,10 @@ export function syncDomain(opts: SyncHostOptions = {}): Domain<SyncHostMethods> 
         return serial(async () => {
           const live = opts.live?.()
           if (live) {
-            if (live.url !== conn.url) throw IN_USE(`this host keeps sync running with ${live.url}: a round with another server does not run beside it`)
+            if (live.url !== conn.url)
+              throw IN_USE(
+                `this host keeps sync running with ${live.url}: a round with another server does not run beside it`
+              )
             const round = await live.syncOnce()
             return { round, status: await live.status() }
           }

@@ -23,8 +23,16 @@ export interface Peers {
 export async function storedPeers(dir: string, passphrase: string): Promise<Peers> {
   const peers: Peers = {}
   const couchUrl = (await loadSyncState(dir).catch(() => null))?.url
-  if (couchUrl) peers.couch = { url: couchUrl, credentials: (await loadCredentials(dir, couchUrl, passphrase).catch(() => null)) ?? undefined }
-  const gitUrl = (await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null) as { url?: unknown } | null)?.url
+  if (couchUrl)
+    peers.couch = {
+      url: couchUrl,
+      credentials: (await loadCredentials(dir, couchUrl, passphrase).catch(() => null)) ?? undefined
+    }
+  const gitUrl = (
+    (await readJsonFileIfExists(join(dir, GIT_STATE_FILE), 16 * 1024 * 1024, 6).catch(() => null)) as {
+      url?: unknown
+    } | null
+  )?.url
   if (typeof gitUrl === 'string') {
     const stored = await loadCredentials(dir, gitUrl, passphrase, 'git').catch(() => null)
     if (stored) peers.git = { url: gitUrl, token: stored.password }
@@ -37,7 +45,7 @@ export async function genesisFromPeers(dir: string, config: VaultConfig, peers: 
   if (peers.couch) {
     const remote = remoteDb(peers.couch.url, peers.couch.credentials)
     try {
-      const doc = await remote.get(eventDocId(config.genesisAuthor, 1)).catch(() => null) as { raw?: unknown } | null
+      const doc = (await remote.get(eventDocId(config.genesisAuthor, 1)).catch(() => null)) as { raw?: unknown } | null
       if (typeof doc?.raw === 'string') return doc.raw
     } finally {
       await remote.close().catch(() => undefined) // closing an HTTP client: what the peer gave is already decided
@@ -47,7 +55,9 @@ export async function genesisFromPeers(dir: string, config: VaultConfig, peers: 
   return null
 }
 
-/** One round with each peer; one line per peer saying what came back (a peer that fails says why, the others still run). */
+/**
+ * One round with each peer; one line per peer saying what came back (a peer that fails says why, the others still run).
+ */
 export async function catchUpFromPeers(vault: Vault, peers: Peers, passphrase: string): Promise<string[]> {
   const lines: string[] = []
   if (peers.couch) {
@@ -55,7 +65,9 @@ export async function catchUpFromPeers(vault: Vault, peers: Peers, passphrase: s
       const sync = await CouchSync.open(vault, peers.couch)
       try {
         const round = await sync.syncOnce()
-        lines.push(`from CouchDB: pulled ${round.pulled}, admitted ${round.admitted}, waiting ${round.waiting}, quarantined ${round.quarantined}`)
+        lines.push(
+          `from CouchDB: pulled ${round.pulled}, admitted ${round.admitted}, waiting ${round.waiting}, quarantined ${round.quarantined}`
+        )
       } finally {
         await sync.close()
       }
@@ -67,7 +79,9 @@ export async function catchUpFromPeers(vault: Vault, peers: Peers, passphrase: s
     try {
       if (!vault.unlocked) await vault.unlock(passphrase)
       const round = await syncGit(vault, peers.git)
-      lines.push(`from the Git mirror: read ${round.read}, admitted ${round.admitted}, quarantined ${round.quarantined}`)
+      lines.push(
+        `from the Git mirror: read ${round.read}, admitted ${round.admitted}, quarantined ${round.quarantined}`
+      )
     } catch (err) {
       lines.push(`from the Git mirror: not reached: ${(err as Error).message}`)
     }

@@ -12,7 +12,10 @@ const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
 PouchDB.plugin(HttpAdapter).plugin(Replication)
 
-export interface Credentials { username: string; password: string }
+export interface Credentials {
+  username: string
+  password: string
+}
 
 export interface ReplicationResult {
   ok: boolean
@@ -22,9 +25,16 @@ export interface ReplicationResult {
   errors: unknown[]
 }
 
-export interface Denied { id: string; reason: string }
+export interface Denied {
+  id: string
+  reason: string
+}
 
-type ReplicateFn = (source: unknown, target: unknown, options: Record<string, unknown>) => Promise<ReplicationResult> & {
+type ReplicateFn = (
+  source: unknown,
+  target: unknown,
+  options: Record<string, unknown>
+) => Promise<ReplicationResult> & {
   on(event: 'denied', cb: (err: { id?: string; message?: string; reason?: string }) => void): unknown
   on(event: 'change', cb: (info: { docs?: Doc[] }) => void): unknown
 }
@@ -32,9 +42,15 @@ type ReplicateFn = (source: unknown, target: unknown, options: Record<string, un
 /** A handle on a remote database. `url` is the database URL without credentials. */
 export function remoteDb(url: string, credentials?: Credentials): Db {
   const parsed = new URL(url)
-  if (parsed.username || parsed.password) throw BAD_ARGUMENT('put credentials in the credentials option, not in the URL')
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw BAD_ARGUMENT('a CouchDB URL is http: or https:')
-  const db = new PouchDB(url, { adapter: 'http', skip_setup: true, ...(credentials ? { auth: credentials } : {}) }) as Db
+  if (parsed.username || parsed.password)
+    throw BAD_ARGUMENT('put credentials in the credentials option, not in the URL')
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw BAD_ARGUMENT('a CouchDB URL is http: or https:')
+  const db = new PouchDB(url, {
+    adapter: 'http',
+    skip_setup: true,
+    ...(credentials ? { auth: credentials } : {})
+  }) as Db
   // pouchdb-replication 9.0.0 calls `src.info().then(...)` for its progress
   // figures without a catch: when the server dies mid-replication that
   // rejection is unhandled and would end the process. Mark each info() promise
@@ -42,7 +58,9 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
   const info = db.info.bind(db) as (...args: unknown[]) => Promise<unknown>
   ;(db as unknown as { info: typeof info }).info = (...args) => {
     const p = info(...args)
-    if (p && typeof p.catch === 'function') p.catch(() => undefined) // PouchDB starts this request itself and reports its outcome through the replication; an unhandled rejection here would end the process
+    // PouchDB starts this request itself and reports its outcome through the replication; an unhandled rejection here
+    // would end the process
+    if (p && typeof p.catch === 'function') p.catch(() => undefined)
     return p
   }
   return db
@@ -52,12 +70,26 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
  * One-shot replication that reports each refused document instead of skipping
  * it silently; `onBatch` sees each batch of documents as it is written.
  */
-export async function replicate(source: Db, target: Db, options: Record<string, unknown> = {}, onBatch?: (docs: Doc[]) => void): Promise<{ result: ReplicationResult; denied: Denied[] }> {
+export async function replicate(
+  source: Db,
+  target: Db,
+  options: Record<string, unknown> = {},
+  onBatch?: (docs: Doc[]) => void
+): Promise<{ result: ReplicationResult; denied: Denied[] }> {
   const denied: Denied[] = []
   // Replication drives the PouchDB instances themselves (events, live changes), not the guarded wrappers.
-  const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(unwrap(source), unwrap(target), { batch_size: 500, batches_limit: 4, ...options })
-  run.on('denied', (err) => denied.push({ id: String(err?.id ?? ''), reason: String(err?.reason ?? err?.message ?? 'denied') }))
-  if (onBatch) run.on('change', (info) => { if (info.docs?.length) onBatch(info.docs) })
+  const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(unwrap(source), unwrap(target), {
+    batch_size: 500,
+    batches_limit: 4,
+    ...options
+  })
+  run.on('denied', (err) =>
+    denied.push({ id: String(err?.id ?? ''), reason: String(err?.reason ?? err?.message ?? 'denied') })
+  )
+  if (onBatch)
+    run.on('change', (info) => {
+      if (info.docs?.length) onBatch(info.docs)
+    })
   const result = await run
   return { result, denied }
 }

@@ -26,11 +26,25 @@ export interface SyncState {
 }
 
 export function freshState(url: string, user: string | null): SyncState {
-  return { v: 1, url, user, highWater: dict(), waiting: [], gateSeq: 0, lastSuccess: null, lastError: null, lastRollback: null, denied: [], design: null }
+  return {
+    v: 1,
+    url,
+    user,
+    highWater: dict(),
+    waiting: [],
+    gateSeq: 0,
+    lastSuccess: null,
+    lastError: null,
+    lastRollback: null,
+    denied: [],
+    design: null
+  }
 }
 
 export async function loadSyncState(dir: string): Promise<SyncState | null> {
-  const s = await readJsonFileIfExists(join(dir, SYNC_STATE_FILE), 64 * 1024 * 1024, 8).catch(() => null) as SyncState | null
+  const s = (await readJsonFileIfExists(join(dir, SYNC_STATE_FILE), 64 * 1024 * 1024, 8).catch(
+    () => null
+  )) as SyncState | null
   return s?.v === 1 && typeof s.url === 'string' ? { ...s, highWater: dictFrom(s.highWater) } : null
 }
 

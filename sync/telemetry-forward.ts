@@ -13,7 +13,15 @@
  * the reason; one whose predecessor is missing waits for a later round.
  */
 import { join } from 'node:path'
-import { batchId, NOT_FOUND, readJsonFileIfExists, writeJsonFile, type Db, type Doc, type TelemetryStore } from '../core/index.js'
+import {
+  batchId,
+  NOT_FOUND,
+  readJsonFileIfExists,
+  writeJsonFile,
+  type Db,
+  type Doc,
+  type TelemetryStore
+} from '../core/index.js'
 import { ensureDesignDoc, type DesignState } from './design-doc.js'
 import type { Denied } from './remote.js'
 
@@ -56,9 +64,16 @@ async function serverContiguous(remote: Db, device: string, upTo: number): Promi
   return have
 }
 
-export async function forwardTelemetry(store: TelemetryStore, remote: Db, opts: { admin?: boolean } = {}): Promise<ForwardRound> {
+export async function forwardTelemetry(
+  store: TelemetryStore,
+  remote: Db,
+  opts: { admin?: boolean } = {}
+): Promise<ForwardRound> {
   await remote.info().catch((err: { status?: number; message?: string }) => {
-    if (err?.status === 404) throw NOT_FOUND('the telemetry database does not exist on the server: create it beside the events database (PUT …-telemetry) and give it the same _security')
+    if (err?.status === 404)
+      throw NOT_FOUND(
+        'the telemetry database does not exist on the server: create it beside the events database (PUT …-telemetry) and give it the same _security'
+      )
     throw err
   }) // fails fast while offline
   const design = await ensureDesignDoc(remote, opts.admin === true).catch(() => null)
@@ -73,7 +88,8 @@ export async function forwardTelemetry(store: TelemetryStore, remote: Db, opts: 
       await store.markForwarded(mark)
     }
   }
-  let batches = 0, readings = 0
+  let batches = 0,
+    readings = 0
   const denied: Denied[] = []
   for (;;) {
     const docs = await store.ownBatches(mark, PUSH_CHUNK)
@@ -83,7 +99,10 @@ export async function forwardTelemetry(store: TelemetryStore, remote: Db, opts: 
     let accepted = 0
     for (const d of docs) {
       const reason = failed.get(d._id)
-      if (reason !== undefined) { denied.push({ id: d._id, reason }); break }
+      if (reason !== undefined) {
+        denied.push({ id: d._id, reason })
+        break
+      }
       accepted++
       readings += d.readings.length
     }
@@ -97,7 +116,13 @@ export async function forwardTelemetry(store: TelemetryStore, remote: Db, opts: 
   return { batches, readings, forwardedSeq: mark, pending: store.head.seq - mark, denied, resent, design }
 }
 
-export interface PullRound { pulled: number; admitted: number; duplicates: number; quarantined: number; waiting: number }
+export interface PullRound {
+  pulled: number
+  admitted: number
+  duplicates: number
+  quarantined: number
+  waiting: number
+}
 
 /**
  * Pull other devices' batches through the gate. A batch that must wait (its
@@ -107,8 +132,8 @@ export interface PullRound { pulled: number; admitted: number; duplicates: numbe
  */
 export async function pullTelemetry(store: TelemetryStore, remote: Db, url: string): Promise<PullRound> {
   const path = join(store.vault.dir, PULL_STATE)
-  const saved = await readJsonFileIfExists(path, 4096) as { url?: string; since?: string | number } | null
-  let since: string | number = saved?.url === url ? saved.since ?? 0 : 0
+  const saved = (await readJsonFileIfExists(path, 4096)) as { url?: string; since?: string | number } | null
+  let since: string | number = saved?.url === url ? (saved.since ?? 0) : 0
   const round: PullRound = { pulled: 0, admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
   let checkpoint: string | number | null = null // before the first waiting batch
   let waiting: Doc[] = []
@@ -123,7 +148,10 @@ export async function pullTelemetry(store: TelemetryStore, remote: Db, url: stri
     round.pulled += docs.length
     const verdicts = docs.length > 0 ? await store.admitBatches(docs.map((c) => c.doc!)) : []
     for (const v of verdicts) {
-      if (v.decision !== 'WAIT') { count(v.decision); continue }
+      if (v.decision !== 'WAIT') {
+        count(v.decision)
+        continue
+      }
       const i = changes.results.findIndex((c) => c.id === v.id)
       if (checkpoint === null) checkpoint = i > 0 ? changes.results[i - 1]!.seq : since
       waiting.push(changes.results[i]!.doc!)

@@ -53,7 +53,9 @@ describe('core api for the UI', () => {
     const { text, events } = await api['bundle.export']({})
     expect(events).toBe(3)
     expect(await api['bundle.import']({ text })).toEqual({ admitted: 0, duplicates: 3 })
-    expect(await codeOf(api['bundle.import']({ text: '[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]' }))).toBe('TOO_DEEP')
+    expect(await codeOf(api['bundle.import']({ text: '[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]' }))).toBe(
+      'TOO_DEEP'
+    )
     expect(await codeOf(api['bundle.export']({ since: { x: -1 } }))).toBe('BAD_ARGUMENT')
     await a.close()
   })
@@ -76,11 +78,24 @@ describe('core api for the UI', () => {
     const h = host.handlers
     expect(await h['onboard.status']({})).toMatchObject({ hasVault: false, deviceKey: null, error: null })
     expect(await codeOf(h['vault.status']({}))).toBe('NOT_FOUND')
-    expect(await codeOf(h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: 'short' }))).toBe('BAD_ARGUMENT')
-    const created = await h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: PASS })
+    expect(
+      await codeOf(
+        h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: 'short' })
+      )
+    ).toBe('BAD_ARGUMENT')
+    const created = await h['onboard.create']({
+      vaultName: 'Ops',
+      memberName: 'alice',
+      roles: ['operator'],
+      passphrase: PASS
+    })
     expect(created).toMatchObject({ hasVault: true, deviceKey: expect.stringMatching(/^[0-9a-f]{64}$/) })
     expect(await h['vault.status']({})).toMatchObject({ name: 'Ops', health: { state: 'ok' } })
-    expect(await codeOf(h['onboard.create']({ vaultName: 'Again', memberName: 'alice', roles: ['operator'], passphrase: PASS }))).toBe('ALREADY_EXISTS')
+    expect(
+      await codeOf(
+        h['onboard.create']({ vaultName: 'Again', memberName: 'alice', roles: ['operator'], passphrase: PASS })
+      )
+    ).toBe('ALREADY_EXISTS')
     await host.close()
     // Reopened: straight to the vault.
     const again = openHost({ dir })
@@ -91,13 +106,23 @@ describe('core api for the UI', () => {
   it('host - a second device makes its key, then joins from a bundle exported by a member', async () => {
     const root = await tempDir()
     const founder = openHost({ dir: join(root, 'a') })
-    await founder.handlers['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: PASS })
+    await founder.handlers['onboard.create']({
+      vaultName: 'Ops',
+      memberName: 'alice',
+      roles: ['operator'],
+      passphrase: PASS
+    })
     const device = openHost({ dir: join(root, 'b') })
     const { publicKey } = await device.handlers['onboard.keygen']({ name: 'bob', passphrase: PASS })
     expect((await device.handlers['onboard.status']({})).deviceKey).toBe(publicKey)
     const { text } = await founder.handlers['bundle.export']({})
-    expect(await codeOf(device.handlers['onboard.join']({ bundle: '{"not":"a bundle"}', passphrase: PASS }))).not.toBe('NO_ERROR')
-    expect(await device.handlers['onboard.join']({ bundle: text, passphrase: PASS })).toMatchObject({ hasVault: true, deviceKey: publicKey })
+    expect(await codeOf(device.handlers['onboard.join']({ bundle: '{"not":"a bundle"}', passphrase: PASS }))).not.toBe(
+      'NO_ERROR'
+    )
+    expect(await device.handlers['onboard.join']({ bundle: text, passphrase: PASS })).toMatchObject({
+      hasVault: true,
+      deviceKey: publicKey
+    })
     const status = await device.handlers['vault.status']({})
     expect(status).toMatchObject({ name: 'Ops', events: 1, device: publicKey })
     await device.close()

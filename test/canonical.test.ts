@@ -2,12 +2,19 @@ import { describe, expect, it } from 'vitest'
 import { canonicalize, parseBounded, parseCanonical } from '../core/canonical.js'
 import { VaultError } from '../core/errors.js'
 
-const codeOf = (fn: () => unknown) => { try { fn() } catch (e) { return (e as VaultError).code } return 'NO_ERROR' }
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn()
+  } catch (e) {
+    return (e as VaultError).code
+  }
+  return 'NO_ERROR'
+}
 
 describe('canonical', () => {
   it('canonical - sorts keys by UTF-16 code units and drops whitespace', () => {
     // RFC 8785 §3.2.3 ordering example: "\u20ac" (€) sorts before "\ud83d\ude00" by code unit, "\r" first.
-    const value = { '\u20ac': 'Euro', '\r': 'CR', '\ud83d\ude00': 'Smiley', '1': 'One', 'b': [1, { z: true, a: null }] }
+    const value = { '\u20ac': 'Euro', '\r': 'CR', '\ud83d\ude00': 'Smiley', '1': 'One', b: [1, { z: true, a: null }] }
     expect(canonicalize(value)).toBe('{"\\r":"CR","1":"One","b":[1,{"a":null,"z":true}],"€":"Euro","😀":"Smiley"}')
   })
 

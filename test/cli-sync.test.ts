@@ -10,19 +10,31 @@ const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 let couch: Couch
 
 function tresor(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env }, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
 }
 
-beforeAll(async () => { couch = await startCouch(join(await tempDir('tresor-couch-cli-'), 'server')) })
-afterAll(async () => { await couch?.stop(); await cleanupDirs() })
+beforeAll(async () => {
+  couch = await startCouch(join(await tempDir('tresor-couch-cli-'), 'server'))
+})
+afterAll(async () => {
+  await couch?.stop()
+  await cleanupDirs()
+})
 
 describe('cli sync', () => {
   it('cli - sync couch stores the credentials sealed, reports status, and lists the quarantine', async () => {
     const root = await tempDir()
     const a = join(root, 'a')
     expect(tresor(['init', '--dir', a, '--vault', 'V', '--name', 'alice', '--roles', 'operator']).code).toBe(0)
-    const first = tresor(['sync', 'couch', '--dir', a, '--url', couch.dbUrl, '--user', ADMIN.username, '--admin', '--json'], { TRESOR_COUCH_PASSWORD: ADMIN.password })
+    const first = tresor(
+      ['sync', 'couch', '--dir', a, '--url', couch.dbUrl, '--user', ADMIN.username, '--admin', '--json'],
+      { TRESOR_COUCH_PASSWORD: ADMIN.password }
+    )
     expect(first.code, first.stderr).toBe(0)
     expect(first.json().round).toMatchObject({ pushed: 1, design: 'installed' })
     const stored = await readFile(join(a, 'couch-credentials.json'), 'utf8')
@@ -35,10 +47,21 @@ describe('cli sync', () => {
     expect(status).toMatchObject({ url: couch.dbUrl, user: 'admin', pendingUp: 0, quarantine: 0, design: 'current' })
     expect(tresor(['sync', 'couch', '--dir', a], { TRESOR_PASSPHRASE: 'wrong' }).stderr).toMatch(/wrong passphrase/)
     // a forged document on the server shows up in the quarantine with its reason
-    await couch.request('PUT', `/vault/${encodeURIComponent('ev!' + 'ab'.repeat(32) + '!000000000001')}`, { raw: '{"not":"an event"}', id: 'cd'.repeat(32), type: 'x.y', ts: 't' }, WRITER)
+    await couch.request(
+      'PUT',
+      `/vault/${encodeURIComponent('ev!' + 'ab'.repeat(32) + '!000000000001')}`,
+      { raw: '{"not":"an event"}', id: 'cd'.repeat(32), type: 'x.y', ts: 't' },
+      WRITER
+    )
     expect(tresor(['sync', 'couch', '--dir', a, '--json']).json().round.quarantined).toBe(1)
     const q = tresor(['quarantine', '--dir', a, '--json']).json()
-    expect(q).toEqual([expect.objectContaining({ code: 'MALFORMED', docId: 'ev!' + 'ab'.repeat(32) + '!000000000001', source: couch.dbUrl })])
+    expect(q).toEqual([
+      expect.objectContaining({
+        code: 'MALFORMED',
+        docId: 'ev!' + 'ab'.repeat(32) + '!000000000001',
+        source: couch.dbUrl
+      })
+    ])
     expect(tresor(['quarantine', '--dir', a]).stdout).toMatch(/MALFORMED/)
   })
 
@@ -48,14 +71,24 @@ describe('cli sync', () => {
     tresor(['init', '--dir', a, '--vault', 'V', '--name', 'alice', '--roles', 'operator'])
     const url = `${couch.root}/daemon`
     await couch.request('PUT', '/daemon', undefined, ADMIN)
-    expect(tresor(['sync', 'couch', '--dir', a, '--url', url, '--user', ADMIN.username, '--admin'], { TRESOR_COUCH_PASSWORD: ADMIN.password }).code).toBe(0)
-    const daemon = spawn(process.execPath, [BIN, 'daemon', '--dir', a, '--interval', '1', '--json'], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, stdio: ['ignore', 'pipe', 'pipe'] })
+    expect(
+      tresor(['sync', 'couch', '--dir', a, '--url', url, '--user', ADMIN.username, '--admin'], {
+        TRESOR_COUCH_PASSWORD: ADMIN.password
+      }).code
+    ).toBe(0)
+    const daemon = spawn(process.execPath, [BIN, 'daemon', '--dir', a, '--interval', '1', '--json'], {
+      env: { ...process.env, TRESOR_PASSPHRASE: PASS },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     const lines: { round?: unknown; error?: string }[] = []
     let buf = ''
     daemon.stdout.on('data', (c) => {
       buf += c
       let i
-      while ((i = buf.indexOf('\n}\n')) >= 0) { lines.push(JSON.parse(buf.slice(0, i + 2))); buf = buf.slice(i + 3) }
+      while ((i = buf.indexOf('\n}\n')) >= 0) {
+        lines.push(JSON.parse(buf.slice(0, i + 2)))
+        buf = buf.slice(i + 3)
+      }
     })
     const until = async (pred: () => boolean, what: string) => {
       for (let t = 0; t < 300 && !pred(); t++) await new Promise((r) => setTimeout(r, 100))

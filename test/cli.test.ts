@@ -11,7 +11,12 @@ const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 function tresor(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
   const env: Record<string, string | undefined> = { ...process.env, TRESOR_PASSPHRASE: PASS, ...opts.env }
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    env: env as NodeJS.ProcessEnv,
+    encoding: 'utf8',
+    timeout: 60_000
+  })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
 }
 
@@ -25,7 +30,20 @@ describe('cli', () => {
     const bobKey = bob.json().publicKey as string
     expect(bobKey).toMatch(/^[0-9a-f]{64}$/)
     const dir = join(root, 'alice')
-    const init = tresor(['init', '--dir', dir, '--vault', 'Ops', '--name', 'alice', '--roles', 'operator,auditor', '--member', `bob:chain:${bobKey}`, '--json'])
+    const init = tresor([
+      'init',
+      '--dir',
+      dir,
+      '--vault',
+      'Ops',
+      '--name',
+      'alice',
+      '--roles',
+      'operator,auditor',
+      '--member',
+      `bob:chain:${bobKey}`,
+      '--json'
+    ])
     expect(init.code, init.stderr).toBe(0)
     expect(init.json()).toMatchObject({ name: 'Ops', health: { state: 'ok' }, events: 1 })
     expect(tresor(['note', '--dir', dir, '--text', 'first shift', '--json']).json()).toMatchObject({ seq: 2 })
@@ -39,7 +57,14 @@ describe('cli', () => {
   })
 
   it('cli - usage errors exit 2 with one line on stderr', async () => {
-    for (const args of [[], ['bogus'], ['status'], ['status', '--dir'], ['status', '--nope', 'x'], ['init', '--dir', 'x']]) {
+    for (const args of [
+      [],
+      ['bogus'],
+      ['status'],
+      ['status', '--dir'],
+      ['status', '--nope', 'x'],
+      ['init', '--dir', 'x']
+    ]) {
       const r = tresor(args)
       expect(r.code, args.join(' ')).toBe(2)
     }
@@ -112,7 +137,10 @@ describe('cli', () => {
     const cwd = await tempDir()
     const r = tresor(['demo', '--dir', './demo', '--json'], { cwd })
     expect(r.code, r.stderr).toBe(0)
-    expect(r.json()).toMatchObject({ status: { health: { state: 'ok' }, events: 8 }, report: { ok: true, mode: 'full' } })
+    expect(r.json()).toMatchObject({
+      status: { health: { state: 'ok' }, events: 8 },
+      report: { ok: true, mode: 'full' }
+    })
     expect(tresor(['demo', '--dir', './demo', '--json'], { cwd }).json().status.events).toBe(9)
   })
 
@@ -121,32 +149,95 @@ describe('cli', () => {
     const d = (n: string) => join(root, n)
     const bob = tresor(['keygen', '--dir', d('bob'), '--name', 'bob']).stdout.trim()
     const carol = tresor(['keygen', '--dir', d('carol'), '--name', 'carol']).stdout.trim()
-    expect(tresor(['init', '--dir', d('alice'), '--vault', 'Ops', '--name', 'alice', '--roles', 'operator', '--member', `bob:chain,operator:${bob}`, '--member', `carol:auditor:${carol}`]).code).toBe(0)
-    const proposed = tresor(['propose', 'flag', '--dir', d('alice'), '--flag', 'corepay_enabled', '--on', '--reason', 'payment simulation passed', '--json']).json()
-    expect(proposed.missing).toEqual(['needs 1 approval(s) from members other than the proposer', 'needs 1 more approval(s) from role operator', 'needs 1 more approval(s) from role chain'])
+    expect(
+      tresor([
+        'init',
+        '--dir',
+        d('alice'),
+        '--vault',
+        'Ops',
+        '--name',
+        'alice',
+        '--roles',
+        'operator',
+        '--member',
+        `bob:chain,operator:${bob}`,
+        '--member',
+        `carol:auditor:${carol}`
+      ]).code
+    ).toBe(0)
+    const proposed = tresor([
+      'propose',
+      'flag',
+      '--dir',
+      d('alice'),
+      '--flag',
+      'corepay_enabled',
+      '--on',
+      '--reason',
+      'payment simulation passed',
+      '--json'
+    ]).json()
+    expect(proposed.missing).toEqual([
+      'needs 1 approval(s) from members other than the proposer',
+      'needs 1 more approval(s) from role operator',
+      'needs 1 more approval(s) from role chain'
+    ])
     const id = proposed.id as string
-    expect(tresor(['approve', id, '--dir', d('alice')]).stderr).toMatch(/you proposed this; another member must approve/)
+    expect(tresor(['approve', id, '--dir', d('alice')]).stderr).toMatch(
+      /you proposed this; another member must approve/
+    )
     expect(tresor(['bundle', 'export', '--dir', d('alice'), '--out', d('a1.bundle')]).code).toBe(0)
-    for (const who of ['bob', 'carol']) expect(tresor(['join', '--dir', d(who), '--bundle', d('a1.bundle')]).code).toBe(0)
-    expect(tresor(['inbox', '--dir', d('bob'), '--json']).json().map((p: { id: string }) => p.id)).toEqual([id])
-    expect(tresor(['commit', id.slice(0, 10), '--dir', d('carol')]).stderr).toMatch(/needs 1 approval\(s\) from members other than the proposer/)
-    expect(tresor(['approve', id.slice(0, 10), '--dir', d('bob'), '--json']).json()).toMatchObject({ missing: [], approvals: [{ member: 'bob' }] })
+    for (const who of ['bob', 'carol'])
+      expect(tresor(['join', '--dir', d(who), '--bundle', d('a1.bundle')]).code).toBe(0)
+    expect(
+      tresor(['inbox', '--dir', d('bob'), '--json'])
+        .json()
+        .map((p: { id: string }) => p.id)
+    ).toEqual([id])
+    expect(tresor(['commit', id.slice(0, 10), '--dir', d('carol')]).stderr).toMatch(
+      /needs 1 approval\(s\) from members other than the proposer/
+    )
+    expect(tresor(['approve', id.slice(0, 10), '--dir', d('bob'), '--json']).json()).toMatchObject({
+      missing: [],
+      approvals: [{ member: 'bob' }]
+    })
     await writeFile(d('carol-status.json'), tresor(['status', '--dir', d('carol'), '--json']).stdout)
-    expect(tresor(['bundle', 'export', '--dir', d('bob'), '--out', d('b1.bundle'), '--since', d('carol-status.json'), '--json']).json().events).toBe(1)
-    expect(tresor(['bundle', 'import', '--dir', d('carol'), '--file', d('b1.bundle'), '--json']).json()).toEqual({ admitted: 1, duplicates: 0 })
+    expect(
+      tresor([
+        'bundle',
+        'export',
+        '--dir',
+        d('bob'),
+        '--out',
+        d('b1.bundle'),
+        '--since',
+        d('carol-status.json'),
+        '--json'
+      ]).json().events
+    ).toBe(1)
+    expect(tresor(['bundle', 'import', '--dir', d('carol'), '--file', d('b1.bundle'), '--json']).json()).toEqual({
+      admitted: 1,
+      duplicates: 0
+    })
     expect(tresor(['commit', id, '--dir', d('carol'), '--json']).json().status).toBe('committed')
     tresor(['bundle', 'export', '--dir', d('carol'), '--out', d('c1.bundle')])
-    for (const who of ['alice', 'bob']) expect(tresor(['bundle', 'import', '--dir', d(who), '--file', d('c1.bundle')]).code).toBe(0)
-    const hashes = ['alice', 'bob', 'carol'].map((who) => tresor(['members', '--dir', d(who), '--json']).json().stateHash)
+    for (const who of ['alice', 'bob'])
+      expect(tresor(['bundle', 'import', '--dir', d(who), '--file', d('c1.bundle')]).code).toBe(0)
+    const hashes = ['alice', 'bob', 'carol'].map(
+      (who) => tresor(['members', '--dir', d(who), '--json']).json().stateHash
+    )
     expect(new Set(hashes).size).toBe(1)
     const flags = tresor(['flags', '--dir', d('alice'), '--json']).json()
     expect(flags.find((f: { flag: string }) => f.flag === 'corepay_enabled').on).toBe(true)
     expect(tresor(['show', id, '--dir', d('bob')]).stdout).toMatch(/status: committed/)
-    const tampered = (await readFile(d('c1.bundle'), 'utf8')).replace('payment simulation passed', 'payment simulation FAILED')
+    const tampered = (await readFile(d('c1.bundle'), 'utf8')).replace(
+      'payment simulation passed',
+      'payment simulation FAILED'
+    )
     await writeFile(d('bad.bundle'), tampered)
     const refused = tresor(['bundle', 'import', '--dir', d('bob'), '--file', d('bad.bundle')])
     expect(refused.code).toBe(3)
     expect(refused.stderr).toMatch(/bundle signature does not verify/)
   })
 })
-

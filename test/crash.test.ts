@@ -13,7 +13,9 @@ function appendThenKill(dir: string, count: number): Promise<Map<number, string>
     const acked = new Map<number, string>()
     let buf = ''
     let stderr = ''
-    child.stderr.on('data', (c) => { stderr += c })
+    child.stderr.on('data', (c) => {
+      stderr += c
+    })
     child.stdout.on('data', (chunk) => {
       buf += chunk
       const lines = buf.split('\n')
@@ -24,7 +26,9 @@ function appendThenKill(dir: string, count: number): Promise<Map<number, string>
       }
       if (acked.size >= count && !child.killed) child.kill('SIGKILL')
     })
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`child exited ${code}: ${stderr}`))))
+    child.on('exit', (code, signal) =>
+      signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`child exited ${code}: ${stderr}`))
+    )
   })
 }
 
@@ -66,7 +70,9 @@ describe('journal', () => {
 
   it('journal - appends made together share the disk sync and all land in order', async () => {
     const vault = await makeVault()
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => vault.append('audit.note', { text: `burst ${i}` })))
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => vault.append('audit.note', { text: `burst ${i}` }))
+    )
     expect(results.map((d) => d.event.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 2))
     const report = await vault.verify({ full: true })
     expect(report).toMatchObject({ ok: true, total: 51 })

@@ -44,7 +44,8 @@ async function serve(dir: string, extra: string[] = []): Promise<Daemon> {
 }
 
 const open = (d: Daemon) => browser.newPage(`${d.url}/#token=${d.token}`)
-const nav = (page: Page, label: string) => page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: label, exact: false }).click()
+const nav = (page: Page, label: string) =>
+  page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: label, exact: false }).click()
 
 describe('the UI in chromium against edge daemons', () => {
   it('ui - member A proposes a flag change, member B approves and commits in another browser, both see it committed (two daemons syncing through CouchDB)', async () => {
@@ -59,7 +60,11 @@ describe('the UI in chromium against edge daemons', () => {
     const url = `${couch.root}/ui`
     await couch.request('PUT', '/ui', undefined, ADMIN)
     for (const dir of [a, b]) {
-      const r = spawnSync(process.execPath, [CLI, 'sync', 'couch', '--dir', dir, '--url', url, '--user', ADMIN.username, '--admin'], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, TRESOR_COUCH_PASSWORD: ADMIN.password }, encoding: 'utf8' })
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'sync', 'couch', '--dir', dir, '--url', url, '--user', ADMIN.username, '--admin'],
+        { env: { ...process.env, TRESOR_PASSPHRASE: PASS, TRESOR_COUCH_PASSWORD: ADMIN.password }, encoding: 'utf8' }
+      )
       expect(r.status, r.stderr).toBe(0)
     }
     const [da, db] = [await serve(a, ['--sync', '--interval', '1']), await serve(b, ['--sync', '--interval', '1'])]
@@ -91,7 +96,9 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(pb, 'proposal-committed')
 
     // A sees it committed once B's events arrive.
-    await expect.poll(async () => (await pa.getByTestId('proposal-status').textContent()), { timeout: 30_000 }).toBe('committed')
+    await expect
+      .poll(async () => await pa.getByTestId('proposal-status').textContent(), { timeout: 30_000 })
+      .toBe('committed')
     await nav(pa, 'Flags & gates')
     await expect.poll(() => pa.getByTestId('flag-finance_enabled').getByRole('cell').nth(1).textContent()).toBe('on')
 
@@ -104,7 +111,7 @@ describe('the UI in chromium against edge daemons', () => {
     await change.locator('select[name="change"]').selectOption('key.add')
     await change.locator('select[name="member"]').selectOption('bob')
     await change.getByLabel(/Device public key/).fill(Buffer.from(nacl.sign.keyPair().publicKey).toString('hex'))
-    await change.getByLabel('Reason').fill('bob\'s second laptop')
+    await change.getByLabel('Reason').fill("bob's second laptop")
     await change.getByRole('button', { name: 'Sign the proposal' }).click()
     await pa.getByText('add a device key for bob').first().waitFor()
     await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
@@ -153,7 +160,9 @@ describe('the UI in chromium against edge daemons', () => {
     await expect.poll(() => page.getByTestId('log-total').textContent(), { timeout: 60_000 }).toBe('100,001 events')
     const scroller = page.getByTestId('log-scroller')
     for (const frac of [0.25, 0.5, 0.75, 1]) {
-      await scroller.evaluate((el, f) => { el.scrollTop = (el.scrollHeight - el.clientHeight) * f }, frac)
+      await scroller.evaluate((el, f) => {
+        el.scrollTop = (el.scrollHeight - el.clientHeight) * f
+      }, frac)
       await page.waitForTimeout(50)
     }
     const lastRow = page.locator('[data-index="100000"]')
@@ -194,9 +203,15 @@ describe('the UI in chromium against edge daemons', () => {
     const { dir } = vault
     await vault.close()
     const bundle = join(await tempDir(), 'all.bundle')
-    expect(spawnSync(process.execPath, [CLI, 'bundle', 'export', '--dir', dir, '--out', bundle], { env: { ...process.env, TRESOR_PASSPHRASE: PASS } }).status).toBe(0)
+    expect(
+      spawnSync(process.execPath, [CLI, 'bundle', 'export', '--dir', dir, '--out', bundle], {
+        env: { ...process.env, TRESOR_PASSPHRASE: PASS }
+      }).status
+    ).toBe(0)
     // the events now sit in a table; zero it
-    for (const f of readdirSync(join(dir, 'events.db'))) if (f.endsWith('.ldb')) writeFileSync(join(dir, 'events.db', f), Buffer.alloc(statSync(join(dir, 'events.db', f)).size))
+    for (const f of readdirSync(join(dir, 'events.db')))
+      if (f.endsWith('.ldb'))
+        writeFileSync(join(dir, 'events.db', f), Buffer.alloc(statSync(join(dir, 'events.db', f)).size))
     const d = await serve(dir)
     const page = await open(d)
     const banner = page.getByTestId('read-only-banner')
@@ -220,16 +235,31 @@ describe('the UI in chromium against edge daemons', () => {
     await page.close()
   }, 90_000)
 
-  it('ui - another member\'s forked key: the vault stays healthy, Members marks the key frozen, the audit log badges its events from the fork on', async () => {
+  it("ui - another member's forked key: the vault stays healthy, Members marks the key frozen, the audit log badges its events from the fork on", async () => {
     const bob = nacl.sign.keyPair()
     const bobKey = Buffer.from(bob.publicKey).toString('hex')
     const vault = await makeVault({ notes: 1, members: [{ name: 'bob', roles: ['operator'], keys: [bobKey] }] })
     const { signEvent } = await import('../core/envelope.js')
     const { eventDocId } = await import('../core/store.js')
-    const note = (seq: number, prev: string, text: string) => signEvent({ v: 2, vault: vault.vaultId, author: bobKey, seq, prev, ts: new Date().toISOString(), type: 'audit.note', payload: { text }, deps: [] }, bob.secretKey)
+    const note = (seq: number, prev: string, text: string) =>
+      signEvent(
+        {
+          v: 2,
+          vault: vault.vaultId,
+          author: bobKey,
+          seq,
+          prev,
+          ts: new Date().toISOString(),
+          type: 'audit.note',
+          payload: { text },
+          deps: []
+        },
+        bob.secretKey
+      )
     const b1 = note(1, vault.vaultId, 'bob on site')
     const [b2, b2x] = [note(2, b1.id, 'all fine'), note(2, b1.id, 'all fine, says the copy')]
-    for (const batch of [[b1, b2], [b2x]]) await vault.ingest(batch.map((d) => ({ docId: eventDocId(bobKey, d.event.seq), raw: d.raw })))
+    for (const batch of [[b1, b2], [b2x]])
+      await vault.ingest(batch.map((d) => ({ docId: eventDocId(bobKey, d.event.seq), raw: d.raw })))
     const dir = vault.dir
     await vault.close()
     const d = await serve(dir)
@@ -240,7 +270,10 @@ describe('the UI in chromium against edge daemons', () => {
     await page.getByText('forked at #2: frozen').waitFor()
     await shot(page, 'members-forked')
     await nav(page, 'Audit log')
-    await page.getByText(/forked key/).first().waitFor()
+    await page
+      .getByText(/forked key/)
+      .first()
+      .waitFor()
     await shot(page, 'audit-log-forked')
     expect(browser.errors.join('\n')).toBe('')
     await page.close()

@@ -3,8 +3,17 @@ import nacl from 'tweetnacl'
 import { readFileSync } from 'node:fs'
 import { hasSmallOrder, isCanonicalScalar, signDetached, verifyStrict, type Ed25519Backend } from '../core/ed25519.js'
 
-interface Vector { index: number; message: string; pub_key: string; signature: string; libsodium_accepts: boolean; tweetnacl_js_accepts: boolean }
-const vectors = JSON.parse(readFileSync(new URL('./fixtures/ed25519-speccheck.json', import.meta.url), 'utf8')) as Vector[]
+interface Vector {
+  index: number
+  message: string
+  pub_key: string
+  signature: string
+  libsodium_accepts: boolean
+  tweetnacl_js_accepts: boolean
+}
+const vectors = JSON.parse(
+  readFileSync(new URL('./fixtures/ed25519-speccheck.json', import.meta.url), 'utf8')
+) as Vector[]
 const hex = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'))
 const BACKENDS: Ed25519Backend[] = ['native', 'tweetnacl']
 const L = (1n << 252n) + 27742317777372353535851937790883648493n
@@ -74,7 +83,8 @@ describe('ed25519', () => {
     const a = y('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05')
     const b = y('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
     expect((a + b) % p).toBe(0n)
-    expect(hasSmallOrder(hex('0100000000000000000000000000000000000000000000000000000000000080'))).toBe(true) // sign bit ignored
+    // sign bit ignored
+    expect(hasSmallOrder(hex('0100000000000000000000000000000000000000000000000000000000000080'))).toBe(true)
     expect(hasSmallOrder(nacl.sign.keyPair().publicKey)).toBe(false)
   })
 

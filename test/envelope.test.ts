@@ -16,16 +16,45 @@ const VAULT_A = 'aa'.repeat(32)
 const VAULT_B = 'bb'.repeat(32)
 
 function base(over: Partial<UnsignedEventV1> = {}): UnsignedEventV1 {
-  return { v: 1, vault: VAULT_A, author: AUTHOR, seq: 2, prev: 'cc'.repeat(32), ts: '2026-03-04T05:06:07.089Z', type: 'audit.note', payload: { text: 'hi' }, seen: [], ...over }
+  return {
+    v: 1,
+    vault: VAULT_A,
+    author: AUTHOR,
+    seq: 2,
+    prev: 'cc'.repeat(32),
+    ts: '2026-03-04T05:06:07.089Z',
+    type: 'audit.note',
+    payload: { text: 'hi' },
+    seen: [],
+    ...over
+  }
 }
 
 function base2(over: Partial<UnsignedEventV2> = {}): UnsignedEventV2 {
-  return { v: 2, vault: VAULT_A, author: AUTHOR, seq: 5, prev: 'cc'.repeat(32), ts: '2026-03-04T05:06:07.089Z', type: 'gov.approve', payload: { proposal: 'ab'.repeat(32) }, deps: [], ...over }
+  return {
+    v: 2,
+    vault: VAULT_A,
+    author: AUTHOR,
+    seq: 5,
+    prev: 'cc'.repeat(32),
+    ts: '2026-03-04T05:06:07.089Z',
+    type: 'gov.approve',
+    payload: { proposal: 'ab'.repeat(32) },
+    deps: [],
+    ...over
+  }
 }
 
 const cite = (author: string, seq: number, id = 'dd'.repeat(32)) => ({ author, seq, id })
 
-const codeOf = (fn: () => unknown) => { try { fn() } catch (e) { return (e as VaultError).code } return 'NO_ERROR' }
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn()
+  } catch (e) {
+    return (e as VaultError).code
+  }
+  return 'NO_ERROR'
+}
 
 describe('envelope', () => {
   it('envelope - v1 fixture is rebuilt byte for byte from its seeds', () => {
@@ -55,8 +84,19 @@ describe('envelope', () => {
       { deps: [{ author: AUTHOR, seq: 1 } as never] },
       { type: 'vault.genesis', vault: null, seq: 1, prev: null, deps: [others[0]!] }
     ]
-    for (const over of bad) expect(codeOf(() => signEvent(base2(over), kp.secretKey)), JSON.stringify(over).slice(0, 80)).toBe('MALFORMED')
-    expect(codeOf(() => signEvent(base2({ deps: [cite(AUTHOR, 4), ...others.slice(0, 15)].sort((a, b) => (a.author < b.author ? -1 : 1)) }), kp.secretKey))).toBe('NO_ERROR')
+    for (const over of bad)
+      expect(
+        codeOf(() => signEvent(base2(over), kp.secretKey)),
+        JSON.stringify(over).slice(0, 80)
+      ).toBe('MALFORMED')
+    expect(
+      codeOf(() =>
+        signEvent(
+          base2({ deps: [cite(AUTHOR, 4), ...others.slice(0, 15)].sort((a, b) => (a.author < b.author ? -1 : 1)) }),
+          kp.secretKey
+        )
+      )
+    ).toBe('NO_ERROR')
   })
 
   it('envelope - every pinned v1 event decodes and verifies in its vault', () => {
@@ -110,12 +150,27 @@ describe('envelope', () => {
 
   it('envelope - shape rules: fields, types, timestamps, chain fields, seen heads', () => {
     const bad: Partial<UnsignedEventV1>[] = [
-      { seq: 0 }, { seq: 1.5 }, { ts: '2026-03-04 05:06:07' }, { ts: '2026-02-30T00:00:00.000Z' }, { type: 'Note' },
-      { prev: 'CC'.repeat(32) }, { seq: 1, prev: 'cc'.repeat(32) }, { vault: null },
+      { seq: 0 },
+      { seq: 1.5 },
+      { ts: '2026-03-04 05:06:07' },
+      { ts: '2026-02-30T00:00:00.000Z' },
+      { type: 'Note' },
+      { prev: 'CC'.repeat(32) },
+      { seq: 1, prev: 'cc'.repeat(32) },
+      { vault: null },
       { seen: [{ author: AUTHOR, seq: 1, id: 'dd'.repeat(32) }] },
-      { seen: [{ author: 'ff'.repeat(32), seq: 1, id: 'dd'.repeat(32) }, { author: 'ee'.repeat(32), seq: 1, id: 'dd'.repeat(32) }] }
+      {
+        seen: [
+          { author: 'ff'.repeat(32), seq: 1, id: 'dd'.repeat(32) },
+          { author: 'ee'.repeat(32), seq: 1, id: 'dd'.repeat(32) }
+        ]
+      }
     ]
-    for (const over of bad) expect(codeOf(() => signEvent(base(over), kp.secretKey)), JSON.stringify(over)).toBe('MALFORMED')
+    for (const over of bad)
+      expect(
+        codeOf(() => signEvent(base(over), kp.secretKey)),
+        JSON.stringify(over)
+      ).toBe('MALFORMED')
     const d = signEvent(base(), kp.secretKey)
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, extra: 1 }), VAULT_A))).toBe('MALFORMED')
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, v: 2 }), VAULT_A))).toBe('MALFORMED')
@@ -123,7 +178,11 @@ describe('envelope', () => {
   })
 
   it('envelope - a small-order author key is WEAK_KEY even with a "valid" signature', () => {
-    const weak = { ...base(), author: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa', sig: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a' + '00'.repeat(32) }
+    const weak = {
+      ...base(),
+      author: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+      sig: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a' + '00'.repeat(32)
+    }
     expect(codeOf(() => decodeEvent(canonicalize(weak), VAULT_A))).toBe('WEAK_KEY')
   })
 })
@@ -153,14 +212,20 @@ describe('governance fixtures', () => {
     expect(buildGovernanceV1Fixture()).toEqual(pinnedGov)
   })
 
-  it('governance - yesterday\'s v1 events still read: they verify and fold to the pinned state and statuses, in any order', async () => {
+  it("governance - yesterday's v1 events still read: they verify and fold to the pinned state and statuses, in any order", async () => {
     const { foldGovernance } = await import('../core/governance/fold.js')
     const { stateHash } = await import('../core/governance/state.js')
     const pinnedGov = JSON.parse(readFileSync(new URL('./fixtures/governance-v1.json', import.meta.url), 'utf8'))
-    const events = pinnedGov.events.map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault)).map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
+    const events = pinnedGov.events
+      .map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault))
+      .map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
     const state = foldGovernance(pinnedGov.vault, events.reverse())
     expect(stateHash(state)).toBe(pinnedGov.stateHash)
-    expect(Object.values(state.proposals).map((p) => [p.id, p.status]).sort()).toEqual(pinnedGov.statuses)
+    expect(
+      Object.values(state.proposals)
+        .map((p) => [p.id, p.status])
+        .sort()
+    ).toEqual(pinnedGov.statuses)
     expect(state.flags.corepay_enabled).toBe(true)
   })
 
@@ -170,7 +235,9 @@ describe('governance fixtures', () => {
     const { stateHash } = await import('../core/governance/state.js')
     const pinnedGov = JSON.parse(readFileSync(new URL('./fixtures/governance-v2.json', import.meta.url), 'utf8'))
     expect(buildGovernanceV2Fixture()).toEqual(pinnedGov)
-    const events = pinnedGov.events.map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault)).map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
+    const events = pinnedGov.events
+      .map((e: { raw: string }) => decodeEvent(e.raw, pinnedGov.vault))
+      .map((d: { id: string; event: never }) => ({ id: d.id, event: d.event }))
     expect(stateHash(foldGovernance(pinnedGov.vault, [...events].reverse()))).toBe(pinnedGov.stateHash)
   })
 })
@@ -190,16 +257,27 @@ describe('telemetry batch fixtures', () => {
 })
 
 describe('sync.incident fixtures', () => {
-  it('incident - v1 is rebuilt byte for byte, yesterday\'s bytes verify and read, and the witness address never carries credentials', async () => {
+  it("incident - v1 is rebuilt byte for byte, yesterday's bytes verify and read, and the witness address never carries credentials", async () => {
     const { buildIncidentV1Fixture } = await import('./fixtures/incident-v1.js')
     const { checkIncident, describeIncident } = await import('../core/incident.js')
     const pinned = JSON.parse(readFileSync(new URL('./fixtures/incident-v1.json', import.meta.url), 'utf8'))
     expect(buildIncidentV1Fixture()).toEqual(pinned)
-    const [, raw] = pinned.events.map((e: { raw: string; id: string }) => { const d = decodeEvent(e.raw, pinned.vault); expect(d.id).toBe(e.id); return d })
+    const [, raw] = pinned.events.map((e: { raw: string; id: string }) => {
+      const d = decodeEvent(e.raw, pinned.vault)
+      expect(d.id).toBe(e.id)
+      return d
+    })
     const incident = checkIncident(raw.event.payload)
-    expect(incident).toMatchObject({ v: 1, witness: 'couchdb', kind: 'rollback', server: 'https://couch.example:6984/tresor-ops' })
+    expect(incident).toMatchObject({
+      v: 1,
+      witness: 'couchdb',
+      kind: 'rollback',
+      server: 'https://couch.example:6984/tresor-ops'
+    })
     expect(pinned.events[1].raw).not.toMatch(/s3cret|ops:/)
-    expect(describeIncident(incident)).toMatch(/^CouchDB at https:\/\/couch\.example:6984\/tresor-ops served less than it had served before \(seen 2026-12-01T04:00:00\.000Z; 2 high-water mark\(s\) lost\)/)
+    expect(describeIncident(incident)).toMatch(
+      /^CouchDB at https:\/\/couch\.example:6984\/tresor-ops served less than it had served before \(seen 2026-12-01T04:00:00\.000Z; 2 high-water mark\(s\) lost\)/
+    )
   })
 
   it('incident - a payload with a field it does not define (constructor, __proto__, anything) or a bad mark is refused', async () => {
@@ -213,6 +291,8 @@ describe('sync.incident fixtures', () => {
     }
     expect(() => checkIncident({ ...payload, marks: [{ author: 'x', seq: 1, id: 'y' }] })).toThrow(/marks/)
     expect(() => checkIncident({ ...payload, v: 2 })).toThrow(/version/)
-    expect(() => checkIncident({ ...payload, marks: Array.from({ length: 65 }, () => payload.marks[0]) })).toThrow(/at most 64/)
+    expect(() => checkIncident({ ...payload, marks: Array.from({ length: 65 }, () => payload.marks[0]) })).toThrow(
+      /at most 64/
+    )
   })
 })

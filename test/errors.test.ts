@@ -7,12 +7,17 @@ import { EXIT_STATUS, exitStatus, NOT_ALLOWED, VaultError } from '../core/errors
 import { cleanupDirs, makeVault, PASS } from './helpers.js'
 
 const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
-const tresor = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, encoding: 'utf8', timeout: 60_000 })
+const tresor = (args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, TRESOR_PASSPHRASE: PASS },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
 
 describe('errors', () => {
   afterAll(cleanupDirs)
 
-  it('errors - the README\'s exit-status table is EXIT_STATUS, code for code', () => {
+  it("errors - the README's exit-status table is EXIT_STATUS, code for code", () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
     const fromReadme = new Map<string, number>()
     for (const m of readme.matchAll(/^\| `([123])` \| ((?:`[A-Z_]+`(?:, )?)+) \|$/gm)) {
@@ -28,11 +33,24 @@ describe('errors', () => {
     const v = await makeVault({ members: [{ name: 'bob', roles: ['operator'], keys: ['b0'.repeat(32)] }] })
     const dir = v.dir
     await v.close()
-    const proposed = tresor(['propose', 'flag', '--dir', dir, '--flag', 'finance_enabled', '--on', '--reason', 'r', '--json'])
+    const proposed = tresor([
+      'propose',
+      'flag',
+      '--dir',
+      dir,
+      '--flag',
+      'finance_enabled',
+      '--on',
+      '--reason',
+      'r',
+      '--json'
+    ])
     expect(proposed.status, proposed.stderr).toBe(0)
     const own = tresor(['approve', JSON.parse(proposed.stdout).id, '--dir', dir, '--json'])
     expect(own.status).toBe(1)
-    expect(JSON.parse(own.stdout)).toMatchObject({ error: { code: 'NOT_ALLOWED', message: 'you proposed this; another member must approve' } })
+    expect(JSON.parse(own.stdout)).toMatchObject({
+      error: { code: 'NOT_ALLOWED', message: 'you proposed this; another member must approve' }
+    })
     expect(own.stderr.trim().split('\n')).toEqual(['tresor: you proposed this; another member must approve'])
   })
 })

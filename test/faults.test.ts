@@ -22,7 +22,11 @@ const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 const APPEND_LOOP = fileURLToPath(new URL('./support/append-loop.ts', import.meta.url))
 
 function tresor(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env }, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
 }
 
@@ -36,24 +40,35 @@ function snapshot(dir: string): Map<string, string> {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name)
       if (e.isDirectory()) walk(p)
-      else if (!HOUSEKEEPING.test(p)) out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'))
+      else if (!HOUSEKEEPING.test(p))
+        out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'))
     }
   }
   walk(dir)
   return out
 }
 
-const eachFile = (db: string, test: RegExp, fn: (path: string) => void) => { for (const f of readdirSync(db)) if (test.test(f)) fn(join(db, f)) }
+const eachFile = (db: string, test: RegExp, fn: (path: string) => void) => {
+  for (const f of readdirSync(db)) if (test.test(f)) fn(join(db, f))
+}
 
 const FAULTS: Record<string, (db: string) => void> = {
   'CURRENT deleted': (db) => rmSync(join(db, 'CURRENT')),
   'MANIFEST deleted': (db) => eachFile(db, /^MANIFEST-/, (p) => rmSync(p)),
   'a table deleted': (db) => eachFile(db, /\.ldb$/, (p) => rmSync(p)),
   'a table zeroed': (db) => eachFile(db, /\.ldb$/, (p) => writeFileSync(p, Buffer.alloc(statSync(p).size))),
-  'a table garbled': (db) => eachFile(db, /\.ldb$/, (p) => { const b = readFileSync(p); for (let i = 64; i < b.length - 64; i += 7) b[i] = b[i]! ^ 0x5a; writeFileSync(p, b) }),
+  'a table garbled': (db) =>
+    eachFile(db, /\.ldb$/, (p) => {
+      const b = readFileSync(p)
+      for (let i = 64; i < b.length - 64; i += 7) b[i] = b[i]! ^ 0x5a
+      writeFileSync(p, b)
+    }),
   'a table truncated': (db) => eachFile(db, /\.ldb$/, (p) => truncateSync(p, Math.floor(statSync(p).size / 2)))
 }
-/** Faults that lose what only the tables held: those events come back from a peer (CURRENT and MANIFEST are rebuilt from the folder itself). */
+/**
+ * Faults that lose what only the tables held: those events come back from a peer (CURRENT and MANIFEST are rebuilt from
+ * the folder itself).
+ */
 const LOSES_TABLES = new Set(['a table deleted', 'a table zeroed', 'a table garbled', 'a table truncated'])
 
 /**
@@ -68,7 +83,10 @@ async function settledVault(couchDb?: string): Promise<{ dir: string; ids: strin
   expect(tresor(['status', '--dir', dir]).code).toBe(0)
   if (couchDb) {
     await couch.request('PUT', `/${couchDb}`, undefined, ADMIN)
-    const sync = tresor(['sync', 'couch', '--dir', dir, '--url', `${couch.root}/${couchDb}`, '--user', ADMIN.username, '--admin'], { TRESOR_COUCH_PASSWORD: ADMIN.password })
+    const sync = tresor(
+      ['sync', 'couch', '--dir', dir, '--url', `${couch.root}/${couchDb}`, '--user', ADMIN.username, '--admin'],
+      { TRESOR_COUCH_PASSWORD: ADMIN.password }
+    )
     expect(sync.code, sync.stderr).toBe(0)
   }
   const ids = (tresor(['log', '--dir', dir, '--json']).json().entries as { id: string }[]).map((e) => e.id)
@@ -85,8 +103,13 @@ function expectOneCleanLine(r: { stderr: string }, what: RegExp) {
 }
 
 let couch: Couch
-beforeAll(async () => { couch = await startCouch(join(await tempDir('tresor-couch-faults-'), 'server')) })
-afterAll(async () => { await couch?.stop(); await cleanupDirs() })
+beforeAll(async () => {
+  couch = await startCouch(join(await tempDir('tresor-couch-faults-'), 'server'))
+})
+afterAll(async () => {
+  await couch?.stop()
+  await cleanupDirs()
+})
 
 describe('faults: a damaged database', () => {
   for (const [fault, damage] of Object.entries(FAULTS)) {
@@ -113,7 +136,8 @@ describe('faults: a damaged database', () => {
       // the damaged database is kept as it was found
       const aside = readdirSync(dir).find((f) => /^events\.db\.damaged-[^.]+$/.test(f))!
       const keptAside = snapshot(join(dir, aside))
-      for (const [file, hash] of before) if (file.startsWith('events.db/')) expect(keptAside.get(file.slice('events.db/'.length)), file).toBe(hash)
+      for (const [file, hash] of before)
+        if (file.startsWith('events.db/')) expect(keptAside.get(file.slice('events.db/'.length)), file).toBe(hash)
     })
   }
 
@@ -136,13 +160,18 @@ describe('faults: a damaged database', () => {
     const v = await makeVault()
     const dir = v.dir
     await v.close()
-    const child = spawn(process.execPath, ['--import', 'tsx', APPEND_LOOP, dir, PASS], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', APPEND_LOOP, dir, PASS], {
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     const acked: string[] = []
     let buf = ''
     child.stdout.on('data', (c) => {
       buf += c
       let i
-      while ((i = buf.indexOf('\n')) >= 0) { acked.push(buf.slice(0, i).split(' ')[1]!); buf = buf.slice(i + 1) }
+      while ((i = buf.indexOf('\n')) >= 0) {
+        acked.push(buf.slice(0, i).split(' ')[1]!)
+        buf = buf.slice(i + 1)
+      }
     })
     let refused = 0
     while (acked.length < 150 || refused < 3) {
@@ -211,19 +240,30 @@ describe('faults: the daemon on a damaged vault', () => {
     rmSync(join(dir, 'events.db.before-open'), { recursive: true, force: true })
     const daemon = await startDaemon(dir, [], { TRESOR_PASSPHRASE: PASS })
     const call = async (method: string, body: unknown = {}) =>
-      (await (await fetch(`${daemon.url}/api/${method}`, { method: 'POST', headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) })).json()) as { ok: boolean; value?: Record<string, unknown>; error?: { code: string; message: string } }
+      (await (
+        await fetch(`${daemon.url}/api/${method}`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body)
+        })
+      ).json()) as { ok: boolean; value?: Record<string, unknown>; error?: { code: string; message: string } }
     try {
       let status = await call('vault.status')
       for (let i = 0; i < 100 && !(status.value?.health as { damaged?: boolean } | undefined)?.damaged; i++) {
         await new Promise((r) => setTimeout(r, 100))
         status = await call('vault.status')
       }
-      expect(status.value).toMatchObject({ health: { state: 'read-only', damaged: true, reason: expect.stringMatching(/events\.db.*recover/) } })
+      expect(status.value).toMatchObject({
+        health: { state: 'read-only', damaged: true, reason: expect.stringMatching(/events\.db.*recover/) }
+      })
       const listed = await call('log.list')
       expect(listed).toMatchObject({ ok: false, error: { code: 'STORAGE_DAMAGED' } })
       await new Promise((r) => setTimeout(r, 2000))
       expect((await call('vault.status')).ok).toBe(true) // still alive and answering
-      expect(await call('vault.recover', { passphrase: 'wrong passphrase here' })).toMatchObject({ ok: false, error: { code: 'KEY_AUTH_FAILED' } })
+      expect(await call('vault.recover', { passphrase: 'wrong passphrase here' })).toMatchObject({
+        ok: false,
+        error: { code: 'KEY_AUTH_FAILED' }
+      })
       const recovered = await call('vault.recover', { passphrase: PASS, bundle: await readFile(bundlePath, 'utf8') })
       expect(recovered, JSON.stringify(recovered)).toMatchObject({ ok: true, value: { missing: 0 } })
       const log = await call('log.list', { limit: 100 })
@@ -243,15 +283,23 @@ describe('faults: the daemon on a damaged vault', () => {
     const daemon = await startDaemon(dir, [], { TRESOR_PASSPHRASE: PASS })
     try {
       for (let i = 0; i < 100 && !existsSync(join(dir, 'owner.lock')); i++) await new Promise((r) => setTimeout(r, 50))
-      const journal = () => createHash('sha256').update(readFileSync(join(dir, 'append.journal'))).digest('hex')
+      const journal = () =>
+        createHash('sha256')
+          .update(readFileSync(join(dir, 'append.journal')))
+          .digest('hex')
       const j0 = journal()
-      // every other command goes through the daemon (test/cli-daemon.test.ts); the sync loop, which would open the vault itself, is refused
+      // every other command goes through the daemon (test/cli-daemon.test.ts); the sync loop, which would open the
+      // vault itself, is refused
       for (const args of [['daemon']]) {
         const r = tresor([...args, '--dir', dir])
         expect(r.code, args[0]).toBe(1)
         expectOneCleanLine(r, new RegExp(`open in tresor serve \\(pid ${daemon.pid}`))
       }
-      const second = spawnSync(process.execPath, [BIN, 'serve', '--dir', dir, '--port', '0'], { env: { ...process.env, TRESOR_PASSPHRASE: PASS }, encoding: 'utf8', timeout: 30_000 })
+      const second = spawnSync(process.execPath, [BIN, 'serve', '--dir', dir, '--port', '0'], {
+        env: { ...process.env, TRESOR_PASSPHRASE: PASS },
+        encoding: 'utf8',
+        timeout: 30_000
+      })
       expect(second.status).toBe(1)
       expect(second.stdout).not.toMatch(/served at/)
       expectOneCleanLine(second, new RegExp(`pid ${daemon.pid}`))
@@ -263,7 +311,9 @@ describe('faults: the daemon on a damaged vault', () => {
   })
 })
 
-/** A 3 MiB tmpfs: a disk that really fills up. Needs root (CI runs as root); otherwise the test says why it did not run. */
+/**
+ * A 3 MiB tmpfs: a disk that really fills up. Needs root (CI runs as root); otherwise the test says why it did not run.
+ */
 function smallDisk(): string | null {
   const at = join(process.env.TMPDIR ?? '/tmp', `tresor-full-${process.pid}`)
   try {
@@ -271,7 +321,9 @@ function smallDisk(): string | null {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', at], { stdio: 'pipe' })
     return at
   } catch (err) {
-    process.stderr.write(`faults: the full-disk test did not run: cannot mount a small tmpfs here (${String((err as Error).message).split('\n')[0]})\n`)
+    process.stderr.write(
+      `faults: the full-disk test did not run: cannot mount a small tmpfs here (${String((err as Error).message).split('\n')[0]})\n`
+    )
     rmSync(at, { recursive: true, force: true })
     return null
   }
@@ -285,7 +337,11 @@ describe('faults: a full disk', () => {
     try {
       await fullDisk(disk)
     } finally {
-      try { execFileSync('umount', ['-l', disk]) } catch { /* already gone */ }
+      try {
+        execFileSync('umount', ['-l', disk])
+      } catch {
+        /* already gone */
+      }
       rmSync(disk, { recursive: true, force: true })
     }
   })
@@ -300,7 +356,11 @@ async function fullDisk(disk: string): Promise<void> {
   const filler = join(disk, 'filler')
   // Fill the disk to the last block.
   const chunk = Buffer.alloc(64 * 1024, 7)
-  try { for (;;) await writeFile(filler, chunk, { flag: 'a' }) } catch (err) { expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC') }
+  try {
+    for (;;) await writeFile(filler, chunk, { flag: 'a' })
+  } catch (err) {
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC')
+  }
   let failure: { code?: string; message?: string } | null = null
   for (let i = 0; i < 2000 && !failure; i++) {
     try {
@@ -312,7 +372,9 @@ async function fullDisk(disk: string): Promise<void> {
   }
   expect(failure?.code, failure?.message).toBe('STORAGE_FULL')
   expect(v.health).toMatchObject({ state: 'read-only', reason: expect.stringMatching(/disk/) })
-  expect((await v.append('audit.note', { text: 'still full' }).catch((e: { code: string }) => e.code))).toMatch(/READ_ONLY|STORAGE_FULL/)
+  expect(await v.append('audit.note', { text: 'still full' }).catch((e: { code: string }) => e.code)).toMatch(
+    /READ_ONLY|STORAGE_FULL/
+  )
   expect(await codeOf(v.verify({ full: true }))).toBe('STORAGE_FULL') // no space yet: it says so and stays READ-ONLY
   expect(v.health.state).toBe('read-only')
   await rm(filler)

@@ -36,18 +36,22 @@ describe('formats v1', () => {
     const dir = join(await tempDir(), 'vault')
     await cp(join(FIXTURE, 'vault'), dir, { recursive: true }) // a copy: the pinned files stay as written
     expect(await Vault.readConfig(dir)).toMatchObject({ vaultId: expected.vaultId, device: expected.device })
-    expect(checkPoint(await loadPoint(dir), expected.vaultId, expected.device)).not.toBeNull() // the signed verified point
+    // the signed verified point
+    expect(checkPoint(await loadPoint(dir), expected.vaultId, expected.device)).not.toBeNull()
     expect(decodeEvent((await readFile(join(dir, 'genesis.event'), 'utf8')).trim(), null).id).toBe(expected.vaultId)
     const vault = await Vault.open({ dir })
     try {
       expect(vault.health.state).toBe('ok')
       const heads = vault.heads()
-      expect(Object.values(heads).reduce((n, f) => n + f.length, 0)).toBe(expected.events) // the two journal-only appends are back
+      // the two journal-only appends are back
+      expect(Object.values(heads).reduce((n, f) => n + f.length, 0)).toBe(expected.events)
       expect(heads[expected.device]!.head).toBe(expected.pending.at(-1))
       expect(stateHash(vault.state)).toBe(expected.stateHash)
       expect((await vault.verify({ full: true })).ok).toBe(true)
       await vault.unlock(expected.passphrase)
-      expect((await vault.append('audit.note', { text: 'read by today\'s code' })).event.seq).toBe(heads[expected.device]!.length + 1)
+      expect((await vault.append('audit.note', { text: "read by today's code" })).event.seq).toBe(
+        heads[expected.device]!.length + 1
+      )
     } finally {
       await vault.close()
     }
@@ -76,24 +80,49 @@ describe('formats v1', () => {
     const dir = join(await tempDir(), 'vault')
     await cp(join(TELEMETRY, 'vault'), dir, { recursive: true })
     const vault = await Vault.open({ dir })
-    // readings are judged against the clock they were taken in (a reading older than the policy's age would be refused today, which is the policy, not the format)
+    // readings are judged against the clock they were taken in (a reading older than the policy's age would be refused
+    // today, which is the policy, not the format)
     const store = await TelemetryStore.open(vault, { now: () => expected.now })
     try {
       expect(store.walRejected).toBe(0)
       expect(store.forwarded).toBe(expected.forwardedSeq)
       expect(store.usage().unsealed).toBe(expected.pending.length) // acknowledged while locked, back from the WAL
-      expect(store.batchMetas().map((m) => m.device).sort()).toEqual([expected.device, expected.peer].sort())
+      expect(
+        store
+          .batchMetas()
+          .map((m) => m.device)
+          .sort()
+      ).toEqual([expected.device, expected.peer].sort())
       expect(await store.verifyAll()).toMatchObject({ batches: expected.batches, problems: [] })
       expect(await store.quarantine()).toHaveLength(expected.quarantined)
-      const again = await store.ingest([JSON.stringify({ id: expected.sealed[0], stream: expected.stream, ts: new Date(expected.now - 1000).toISOString(), schema: 1, values: { celsius: 1 } }),
-        JSON.stringify({ id: expected.pending[0], stream: expected.stream, ts: new Date(expected.now - 1000).toISOString(), schema: 1, values: { celsius: 1 } })])
-      expect(again.receipts.map((r) => [r.decision, r.reason])).toEqual([['DUPLICATE', expect.stringMatching(/\(batch 1\)/)], ['DUPLICATE', expect.stringMatching(/not yet sealed/)]])
+      const again = await store.ingest([
+        JSON.stringify({
+          id: expected.sealed[0],
+          stream: expected.stream,
+          ts: new Date(expected.now - 1000).toISOString(),
+          schema: 1,
+          values: { celsius: 1 }
+        }),
+        JSON.stringify({
+          id: expected.pending[0],
+          stream: expected.stream,
+          ts: new Date(expected.now - 1000).toISOString(),
+          schema: 1,
+          values: { celsius: 1 }
+        })
+      ])
+      expect(again.receipts.map((r) => [r.decision, r.reason])).toEqual([
+        ['DUPLICATE', expect.stringMatching(/\(batch 1\)/)],
+        ['DUPLICATE', expect.stringMatching(/not yet sealed/)]
+      ])
       await vault.unlock(expected.passphrase)
       await store.flush()
       expect(store.head.seq).toBe(2)
       const keys = new Set([expected.device, expected.peer])
       for (const id of [expected.sealed[0], expected.pending.at(-1), expected.peerReadings[1]]) {
-        expect(verifyReadingProof(await store.prove(expected.stream, id), expected.vaultId, keys).vault, id).toBe(expected.vaultId)
+        expect(verifyReadingProof(await store.prove(expected.stream, id), expected.vaultId, keys).vault, id).toBe(
+          expected.vaultId
+        )
       }
     } finally {
       await store.close()
@@ -101,11 +130,15 @@ describe('formats v1', () => {
     }
   })
 
-  it('formats - the Git mirror layout: today\'s code writes the pinned files byte for byte, and a mirror holding them reads back with nothing new, nothing quarantined, its anchor chain intact', async () => {
+  it("formats - the Git mirror layout: today's code writes the pinned files byte for byte, and a mirror holding them reads back with nothing new, nothing quarantined, its anchor chain intact", async () => {
     const root = await tempDir()
     const server = await startGitServer(join(root, 'repos'))
     try {
-      const copy = async (name: string) => { const d = join(root, name); await cp(join(FIXTURE, 'vault'), d, { recursive: true }); return d }
+      const copy = async (name: string) => {
+        const d = join(root, name)
+        await cp(join(FIXTURE, 'vault'), d, { recursive: true })
+        return d
+      }
       // written: the formats-v1 vault mirrored to an empty repository
       server.createRepo('written.git')
       const a = await Vault.open({ dir: await copy('a') })
@@ -117,13 +150,27 @@ describe('formats v1', () => {
       const bare = server.createRepo('pinned.git')
       const work = join(root, 'seed')
       await cp(join(MIRROR, 'tree'), work, { recursive: true })
-      for (const args of [['init', '-q', '-b', 'main'], ['add', '-A'], ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'pinned'], ['push', '-q', bare, 'main']]) execFileSync('git', ['-C', work, ...args])
+      for (const args of [
+        ['init', '-q', '-b', 'main'],
+        ['add', '-A'],
+        ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'pinned'],
+        ['push', '-q', bare, 'main']
+      ])
+        execFileSync('git', ['-C', work, ...args])
       const b = await Vault.open({ dir: await copy('b') })
       await b.unlock(PASS)
       const round = await syncGit(b, { url: server.url('pinned.git'), token: GIT_TOKEN })
       await b.close()
       const mirrored = JSON.parse(await readFile(join(MIRROR, 'expected.json'), 'utf8'))
-      expect(round).toMatchObject({ read: mirrored.written, admitted: 0, quarantined: 0, written: 0, anchored: 0, problems: [], pushed: false })
+      expect(round).toMatchObject({
+        read: mirrored.written,
+        admitted: 0,
+        quarantined: 0,
+        written: 0,
+        anchored: 0,
+        problems: [],
+        pushed: false
+      })
     } finally {
       await server.stop()
     }

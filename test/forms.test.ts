@@ -8,18 +8,31 @@ import { checkActionShape } from '../core/governance/actions.js'
 
 describe('forms', () => {
   it('forms - a setting is true/false, an integer, else text; a value may hold "="', () => {
-    expect([settingValue('true'), settingValue('false'), settingValue('-12'), settingValue('12.5'), settingValue('')]).toEqual([true, false, -12, '12.5', ''])
-    expect(settingValue('1234567890123456')).toBe('1234567890123456') // beyond what a double holds exactly: kept as text
+    expect([
+      settingValue('true'),
+      settingValue('false'),
+      settingValue('-12'),
+      settingValue('12.5'),
+      settingValue('')
+    ]).toEqual([true, false, -12, '12.5', ''])
+    // beyond what a double holds exactly: kept as text
+    expect(settingValue('1234567890123456')).toBe('1234567890123456')
     expect(settingPair('motd=a=b')).toEqual(['motd', 'a=b'])
     expect(() => settingPair('=x')).toThrow(/key=value/)
     expect(() => settingPair('novalue')).toThrow(/key=value/)
     const action = settingsAction([settingPair('telemetryBudgetKB=512'), settingPair('open=true')])
-    expect(checkActionShape(action)).toMatchObject({ kind: 'vault.settings', args: { settings: { telemetryBudgetKB: 512, open: true } } })
+    expect(checkActionShape(action)).toMatchObject({
+      kind: 'vault.settings',
+      args: { settings: { telemetryBudgetKB: 512, open: true } }
+    })
     expect(() => settingsAction([])).toThrow(/at least one/)
   })
 
   it('forms - names typed by a person are data: __proto__ and constructor land as keys, and core refuses them as setting names', () => {
-    const action = settingsAction([['__proto__', '1'], ['constructor', 'x']])
+    const action = settingsAction([
+      ['__proto__', '1'],
+      ['constructor', 'x']
+    ])
     expect(Object.getPrototypeOf(action.args.settings)).toBeNull()
     expect(Object.keys(action.args.settings)).toEqual(['__proto__', 'constructor'])
     expect(() => checkActionShape(action)).toThrow(/setting __proto__/)
@@ -30,7 +43,17 @@ describe('forms', () => {
 
   it('forms - a stream schema from name:type fields; a malformed field or version is named', () => {
     const action = streamAction('boiler.temp', '2', ['celsius:number', ' note : string? ', ''])
-    expect(checkActionShape(action)).toMatchObject({ kind: 'register.append', args: { register: 'streams', entry: { stream: 'boiler.temp', version: 2, fields: { celsius: { type: 'number', required: true }, note: { type: 'string', required: false } } } } })
+    expect(checkActionShape(action)).toMatchObject({
+      kind: 'register.append',
+      args: {
+        register: 'streams',
+        entry: {
+          stream: 'boiler.temp',
+          version: 2,
+          fields: { celsius: { type: 'number', required: true }, note: { type: 'string', required: false } }
+        }
+      }
+    })
     expect(() => streamFields(['celsius'])).toThrow(/a field is name:type/)
     expect(() => streamFields(['a:b:c'])).toThrow(/a field is name:type/)
     expect(() => streamAction('s', 'two', ['a:number'])).toThrow(/whole number/)
@@ -41,6 +64,7 @@ describe('forms', () => {
     expect(expiresAfter('30m', now)).toBe('2026-12-01T00:30:00.000Z')
     expect(expiresAfter('12h', now)).toBe('2026-12-01T12:00:00.000Z')
     expect(expiresAfter('3d', now)).toBe('2026-12-04T00:00:00.000Z')
-    for (const bad of ['3', '3w', '-1d', '1e9d', '']) expect(() => expiresAfter(bad, now), bad).toThrow(/30m, 12h or 3d/)
+    for (const bad of ['3', '3w', '-1d', '1e9d', ''])
+      expect(() => expiresAfter(bad, now), bad).toThrow(/30m, 12h or 3d/)
   })
 })

@@ -27,7 +27,12 @@ const flag = (name: string, value = true): Action => ({ kind: 'flag.set', args: 
 const fake = toHex(nacl.hash(new TextEncoder().encode('no such event')).slice(0, 32))
 
 async function errorOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return `${(e as { code?: string }).code}: ${(e as Error).message}` } return 'NO_ERROR'
+  try {
+    await p
+  } catch (e) {
+    return `${(e as { code?: string }).code}: ${(e as Error).message}`
+  }
+  return 'NO_ERROR'
 }
 
 async function syncAll(vaults: Vault[]): Promise<void> {
@@ -50,58 +55,164 @@ describe('governance attacks through vault directories', () => {
     const t = await threeMembers()
     try {
       const key = await stolenKey(t.carol)
-      const forged = forge(t.carol, key, 'gov.withdraw', { proposal: fake }, { deps: [{ author: t.alice.device, seq: 999_999, id: fake }] })
-      const forgedV1 = forge(t.carol, key, 'gov.withdraw', { proposal: fake }, { seq: forged.event.seq + 1, prev: forged.id, v1Seen: [{ author: t.alice.device, seq: 999_999, id: fake }] })
-      expect(await errorOf(t.bob.importBundle(forgedBundle(t.carol, key, [forged, forgedV1])))).toMatch(/^VERIFY_FAILED: .*cites [0-9a-f]{12}…, which this device does not hold yet; nothing applied$/)
+      const forged = forge(
+        t.carol,
+        key,
+        'gov.withdraw',
+        { proposal: fake },
+        { deps: [{ author: t.alice.device, seq: 999_999, id: fake }] }
+      )
+      const forgedV1 = forge(
+        t.carol,
+        key,
+        'gov.withdraw',
+        { proposal: fake },
+        { seq: forged.event.seq + 1, prev: forged.id, v1Seen: [{ author: t.alice.device, seq: 999_999, id: fake }] }
+      )
+      expect(await errorOf(t.bob.importBundle(forgedBundle(t.carol, key, [forged, forgedV1])))).toMatch(
+        /^VERIFY_FAILED: .*cites [0-9a-f]{12}…, which this device does not hold yet; nothing applied$/
+      )
       const verdicts = await t.bob.ingest(docsOf([forged, forgedV1]))
-      expect(verdicts.map((v) => [v.eventId, v.decision, v.code])).toEqual([[forged.id, 'WAIT', 'CITES_MISSING'], [forgedV1.id, 'WAIT', 'CITES_MISSING']])
+      expect(verdicts.map((v) => [v.eventId, v.decision, v.code])).toEqual([
+        [forged.id, 'WAIT', 'CITES_MISSING'],
+        [forgedV1.id, 'WAIT', 'CITES_MISSING']
+      ])
       // ordinary business goes on, on every device
       const id = await round(t.alice, t.bob, flag('corepay_enabled'))
       await syncAll(t.all)
       expect(new Set(t.all.map((v) => stateHash(v.state))).size).toBe(1)
       for (const v of t.all) expect(own(v.state.proposals, id)?.status).toBe('committed')
-      // the revocation of the stolen key: carol may not veto it, and a rejection signed past her vault's checks is refused at the gate
-      const r = await t.alice.propose({ kind: 'key.revoke', args: { member: 'carol', key: key.publicKey } }, 'laptop stolen')
+      // the revocation of the stolen key: carol may not veto it, and a rejection signed past her vault's checks is
+      // refused at the gate
+      const r = await t.alice.propose(
+        { kind: 'key.revoke', args: { member: 'carol', key: key.publicKey } },
+        'laptop stolen'
+      )
       await syncAll(t.all)
-      expect(await errorOf(t.carol.reject(r.id, 'no'))).toBe('NOT_ALLOWED: carol cannot veto a change of their own membership, roles or keys')
+      expect(await errorOf(t.carol.reject(r.id, 'no'))).toBe(
+        'NOT_ALLOWED: carol cannot veto a change of their own membership, roles or keys'
+      )
       const mine = latestGov(t.carol, key.publicKey)
-      const veto = forge(t.carol, key, 'gov.reject', { proposal: r.id, reason: 'no' }, { deps: [citeOf({ id: r.id, event: { author: t.alice.device, seq: t.alice.heads()[t.alice.device]!.length } }), ...(mine ? [mine] : [])] })
+      const veto = forge(
+        t.carol,
+        key,
+        'gov.reject',
+        { proposal: r.id, reason: 'no' },
+        {
+          deps: [
+            citeOf({ id: r.id, event: { author: t.alice.device, seq: t.alice.heads()[t.alice.device]!.length } }),
+            ...(mine ? [mine] : [])
+          ]
+        }
+      )
       const [verdict] = await t.alice.ingest(docsOf([veto]))
-      expect(verdict).toMatchObject({ decision: 'QUARANTINE', code: 'REFUSED', reason: 'breaks governance: carol cannot veto a change of their own membership, roles or keys' })
+      expect(verdict).toMatchObject({
+        decision: 'QUARANTINE',
+        code: 'REFUSED',
+        reason: 'breaks governance: carol cannot veto a change of their own membership, roles or keys'
+      })
       await t.bob.approve(r.id)
       await carry(t.bob, t.alice)
       expect((await t.alice.commit(r.id)).status).toBe('committed')
       await syncAll(t.all)
       for (const v of t.all) expect(own_(v, 'carol')).toEqual({ keys: [], revokedKeys: [key.publicKey] })
       // what the stolen key signs now, citing the revocation, counts for nothing
-      const late = forge(t.carol, key, 'gov.propose', { action: flag('finance_enabled') as unknown as Json, reason: 'x', expiresAt: new Date(Date.now() + 86_400_000).toISOString() }, { deps: [citeOf({ id: t.alice.governanceEvents().at(-1)!.id, event: t.alice.governanceEvents().at(-1)!.event })] })
+      const late = forge(
+        t.carol,
+        key,
+        'gov.propose',
+        {
+          action: flag('finance_enabled') as unknown as Json,
+          reason: 'x',
+          expiresAt: new Date(Date.now() + 86_400_000).toISOString()
+        },
+        {
+          deps: [citeOf({ id: t.alice.governanceEvents().at(-1)!.id, event: t.alice.governanceEvents().at(-1)!.event })]
+        }
+      )
       const [refused] = await t.bob.ingest(docsOf([late]))
-      expect(refused).toMatchObject({ decision: 'QUARANTINE', code: 'REFUSED', reason: expect.stringContaining('not an active key') })
+      expect(refused).toMatchObject({
+        decision: 'QUARANTINE',
+        code: 'REFUSED',
+        reason: expect.stringContaining('not an active key')
+      })
     } finally {
       for (const v of t.all) await v.close()
     }
   })
 
   it('attack - 66 feeds (64 edge devices signing notes) and 500 feeds with concurrent proposals: every event cites at most 16, approvals and commits count', async () => {
-    for (const [fleetSize, proposers] of [[64, 0], [450, 48]] as const) {
+    for (const [fleetSize, proposers] of [
+      [64, 0],
+      [450, 48]
+    ] as const) {
       const root = await tempDir()
-      const fleet = Array.from({ length: fleetSize }, (_, i) => nacl.sign.keyPair.fromSeed(Uint8Array.from({ length: 32 }, (_, k) => (k === 0 ? 0xee : k === 1 ? i >> 8 : k === 2 ? i & 255 : 7))))
-      const others = Array.from({ length: proposers }, (_, i) => nacl.sign.keyPair.fromSeed(Uint8Array.from({ length: 32 }, (_, k) => (k === 0 ? 0xdd : k === 1 ? i : 9))))
+      const fleet = Array.from({ length: fleetSize }, (_, i) =>
+        nacl.sign.keyPair.fromSeed(
+          Uint8Array.from({ length: 32 }, (_, k) => (k === 0 ? 0xee : k === 1 ? i >> 8 : k === 2 ? i & 255 : 7))
+        )
+      )
+      const others = Array.from({ length: proposers }, (_, i) =>
+        nacl.sign.keyPair.fromSeed(Uint8Array.from({ length: 32 }, (_, k) => (k === 0 ? 0xdd : k === 1 ? i : 9)))
+      )
       const { ensureDeviceKey } = await import('../core/vault.js')
       const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
       const alice = await Vault.create({
-        dir: join(root, 'alice'), vaultName: 'Fleet', passphrase: PASS, memberName: 'alice', roles: ['operator'], kdf: FAST_KDF,
+        dir: join(root, 'alice'),
+        vaultName: 'Fleet',
+        passphrase: PASS,
+        memberName: 'alice',
+        roles: ['operator'],
+        kdf: FAST_KDF,
         members: [
           { name: 'bob', roles: ['operator'], keys: [bobKey.publicKey] },
           { name: 'fleet', roles: ['agent'], keys: fleet.map((k) => toHex(k.publicKey)) },
           ...others.map((k, i) => ({ name: `m${i}`, roles: ['agent'], keys: [toHex(k.publicKey)] }))
         ]
       })
-      const bob = await Vault.join({ dir: join(root, 'bob'), bundle: JSON.stringify(await alice.exportBundle()), passphrase: PASS })
+      const bob = await Vault.join({
+        dir: join(root, 'bob'),
+        bundle: JSON.stringify(await alice.exportBundle()),
+        passphrase: PASS
+      })
       try {
         const genesis = { author: alice.device, seq: 1, id: alice.vaultId }
-        const notes = fleet.map((k) => signEvent({ v: 2, vault: alice.vaultId, author: toHex(k.publicKey), seq: 1, prev: alice.vaultId, ts: new Date().toISOString(), type: 'audit.note', payload: { text: 'edge device on line' }, deps: [] }, k.secretKey))
-        const concurrent = others.map((k, i) => signEvent({ v: 2, vault: alice.vaultId, author: toHex(k.publicKey), seq: 1, prev: alice.vaultId, ts: new Date().toISOString(), type: 'gov.propose', payload: { action: { kind: 'vault.settings', args: { settings: { [`site${i}`]: i } } }, reason: 'site online', expiresAt: new Date(Date.now() + 86_400_000).toISOString() }, deps: [genesis] }, k.secretKey))
+        const notes = fleet.map((k) =>
+          signEvent(
+            {
+              v: 2,
+              vault: alice.vaultId,
+              author: toHex(k.publicKey),
+              seq: 1,
+              prev: alice.vaultId,
+              ts: new Date().toISOString(),
+              type: 'audit.note',
+              payload: { text: 'edge device on line' },
+              deps: []
+            },
+            k.secretKey
+          )
+        )
+        const concurrent = others.map((k, i) =>
+          signEvent(
+            {
+              v: 2,
+              vault: alice.vaultId,
+              author: toHex(k.publicKey),
+              seq: 1,
+              prev: alice.vaultId,
+              ts: new Date().toISOString(),
+              type: 'gov.propose',
+              payload: {
+                action: { kind: 'vault.settings', args: { settings: { [`site${i}`]: i } } },
+                reason: 'site online',
+                expiresAt: new Date(Date.now() + 86_400_000).toISOString()
+              },
+              deps: [genesis]
+            },
+            k.secretKey
+          )
+        )
         for (const v of [alice, bob]) {
           const verdicts = await v.ingest(docsOf([...notes, ...concurrent]))
           expect(verdicts.filter((x) => x.decision !== 'ADMIT')).toEqual([])
@@ -121,7 +232,8 @@ describe('governance attacks through vault directories', () => {
         for (const v of [alice, bob]) {
           expect(own(v.state.proposals, id)?.status).toBe('committed')
           expect(v.state.issues).toEqual([])
-          for (const e of v.governanceEvents()) if (e.event.v === 2) expect(e.event.deps.length).toBeLessThanOrEqual(LIMITS.maxDeps)
+          for (const e of v.governanceEvents())
+            if (e.event.v === 2) expect(e.event.deps.length).toBeLessThanOrEqual(LIMITS.maxDeps)
         }
         expect(stateHash(alice.state)).toBe(stateHash(bob.state))
       } finally {
@@ -131,7 +243,7 @@ describe('governance attacks through vault directories', () => {
     }
   }, 120_000)
 
-  it('attack - another member\'s fork is kept as evidence and never makes this device READ-ONLY, start after start', async () => {
+  it("attack - another member's fork is kept as evidence and never makes this device READ-ONLY, start after start", async () => {
     const t = await threeMembers()
     const key = await stolenKey(t.carol)
     const a = forge(t.carol, key, 'audit.note', { text: 'one story' })
@@ -156,7 +268,10 @@ describe('governance attacks through vault directories', () => {
     const t = await threeMembers()
     try {
       const aliceKey = await stolenKey(t.alice) // the attacker copied alice's laptop
-      const revoke = await t.alice.propose({ kind: 'key.revoke', args: { member: 'carol', key: t.carol.device } }, 'carol left')
+      const revoke = await t.alice.propose(
+        { kind: 'key.revoke', args: { member: 'carol', key: t.carol.device } },
+        'carol left'
+      )
       await carry(t.alice, t.bob)
       await t.bob.approve(revoke.id)
       await carry(t.bob, t.alice)
@@ -173,8 +288,15 @@ describe('governance attacks through vault directories', () => {
       await carry(t.alice, t.bob)
       await carry(t.alice, t.carol)
       // the fork: another event of alice's key at the seq of the revocation's commit
-      const fork = forge(t.alice, aliceKey, 'gov.withdraw', { proposal: revoke.id }, { seq: commitEvent.event.seq, prev: commitEvent.event.prev!, deps: [] })
-      for (const v of [t.bob, t.carol]) expect((await v.ingest(docsOf([fork])))[0]).toMatchObject({ decision: 'QUARANTINE', code: 'FORK' })
+      const fork = forge(
+        t.alice,
+        aliceKey,
+        'gov.withdraw',
+        { proposal: revoke.id },
+        { seq: commitEvent.event.seq, prev: commitEvent.event.prev!, deps: [] }
+      )
+      for (const v of [t.bob, t.carol])
+        expect((await v.ingest(docsOf([fork])))[0]).toMatchObject({ decision: 'QUARANTINE', code: 'FORK' })
       for (const v of [t.bob, t.carol]) {
         expect(v.state.frozen).toEqual([{ key: t.alice.device, seq: commitEvent.event.seq }])
         expect(own(v.state.proposals, revoke.id)?.status).toBe('committed')
@@ -199,26 +321,60 @@ describe('governance attacks through vault directories', () => {
     try {
       const { alice, bob } = t
       expect(await errorOf(alice.propose(flag('constructor'), 'x'))).toMatch(/^BAD_ARGUMENT: unknown flag constructor/)
-      expect(await errorOf(alice.propose(flag('__proto__'), 'x'))).toBe('BAD_ARGUMENT: flag: a name like finance_enabled')
-      expect(await errorOf(alice.propose({ kind: 'vault.settings', args: { settings: JSON.parse('{"__proto__": 1}') } }, 'x'))).toMatch(/^BAD_ARGUMENT: setting __proto__/)
+      expect(await errorOf(alice.propose(flag('__proto__'), 'x'))).toBe(
+        'BAD_ARGUMENT: flag: a name like finance_enabled'
+      )
+      expect(
+        await errorOf(
+          alice.propose({ kind: 'vault.settings', args: { settings: JSON.parse('{"__proto__": 1}') } }, 'x')
+        )
+      ).toMatch(/^BAD_ARGUMENT: setting __proto__/)
       const current = JSON.parse(JSON.stringify(alice.state.policy)) as { flags: Record<string, unknown> }
-      const policy = { ...current, flags: { ...current.flags, constructor: { criterion: 'a flag with an awkward name', minMembers: 2, clauses: [] } } }
+      const policy = {
+        ...current,
+        flags: {
+          ...current.flags,
+          constructor: { criterion: 'a flag with an awkward name', minMembers: 2, clauses: [] }
+        }
+      }
       await round(alice, bob, { kind: 'policy.set', args: { policy: policy as unknown as Json } })
       await round(alice, bob, flag('constructor'))
       await round(alice, bob, flag('finance_enabled'))
       await round(alice, bob, flag('streaming_enabled'))
-      await round(alice, bob, { kind: 'vault.settings', args: { settings: { constructor: 'c', toString: 's', valueOf: 3 } } })
+      await round(alice, bob, {
+        kind: 'vault.settings',
+        args: { settings: { constructor: 'c', toString: 's', valueOf: 3 } }
+      })
       const dave = toHex(nacl.sign.keyPair().publicKey)
       await round(alice, bob, { kind: 'member.add', args: { name: 'constructor', roles: ['agent'], keys: [dave] } })
-      const entry = { id: 'inv-1', memo: 'm', postings: [{ account: 'constructor', side: 'debit', amount: 5, currency: 'EUR' }, { account: 'tostring', side: 'credit', amount: 5, currency: 'EUR' }] }
-      await round(alice, bob, { kind: 'register.append', args: { register: 'ledger', entry: entry as unknown as Json } })
-      await round(alice, bob, { kind: 'register.append', args: { register: 'streams', entry: { stream: 'constructor', version: 1, fields: { valueOf: 'number', toString: 'string?' } } } })
+      const entry = {
+        id: 'inv-1',
+        memo: 'm',
+        postings: [
+          { account: 'constructor', side: 'debit', amount: 5, currency: 'EUR' },
+          { account: 'tostring', side: 'credit', amount: 5, currency: 'EUR' }
+        ]
+      }
+      await round(alice, bob, {
+        kind: 'register.append',
+        args: { register: 'ledger', entry: entry as unknown as Json }
+      })
+      await round(alice, bob, {
+        kind: 'register.append',
+        args: {
+          register: 'streams',
+          entry: { stream: 'constructor', version: 1, fields: { valueOf: 'number', toString: 'string?' } }
+        }
+      })
       const h = createHandlers(alice)
       const flags = (await h['gov.state']({})).state.flags
       expect(own(flags, 'constructor')).toBe(true)
       expect(own(alice.state.settings, 'toString')).toBe('s')
       expect(own(alice.state.members, 'constructor')?.keys).toEqual([dave])
-      expect(JSON.parse(JSON.stringify((await h['ledger.balances']({})).balances))).toEqual({ constructor: { EUR: 5 }, tostring: { EUR: -5 } })
+      expect(JSON.parse(JSON.stringify((await h['ledger.balances']({})).balances))).toEqual({
+        constructor: { EUR: 5 },
+        tostring: { EUR: -5 }
+      })
       for (const m of ['gov.inbox', 'gov.proposals', 'vault.members'] as const) await h[m]({} as never)
       expect(Object.keys(Object.prototype)).toEqual([])
       expect(({} as Record<string, unknown>).EUR).toBeUndefined()
@@ -235,27 +391,56 @@ describe('governance attacks through a CouchDB server', () => {
     const couch = await startCouch(join(await tempDir('tresor-couch-'), 'server'))
     try {
       await couch.request('PUT', '/attack', undefined, ADMIN)
-      await couch.request('PUT', '/attack/_security', { admins: { names: [ADMIN.username], roles: [] }, members: { names: [WRITER.username], roles: [] } }, ADMIN)
+      await couch.request(
+        'PUT',
+        '/attack/_security',
+        { admins: { names: [ADMIN.username], roles: [] }, members: { names: [WRITER.username], roles: [] } },
+        ADMIN
+      )
       const url = `${couch.root}/attack`
       const t = await threeMembers()
       const sync = async (v: Vault, admin = false) => {
         const s = await CouchSync.open(v, { url, credentials: admin ? ADMIN : WRITER, admin })
-        try { return await s.syncOnce() } finally { await s.close() }
+        try {
+          return await s.syncOnce()
+        } finally {
+          await s.close()
+        }
       }
       try {
         await sync(t.alice, true)
         const key = await stolenKey(t.carol)
-        // the stolen key's approval of nothing, citing bob's feed at seq 999999, then a fork of it: a note in the same slot
-        const forged = forge(t.carol, key, 'gov.approve', { proposal: fake }, { deps: [{ author: t.bob.device, seq: 999_999, id: fake }] })
+        // the stolen key's approval of nothing, citing bob's feed at seq 999999, then a fork of it: a note in the same
+        // slot
+        const forged = forge(
+          t.carol,
+          key,
+          'gov.approve',
+          { proposal: fake },
+          { deps: [{ author: t.bob.device, seq: 999_999, id: fake }] }
+        )
         const twin = forge(t.carol, key, 'audit.note', { text: 'the other branch' })
-        await couch.request('PUT', `/attack/${encodeURIComponent(docsOf([forged])[0]!.docId)}`, { raw: forged.raw, id: forged.id, type: forged.event.type, ts: forged.event.ts }, ADMIN)
+        await couch.request(
+          'PUT',
+          `/attack/${encodeURIComponent(docsOf([forged])[0]!.docId)}`,
+          { raw: forged.raw, id: forged.id, type: forged.event.type, ts: forged.event.ts },
+          ADMIN
+        )
         for (const v of [t.bob, t.alice]) expect((await sync(v)).waiting).toBe(1)
         expect(t.bob.state.frozen).toEqual([])
-        await couch.request('PUT', `/attack/${encodeURIComponent(`fork!${key.publicKey}!${String(twin.event.seq).padStart(12, '0')}!${twin.id}`)}`, { raw: twin.raw, id: twin.id, type: twin.event.type, ts: twin.event.ts }, ADMIN)
-        // the first round takes the note into the empty slot; the next finds the waiting approval in a taken slot: a fork
+        await couch.request(
+          'PUT',
+          `/attack/${encodeURIComponent(`fork!${key.publicKey}!${String(twin.event.seq).padStart(12, '0')}!${twin.id}`)}`,
+          { raw: twin.raw, id: twin.id, type: twin.event.type, ts: twin.event.ts },
+          ADMIN
+        )
+        // the first round takes the note into the empty slot; the next finds the waiting approval in a taken slot: a
+        // fork
         for (let i = 0; i < 2; i++) for (const v of [t.bob, t.alice]) await sync(v)
-        // both are kept as evidence (the forged one still takes no part: what it cites is not held); the key is frozen there
-        for (const v of [t.bob, t.alice]) expect(v.state.frozen).toEqual([{ key: key.publicKey, seq: forged.event.seq }])
+        // both are kept as evidence (the forged one still takes no part: what it cites is not held); the key is frozen
+        // there
+        for (const v of [t.bob, t.alice])
+          expect(v.state.frozen).toEqual([{ key: key.publicKey, seq: forged.event.seq }])
         const p = await t.alice.propose(flag('corepay_enabled'), 'simulated')
         await sync(t.alice)
         await sync(t.bob)

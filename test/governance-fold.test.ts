@@ -8,7 +8,12 @@ const bob = simMember('bob', ['chain', 'operator'], 0xb0)
 const carol = simMember('carol', ['auditor'], 0xc0)
 const bob2 = simMember('bob', ['chain', 'operator'], 0xb2) // bob's second device key
 
-const flagOn = (flag: string) => ({ action: { kind: 'flag.set', args: { flag, value: true } }, reason: 'test', expiresAt: '2026-07-01T00:00:00.000Z' }) as Record<string, Json>
+const flagOn = (flag: string) =>
+  ({
+    action: { kind: 'flag.set', args: { flag, value: true } },
+    reason: 'test',
+    expiresAt: '2026-07-01T00:00:00.000Z'
+  }) as Record<string, Json>
 
 function fold(sim: GovSim, events: GovEvent[] = sim.gov()) {
   return foldGovernance(sim.vaultId, events)
@@ -36,14 +41,27 @@ describe('governance fold', () => {
   })
 
   it('governance - a second approval by the same member with another key does not count twice', () => {
-    const sim = new GovSim([alice, bob, carol], { bob: [bob2] }, { default: { minMembers: 3, clauses: [] }, actions: {}, flags: {} })
-    const p = sim.emit(alice, 'gov.propose', { action: { kind: 'vault.settings', args: { settings: { retentionDays: 30 } } }, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' })
+    const sim = new GovSim(
+      [alice, bob, carol],
+      { bob: [bob2] },
+      { default: { minMembers: 3, clauses: [] }, actions: {}, flags: {} }
+    )
+    const p = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'vault.settings', args: { settings: { retentionDays: 30 } } },
+      reason: 'r',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    })
     const a1 = sim.emit(bob, 'gov.approve', { proposal: p.id })
     const a2 = sim.emit(bob2, 'gov.approve', { proposal: p.id })
     const c = sim.emit(alice, 'gov.commit', { proposal: p.id, approvals: [a1.id, a2.id] })
     const s = fold(sim)
-    expect(s.ignored).toContainEqual({ id: a2.id, reason: 'bob has already approved (quorums count members, not keys)' })
-    expect(s.issues).toEqual([{ id: c.id, code: 'INVALID_COMMIT', message: 'quorum not met: needs 1 more approval(s) from distinct members' }])
+    expect(s.ignored).toContainEqual({
+      id: a2.id,
+      reason: 'bob has already approved (quorums count members, not keys)'
+    })
+    expect(s.issues).toEqual([
+      { id: c.id, code: 'INVALID_COMMIT', message: 'quorum not met: needs 1 more approval(s) from distinct members' }
+    ])
     expect(s.settings).toEqual({})
   })
 
@@ -55,12 +73,18 @@ describe('governance fold', () => {
     const c = sim.emit(alice, 'gov.commit', { proposal: p2.id, approvals: [a1.id] })
     const s = fold(sim)
     expect(s.flags.streaming_enabled).toBe(false)
-    expect(s.issues).toEqual([{ id: c.id, code: 'INVALID_COMMIT', message: expect.stringContaining('not a counted approval of this proposal') }])
+    expect(s.issues).toEqual([
+      { id: c.id, code: 'INVALID_COMMIT', message: expect.stringContaining('not a counted approval of this proposal') }
+    ])
   })
 
   it('governance - an approval from a key revoked earlier in causal order does not count', () => {
     const sim = new GovSim([alice, bob, carol])
-    const revoke = sim.emit(alice, 'gov.propose', { action: { kind: 'key.revoke', args: { member: 'carol', key: carol.key } }, reason: 'laptop lost', expiresAt: '2026-07-01T00:00:00.000Z' })
+    const revoke = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'key.revoke', args: { member: 'carol', key: carol.key } },
+      reason: 'laptop lost',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    })
     const ok = sim.emit(bob, 'gov.approve', { proposal: revoke.id })
     sim.emit(bob, 'gov.commit', { proposal: revoke.id, approvals: [ok.id] })
     const p = sim.emit(bob, 'gov.propose', flagOn('proof_anchoring_enabled'))
@@ -99,7 +123,13 @@ describe('governance fold', () => {
     const c = sim.emit(carol, 'gov.commit', { proposal: p.id, approvals: [a.id] })
     const s = fold(sim)
     expect(s.flags.corepay_enabled).toBe(false)
-    expect(s.issues).toEqual([{ id: c.id, code: 'INVALID_COMMIT', message: 'quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain' }])
+    expect(s.issues).toEqual([
+      {
+        id: c.id,
+        code: 'INVALID_COMMIT',
+        message: 'quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain'
+      }
+    ])
   })
 
   it('governance - the approvals a commit lists are its causal predecessors: without them held it waits, never counts on trust', async () => {
@@ -110,7 +140,10 @@ describe('governance fold', () => {
     const c = sim.emit(alice, 'gov.commit', { proposal: p.id, approvals: [a.id] }, { view: sim.pastOf(p.id) })
     const withoutApproval = sim.gov().filter((e) => e.id !== a.id)
     const f = GovFold.build(sim.vaultId, withoutApproval, [])
-    expect(f.outcome(c.id)).toEqual({ kind: 'waiting', reason: expect.stringContaining('which this device does not hold') })
+    expect(f.outcome(c.id)).toEqual({
+      kind: 'waiting',
+      reason: expect.stringContaining('which this device does not hold')
+    })
     expect(f.state.flags.finance_enabled).toBe(false)
     // Held, the listed approval is in the commit's past by construction: it counts.
     expect(fold(sim).flags.finance_enabled).toBe(true)
@@ -120,11 +153,17 @@ describe('governance fold', () => {
     const sim = new GovSim([alice, bob, carol])
     const p = sim.emit(alice, 'gov.propose', flagOn('corepay_enabled'))
     const r1 = sim.emit(carol, 'gov.reject', { proposal: p.id, reason: 'not my call' })
-    expect(fold(sim).ignored).toContainEqual({ id: r1.id, reason: 'carol is not an eligible checker for this proposal' })
+    expect(fold(sim).ignored).toContainEqual({
+      id: r1.id,
+      reason: 'carol is not an eligible checker for this proposal'
+    })
     sim.emit(bob, 'gov.reject', { proposal: p.id, reason: 'simulation failed' })
     const late = sim.emit(bob, 'gov.approve', { proposal: p.id })
     const s = fold(sim)
-    expect(s.proposals[p.id]).toMatchObject({ status: 'rejected', rejections: [{ member: 'bob', reason: 'simulation failed' }] })
+    expect(s.proposals[p.id]).toMatchObject({
+      status: 'rejected',
+      rejections: [{ member: 'bob', reason: 'simulation failed' }]
+    })
     expect(s.ignored).toContainEqual({ id: late.id, reason: 'proposal is already rejected' })
   })
 
@@ -151,39 +190,94 @@ describe('governance fold', () => {
   it('governance - the ledger takes balanced entries once finance is on, and balances are a view', async () => {
     const { ledgerBalances } = await import('../core/governance/registers.js')
     const sim = new GovSim([alice, bob])
-    const entry = { id: 'inv-1', memo: 'invoice 1', postings: [{ account: 'cash', side: 'debit', amount: 1250, currency: 'EUR' }, { account: 'revenue', side: 'credit', amount: 1250, currency: 'EUR' }] }
+    const entry = {
+      id: 'inv-1',
+      memo: 'invoice 1',
+      postings: [
+        { account: 'cash', side: 'debit', amount: 1250, currency: 'EUR' },
+        { account: 'revenue', side: 'credit', amount: 1250, currency: 'EUR' }
+      ]
+    }
     // Registers are checked when a commit applies, in the vault's order: an early entry fails then.
-    const early = sim.emit(alice, 'gov.propose', { action: { kind: 'register.append', args: { register: 'ledger', entry } }, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' } as Record<string, Json>)
-    sim.emit(alice, 'gov.commit', { proposal: early.id, approvals: [sim.emit(bob, 'gov.approve', { proposal: early.id }).id] })
-    expect(fold(sim).proposals[early.id]).toMatchObject({ status: 'failed', failure: expect.stringContaining('flag finance_enabled must be switched on first') })
+    const early = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'register.append', args: { register: 'ledger', entry } },
+      reason: 'r',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    } as Record<string, Json>)
+    sim.emit(alice, 'gov.commit', {
+      proposal: early.id,
+      approvals: [sim.emit(bob, 'gov.approve', { proposal: early.id }).id]
+    })
+    expect(fold(sim).proposals[early.id]).toMatchObject({
+      status: 'failed',
+      failure: expect.stringContaining('flag finance_enabled must be switched on first')
+    })
     const f = sim.emit(alice, 'gov.propose', flagOn('finance_enabled'))
     sim.emit(alice, 'gov.commit', { proposal: f.id, approvals: [sim.emit(bob, 'gov.approve', { proposal: f.id }).id] })
-    const unbalanced = { ...entry, id: 'inv-2', postings: [entry.postings[0]!, { ...entry.postings[1]!, amount: 1000 }] }
-    const bad = sim.emit(alice, 'gov.propose', { action: { kind: 'register.append', args: { register: 'ledger', entry: unbalanced } }, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' } as Record<string, Json>)
-    expect(fold(sim).ignored).toContainEqual({ id: bad.id, reason: 'invalid action: ledger entry does not balance in EUR: debits - credits = 250' })
-    const good = sim.emit(alice, 'gov.propose', { action: { kind: 'register.append', args: { register: 'ledger', entry } }, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' } as Record<string, Json>)
-    sim.emit(bob, 'gov.commit', { proposal: good.id, approvals: [sim.emit(bob, 'gov.approve', { proposal: good.id }).id] })
+    const unbalanced = {
+      ...entry,
+      id: 'inv-2',
+      postings: [entry.postings[0]!, { ...entry.postings[1]!, amount: 1000 }]
+    }
+    const bad = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'register.append', args: { register: 'ledger', entry: unbalanced } },
+      reason: 'r',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    } as Record<string, Json>)
+    expect(fold(sim).ignored).toContainEqual({
+      id: bad.id,
+      reason: 'invalid action: ledger entry does not balance in EUR: debits - credits = 250'
+    })
+    const good = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'register.append', args: { register: 'ledger', entry } },
+      reason: 'r',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    } as Record<string, Json>)
+    sim.emit(bob, 'gov.commit', {
+      proposal: good.id,
+      approvals: [sim.emit(bob, 'gov.approve', { proposal: good.id }).id]
+    })
     const s = fold(sim)
     expect(s.registers.ledger).toHaveLength(1)
-    expect(JSON.parse(JSON.stringify(ledgerBalances(s.registers.ledger as never)))).toEqual({ cash: { EUR: 1250 }, revenue: { EUR: -1250 } })
+    expect(JSON.parse(JSON.stringify(ledgerBalances(s.registers.ledger as never)))).toEqual({
+      cash: { EUR: 1250 },
+      revenue: { EUR: -1250 }
+    })
   })
 
   it('governance - a policy change is governed by the policy in force', () => {
     const sim = new GovSim([alice, bob, carol])
     const strict = { default: { minMembers: 3, clauses: [] }, actions: {}, flags: {} }
-    const p = sim.emit(alice, 'gov.propose', { action: { kind: 'policy.set', args: { policy: strict } }, reason: 'three-eyes', expiresAt: '2026-07-01T00:00:00.000Z' } as Record<string, Json>)
+    const p = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'policy.set', args: { policy: strict } },
+      reason: 'three-eyes',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    } as Record<string, Json>)
     sim.emit(alice, 'gov.commit', { proposal: p.id, approvals: [sim.emit(bob, 'gov.approve', { proposal: p.id }).id] })
-    const q = sim.emit(alice, 'gov.propose', { action: { kind: 'vault.settings', args: { settings: { note: 'x' } } }, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' })
-    const c = sim.emit(alice, 'gov.commit', { proposal: q.id, approvals: [sim.emit(bob, 'gov.approve', { proposal: q.id }).id] })
+    const q = sim.emit(alice, 'gov.propose', {
+      action: { kind: 'vault.settings', args: { settings: { note: 'x' } } },
+      reason: 'r',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    })
+    const c = sim.emit(alice, 'gov.commit', {
+      proposal: q.id,
+      approvals: [sim.emit(bob, 'gov.approve', { proposal: q.id }).id]
+    })
     const s = fold(sim)
     expect(s.policy.default.minMembers).toBe(3)
-    expect(s.issues).toEqual([{ id: c.id, code: 'INVALID_COMMIT', message: 'quorum not met: needs 1 more approval(s) from distinct members' }])
+    expect(s.issues).toEqual([
+      { id: c.id, code: 'INVALID_COMMIT', message: 'quorum not met: needs 1 more approval(s) from distinct members' }
+    ])
   })
 
-  it('governance - two concurrent commits that cannot both apply: the later one in the vault\'s order fails, no issue', () => {
+  it("governance - two concurrent commits that cannot both apply: the later one in the vault's order fails, no issue", () => {
     const sim = new GovSim([alice, bob, carol])
     const dave = simMember('dave', ['agent'], 0xd0)
-    const add = { action: { kind: 'member.add', args: { name: 'dave', roles: ['agent'], keys: [dave.key] } }, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' } as Record<string, Json>
+    const add = {
+      action: { kind: 'member.add', args: { name: 'dave', roles: ['agent'], keys: [dave.key] } },
+      reason: 'r',
+      expiresAt: '2026-07-01T00:00:00.000Z'
+    } as Record<string, Json>
     const p1 = sim.emit(alice, 'gov.propose', add)
     const p2 = sim.emit(bob, 'gov.propose', add)
     const a1 = sim.emit(carol, 'gov.approve', { proposal: p1.id })

@@ -11,7 +11,12 @@ import { carry, cleanupDirs, FAST_KDF, lengths, PASS, tempDir, withRawDb } from 
 import { threeMembers } from './support/members.js'
 
 async function codeAndMessage(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return `${(e as VaultError).code}: ${(e as Error).message}` } return 'NO_ERROR'
+  try {
+    await p
+  } catch (e) {
+    return `${(e as VaultError).code}: ${(e as Error).message}`
+  }
+  return 'NO_ERROR'
 }
 
 async function syncAll(vaults: Vault[]): Promise<void> {
@@ -22,7 +27,9 @@ const flag = (name: string, value = true): Action => ({ kind: 'flag.set', args: 
 
 describe('governance across devices', () => {
   let t: Awaited<ReturnType<typeof threeMembers>>
-  beforeAll(async () => { t = await threeMembers() })
+  beforeAll(async () => {
+    t = await threeMembers()
+  })
   afterAll(async () => {
     for (const v of t.all) await v.close().catch(() => undefined)
     await cleanupDirs()
@@ -48,7 +55,9 @@ describe('governance across devices', () => {
   it('governance - the YAML audit export of a vault with several governance feeds verifies standalone', async () => {
     const { exportYaml, verifyYamlExport } = await import('../core/audit-yaml.js')
     let text = ''
-    await exportYaml(t.carol, (chunk) => { text += chunk })
+    await exportYaml(t.carol, (chunk) => {
+      text += chunk
+    })
     const report = await verifyYamlExport(text)
     expect(report.ok).toBe(true)
     expect(report.total).toBe(t.carol.state.height)
@@ -56,7 +65,9 @@ describe('governance across devices', () => {
 
   it('governance - self-approval is refused with the reason', async () => {
     const p = await t.alice.propose(flag('finance_enabled'), 'ledger tests exist')
-    expect(await codeAndMessage(t.alice.approve(p.id))).toBe('NOT_ALLOWED: you proposed this; another member must approve')
+    expect(await codeAndMessage(t.alice.approve(p.id))).toBe(
+      'NOT_ALLOWED: you proposed this; another member must approve'
+    )
     await t.alice.withdraw(p.id)
   })
 
@@ -65,32 +76,45 @@ describe('governance across devices', () => {
     await carry(t.alice, t.bob)
     await t.bob.approve(p.id)
     await carry(t.bob, t.bob2)
-    expect(await codeAndMessage(t.bob2.approve(p.id))).toBe('NOT_ALLOWED: bob has already approved (quorums count members, not keys)')
+    expect(await codeAndMessage(t.bob2.approve(p.id))).toBe(
+      'NOT_ALLOWED: bob has already approved (quorums count members, not keys)'
+    )
   })
 
   it('governance - a commit without quorum is refused with what is missing', async () => {
     const p = await t.alice.propose(flag('network_enabled'), 'commission reversals audited')
     await carry(t.alice, t.carol)
     await t.carol.approve(p.id)
-    expect(await codeAndMessage(t.carol.commit(p.id))).toBe('NOT_ALLOWED: quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain')
+    expect(await codeAndMessage(t.carol.commit(p.id))).toBe(
+      'NOT_ALLOWED: quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain'
+    )
   })
 
   it('governance - an expired proposal cannot be approved or committed', async () => {
     const now = new Date()
-    const p = await t.alice.propose(flag('avatars_enabled'), 'avatar orders audited', new Date(now.getTime() + 3600_000).toISOString(), now)
+    const p = await t.alice.propose(
+      flag('avatars_enabled'),
+      'avatar orders audited',
+      new Date(now.getTime() + 3600_000).toISOString(),
+      now
+    )
     await carry(t.alice, t.bob)
     const later = new Date(now.getTime() + 2 * 3600_000)
-    expect(await codeAndMessage(t.bob.approve(p.id, later))).toBe('NOT_ALLOWED: approval came after the proposal expired')
+    expect(await codeAndMessage(t.bob.approve(p.id, later))).toBe(
+      'NOT_ALLOWED: approval came after the proposal expired'
+    )
     await t.bob.approve(p.id, new Date(now.getTime() + 60_000))
     expect(await codeAndMessage(t.bob.commit(p.id, later))).toBe('NOT_ALLOWED: commit after the proposal expired')
   })
 
-  it('governance - a rejection ends the proposal; withdrawal is the proposer\'s alone', async () => {
+  it("governance - a rejection ends the proposal; withdrawal is the proposer's alone", async () => {
     const p = await t.alice.propose(flag('marketplace_enabled'), 'orders to fulfillment proven')
     await carry(t.alice, t.bob)
     expect((await t.bob.reject(p.id, 'fulfillment proof missing')).status).toBe('rejected')
     await carry(t.bob, t.alice)
-    expect(await codeAndMessage(t.alice.commit(p.id))).toMatch(/^NOT_ALLOWED: commit after the proposal was rejected \([0-9a-f]{12}…\)$/)
+    expect(await codeAndMessage(t.alice.commit(p.id))).toMatch(
+      /^NOT_ALLOWED: commit after the proposal was rejected \([0-9a-f]{12}…\)$/
+    )
     const q = await t.alice.propose(flag('enablement_enabled'), 'endpoints active')
     await carry(t.alice, t.bob)
     expect(await codeAndMessage(t.bob.withdraw(q.id))).toBe('NOT_ALLOWED: only the proposer may withdraw')
@@ -109,19 +133,28 @@ describe('governance across devices', () => {
     expect(carol.state.members.carol!.revokedKeys).toEqual([carolKey])
     const q = await alice.propose(flag('proof_anchoring_enabled'), 'anchors validated')
     await carry(alice, carol)
-    expect(await codeAndMessage(carol.approve(q.id))).toBe('NOT_A_MEMBER: this device key is not an active key of an active member')
+    expect(await codeAndMessage(carol.approve(q.id))).toBe(
+      'NOT_A_MEMBER: this device key is not an active key of an active member'
+    )
   })
 
   it('governance - a member added by governance joins from a bundle, signs, and every device verifies their feed', async () => {
     const { alice, bob } = t
     const daveDir = join(t.root, 'dave')
     const daveKey = await ensureDeviceKey(daveDir, 'dave', PASS, FAST_KDF)
-    const p = await alice.propose({ kind: 'member.add', args: { name: 'dave', roles: ['agent'], keys: [daveKey.publicKey] } }, 'new field agent')
+    const p = await alice.propose(
+      { kind: 'member.add', args: { name: 'dave', roles: ['agent'], keys: [daveKey.publicKey] } },
+      'new field agent'
+    )
     await carry(alice, bob)
     await bob.approve(p.id)
     await bob.commit(p.id)
     await carry(bob, alice)
-    const dave = await Vault.join({ dir: daveDir, bundle: JSON.stringify(await alice.exportBundle()), passphrase: PASS })
+    const dave = await Vault.join({
+      dir: daveDir,
+      bundle: JSON.stringify(await alice.exportBundle()),
+      passphrase: PASS
+    })
     try {
       expect(dave.member?.name).toBe('dave')
       await dave.append('audit.note', { text: 'dave on site' })
@@ -131,7 +164,9 @@ describe('governance across devices', () => {
       expect(report.feeds[daveKey.publicKey]?.length).toBe(1)
       const { exportYaml, verifyYamlExport } = await import('../core/audit-yaml.js')
       let text = ''
-      await exportYaml(alice, (chunk) => { text += chunk })
+      await exportYaml(alice, (chunk) => {
+        text += chunk
+      })
       expect((await verifyYamlExport(text)).ok).toBe(true)
     } finally {
       await dave.close()
@@ -139,7 +174,14 @@ describe('governance across devices', () => {
   })
 
   it('governance - an approval from another vault is refused at the door', async () => {
-    const other = await Vault.create({ dir: await tempDir(), vaultName: 'Other', passphrase: PASS, memberName: 'mallory', roles: ['operator'], kdf: FAST_KDF })
+    const other = await Vault.create({
+      dir: await tempDir(),
+      vaultName: 'Other',
+      passphrase: PASS,
+      memberName: 'mallory',
+      roles: ['operator'],
+      kdf: FAST_KDF
+    })
     const bundle = JSON.stringify(await other.exportBundle())
     expect(await codeAndMessage(t.alice.importBundle(bundle))).toMatch(/^WRONG_VAULT/)
     await other.close()
@@ -157,16 +199,22 @@ describe('bundles', () => {
       const good = await t.alice.exportBundle(lengths(t.bob))
       const before = await t.bob.store.count()
       const tampered = { ...good, events: good.events.map((e) => e.replace('ledger ready', 'ledger READY')) }
-      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(tampered)))).toMatch(/^VERIFY_FAILED: bundle signature does not verify/)
+      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(tampered)))).toMatch(
+        /^VERIFY_FAILED: bundle signature does not verify/
+      )
       const flipped = { ...good, sig: good.sig.replace(/^./, (c) => (c === '0' ? '1' : '0')) }
-      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(flipped)))).toMatch(/^VERIFY_FAILED: bundle signature does not verify/)
+      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(flipped)))).toMatch(
+        /^VERIFY_FAILED: bundle signature does not verify/
+      )
       expect(await codeAndMessage(t.bob.importBundle('{"format":"tresor-bundle"'))).toMatch(/^MALFORMED/)
       expect(await codeAndMessage(t.bob.importBundle('x'.repeat(100)))).toMatch(/^MALFORMED/)
       // a properly signed bundle whose first event's predecessor bob lacks
       const key = await openKeyFile(await readKeyFile(join(t.root, 'alice', 'device.key')), PASS)
       const { signBundle } = await import('../core/bundle.js')
       const gapped = signBundle(t.alice.vaultId, t.alice.device, key.keyPair.secretKey, good.events.slice(1))
-      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(gapped)))).toMatch(/^VERIFY_FAILED: ev!.*: waiting for events 2..2 of this feed; nothing applied/)
+      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(gapped)))).toMatch(
+        /^VERIFY_FAILED: ev!.*: waiting for events 2..2 of this feed; nothing applied/
+      )
       expect(await t.bob.store.count()).toBe(before)
       expect(t.bob.state.proposals[p.id]).toBeUndefined()
       expect(await t.bob.importBundle(JSON.stringify(good))).toEqual({ admitted: 2, duplicates: 0 })
@@ -202,14 +250,44 @@ describe('bundles', () => {
     await carry(t.alice, t.carol)
     const dir = join(t.root, 'carol')
     const head = t.carol.heads()[t.carol.device] ?? { length: 0, head: t.carol.vaultId }
-    const seen = Object.entries(t.carol.heads()).filter(([a]) => a !== t.carol.device).sort(([a], [b]) => (a < b ? -1 : 1)).map(([author, h]) => ({ author, seq: h.length, id: h.head }))
+    const seen = Object.entries(t.carol.heads())
+      .filter(([a]) => a !== t.carol.device)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([author, h]) => ({ author, seq: h.length, id: h.head }))
     const key = await openKeyFile(await readKeyFile(join(dir, 'device.key')), PASS)
     for (const v of t.all) await v.close()
-    const forged = signEvent({ v: 1, vault: t.alice.vaultId, author: key.publicKey, seq: head.length + 1, prev: head.length === 0 ? t.alice.vaultId : head.head, ts: new Date().toISOString(), type: 'gov.commit', payload: { proposal: p.id, approvals: [] }, seen }, key.keyPair.secretKey)
-    await withRawDb(dir, async (db) => { await db.put({ _id: eventDocId(key.publicKey, forged.event.seq), raw: forged.raw, id: forged.id, type: forged.event.type, ts: forged.event.ts } as never) })
+    const forged = signEvent(
+      {
+        v: 1,
+        vault: t.alice.vaultId,
+        author: key.publicKey,
+        seq: head.length + 1,
+        prev: head.length === 0 ? t.alice.vaultId : head.head,
+        ts: new Date().toISOString(),
+        type: 'gov.commit',
+        payload: { proposal: p.id, approvals: [] },
+        seen
+      },
+      key.keyPair.secretKey
+    )
+    await withRawDb(dir, async (db) => {
+      await db.put({
+        _id: eventDocId(key.publicKey, forged.event.seq),
+        raw: forged.raw,
+        id: forged.id,
+        type: forged.event.type,
+        ts: forged.event.ts
+      } as never)
+    })
     const v = await Vault.open({ dir })
     expect(v.health.state).toBe('read-only')
-    expect(v.health.report!.issues).toContainEqual(expect.objectContaining({ code: 'INVALID_COMMIT', eventId: forged.id, message: expect.stringContaining('quorum not met') }))
+    expect(v.health.report!.issues).toContainEqual(
+      expect.objectContaining({
+        code: 'INVALID_COMMIT',
+        eventId: forged.id,
+        message: expect.stringContaining('quorum not met')
+      })
+    )
     expect(v.state.flags.corepay_enabled).toBe(false)
     await v.close()
   })

@@ -20,9 +20,19 @@ export async function cleanupDirs(): Promise<void> {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
 }
 
-export async function makeVault(opts: { dir?: string; notes?: number; members?: MemberSpec[]; name?: string } = {}): Promise<Vault> {
-  const dir = opts.dir ?? await tempDir()
-  const vault = await Vault.create({ dir, vaultName: opts.name ?? 'Test vault', passphrase: PASS, memberName: 'alice', roles: ['operator'], members: opts.members, kdf: FAST_KDF })
+export async function makeVault(
+  opts: { dir?: string; notes?: number; members?: MemberSpec[]; name?: string } = {}
+): Promise<Vault> {
+  const dir = opts.dir ?? (await tempDir())
+  const vault = await Vault.create({
+    dir,
+    vaultName: opts.name ?? 'Test vault',
+    passphrase: PASS,
+    memberName: 'alice',
+    roles: ['operator'],
+    members: opts.members,
+    kdf: FAST_KDF
+  })
   for (let i = 0; i < (opts.notes ?? 0); i++) await vault.append('audit.note', { text: `note ${i}` })
   return vault
 }
@@ -39,7 +49,12 @@ export async function withRawDb<T>(dir: string, fn: (db: GuardedDb) => Promise<T
 
 /** The error code a promise rejects with (a plain error's message when it has none), or NO_ERROR. */
 export async function codeOf(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (e) { return (e as { code?: string }).code ?? (e as Error).message } return 'NO_ERROR'
+  try {
+    await p
+  } catch (e) {
+    return (e as { code?: string }).code ?? (e as Error).message
+  }
+  return 'NO_ERROR'
 }
 
 /** Each feed's length on a device: what a bundle for it may skip. */

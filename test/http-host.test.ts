@@ -18,7 +18,11 @@ beforeAll(async () => {
   await mkdir(join(staticDir, 'assets'))
   await writeFile(join(staticDir, 'assets', 'app.js'), 'console.log(1)')
   // a trailing separator, as a URL-derived folder has one
-  ;({ server, url: base } = await startHttpHost({ handlers: createHandlers(vault), token: TOKEN, staticDir: staticDir + '/' }))
+  ;({ server, url: base } = await startHttpHost({
+    handlers: createHandlers(vault),
+    token: TOKEN,
+    staticDir: staticDir + '/'
+  }))
 })
 afterAll(async () => {
   await new Promise((r) => server.close(r))
@@ -26,8 +30,16 @@ afterAll(async () => {
   await cleanupDirs()
 })
 
-const call = (method: string, body: unknown = {}, headers: Record<string, string> = { Authorization: `Bearer ${TOKEN}` }) =>
-  fetch(`${base}/api/${method}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+const call = (
+  method: string,
+  body: unknown = {},
+  headers: Record<string, string> = { Authorization: `Bearer ${TOKEN}` }
+) =>
+  fetch(`${base}/api/${method}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body)
+  })
 
 describe('edge http host', () => {
   it('http - listens on loopback only', () => {
@@ -37,7 +49,10 @@ describe('edge http host', () => {
   it('http - the typed API answers with the IPC envelope', async () => {
     const res = await call('vault.status')
     expect(res.status).toBe(200)
-    expect(await res.json()).toMatchObject({ ok: true, value: { vaultId: vault.vaultId, events: 3, health: { state: 'ok' } } })
+    expect(await res.json()).toMatchObject({
+      ok: true,
+      value: { vaultId: vault.vaultId, events: 3, health: { state: 'ok' } }
+    })
   })
 
   it('http - a call without the token, or with another, is refused', async () => {
@@ -52,7 +67,10 @@ describe('edge http host', () => {
 
   it('http - unknown methods, bad JSON and oversized bodies get clear errors', async () => {
     expect(await (await call('vault.destroy')).json()).toMatchObject({ ok: false, error: { code: 'UNKNOWN_METHOD' } })
-    expect(await (await call('log.list', '{not json')).json()).toMatchObject({ ok: false, error: { code: 'BAD_ARGUMENT' } })
+    expect(await (await call('log.list', '{not json')).json()).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_ARGUMENT' }
+    })
     expect((await call('log.appendNote', { text: 'x'.repeat(70_000) })).status).toBe(413)
     expect((await fetch(`${base}/api/vault.status`)).status).toBe(405)
   })
@@ -65,6 +83,7 @@ describe('edge http host', () => {
     const asset = await fetch(`${base}/assets/app.js`)
     expect(asset.status).toBe(200)
     expect(asset.headers.get('content-type')).toMatch(/javascript/)
-    for (const path of ['/../vault.json', '/%2e%2e/vault.json', '/..%2fvault.json']) expect((await fetch(`${base}${path}`)).status).toBe(404)
+    for (const path of ['/../vault.json', '/%2e%2e/vault.json', '/..%2fvault.json'])
+      expect((await fetch(`${base}${path}`)).status).toBe(404)
   })
 })

@@ -25,7 +25,11 @@ describe('keys', () => {
   it('keys - any altered field is KEY_AUTH_FAILED', async () => {
     const { file } = await createKeyFile('laptop', PASS, FAST_KDF)
     const other = (await createKeyFile('other', PASS, FAST_KDF)).file
-    const flip = (b64: string) => { const b = Buffer.from(b64, 'base64'); b[5]! ^= 1; return b.toString('base64') }
+    const flip = (b64: string) => {
+      const b = Buffer.from(b64, 'base64')
+      b[5]! ^= 1
+      return b.toString('base64')
+    }
     const altered: KeyFile[] = [
       { ...file, name: 'attacker' },
       { ...file, publicKey: other.publicKey },
@@ -64,6 +68,6 @@ describe('keys', () => {
     expect(await codeOf(readKeyFile(join(dir, 'a.key')))).toBe('MALFORMED')
     expect(await codeOf(readKeyFile(join(dir, 'b.key')))).toBe('OVERSIZED')
     expect(await codeOf(readKeyFile(join(dir, 'none.key')))).toBe('NOT_FOUND')
-    expect((await readFile(join(dir, 'a.key'), 'utf8'))).toBe('{"format":')
+    expect(await readFile(join(dir, 'a.key'), 'utf8')).toBe('{"format":')
   })
 })

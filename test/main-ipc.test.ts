@@ -17,7 +17,14 @@ let handle: IpcHandler
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tresor-ipc-'))
-  vault = await Vault.create({ dir, vaultName: 'T', passphrase: 'pw', memberName: 'alice', roles: ['operator'], kdf: { N: 2 ** 14, r: 8, p: 1 } })
+  vault = await Vault.create({
+    dir,
+    vaultName: 'T',
+    passphrase: 'pw',
+    memberName: 'alice',
+    roles: ['operator'],
+    kdf: { N: 2 ** 14, r: 8, p: 1 }
+  })
   handle = createIpcHandler(createHandlers(vault), (url) => isRendererUrl(RENDERER, url))
 })
 
@@ -28,7 +35,11 @@ afterAll(async () => {
 
 describe('main ipc', () => {
   test('ipc - untrusted sender frame is refused', async () => {
-    for (const event of [{ senderFrame: { url: 'https://evil.example/index.html' } }, { senderFrame: { url: 'file:///tmp/other.html' } }, { senderFrame: null }]) {
+    for (const event of [
+      { senderFrame: { url: 'https://evil.example/index.html' } },
+      { senderFrame: { url: 'file:///tmp/other.html' } },
+      { senderFrame: null }
+    ]) {
       const res = await handle(event, 'vault.lock', {})
       expect(res.ok).toBe(false)
     }
@@ -61,11 +72,16 @@ describe('main ipc', () => {
 
   test('ipc - trusted call returns the handler result', async () => {
     const res = await handle(trusted, 'vault.status', {})
-    expect(res).toMatchObject({ ok: true, value: { name: 'T', vaultId: vault.vaultId, device: vault.device, health: { state: 'ok' } } })
+    expect(res).toMatchObject({
+      ok: true,
+      value: { name: 'T', vaultId: vault.vaultId, device: vault.device, health: { state: 'ok' } }
+    })
   })
 
   test('ipc - arguments are never logged', async () => {
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => vi.spyOn(console, m).mockImplementation(() => {}))
+    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) =>
+      vi.spyOn(console, m).mockImplementation(() => {})
+    )
     try {
       const res = await handle(trusted, 'vault.unlock', { passphrase: 'not-the-passphrase' })
       expect(res).toMatchObject({ ok: false, error: { code: 'KEY_AUTH_FAILED' } })

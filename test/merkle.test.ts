@@ -1,9 +1,23 @@
 import { describe, expect, it } from 'vitest'
-import { consistencyProof, inclusionProof, leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion, EMPTY_ROOT, type Hash } from '../core/proofs/merkle.js'
+import {
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  rootOf,
+  verifyConsistency,
+  verifyInclusion,
+  EMPTY_ROOT,
+  type Hash
+} from '../core/proofs/merkle.js'
 
 const leaves = (n: number) => Array.from({ length: n }, (_, i) => leafHash(new TextEncoder().encode(`leaf ${i}`)))
 const hex = (h: Hash) => Buffer.from(h).toString('hex')
-const flip = (h: Hash, bit = 0) => { const c = Uint8Array.from(h); c[bit >> 3]! ^= 1 << (bit & 7); return c }
+const flip = (h: Hash, bit = 0) => {
+  const c = Uint8Array.from(h)
+  c[bit >> 3]! ^= 1 << (bit & 7)
+  return c
+}
 
 describe('merkle', () => {
   it('merkle - RFC 6962 hashing: empty tree, leaf and node prefixes', () => {
@@ -15,29 +29,47 @@ describe('merkle', () => {
 
   it('merkle - every inclusion proof up to 64 leaves verifies', () => {
     for (let n = 1; n <= 64; n++) {
-      const l = leaves(n), root = rootOf(l)
-      for (let m = 0; m < n; m++) expect(verifyInclusion(l[m]!, m, n, inclusionProof(l, m), root), `${m}/${n}`).toBe(true)
+      const l = leaves(n),
+        root = rootOf(l)
+      for (let m = 0; m < n; m++)
+        expect(verifyInclusion(l[m]!, m, n, inclusionProof(l, m), root), `${m}/${n}`).toBe(true)
     }
   })
 
   it('merkle - every consistency proof up to 64 leaves verifies', () => {
     for (let n = 1; n <= 64; n++) {
-      const l = leaves(n), root = rootOf(l)
-      for (let m = 1; m <= n; m++) expect(verifyConsistency(m, n, consistencyProof(l, m), rootOf(l, 0, m), root), `${m}/${n}`).toBe(true)
+      const l = leaves(n),
+        root = rootOf(l)
+      for (let m = 1; m <= n; m++)
+        expect(verifyConsistency(m, n, consistencyProof(l, m), rootOf(l, 0, m), root), `${m}/${n}`).toBe(true)
     }
   })
 
   // Broken proofs in the style of transparency-dev/merkle's consistency and inclusion test data.
   it('merkle - broken inclusion proofs are rejected: bit flips, truncated, extra hashes, wrong sizes, wrong index, swapped root', () => {
-    const l = leaves(13), root = rootOf(l), m = 6, proof = inclusionProof(l, m)
+    const l = leaves(13),
+      root = rootOf(l),
+      m = 6,
+      proof = inclusionProof(l, m)
     expect(verifyInclusion(l[m]!, m, 13, proof, root)).toBe(true)
-    for (let i = 0; i < proof.length; i++) for (const bit of [0, 100, 255]) {
-      expect(verifyInclusion(l[m]!, m, 13, proof.map((h, j) => (j === i ? flip(h, bit) : h)), root)).toBe(false)
-    }
+    for (let i = 0; i < proof.length; i++)
+      for (const bit of [0, 100, 255]) {
+        expect(
+          verifyInclusion(
+            l[m]!,
+            m,
+            13,
+            proof.map((h, j) => (j === i ? flip(h, bit) : h)),
+            root
+          )
+        ).toBe(false)
+      }
     expect(verifyInclusion(flip(l[m]!), m, 13, proof, root)).toBe(false)
     expect(verifyInclusion(l[m]!, m, 13, proof.slice(0, -1), root)).toBe(false)
     expect(verifyInclusion(l[m]!, m, 13, [...proof, proof[0]!], root)).toBe(false)
-    expect(verifyInclusion(l[m]!, m, 13, [...proof.slice(0, -1), Uint8Array.from([...proof.at(-1)!, 0])], root)).toBe(false)
+    expect(verifyInclusion(l[m]!, m, 13, [...proof.slice(0, -1), Uint8Array.from([...proof.at(-1)!, 0])], root)).toBe(
+      false
+    )
     // A size that changes the path's shape is caught here; the size itself is bound to the
     // root by the signed checkpoint (which names both), so verifiers take it from there.
     for (const size of [7, 6, 0, -1]) expect(verifyInclusion(l[m]!, m, size, proof, root)).toBe(false)
@@ -51,9 +83,20 @@ describe('merkle', () => {
   it('merkle - broken consistency proofs are rejected: bit flips, truncated, extra hashes, swapped roots, sizes off by one', () => {
     const l = leaves(21)
     for (const m of [1, 4, 7, 8, 13, 20]) {
-      const proof = consistencyProof(l, m), r1 = rootOf(l, 0, m), r2 = rootOf(l)
+      const proof = consistencyProof(l, m),
+        r1 = rootOf(l, 0, m),
+        r2 = rootOf(l)
       expect(verifyConsistency(m, 21, proof, r1, r2)).toBe(true)
-      for (let i = 0; i < proof.length; i++) expect(verifyConsistency(m, 21, proof.map((h, j) => (j === i ? flip(h, 7) : h)), r1, r2)).toBe(false)
+      for (let i = 0; i < proof.length; i++)
+        expect(
+          verifyConsistency(
+            m,
+            21,
+            proof.map((h, j) => (j === i ? flip(h, 7) : h)),
+            r1,
+            r2
+          )
+        ).toBe(false)
       expect(verifyConsistency(m, 21, proof.slice(0, -1), r1, r2)).toBe(false)
       expect(verifyConsistency(m, 21, proof.slice(1), r1, r2)).toBe(false)
       expect(verifyConsistency(m, 21, [...proof, proof[0]!], r1, r2)).toBe(false)

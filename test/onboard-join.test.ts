@@ -34,10 +34,28 @@ describe('onboarding from a server', () => {
     await sync.close()
     const dir = join(await tempDir(), 'device')
     const host = openHost({ dir, joiners: JOINERS })
-    expect(await codeOf(host.handlers['onboard.joinCouch']({ url: `${couch.root}/nope`, user: WRITER.username, password: WRITER.password, passphrase: PASS }))).not.toBe('NO_ERROR')
-    const status = await host.handlers['onboard.joinCouch']({ url, user: ADMIN.username, password: ADMIN.password, passphrase: PASS })
+    expect(
+      await codeOf(
+        host.handlers['onboard.joinCouch']({
+          url: `${couch.root}/nope`,
+          user: WRITER.username,
+          password: WRITER.password,
+          passphrase: PASS
+        })
+      )
+    ).not.toBe('NO_ERROR')
+    const status = await host.handlers['onboard.joinCouch']({
+      url,
+      user: ADMIN.username,
+      password: ADMIN.password,
+      passphrase: PASS
+    })
     expect(status).toMatchObject({ hasVault: true })
-    expect(await host.handlers['vault.status']({})).toMatchObject({ vaultId: alice.vaultId, events: 6, health: { state: 'ok' } })
+    expect(await host.handlers['vault.status']({})).toMatchObject({
+      vaultId: alice.vaultId,
+      events: 6,
+      health: { state: 'ok' }
+    })
     expect((await loadCredentials(dir, url, PASS))?.username).toBe(ADMIN.username)
     await host.close()
     await alice.close()
@@ -49,12 +67,22 @@ describe('onboarding from a server', () => {
     const url = git.url('join.git')
     await syncGit(alice, { url, token: GIT_TOKEN })
     const dir = join(await tempDir(), 'device')
-    expect(await codeOf(openHost({ dir: join(dir, 'x') }).handlers['onboard.joinGit']({ url, token: GIT_TOKEN, passphrase: PASS }))).toBe('UNKNOWN_METHOD')
+    expect(
+      await codeOf(
+        openHost({ dir: join(dir, 'x') }).handlers['onboard.joinGit']({ url, token: GIT_TOKEN, passphrase: PASS })
+      )
+    ).toBe('UNKNOWN_METHOD')
     const host = openHost({ dir, joiners: JOINERS })
-    expect(await codeOf(host.handlers['onboard.joinGit']({ url, token: 'wrong-token', passphrase: PASS }))).not.toBe('NO_ERROR')
+    expect(await codeOf(host.handlers['onboard.joinGit']({ url, token: 'wrong-token', passphrase: PASS }))).not.toBe(
+      'NO_ERROR'
+    )
     const joined = openHost({ dir: join(dir, 'ok'), joiners: JOINERS })
     await joined.handlers['onboard.joinGit']({ url, token: GIT_TOKEN, passphrase: PASS })
-    expect(await joined.handlers['vault.status']({})).toMatchObject({ vaultId: alice.vaultId, events: 4, health: { state: 'ok' } })
+    expect(await joined.handlers['vault.status']({})).toMatchObject({
+      vaultId: alice.vaultId,
+      events: 4,
+      health: { state: 'ok' }
+    })
     await joined.close()
     await host.close()
     await alice.close()

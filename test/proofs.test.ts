@@ -38,7 +38,10 @@ describe('proofs', () => {
       ['extra hash', { ...proof, path: [...proof.path, proof.path[0]] }],
       ['extra bytes', { ...proof, path: [proof.path[0] + '00', ...proof.path.slice(1)] }],
       ['other event', { ...proof, event: proof.event.replace('prove me', 'prove you') }],
-      ['checkpoint edited', { ...proof, checkpoint: proof.checkpoint.replace(/"length":(\d+)/, (_, n) => `"length":${Number(n) + 1}`) }],
+      [
+        'checkpoint edited',
+        { ...proof, checkpoint: proof.checkpoint.replace(/"length":(\d+)/, (_, n) => `"length":${Number(n) + 1}`) }
+      ],
       ['genesis swapped', { ...proof, vault: 'ab'.repeat(32) }],
       ['no genesis', { ...proof, genesis: '{}' }]
     ]
@@ -59,9 +62,14 @@ describe('proofs', () => {
     const other = await makeVault({ notes: 0 })
     const key = await openKeyFile(await readKeyFile(join(other.dir, 'device.key')), PASS)
     const cp = JSON.parse(proof.checkpoint)
-    const forged = signEvent({ ...cp, author: key.publicKey, seq: 2, prev: proof.vault, deps: [] }, key.keyPair.secretKey)
+    const forged = signEvent(
+      { ...cp, author: key.publicKey, seq: 2, prev: proof.vault, deps: [] },
+      key.keyPair.secretKey
+    )
     await other.close()
-    expect(verifyProofFile(JSON.stringify({ ...proof, checkpoint: forged.raw })).reason).toMatch(/not a key of this vault/)
+    expect(verifyProofFile(JSON.stringify({ ...proof, checkpoint: forged.raw })).reason).toMatch(
+      /not a key of this vault/
+    )
   })
 
   it('proof - consistency between two checkpoints verifies; against a rewritten history it does not', async () => {
@@ -71,8 +79,14 @@ describe('proofs', () => {
     const second = await makeCheckpoint(vault)
     const proof = await proveConsistency(vault, first.id, second.id)
     expect(verifyProofFile(JSON.stringify(proof))).toMatchObject({ ok: true, kind: 'consistency' })
-    expect(verifyProofFile(JSON.stringify({ ...proof, checkpoints: [proof.checkpoints[1], proof.checkpoints[0]] })).ok).toBe(false)
-    expect(verifyProofFile(JSON.stringify({ ...proof, feeds: [{ ...proof.feeds[0]!, path: proof.feeds[0]!.path.slice(1) }] })).ok).toBe(false)
+    expect(
+      verifyProofFile(JSON.stringify({ ...proof, checkpoints: [proof.checkpoints[1], proof.checkpoints[0]] })).ok
+    ).toBe(false)
+    expect(
+      verifyProofFile(
+        JSON.stringify({ ...proof, feeds: [{ ...proof.feeds[0]!, path: proof.feeds[0]!.path.slice(1) }] })
+      ).ok
+    ).toBe(false)
     await vault.close()
   })
 
@@ -87,10 +101,31 @@ describe('proofs', () => {
     const { recordLeaf } = await import('../core/proofs/checkpoint.js')
     const { rootOf } = await import('../core/proofs/merkle.js')
     const root = Buffer.from(rootOf(payload.feeds.map(recordLeaf))).toString('hex')
-    const bad = signEvent({ v: 1, vault: vault.vaultId, author: vault.device, seq: head.length + 1, prev: head.head, ts: new Date().toISOString(), type: CHECKPOINT_TYPE, payload: { ...payload, root }, seen: [] }, key.keyPair.secretKey)
+    const bad = signEvent(
+      {
+        v: 1,
+        vault: vault.vaultId,
+        author: vault.device,
+        seq: head.length + 1,
+        prev: head.head,
+        ts: new Date().toISOString(),
+        type: CHECKPOINT_TYPE,
+        payload: { ...payload, root },
+        seen: []
+      },
+      key.keyPair.secretKey
+    )
     const dir = vault.dir
     await vault.close()
-    await withRawDb(dir, async (db) => { await db.put({ _id: eventDocId(bad.event.author, bad.event.seq), raw: bad.raw, id: bad.id, type: CHECKPOINT_TYPE, ts: bad.event.ts } as never) })
+    await withRawDb(dir, async (db) => {
+      await db.put({
+        _id: eventDocId(bad.event.author, bad.event.seq),
+        raw: bad.raw,
+        id: bad.id,
+        type: CHECKPOINT_TYPE,
+        ts: bad.event.ts
+      } as never)
+    })
     const v = await Vault.open({ dir, full: true })
     expect(v.health.state).toBe('read-only')
     expect(v.health.report!.issues[0]).toMatchObject({ code: 'CHECKPOINT_MISMATCH' })
@@ -103,7 +138,11 @@ describe('proofs', () => {
     const dir = vault.dir
     await vault.close()
     const v = await Vault.open({ dir })
-    const entries = await (await import('../core/api.js')).createHandlers(v)['log.list']({ type: CHECKPOINT_TYPE, payloads: true })
+    const entries = await (
+      await import('../core/api.js')
+    )
+      .createHandlers(v)
+      ['log.list']({ type: CHECKPOINT_TYPE, payloads: true })
     expect(entries.total).toBe(1)
     expect((entries.entries[0]!.payload as { feeds: { length: number }[] }).feeds[0]!.length).toBe(1000)
     expect((await v.verify({ full: true })).ok).toBe(true)

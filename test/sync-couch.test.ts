@@ -33,7 +33,15 @@ afterAll(async () => {
 /** A fresh database on the server for one test; the first device to sync with admin rights installs the design doc. */
 async function freshDb(name: string): Promise<string> {
   await couch.request('PUT', `/${name}`, undefined, ADMIN)
-  await couch.request('PUT', `/${name}/_security`, { admins: { names: [ADMIN.username], roles: [] }, members: { names: [WRITER.username, REVIEWER.username], roles: [] } }, ADMIN)
+  await couch.request(
+    'PUT',
+    `/${name}/_security`,
+    {
+      admins: { names: [ADMIN.username], roles: [] },
+      members: { names: [WRITER.username, REVIEWER.username], roles: [] }
+    },
+    ADMIN
+  )
   return `${couch.root}/${name}`
 }
 
@@ -43,8 +51,16 @@ async function threeDevices() {
   const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
   const carolKey = await ensureDeviceKey(join(root, 'carol'), 'carol', PASS, FAST_KDF)
   const alice = await Vault.create({
-    dir: join(root, 'alice'), vaultName: 'Ops', passphrase: PASS, memberName: 'alice', roles: ['operator'], kdf: FAST_KDF,
-    members: [{ name: 'bob', roles: ['chain', 'operator'], keys: [bobKey.publicKey] }, { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }]
+    dir: join(root, 'alice'),
+    vaultName: 'Ops',
+    passphrase: PASS,
+    memberName: 'alice',
+    roles: ['operator'],
+    kdf: FAST_KDF,
+    members: [
+      { name: 'bob', roles: ['chain', 'operator'], keys: [bobKey.publicKey] },
+      { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }
+    ]
   })
   const genesis = JSON.stringify(await alice.exportBundle({}))
   const bob = await Vault.join({ dir: join(root, 'bob'), bundle: genesis, passphrase: PASS })
@@ -99,20 +115,45 @@ describe('couch sync', () => {
       for (const v of all) await sync(v, url, v === alice)
       const before = all.map((v) => stateHash(v.state))
       const remote = remoteDb(url, ADMIN)
-      const aliceNote = await remote.get(eventDocId(alice.device, 2)) as unknown as { raw: string; id: string; type: string; ts: string }
+      const aliceNote = (await remote.get(eventDocId(alice.device, 2))) as unknown as {
+        raw: string
+        id: string
+        type: string
+        ts: string
+      }
       const ev = JSON.parse(aliceNote.raw)
       // 1. bad signature: alice's next slot, signature of another event
       const badSig = canonicalize({ ...ev, seq: 3, prev: aliceNote.id, payload: { text: 'forged' } })
-      // 2. valid signature, wrong vault: a stranger's vault, bob's key? we hold no honest key, so use a throwaway member key of another vault
+      // 2. valid signature, wrong vault: a stranger's vault, bob's key? we hold no honest key, so use a throwaway
+      // member key of another vault
       const stranger = nacl.sign.keyPair()
-      const other = signEvent({ v: 1, vault: 'ee'.repeat(32), author: toHex(stranger.publicKey), seq: 1, prev: 'ee'.repeat(32), ts: new Date().toISOString(), type: 'audit.note', payload: { text: 'elsewhere' }, seen: [] }, stranger.secretKey)
+      const other = signEvent(
+        {
+          v: 1,
+          vault: 'ee'.repeat(32),
+          author: toHex(stranger.publicKey),
+          seq: 1,
+          prev: 'ee'.repeat(32),
+          ts: new Date().toISOString(),
+          type: 'audit.note',
+          payload: { text: 'elsewhere' },
+          seen: []
+        },
+        stranger.secretKey
+      )
       // 3. a rewritten old event. The server is not trusted: whoever controls it can drop the design doc first.
       const rewritten = canonicalize({ ...ev, payload: { text: 'the rewritten note' } })
       const design = await remote.get('_design/tresor')
       await remote.remove(design._id, design._rev!)
       const written = await remote.bulkDocs([
         { _id: eventDocId(alice.device, 3), raw: badSig, id: 'ab'.repeat(32), type: 'audit.note', ts: ev.ts },
-        { _id: eventDocId(toHex(stranger.publicKey), 1), raw: other.raw, id: other.id, type: 'audit.note', ts: other.event.ts },
+        {
+          _id: eventDocId(toHex(stranger.publicKey), 1),
+          raw: other.raw,
+          id: other.id,
+          type: 'audit.note',
+          ts: other.event.ts
+        },
         { ...(aliceNote as unknown as Doc), raw: rewritten }
       ])
       expect(written.every((r) => r.ok)).toBe(true)
@@ -230,10 +271,20 @@ describe('couch sync', () => {
       await sync(alice, url, true)
       const id = eventDocId(alice.device, 1)
       const doc = await couch.request('GET', `/write-once/${encodeURIComponent(id)}`, undefined, WRITER)
-      const update = await couch.request('PUT', `/write-once/${encodeURIComponent(id)}`, { ...doc.json, raw: 'changed' }, WRITER)
+      const update = await couch.request(
+        'PUT',
+        `/write-once/${encodeURIComponent(id)}`,
+        { ...doc.json, raw: 'changed' },
+        WRITER
+      )
       expect(update.status).toBe(403)
       expect(update.json.reason).toMatch(/write-once/)
-      const del = await couch.request('DELETE', `/write-once/${encodeURIComponent(id)}?rev=${doc.json._rev}`, undefined, ADMIN)
+      const del = await couch.request(
+        'DELETE',
+        `/write-once/${encodeURIComponent(id)}?rev=${doc.json._rev}`,
+        undefined,
+        ADMIN
+      )
       expect(del.status).toBe(403)
       // bob syncs with a reviewer account (no writer role): his events are refused and he is told so
       await bob.append('audit.note', { text: 'bob was here' })
@@ -244,7 +295,10 @@ describe('couch sync', () => {
       expect((await s.status()).denied.length).toBeGreaterThan(0)
       expect((await s.status()).pendingUp).toBe(1)
       // hosts show the same status through the API, sync's extension of core's registry
-      expect(await createHandlers(bob, {}, [syncDomain({ live: () => s })])['sync.status']({})).toMatchObject({ pendingUp: 1, online: true })
+      expect(await createHandlers(bob, {}, [syncDomain({ live: () => s })])['sync.status']({})).toMatchObject({
+        pendingUp: 1,
+        online: true
+      })
       // the server admin grants the role; the next round compares heads and sends what is missing
       await addUser(couch, REVIEWER.username, REVIEWER.password, ['tresor-writer'])
       const retry = await s.syncOnce()

@@ -14,18 +14,50 @@ import { GIT_TOKEN, startGitServer, type GitServer } from './support/git.js'
 import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
 
 let server: GitServer
-beforeAll(async () => { server = await startGitServer(join(await tempDir('tresor-git-'), 'repos')) })
-afterAll(async () => { await server?.stop(); await cleanupDirs() })
+beforeAll(async () => {
+  server = await startGitServer(join(await tempDir('tresor-git-'), 'repos'))
+})
+afterAll(async () => {
+  await server?.stop()
+  await cleanupDirs()
+})
 
-const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim()
+const git = (...args: string[]) =>
+  execFileSync('git', args, {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t'
+    }
+  }).trim()
 
 async function twoDevices(repo: string) {
   const root = await tempDir()
   const bare = server.createRepo(`${repo}.git`)
   const url = server.url(`${repo}.git`)
   const bobKey = await ensureDeviceKey(join(root, 'b'), 'bob', PASS, FAST_KDF)
-  const a = await Vault.create({ dir: join(root, 'a'), vaultName: 'Mirror', passphrase: PASS, memberName: 'alice', roles: ['operator'], kdf: FAST_KDF, members: [{ name: 'bob', roles: ['chain'], keys: [bobKey.publicKey] }] })
-  const join_ = async () => (await joinFromGit({ dir: join(root, 'b'), url, token: GIT_TOKEN, passphrase: PASS, adopt: (raw) => Vault.adopt({ dir: join(root, 'b'), genesis: decodeEvent(raw, a.vaultId), passphrase: PASS }) })).vault
+  const a = await Vault.create({
+    dir: join(root, 'a'),
+    vaultName: 'Mirror',
+    passphrase: PASS,
+    memberName: 'alice',
+    roles: ['operator'],
+    kdf: FAST_KDF,
+    members: [{ name: 'bob', roles: ['chain'], keys: [bobKey.publicKey] }]
+  })
+  const join_ = async () =>
+    (
+      await joinFromGit({
+        dir: join(root, 'b'),
+        url,
+        token: GIT_TOKEN,
+        passphrase: PASS,
+        adopt: (raw) => Vault.adopt({ dir: join(root, 'b'), genesis: decodeEvent(raw, a.vaultId), passphrase: PASS })
+      })
+    ).vault
   return { root, bare, url, a, join: join_ }
 }
 
@@ -113,9 +145,13 @@ describe('git mirror', () => {
       git('-C', work, 'push', '--quiet', 'origin', 'main')
       const round = await syncGit(b, { url, token: GIT_TOKEN })
       expect(round.quarantined).toBe(1)
-      expect(round.problems).toContainEqual(expect.stringMatching(/000000000003: signature of audit.note #3 does not verify/))
+      expect(round.problems).toContainEqual(
+        expect.stringMatching(/000000000003: signature of audit.note #3 does not verify/)
+      )
       // The edit itself is reported too (the mirror is append-only), and signed for everyone to see.
-      expect(round.problems).toContainEqual(expect.stringMatching(new RegExp(`changes feeds/${a.device}/000000000003.json`)))
+      expect(round.problems).toContainEqual(
+        expect.stringMatching(new RegExp(`changes feeds/${a.device}/000000000003.json`))
+      )
       expect(round.incidents).toHaveLength(1)
       expect(b.health.state).toBe('ok')
       git('-C', work, 'pull', '--quiet', '--ff-only') // b pushed its incident
@@ -139,12 +175,18 @@ describe('git mirror', () => {
       const gone = join('feeds', a.device, '000000000003.json')
       const work = await tempDir()
       git('clone', '--quiet', bare, work)
-      const removedId = createHash('sha256').update((await readFile(join(work, gone), 'utf8')).trimEnd()).digest('hex')
+      const removedId = createHash('sha256')
+        .update((await readFile(join(work, gone), 'utf8')).trimEnd())
+        .digest('hex')
       git('-C', work, 'rm', '--quiet', gone, join('feeds', a.device, '000000000004.json'))
       git('-C', work, 'commit', '--quiet', '-m', 'tidy up')
       git('-C', work, 'push', '--quiet', 'origin', 'main')
       const round = await syncGit(b, { url, token: GIT_TOKEN })
-      expect(round.problems).toContainEqual(expect.stringMatching(new RegExp(`commit [0-9a-f]{12} removes feeds/${a.device}/000000000003.json \\(the mirror is append-only\\)`)))
+      expect(round.problems).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`commit [0-9a-f]{12} removes feeds/${a.device}/000000000003.json \\(the mirror is append-only\\)`)
+        )
+      )
       expect(round.incidents).toHaveLength(1)
       const incident = (await b.store.get(b.device, b.heads()[b.device]!.length))!
       const payload = checkIncident(decodeEvent(incident.raw, b.vaultId).event.payload)
@@ -187,14 +229,22 @@ describe('git mirror', () => {
   it('git - nothing private and no secret reaches the repository', async () => {
     const { a, bare, url } = await twoDevices('private')
     try {
-      await a.append('audit.note', { text: 'payroll run', private: { salary: 'EUR 123456', iban: 'DE89370400440532013000' } })
+      await a.append('audit.note', {
+        text: 'payroll run',
+        private: { salary: 'EUR 123456', iban: 'DE89370400440532013000' }
+      })
       await syncGit(a, { url, token: GIT_TOKEN })
       const files = await filesOf(bare)
       const all = [...files.values()].join('\n')
       const deviceKey = await readFile(join(a.dir, 'device.key'), 'utf8')
-      for (const secret of ['123456', 'DE89370400440532013000', PASS, GIT_TOKEN, JSON.parse(deviceKey).box]) expect(all).not.toContain(secret)
+      for (const secret of ['123456', 'DE89370400440532013000', PASS, GIT_TOKEN, JSON.parse(deviceKey).box])
+        expect(all).not.toContain(secret)
       const stub = JSON.parse(files.get(join('feeds', a.device, '000000000002.json'))!)
-      expect(stub).toMatchObject({ format: 'tresor-redacted-event', seq: 2, private: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) })
+      expect(stub).toMatchObject({
+        format: 'tresor-redacted-event',
+        seq: 2,
+        private: expect.stringMatching(/^sha256:[0-9a-f]{64}$/)
+      })
       expect(await readFile(join(a.dir, GIT_STATE_FILE), 'utf8')).not.toContain(GIT_TOKEN)
     } finally {
       await a.close()
@@ -208,23 +258,48 @@ describe('git mirror cli', () => {
     const { fileURLToPath } = await import('node:url')
     const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
     const tresor = (args: string[], env: Record<string, string> = {}) => {
-      const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env }, encoding: 'utf8', timeout: 60_000 })
+      const r = spawnSync(process.execPath, [BIN, ...args], {
+        env: { ...process.env, TRESOR_PASSPHRASE: PASS, ...env },
+        encoding: 'utf8',
+        timeout: 60_000
+      })
       return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
     }
     const root = await tempDir()
     server.createRepo('cli.git')
     const url = server.url('cli.git')
     const bob = tresor(['keygen', '--dir', join(root, 'b'), '--name', 'bob']).stdout.trim()
-    tresor(['init', '--dir', join(root, 'a'), '--vault', 'CLI', '--name', 'alice', '--roles', 'operator', '--member', `bob:chain:${bob}`])
+    tresor([
+      'init',
+      '--dir',
+      join(root, 'a'),
+      '--vault',
+      'CLI',
+      '--name',
+      'alice',
+      '--roles',
+      'operator',
+      '--member',
+      `bob:chain:${bob}`
+    ])
     tresor(['note', '--dir', join(root, 'a'), '--text', 'hello mirror'])
-    const pushed = tresor(['sync', 'git', '--dir', join(root, 'a'), '--url', url, '--json'], { TRESOR_GIT_TOKEN: GIT_TOKEN })
+    const pushed = tresor(['sync', 'git', '--dir', join(root, 'a'), '--url', url, '--json'], {
+      TRESOR_GIT_TOKEN: GIT_TOKEN
+    })
     expect(pushed.code, pushed.stderr).toBe(0)
     expect(pushed.json()).toMatchObject({ written: 2, pushed: true })
     expect(await readFile(join(root, 'a', 'git-credentials.json'), 'utf8')).not.toContain(GIT_TOKEN)
-    expect(tresor(['sync', 'git', '--dir', join(root, 'a'), '--json']).json()).toMatchObject({ written: 0, pushed: false })
+    expect(tresor(['sync', 'git', '--dir', join(root, 'a'), '--json']).json()).toMatchObject({
+      written: 0,
+      pushed: false
+    })
     const joined = tresor(['join', '--git', url, '--dir', join(root, 'b'), '--json'], { TRESOR_GIT_TOKEN: GIT_TOKEN })
     expect(joined.code, joined.stderr).toBe(0)
     expect(joined.json()).toMatchObject({ member: 'bob', round: { admitted: 1 } })
-    expect(tresor(['log', '--dir', join(root, 'b'), '--json']).json().entries.map((e: { type: string }) => e.type)).toEqual(['vault.genesis', 'audit.note'])
+    expect(
+      tresor(['log', '--dir', join(root, 'b'), '--json'])
+        .json()
+        .entries.map((e: { type: string }) => e.type)
+    ).toEqual(['vault.genesis', 'audit.note'])
   })
 })

@@ -34,7 +34,12 @@ describe('telemetry over MQTT (mosquitto)', () => {
   beforeAll(async () => {
     t = await streamingVaults({ settings: { telemetryBudgetKB: 16, telemetryBatchMax: 25 } })
     store = await TelemetryStore.open(t.alice)
-    input = await startMqttInput({ url: broker.url, topics: ['plant/#', 'boiler.temp'], store, clientId: 'tresor-test-edge' })
+    input = await startMqttInput({
+      url: broker.url,
+      topics: ['plant/#', 'boiler.temp'],
+      store,
+      clientId: 'tresor-test-edge'
+    })
     producer = await mqtt.connectAsync(broker.url, { clientId: 'producer', clean: true })
   })
 
@@ -57,7 +62,10 @@ describe('telemetry over MQTT (mosquitto)', () => {
     expect(input.stats).toMatchObject({ admitted: 2, quarantined: 1, duplicates: 1 })
     const ids = (await store.streamReadings('boiler.temp')).map((r) => r.id)
     expect(ids).toEqual(['mq-0', 'mq-1'])
-    expect((await store.quarantine())[0]!.receipt).toMatchObject({ code: 'MALFORMED', reason: expect.stringMatching(/not a JSON reading/) })
+    expect((await store.quarantine())[0]!.receipt).toMatchObject({
+      code: 'MALFORMED',
+      reason: expect.stringMatching(/not a JSON reading/)
+    })
     expect((await store.quarantine())[0]!.source).toBe('mqtt:plant/hall-1')
   })
 

@@ -28,7 +28,15 @@ async function freshTelemetryDb(name: string): Promise<string> {
   const url = telemetryUrl(`${couch.root}/${name}`)
   const path = new URL(url).pathname
   await couch.request('PUT', path, undefined, ADMIN)
-  await couch.request('PUT', `${path}/_security`, { admins: { names: [ADMIN.username], roles: [] }, members: { names: [WRITER.username, REVIEWER.username], roles: [] } }, ADMIN)
+  await couch.request(
+    'PUT',
+    `${path}/_security`,
+    {
+      admins: { names: [ADMIN.username], roles: [] },
+      members: { names: [WRITER.username, REVIEWER.username], roles: [] }
+    },
+    ADMIN
+  )
   return url
 }
 
@@ -38,10 +46,11 @@ async function serverReadings(url: string): Promise<Map<string, number>> {
   try {
     const res = await db.allDocs({ startkey: 'tb!', endkey: 'tb!\uffff', include_docs: true })
     const counts = new Map<string, number>()
-    for (const row of res.rows) for (const r of (row.doc as unknown as { readings: string[] }).readings) {
-      const id = (JSON.parse(r) as Reading).id
-      counts.set(id, (counts.get(id) ?? 0) + 1)
-    }
+    for (const row of res.rows)
+      for (const r of (row.doc as unknown as { readings: string[] }).readings) {
+        const id = (JSON.parse(r) as Reading).id
+        counts.set(id, (counts.get(id) ?? 0) + 1)
+      }
     return counts
   } finally {
     await db.close()
@@ -111,9 +120,14 @@ describe('telemetry store-and-forward with CouchDB', () => {
   })
 
   it('telemetry sync - a full budget is freed by forwarding: inputs wait, nothing is dropped, then they go on', async () => {
-    let i = 0, admittedBeforeFull = 0
+    let i = 0,
+      admittedBeforeFull = 0
     for (;;) {
-      const code = await codeOf(alice.ingest(boilerLines(50, `fill${i++}`)).then((r) => { admittedBeforeFull += r.admitted }))
+      const code = await codeOf(
+        alice.ingest(boilerLines(50, `fill${i++}`)).then((r) => {
+          admittedBeforeFull += r.admitted
+        })
+      )
       if (code === 'NO_ERROR') continue
       expect(code).toBe('BACKPRESSURE')
       await alice.flush() // sealing frees the WAL's share; full once the sealed backlog alone fills the budget
@@ -137,12 +151,33 @@ describe('telemetry store-and-forward with CouchDB', () => {
     const victim = await couch.request('GET', `${path}/${encodeURIComponent(victimId)}`, undefined, ADMIN)
     const readings = (victim.json.readings as string[]).slice()
     readings[0] = readings[0]!.replace(/"celsius":\d+/, '"celsius":-273')
-    expect((await couch.request('PUT', `${path}/${encodeURIComponent(victimId)}`, { ...victim.json, readings }, ADMIN)).status).toBe(201)
+    expect(
+      (await couch.request('PUT', `${path}/${encodeURIComponent(victimId)}`, { ...victim.json, readings }, ADMIN))
+        .status
+    ).toBe(201)
     const stranger = nacl.sign.keyPair()
-    const r: Reading = { id: 'planted', stream: 'boiler.temp', ts: new Date().toISOString(), schema: 1, values: { celsius: 1 } }
+    const r: Reading = {
+      id: 'planted',
+      stream: 'boiler.temp',
+      ts: new Date().toISOString(),
+      schema: 1,
+      values: { celsius: 1 }
+    }
     const c = canonicalReading(r)
-    const planted = sealBatch({ vault: t.alice.vaultId, device: toHex(stranger.publicKey), seq: 1, prev: null, sealedAt: r.ts, readings: [{ canonical: c, stream: r.stream, ts: r.ts, leaf: leafHashText(c) }] }, (m) => nacl.sign.detached(m, stranger.secretKey))
-    expect((await couch.request('PUT', `${path}/${encodeURIComponent(planted.doc._id)}`, planted.doc, ADMIN)).status).toBe(201)
+    const planted = sealBatch(
+      {
+        vault: t.alice.vaultId,
+        device: toHex(stranger.publicKey),
+        seq: 1,
+        prev: null,
+        sealedAt: r.ts,
+        readings: [{ canonical: c, stream: r.stream, ts: r.ts, leaf: leafHashText(c) }]
+      },
+      (m) => nacl.sign.detached(m, stranger.secretKey)
+    )
+    expect(
+      (await couch.request('PUT', `${path}/${encodeURIComponent(planted.doc._id)}`, planted.doc, ADMIN)).status
+    ).toBe(201)
 
     const bob = await TelemetryStore.open(t.bob)
     const reviewerDb = remoteDb(url, REVIEWER)
@@ -150,10 +185,12 @@ describe('telemetry store-and-forward with CouchDB', () => {
       const pulled = await pullTelemetry(bob, reviewerDb, url)
       expect(pulled.quarantined).toBe(1 + 1)
       const reasons = (await bob.quarantine()).map((q) => `${q.receipt.code}: ${q.receipt.reason}`)
-      expect(reasons).toEqual(expect.arrayContaining([
-        'TAMPERED: readings do not match the signed Merkle root',
-        expect.stringMatching(/^NOT_A_MEMBER: batch signed by [0-9a-f]{12}…, which is no member's device key$/)
-      ]))
+      expect(reasons).toEqual(
+        expect.arrayContaining([
+          'TAMPERED: readings do not match the signed Merkle root',
+          expect.stringMatching(/^NOT_A_MEMBER: batch signed by [0-9a-f]{12}…, which is no member's device key$/)
+        ])
+      )
       // Batches after the rewritten one wait for it: they are not admitted out of their chain.
       expect(pulled.admitted).toBe(2)
       expect(pulled.waiting).toBeGreaterThan(0)

@@ -16,13 +16,16 @@ import { createHandlers } from '../core/api.js'
 import { cleanupDirs, codeOf, PASS, withRawDb } from './helpers.js'
 import { BOILER, boilerLines, streamingVaults, type StreamingVaults } from './support/telemetry-vault.js'
 
-const line = (r: Partial<Reading> & Record<string, unknown>) => JSON.stringify({ stream: 'boiler.temp', schema: 1, ts: new Date().toISOString(), values: { celsius: 70 }, ...r })
+const line = (r: Partial<Reading> & Record<string, unknown>) =>
+  JSON.stringify({ stream: 'boiler.temp', schema: 1, ts: new Date().toISOString(), values: { celsius: 70 }, ...r })
 
 describe('telemetry store', () => {
   let t: StreamingVaults
   let store: TelemetryStore
   beforeAll(async () => {
-    t = await streamingVaults({ streams: [BOILER, { stream: 'line.count', version: 1, fields: { items: 'integer', ok: 'boolean' } }] })
+    t = await streamingVaults({
+      streams: [BOILER, { stream: 'line.count', version: 1, fields: { items: 'integer', ok: 'boolean' } }]
+    })
     store = await TelemetryStore.open(t.alice)
   })
   afterAll(async () => {
@@ -44,7 +47,13 @@ describe('telemetry store', () => {
       expect(verifyReadingProof(proof, t.alice.vaultId, keys).device).toBe(t.alice.device)
       const forged = { ...proof, reading: proof.reading.replace('"celsius":', '"celsius":1') }
       expect(() => verifyReadingProof(forged, t.alice.vaultId, keys)).toThrow(/not in the batch/)
-      expect(() => verifyReadingProof(proof, t.bob.vaultId.replace(/^./, (c) => (c === '0' ? '1' : '0')), keys)).toThrow(/another vault/)
+      expect(() =>
+        verifyReadingProof(
+          proof,
+          t.bob.vaultId.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+          keys
+        )
+      ).toThrow(/another vault/)
     }
     expect((await store.verifyAll()).problems).toEqual([])
   })
@@ -68,7 +77,9 @@ describe('telemetry store', () => {
       line({ id: 'good-2', stream: 'line.count', values: { items: 3, ok: true } })
     ]
     const r = await store.ingest(input.join('\n'))
-    const by = Object.fromEntries(r.receipts.map((x) => [x.id ?? `#${x.index}`, `${x.decision} ${x.code ?? ''} ${x.reason ?? ''}`.trim()]))
+    const by = Object.fromEntries(
+      r.receipts.map((x) => [x.id ?? `#${x.index}`, `${x.decision} ${x.code ?? ''} ${x.reason ?? ''}`.trim()])
+    )
     expect(by['good-1']).toBe('ADMIT')
     expect(by['good-2']).toBe('ADMIT')
     expect(by['#1']).toMatch(/^QUARANTINE MALFORMED not a JSON reading/)
@@ -99,16 +110,23 @@ describe('telemetry store', () => {
     const again = await store.ingest([line({ id: 'dup-a' })])
     expect(again.receipts[0]).toMatchObject({ decision: 'DUPLICATE', reason: expect.stringMatching(/\(batch \d+\)/) })
     // The same id on another stream is another reading.
-    expect((await store.ingest([line({ id: 'dup-a', stream: 'line.count', values: { items: 1, ok: false } })])).admitted).toBe(1)
+    expect(
+      (await store.ingest([line({ id: 'dup-a', stream: 'line.count', values: { items: 1, ok: false } })])).admitted
+    ).toBe(1)
     await store.close()
     await t.alice.close()
     t.alice = await Vault.open({ dir: t.alice.dir })
     await t.alice.unlock(PASS)
     store = await TelemetryStore.open(t.alice)
     expect(store.fingerprintSource).toBe('snapshot') // the table the clean close left, not a scan
-    const afterRestart = await store.ingest([line({ id: 'dup-a' }), line({ id: 'seal-3' }), line({ id: 'fresh-after-restart' })])
+    const afterRestart = await store.ingest([
+      line({ id: 'dup-a' }),
+      line({ id: 'seal-3' }),
+      line({ id: 'fresh-after-restart' })
+    ])
     expect(afterRestart.receipts.map((r) => r.decision)).toEqual(['DUPLICATE', 'DUPLICATE', 'ADMIT'])
-    // A snapshot that does not match its digest is ignored: the table is rebuilt from the index, duplicates still found.
+    // A snapshot that does not match its digest is ignored: the table is rebuilt from the index, duplicates still
+    // found.
     await store.close()
     const snap = join(t.alice.dir, TELEMETRY_DIR, 'fingerprints.snap')
     const bytes = await readFile(snap)
@@ -141,7 +159,14 @@ describe('telemetry store', () => {
 
   it('telemetry - metering gives totals, rate, min/max/mean, last values and receipts per stream over a window', async () => {
     const now = Date.now()
-    const lines = [10, 30, 20].map((c, i) => line({ id: `meter-${i}`, stream: 'line.count', ts: new Date(now + 1000 + i * 1000).toISOString(), values: { items: c, ok: i !== 1 } }))
+    const lines = [10, 30, 20].map((c, i) =>
+      line({
+        id: `meter-${i}`,
+        stream: 'line.count',
+        ts: new Date(now + 1000 + i * 1000).toISOString(),
+        values: { items: c, ok: i !== 1 }
+      })
+    )
     await store.ingest(lines)
     const meters = await store.streams(60_000)
     const m = meters.find((x) => x.stream === 'line.count')!
@@ -156,8 +181,15 @@ describe('telemetry store', () => {
     // Through core's typed API, as every host sees it.
     const api = createHandlers(t.alice, { telemetry: store })
     // Quarantined lines count under the stream they named, or (unnamed).
-    expect((await api['telemetry.streams']({ windowMs: 60_000 })).map((x) => x.stream)).toEqual(['(unnamed)', 'boiler.temp', 'line.count', 'unknown.stream'])
-    expect((await api['telemetry.readings']({ stream: 'line.count', limit: 2 })).readings.map((x) => x.values.items)).toEqual([30, 20])
+    expect((await api['telemetry.streams']({ windowMs: 60_000 })).map((x) => x.stream)).toEqual([
+      '(unnamed)',
+      'boiler.temp',
+      'line.count',
+      'unknown.stream'
+    ])
+    expect(
+      (await api['telemetry.readings']({ stream: 'line.count', limit: 2 })).readings.map((x) => x.values.items)
+    ).toEqual([30, 20])
     expect(await codeOf(api['telemetry.readings']({} as never))).toBe('BAD_ARGUMENT')
     expect(await codeOf(createHandlers(t.alice)['telemetry.status']({}))).toBe('NOT_FOUND')
   })
@@ -165,12 +197,27 @@ describe('telemetry store', () => {
   it('telemetry - replay keeps timestamp order and divides the gaps by the speed-up factor', async () => {
     const base = Date.now() - 60_000
     // Ingested out of order: replay orders by timestamp.
-    await store.ingest([4000, 0, 1000, 3000].map((dt, i) => line({ id: `replay-${i}`, stream: 'line.count', ts: new Date(base + dt).toISOString(), values: { items: dt, ok: true } })))
-    const readings = (await store.streamReadings('line.count', { from: new Date(base).toISOString(), to: new Date(base + 5000).toISOString() }))
+    await store.ingest(
+      [4000, 0, 1000, 3000].map((dt, i) =>
+        line({
+          id: `replay-${i}`,
+          stream: 'line.count',
+          ts: new Date(base + dt).toISOString(),
+          values: { items: dt, ok: true }
+        })
+      )
+    )
+    const readings = await store.streamReadings('line.count', {
+      from: new Date(base).toISOString(),
+      to: new Date(base + 5000).toISOString()
+    })
     expect(readings.map((r) => r.values.items)).toEqual([0, 1000, 3000, 4000])
     const sleeps: number[] = []
     const out: Reading[] = []
-    for await (const r of replayTimed(readings, 10, async (ms) => { sleeps.push(ms) })) out.push(r)
+    for await (const r of replayTimed(readings, 10, async (ms) => {
+      sleeps.push(ms)
+    }))
+      out.push(r)
     expect(out).toEqual(readings)
     expect(sleeps).toEqual([100, 200, 100])
   })
@@ -181,18 +228,35 @@ describe('telemetry store', () => {
     const keys = everKeys(t.alice.state)
     const doc = held! as BatchDoc
     expect(checkBatch(doc, t.alice.vaultId, keys).header.seq).toBe(1)
-    const mutate = (f: (d: BatchDoc) => void) => { const d = structuredClone(doc); f(d); return d }
-    const altered = mutate((d) => { d.readings[0] = d.readings[0]!.replace(/"celsius":\d+/, '"celsius":-1') })
-    const dropped = mutate((d) => { d.readings.pop() })
-    const badSig = mutate((d) => { d.sig = d.sig.replace(/^./, (c) => (c === '0' ? '1' : '0')) })
+    const mutate = (f: (d: BatchDoc) => void) => {
+      const d = structuredClone(doc)
+      f(d)
+      return d
+    }
+    const altered = mutate((d) => {
+      d.readings[0] = d.readings[0]!.replace(/"celsius":\d+/, '"celsius":-1')
+    })
+    const dropped = mutate((d) => {
+      d.readings.pop()
+    })
+    const badSig = mutate((d) => {
+      d.sig = d.sig.replace(/^./, (c) => (c === '0' ? '1' : '0'))
+    })
     const stranger = generateKeyPair()
     const strangerHeader = doc.header.replaceAll(t.alice.device, toHex(stranger.publicKey))
     const foreign = mutate((d) => {
       d._id = d._id.replace(t.alice.device, toHex(stranger.publicKey))
       d.header = strangerHeader
-      d.sig = toHex(signDetached(stranger.secretKey, Buffer.concat([Buffer.from(`tresor/v1/telemetry-batch/${t.alice.vaultId}\n`), Buffer.from(strangerHeader)])))
+      d.sig = toHex(
+        signDetached(
+          stranger.secretKey,
+          Buffer.concat([Buffer.from(`tresor/v1/telemetry-batch/${t.alice.vaultId}\n`), Buffer.from(strangerHeader)])
+        )
+      )
     })
-    const misplaced = mutate((d) => { d._id = d._id.replace(/\d{12}$/, '000000000777') })
+    const misplaced = mutate((d) => {
+      d._id = d._id.replace(/\d{12}$/, '000000000777')
+    })
     expect(() => checkBatch(altered, t.alice.vaultId, keys)).toThrow(/do not match the signed Merkle root/)
     expect(() => checkBatch(dropped, t.alice.vaultId, keys)).toThrow(/holds \d+ readings; its signed header says/)
     expect(() => checkBatch(badSig, t.alice.vaultId, keys)).toThrow(/signature does not verify/)
@@ -203,8 +267,15 @@ describe('telemetry store', () => {
     const bobStore = await TelemetryStore.open(t.bob)
     try {
       const verdicts = await bobStore.admitBatches([altered, badSig, foreign, misplaced, doc, doc, { _id: 'tb!junk' }])
-      expect(verdicts.map((v) => `${v.decision} ${v.code ?? ''}`.trim()).sort()).toEqual(
-        ['ADMIT', 'DUPLICATE', 'QUARANTINE BAD_SIGNATURE', 'QUARANTINE MALFORMED', 'QUARANTINE MISPLACED', 'QUARANTINE NOT_A_MEMBER', 'QUARANTINE TAMPERED'])
+      expect(verdicts.map((v) => `${v.decision} ${v.code ?? ''}`.trim()).sort()).toEqual([
+        'ADMIT',
+        'DUPLICATE',
+        'QUARANTINE BAD_SIGNATURE',
+        'QUARANTINE MALFORMED',
+        'QUARANTINE MISPLACED',
+        'QUARANTINE NOT_A_MEMBER',
+        'QUARANTINE TAMPERED'
+      ])
       expect((await bobStore.quarantine()).length).toBe(5)
       expect((await bobStore.streamReadings('boiler.temp')).length).toBe(doc.readings.length)
       // Alice's own chain cannot be extended by anyone else: a batch in her feed she did not seal is a fork.
@@ -214,7 +285,7 @@ describe('telemetry store', () => {
     }
   })
 
-  it('telemetry - a batch rewritten behind the store\'s back fails the telemetry check', async () => {
+  it("telemetry - a batch rewritten behind the store's back fails the telemetry check", async () => {
     await store.close()
     await t.alice.close()
     const { openDb } = await import('../core/pouch.js')
@@ -232,13 +303,20 @@ describe('telemetry store', () => {
   })
 
   it('telemetry - the typed reading encoder matches the general canonical encoder', () => {
-    fc.assert(fc.property(
-      fc.string({ minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 9 }),
-      fc.dictionary(fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_]{0,8}$/), fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.boolean(), fc.string())),
-      (id, schema, values) => {
-        const r: Reading = { id, stream: 's.x', ts: '2026-11-22T04:00:00.000Z', schema, values }
-        expect(canonicalReading(r)).toBe(canonicalize(r))
-      }))
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.dictionary(
+          fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_]{0,8}$/),
+          fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.boolean(), fc.string())
+        ),
+        (id, schema, values) => {
+          const r: Reading = { id, stream: 's.x', ts: '2026-11-22T04:00:00.000Z', schema, values }
+          expect(canonicalReading(r)).toBe(canonicalize(r))
+        }
+      )
+    )
   })
 
   it('telemetry - the fingerprint set never forgets a member across growth', () => {
@@ -247,7 +325,9 @@ describe('telemetry store', () => {
     for (const k of keys) set.add(fingerprint(k))
     expect(keys.every((k) => set.has(fingerprint(k)))).toBe(true)
     expect(set.size).toBe(20_000)
-    const misses = Array.from({ length: 20_000 }, (_, i) => `s\nother-${i}`).filter((k) => set.has(fingerprint(k))).length
+    const misses = Array.from({ length: 20_000 }, (_, i) => `s\nother-${i}`).filter((k) =>
+      set.has(fingerprint(k))
+    ).length
     expect(misses).toBeLessThan(3)
   })
 })
@@ -264,7 +344,9 @@ describe('telemetry policy and gates', () => {
       await t.govern({ kind: 'register.append', args: { register: 'streams', entry: BOILER } })
       expect((await store.ingest([line({ id: 'x' })])).admitted).toBe(1)
     } finally {
-      await store.close(); await t.alice.close(); await t.bob.close()
+      await store.close()
+      await t.alice.close()
+      await t.bob.close()
     }
   })
 
@@ -272,9 +354,14 @@ describe('telemetry policy and gates', () => {
     const t = await streamingVaults({ settings: { telemetryBudgetKB: 16, telemetryBatchMax: 50 } })
     const store = await TelemetryStore.open(t.alice)
     try {
-      let admitted = 0, i = 0
+      let admitted = 0,
+        i = 0
       for (;;) {
-        const code = await codeOf(store.ingest(boilerLines(50, `b${i++}`)).then((r) => { admitted += r.admitted }))
+        const code = await codeOf(
+          store.ingest(boilerLines(50, `b${i++}`)).then((r) => {
+            admitted += r.admitted
+          })
+        )
         if (code === 'BACKPRESSURE') break
         expect(code).toBe('NO_ERROR')
       }
@@ -288,7 +375,9 @@ describe('telemetry policy and gates', () => {
       await store.flush()
       expect((await store.streamReadings('boiler.temp')).length).toBe(admitted + 1)
     } finally {
-      await store.close(); await t.alice.close(); await t.bob.close()
+      await store.close()
+      await t.alice.close()
+      await t.bob.close()
     }
   })
 
@@ -307,7 +396,9 @@ describe('telemetry policy and gates', () => {
       expect(v.health.state).toBe('read-only')
       expect(await codeOf(store.ingest([line({ id: 'x' })]))).toBe('READ_ONLY')
     } finally {
-      await store.close(); await v.close(); await t.bob.close()
+      await store.close()
+      await v.close()
+      await t.bob.close()
     }
   })
 })
@@ -316,18 +407,38 @@ describe('telemetry names', () => {
   afterAll(cleanupDirs)
 
   it('telemetry - stream and field names are data: a stream called constructor with fields valueOf and toString meters and seals like any other; inherited names are not fields', async () => {
-    const t = await streamingVaults({ streams: [{ stream: 'constructor', version: 1, fields: { valueOf: 'number', toString: 'string?' } }] })
+    const t = await streamingVaults({
+      streams: [{ stream: 'constructor', version: 1, fields: { valueOf: 'number', toString: 'string?' } }]
+    })
     const store = await TelemetryStore.open(t.alice)
     try {
       const now = Date.now()
-      const ok = [1, 2, 3].map((v, i) => JSON.stringify({ id: `c-${i}`, stream: 'constructor', ts: new Date(now - 3000 + i * 1000).toISOString(), schema: 1, values: { valueOf: v, toString: 'x' } }))
-      const inherited = ['constructor', 'hasOwnProperty', '__proto__'].map((f, i) => `{"id":"bad-${i}","stream":"constructor","ts":"${new Date(now).toISOString()}","schema":1,"values":{"valueOf":1,"${f}":1}}`)
+      const ok = [1, 2, 3].map((v, i) =>
+        JSON.stringify({
+          id: `c-${i}`,
+          stream: 'constructor',
+          ts: new Date(now - 3000 + i * 1000).toISOString(),
+          schema: 1,
+          values: { valueOf: v, toString: 'x' }
+        })
+      )
+      const inherited = ['constructor', 'hasOwnProperty', '__proto__'].map(
+        (f, i) =>
+          `{"id":"bad-${i}","stream":"constructor","ts":"${new Date(now).toISOString()}","schema":1,"values":{"valueOf":1,"${f}":1}}`
+      )
       const r = await store.ingest([...ok, ...inherited])
       expect(r).toMatchObject({ admitted: 3, quarantined: 3 })
-      expect(r.receipts.filter((x) => x.decision === 'QUARANTINE').map((x) => x.code)).toEqual(['SCHEMA_MISMATCH', 'SCHEMA_MISMATCH', 'SCHEMA_MISMATCH'])
+      expect(r.receipts.filter((x) => x.decision === 'QUARANTINE').map((x) => x.code)).toEqual([
+        'SCHEMA_MISMATCH',
+        'SCHEMA_MISMATCH',
+        'SCHEMA_MISMATCH'
+      ])
       await store.flush()
       const [meter] = (await store.streams(60_000)).filter((m) => m.stream === 'constructor')
-      expect(meter).toMatchObject({ total: 3, window: { count: 3, fields: { valueOf: { n: 3, min: 1, max: 3, mean: 2 } } } })
+      expect(meter).toMatchObject({
+        total: 3,
+        window: { count: 3, fields: { valueOf: { n: 3, min: 1, max: 3, mean: 2 } } }
+      })
       const [batch] = store.batchMetas()
       expect(batch!.streams).toEqual({ constructor: 3 })
       expect((await store.verifyAll()).problems).toEqual([])

@@ -26,11 +26,31 @@ async function forceWrite(db: Db, doc: Partial<EventDoc> & { _id: string }): Pro
 }
 
 async function docOf(db: Db, author: string, seq: number): Promise<EventDoc> {
-  return await db.get(eventDocId(author, seq)) as unknown as EventDoc
+  return (await db.get(eventDocId(author, seq))) as unknown as EventDoc
 }
 
-function bobEvent(vault: string, seq: number, prev: string, text: string, over: Record<string, unknown> = {}): DecodedEvent {
-  return signEvent({ v: 1, vault, author: BOB, seq, prev, ts: '2026-05-01T00:00:00.000Z', type: 'audit.note', payload: { text }, seen: [], ...over }, bob.secretKey)
+function bobEvent(
+  vault: string,
+  seq: number,
+  prev: string,
+  text: string,
+  over: Record<string, unknown> = {}
+): DecodedEvent {
+  return signEvent(
+    {
+      v: 1,
+      vault,
+      author: BOB,
+      seq,
+      prev,
+      ts: '2026-05-01T00:00:00.000Z',
+      type: 'audit.note',
+      payload: { text },
+      seen: [],
+      ...over
+    },
+    bob.secretKey
+  )
 }
 
 function docFor(d: DecodedEvent): EventDoc {
@@ -43,7 +63,12 @@ async function reopen(dir: string, full = false): Promise<Vault> {
 }
 
 async function appendCode(v: Vault): Promise<string> {
-  try { await v.append('audit.note', { text: 'more' }) } catch (e) { return (e as VaultError).code } return 'NO_ERROR'
+  try {
+    await v.append('audit.note', { text: 'more' })
+  } catch (e) {
+    return (e as VaultError).code
+  }
+  return 'NO_ERROR'
 }
 
 async function setup(notes = 6, members = [BOB_MEMBER]) {
@@ -88,10 +113,19 @@ describe('verify', () => {
     await v.unlock(PASS)
     expect(await appendCode(v)).toBe('READ_ONLY')
     // One gate for everything that writes or vouches: appends, governance, ingest, proofs all refuse alike.
-    const refusals = await Promise.all([
-      v.append('audit.note', { text: 'more' }), v.propose({ kind: 'flag.set', args: { flag: 'finance_enabled', value: true } }, 'r'),
-      v.ingest([]), makeCheckpoint(v)
-    ].map((p) => p.then(() => null, (e: VaultError) => `${e.code}: ${e.message.replace(/\): .*/, ')')}`)))
+    const refusals = await Promise.all(
+      [
+        v.append('audit.note', { text: 'more' }),
+        v.propose({ kind: 'flag.set', args: { flag: 'finance_enabled', value: true } }, 'r'),
+        v.ingest([]),
+        makeCheckpoint(v)
+      ].map((p) =>
+        p.then(
+          () => null,
+          (e: VaultError) => `${e.code}: ${e.message.replace(/\): .*/, ')')}`
+        )
+      )
+    )
     expect(new Set(refusals).size).toBe(1)
     expect(refusals[0]).toMatch(/^READ_ONLY: vault is READ-ONLY \(1 verification issue\(s\); first: REWRITTEN/)
     const full = await v.verify({ full: true })
@@ -164,7 +198,8 @@ describe('verify', () => {
   it('verify - reordered events are named: swapped between slots (REWRITTEN) or copied to a free slot (MISPLACED)', async () => {
     const { dir, device } = await setup()
     await withRawDb(dir, async (db) => {
-      const a = await docOf(db, device, 4), b = await docOf(db, device, 5)
+      const a = await docOf(db, device, 4),
+        b = await docOf(db, device, 5)
       await forceWrite(db, { ...a, raw: b.raw, id: b.id })
       await forceWrite(db, { ...b, raw: a.raw, id: a.id })
     })
@@ -216,19 +251,23 @@ describe('verify', () => {
     for (const [code, mangle] of cases) {
       const { dir, vaultId } = await setup(1)
       const b1 = bobEvent(vaultId, 1, vaultId, 'one')
-      await withRawDb(dir, async (db) => { await db.put({ ...docFor(b1), raw: mangle(b1.raw) } as never) })
+      await withRawDb(dir, async (db) => {
+        await db.put({ ...docFor(b1), raw: mangle(b1.raw) } as never)
+      })
       const v = await reopen(dir, true)
       expect(v.health.report!.issues[0], code).toMatchObject({ code, docId: eventDocId(BOB, 1) })
       await v.close()
     }
   })
 
-  it('verify - a gap in another member\'s feed is named', async () => {
+  it("verify - a gap in another member's feed is named", async () => {
     const { dir, vaultId } = await setup(1)
     const b1 = bobEvent(vaultId, 1, vaultId, 'one')
     const b2 = bobEvent(vaultId, 2, b1.id, 'two')
     const b3 = bobEvent(vaultId, 3, b2.id, 'three')
-    await withRawDb(dir, async (db) => { await new LogStore(db).putMany([b1, b3]) })
+    await withRawDb(dir, async (db) => {
+      await new LogStore(db).putMany([b1, b3])
+    })
     const v = await reopen(dir, true)
     expect(v.health.report!.issues[0]).toMatchObject({ code: 'GAP', docId: eventDocId(BOB, 3) })
     await v.close()
@@ -242,7 +281,9 @@ describe('verify', () => {
     // bob signed honestly in the other vault; someone replays it here
     const inOther = bobEvent(other.vaultId, 1, other.vaultId, 'for the other vault')
     await other.close()
-    await withRawDb(dir, async (db) => { await db.put(docFor(inOther) as never) })
+    await withRawDb(dir, async (db) => {
+      await db.put(docFor(inOther) as never)
+    })
     let v = await reopen(dir, true)
     expect(v.health.report!.issues[0]).toMatchObject({ code: 'WRONG_VAULT', docId: eventDocId(BOB, 1) })
     await v.close()
@@ -253,7 +294,9 @@ describe('verify', () => {
     await foreign.flush()
     const doc = (await foreign.store.get(foreign.device, 2))!
     await foreign.close()
-    await withRawDb(dir2, async (db) => { await db.put({ _id: doc._id, raw: doc.raw, id: doc.id, type: doc.type, ts: doc.ts } as never) })
+    await withRawDb(dir2, async (db) => {
+      await db.put({ _id: doc._id, raw: doc.raw, id: doc.id, type: doc.type, ts: doc.ts } as never)
+    })
     v = await reopen(dir2, true)
     expect(v.health.report!.issues[0]).toMatchObject({ code: 'WRONG_VAULT' })
     expect(vaultId).not.toBe(foreign.vaultId)
@@ -263,11 +306,41 @@ describe('verify', () => {
   it('verify - an event from a small-order key is WEAK_KEY, from a stranger UNKNOWN_AUTHOR', async () => {
     const { dir, vaultId } = await setup(1)
     const weak = 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa'
-    const raw = canonicalize({ author: weak, payload: { text: 'x' }, prev: vaultId, seen: [], seq: 1, sig: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a' + '00'.repeat(32), ts: '2026-05-01T00:00:00.000Z', type: 'audit.note', v: 1, vault: vaultId })
+    const raw = canonicalize({
+      author: weak,
+      payload: { text: 'x' },
+      prev: vaultId,
+      seen: [],
+      seq: 1,
+      sig: 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a' + '00'.repeat(32),
+      ts: '2026-05-01T00:00:00.000Z',
+      type: 'audit.note',
+      v: 1,
+      vault: vaultId
+    })
     const stranger = nacl.sign.keyPair()
-    const s1 = signEvent({ v: 1, vault: vaultId, author: toHex(stranger.publicKey), seq: 1, prev: vaultId, ts: '2026-05-01T00:00:00.000Z', type: 'audit.note', payload: { text: 'hi' }, seen: [] }, stranger.secretKey)
+    const s1 = signEvent(
+      {
+        v: 1,
+        vault: vaultId,
+        author: toHex(stranger.publicKey),
+        seq: 1,
+        prev: vaultId,
+        ts: '2026-05-01T00:00:00.000Z',
+        type: 'audit.note',
+        payload: { text: 'hi' },
+        seen: []
+      },
+      stranger.secretKey
+    )
     await withRawDb(dir, async (db) => {
-      await db.put({ _id: eventDocId(weak, 1), raw, id: 'x', type: 'audit.note', ts: '2026-05-01T00:00:00.000Z' } as never)
+      await db.put({
+        _id: eventDocId(weak, 1),
+        raw,
+        id: 'x',
+        type: 'audit.note',
+        ts: '2026-05-01T00:00:00.000Z'
+      } as never)
       await db.put(docFor(s1) as never)
     })
     const v = await reopen(dir, true)
@@ -277,7 +350,7 @@ describe('verify', () => {
     await v.close()
   })
 
-  it('verify - another member\'s fork keeps both events as evidence and flags the key, never makes this device READ-ONLY, on full and normal starts alike', async () => {
+  it("verify - another member's fork keeps both events as evidence and flags the key, never makes this device READ-ONLY, on full and normal starts alike", async () => {
     const { dir, vaultId } = await setup(1)
     const b1 = bobEvent(vaultId, 1, vaultId, 'one')
     const b2 = bobEvent(vaultId, 2, b1.id, 'two')
@@ -293,7 +366,8 @@ describe('verify', () => {
     const r = v.health.report!
     expect(r.ok).toBe(true)
     expect(r.forks).toEqual([{ author: BOB, seq: 2, ids: [b2.id, b2x.id].sort() }])
-    // The feed is not cut at the fork (governance decides what its events count for), so the verified point stays consistent.
+    // The feed is not cut at the fork (governance decides what its events count for), so the verified point stays
+    // consistent.
     expect(r.feeds[BOB]).toEqual({ length: 3, head: b3.id })
     expect(v.health.state).toBe('ok')
     expect((await v.store.get(BOB, 2))!.id).toBe(b2.id)
@@ -309,7 +383,7 @@ describe('verify', () => {
     }
   })
 
-  it('verify - a fork of this device\'s own key (restored backup) puts the vault in READ-ONLY', async () => {
+  it("verify - a fork of this device's own key (restored backup) puts the vault in READ-ONLY", async () => {
     const vault = await makeVault({ notes: 2 })
     const { dir } = vault
     await vault.close()
@@ -333,14 +407,19 @@ describe('verify', () => {
 
   it('verify - a doc planted in the event range keeps the vault READ-ONLY across restarts until a full check passes', async () => {
     const { dir } = await setup(2)
-    await withRawDb(dir, async (db) => { await db.put({ _id: 'ev!planted', raw: '{}' } as never) })
+    await withRawDb(dir, async (db) => {
+      await db.put({ _id: 'ev!planted', raw: '{}' } as never)
+    })
     let v = await reopen(dir, true)
     expect(v.health.report!.issues[0]).toMatchObject({ code: 'STRAY_DOC', docId: 'ev!planted' })
     await v.close()
     v = await reopen(dir) // a normal start does not forget the failure
     expect(v.health.state).toBe('read-only')
     await v.close()
-    await withRawDb(dir, async (db) => { const d = await db.get('ev!planted'); await db.remove(d._id, d._rev!) })
+    await withRawDb(dir, async (db) => {
+      const d = await db.get('ev!planted')
+      await db.remove(d._id, d._rev!)
+    })
     v = await reopen(dir)
     await v.unlock(PASS)
     await v.verify({ full: true })

@@ -3,10 +3,16 @@ import { readFile } from 'node:fs/promises'
 import { CONTENT_SECURITY_POLICY, isRendererUrl, isSafeExternalUrl, windowOptions } from '../main/window-options.js'
 
 function directives(csp: string): Map<string, string[]> {
-  return new Map(csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
-    const [name, ...values] = d.split(/\s+/)
-    return [name!, values]
-  }))
+  return new Map(
+    csp
+      .split(';')
+      .map((d) => d.trim())
+      .filter(Boolean)
+      .map((d) => {
+        const [name, ...values] = d.split(/\s+/)
+        return [name!, values]
+      })
+  )
 }
 
 describe('window options', () => {
@@ -31,7 +37,15 @@ describe('window options', () => {
     expect(csp.get('script-src')).toEqual(["'self'"])
     expect(csp.get('style-src')).toEqual(["'self'"])
     for (const name of ['base-uri', 'form-action', 'frame-ancestors']) expect(csp.get(name)).toEqual(["'none'"])
-    for (const weak of ["'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "'wasm-unsafe-eval'", '*', 'http:', 'https:']) {
+    for (const weak of [
+      "'unsafe-inline'",
+      "'unsafe-eval'",
+      "'unsafe-hashes'",
+      "'wasm-unsafe-eval'",
+      '*',
+      'http:',
+      'https:'
+    ]) {
       expect(CONTENT_SECURITY_POLICY).not.toContain(weak)
     }
   })
@@ -57,7 +71,14 @@ describe('window options', () => {
 
   test('window - only https links may open externally', () => {
     expect(isSafeExternalUrl('https://example.org/docs')).toBe(true)
-    for (const url of ['http://example.org', 'file:///etc/passwd', 'smb://host/share', 'javascript:alert(1)', 'tresor://x', 'nonsense']) {
+    for (const url of [
+      'http://example.org',
+      'file:///etc/passwd',
+      'smb://host/share',
+      'javascript:alert(1)',
+      'tresor://x',
+      'nonsense'
+    ]) {
       expect(isSafeExternalUrl(url)).toBe(false)
     }
   })

@@ -14,15 +14,25 @@ import { BAD_ARGUMENT } from '../errors.js'
 import { dictOf, own, type Dict } from '../dict.js'
 import { ACTION_KINDS, checkPolicy, isValidFlag, isValidRole, type ActionKind, type Policy } from './policy.js'
 import { checkEntryFits, checkEntryShape, REGISTER_FLAGS, type RegisterEntry, type RegisterName } from './registers.js'
-import { authorOf, type Authority, type GovState, type MemberState } from './state.js'
+import { type Authority, type GovState, type MemberState } from './state.js'
 
-export interface Action { kind: ActionKind; args: { [key: string]: Json } }
+export interface Action {
+  kind: ActionKind
+  args: { [key: string]: Json }
+}
 
 const NAME_RE = /^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,63}$/u
 const SETTING_RE = /^[a-z][a-zA-Z0-9_]{0,31}$/
 
 /** Actions that change who may sign (members, keys, policy): the causal past of every event is judged by them. */
-const AUTHORITY_KINDS: readonly ActionKind[] = ['member.add', 'member.remove', 'member.roles', 'key.add', 'key.revoke', 'policy.set']
+const AUTHORITY_KINDS: readonly ActionKind[] = [
+  'member.add',
+  'member.remove',
+  'member.roles',
+  'key.add',
+  'key.revoke',
+  'policy.set'
+]
 
 export function isAuthorityAction(kind: ActionKind): boolean {
   return AUTHORITY_KINDS.includes(kind)
@@ -38,7 +48,8 @@ function memberName(v: unknown): string {
 }
 
 function roles(v: unknown): string[] {
-  if (!Array.isArray(v) || v.length === 0 || v.length > 16 || !v.every(isValidRole)) throw BAD_ARGUMENT('roles: 1-16 lower-case role names')
+  if (!Array.isArray(v) || v.length === 0 || v.length > 16 || !v.every(isValidRole))
+    throw BAD_ARGUMENT('roles: 1-16 lower-case role names')
   return [...new Set(v as string[])].sort()
 }
 
@@ -57,19 +68,28 @@ function plainRecord(v: unknown, what: string): Record<string, unknown> {
 export function checkActionShape(action: unknown): Action {
   const a = plainRecord(action, 'action')
   const kind = a.kind
-  if (typeof kind !== 'string' || !(ACTION_KINDS as readonly string[]).includes(kind)) throw BAD_ARGUMENT(`action kind must be one of ${ACTION_KINDS.join(', ')}`)
+  if (typeof kind !== 'string' || !(ACTION_KINDS as readonly string[]).includes(kind))
+    throw BAD_ARGUMENT(`action kind must be one of ${ACTION_KINDS.join(', ')}`)
   const args = plainRecord(a.args ?? {}, 'action args')
   switch (kind as ActionKind) {
     case 'member.add': {
       const keys = (Array.isArray(args.keys) ? args.keys : []).map(deviceKey)
       if (keys.length === 0 || keys.length > 16) throw BAD_ARGUMENT('a new member needs 1-16 device keys')
-      return { kind: 'member.add', args: { name: memberName(args.name), roles: roles(args.roles), keys: [...new Set(keys)].sort() } }
+      return {
+        kind: 'member.add',
+        args: { name: memberName(args.name), roles: roles(args.roles), keys: [...new Set(keys)].sort() }
+      }
     }
-    case 'member.remove': return { kind: 'member.remove', args: { name: memberName(args.name) } }
-    case 'member.roles': return { kind: 'member.roles', args: { name: memberName(args.name), roles: roles(args.roles) } }
-    case 'key.add': return { kind: 'key.add', args: { member: memberName(args.member), key: deviceKey(args.key) } }
-    case 'key.revoke': return { kind: 'key.revoke', args: { member: memberName(args.member), key: deviceKey(args.key) } }
-    case 'policy.set': return { kind: 'policy.set', args: { policy: checkPolicy(args.policy) as unknown as Json } }
+    case 'member.remove':
+      return { kind: 'member.remove', args: { name: memberName(args.name) } }
+    case 'member.roles':
+      return { kind: 'member.roles', args: { name: memberName(args.name), roles: roles(args.roles) } }
+    case 'key.add':
+      return { kind: 'key.add', args: { member: memberName(args.member), key: deviceKey(args.key) } }
+    case 'key.revoke':
+      return { kind: 'key.revoke', args: { member: memberName(args.member), key: deviceKey(args.key) } }
+    case 'policy.set':
+      return { kind: 'policy.set', args: { policy: checkPolicy(args.policy) as unknown as Json } }
     case 'flag.set': {
       if (!isValidFlag(args.flag)) throw BAD_ARGUMENT('flag: a name like finance_enabled')
       if (typeof args.value !== 'boolean') throw BAD_ARGUMENT('flag value must be true or false')
@@ -84,8 +104,14 @@ export function checkActionShape(action: unknown): Action {
       const entries = Object.entries(settings)
       if (entries.length === 0 || entries.length > 32) throw BAD_ARGUMENT('settings must name 1-32 settings')
       for (const [k, v] of entries) {
-        if (!SETTING_RE.test(k) || (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') || (typeof v === 'string' && v.length > 200)) {
-          throw BAD_ARGUMENT(`setting ${k.slice(0, 40)}: name like retentionDays, value text (up to 200 characters), number or true/false`)
+        if (
+          !SETTING_RE.test(k) ||
+          (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') ||
+          (typeof v === 'string' && v.length > 200)
+        ) {
+          throw BAD_ARGUMENT(
+            `setting ${k.slice(0, 40)}: name like retentionDays, value text (up to 200 characters), number or true/false`
+          )
         }
       }
       return { kind: 'vault.settings', args: { settings: dictOf(entries) as Dict<Json> } }
@@ -105,27 +131,36 @@ export function checkAuthority(a: Authority, action: Action): void {
   switch (action.kind) {
     case 'member.add':
       if (own(a.members, args.name as string)) throw BAD_ARGUMENT(`member ${String(args.name)} already exists`)
-      for (const k of args.keys as string[]) if (a.keys.has(k)) throw BAD_ARGUMENT(`key ${k.slice(0, 8)}… already belongs to a member`)
+      for (const k of args.keys as string[])
+        if (a.keys.has(k)) throw BAD_ARGUMENT(`key ${k.slice(0, 8)}… already belongs to a member`)
       return
     case 'member.remove': {
       activeMember(a, args.name as string)
-      if (Object.values(a.members).filter((m) => m.active).length <= 2) throw BAD_ARGUMENT('a vault keeps at least two active members (dual authorization)')
+      if (Object.values(a.members).filter((m) => m.active).length <= 2)
+        throw BAD_ARGUMENT('a vault keeps at least two active members (dual authorization)')
       return
     }
-    case 'member.roles': activeMember(a, args.name as string); return
+    case 'member.roles':
+      activeMember(a, args.name as string)
+      return
     case 'key.add':
       activeMember(a, args.member as string)
-      if (a.keys.has(args.key as string)) throw BAD_ARGUMENT(`key ${(args.key as string).slice(0, 8)}… already belongs to a member`)
+      if (a.keys.has(args.key as string))
+        throw BAD_ARGUMENT(`key ${(args.key as string).slice(0, 8)}… already belongs to a member`)
       return
     case 'key.revoke': {
       const m = activeMember(a, args.member as string)
-      if (!m.keys.includes(args.key as string)) throw BAD_ARGUMENT(`${m.name} has no active key ${(args.key as string).slice(0, 8)}…`)
+      if (!m.keys.includes(args.key as string))
+        throw BAD_ARGUMENT(`${m.name} has no active key ${(args.key as string).slice(0, 8)}…`)
       return
     }
     case 'flag.set':
-      if (!own(a.policy.flags, args.flag as string)) throw BAD_ARGUMENT(`unknown flag ${String(args.flag)}: flags are ${Object.keys(a.policy.flags).join(', ')}`)
+      if (!own(a.policy.flags, args.flag as string))
+        throw BAD_ARGUMENT(`unknown flag ${String(args.flag)}: flags are ${Object.keys(a.policy.flags).join(', ')}`)
       return
-    case 'policy.set': case 'register.append': case 'vault.settings':
+    case 'policy.set':
+    case 'register.append':
+    case 'vault.settings':
       return
   }
 }
@@ -139,7 +174,8 @@ export function checkRegisters(state: Pick<GovState, 'flags' | 'registers'>, act
   if (action.kind === 'register.append') {
     const register = args.register as RegisterName
     const flag = REGISTER_FLAGS[register]
-    if (own(state.flags, flag) !== true) throw BAD_ARGUMENT(`the ${register} register is off: flag ${flag} must be switched on first`)
+    if (own(state.flags, flag) !== true)
+      throw BAD_ARGUMENT(`the ${register} register is off: flag ${flag} must be switched on first`)
     checkEntryFits(register, args.entry as unknown as RegisterEntry, state.registers)
   }
 }
@@ -150,7 +186,9 @@ export function applyAuthority(a: Authority, action: Action): Authority {
   const members = dictOf(Object.entries(a.members))
   let keys = a.keys
   let policy = a.policy
-  const put = (m: MemberState) => { members[m.name] = m }
+  const put = (m: MemberState) => {
+    members[m.name] = m
+  }
   switch (action.kind) {
     case 'member.add': {
       const name = args.name as string
@@ -164,7 +202,9 @@ export function applyAuthority(a: Authority, action: Action): Authority {
       put({ ...m, active: false, keys: [], revokedKeys: [...m.revokedKeys, ...m.keys].sort() })
       break
     }
-    case 'member.roles': put({ ...own(members, args.name as string)!, roles: args.roles as string[] }); break
+    case 'member.roles':
+      put({ ...own(members, args.name as string)!, roles: args.roles as string[] })
+      break
     case 'key.add': {
       const m = own(members, args.member as string)!
       put({ ...m, keys: [...m.keys, args.key as string].sort() })
@@ -173,11 +213,18 @@ export function applyAuthority(a: Authority, action: Action): Authority {
     }
     case 'key.revoke': {
       const m = own(members, args.member as string)!
-      put({ ...m, keys: m.keys.filter((k) => k !== args.key), revokedKeys: [...m.revokedKeys, args.key as string].sort() })
+      put({
+        ...m,
+        keys: m.keys.filter((k) => k !== args.key),
+        revokedKeys: [...m.revokedKeys, args.key as string].sort()
+      })
       break
     }
-    case 'policy.set': policy = args.policy as unknown as Policy; break
-    default: return a
+    case 'policy.set':
+      policy = args.policy as unknown as Policy
+      break
+    default:
+      return a
   }
   return { members, keys, policy }
 }
@@ -186,15 +233,20 @@ export function applyAuthority(a: Authority, action: Action): Authority {
 export function applyRegisters(state: GovState, action: Action): void {
   const args = action.args as Record<string, unknown>
   switch (action.kind) {
-    case 'flag.set': state.flags[args.flag as string] = args.value as boolean; return
-    case 'register.append': state.registers[args.register as RegisterName].push(args.entry as never); return
+    case 'flag.set':
+      state.flags[args.flag as string] = args.value as boolean
+      return
+    case 'register.append':
+      state.registers[args.register as RegisterName].push(args.entry as never)
+      return
     case 'vault.settings': {
       for (const [k, v] of Object.entries(args.settings as Dict<Json>)) state.settings[k] = v
       const name = own(state.settings, 'name')
       if (typeof name === 'string') state.name = name
       return
     }
-    default: return
+    default:
+      return
   }
 }
 
@@ -212,9 +264,3 @@ export function checkAction(state: GovState, action: unknown): Action {
   checkRegisters(state, checked)
   return checked
 }
-
-/** Whether `key` may sign in `state`: an active key of an active member. */
-export function canSign(state: GovState, key: string): boolean {
-  return authorOf(authorityOf(state), key)?.active === true
-}
-

@@ -10,7 +10,12 @@ import { GovFold, type FoldContext, type GovEvent } from './fold.js'
 import { everKeys, type GovState } from './state.js'
 import { EVENT_PREFIX } from '../formats.js'
 
-export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors: string[], ctx: FoldContext = {}): { state: GovState; fold: GovFold; issues: VerifyIssue[] } {
+export function auditGovernance(
+  vaultId: string,
+  events: GovEvent[],
+  feedAuthors: string[],
+  ctx: FoldContext = {}
+): { state: GovState; fold: GovFold; issues: VerifyIssue[] } {
   const fold = GovFold.build(vaultId, events, [], ctx)
   const state = fold.state
   const byId = new Map(events.map((e) => [e.id, e]))
@@ -20,7 +25,13 @@ export function auditGovernance(vaultId: string, events: GovEvent[], feedAuthors
   })
   const known = everKeys(state)
   for (const author of feedAuthors) {
-    if (!known.has(author)) issues.push({ code: 'UNKNOWN_AUTHOR', docId: `${EVENT_PREFIX}${author}`, author, message: 'a feed whose key was never a key of this vault' })
+    if (!known.has(author))
+      issues.push({
+        code: 'UNKNOWN_AUTHOR',
+        docId: `${EVENT_PREFIX}${author}`,
+        author,
+        message: 'a feed whose key was never a key of this vault'
+      })
   }
   return { state, fold, issues }
 }

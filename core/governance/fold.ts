@@ -42,14 +42,40 @@ import { GENESIS_TYPE, type SignedEvent } from '../envelope.js'
 import { isHex } from '../bytes.js'
 import { own } from '../dict.js'
 import { LIMITS } from '../limits.js'
-import { applyAuthority, applyRegisters, checkActionShape, checkAuthority, checkRegisters, isAuthorityAction, type Action } from './actions.js'
+import {
+  applyAuthority,
+  applyRegisters,
+  checkActionShape,
+  checkAuthority,
+  checkRegisters,
+  isAuthorityAction,
+  type Action
+} from './actions.js'
 import { isEligibleChecker, missingApprovals, rulesFor } from './policy.js'
-import { authorOf, brokenState, genesisAuthority, genesisState, type Authority, type GovState, type ProposalState } from './state.js'
+import {
+  authorOf,
+  brokenState,
+  genesisAuthority,
+  genesisState,
+  type Authority,
+  type GovState,
+  type ProposalState
+} from './state.js'
 import { Versions, type Version } from './versions.js'
 
-export interface GovEvent { id: string; event: SignedEvent }
+export interface GovEvent {
+  id: string
+  event: SignedEvent
+}
 
-export const GOV_TYPES = [GENESIS_TYPE, 'gov.propose', 'gov.approve', 'gov.reject', 'gov.withdraw', 'gov.commit'] as const
+export const GOV_TYPES = [
+  GENESIS_TYPE,
+  'gov.propose',
+  'gov.approve',
+  'gov.reject',
+  'gov.withdraw',
+  'gov.commit'
+] as const
 
 export function isGovernanceType(type: string): boolean {
   return (GOV_TYPES as readonly string[]).includes(type)
@@ -77,12 +103,19 @@ export interface FoldContext {
  *   waiting  it cites an event that is not held: a gate keeps it waiting
  */
 export type OutcomeKind = 'ok' | 'ignored' | 'frozen' | 'refused' | 'invalid' | 'waiting'
-export interface Outcome { kind: OutcomeKind; reason: string }
+export interface Outcome {
+  kind: OutcomeKind
+  reason: string
+}
 
 const OK: Outcome = { kind: 'ok', reason: '' }
 const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
-interface ProposalInfo { action: Action; proposer: string; expiresAt: string }
+interface ProposalInfo {
+  action: Action
+  proposer: string
+  expiresAt: string
+}
 
 interface Node {
   i: number
@@ -106,7 +139,10 @@ interface Node {
   acked: boolean
 }
 
-interface ApprovalRecord { proposal: number; key: string }
+interface ApprovalRecord {
+  proposal: number
+  key: string
+}
 
 /** Fold governance events (any order, duplicates allowed) into the vault's state. */
 export function foldGovernance(vaultId: string, events: GovEvent[], ctx: FoldContext = {}): GovState {
@@ -140,7 +176,11 @@ export class GovFold {
   private journal: (() => void)[] | null = null
   private readonly outcomes = new Map<string, Outcome>()
 
-  private constructor(readonly vaultId: string, genesis: GovEvent | undefined, ctx: FoldContext) {
+  private constructor(
+    readonly vaultId: string,
+    genesis: GovEvent | undefined,
+    ctx: FoldContext
+  ) {
     this.forks = new Map(ctx.forks ?? [])
     let state: GovState
     let auth: Authority | null = null
@@ -188,7 +228,9 @@ export class GovFold {
 
   /** Held events of feeds (not evidence), as given, also those left unplaced; candidates once placed. */
   events(): GovEvent[] {
-    return this.nodes.filter((n) => !this.evidence.has(n.id) && (!n.candidate || n.pos >= 0)).map((n) => ({ id: n.id, event: n.e }))
+    return this.nodes
+      .filter((n) => !this.evidence.has(n.id) && (!n.candidate || n.pos >= 0))
+      .map((n) => ({ id: n.id, event: n.e }))
   }
 
   /** Fork evidence given to this fold (placed or not). */
@@ -224,7 +266,10 @@ export class GovFold {
     return out
   }
 
-  /** The latest vault time among the placed events named (''  if none is placed): a new event citing them is dated no earlier. */
+  /**
+   * The latest vault time among the placed events named (''  if none is placed): a new event citing them is dated no
+   * earlier.
+   */
   timeOf(ids: string[]): string {
     let t = ''
     for (const id of ids) {
@@ -234,7 +279,6 @@ export class GovFold {
     }
     return t
   }
-
 
   /**
    * Place `events` after everything placed so far, if they all come after
@@ -254,13 +298,18 @@ export class GovFold {
     const added = this.nodes.slice(first)
     const after = new Set<number>()
     // Two events in one slot are a fork: that needs the whole graph folded again.
-    const ok = new Set(added.map((x) => `${x.e.author}:${x.e.seq}`)).size === added.length && !added.some((n) => this.sameSlotHeld(n))
+    const ok =
+      new Set(added.map((x) => `${x.e.author}:${x.e.seq}`)).size === added.length &&
+      !added.some((n) => this.sameSlotHeld(n))
     // In index order a node's new parents come before it only if they were given first; iterate to a fixpoint.
     for (let changed = ok; changed;) {
       changed = false
       for (const n of added) {
         if (after.has(n.i)) continue
-        if (n.parents.some((p) => p === last || after.has(p))) { after.add(n.i); changed = true }
+        if (n.parents.some((p) => p === last || after.has(p))) {
+          after.add(n.i)
+          changed = true
+        }
       }
     }
     if (!ok || after.size !== added.length) {
@@ -300,16 +349,22 @@ export class GovFold {
     const mine = this.byAuthor.get(author) ?? []
     for (let k = mine.length - 1; k >= 0; k--) {
       const n = this.nodes[mine[k]!]!
-      if (n.pos >= 0) { out.push(n); break }
+      if (n.pos >= 0) {
+        out.push(n)
+        break
+      }
     }
-    // The last placed event first (an event citing it extends the fold in place), then the oldest tips (so none is left behind).
+    // The last placed event first (an event citing it extends the fold in place), then the oldest tips (so none is left
+    // behind).
     const last = this.nodes[this.order[this.order.length - 1] ?? -1]
     if (last && last.e.author !== author && this.citable(last)) out.push(last)
-    const others = [...this.tips].map((i) => this.nodes[i]!)
+    const others = [...this.tips]
+      .map((i) => this.nodes[i]!)
       .filter((n) => n.e.author !== author && n !== last && this.citable(n))
       .sort((a, b) => a.pos - b.pos)
     out.push(...others.slice(0, LIMITS.maxDeps - out.length))
-    return out.map((n) => ({ author: n.e.author, seq: n.e.seq, id: n.id }))
+    return out
+      .map((n) => ({ author: n.e.author, seq: n.e.seq, id: n.id }))
       .sort((a, b) => (a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq))
   }
 
@@ -325,8 +380,22 @@ export class GovFold {
       if (this.index.has(g.id)) continue
       const i = this.nodes.length
       const n: Node = {
-        i, id: g.id, e: g.event, candidate, parents: [], children: [], missing: null, bad: null, pending: 0,
-        pos: -1, vt: g.event.ts, ver: null, outcome: null, proposal: null, action: null, acked: false
+        i,
+        id: g.id,
+        e: g.event,
+        candidate,
+        parents: [],
+        children: [],
+        missing: null,
+        bad: null,
+        pending: 0,
+        pos: -1,
+        vt: g.event.ts,
+        ver: null,
+        outcome: null,
+        proposal: null,
+        action: null,
+        acked: false
       }
       this.nodes.push(n)
       this.index.set(g.id, i)
@@ -351,7 +420,8 @@ export class GovFold {
     for (const [author, list] of this.byAuthor) {
       for (let k = 1; k < list.length; k++) {
         const seq = this.nodes[list[k]!]!.e.seq
-        if (seq === this.nodes[list[k - 1]!]!.e.seq && seq < (this.forks.get(author) ?? Infinity)) this.forks.set(author, seq)
+        if (seq === this.nodes[list[k - 1]!]!.e.seq && seq < (this.forks.get(author) ?? Infinity))
+          this.forks.set(author, seq)
       }
     }
     this.state.frozen = [...this.forks].map(([key, seq]) => ({ key, seq })).sort((a, b) => (a.key < b.key ? -1 : 1))
@@ -367,7 +437,8 @@ export class GovFold {
     if (fork !== undefined && n.e.seq >= fork) return null
     // The author's events are kept sorted by seq: binary search for the last one before `n`.
     const list = this.byAuthor.get(n.e.author)!
-    let lo = 0, hi = list.length
+    let lo = 0,
+      hi = list.length
     while (lo < hi) {
       const mid = (lo + hi) >> 1
       if (this.nodes[list[mid]!]!.e.seq < n.e.seq) lo = mid + 1
@@ -382,7 +453,8 @@ export class GovFold {
     const gen = ++this.stampGen // dedupe without a Set per event
     if (e.type !== GENESIS_TYPE) {
       if (e.v === 2) {
-        // v2: what an event comes after is exactly what it cites (its own previous governance event included), never inferred from what is held.
+        // v2: what an event comes after is exactly what it cites (its own previous governance event included), never
+        // inferred from what is held.
         for (const d of e.deps) this.cite(n, gen, d.id, true, d)
       } else {
         if (typeof e.prev === 'string') this.cite(n, gen, e.prev, false)
@@ -399,7 +471,9 @@ export class GovFold {
     for (const p of n.parents) {
       const m = this.nodes[p]!
       m.children.push(n.i)
-      this.journal?.push(() => { m.children.pop() })
+      this.journal?.push(() => {
+        m.children.pop()
+      })
     }
   }
 
@@ -418,7 +492,8 @@ export class GovFold {
       return
     }
     const m = this.nodes[j]!
-    if (slot && (m.e.author !== slot.author || m.e.seq !== slot.seq)) n.bad ??= `cites ${id.slice(0, 12)}… at a position it does not hold`
+    if (slot && (m.e.author !== slot.author || m.e.seq !== slot.seq))
+      n.bad ??= `cites ${id.slice(0, 12)}… at a position it does not hold`
     this.addParent(n, gen, j)
   }
 
@@ -426,7 +501,10 @@ export class GovFold {
   private citePayload(n: Node, gen: number): void {
     const p = n.e.payload
     if (n.e.type === 'gov.propose') return
-    if (!isHex(p.proposal, 32)) { n.bad ??= 'names no proposal'; return }
+    if (!isHex(p.proposal, 32)) {
+      n.bad ??= 'names no proposal'
+      return
+    }
     this.cite(n, gen, p.proposal, true)
     if (n.e.type !== 'gov.commit') return
     const list = p.approvals
@@ -447,7 +525,10 @@ export class GovFold {
       while (k < before.length && before[k]!.author < d.author) k++
       let j = k
       while (j < before.length && before[j]!.author === d.author) {
-        if (d.author !== n.e.author && before[j]!.seq > d.seq) { n.bad ??= `cites ${d.author.slice(0, 8)}…#${d.seq}, earlier than its own previous event did`; break }
+        if (d.author !== n.e.author && before[j]!.seq > d.seq) {
+          n.bad ??= `cites ${d.author.slice(0, 8)}…#${d.seq}, earlier than its own previous event did`
+          break
+        }
         j++
       }
     }
@@ -484,7 +565,10 @@ export class GovFold {
     }
   }
 
-  /** A forked key's event is acknowledged when an event of an unforked key (or of a key before its own fork) has it in its past. */
+  /**
+   * A forked key's event is acknowledged when an event of an unforked key (or of a key before its own fork) has it in
+   * its past.
+   */
   private computeAcks(): void {
     const accepts = (n: Node) => !(this.forks.has(n.e.author) && n.e.seq >= this.forks.get(n.e.author)!)
     const indeg = this.nodes.map((n) => n.parents.length)
@@ -506,9 +590,10 @@ export class GovFold {
     let vt = n.e.ts
     for (const p of n.parents) if (this.nodes[p]!.vt > vt) vt = this.nodes[p]!.vt
     n.vt = vt
-    const past = n.e.type === GENESIS_TYPE && n.id === this.vaultId
-      ? this.versions?.root ?? null
-      : this.versions?.joinAll(n.parents.map((p) => this.nodes[p]!.ver)) ?? null
+    const past =
+      n.e.type === GENESIS_TYPE && n.id === this.vaultId
+        ? (this.versions?.root ?? null)
+        : (this.versions?.joinAll(n.parents.map((p) => this.nodes[p]!.ver)) ?? null)
     const outcome = this.judge(n, past)
     if (n.candidate && (outcome.kind === 'refused' || outcome.kind === 'invalid')) {
       this.setOutcome(n, outcome)
@@ -516,45 +601,67 @@ export class GovFold {
     }
     n.pos = this.order.length
     this.push(this.order, n.i)
-    this.journal?.push(() => { n.pos = -1; n.ver = null; n.proposal = null; n.action = null })
+    this.journal?.push(() => {
+      n.pos = -1
+      n.ver = null
+      n.proposal = null
+      n.action = null
+    })
     for (const p of n.parents) this.untip(p)
     this.tips.add(n.i)
-    this.journal?.push(() => { this.tips.delete(n.i) })
+    this.journal?.push(() => {
+      this.tips.delete(n.i)
+    })
     this.setOutcome(n, outcome)
     this.state.height++
-    this.journal?.push(() => { this.state.height-- })
+    this.journal?.push(() => {
+      this.state.height--
+    })
     n.ver = past
     this.apply(n, outcome, past ? this.versions!.authority(past) : null)
     if (outcome.kind === 'ok' && n.action && isAuthorityAction(n.action.kind)) {
       const versions = this.versions!
       this.acActions.push(n.action)
       const ac = versions.placed(this.auth!)
-      this.journal?.push(() => { this.acActions.pop(); versions.unplace() })
+      this.journal?.push(() => {
+        this.acActions.pop()
+        versions.unplace()
+      })
       n.ver = versions.extend(past!, ac)
     }
     return true
   }
 
   private untip(i: number): void {
-    if (this.tips.delete(i)) this.journal?.push(() => { this.tips.add(i) })
+    if (this.tips.delete(i))
+      this.journal?.push(() => {
+        this.tips.add(i)
+      })
   }
 
   private setOutcome(n: Node, outcome: Outcome): void {
     n.outcome = outcome
     this.outcomes.set(n.id, outcome)
-    this.journal?.push(() => { n.outcome = null })
+    this.journal?.push(() => {
+      n.outcome = null
+    })
   }
 
   private push<T>(list: T[], value: T): void {
     list.push(value)
-    this.journal?.push(() => { list.pop() })
+    this.journal?.push(() => {
+      list.pop()
+    })
   }
 
   private set<T extends object, K extends keyof T>(obj: T, key: K, value: T[K]): void {
     const had = Object.prototype.hasOwnProperty.call(obj, key)
     const old = obj[key]
     obj[key] = value
-    this.journal?.push(() => { if (had) obj[key] = old; else delete obj[key] })
+    this.journal?.push(() => {
+      if (had) obj[key] = old
+      else delete obj[key]
+    })
   }
 
   // ---- judging: causal validity first, then what the order makes of it ----
@@ -564,7 +671,10 @@ export class GovFold {
     if (outcome.kind !== 'ok' && outcome.kind !== 'ignored') return outcome
     const fork = this.forks.get(n.e.author)
     if (fork !== undefined && n.e.seq >= fork && !n.acked) {
-      return { kind: 'frozen', reason: `key ${n.e.author.slice(0, 8)}… forked at seq ${fork}; no other key acknowledged this event` }
+      return {
+        kind: 'frozen',
+        reason: `key ${n.e.author.slice(0, 8)}… forked at seq ${fork}; no other key acknowledged this event`
+      }
     }
     return outcome
   }
@@ -574,12 +684,13 @@ export class GovFold {
     const e = n.e
     if (n.bad) return refused(n.bad)
     if (e.type === GENESIS_TYPE) return n.id === this.vaultId ? OK : refused('a second genesis event')
-    if (!past) return refused('does not descend from this vault\'s genesis')
+    if (!past) return refused("does not descend from this vault's genesis")
     const fork = this.forks.get(e.author)
     if (e.v === 1 && fork !== undefined && e.seq >= fork) return refused(`a v1 event of a key forked at seq ${fork}`)
     const a = this.versions!.authority(past)
     const owner = authorOf(a, e.author)
-    if (!owner?.active) return refused('author key is not an active key of an active member in this event\'s causal past')
+    if (!owner?.active)
+      return refused("author key is not an active key of an active member in this event's causal past")
     if (e.v === 2 && n.vt !== e.ts) return refused('signed earlier than an event it cites')
     const member = owner.member
     const p = e.payload
@@ -593,12 +704,15 @@ export class GovFold {
         if (member.name === info.proposer) return refused('you proposed this; another member must approve')
         if (n.vt > info.expiresAt) return refused('approval came after the proposal expired')
         if (ps.status !== 'open') return { kind: 'ignored', reason: `proposal is already ${ps.status}` }
-        if (ps.approvals.some((x) => x.member === member.name)) return { kind: 'ignored', reason: `${member.name} has already approved (quorums count members, not keys)` }
+        if (ps.approvals.some((x) => x.member === member.name))
+          return { kind: 'ignored', reason: `${member.name} has already approved (quorums count members, not keys)` }
         return OK
       case 'gov.reject': {
         const rules = rulesFor(a.policy, info.action.kind, info.action.args)
-        if (!isEligibleChecker(rules, info.proposer, { member: member.name, roles: member.roles })) return refused(`${member.name} is not an eligible checker for this proposal`)
-        if (subjectOf(info.action) === member.name) return refused(`${member.name} cannot veto a change of their own membership, roles or keys`)
+        if (!isEligibleChecker(rules, info.proposer, { member: member.name, roles: member.roles }))
+          return refused(`${member.name} is not an eligible checker for this proposal`)
+        if (subjectOf(info.action) === member.name)
+          return refused(`${member.name} cannot veto a change of their own membership, roles or keys`)
         return ps.status === 'open' ? OK : { kind: 'ignored', reason: `proposal is already ${ps.status}` }
       }
       case 'gov.withdraw':
@@ -607,7 +721,9 @@ export class GovFold {
       case 'gov.commit': {
         const invalid = this.judgeCommit(n, target, info, a)
         if (invalid) return { kind: 'invalid', reason: invalid }
-        return ps.status === 'committed' || ps.status === 'failed' ? { kind: 'ignored', reason: `proposal is already ${ps.status}` } : OK
+        return ps.status === 'committed' || ps.status === 'failed'
+          ? { kind: 'ignored', reason: `proposal is already ${ps.status}` }
+          : OK
       }
       default:
         return refused(`unknown governance event ${e.type}`)
@@ -624,7 +740,8 @@ export class GovFold {
       return { kind: 'refused', reason: `invalid action: ${(err as Error).message}` }
     }
     const expiresAt = p.expiresAt
-    if (typeof expiresAt !== 'string' || !TS_RE.test(expiresAt) || expiresAt <= n.e.ts) return { kind: 'refused', reason: 'expiresAt must be a UTC time after the proposal' }
+    if (typeof expiresAt !== 'string' || !TS_RE.test(expiresAt) || expiresAt <= n.e.ts)
+      return { kind: 'refused', reason: 'expiresAt must be a UTC time after the proposal' }
     n.proposal = { action, proposer: authorOf(a, n.e.author)!.member.name, expiresAt }
     return OK
   }
@@ -634,21 +751,29 @@ export class GovFold {
     if (n.vt > info.expiresAt) return 'commit after the proposal expired'
     for (const c of this.closes.get(target.i) ?? []) {
       const close = this.nodes[c]!
-      if (this.reaches(n, close)) return `commit after the proposal was ${close.e.type === 'gov.reject' ? 'rejected' : 'withdrawn'} (${close.id.slice(0, 12)}…)`
+      if (this.reaches(n, close))
+        return `commit after the proposal was ${close.e.type === 'gov.reject' ? 'rejected' : 'withdrawn'} (${close.id.slice(0, 12)}…)`
     }
     const signers: { member: string; roles: string[] }[] = []
     const revoked: string[] = []
     for (const id of new Set(n.e.payload.approvals as string[])) {
       const rec = this.approvals.get(this.index.get(id)!)
-      if (!rec || rec.proposal !== target.i) return `commit lists ${id.slice(0, 12)}…, which is not a counted approval of this proposal`
+      if (!rec || rec.proposal !== target.i)
+        return `commit lists ${id.slice(0, 12)}…, which is not a counted approval of this proposal`
       const o = authorOf(a, rec.key)
       if (o?.active) signers.push({ member: o.member.name, roles: o.member.roles })
       else revoked.push(id.slice(0, 12))
     }
     const proposer = own(a.members, info.proposer)
-    const missing = missingApprovals(rulesFor(a.policy, info.action.kind, info.action.args), info.proposer, signers, proposer?.active === true)
+    const missing = missingApprovals(
+      rulesFor(a.policy, info.action.kind, info.action.args),
+      info.proposer,
+      signers,
+      proposer?.active === true
+    )
     if (missing.length === 0) return null
-    const note = revoked.length > 0 ? ` (approval(s) ${revoked.join(', ')}… are by keys no longer active when committing)` : ''
+    const note =
+      revoked.length > 0 ? ` (approval(s) ${revoked.join(', ')}… are by keys no longer active when committing)` : ''
     return `quorum not met: ${missing.join('; ')}${note}`
   }
 
@@ -673,8 +798,14 @@ export class GovFold {
   private apply(n: Node, outcome: Outcome, a: Authority | null): void {
     const kind = outcome.kind
     if (kind !== 'ok') n.proposal = null // only a proposal that counts can be approved or committed
-    if (kind === 'invalid') { this.push(this.state.issues, { id: n.id, code: 'INVALID_COMMIT', message: outcome.reason }); return }
-    if (kind === 'refused' || kind === 'frozen' || kind === 'waiting') { this.push(this.state.ignored, { id: n.id, reason: outcome.reason }); return }
+    if (kind === 'invalid') {
+      this.push(this.state.issues, { id: n.id, code: 'INVALID_COMMIT', message: outcome.reason })
+      return
+    }
+    if (kind === 'refused' || kind === 'frozen' || kind === 'waiting') {
+      this.push(this.state.ignored, { id: n.id, reason: outcome.reason })
+      return
+    }
     if (n.e.type === GENESIS_TYPE) return
     const e = n.e
     if (e.type === 'gov.propose') {
@@ -682,8 +813,18 @@ export class GovFold {
       const info = n.proposal!
       const p = e.payload
       const proposal: ProposalState = {
-        id: n.id, proposer: info.proposer, action: info.action, reason: typeof p.reason === 'string' ? p.reason.slice(0, 1000) : '',
-        createdAt: e.ts, expiresAt: info.expiresAt, status: 'open', approvals: [], rejections: [], closedBy: null, failure: null, overridden: []
+        id: n.id,
+        proposer: info.proposer,
+        action: info.action,
+        reason: typeof p.reason === 'string' ? p.reason.slice(0, 1000) : '',
+        createdAt: e.ts,
+        expiresAt: info.expiresAt,
+        status: 'open',
+        approvals: [],
+        rejections: [],
+        closedBy: null,
+        failure: null,
+        overridden: []
       }
       this.set(this.state.proposals, n.id, proposal)
       return
@@ -693,20 +834,29 @@ export class GovFold {
     const member = authorOf(a!, e.author)!.member
     if (e.type === 'gov.approve') {
       this.approvals.set(n.i, { proposal: target, key: e.author })
-      this.journal?.push(() => { this.approvals.delete(n.i) })
+      this.journal?.push(() => {
+        this.approvals.delete(n.i)
+      })
     }
     if (e.type === 'gov.reject' || e.type === 'gov.withdraw') {
       const list = this.closes.get(target) ?? []
       if (list.length === 0) this.closes.set(target, list)
       this.push(list, n.i)
     }
-    if (kind === 'ignored') { this.push(this.state.ignored, { id: n.id, reason: outcome.reason }); return }
+    if (kind === 'ignored') {
+      this.push(this.state.ignored, { id: n.id, reason: outcome.reason })
+      return
+    }
     switch (e.type) {
       case 'gov.approve':
         this.push(ps.approvals, { member: member.name, key: e.author, roles: [...member.roles], id: n.id })
         return
       case 'gov.reject':
-        this.push(ps.rejections, { member: member.name, reason: typeof e.payload.reason === 'string' ? e.payload.reason.slice(0, 1000) : '', id: n.id })
+        this.push(ps.rejections, {
+          member: member.name,
+          reason: typeof e.payload.reason === 'string' ? e.payload.reason.slice(0, 1000) : '',
+          id: n.id
+        })
         this.set(ps, 'status', 'rejected')
         this.set(ps, 'closedBy', n.id)
         return
@@ -730,11 +880,14 @@ export class GovFold {
         const next = applyAuthority(this.auth!, action)
         const prior = this.auth
         this.auth = next
-        this.journal?.push(() => { this.auth = prior })
+        this.journal?.push(() => {
+          this.auth = prior
+        })
         this.set(this.state, 'members', next.members)
         this.set(this.state, 'policy', next.policy)
         if (action.kind === 'policy.set') {
-          for (const flag of Object.keys(next.policy.flags)) if (own(this.state.flags, flag) === undefined) this.set(this.state.flags, flag, false)
+          for (const flag of Object.keys(next.policy.flags))
+            if (own(this.state.flags, flag) === undefined) this.set(this.state.flags, flag, false)
         }
         return
       }
@@ -750,18 +903,26 @@ export class GovFold {
   private journalRegisters(action: Action): void {
     const args = action.args as Record<string, Json>
     if (action.kind === 'flag.set') {
-      const flags = this.state.flags, flag = args.flag as string
+      const flags = this.state.flags,
+        flag = args.flag as string
       const had = own(flags, flag)
-      this.journal?.push(() => { if (had === undefined) delete flags[flag]; else flags[flag] = had })
+      this.journal?.push(() => {
+        if (had === undefined) delete flags[flag]
+        else flags[flag] = had
+      })
     } else if (action.kind === 'register.append') {
       const list = this.state.registers[args.register as keyof GovState['registers']]
       const length = list.length
-      this.journal?.push(() => { list.length = length })
+      this.journal?.push(() => {
+        list.length = length
+      })
     } else if (action.kind === 'vault.settings') {
       const { settings, name } = this.state
       const prior = [...Object.keys(args.settings as object)].map((k) => [k, own(settings, k)] as const)
       this.journal?.push(() => {
-        for (const [k, v] of prior) if (v === undefined) delete settings[k]; else settings[k] = v
+        for (const [k, v] of prior)
+          if (v === undefined) delete settings[k]
+          else settings[k] = v
         this.state.name = name
       })
     }
@@ -810,7 +971,8 @@ class IdHeap {
       a[0] = last
       let i = 0
       for (;;) {
-        const l = 2 * i + 1, r = l + 1
+        const l = 2 * i + 1,
+          r = l + 1
         let m = i
         if (l < a.length && this.key(a[l]!) < this.key(a[m]!)) m = l
         if (r < a.length && this.key(a[r]!) < this.key(a[m]!)) m = r

@@ -9,13 +9,28 @@
 import { BAD_ARGUMENT } from '../errors.js'
 import { dict, dictFrom, own, type Dict } from '../dict.js'
 
-export interface RoleClause { role: string; count: number }
-export interface Rule { minMembers: number; clauses: RoleClause[] }
-export interface FlagGate extends Rule { criterion: string }
+export interface RoleClause {
+  role: string
+  count: number
+}
+export interface Rule {
+  minMembers: number
+  clauses: RoleClause[]
+}
+export interface FlagGate extends Rule {
+  criterion: string
+}
 
 export const ACTION_KINDS = [
-  'member.add', 'member.remove', 'member.roles', 'key.add', 'key.revoke',
-  'policy.set', 'flag.set', 'register.append', 'vault.settings'
+  'member.add',
+  'member.remove',
+  'member.roles',
+  'key.add',
+  'key.revoke',
+  'policy.set',
+  'flag.set',
+  'register.append',
+  'vault.settings'
 ] as const
 export type ActionKind = (typeof ACTION_KINDS)[number]
 
@@ -27,9 +42,11 @@ export interface Policy {
   flags: Dict<FlagGate>
 }
 
-export const DEFAULT_ROLES = ['operator', 'devcore', 'chain', 'agent', 'auditor', 'finance'] as const
-
-const gate = (criterion: string, ...roles: string[]): FlagGate => ({ criterion, minMembers: 2, clauses: roles.map((role) => ({ role, count: 1 })) })
+const gate = (criterion: string, ...roles: string[]): FlagGate => ({
+  criterion,
+  minMembers: 2,
+  clauses: roles.map((role) => ({ role, count: 1 }))
+})
 
 /** The planning notes' gates (phases A-I), as the default template. */
 export const DEFAULT_FLAG_GATES: Record<string, FlagGate> = {
@@ -46,7 +63,11 @@ export const DEFAULT_FLAG_GATES: Record<string, FlagGate> = {
 
 /** Dual authorization everywhere by default: the proposer and one other member. */
 export function defaultPolicy(): Policy {
-  return { default: { minMembers: 2, clauses: [] }, actions: dict(), flags: dictFrom(structuredClone(DEFAULT_FLAG_GATES)) }
+  return {
+    default: { minMembers: 2, clauses: [] },
+    actions: dict(),
+    flags: dictFrom(structuredClone(DEFAULT_FLAG_GATES))
+  }
 }
 
 const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
@@ -60,7 +81,14 @@ function checkRule(rule: unknown, where: string): Rule {
   }
   if (!Array.isArray(r.clauses) || r.clauses.length > 16) throw BAD_ARGUMENT(`${where}: clauses must be a list`)
   for (const c of r.clauses) {
-    if (typeof c !== 'object' || c === null || !ROLE_RE.test(c.role) || !Number.isSafeInteger(c.count) || c.count < 1 || c.count > 100) {
+    if (
+      typeof c !== 'object' ||
+      c === null ||
+      !ROLE_RE.test(c.role) ||
+      !Number.isSafeInteger(c.count) ||
+      c.count < 1 ||
+      c.count > 100
+    ) {
       throw BAD_ARGUMENT(`${where}: each clause is {role, count >= 1}`)
     }
   }
@@ -80,7 +108,8 @@ export function checkPolicy(value: unknown): Policy {
   }
   const actions = dict<Rule>()
   for (const [kind, rule] of record(p.actions, 'policy.actions')) {
-    if (!(ACTION_KINDS as readonly string[]).includes(kind)) throw BAD_ARGUMENT(`policy: unknown action kind ${kind.slice(0, 40)}`)
+    if (!(ACTION_KINDS as readonly string[]).includes(kind))
+      throw BAD_ARGUMENT(`policy: unknown action kind ${kind.slice(0, 40)}`)
     actions[kind] = checkRule(rule, `policy.actions.${kind}`)
   }
   const flags = dict<FlagGate>()
@@ -88,7 +117,8 @@ export function checkPolicy(value: unknown): Policy {
     if (!FLAG_RE.test(flag)) throw BAD_ARGUMENT(`policy: bad flag name ${flag.slice(0, 40)}`)
     const rule = checkRule(g, `policy.flags.${flag}`)
     const criterion = (g as FlagGate).criterion
-    if (typeof criterion !== 'string' || criterion.length === 0 || criterion.length > 500) throw BAD_ARGUMENT(`policy.flags.${flag}: criterion must be a sentence`)
+    if (typeof criterion !== 'string' || criterion.length === 0 || criterion.length > 500)
+      throw BAD_ARGUMENT(`policy.flags.${flag}: criterion must be a sentence`)
     flags[flag] = { criterion, ...rule }
   }
   return { default: checkRule(p.default, 'policy.default'), actions, flags }
@@ -112,7 +142,10 @@ export function rulesFor(policy: Policy, kind: ActionKind, args: { [key: string]
   return rules
 }
 
-export interface Signer { member: string; roles: string[] }
+export interface Signer {
+  member: string
+  roles: string[]
+}
 
 /**
  * What is still missing for `rules`, as sentences ("needs 1 more approval from
@@ -120,15 +153,22 @@ export interface Signer { member: string; roles: string[] }
  * members other than the proposer whose approvals count. `proposerCounts`
  * is false once the proposer is no longer an active member.
  */
-export function missingApprovals(rules: Rule[], proposer: string, approvers: Signer[], proposerCounts = true): string[] {
+export function missingApprovals(
+  rules: Rule[],
+  proposer: string,
+  approvers: Signer[],
+  proposerCounts = true
+): string[] {
   const missing: string[] = []
   const checkers = approvers.filter((a) => a.member !== proposer)
   const distinct = new Set([...(proposerCounts ? [proposer] : []), ...checkers.map((a) => a.member)]).size
   const need = Math.max(...rules.map((r) => r.minMembers))
   if (distinct < need) {
-    missing.push(checkers.length === 0
-      ? `needs ${need - distinct} approval(s) from members other than the proposer`
-      : `needs ${need - distinct} more approval(s) from distinct members`)
+    missing.push(
+      checkers.length === 0
+        ? `needs ${need - distinct} approval(s) from members other than the proposer`
+        : `needs ${need - distinct} more approval(s) from distinct members`
+    )
   }
   for (const rule of rules) {
     for (const clause of rule.clauses) {

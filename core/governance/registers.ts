@@ -5,23 +5,52 @@
  * are a view computed from the entries.
  */
 import { BAD_ARGUMENT } from '../errors.js'
-import type { Json } from '../canonical.js'
 import { dict, own, type Dict } from '../dict.js'
 
 export const REGISTERS = ['company', 'ledger', 'network', 'streams'] as const
 export type RegisterName = (typeof REGISTERS)[number]
 
 /** The flag a register's module needs switched on. */
-export const REGISTER_FLAGS: { readonly [name in RegisterName]: string } = { company: 'finance_enabled', ledger: 'finance_enabled', network: 'network_enabled', streams: 'streaming_enabled' }
+export const REGISTER_FLAGS: { readonly [name in RegisterName]: string } = {
+  company: 'finance_enabled',
+  ledger: 'finance_enabled',
+  network: 'network_enabled',
+  streams: 'streaming_enabled'
+}
 
-export interface Posting { account: string; side: 'debit' | 'credit'; amount: number; currency: string }
-export interface LedgerEntry { id: string; memo: string; postings: Posting[] }
-export interface CompanyEntry { id: string; name: string; owners: { owner: string; shareBp: number }[] }
-export interface NetworkEntry { id: string; parent: string | null; label: string }
+export interface Posting {
+  account: string
+  side: 'debit' | 'credit'
+  amount: number
+  currency: string
+}
+export interface LedgerEntry {
+  id: string
+  memo: string
+  postings: Posting[]
+}
+export interface CompanyEntry {
+  id: string
+  name: string
+  owners: { owner: string; shareBp: number }[]
+}
+export interface NetworkEntry {
+  id: string
+  parent: string | null
+  label: string
+}
 export type FieldType = 'number' | 'integer' | 'string' | 'boolean'
-export interface FieldSpec { type: FieldType; required: boolean }
+export interface FieldSpec {
+  type: FieldType
+  required: boolean
+}
 /** A telemetry stream's schema, one entry per version (`id` is `<stream>:<version>`): readings must match it. */
-export interface StreamEntry { id: string; stream: string; version: number; fields: Dict<FieldSpec> }
+export interface StreamEntry {
+  id: string
+  stream: string
+  version: number
+  fields: Dict<FieldSpec>
+}
 export type RegisterEntry = LedgerEntry | CompanyEntry | NetworkEntry | StreamEntry
 
 export const STREAM_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/
@@ -32,25 +61,38 @@ const ID_RE = /^[a-z0-9][a-z0-9_.:-]{0,63}$/
 const CURRENCY_RE = /^[A-Z]{3}$/
 
 function text(value: unknown, name: string, max = 200): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw BAD_ARGUMENT(`${name} must be text of 1-${max} characters`)
+  if (typeof value !== 'string' || value.length === 0 || value.length > max)
+    throw BAD_ARGUMENT(`${name} must be text of 1-${max} characters`)
   return value
 }
 
 function id(value: unknown, name: string): string {
-  if (typeof value !== 'string' || !ID_RE.test(value)) throw BAD_ARGUMENT(`${name} must be an id like acme-gmbh or 4711`)
+  if (typeof value !== 'string' || !ID_RE.test(value))
+    throw BAD_ARGUMENT(`${name} must be an id like acme-gmbh or 4711`)
   return value
 }
 
 function ledgerEntry(e: Record<string, unknown>): LedgerEntry {
   const postings = e.postings
-  if (!Array.isArray(postings) || postings.length < 2 || postings.length > 100) throw BAD_ARGUMENT('a ledger entry has 2-100 postings')
+  if (!Array.isArray(postings) || postings.length < 2 || postings.length > 100)
+    throw BAD_ARGUMENT('a ledger entry has 2-100 postings')
   const sums = new Map<string, number>()
   const clean: Posting[] = postings.map((p: Record<string, unknown>, i) => {
     if (p?.side !== 'debit' && p?.side !== 'credit') throw BAD_ARGUMENT(`posting ${i + 1}: side is debit or credit`)
-    if (!Number.isSafeInteger(p.amount) || (p.amount as number) <= 0) throw BAD_ARGUMENT(`posting ${i + 1}: amount is a positive whole number of minor units (cents)`)
-    if (typeof p.currency !== 'string' || !CURRENCY_RE.test(p.currency)) throw BAD_ARGUMENT(`posting ${i + 1}: currency is a code like EUR`)
-    const posting: Posting = { account: id(p.account, `posting ${i + 1} account`), side: p.side, amount: p.amount as number, currency: p.currency }
-    sums.set(posting.currency, (sums.get(posting.currency) ?? 0) + (posting.side === 'debit' ? posting.amount : -posting.amount))
+    if (!Number.isSafeInteger(p.amount) || (p.amount as number) <= 0)
+      throw BAD_ARGUMENT(`posting ${i + 1}: amount is a positive whole number of minor units (cents)`)
+    if (typeof p.currency !== 'string' || !CURRENCY_RE.test(p.currency))
+      throw BAD_ARGUMENT(`posting ${i + 1}: currency is a code like EUR`)
+    const posting: Posting = {
+      account: id(p.account, `posting ${i + 1} account`),
+      side: p.side,
+      amount: p.amount as number,
+      currency: p.currency
+    }
+    sums.set(
+      posting.currency,
+      (sums.get(posting.currency) ?? 0) + (posting.side === 'debit' ? posting.amount : -posting.amount)
+    )
     return posting
   })
   for (const [currency, diff] of sums) {
@@ -64,7 +106,8 @@ function companyEntry(e: Record<string, unknown>): CompanyEntry {
   if (!Array.isArray(owners) || owners.length > 100) throw BAD_ARGUMENT('owners is a list')
   let total = 0
   const clean = owners.map((o, i) => {
-    if (!Number.isSafeInteger(o?.shareBp) || (o.shareBp as number) <= 0) throw BAD_ARGUMENT(`owner ${i + 1}: shareBp is a share in basis points (1-10000)`)
+    if (!Number.isSafeInteger(o?.shareBp) || (o.shareBp as number) <= 0)
+      throw BAD_ARGUMENT(`owner ${i + 1}: shareBp is a share in basis points (1-10000)`)
     total += o.shareBp as number
     return { owner: id(o.owner, `owner ${i + 1}`), shareBp: o.shareBp as number }
   })
@@ -73,15 +116,22 @@ function companyEntry(e: Record<string, unknown>): CompanyEntry {
 }
 
 function networkEntry(e: Record<string, unknown>): NetworkEntry {
-  return { id: id(e.id, 'node id'), parent: e.parent === undefined || e.parent === null ? null : id(e.parent, 'parent'), label: text(e.label ?? e.id, 'label') }
+  return {
+    id: id(e.id, 'node id'),
+    parent: e.parent === undefined || e.parent === null ? null : id(e.parent, 'parent'),
+    label: text(e.label ?? e.id, 'label')
+  }
 }
 
 /** `{stream, version, fields: {celsius: 'number', note: 'string?'}}`: a trailing `?` marks an optional field. */
 function streamEntry(e: Record<string, unknown>): StreamEntry {
-  if (typeof e.stream !== 'string' || !STREAM_RE.test(e.stream)) throw BAD_ARGUMENT('stream must be a name like boiler.temp (lower case, digits, . _ -)')
-  if (!Number.isSafeInteger(e.version) || (e.version as number) < 1 || (e.version as number) > 65535) throw BAD_ARGUMENT('schema version must be a whole number 1-65535')
+  if (typeof e.stream !== 'string' || !STREAM_RE.test(e.stream))
+    throw BAD_ARGUMENT('stream must be a name like boiler.temp (lower case, digits, . _ -)')
+  if (!Number.isSafeInteger(e.version) || (e.version as number) < 1 || (e.version as number) > 65535)
+    throw BAD_ARGUMENT('schema version must be a whole number 1-65535')
   const given = e.fields as Record<string, unknown>
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw BAD_ARGUMENT('fields must be an object like {"celsius": "number"}')
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw BAD_ARGUMENT('fields must be an object like {"celsius": "number"}')
   const names = Object.keys(given)
   if (names.length === 0 || names.length > 64) throw BAD_ARGUMENT('a schema has 1-64 fields')
   const fields = dict<FieldSpec>()
@@ -91,7 +141,8 @@ function streamEntry(e: Record<string, unknown>): StreamEntry {
     const text = typeof spec === 'string' ? spec : (spec as FieldSpec)?.type
     const required = typeof spec === 'string' ? !spec.endsWith('?') : (spec as FieldSpec)?.required !== false
     const type = String(text).replace(/\?$/, '') as FieldType
-    if (!FIELD_TYPES.includes(type)) throw BAD_ARGUMENT(`field ${name}: type is one of ${FIELD_TYPES.join(', ')} (optional with a trailing ?)`)
+    if (!FIELD_TYPES.includes(type))
+      throw BAD_ARGUMENT(`field ${name}: type is one of ${FIELD_TYPES.join(', ')} (optional with a trailing ?)`)
     fields[name] = { type, required }
   }
   return { id: `${e.stream}:${e.version as number}`, stream: e.stream, version: e.version as number, fields }
@@ -99,31 +150,41 @@ function streamEntry(e: Record<string, unknown>): StreamEntry {
 
 /** Validate an entry's own shape for `register` (nothing that depends on what the register holds). */
 export function checkEntryShape(register: unknown, entry: unknown): { register: RegisterName; entry: RegisterEntry } {
-  if (!(REGISTERS as readonly string[]).includes(register as string)) throw BAD_ARGUMENT(`register must be one of ${REGISTERS.join(', ')}`)
+  if (!(REGISTERS as readonly string[]).includes(register as string))
+    throw BAD_ARGUMENT(`register must be one of ${REGISTERS.join(', ')}`)
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw BAD_ARGUMENT('entry must be an object')
   const name = register as RegisterName
   const e = entry as Record<string, unknown>
-  const clean = name === 'ledger' ? ledgerEntry(e) : name === 'company' ? companyEntry(e) : name === 'streams' ? streamEntry(e) : networkEntry(e)
+  const clean =
+    name === 'ledger'
+      ? ledgerEntry(e)
+      : name === 'company'
+        ? companyEntry(e)
+        : name === 'streams'
+          ? streamEntry(e)
+          : networkEntry(e)
   return { register: name, entry: clean }
 }
 
 /** Whether a checked entry can be appended to the register as it stands (ids unique, network parents present). */
-export function checkEntryFits(register: RegisterName, entry: RegisterEntry, existing: { [name in RegisterName]: RegisterEntry[] }): void {
-  if (existing[register].some((x) => x.id === entry.id)) throw BAD_ARGUMENT(`${register} already has an entry ${entry.id} (registers are append-only)`)
+export function checkEntryFits(
+  register: RegisterName,
+  entry: RegisterEntry,
+  existing: { [name in RegisterName]: RegisterEntry[] }
+): void {
+  if (existing[register].some((x) => x.id === entry.id))
+    throw BAD_ARGUMENT(`${register} already has an entry ${entry.id} (registers are append-only)`)
   if (register === 'network') {
     const parent = (entry as NetworkEntry).parent
-    if (parent !== null && !existing.network.some((x) => x.id === parent)) throw BAD_ARGUMENT(`network has no node ${parent}`)
+    if (parent !== null && !existing.network.some((x) => x.id === parent))
+      throw BAD_ARGUMENT(`network has no node ${parent}`)
   }
 }
 
-/** Validate an entry for `register`, given the entries already there. */
-export function checkEntry(register: unknown, entry: unknown, existing: { [name in RegisterName]: RegisterEntry[] }): { register: RegisterName; entry: RegisterEntry } {
-  const checked = checkEntryShape(register, entry)
-  checkEntryFits(checked.register, checked.entry, existing)
-  return checked
-}
-
-/** Balance per account and currency: debits minus credits, in minor units. Account names are data: null-prototype records. */
+/**
+ * Balance per account and currency: debits minus credits, in minor units. Account names are data: null-prototype
+ * records.
+ */
 export function ledgerBalances(entries: LedgerEntry[]): Dict<Dict<number>> {
   const out = dict<Dict<number>>()
   for (const e of entries) {
@@ -134,5 +195,3 @@ export function ledgerBalances(entries: LedgerEntry[]): Dict<Dict<number>> {
   }
   return out
 }
-
-export type { Json }

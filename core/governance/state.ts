@@ -25,8 +25,17 @@ export interface MemberState {
   active: boolean
 }
 
-export interface Approval { member: string; key: string; roles: string[]; id: string }
-export interface Rejection { member: string; reason: string; id: string }
+export interface Approval {
+  member: string
+  key: string
+  roles: string[]
+  id: string
+}
+export interface Rejection {
+  member: string
+  reason: string
+  id: string
+}
 
 export type ProposalStatus = 'open' | 'committed' | 'rejected' | 'withdrawn' | 'failed'
 
@@ -44,18 +53,38 @@ export interface ProposalState {
   closedBy: string | null
   /** Why a committed proposal could not be applied (status failed). */
   failure: string | null
-  /** Rejections or withdrawals made concurrently with the commit that closed it: a commit that had not seen them stands. */
+  /**
+   * Rejections or withdrawals made concurrently with the commit that closed it: a commit that had not seen them stands.
+   */
   overridden: string[]
 }
 
 /** An event that is a governance violation: a verification failure. */
-export interface GovIssue { id: string; code: 'INVALID_COMMIT' | 'BAD_GENESIS'; message: string }
+export interface GovIssue {
+  id: string
+  code: 'INVALID_COMMIT' | 'BAD_GENESIS'
+  message: string
+}
 /** An event that had no effect, and why (e.g. an approval from a revoked key). */
-export interface Ignored { id: string; reason: string }
-/** A key that signed two different events at one position: frozen from `seq` on (events other keys had cited still count). */
-export interface FrozenKey { key: string; seq: number }
+export interface Ignored {
+  id: string
+  reason: string
+}
+/**
+ * A key that signed two different events at one position: frozen from `seq` on (events other keys had cited still
+ * count).
+ */
+export interface FrozenKey {
+  key: string
+  seq: number
+}
 
-export interface Registers { company: RegisterEntry[]; ledger: RegisterEntry[]; network: RegisterEntry[]; streams: RegisterEntry[] }
+export interface Registers {
+  company: RegisterEntry[]
+  ledger: RegisterEntry[]
+  network: RegisterEntry[]
+  streams: RegisterEntry[]
+}
 
 export interface GovState {
   v: typeof STATE_VERSION
@@ -74,9 +103,15 @@ export interface GovState {
   height: number
 }
 
-export interface GenesisMember { name: string; roles: string[]; keys: string[] }
+export interface GenesisMember {
+  name: string
+  roles: string[]
+  keys: string[]
+}
 
-/** Who may sign: members, their keys and the policy. It changes only through committed member, key and policy actions. */
+/**
+ * Who may sign: members, their keys and the policy. It changes only through committed member, key and policy actions.
+ */
 export interface Authority {
   members: Dict<MemberState>
   /** Every key ever added → its member's name. */
@@ -91,17 +126,32 @@ export function genesisAuthority(payload: { [key: string]: Json }): Authority {
   const members = dict<MemberState>()
   const keys = new Map<string, string>()
   const list = payload.members
-  if (!Array.isArray(list) || list.length === 0 || list.length > 1000) throw BAD_ARGUMENT('genesis names 1-1000 members')
+  if (!Array.isArray(list) || list.length === 0 || list.length > 1000)
+    throw BAD_ARGUMENT('genesis names 1-1000 members')
   for (const m of list as unknown as GenesisMember[]) {
-    if (typeof m?.name !== 'string' || m.name.length === 0 || m.name.length > 128 || own(members, m.name) || !Array.isArray(m.roles) || !Array.isArray(m.keys)) {
+    if (
+      typeof m?.name !== 'string' ||
+      m.name.length === 0 ||
+      m.name.length > 128 ||
+      own(members, m.name) ||
+      !Array.isArray(m.roles) ||
+      !Array.isArray(m.keys)
+    ) {
       throw BAD_ARGUMENT('genesis members are {name, roles, keys} with unique names')
     }
-    if (!m.roles.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,31}$/.test(r))) throw BAD_ARGUMENT('genesis roles are lower-case names')
+    if (!m.roles.every((r) => typeof r === 'string' && /^[a-z][a-z0-9_-]{0,31}$/.test(r)))
+      throw BAD_ARGUMENT('genesis roles are lower-case names')
     for (const k of m.keys) {
       if (!isHex(k, 32) || keys.has(k)) throw BAD_ARGUMENT('genesis keys are unique 32-byte hex keys')
       keys.set(k, m.name)
     }
-    members[m.name] = { name: m.name, roles: [...new Set(m.roles)].sort(), keys: [...m.keys].sort(), revokedKeys: [], active: true }
+    members[m.name] = {
+      name: m.name,
+      roles: [...new Set(m.roles)].sort(),
+      keys: [...m.keys].sort(),
+      revokedKeys: [],
+      active: true
+    }
   }
   const policy = payload.policy === undefined ? defaultPolicy() : checkPolicy(payload.policy)
   return { members, keys, policy }
@@ -112,21 +162,46 @@ export function genesisState(vaultId: string, payload: { [key: string]: Json }, 
   const flags = dict<boolean>()
   for (const flag of Object.keys(authority.policy.flags).sort()) flags[flag] = false
   return {
-    v: STATE_VERSION, vaultId, name: typeof payload.name === 'string' ? payload.name : '', settings: dict(), members: authority.members,
-    policy: authority.policy, flags, registers: emptyRegisters(), proposals: dict(), issues: [], ignored: [], frozen: [], height: 1
+    v: STATE_VERSION,
+    vaultId,
+    name: typeof payload.name === 'string' ? payload.name : '',
+    settings: dict(),
+    members: authority.members,
+    policy: authority.policy,
+    flags,
+    registers: emptyRegisters(),
+    proposals: dict(),
+    issues: [],
+    ignored: [],
+    frozen: [],
+    height: 1
   }
 }
 
 /** The state of a vault whose genesis cannot be read: no members (nothing can be signed), one issue. */
 export function brokenState(vaultId: string, message: string): GovState {
   return {
-    v: STATE_VERSION, vaultId, name: '', settings: dict(), members: dict(), policy: defaultPolicy(), flags: dict(),
-    registers: emptyRegisters(), proposals: dict(), issues: [{ id: vaultId, code: 'BAD_GENESIS', message }], ignored: [], frozen: [], height: 0
+    v: STATE_VERSION,
+    vaultId,
+    name: '',
+    settings: dict(),
+    members: dict(),
+    policy: defaultPolicy(),
+    flags: dict(),
+    registers: emptyRegisters(),
+    proposals: dict(),
+    issues: [{ id: vaultId, code: 'BAD_GENESIS', message }],
+    ignored: [],
+    frozen: [],
+    height: 0
   }
 }
 
 /** Which member holds `key`, and whether the key and member are active. */
-export function keyOwner(state: { members: Dict<MemberState> }, key: string): { member: MemberState; active: boolean } | null {
+export function keyOwner(
+  state: { members: Dict<MemberState> },
+  key: string
+): { member: MemberState; active: boolean } | null {
   for (const m of Object.values(state.members)) {
     if (m.keys.includes(key)) return { member: m, active: m.active }
     if (m.revokedKeys.includes(key)) return { member: m, active: false }
@@ -134,7 +209,10 @@ export function keyOwner(state: { members: Dict<MemberState> }, key: string): { 
   return null
 }
 
-/** The member holding `key` in an authority, and whether key and member are active (indexed: the fold asks this per event). */
+/**
+ * The member holding `key` in an authority, and whether key and member are active (indexed: the fold asks this per
+ * event).
+ */
 export function authorOf(a: Authority, key: string): { member: MemberState; active: boolean } | null {
   const name = a.keys.get(key)
   const m = name === undefined ? undefined : own(a.members, name)

@@ -40,7 +40,10 @@ export class Versions {
   /** The authority after commits 0..i, each applied if it fits (the vault's running authority). */
   private readonly prefix: Authority[] = []
 
-  constructor(private readonly rootAuth: Authority, private readonly actionAt: (ac: number) => Action) {
+  constructor(
+    private readonly rootAuth: Authority,
+    private readonly actionAt: (ac: number) => Action
+  ) {
     this.root = this.intern(-1, [])
     this.root.auth = rootAuth
   }
@@ -71,7 +74,9 @@ export class Versions {
     return this.intern(ac, [...v.missing, ...gap])
   }
 
-  /** The version of a causal past made of the pasts of `parents` (null entries: parts that do not reach the genesis). */
+  /**
+   * The version of a causal past made of the pasts of `parents` (null entries: parts that do not reach the genesis).
+   */
   joinAll(parents: (Version | null)[]): Version | null {
     let out: Version | null = null
     for (const v of parents) {
@@ -113,7 +118,9 @@ export class Versions {
   }
 }
 
-/** An authority action that does not fit (e.g. a key two concurrent commits both added) leaves the authority as it was. */
+/**
+ * An authority action that does not fit (e.g. a key two concurrent commits both added) leaves the authority as it was.
+ */
 export function applyIfFits(auth: Authority, action: Action): Authority {
   try {
     checkAuthority(auth, action)

@@ -36,7 +36,8 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
     'proof.checkpoint': async () => makeCheckpoint(vault),
     'proof.consistency': async (args) => {
       const a = obj(args)
-      const from = optString(a.from, 'from', 64), to = optString(a.to, 'to', 64)
+      const from = optString(a.from, 'from', 64),
+        to = optString(a.to, 'to', 64)
       if (!from || !to) throw BAD_ARGUMENT('from and to name two checkpoints (their ids)')
       return proveConsistency(vault, from, to)
     },
@@ -47,7 +48,12 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
     },
     'bundle.export': async (args) => {
       const since = obj(args).since ?? {}
-      if (typeof since !== 'object' || since === null || Array.isArray(since) || !Object.values(since).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
+      if (
+        typeof since !== 'object' ||
+        since === null ||
+        Array.isArray(since) ||
+        !Object.values(since).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
+      ) {
         throw BAD_ARGUMENT('since maps author keys to feed lengths')
       }
       const bundle = await vault.exportBundle(since as Record<string, number>)
@@ -55,7 +61,8 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
     },
     'bundle.import': async (args) => {
       const text = obj(args).text
-      if (typeof text !== 'string' || text.length === 0 || text.length > MAX_BUNDLE_TEXT) throw BAD_ARGUMENT(`text is a bundle file's content (at most ${MAX_BUNDLE_TEXT} bytes)`)
+      if (typeof text !== 'string' || text.length === 0 || text.length > MAX_BUNDLE_TEXT)
+        throw BAD_ARGUMENT(`text is a bundle file's content (at most ${MAX_BUNDLE_TEXT} bytes)`)
       parseBounded(text, MAX_BUNDLE_TEXT, 16) // refuse non-JSON and deep nesting before the vault reads it
       return vault.importBundle(text)
     }

@@ -25,12 +25,17 @@ export interface GovernanceMethods {
   'gov.reject': (args: { proposal: string; reason: string }) => Promise<ProposalView>
   'gov.withdraw': (args: { proposal: string }) => Promise<ProposalView>
   'gov.commit': (args: { proposal: string }) => Promise<ProposalView>
-  'ledger.balances': (args: Record<string, never>) => Promise<{ entries: LedgerEntry[]; balances: Record<string, Record<string, number>> }>
+  'ledger.balances': (
+    args: Record<string, never>
+  ) => Promise<{ entries: LedgerEntry[]; balances: Record<string, Record<string, number>> }>
 }
 
 /** What a proposal still needs under the current policy, and whether it is past expiry. */
 export function viewProposal(state: GovState, p: ProposalState, now: Date = new Date()): ProposalView {
-  const missing = p.status === 'open' ? missingApprovals(rulesFor(state.policy, p.action.kind, p.action.args), p.proposer, p.approvals) : []
+  const missing =
+    p.status === 'open'
+      ? missingApprovals(rulesFor(state.policy, p.action.kind, p.action.args), p.proposer, p.approvals)
+      : []
   return { ...p, missing, expired: p.status === 'open' && now.toISOString() > p.expiresAt }
 }
 
@@ -46,12 +51,22 @@ export function inboxOf(vault: Pick<Vault, 'member' | 'state'>, now: Date = new 
 }
 
 /** The governance domain's view of the vault: the folded state and the five signed acts. */
-export type GovernanceVault = Pick<Vault, 'state' | 'member' | 'proposal' | 'propose' | 'approve' | 'reject' | 'withdraw' | 'commit'>
+export type GovernanceVault = Pick<
+  Vault,
+  'state' | 'member' | 'proposal' | 'propose' | 'approve' | 'reject' | 'withdraw' | 'commit'
+>
 
 export const governanceDomain: Domain<GovernanceMethods, GovernanceVault> = {
   meta: {
-    'gov.state': reads, 'gov.inbox': reads, 'gov.proposals': reads, 'gov.show': reads,
-    'gov.propose': signs, 'gov.approve': signs, 'gov.reject': signs, 'gov.withdraw': signs, 'gov.commit': signs,
+    'gov.state': reads,
+    'gov.inbox': reads,
+    'gov.proposals': reads,
+    'gov.show': reads,
+    'gov.propose': signs,
+    'gov.approve': signs,
+    'gov.reject': signs,
+    'gov.withdraw': signs,
+    'gov.commit': signs,
     'ledger.balances': reads
   },
   build: ({ vault }) => ({
@@ -59,7 +74,9 @@ export const governanceDomain: Domain<GovernanceMethods, GovernanceVault> = {
     'gov.inbox': async () => inboxOf(vault),
     'gov.proposals': async (args) => {
       const status = optString(obj(args).status, 'status', 16)
-      return Object.values(vault.state.proposals).filter((p) => !status || p.status === status).map((p) => viewProposal(vault.state, p))
+      return Object.values(vault.state.proposals)
+        .filter((p) => !status || p.status === status)
+        .map((p) => viewProposal(vault.state, p))
     },
     'gov.show': async (args) => viewProposal(vault.state, vault.proposal(String(obj(args).proposal ?? ''))),
     'gov.propose': async (args) => {

@@ -1,4 +1,7 @@
-/** What a host hands core beside the vault: capabilities that live outside core (the telemetry store, the lock policy). Sync's methods are a host extension (sync/methods.ts). */
+/**
+ * What a host hands core beside the vault: capabilities that live outside core (the telemetry store, the lock policy).
+ * Sync's methods are a host extension (sync/methods.ts).
+ */
 import type { TelemetryStore } from '../telemetry/store.js'
 
 /** Capabilities a host adds to the handler map (they live outside core). */

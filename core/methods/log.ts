@@ -8,13 +8,35 @@ import { exportYaml, type ExportVault } from '../audit-yaml.js'
 import type { Vault } from '../vault.js'
 import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
 
-export interface LogEntry { id: string; author: string; seq: number; ts: string; type: string; badge: Badge; payload?: SignedEvent['payload'] }
-export interface LogEntryDetail extends LogEntry { payload: SignedEvent['payload']; raw: string }
+export interface LogEntry {
+  id: string
+  author: string
+  seq: number
+  ts: string
+  type: string
+  badge: Badge
+  payload?: SignedEvent['payload']
+}
+export interface LogEntryDetail extends LogEntry {
+  payload: SignedEvent['payload']
+  raw: string
+}
 
 export interface LogMethods {
-  /** The append-only YAML audit chain of the whole log, as `tresor export` writes it (a log that does not verify is not exported). */
+  /**
+   * The append-only YAML audit chain of the whole log, as `tresor export` writes it (a log that does not verify is not
+   * exported).
+   */
   'log.exportYaml': (args: Record<never, never>) => Promise<{ text: string; events: number }>
-  'log.list': (args: { offset?: number; limit?: number; type?: string; author?: string; from?: string; to?: string; payloads?: boolean }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
+  'log.list': (args: {
+    offset?: number
+    limit?: number
+    type?: string
+    author?: string
+    from?: string
+    to?: string
+    payloads?: boolean
+  }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
   'log.get': (args: { author: string; seq: number }) => Promise<LogEntryDetail>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
 }
@@ -31,13 +53,19 @@ export const logDomain: Domain<LogMethods, LogVault> = {
         const a = obj(args)
         const offset = optInt(a.offset, 'offset', 0, Number.MAX_SAFE_INTEGER, 0)
         const limit = optInt(a.limit, 'limit', 1, 1000, 100)
-        const filter = { type: optString(a.type, 'type', 64), author: optString(a.author, 'author', 64), from: optString(a.from, 'from', 30), to: optString(a.to, 'to', 30) }
+        const filter = {
+          type: optString(a.type, 'type', 64),
+          author: optString(a.author, 'author', 64),
+          from: optString(a.from, 'from', 30),
+          to: optString(a.to, 'to', 30)
+        }
         await logView.refresh()
         const rows = logView.select(filter)
         const entries: LogEntry[] = rows.slice(offset, offset + limit).map((r) => ({ ...r, badge: logView.badge(r) }))
         if (a.payloads === true) {
           const docs = await vault.store.getMany(entries.map((e) => eventDocId(e.author, e.seq)))
-          for (const [i, doc] of docs.entries()) if (doc) entries[i]!.payload = (JSON.parse(doc.raw) as SignedEvent).payload
+          for (const [i, doc] of docs.entries())
+            if (doc) entries[i]!.payload = (JSON.parse(doc.raw) as SignedEvent).payload
         }
         return { entries, total: rows.length, ...logView.facets() }
       },
@@ -56,7 +84,9 @@ export const logDomain: Domain<LogMethods, LogVault> = {
       'log.exportYaml': async () => {
         vault.assertWritable('an export of a log that does not verify')
         const parts: string[] = []
-        const events = await exportYaml(vault, (chunk) => { parts.push(chunk) })
+        const events = await exportYaml(vault, (chunk) => {
+          parts.push(chunk)
+        })
         return { text: parts.join(''), events }
       },
       'log.appendNote': async (args) => {

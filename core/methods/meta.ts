@@ -9,7 +9,6 @@ import { BAD_ARGUMENT } from '../errors.js'
 import type { Vault } from '../vault.js'
 import type { HostProviders } from './host-providers.js'
 
-
 export interface MethodMeta {
   /** Uses the device key (signs, seals or unlocks): the call restarts the auto-lock timer. */
   signs: boolean
@@ -54,12 +53,14 @@ export function obj(args: unknown): Record<string, unknown> {
 
 export function optInt(v: unknown, name: string, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw BAD_ARGUMENT(`${name} must be an integer in [${min}, ${max}]`)
+  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max)
+    throw BAD_ARGUMENT(`${name} must be an integer in [${min}, ${max}]`)
   return v as number
 }
 
 export function optString(v: unknown, name: string, max: number): string | undefined {
   if (v === undefined) return undefined
-  if (typeof v !== 'string' || v.length > max) throw BAD_ARGUMENT(`${name} must be a string of at most ${max} characters`)
+  if (typeof v !== 'string' || v.length > max)
+    throw BAD_ARGUMENT(`${name} must be a string of at most ${max} characters`)
   return v
 }

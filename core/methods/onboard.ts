@@ -8,14 +8,29 @@ import { BUNDLE_ARGS, reads, signs, type Domain } from './meta.js'
 import type { Vault } from '../vault.js'
 
 /** Whether the host's folder holds a vault yet (the UI shows onboarding until it does). */
-export interface OnboardStatus { hasVault: boolean; dir: string; deviceKey: string | null; error: { code: string; message: string } | null }
+export interface OnboardStatus {
+  hasVault: boolean
+  dir: string
+  deviceKey: string | null
+  error: { code: string; message: string } | null
+}
 
 export interface OnboardMethods {
   'onboard.status': (args: Record<string, never>) => Promise<OnboardStatus>
-  'onboard.create': (args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }) => Promise<OnboardStatus>
+  'onboard.create': (args: {
+    vaultName: string
+    memberName: string
+    roles: string[]
+    passphrase: string
+  }) => Promise<OnboardStatus>
   'onboard.keygen': (args: { name: string; passphrase: string }) => Promise<{ publicKey: string }>
   'onboard.join': (args: { bundle: string; passphrase: string }) => Promise<OnboardStatus>
-  'onboard.joinCouch': (args: { url: string; user?: string; password?: string; passphrase: string }) => Promise<OnboardStatus>
+  'onboard.joinCouch': (args: {
+    url: string
+    user?: string
+    password?: string
+    passphrase: string
+  }) => Promise<OnboardStatus>
   'onboard.joinGit': (args: { url: string; token: string; passphrase: string }) => Promise<OnboardStatus>
 }
 
@@ -31,7 +46,9 @@ export const onboardDomain: Domain<OnboardMethods, Pick<Vault, 'dir' | 'device'>
     'onboard.joinGit': hosted
   },
   build: ({ vault }) => {
-    const opened = async () => { throw ALREADY_EXISTS('this folder already holds a vault') }
+    const opened = async () => {
+      throw ALREADY_EXISTS('this folder already holds a vault')
+    }
     return {
       'onboard.status': async () => ({ hasVault: true, dir: vault.dir, deviceKey: vault.device, error: null }),
       'onboard.create': opened,

@@ -13,7 +13,9 @@ export interface VaultStatus {
   unlocked: boolean
   /** `damaged`: the database itself is damaged; `vault.recover` (tresor recover) is the way back. */
   health: { state: Health['state']; reason: string | null; damaged: boolean }
-  /** After a recovery: the length this device's own feed must reach again before it signs (null: nothing to wait for). */
+  /**
+   * After a recovery: the length this device's own feed must reach again before it signs (null: nothing to wait for).
+   */
   catchUp: number | null
   events: number
   feeds: Record<string, { length: number; head: string }>
@@ -21,7 +23,9 @@ export interface VaultStatus {
 }
 
 /** What a recovery brought back (core/recover.ts), and one line per peer asked. */
-export interface RecoveryResult extends RecoveryReport { peers: string[] }
+export interface RecoveryResult extends RecoveryReport {
+  peers: string[]
+}
 
 export interface VaultMethods {
   'vault.status': (args: Record<string, never>) => Promise<VaultStatus>
@@ -53,7 +57,14 @@ export function statusOf(vault: Vault): VaultStatus {
     catchUp: vault.awaitingCatchUp,
     events: Object.values(feeds).reduce((n, f) => n + f.length, 0),
     feeds,
-    lastCheck: report && { ok: report.ok, mode: report.mode, checked: report.checked, total: report.total, durationMs: report.durationMs, verifiedAt: report.verifiedAt }
+    lastCheck: report && {
+      ok: report.ok,
+      mode: report.mode,
+      checked: report.checked,
+      total: report.total,
+      durationMs: report.durationMs,
+      verifiedAt: report.verifiedAt
+    }
   }
 }
 
@@ -76,7 +87,12 @@ export const vaultDomain: Domain<VaultMethods> = {
       'vault.verify': async (args) => {
         progress = { task: 'verify', done: 0, total: 0 }
         try {
-          return await vault.verify({ full: obj(args).full === true, onProgress: (done, total) => { progress = { task: 'verify', done, total } } })
+          return await vault.verify({
+            full: obj(args).full === true,
+            onProgress: (done, total) => {
+              progress = { task: 'verify', done, total }
+            }
+          })
         } finally {
           progress = null
         }
@@ -88,8 +104,15 @@ export const vaultDomain: Domain<VaultMethods> = {
         await vault.unlock(passphrase)
         return { unlocked: true }
       },
-      'vault.lock': async () => { vault.lock(); return { unlocked: false } },
-      'vault.recover': async () => { throw UNKNOWN_METHOD('recovery is run by the host that holds the vault (tresor serve, the desktop app) or by tresor recover') }
+      'vault.lock': async () => {
+        vault.lock()
+        return { unlocked: false }
+      },
+      'vault.recover': async () => {
+        throw UNKNOWN_METHOD(
+          'recovery is run by the host that holds the vault (tresor serve, the desktop app) or by tresor recover'
+        )
+      }
     }
   }
 }

@@ -10,7 +10,6 @@ import { createHash, hash } from 'node:crypto'
 
 export type Hash = Uint8Array
 
-
 export function leafHash(data: Uint8Array): Hash {
   const input = new Uint8Array(data.length + 1) // input[0] = 0x00, the leaf prefix
   input.set(data, 1)
@@ -90,13 +89,18 @@ const equal = (a: Hash, b: Hash) => a.length === b.length && a.every((x, i) => x
 export function verifyInclusion(leaf: Hash, index: number, size: number, proof: Hash[], root: Hash): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false
   if (proof.some((h) => h.length !== 32) || leaf.length !== 32 || root.length !== 32) return false
-  let fn = index, sn = size - 1
+  let fn = index,
+    sn = size - 1
   let r = leaf
   for (const p of proof) {
     if (sn === 0) return false
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r)
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+      if (fn % 2 === 0)
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2)
+          sn = Math.floor(sn / 2)
+        }
     } else {
       r = nodeHash(r, p)
     }
@@ -114,15 +118,24 @@ export function verifyConsistency(size1: number, size2: number, proof: Hash[], r
   if (proof.length === 0) return false
   let path = proof
   if ((size1 & (size1 - 1)) === 0) path = [root1, ...proof]
-  let fn = size1 - 1, sn = size2 - 1
-  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
-  let fr = path[0]!, sr = path[0]!
+  let fn = size1 - 1,
+    sn = size2 - 1
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2)
+    sn = Math.floor(sn / 2)
+  }
+  let fr = path[0]!,
+    sr = path[0]!
   for (const c of path.slice(1)) {
     if (sn === 0) return false
     if (fn % 2 === 1 || fn === sn) {
       fr = nodeHash(c, fr)
       sr = nodeHash(c, sr)
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+      if (fn % 2 === 0)
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2)
+          sn = Math.floor(sn / 2)
+        }
     } else {
       sr = nodeHash(sr, c)
     }

@@ -11,7 +11,9 @@ import { parseEventDocId, eventDocId } from '../store.js'
 import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
 import type { Vault } from '../vault.js'
 
-/** What proofs read of the vault: the verified log, its heads and checkpoints, and (to sign a checkpoint) its append. */
+/**
+ * What proofs read of the vault: the verified log, its heads and checkpoints, and (to sign a checkpoint) its append.
+ */
 export type ProverVault = Pick<Vault, 'assertWritable' | 'flush' | 'heads' | 'store' | 'governanceEvents' | 'vaultId'>
 /** To sign one: that, and the vault's append, state and key. */
 export type CheckpointVault = ProverVault & Pick<Vault, 'append' | 'unlocked' | 'health' | 'member' | 'state' | 'dir'>
@@ -47,11 +49,21 @@ export async function indexLog(vault: ProverVault): Promise<LogIndex> {
       slots.set(String(doc.id), slot)
       if (doc.type === CHECKPOINT_TYPE) {
         const event = JSON.parse(String(doc.raw)) as DecodedEvent['event']
-        checkpoints.push({ id: String(doc.id), raw: String(doc.raw), author: slot.author, seq: slot.seq, payload: event.payload as unknown as CheckpointPayload })
+        checkpoints.push({
+          id: String(doc.id),
+          raw: String(doc.raw),
+          author: slot.author,
+          seq: slot.seq,
+          payload: event.payload as unknown as CheckpointPayload
+        })
       }
     }
   }
-  checkpoints.sort((a, b) => (a.payload.feeds.reduce((n, f) => n + f.length, 0) - b.payload.feeds.reduce((n, f) => n + f.length, 0)) || (a.id < b.id ? -1 : 1))
+  checkpoints.sort(
+    (a, b) =>
+      a.payload.feeds.reduce((n, f) => n + f.length, 0) - b.payload.feeds.reduce((n, f) => n + f.length, 0) ||
+      (a.id < b.id ? -1 : 1)
+  )
   return { leaves, slots, checkpoints }
 }
 
@@ -69,8 +81,11 @@ function base(vault: ProverVault) {
   const genesis = gov.find((e) => e.id === vault.vaultId)
   if (!genesis) throw NOT_FOUND('the genesis event is not loaded')
   return {
-    format: PROOF_FORMAT as typeof PROOF_FORMAT, v: 1 as const, vault: vault.vaultId,
-    genesis: canonicalize(genesis.event), gov: gov.filter((e) => e !== genesis).map((e) => canonicalize(e.event))
+    format: PROOF_FORMAT as typeof PROOF_FORMAT,
+    v: 1 as const,
+    vault: vault.vaultId,
+    genesis: canonicalize(genesis.event),
+    gov: gov.filter((e) => e !== genesis).map((e) => canonicalize(e.event))
   }
 }
 
@@ -85,7 +100,9 @@ export async function proveInclusion(vault: ProverVault, eventId: string): Promi
   const index = await indexLog(vault)
   const slot = index.slots.get(eventId)
   if (!slot) throw NOT_FOUND(`no verified event ${eventId.slice(0, 16)}… in this vault`)
-  const cp = [...index.checkpoints].reverse().find((c) => c.payload.feeds.some((f) => f.author === slot.author && f.length >= slot.seq))
+  const cp = [...index.checkpoints]
+    .reverse()
+    .find((c) => c.payload.feeds.some((f) => f.author === slot.author && f.length >= slot.seq))
   if (!cp) throw NOT_FOUND('no checkpoint covers this event yet: make one with tresor checkpoint')
   const length = cp.payload.feeds.find((f) => f.author === slot.author)!.length
   const path = inclusionProof(index.leaves.get(slot.author)!, slot.seq - 1, 0, length).map(toHex)
@@ -93,7 +110,11 @@ export async function proveInclusion(vault: ProverVault, eventId: string): Promi
 }
 
 /** Consistency proof between two checkpoints (ids), the earlier first. */
-export async function proveConsistency(vault: ProverVault, first: string, second: string): Promise<ConsistencyProofFile> {
+export async function proveConsistency(
+  vault: ProverVault,
+  first: string,
+  second: string
+): Promise<ConsistencyProofFile> {
   const index = await indexLog(vault)
   const find = (id: string) => {
     const hits = index.checkpoints.filter((c) => c.id.startsWith(id))
@@ -125,7 +146,9 @@ export async function maybeCheckpoint(vault: CheckpointVault): Promise<string | 
   const interval = typeof setting === 'number' && setting >= 1 ? setting : DEFAULT_CHECKPOINT_INTERVAL
   const total = Object.values(vault.heads()).reduce((n, h) => n + h.length, 0)
   const path = join(vault.dir, SCHEDULE_FILE)
-  const last = Number((await readJsonFileIfExists(path, 4096, 2).catch(() => null) as { at?: number } | null)?.at ?? 0)
+  const last = Number(
+    ((await readJsonFileIfExists(path, 4096, 2).catch(() => null)) as { at?: number } | null)?.at ?? 0
+  )
   if (total - last < interval) return null
   const index = await indexLog(vault)
   const covered = Math.max(0, ...index.checkpoints.map((c) => c.payload.feeds.reduce((n, f) => n + f.length, 0)))

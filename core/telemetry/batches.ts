@@ -18,10 +18,22 @@ const K_BATCH = '\xfftb\xff'
 const RANGE_END = '\xff\xff'
 
 const metaKey = (device: string, seq: number) => `${K_BATCH}${device}\xff${String(seq).padStart(12, '0')}`
-const docBytes = (doc: BatchDoc) => doc.header.length + doc.sig.length + doc.readings.reduce((n, r) => n + r.length + 3, 0) + 120
+const docBytes = (doc: BatchDoc) =>
+  doc.header.length + doc.sig.length + doc.readings.reduce((n, r) => n + r.length + 3, 0) + 120
 
 function metaLine(h: BatchHeader, hash: string, doc: BatchDoc): BatchMeta {
-  return { id: batchId(h.device, h.seq), device: h.device, seq: h.seq, hash, sealedAt: h.sealedAt, firstTs: h.firstTs, lastTs: h.lastTs, count: h.count, bytes: docBytes(doc), streams: h.streams }
+  return {
+    id: batchId(h.device, h.seq),
+    device: h.device,
+    seq: h.seq,
+    hash,
+    sealedAt: h.sealedAt,
+    firstTs: h.firstTs,
+    lastTs: h.lastTs,
+    count: h.count,
+    bytes: docBytes(doc),
+    streams: h.streams
+  }
 }
 
 export class BatchStore {
@@ -29,7 +41,11 @@ export class BatchStore {
   private headSeq = 0
   private headHash: string | null = null
 
-  constructor(private readonly db: Db, private readonly vaultId: string, private readonly device: string) {}
+  constructor(
+    private readonly db: Db,
+    private readonly vaultId: string,
+    private readonly device: string
+  ) {}
 
   /** This device's last batch. */
   get head(): { seq: number; hash: string | null } {
@@ -56,16 +72,27 @@ export class BatchStore {
   async load(dedup: DedupIndex): Promise<void> {
     await this.db.info() // PouchDB opens LevelDB lazily; the raw reads below need it open
     for await (const page of rawRange(this.db, { gt: K_BATCH, lt: K_BATCH + RANGE_END })) {
-      for (const [, v] of page) { const m = JSON.parse(v) as BatchMeta; this.metas.set(m.id, m) }
+      for (const [, v] of page) {
+        const m = JSON.parse(v) as BatchMeta
+        this.metas.set(m.id, m)
+      }
     }
     const own = [...this.metas.values()].filter((m) => m.device === this.device)
     this.headSeq = own.reduce((n, m) => Math.max(n, m.seq), 0)
     for (;;) {
-      const res = await this.db.allDocs({ startkey: batchId(this.device, this.headSeq + 1), endkey: batchId(this.device, 999_999_999_999), include_docs: true, limit: 100 })
+      const res = await this.db.allDocs({
+        startkey: batchId(this.device, this.headSeq + 1),
+        endkey: batchId(this.device, 999_999_999_999),
+        include_docs: true,
+        limit: 100
+      })
       if (res.rows.length === 0) break
       for (const row of res.rows) {
         const { header, hash, doc } = checkBatch(row.doc, this.vaultId, new Set([this.device]))
-        const keys = doc.readings.map((r) => { const reading = parseCanonical(r) as unknown as Reading; return dedupKey(reading.stream, reading.id) })
+        const keys = doc.readings.map((r) => {
+          const reading = parseCanonical(r) as unknown as Reading
+          return dedupKey(reading.stream, reading.id)
+        })
         const meta = metaLine(header, hash, doc)
         await rawBatch(this.db, [...dedup.sealedOps(keys, header.seq), this.metaOp(meta)])
         this.metas.set(meta.id, meta)
@@ -79,7 +106,9 @@ export class BatchStore {
     return { type: 'put', key: metaKey(meta.device, meta.seq), value: JSON.stringify(meta) }
   }
 
-  /** Store this device's next batch with its index lines (`ops`: the dedup lines of its readings); it becomes the head. */
+  /**
+   * Store this device's next batch with its index lines (`ops`: the dedup lines of its readings); it becomes the head.
+   */
   async putOwn(doc: BatchDoc, header: BatchHeader, hash: string, ops: RawOp[]): Promise<BatchMeta> {
     const [res] = await this.db.bulkDocs([doc as unknown as Doc])
     if (res?.error) throw INTERNAL(`could not store batch ${header.seq}: ${String(res.reason ?? res.error)}`)
@@ -103,7 +132,12 @@ export class BatchStore {
 
   /** This device's batches after `afterSeq`, as stored (with their revisions), oldest first. */
   async ownDocs(afterSeq: number, limit: number): Promise<BatchDoc[]> {
-    const res = await this.db.allDocs({ startkey: batchId(this.device, afterSeq + 1), endkey: batchId(this.device, this.headSeq), include_docs: true, limit })
+    const res = await this.db.allDocs({
+      startkey: batchId(this.device, afterSeq + 1),
+      endkey: batchId(this.device, this.headSeq),
+      include_docs: true,
+      limit
+    })
     return res.rows.map((r) => r.doc as unknown as BatchDoc)
   }
 }

@@ -23,18 +23,27 @@ export class DedupIndex {
   source: 'snapshot' | 'index' = 'index'
   private readonly pending = new Set<string>()
 
-  constructor(private readonly db: Db, private readonly dir: string) {}
+  constructor(
+    private readonly db: Db,
+    private readonly dir: string
+  ) {}
 
   /** Admitted, not sealed yet. */
   isPending(key: string): boolean {
     return this.pending.has(key)
   }
 
-  /** Of `candidates` (key and fingerprint of readings judged well-formed), the batch seq each one sealed already was sealed in. */
+  /**
+   * Of `candidates` (key and fingerprint of readings judged well-formed), the batch seq each one sealed already was
+   * sealed in.
+   */
   async sealedIn(candidates: readonly { key: string; fp: number }[]): Promise<Map<string, number>> {
     const confirm = candidates.filter((c) => !this.pending.has(c.key) && this.fps.has(c.fp)).map((c) => c.key)
     const sealed = new Map<string, number>()
-    const found = await rawGetMany(this.db, confirm.map((k) => K_DEDUP + k))
+    const found = await rawGetMany(
+      this.db,
+      confirm.map((k) => K_DEDUP + k)
+    )
     for (const [i, v] of found.entries()) if (v !== null) sealed.set(confirm[i]!, Number(v))
     return sealed
   }
@@ -88,7 +97,14 @@ export class DedupIndex {
     if (!buf) return null
     const nl = buf.indexOf(10)
     try {
-      const h = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { format?: string; v?: number; device?: string; headSeq?: number; size?: number; sha256?: string }
+      const h = JSON.parse(buf.subarray(0, nl).toString('utf8')) as {
+        format?: string
+        v?: number
+        device?: string
+        headSeq?: number
+        size?: number
+        sha256?: string
+      }
       const slots = buf.subarray(nl + 1)
       if (h.format !== 'tresor-fingerprints' || h.v !== 1 || h.device !== device || h.headSeq !== headSeq) return null
       if (createHash('sha256').update(slots).digest('hex') !== h.sha256) return null
@@ -101,7 +117,16 @@ export class DedupIndex {
   /** Only a table that covers every sealed key is worth keeping: call it with nothing pending. */
   async saveSnapshot(device: string, headSeq: number): Promise<void> {
     const slots = this.fps.snapshot()
-    const header = { format: 'tresor-fingerprints', v: 1, device, headSeq, size: this.fps.size, sha256: createHash('sha256').update(slots).digest('hex') }
-    await writeFile(join(this.dir, SNAPSHOT_FILE), Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), slots]), { mode: 0o600 })
+    const header = {
+      format: 'tresor-fingerprints',
+      v: 1,
+      device,
+      headSeq,
+      size: this.fps.size,
+      sha256: createHash('sha256').update(slots).digest('hex')
+    }
+    await writeFile(join(this.dir, SNAPSHOT_FILE), Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), slots]), {
+      mode: 0o600
+    })
   }
 }

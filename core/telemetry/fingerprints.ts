@@ -11,7 +11,8 @@
  * one disk lookup, never a false DUPLICATE.
  */
 export function fingerprint(key: string): number {
-  let a = 0x811c9dc5 | 0, b = 0x01000193 ^ key.length
+  let a = 0x811c9dc5 | 0,
+    b = 0x01000193 ^ key.length
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i)
     a = Math.imul(a ^ c, 0x01000193)
@@ -35,7 +36,7 @@ export class FingerprintSet {
   }
 
   private slot(fp: number): number {
-    return (fp % 0x100000000 >>> 0) & this.mask // low 32 bits pick the start slot
+    return ((fp % 0x100000000) >>> 0) & this.mask // low 32 bits pick the start slot
   }
 
   has(fp: number): boolean {
@@ -51,11 +52,17 @@ export class FingerprintSet {
     for (let i = this.slot(fp); ; i = (i + 1) & this.mask) {
       const v = this.slots[i]!
       if (v === fp) return
-      if (v === 0) { this.slots[i] = fp; this.size++; return }
+      if (v === 0) {
+        this.slots[i] = fp
+        this.size++
+        return
+      }
     }
   }
 
-  get bytes(): number { return this.slots.byteLength }
+  get bytes(): number {
+    return this.slots.byteLength
+  }
 
   /** The table's slots, for a snapshot (copied). */
   snapshot(): Uint8Array {

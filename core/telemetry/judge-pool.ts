@@ -12,26 +12,55 @@ import { leafHashText } from '../proofs/merkle.js'
 import { fingerprint } from './fingerprints.js'
 import { dedupKey, judgeLine, type TelemetryPolicy } from './reading.js'
 
-export interface JudgeJob { lines: string[]; schemas: [string, StreamEntry][]; policy: TelemetryPolicy; nowMs: number; defaultStream?: string }
+export interface JudgeJob {
+  lines: string[]
+  schemas: [string, StreamEntry][]
+  policy: TelemetryPolicy
+  nowMs: number
+  defaultStream?: string
+}
 
-/** One line's verdict; `ok` lines carry what the store needs, their leaf hash at `leaves[32*k]` (k = rank among ok lines). */
+/**
+ * One line's verdict; `ok` lines carry what the store needs, their leaf hash at `leaves[32*k]` (k = rank among ok
+ * lines).
+ */
 export type JudgedLine =
   | { index: number; ok: true; id: string; stream: string; ts: string; canonical: string; key: string; fp: number }
   | { index: number; ok: false; id: string | null; stream: string | null; code: string; reason: string }
 
-export interface JudgeOutput { lines: JudgedLine[]; leaves: Uint8Array }
+export interface JudgeOutput {
+  lines: JudgedLine[]
+  leaves: Uint8Array
+}
 
 export function judgeLines(task: JudgeJob): JudgeOutput {
-  const ctx = { schemas: new Map(task.schemas), policy: task.policy, nowMs: task.nowMs, defaultStream: task.defaultStream }
+  const ctx = {
+    schemas: new Map(task.schemas),
+    policy: task.policy,
+    nowMs: task.nowMs,
+    defaultStream: task.defaultStream
+  }
   const lines: JudgedLine[] = []
   const leaves: Uint8Array[] = []
   for (let index = 0; index < task.lines.length; index++) {
     const line = task.lines[index]!
     if (line.trim() === '') continue
     const j = judgeLine(line, ctx)
-    if (!j.ok) { lines.push({ index, ok: false, id: j.id, stream: j.stream, code: j.code, reason: j.reason }); continue }
+    if (!j.ok) {
+      lines.push({ index, ok: false, id: j.id, stream: j.stream, code: j.code, reason: j.reason })
+      continue
+    }
     const key = dedupKey(j.reading.stream, j.reading.id)
-    lines.push({ index, ok: true, id: j.reading.id, stream: j.reading.stream, ts: j.reading.ts, canonical: j.canonical, key, fp: fingerprint(key) })
+    lines.push({
+      index,
+      ok: true,
+      id: j.reading.id,
+      stream: j.reading.stream,
+      ts: j.reading.ts,
+      canonical: j.canonical,
+      key,
+      fp: fingerprint(key)
+    })
     leaves.push(leafHashText(j.canonical))
   }
   const flat = new Uint8Array(leaves.length * 32)
@@ -50,7 +79,7 @@ export class JudgePool {
 
   judge(task: JudgeJob): Promise<JudgeOutput> {
     if (!this.useWorker || task.lines.length < INLINE_BELOW) return Promise.resolve(judgeLines(task))
-    const w = this.worker ??= this.start()
+    const w = (this.worker ??= this.start())
     const job = ++this.job
     if (this.pending.size === 0) w.ref() // keep the process alive while a job is out
     return new Promise((resolve, reject) => {
@@ -73,7 +102,9 @@ export class JudgePool {
       this.worker = null
     }
     w.on('error', failAll)
-    w.on('exit', (code) => { if (this.pending.size > 0) failAll(new Error(`telemetry judge worker exited (${code})`)) })
+    w.on('exit', (code) => {
+      if (this.pending.size > 0) failAll(new Error(`telemetry judge worker exited (${code})`))
+    })
     w.unref()
     return w
   }

@@ -14,7 +14,12 @@ import type { Decision } from './reading.js'
 
 const K_QSEEN = '\xfftq\xff'
 
-export interface AdmitVerdict { id: string; decision: Decision | 'WAIT'; code?: string; reason?: string }
+export interface AdmitVerdict {
+  id: string
+  decision: Decision | 'WAIT'
+  code?: string
+  reason?: string
+}
 
 /** What judging a peer's batches uses of the store. */
 export interface PeerIntake {
@@ -34,11 +39,30 @@ export function quarantineId(receivedAt: string): string {
   return `tq!${receivedAt}!${randomBytes(6).toString('hex')}`
 }
 
-function quarantineDoc(receivedAt: string, source: string, id: string, code: string, reason: string, raw: unknown): Doc {
+function quarantineDoc(
+  receivedAt: string,
+  source: string,
+  id: string,
+  code: string,
+  reason: string,
+  raw: unknown
+): Doc {
   let text: string
-  try { text = JSON.stringify(raw) ?? String(raw) } catch { text = String(raw) }
+  try {
+    text = JSON.stringify(raw) ?? String(raw)
+  } catch {
+    text = String(raw)
+  }
   const receipt = { index: 0, id, stream: null, decision: 'QUARANTINE', code, reason }
-  return { _id: quarantineId(receivedAt), receivedAt, source, receipt, raw: text.slice(0, 4096), size: text.length, truncated: text.length > 4096 }
+  return {
+    _id: quarantineId(receivedAt),
+    receivedAt,
+    source,
+    receipt,
+    raw: text.slice(0, 4096),
+    size: text.length,
+    truncated: text.length > 4096
+  }
 }
 
 export async function admitPeerBatches(ctx: PeerIntake, docs: unknown[], source: string): Promise<AdmitVerdict[]> {
@@ -46,14 +70,17 @@ export async function admitPeerBatches(ctx: PeerIntake, docs: unknown[], source:
   const quarantined: Doc[] = []
   const quarantinedKeys: string[] = []
   const seenQuarantine = new Set<string>()
-  const order = docs.map((d) => ({ d, slot: parseBatchId(String((d as Doc)?._id ?? '')) }))
-    .sort((a, b) => (a.slot?.device ?? '').localeCompare(b.slot?.device ?? '') || (a.slot?.seq ?? 0) - (b.slot?.seq ?? 0))
+  const order = docs
+    .map((d) => ({ d, slot: parseBatchId(String((d as Doc)?._id ?? '')) }))
+    .sort(
+      (a, b) => (a.slot?.device ?? '').localeCompare(b.slot?.device ?? '') || (a.slot?.seq ?? 0) - (b.slot?.seq ?? 0)
+    )
   const quarantine = async (id: string, code: string, reason: string, d: unknown) => {
     verdicts.push({ id, decision: 'QUARANTINE', code, reason })
     const doc = quarantineDoc(ctx.receivedAt, source, id, code, reason, d)
     // The same forged document seen again (each pull round) is not recorded twice.
     const key = K_QSEEN + createHash('sha256').update(String(doc.raw)).digest('hex')
-    if (seenQuarantine.has(key) || await rawGet(ctx.db, key) !== null) return
+    if (seenQuarantine.has(key) || (await rawGet(ctx.db, key)) !== null) return
     seenQuarantine.add(key)
     quarantined.push(doc)
     quarantinedKeys.push(key)
@@ -71,18 +98,32 @@ export async function admitPeerBatches(ctx: PeerIntake, docs: unknown[], source:
     const held = ctx.batches.get(doc._id)
     if (held) {
       if (held.hash === hash) verdicts.push({ id, decision: 'DUPLICATE', reason: 'this batch is held already' })
-      else await quarantine(id, 'FORK', `conflicts with the batch ${header.seq} of ${header.device.slice(0, 12)}… held here (a fork)`, d)
+      else
+        await quarantine(
+          id,
+          'FORK',
+          `conflicts with the batch ${header.seq} of ${header.device.slice(0, 12)}… held here (a fork)`,
+          d
+        )
       continue
     }
     if (header.device === ctx.device) {
-      await quarantine(id, 'FORK', 'a batch in this device\'s own chain that this device never sealed', d)
+      await quarantine(id, 'FORK', "a batch in this device's own chain that this device never sealed", d)
       continue
     }
     if (header.seq > 1) {
       const prev = ctx.batches.get(batchId(header.device, header.seq - 1))
-      if (!prev) { verdicts.push({ id, decision: 'WAIT', reason: `waits for batch ${header.seq - 1} of its device` }); continue }
+      if (!prev) {
+        verdicts.push({ id, decision: 'WAIT', reason: `waits for batch ${header.seq - 1} of its device` })
+        continue
+      }
       if (prev.hash !== header.prev) {
-        await quarantine(id, 'FORK', `does not continue the chain: batch ${header.seq - 1} held here has another hash`, d)
+        await quarantine(
+          id,
+          'FORK',
+          `does not continue the chain: batch ${header.seq - 1} held here has another hash`,
+          d
+        )
         continue
       }
     }
@@ -91,7 +132,11 @@ export async function admitPeerBatches(ctx: PeerIntake, docs: unknown[], source:
   }
   if (quarantined.length > 0) {
     await ctx.record(quarantined)
-    await rawBatch(ctx.db, quarantinedKeys.map((key) => ({ type: 'put', key, value: '1' })), true)
+    await rawBatch(
+      ctx.db,
+      quarantinedKeys.map((key) => ({ type: 'put', key, value: '1' })),
+      true
+    )
   }
   return verdicts
 }

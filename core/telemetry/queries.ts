@@ -30,12 +30,24 @@ export interface TelemetryView {
 export class TelemetryReader {
   constructor(private readonly view: TelemetryView) {}
 
-  private get db(): Db { return this.view.db }
-  private get now(): () => number { return this.view.now }
-  private get policy() { return telemetryPolicy(this.view.vault.state.settings) }
-  private batchMetas(): BatchMeta[] { return this.view.metas() }
-  private get open() { return this.view.open() }
-  private get vault() { return this.view.vault }
+  private get db(): Db {
+    return this.view.db
+  }
+  private get now(): () => number {
+    return this.view.now
+  }
+  private get policy() {
+    return telemetryPolicy(this.view.vault.state.settings)
+  }
+  private batchMetas(): BatchMeta[] {
+    return this.view.metas()
+  }
+  private get open() {
+    return this.view.open()
+  }
+  private get vault() {
+    return this.view.vault
+  }
 
   async docs(ids: string[]): Promise<BatchDoc[]> {
     const out: BatchDoc[] = []
@@ -47,29 +59,59 @@ export class TelemetryReader {
   }
 
   /** Readings of the batches that may hold readings of `stream` in [fromMs, toMs], plus the unsealed ones. */
-  private async * readingsOf(stream: string | null, fromMs: number, toMs: number): AsyncGenerator<{ reading: Reading; order: string }> {
-    const from = new Date(fromMs).toISOString(), to = new Date(toMs).toISOString()
-    const ids = this.batchMetas().filter((m) => (stream === null || (ownKey(m.streams, stream) ?? 0) > 0) && m.lastTs >= from && m.firstTs <= to).map((m) => m.id)
+  private async *readingsOf(
+    stream: string | null,
+    fromMs: number,
+    toMs: number
+  ): AsyncGenerator<{ reading: Reading; order: string }> {
+    const from = new Date(fromMs).toISOString(),
+      to = new Date(toMs).toISOString()
+    const ids = this.batchMetas()
+      .filter((m) => (stream === null || (ownKey(m.streams, stream) ?? 0) > 0) && m.lastTs >= from && m.firstTs <= to)
+      .map((m) => m.id)
     for (let i = 0; i < ids.length; i += 20) {
       for (const doc of await this.docs(ids.slice(i, i + 20))) {
         for (const [k, text] of doc.readings.entries()) {
           const reading = JSON.parse(text) as Reading
-          if ((stream === null || reading.stream === stream) && reading.ts >= from && reading.ts <= to) yield { reading, order: `${doc._id}!${String(k).padStart(5, '0')}` }
+          if ((stream === null || reading.stream === stream) && reading.ts >= from && reading.ts <= to)
+            yield { reading, order: `${doc._id}!${String(k).padStart(5, '0')}` }
         }
       }
     }
     for (const [k, p] of this.open.entries()) {
-      if ((stream === null || p.stream === stream) && p.ts >= from && p.ts <= to) yield { reading: JSON.parse(p.canonical) as Reading, order: `~open!${String(k).padStart(5, '0')}` }
+      if ((stream === null || p.stream === stream) && p.ts >= from && p.ts <= to)
+        yield { reading: JSON.parse(p.canonical) as Reading, order: `~open!${String(k).padStart(5, '0')}` }
     }
   }
 
-  /** Per-stream metering: totals held, and over the last `windowMs` (by reading timestamp): count, rate, min/max/mean per numeric field, last values, receipts by decision. */
+  /**
+   * Per-stream metering: totals held, and over the last `windowMs` (by reading timestamp): count, rate, min/max/mean
+   * per numeric field, last values, receipts by decision.
+   */
   async streams(windowMs = 15 * 60_000): Promise<StreamMeter[]> {
-    const now = this.now(), start = now - windowMs
+    const now = this.now(),
+      start = now - windowMs
     const out = new Map<string, StreamMeter>()
     const meter = (stream: string) => {
       let m = out.get(stream)
-      if (!m) out.set(stream, (m = { stream, total: 0, window: { ms: windowMs, count: 0, rate: 0, firstTs: null, lastTs: null, fields: dict<FieldStats>(), last: null, receipts: { ADMIT: 0, DUPLICATE: 0, QUARANTINE: 0 } } }))
+      if (!m)
+        out.set(
+          stream,
+          (m = {
+            stream,
+            total: 0,
+            window: {
+              ms: windowMs,
+              count: 0,
+              rate: 0,
+              firstTs: null,
+              lastTs: null,
+              fields: dict<FieldStats>(),
+              last: null,
+              receipts: { ADMIT: 0, DUPLICATE: 0, QUARANTINE: 0 }
+            }
+          })
+        )
       return m
     }
     for (const e of this.vault.state.registers.streams as { stream: string }[]) meter(e.stream)
@@ -81,7 +123,10 @@ export class TelemetryReader {
       w.count++
       w.receipts.ADMIT++
       if (w.firstTs === null || reading.ts < w.firstTs) w.firstTs = reading.ts
-      if (w.lastTs === null || reading.ts >= w.lastTs) { w.lastTs = reading.ts; w.last = reading.values }
+      if (w.lastTs === null || reading.ts >= w.lastTs) {
+        w.lastTs = reading.ts
+        w.last = reading.values
+      }
       for (const [name, v] of Object.entries(reading.values)) {
         if (typeof v !== 'number') continue
         const f = ownKey(w.fields, name) ?? (w.fields[name] = { n: 0, min: v, max: v, mean: 0 })
@@ -111,16 +156,32 @@ export class TelemetryReader {
     if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw BAD_ARGUMENT('from and to must be UTC timestamps')
     const all: { reading: Reading; order: string }[] = []
     for await (const r of this.readingsOf(stream, fromMs, toMs)) all.push(r)
-    all.sort((a, b) => (a.reading.ts < b.reading.ts ? -1 : a.reading.ts > b.reading.ts ? 1 : a.order < b.order ? -1 : 1))
+    all.sort((a, b) =>
+      a.reading.ts < b.reading.ts ? -1 : a.reading.ts > b.reading.ts ? 1 : a.order < b.order ? -1 : 1
+    )
     return all.map((r) => r.reading)
   }
 
   /** Quarantined input, newest first. */
   async quarantine(limit = 100): Promise<QuarantineEntry[]> {
-    const res = await this.db.allDocs({ startkey: 'tq!\uffff', endkey: 'tq!', descending: true, include_docs: true, limit })
+    const res = await this.db.allDocs({
+      startkey: 'tq!\uffff',
+      endkey: 'tq!',
+      descending: true,
+      include_docs: true,
+      limit
+    })
     return res.rows.map((r) => {
       const d = r.doc as Doc
-      return { id: d._id, receivedAt: String(d.receivedAt), source: String(d.source), receipt: d.receipt as Receipt, raw: String(d.raw), size: Number(d.size), truncated: d.truncated === true }
+      return {
+        id: d._id,
+        receivedAt: String(d.receivedAt),
+        source: String(d.source),
+        receipt: d.receipt as Receipt,
+        raw: String(d.raw),
+        size: Number(d.size),
+        truncated: d.truncated === true
+      }
     })
   }
 
@@ -128,14 +189,17 @@ export class TelemetryReader {
   async verifyAll(): Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }> {
     const keys = everKeys(this.vault.state)
     const problems: { id: string; reason: string }[] = []
-    let batches = 0, readings = 0
+    let batches = 0,
+      readings = 0
     const metas = this.batchMetas()
     for (let i = 0; i < metas.length; i += 20) {
       for (const doc of await this.docs(metas.slice(i, i + 20).map((m) => m.id))) {
         try {
           const { header, hash } = checkBatch(doc, this.vault.vaultId, keys)
-          if (hash !== this.view.meta(doc._id)?.hash) throw TAMPERED('batch differs from the one indexed when it was stored')
-          if (header.seq > 1 && this.view.meta(batchId(header.device, header.seq - 1))?.hash !== header.prev) throw TAMPERED('batch does not continue its device\'s chain')
+          if (hash !== this.view.meta(doc._id)?.hash)
+            throw TAMPERED('batch differs from the one indexed when it was stored')
+          if (header.seq > 1 && this.view.meta(batchId(header.device, header.seq - 1))?.hash !== header.prev)
+            throw TAMPERED("batch does not continue its device's chain")
           batches++
           readings += header.count
         } catch (err) {

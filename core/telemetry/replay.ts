@@ -5,7 +5,11 @@ import type { Reading } from './reading.js'
  * Readings in order with their relative timing divided by `speed`: the pause
  * before each is (its ts - the previous ts) / speed. `sleep` is injectable.
  */
-export async function * replayTimed(readings: Reading[], speed: number, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): AsyncGenerator<Reading> {
+export async function* replayTimed(
+  readings: Reading[],
+  speed: number,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))
+): AsyncGenerator<Reading> {
   let prev: number | null = null
   for (const r of readings) {
     const t = Date.parse(r.ts)

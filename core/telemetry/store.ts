@@ -33,9 +33,19 @@ import type { Vault } from '../vault.js'
  * governed state (flag, schemas, policy), the READ-ONLY gate and the key's
  * signature over a batch header. Nothing else: it cannot append to the log.
  */
-export type TelemetryVault = Pick<Vault, 'vaultId' | 'device' | 'dir' | 'state' | 'unlocked' | 'assertWritable' | 'signDetached'>
+export type TelemetryVault = Pick<
+  Vault,
+  'vaultId' | 'device' | 'dir' | 'state' | 'unlocked' | 'assertWritable' | 'signDetached'
+>
 import { JudgePool, type JudgeOutput } from './judge-pool.js'
-import { dedupKey, streamSchemas, telemetryPolicy, type Receipt, type Reading, type TelemetryPolicy } from './reading.js'
+import {
+  dedupKey,
+  streamSchemas,
+  telemetryPolicy,
+  type Receipt,
+  type Reading,
+  type TelemetryPolicy
+} from './reading.js'
 import { batchId, proveReading, sealBatch, type BatchDoc, type ReadingProof } from './batch.js'
 import { TelemetryReader } from './queries.js'
 import { Wal, WAL_DIR, type Segment } from './wal.js'
@@ -44,7 +54,7 @@ import { BatchStore } from './batches.js'
 import { admitPeerBatches, quarantineId, type AdmitVerdict } from './peer-batches.js'
 import type { BatchMeta, QuarantineEntry, StreamMeter } from './types.js'
 
-export type { BatchMeta, FieldStats, QuarantineEntry, StreamMeter } from './types.js'
+export type { BatchMeta, QuarantineEntry, StreamMeter } from './types.js'
 export type { AdmitVerdict } from './peer-batches.js'
 
 export const TELEMETRY_DIR = 'telemetry'
@@ -53,10 +63,30 @@ const K_QBYTES = '\xfftm\xffquarantine-bytes'
 /** The flag that gates the module. */
 export const STREAMING_FLAG = 'streaming_enabled'
 
-interface Pending { canonical: string; stream: string; ts: string; leaf: Hash; key: string; segment: Segment }
+interface Pending {
+  canonical: string
+  stream: string
+  ts: string
+  leaf: Hash
+  key: string
+  segment: Segment
+}
 
-export interface IngestResult { receipts: Receipt[]; admitted: number; duplicates: number; quarantined: number }
-export interface Usage { usedBytes: number; budgetBytes: number; full: boolean; walBytes: number; unforwardedBytes: number; quarantineBytes: number; unsealed: number }
+export interface IngestResult {
+  receipts: Receipt[]
+  admitted: number
+  duplicates: number
+  quarantined: number
+}
+export interface Usage {
+  usedBytes: number
+  budgetBytes: number
+  full: boolean
+  walBytes: number
+  unforwardedBytes: number
+  quarantineBytes: number
+  unsealed: number
+}
 
 function splitLines(text: string): string[] {
   const lines = text.split('\n')
@@ -82,7 +112,12 @@ export class TelemetryStore {
   private readonly dedup: DedupIndex
   private readonly batches: BatchStore
 
-  private constructor(readonly vault: TelemetryVault, readonly dir: string, readonly db: Db, private readonly now: () => number) {
+  private constructor(
+    readonly vault: TelemetryVault,
+    readonly dir: string,
+    readonly db: Db,
+    private readonly now: () => number
+  ) {
     this.wal = new Wal(dir, () => this.policy.budgetBytes)
     this.dedup = new DedupIndex(db, dir)
     this.batches = new BatchStore(db, vault.vaultId, vault.device)
@@ -101,28 +136,54 @@ export class TelemetryStore {
     return store
   }
 
-  get device(): string { return this.vault.device }
-  get policy(): TelemetryPolicy { return telemetryPolicy(this.vault.state.settings) }
-  get enabled(): boolean { return this.vault.state.flags[STREAMING_FLAG] === true }
-  get forwarded(): number { return this.forwardedSeq }
-  get head(): { seq: number; hash: string | null } { return this.batches.head }
+  get device(): string {
+    return this.vault.device
+  }
+  get policy(): TelemetryPolicy {
+    return telemetryPolicy(this.vault.state.settings)
+  }
+  get enabled(): boolean {
+    return this.vault.state.flags[STREAMING_FLAG] === true
+  }
+  get forwarded(): number {
+    return this.forwardedSeq
+  }
+  get head(): { seq: number; hash: string | null } {
+    return this.batches.head
+  }
   /** Where the fingerprint table came from at open: the snapshot written at the last close, or a scan of the index. */
-  get fingerprintSource(): 'snapshot' | 'index' { return this.dedup.source }
+  get fingerprintSource(): 'snapshot' | 'index' {
+    return this.dedup.source
+  }
   /** WAL lines that did not parse on open (kept on disk as evidence, never applied). */
-  get walRejected(): number { return this.wal.rejected }
+  get walRejected(): number {
+    return this.wal.rejected
+  }
 
   usage(): Usage {
     const walBytes = this.wal.bytes
     const usedBytes = walBytes + this.unforwardedBytes + this.quarantineBytes
     const budgetBytes = this.policy.budgetBytes
-    return { usedBytes, budgetBytes, full: usedBytes >= budgetBytes, walBytes, unforwardedBytes: this.unforwardedBytes, quarantineBytes: this.quarantineBytes, unsealed: this.open.length }
+    return {
+      usedBytes,
+      budgetBytes,
+      full: usedBytes >= budgetBytes,
+      walBytes,
+      unforwardedBytes: this.unforwardedBytes,
+      quarantineBytes: this.quarantineBytes,
+      unsealed: this.open.length
+    }
   }
 
   /** Resolves when the budget has room again (or after `maxMs`). For inputs that block instead of refusing. */
   waitForRoom(maxMs = 1000): Promise<void> {
     if (!this.usage().full) return Promise.resolve()
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); this.roomWaiters.delete(done); resolve() }
+      const done = () => {
+        clearTimeout(t)
+        this.roomWaiters.delete(done)
+        resolve()
+      }
       const t = setTimeout(done, maxMs)
       this.roomWaiters.add(done)
     })
@@ -143,15 +204,26 @@ export class TelemetryStore {
   async ingest(input: string | string[], opts: { stream?: string; source?: string } = {}): Promise<IngestResult> {
     if (this.closed) throw INTERNAL('the telemetry store is closed')
     if (this.failure) throw this.failure
-    if (!this.enabled) throw DISABLED(`telemetry is off: the ${STREAMING_FLAG} flag must be switched on by governance first`)
+    if (!this.enabled)
+      throw DISABLED(`telemetry is off: the ${STREAMING_FLAG} flag must be switched on by governance first`)
     this.vault.assertWritable('telemetry')
     const usage = this.usage()
-    if (usage.full) throw BACKPRESSURE(`telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes waiting here): retry after forwarding frees room`)
+    if (usage.full)
+      throw BACKPRESSURE(
+        `telemetry disk budget is full (${usage.usedBytes} of ${usage.budgetBytes} bytes waiting here): retry after forwarding frees room`
+      )
     const lines = typeof input === 'string' ? splitLines(input) : input
     const policy = this.policy
-    const judged = await this.judges.judge({ lines, schemas: [...streamSchemas(this.vault.state)], policy, nowMs: this.now(), defaultStream: opts.stream })
+    const judged = await this.judges.judge({
+      lines,
+      schemas: [...streamSchemas(this.vault.state)],
+      policy,
+      nowMs: this.now(),
+      defaultStream: opts.stream
+    })
     const run = this.gate.then(() => this.decide(lines, judged, policy, opts.source ?? 'api'))
-    this.gate = run.catch(() => undefined) // the gate only orders calls; each caller gets its own result or error from `run`
+    // the gate only orders calls; each caller gets its own result or error from `run`
+    this.gate = run.catch(() => undefined)
     const { result, writes, admitted } = await run
     try {
       await Promise.all(writes)
@@ -182,16 +254,31 @@ export class TelemetryStore {
       const { index } = j
       if (!j.ok) {
         const line = lines[index]!
-        const receipt: Receipt = { index, id: j.id, stream: j.stream, decision: 'QUARANTINE', code: j.code, reason: j.reason }
+        const receipt: Receipt = {
+          index,
+          id: j.id,
+          stream: j.stream,
+          decision: 'QUARANTINE',
+          code: j.code,
+          reason: j.reason
+        }
         receipts.push(receipt)
         const truncated = line.length > policy.maxReadingBytes
-        quarantined.push({ _id: quarantineId(receivedAt), receivedAt, source, receipt: receipt as unknown as Json, raw: truncated ? line.slice(0, 512) : line, size: Buffer.byteLength(line), truncated })
+        quarantined.push({
+          _id: quarantineId(receivedAt),
+          receivedAt,
+          source,
+          receipt: receipt as unknown as Json,
+          raw: truncated ? line.slice(0, 512) : line,
+          size: Buffer.byteLength(line),
+          truncated
+        })
         continue
       }
       const { canonical, key, fp, id, stream, ts } = j
       const leaf = out.leaves.subarray(rank * 32, rank * 32 + 32)
       rank++
-      const seenIn = this.dedup.isPending(key) ? 0 : sealedIn.get(key) ?? null
+      const seenIn = this.dedup.isPending(key) ? 0 : (sealedIn.get(key) ?? null)
       if (seenIn !== null) {
         const reason = `producer id ${id} was already admitted on ${stream}${seenIn > 0 ? ` (batch ${seenIn})` : ' (not yet sealed)'}`
         receipts.push({ index, id, stream, decision: 'DUPLICATE', code: 'DUPLICATE', reason })
@@ -204,9 +291,20 @@ export class TelemetryStore {
       receipts.push({ index, id, stream, decision: 'ADMIT' })
     }
     const writes = append.done()
-    if (duplicates.length > 0) quarantined.push({ _id: `td!${receivedAt}!${randomBytes(6).toString('hex')}`, receivedAt, source, duplicates: duplicates as unknown as Json })
+    if (duplicates.length > 0)
+      quarantined.push({
+        _id: `td!${receivedAt}!${randomBytes(6).toString('hex')}`,
+        receivedAt,
+        source,
+        duplicates: duplicates as unknown as Json
+      })
     if (quarantined.length > 0) writes.push(this.record(quarantined))
-    const result: IngestResult = { receipts, admitted: admitted.length, duplicates: duplicates.length, quarantined: receipts.length - admitted.length - duplicates.length }
+    const result: IngestResult = {
+      receipts,
+      admitted: admitted.length,
+      duplicates: duplicates.length,
+      quarantined: receipts.length - admitted.length - duplicates.length
+    }
     return { result, writes, admitted }
   }
 
@@ -222,21 +320,39 @@ export class TelemetryStore {
 
   private scheduleSeal(): void {
     const { batchMax, batchMs } = this.policy
-    if (this.open.length >= batchMax) { void this.seal().catch(() => undefined); return } // a failed seal sets this.failure (intake then refuses with it); its readings stay in the WAL
+    // A failed seal sets this.failure (intake then refuses with it) and its readings stay in the WAL: the catches only
+    // end the promise.
+    if (this.open.length >= batchMax) {
+      void this.seal().catch(() => undefined) // recorded in this.failure
+      return
+    }
     if (this.timer === null && this.open.length > 0) {
-      this.timer = setTimeout(() => { this.timer = null; void this.seal().catch(() => undefined) }, Math.max(0, this.openSince + batchMs - this.now())) // as above
+      this.timer = setTimeout(
+        () => {
+          this.timer = null
+          void this.seal().catch(() => undefined) // recorded in this.failure
+        },
+        Math.max(0, this.openSince + batchMs - this.now())
+      ) // as above
     }
   }
 
   /** Seal whatever is due (all of it with `force`). Needs the device key; while locked, readings wait in the WAL. */
   seal(force = false): Promise<void> {
-    this.sealing ??= this.sealLoop(force).finally(() => { this.sealing = null; if (!this.closed) this.scheduleSeal() })
+    this.sealing ??= this.sealLoop(force).finally(() => {
+      this.sealing = null
+      if (!this.closed) this.scheduleSeal()
+    })
     return this.sealing
   }
 
   private async sealLoop(force: boolean): Promise<void> {
     const { batchMax, batchMs } = this.policy
-    while (this.open.length > 0 && this.vault.unlocked && (force || this.open.length >= batchMax || this.now() - this.openSince >= batchMs)) {
+    while (
+      this.open.length > 0 &&
+      this.vault.unlocked &&
+      (force || this.open.length >= batchMax || this.now() - this.openSince >= batchMs)
+    ) {
       const take = this.open.splice(0, batchMax)
       this.openSince = this.now()
       try {
@@ -253,8 +369,10 @@ export class TelemetryStore {
   private async sealOne(take: Pending[]): Promise<void> {
     const sealedAt = new Date(this.now()).toISOString()
     const head = this.batches.head
-    const { doc, header, hash } = sealBatch({ vault: this.vault.vaultId, device: this.device, seq: head.seq + 1, prev: head.hash, sealedAt, readings: take },
-      (m) => this.vault.signDetached(m))
+    const { doc, header, hash } = sealBatch(
+      { vault: this.vault.vaultId, device: this.device, seq: head.seq + 1, prev: head.hash, sealedAt, readings: take },
+      (m) => this.vault.signDetached(m)
+    )
     const keys = take.map((p) => p.key)
     const meta = await this.batches.putOwn(doc, header, hash, this.dedup.sealedOps(keys, header.seq))
     this.unforwardedBytes += meta.bytes
@@ -284,13 +402,16 @@ export class TelemetryStore {
       if (this.vault.unlocked && !this.failure) await this.flush()
       else await this.gate
       // Only a table that covers every sealed key is worth keeping: nothing may be waiting unsealed.
-      if (!this.failure && this.open.length === 0) await this.dedup.saveSnapshot(this.device, this.head.seq).catch(() => undefined) // a table not saved is rebuilt from the index at the next open
+      if (!this.failure && this.open.length === 0)
+        // a table not saved is rebuilt from the index at the next open
+        await this.dedup.saveSnapshot(this.device, this.head.seq).catch(() => undefined)
     } finally {
       this.closed = true
       for (const w of [...this.roomWaiters]) w()
       await this.wal.close()
       await this.judges.close()
-      await syncBarrier(this.db).catch(() => undefined) // closing: whatever the barrier says, the WAL holds every acknowledged reading
+      // closing: whatever the barrier says, the WAL holds every acknowledged reading
+      await syncBarrier(this.db).catch(() => undefined)
       await this.db.close()
     }
   }
@@ -300,10 +421,10 @@ export class TelemetryStore {
   private async load(): Promise<void> {
     await this.batches.load(this.dedup)
     await this.dedup.load(this.device, this.head.seq)
-    const fwd = await readJsonFileIfExists(join(this.dir, FORWARD_FILE), 4096) as { forwardedSeq?: number } | null
+    const fwd = (await readJsonFileIfExists(join(this.dir, FORWARD_FILE), 4096)) as { forwardedSeq?: number } | null
     this.forwardedSeq = Number.isSafeInteger(fwd?.forwardedSeq) ? fwd!.forwardedSeq! : 0
     this.unforwardedBytes = this.batches.ownBytesAfter(this.forwardedSeq)
-    this.quarantineBytes = Number(await rawGet(this.db, K_QBYTES) ?? 0)
+    this.quarantineBytes = Number((await rawGet(this.db, K_QBYTES)) ?? 0)
     await this.replayWal()
   }
 
@@ -311,9 +432,16 @@ export class TelemetryStore {
   private async replayWal(): Promise<void> {
     await this.wal.replay(async (reading, line, segment) => {
       const key = dedupKey(String(reading.stream), String(reading.id))
-      if (this.dedup.isPending(key) || await this.dedup.sealedSeq(key) !== null) return false
+      if (this.dedup.isPending(key) || (await this.dedup.sealedSeq(key)) !== null) return false
       this.dedup.admit(key)
-      this.open.push({ canonical: line, stream: reading.stream, ts: reading.ts, leaf: leafHashText(line), key, segment })
+      this.open.push({
+        canonical: line,
+        stream: reading.stream,
+        ts: reading.ts,
+        leaf: leafHashText(line),
+        key,
+        segment
+      })
       return true
     })
     this.openSince = this.open.length > 0 ? 0 : this.now()
@@ -331,17 +459,30 @@ export class TelemetryStore {
   /** Record that the server holds this device's batches up to `seq`; frees their share of the budget. */
   async markForwarded(seq: number): Promise<void> {
     this.forwardedSeq = Math.min(seq, this.head.seq)
-    await writeJsonFile(join(this.dir, FORWARD_FILE), { format: 'tresor-telemetry-forward', v: 1, forwardedSeq: this.forwardedSeq })
+    await writeJsonFile(join(this.dir, FORWARD_FILE), {
+      format: 'tresor-telemetry-forward',
+      v: 1,
+      forwardedSeq: this.forwardedSeq
+    })
     this.unforwardedBytes = this.batches.ownBytesAfter(this.forwardedSeq)
     this.wakeRoomWaiters()
   }
 
   /** Judge batch documents pulled from a peer or server (peer-batches.ts); what is refused is kept with its reason. */
   admitBatches(docs: unknown[], source = 'sync'): Promise<AdmitVerdict[]> {
-    return admitPeerBatches({
-      db: this.db, vaultId: this.vault.vaultId, device: this.device, keys: everKeys(this.vault.state), batches: this.batches,
-      receivedAt: new Date(this.now()).toISOString(), record: (d) => this.record(d)
-    }, docs, source)
+    return admitPeerBatches(
+      {
+        db: this.db,
+        vaultId: this.vault.vaultId,
+        device: this.device,
+        keys: everKeys(this.vault.state),
+        batches: this.batches,
+        receivedAt: new Date(this.now()).toISOString(),
+        record: (d) => this.record(d)
+      },
+      docs,
+      source
+    )
   }
 
   // ---- review: batches, metering, replay, proofs, quarantine -------------------------------
@@ -351,37 +492,56 @@ export class TelemetryStore {
     return this.batches.all()
   }
 
-  /** The read side (metering, readings, quarantine, checks): core/telemetry/queries.ts, over a narrow view of this store. */
+  /**
+   * The read side (metering, readings, quarantine, checks): core/telemetry/queries.ts, over a narrow view of this
+   * store.
+   */
   private get reader(): TelemetryReader {
-    return this.readerCache ??= new TelemetryReader({
+    return (this.readerCache ??= new TelemetryReader({
       db: this.db,
       metas: () => this.batchMetas(),
       meta: (id) => this.batches.get(id),
       open: () => this.open,
       now: this.now,
       vault: this.vault
-    })
+    }))
   }
 
-  private docs(ids: string[]): Promise<BatchDoc[]> { return this.reader.docs(ids) }
-  streams(windowMs = 15 * 60_000): Promise<StreamMeter[]> { return this.reader.streams(windowMs) }
-  streamReadings(stream: string, range: { from?: string; to?: string } = {}): Promise<Reading[]> { return this.reader.streamReadings(stream, range) }
-  quarantine(limit = 100): Promise<QuarantineEntry[]> { return this.reader.quarantine(limit) }
-  verifyAll(): Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }> { return this.reader.verifyAll() }
+  private docs(ids: string[]): Promise<BatchDoc[]> {
+    return this.reader.docs(ids)
+  }
+  streams(windowMs = 15 * 60_000): Promise<StreamMeter[]> {
+    return this.reader.streams(windowMs)
+  }
+  streamReadings(stream: string, range: { from?: string; to?: string } = {}): Promise<Reading[]> {
+    return this.reader.streamReadings(stream, range)
+  }
+  quarantine(limit = 100): Promise<QuarantineEntry[]> {
+    return this.reader.quarantine(limit)
+  }
+  verifyAll(): Promise<{ batches: number; readings: number; problems: { id: string; reason: string }[] }> {
+    return this.reader.verifyAll()
+  }
 
   /** A proof that the reading `id` of `stream` is in a signed batch (sealing it first if it is still open). */
   async prove(stream: string, id: string): Promise<ReadingProof> {
     if (this.dedup.isPending(dedupKey(stream, id)) && this.vault.unlocked) await this.flush()
     const own = await this.dedup.sealedSeq(dedupKey(stream, id))
-    const candidates = own !== null ? [batchId(this.device, own)] : this.batchMetas().filter((m) => (ownKey(m.streams, stream) ?? 0) > 0).map((m) => m.id)
+    const candidates =
+      own !== null
+        ? [batchId(this.device, own)]
+        : this.batchMetas()
+            .filter((m) => (ownKey(m.streams, stream) ?? 0) > 0)
+            .map((m) => m.id)
     for (let i = 0; i < candidates.length; i += 20) {
       for (const doc of await this.docs(candidates.slice(i, i + 20))) {
-        const k = doc.readings.findIndex((t) => { const r = JSON.parse(t) as Reading; return r.stream === stream && r.id === id })
+        const k = doc.readings.findIndex((t) => {
+          const r = JSON.parse(t) as Reading
+          return r.stream === stream && r.id === id
+        })
         if (k >= 0) return proveReading(doc, k)
       }
     }
     throw NOT_FOUND(`no sealed reading ${id} on stream ${stream}`)
   }
-
 }
-

@@ -2,9 +2,25 @@
 import type { Json } from '../canonical.js'
 import type { Decision, Receipt } from './reading.js'
 
-export interface BatchMeta { id: string; device: string; seq: number; hash: string; sealedAt: string; firstTs: string; lastTs: string; count: number; bytes: number; streams: Record<string, number> }
+export interface BatchMeta {
+  id: string
+  device: string
+  seq: number
+  hash: string
+  sealedAt: string
+  firstTs: string
+  lastTs: string
+  count: number
+  bytes: number
+  streams: Record<string, number>
+}
 
-export interface FieldStats { n: number; min: number; max: number; mean: number }
+export interface FieldStats {
+  n: number
+  min: number
+  max: number
+  mean: number
+}
 
 export interface StreamMeter {
   stream: string
@@ -23,4 +39,12 @@ export interface StreamMeter {
   }
 }
 
-export interface QuarantineEntry { id: string; receivedAt: string; source: string; receipt: Receipt; raw: string; size: number; truncated: boolean }
+export interface QuarantineEntry {
+  id: string
+  receivedAt: string
+  source: string
+  receipt: Receipt
+  raw: string
+  size: number
+  truncated: boolean
+}

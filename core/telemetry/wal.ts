@@ -17,7 +17,14 @@ export const WAL_HEADER = journalHeader('tresor-telemetry-wal', 1)
 /** Start a new segment past this size. */
 const SEGMENT_BYTES = 8 << 20
 
-export interface Segment { n: number; path: string; journal: Journal | null; bytes: number; pending: number; writing: number }
+export interface Segment {
+  n: number
+  path: string
+  journal: Journal | null
+  bytes: number
+  pending: number
+  writing: number
+}
 
 /** The lines one intake call appends: to the current segment (a full one is rotated first), one write per segment. */
 export class WalAppend {
@@ -68,7 +75,10 @@ export class Wal {
   rejected = 0
 
   /** `budgetBytes`: the telemetry disk budget, which keeps segments small enough to free room promptly. */
-  constructor(private readonly dir: string, private readonly budgetBytes: () => number) {}
+  constructor(
+    private readonly dir: string,
+    private readonly budgetBytes: () => number
+  ) {}
 
   get bytes(): number {
     let n = 0
@@ -99,7 +109,14 @@ export class Wal {
 
   private async newSegment(n: number): Promise<Segment> {
     const path = join(this.dir, WAL_DIR, `${String(n).padStart(8, '0')}.wal`)
-    const seg: Segment = { n, path, journal: await Journal.open(path, WAL_HEADER), bytes: WAL_HEADER.length, pending: 0, writing: 0 }
+    const seg: Segment = {
+      n,
+      path,
+      journal: await Journal.open(path, WAL_HEADER),
+      bytes: WAL_HEADER.length,
+      pending: 0,
+      writing: 0
+    }
     this.segments.set(n, seg)
     return seg
   }
@@ -122,7 +139,13 @@ export class Wal {
       try {
         for (const line of await journal.entries()) {
           let reading: Reading
-          try { reading = parseCanonical(line) as unknown as Reading } catch { this.rejected++; seg.pending = Infinity; continue }
+          try {
+            reading = parseCanonical(line) as unknown as Reading
+          } catch {
+            this.rejected++
+            seg.pending = Infinity
+            continue
+          }
           if (await take(reading, line, seg)) seg.pending++
         }
       } finally {
@@ -137,7 +160,8 @@ export class Wal {
    * the batches durable. Says whether any was deleted (room was freed).
    */
   async reclaim(barrier: () => Promise<void>): Promise<boolean> {
-    if (this.current.pending === 0 && this.current.writing === 0 && this.current.bytes >= this.segmentLimit()) await this.rotate()
+    if (this.current.pending === 0 && this.current.writing === 0 && this.current.bytes >= this.segmentLimit())
+      await this.rotate()
     const done = [...this.segments.values()].filter((s) => s !== this.current && s.pending === 0 && s.writing === 0)
     if (done.length === 0) return false
     await barrier()

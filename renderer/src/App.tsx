@@ -40,18 +40,47 @@ function LockControl() {
     return (
       <div className="lock">
         <span className="good">Signing key unlocked</span>
-        <button type="button" className="secondary" onClick={() => void lock()}>Lock</button>
-        {keychain?.remembered && <button type="button" className="secondary" onClick={() => void lock(true)}>Lock and forget the passphrase</button>}
+        <button type="button" className="secondary" onClick={() => void lock()}>
+          Lock
+        </button>
+        {keychain?.remembered && (
+          <button type="button" className="secondary" onClick={() => void lock(true)}>
+            Lock and forget the passphrase
+          </button>
+        )}
       </div>
     )
   }
-  const submit = (e: FormEvent) => { e.preventDefault(); void unlock(passphrase, remember).then(() => setPassphrase('')) }
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    void unlock(passphrase, remember).then(() => setPassphrase(''))
+  }
   return (
     <form className="lock" onSubmit={submit} aria-label="Unlock the device key">
-      <label>Passphrase <input type="password" autoComplete="current-password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} required /></label>
-      {keychain?.ok && <label className="check"><input type="checkbox" checked={remember} onChange={(e) => setRemember(e.target.checked)} /> remember in the OS keychain</label>}
-      <button type="submit" disabled={job.busy}>Unlock</button>
-      {job.error && <span className="note-error" role="alert">{job.error.code === 'KEY_AUTH_FAILED' ? 'Wrong passphrase.' : job.error.message}</span>}
+      <label>
+        Passphrase{' '}
+        <input
+          type="password"
+          autoComplete="current-password"
+          value={passphrase}
+          onChange={(e) => setPassphrase(e.target.value)}
+          required
+        />
+      </label>
+      {keychain?.ok && (
+        <label className="check">
+          <input type="checkbox" checked={remember} onChange={(e) => setRemember(e.target.checked)} /> remember in the
+          OS keychain
+        </label>
+      )}
+      <button type="submit" disabled={job.busy}>
+        Unlock
+      </button>
+      {job.error && (
+        <span className="note-error" role="alert">
+          {job.error.code === 'KEY_AUTH_FAILED' ? 'Wrong passphrase.' : job.error.message}
+        </span>
+      )}
     </form>
   )
 }
@@ -65,9 +94,18 @@ function Nav() {
       <ul>
         {NAV.map((n) => (
           <li key={n.screen}>
-            <button type="button" className={screen === n.screen || (n.screen === 'inbox' && screen === 'proposal') ? 'nav on' : 'nav'}
-              aria-current={screen === n.screen ? 'page' : undefined} onClick={() => go(n.screen)}>
-              {n.label}{n.screen === 'inbox' && inbox > 0 ? <span className="count" aria-label={`${inbox} awaiting`}>{inbox}</span> : null}
+            <button
+              type="button"
+              className={screen === n.screen || (n.screen === 'inbox' && screen === 'proposal') ? 'nav on' : 'nav'}
+              aria-current={screen === n.screen ? 'page' : undefined}
+              onClick={() => go(n.screen)}
+            >
+              {n.label}
+              {n.screen === 'inbox' && inbox > 0 ? (
+                <span className="count" aria-label={`${inbox} awaiting`}>
+                  {inbox}
+                </span>
+              ) : null}
             </button>
           </li>
         ))}
@@ -79,32 +117,54 @@ function Nav() {
 function Current() {
   const screen = useAppStore(selectScreen)
   const { loadLedger } = useAppStore(useShallow((s) => ({ loadLedger: s.loadLedger })))
-  useEffect(() => { if (screen === 'registers') void loadLedger() }, [screen, loadLedger])
+  useEffect(() => {
+    if (screen === 'registers') void loadLedger()
+  }, [screen, loadLedger])
   switch (screen) {
-    case 'health': return <Health />
-    case 'inbox': return <Inbox />
-    case 'proposal': return <ProposalDetail />
-    case 'log': return <AuditLog />
-    case 'members': return <Members />
-    case 'flags': return <Flags />
-    case 'registers': return <Registers />
-    case 'telemetry': return <Telemetry />
-    case 'sync': return <Sync />
+    case 'health':
+      return <Health />
+    case 'inbox':
+      return <Inbox />
+    case 'proposal':
+      return <ProposalDetail />
+    case 'log':
+      return <AuditLog />
+    case 'members':
+      return <Members />
+    case 'flags':
+      return <Flags />
+    case 'registers':
+      return <Registers />
+    case 'telemetry':
+      return <Telemetry />
+    case 'sync':
+      return <Sync />
   }
 }
 
 export function App() {
   const status = useAppStore(selectStatus)
   const readOnly = useAppStore(selectReadOnly)
-  const { onboard, statusError, loadOnboard, loadStatus, loadGov } = useAppStore(useShallow((s) => ({
-    onboard: s.onboard, statusError: s.statusError, loadOnboard: s.loadOnboard, loadStatus: s.loadStatus, loadGov: s.loadGov
-  })))
+  const { onboard, statusError, loadOnboard, loadStatus, loadGov } = useAppStore(
+    useShallow((s) => ({
+      onboard: s.onboard,
+      statusError: s.statusError,
+      loadOnboard: s.loadOnboard,
+      loadStatus: s.loadStatus,
+      loadGov: s.loadGov
+    }))
+  )
   const govJob = useAppStore(selectJob('gov'))
-  useEffect(() => { void loadOnboard() }, [loadOnboard])
+  useEffect(() => {
+    void loadOnboard()
+  }, [loadOnboard])
   const hasVault = onboard?.hasVault === true
   useEffect(() => {
     if (!hasVault) return
-    const tick = () => { void loadStatus(); void loadGov() }
+    const tick = () => {
+      void loadStatus()
+      void loadGov()
+    }
     tick()
     const timer = setInterval(tick, POLL_MS)
     return () => clearInterval(timer)
@@ -114,16 +174,38 @@ export function App() {
     <>
       <header className="top">
         <h1>Tresor</h1>
-        {status && <p className="vault-name">{status.name} <Key hex={status.vaultId} /></p>}
+        {status && (
+          <p className="vault-name">
+            {status.name} <Key hex={status.vaultId} />
+          </p>
+        )}
         {status && <LockControl />}
       </header>
-      {readOnly && status && <div className="banner-wrap"><ReadOnlyBanner reason={status.health.reason} damaged={status.health.damaged} /></div>}
+      {readOnly && status && (
+        <div className="banner-wrap">
+          <ReadOnlyBanner reason={status.health.reason} damaged={status.health.damaged} />
+        </div>
+      )}
       <div className={hasVault ? 'layout' : 'layout single'}>
         {hasVault && <Nav />}
         <main>
           {!onboard && !statusError && <p className="muted">Opening the vault…</p>}
-          {onboard?.error && <section className="panel"><ErrorNote error={{ code: onboard.error.code, message: onboard.error.message } as never} what="open the vault" /></section>}
-          {statusError && !hasVault && <section className="panel"><ErrorNote error={statusError} what="reach the vault" /><button type="button" onClick={() => void loadOnboard()}>Try again</button></section>}
+          {onboard?.error && (
+            <section className="panel">
+              <ErrorNote
+                error={{ code: onboard.error.code, message: onboard.error.message } as never}
+                what="open the vault"
+              />
+            </section>
+          )}
+          {statusError && !hasVault && (
+            <section className="panel">
+              <ErrorNote error={statusError} what="reach the vault" />
+              <button type="button" onClick={() => void loadOnboard()}>
+                Try again
+              </button>
+            </section>
+          )}
           {onboard && !onboard.hasVault && !onboard.error && <Onboarding />}
           {hasVault && status && <Current />}
           {hasVault && govJob.error && <JobLine job={govJob} what="load governance" />}

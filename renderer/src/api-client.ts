@@ -15,7 +15,9 @@ import type { TresorBridge } from '../../main/preload.js'
 import type { IpcResult } from '../../main/ipc-handlers.js'
 
 declare global {
-  interface Window { tresor?: TresorBridge }
+  interface Window {
+    tresor?: TresorBridge
+  }
 }
 
 /** A core error, rebuilt on this side of the boundary (prototypes do not cross it). */
@@ -33,12 +35,19 @@ type Transport = (method: Method, args: unknown) => Promise<unknown>
 
 function isWireError(value: unknown): value is WireError {
   const e = value as WireError | null
-  return typeof e === 'object' && e !== null && e.type === 'VaultError' && typeof e.code === 'string' && typeof e.message === 'string'
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    e.type === 'VaultError' &&
+    typeof e.code === 'string' &&
+    typeof e.message === 'string'
+  )
 }
 
 function unwrap(envelope: unknown): unknown {
   const r = envelope as IpcResult | null
-  if (typeof r !== 'object' || r === null || typeof r.ok !== 'boolean') throw new ApiError('TRANSPORT', 'malformed answer from the host')
+  if (typeof r !== 'object' || r === null || typeof r.ok !== 'boolean')
+    throw new ApiError('TRANSPORT', 'malformed answer from the host')
   if (r.ok) return r.value
   if (!isWireError(r.error)) throw new ApiError('TRANSPORT', 'malformed error from the host')
   throw new ApiError(r.error.code, r.error.message)

@@ -4,7 +4,10 @@ import { useAppStore, type AppState, type Job } from './store.js'
 
 const noJob: Job = { busy: false, error: null, done: null }
 
-export const selectJob = (name: string) => (s: AppState): Job => s.jobs[name] ?? noJob
+export const selectJob =
+  (name: string) =>
+  (s: AppState): Job =>
+    s.jobs[name] ?? noJob
 export const selectScreen = (s: AppState) => s.screen
 export const selectStatus = (s: AppState) => s.status
 export const selectReadOnly = (s: AppState) => s.status?.health.state === 'read-only'

@@ -6,8 +6,20 @@
 import { withEntry } from './records.js'
 import { create, type StateCreator } from 'zustand'
 import type {
-  Action, GovState, LedgerEntry, LogEntry, LogEntryDetail, InclusionProofFile, OnboardStatus, ProposalView, Reading,
-  RecoveryResult, StreamMeter, TelemetryQuarantineEntry, TelemetryStatus, VerifyReport
+  Action,
+  GovState,
+  LedgerEntry,
+  LogEntry,
+  LogEntryDetail,
+  InclusionProofFile,
+  OnboardStatus,
+  ProposalView,
+  Reading,
+  RecoveryResult,
+  StreamMeter,
+  TelemetryQuarantineEntry,
+  TelemetryStatus,
+  VerifyReport
 } from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
 import type { VaultErrorCode } from '../../core/index.js'
@@ -18,12 +30,17 @@ export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flag
 export function asApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err
   // core's own check run in the page (core/forms.ts: a form's text made an action) throws a VaultError: keep its code
-  if (err instanceof Error && err.name === 'VaultError' && typeof (err as { code?: unknown }).code === 'string') return new ApiError((err as unknown as { code: VaultErrorCode }).code, err.message)
+  if (err instanceof Error && err.name === 'VaultError' && typeof (err as { code?: unknown }).code === 'string')
+    return new ApiError((err as unknown as { code: VaultErrorCode }).code, err.message)
   return new ApiError('TRANSPORT', err instanceof Error ? err.message : String(err))
 }
 
 /** A long or failing call's visible state: busy while it runs, the error if it failed. */
-export interface Job { busy: boolean; error: ApiError | null; done: string | null }
+export interface Job {
+  busy: boolean
+  error: ApiError | null
+  done: string | null
+}
 const idle: Job = { busy: false, error: null, done: null }
 
 export interface SessionSlice {
@@ -41,7 +58,10 @@ export interface SessionSlice {
   createVault(args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }): Promise<void>
   makeKey(args: { name: string; passphrase: string }): Promise<string | null>
   joinVault(args: { bundle: string; passphrase: string }): Promise<void>
-  joinFrom(kind: 'couch' | 'git', args: { url: string; user?: string; password?: string; token?: string; passphrase: string }): Promise<void>
+  joinFrom(
+    kind: 'couch' | 'git',
+    args: { url: string; user?: string; password?: string; token?: string; passphrase: string }
+  ): Promise<void>
   unlock(passphrase: string, remember?: boolean): Promise<void>
   lock(forget?: boolean): Promise<void>
   runFullCheck(): Promise<void>
@@ -77,7 +97,10 @@ export interface GovSlice {
   loadGov(): Promise<void>
   openProposal(id: string): void
   /** `job` names the form's own status line (each form shows only its own result). */
-  /** `action` may be a function building it from a form's text: a mistake there is the job's error, like the vault's refusal. */
+  /**
+   * `action` may be a function building it from a form's text: a mistake there is the job's error, like the vault's
+   * refusal.
+   */
   propose(action: Action | (() => Action), reason: string, job?: string): Promise<ProposalView | null>
   decide(kind: 'approve' | 'reject' | 'commit' | 'withdraw', proposal: string, reason?: string): Promise<void>
   loadLedger(): Promise<void>
@@ -103,168 +126,242 @@ type Slice<T> = StateCreator<AppState, [], [], T>
 /** How many log entries one request brings. */
 export const LOG_PAGE = 200
 
-const sessionSlice = (client: Send): Slice<SessionSlice> => (set, get) => ({
-  onboard: null,
-  status: null,
-  statusError: null,
-  screen: 'health',
-  jobs: {},
-  verifyResult: null,
-  recovery: null,
-  progress: null,
-  go: (screen) => set({ screen }),
-  run: async (name, fn, done) => {
-    set((s) => ({ jobs: { ...s.jobs, [name]: { busy: true, error: null, done: null } } }))
-    try {
-      const value = await fn()
-      set((s) => ({ jobs: { ...s.jobs, [name]: { ...idle, done: done ?? null } } }))
-      return value
-    } catch (err) {
-      set((s) => ({ jobs: { ...s.jobs, [name]: { ...idle, error: asApiError(err) } } }))
-      return null
+const sessionSlice =
+  (client: Send): Slice<SessionSlice> =>
+  (set, get) => ({
+    onboard: null,
+    status: null,
+    statusError: null,
+    screen: 'health',
+    jobs: {},
+    verifyResult: null,
+    recovery: null,
+    progress: null,
+    go: (screen) => set({ screen }),
+    run: async (name, fn, done) => {
+      set((s) => ({ jobs: { ...s.jobs, [name]: { busy: true, error: null, done: null } } }))
+      try {
+        const value = await fn()
+        set((s) => ({ jobs: { ...s.jobs, [name]: { ...idle, done: done ?? null } } }))
+        return value
+      } catch (err) {
+        set((s) => ({ jobs: { ...s.jobs, [name]: { ...idle, error: asApiError(err) } } }))
+        return null
+      }
+    },
+    loadOnboard: async () => {
+      try {
+        set({ onboard: await client('onboard.status', {}) })
+      } catch (err) {
+        set({ statusError: asApiError(err) })
+      }
+    },
+    loadStatus: async () => {
+      try {
+        set({ status: await client('vault.status', {}), statusError: null })
+      } catch (err) {
+        set({ status: null, statusError: asApiError(err) })
+      }
+    },
+    createVault: async (args) => {
+      const r = await get().run('onboard', () => client('onboard.create', args))
+      if (r) {
+        set({ onboard: r })
+        await get().loadStatus()
+      }
+    },
+    makeKey: async (args) => (await get().run('keygen', () => client('onboard.keygen', args)))?.publicKey ?? null,
+    joinVault: async (args) => {
+      const r = await get().run('onboard', () => client('onboard.join', args))
+      if (r) {
+        set({ onboard: r })
+        await get().loadStatus()
+      }
+    },
+    joinFrom: async (kind, args) => {
+      const r = await get().run('onboard', () =>
+        kind === 'couch'
+          ? client('onboard.joinCouch', {
+              url: args.url,
+              user: args.user,
+              password: args.password,
+              passphrase: args.passphrase
+            })
+          : client('onboard.joinGit', { url: args.url, token: args.token ?? '', passphrase: args.passphrase })
+      )
+      if (r) {
+        set({ onboard: r })
+        await get().loadStatus()
+      }
+    },
+    unlock: async (passphrase, remember) => {
+      await get().run('unlock', () => client('vault.unlock', { passphrase, ...(remember ? { remember: true } : {}) }))
+      await get().loadStatus()
+    },
+    lock: async (forget) => {
+      await get().run('unlock', () => client('vault.lock', forget ? { forget: true } : {}))
+      await get().loadStatus()
+    },
+    runFullCheck: async () => {
+      // Long work shows progress: ask core how far the check is while it runs.
+      const poll = setInterval(() => {
+        void client('vault.progress', {}).then(
+          (p) => set({ progress: p }),
+          () => undefined
+        )
+      }, 250)
+      const report = await get().run('verify', () => client('vault.verify', { full: true }), 'Full check finished.')
+      clearInterval(poll)
+      set({ progress: null })
+      if (report) set({ verifyResult: report })
+      // A full check can lift or set READ-ONLY: show what core now says.
+      await get().loadStatus()
+      get().setLogFilter(get().logFilter)
+    },
+    recoverVault: async (args) => {
+      const r = await get().run(
+        'recover',
+        () =>
+          client('vault.recover', {
+            passphrase: args.passphrase,
+            peers: args.peers,
+            ...(args.bundle ? { bundle: args.bundle } : {})
+          }),
+        'Recovery finished.'
+      )
+      if (r) set({ recovery: r })
+      await get().loadStatus()
+      get().setLogFilter(get().logFilter)
     }
-  },
-  loadOnboard: async () => {
-    try {
-      set({ onboard: await client('onboard.status', {}) })
-    } catch (err) {
-      set({ statusError: asApiError(err) })
+  })
+
+const logSlice =
+  (client: Send): Slice<LogSlice> =>
+  (set, get) => ({
+    logTotal: 0,
+    logTypes: [],
+    logAuthors: [],
+    logFilter: {},
+    logPages: {},
+    logGeneration: 0,
+    logDetail: null,
+    logProof: null,
+    setLogFilter: (filter) => {
+      set((s) => ({ logFilter: filter, logPages: {}, logGeneration: s.logGeneration + 1 }))
+      void get().loadLogPage(0)
+    },
+    loadLogPage: async (page) => {
+      const generation = get().logGeneration
+      const res = await get().run('log', () =>
+        client('log.list', { ...get().logFilter, offset: page * LOG_PAGE, limit: LOG_PAGE })
+      )
+      if (!res || generation !== get().logGeneration) return // a newer filter won
+      set((s) => ({
+        logPages: { ...s.logPages, [page]: res.entries },
+        logTotal: res.total,
+        logTypes: res.types,
+        logAuthors: res.authors
+      }))
+    },
+    openLogEntry: async (author, seq) => {
+      set({ logProof: null })
+      const detail = await get().run('logDetail', () => client('log.get', { author, seq }))
+      set({ logDetail: detail })
+    },
+    proveEvent: async (id) => {
+      const proof = await get().run('proof', () => client('proof.event', { id }))
+      set({ logProof: proof })
     }
-  },
-  loadStatus: async () => {
-    try {
-      set({ status: await client('vault.status', {}), statusError: null })
-    } catch (err) {
-      set({ status: null, statusError: asApiError(err) })
+  })
+
+const govSlice =
+  (client: Send): Slice<GovSlice> =>
+  (set, get) => ({
+    gov: null,
+    inbox: [],
+    proposals: [],
+    selected: null,
+    ledger: null,
+    loadGov: async () => {
+      const r = await get().run('gov', async () =>
+        Promise.all([client('gov.state', {}), client('gov.inbox', {}), client('gov.proposals', {})])
+      )
+      if (r) set({ gov: r[0].state, inbox: r[1], proposals: r[2] })
+    },
+    openProposal: (id) => set({ selected: id, screen: 'proposal' }),
+    propose: async (action, reason, job = 'propose') => {
+      const p = await get().run(
+        job,
+        async () => client('gov.propose', { action: typeof action === 'function' ? action() : action, reason }),
+        'Proposal signed.'
+      )
+      await get().loadGov()
+      return p
+    },
+    decide: async (kind, proposal, reason) => {
+      const label = {
+        approve: 'Approval signed.',
+        reject: 'Rejection signed.',
+        commit: 'Committed.',
+        withdraw: 'Withdrawn.'
+      }[kind]
+      await get().run(
+        'decide',
+        () =>
+          kind === 'reject'
+            ? client('gov.reject', { proposal, reason: reason ?? '' })
+            : client(`gov.${kind}`, { proposal }),
+        label
+      )
+      await Promise.all([get().loadGov(), get().loadStatus()])
+    },
+    loadLedger: async () => {
+      const r = await get().run('ledger', () => client('ledger.balances', {}))
+      if (r) set({ ledger: r })
     }
-  },
-  createVault: async (args) => {
-    const r = await get().run('onboard', () => client('onboard.create', args))
-    if (r) { set({ onboard: r }); await get().loadStatus() }
-  },
-  makeKey: async (args) => (await get().run('keygen', () => client('onboard.keygen', args)))?.publicKey ?? null,
-  joinVault: async (args) => {
-    const r = await get().run('onboard', () => client('onboard.join', args))
-    if (r) { set({ onboard: r }); await get().loadStatus() }
-  },
-  joinFrom: async (kind, args) => {
-    const r = await get().run('onboard', () => kind === 'couch'
-      ? client('onboard.joinCouch', { url: args.url, user: args.user, password: args.password, passphrase: args.passphrase })
-      : client('onboard.joinGit', { url: args.url, token: args.token ?? '', passphrase: args.passphrase }))
-    if (r) { set({ onboard: r }); await get().loadStatus() }
-  },
-  unlock: async (passphrase, remember) => {
-    await get().run('unlock', () => client('vault.unlock', { passphrase, ...(remember ? { remember: true } : {}) }))
-    await get().loadStatus()
-  },
-  lock: async (forget) => {
-    await get().run('unlock', () => client('vault.lock', forget ? { forget: true } : {}))
-    await get().loadStatus()
-  },
-  runFullCheck: async () => {
-    // Long work shows progress: ask core how far the check is while it runs.
-    const poll = setInterval(() => { void client('vault.progress', {}).then((p) => set({ progress: p }), () => undefined) }, 250)
-    const report = await get().run('verify', () => client('vault.verify', { full: true }), 'Full check finished.')
-    clearInterval(poll)
-    set({ progress: null })
-    if (report) set({ verifyResult: report })
-    // A full check can lift or set READ-ONLY: show what core now says.
-    await get().loadStatus()
-    get().setLogFilter(get().logFilter)
-  },
-  recoverVault: async (args) => {
-    const r = await get().run('recover', () => client('vault.recover', { passphrase: args.passphrase, peers: args.peers, ...(args.bundle ? { bundle: args.bundle } : {}) }),
-      'Recovery finished.')
-    if (r) set({ recovery: r })
-    await get().loadStatus()
-    get().setLogFilter(get().logFilter)
-  }
-})
+  })
 
-const logSlice = (client: Send): Slice<LogSlice> => (set, get) => ({
-  logTotal: 0,
-  logTypes: [],
-  logAuthors: [],
-  logFilter: {},
-  logPages: {},
-  logGeneration: 0,
-  logDetail: null,
-  logProof: null,
-  setLogFilter: (filter) => {
-    set((s) => ({ logFilter: filter, logPages: {}, logGeneration: s.logGeneration + 1 }))
-    void get().loadLogPage(0)
-  },
-  loadLogPage: async (page) => {
-    const generation = get().logGeneration
-    const res = await get().run('log', () => client('log.list', { ...get().logFilter, offset: page * LOG_PAGE, limit: LOG_PAGE }))
-    if (!res || generation !== get().logGeneration) return // a newer filter won
-    set((s) => ({ logPages: { ...s.logPages, [page]: res.entries }, logTotal: res.total, logTypes: res.types, logAuthors: res.authors }))
-  },
-  openLogEntry: async (author, seq) => {
-    set({ logProof: null })
-    const detail = await get().run('logDetail', () => client('log.get', { author, seq }))
-    set({ logDetail: detail })
-  },
-  proveEvent: async (id) => {
-    const proof = await get().run('proof', () => client('proof.event', { id }))
-    set({ logProof: proof })
-  }
-})
+const telemetrySlice =
+  (client: Send): Slice<TelemetrySlice> =>
+  (set, get) => ({
+    telemetryStatus: null,
+    streams: [],
+    streamReadings: Object.create(null) as Record<string, Reading[]>,
+    telemetryQuarantine: [],
+    loadTelemetry: async () => {
+      const r = await get().run('telemetry', async () =>
+        Promise.all([
+          client('telemetry.status', {}),
+          client('telemetry.streams', { windowMs: 3_600_000 }),
+          client('telemetry.quarantine', { limit: 50 })
+        ])
+      )
+      if (r) set({ telemetryStatus: r[0], streams: r[1], telemetryQuarantine: r[2] })
+    },
+    loadReadings: async (stream) => {
+      const r = await get().run(`readings:${stream}`, () => client('telemetry.readings', { stream, limit: 300 }))
+      if (r) set((s) => ({ streamReadings: withEntry(s.streamReadings, stream, r.readings) }))
+    }
+  })
 
-const govSlice = (client: Send): Slice<GovSlice> => (set, get) => ({
-  gov: null,
-  inbox: [],
-  proposals: [],
-  selected: null,
-  ledger: null,
-  loadGov: async () => {
-    const r = await get().run('gov', async () => Promise.all([client('gov.state', {}), client('gov.inbox', {}), client('gov.proposals', {})]))
-    if (r) set({ gov: r[0].state, inbox: r[1], proposals: r[2] })
-  },
-  openProposal: (id) => set({ selected: id, screen: 'proposal' }),
-  propose: async (action, reason, job = 'propose') => {
-    const p = await get().run(job, async () => client('gov.propose', { action: typeof action === 'function' ? action() : action, reason }), 'Proposal signed.')
-    await get().loadGov()
-    return p
-  },
-  decide: async (kind, proposal, reason) => {
-    const label = { approve: 'Approval signed.', reject: 'Rejection signed.', commit: 'Committed.', withdraw: 'Withdrawn.' }[kind]
-    await get().run('decide', () => kind === 'reject' ? client('gov.reject', { proposal, reason: reason ?? '' }) : client(`gov.${kind}`, { proposal }), label)
-    await Promise.all([get().loadGov(), get().loadStatus()])
-  },
-  loadLedger: async () => {
-    const r = await get().run('ledger', () => client('ledger.balances', {}))
-    if (r) set({ ledger: r })
-  }
-})
-
-const telemetrySlice = (client: Send): Slice<TelemetrySlice> => (set, get) => ({
-  telemetryStatus: null,
-  streams: [],
-  streamReadings: Object.create(null) as Record<string, Reading[]>,
-  telemetryQuarantine: [],
-  loadTelemetry: async () => {
-    const r = await get().run('telemetry', async () => Promise.all([client('telemetry.status', {}), client('telemetry.streams', { windowMs: 3_600_000 }), client('telemetry.quarantine', { limit: 50 })]))
-    if (r) set({ telemetryStatus: r[0], streams: r[1], telemetryQuarantine: r[2] })
-  },
-  loadReadings: async (stream) => {
-    const r = await get().run(`readings:${stream}`, () => client('telemetry.readings', { stream, limit: 300 }))
-    if (r) set((s) => ({ streamReadings: withEntry(s.streamReadings, stream, r.readings) }))
-  }
-})
-
-const syncSlice = (client: Send): Slice<SyncSlice> => (set, get) => ({
-  sync: null,
-  loadSync: async () => {
-    const r = await get().run('sync', () => client('sync.status', {}))
-    set({ sync: r })
-  }
-})
+const syncSlice =
+  (client: Send): Slice<SyncSlice> =>
+  (set, get) => ({
+    sync: null,
+    loadSync: async () => {
+      const r = await get().run('sync', () => client('sync.status', {}))
+      set({ sync: r })
+    }
+  })
 
 /** Assemble the store over a client (the real one by default; tests may pass their own). */
 export function createAppStore(client: Send = send) {
   return create<AppState>()((...a) => ({
-    ...sessionSlice(client)(...a), ...logSlice(client)(...a), ...govSlice(client)(...a), ...telemetrySlice(client)(...a), ...syncSlice(client)(...a)
+    ...sessionSlice(client)(...a),
+    ...logSlice(client)(...a),
+    ...govSlice(client)(...a),
+    ...telemetrySlice(client)(...a),
+    ...syncSlice(client)(...a)
   }))
 }
 

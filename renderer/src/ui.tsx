@@ -22,7 +22,11 @@ export function ErrorNote({ error, what }: { error: ApiError; what: string }) {
 export function JobLine({ job, what, busyText }: { job: Job; what: string; busyText?: string }) {
   return (
     <div className="job" aria-live="polite">
-      {job.busy && <p className="muted"><progress aria-label={busyText ?? 'Working'} /> {busyText ?? 'Working…'}</p>}
+      {job.busy && (
+        <p className="muted">
+          <progress aria-label={busyText ?? 'Working'} /> {busyText ?? 'Working…'}
+        </p>
+      )}
       {job.error && <ErrorNote error={job.error} what={what} />}
       {job.done && !job.busy && !job.error && <p className="good">{job.done}</p>}
     </div>
@@ -32,27 +36,58 @@ export function JobLine({ job, what, busyText }: { job: Job; what: string; busyT
 export function Empty({ title, children }: { title: string; children?: ReactNode }) {
   return (
     <div className="empty-state">
-      <p><strong>{title}</strong></p>
+      <p>
+        <strong>{title}</strong>
+      </p>
       {children}
     </div>
   )
 }
 
-export function Panel({ id, title, children, actions }: { id: string; title: string; children: ReactNode; actions?: ReactNode }) {
+export function Panel({
+  id,
+  title,
+  children,
+  actions
+}: {
+  id: string
+  title: string
+  children: ReactNode
+  actions?: ReactNode
+}) {
   return (
     <section className="panel" aria-labelledby={id}>
-      <div className="panel-head"><h2 id={id}>{title}</h2>{actions}</div>
+      <div className="panel-head">
+        <h2 id={id}>{title}</h2>
+        {actions}
+      </div>
       {children}
     </section>
   )
 }
 
 export function VerifyBadge({ badge }: { badge: 'verified' | 'unchecked' | 'failed' | 'forked' }) {
-  const text = { verified: '✓ verified', unchecked: '… not yet checked', failed: '✗ failed check', forked: '✗ forked key' }[badge]
-  const title = badge === 'forked' ? 'signed by a key that signed two different events at one position, at or before this one: it counts only where another key had acknowledged it' : text
-  return <span className={`badge badge-${badge}`} title={title}>{text}</span>
+  const text = {
+    verified: '✓ verified',
+    unchecked: '… not yet checked',
+    failed: '✗ failed check',
+    forked: '✗ forked key'
+  }[badge]
+  const title =
+    badge === 'forked'
+      ? 'signed by a key that signed two different events at one position, at or before this one: it counts only where another key had acknowledged it'
+      : text
+  return (
+    <span className={`badge badge-${badge}`} title={title}>
+      {text}
+    </span>
+  )
 }
 
 export function Key({ hex, name }: { hex: string; name?: string | null }) {
-  return <code className="key" title={hex}>{name ? `${name} (${short(hex)})` : short(hex)}</code>
+  return (
+    <code className="key" title={hex}>
+      {name ? `${name} (${short(hex)})` : short(hex)}
+    </code>
+  )
 }

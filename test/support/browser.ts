@@ -11,7 +11,12 @@ import { fileURLToPath } from 'node:url'
 export const CHROMIUM = process.env.TRESOR_CHROMIUM ?? '/usr/bin/chromium'
 export const SHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url))
 
-export interface Browser { context: BrowserContext; newPage(url: string): Promise<Page>; close(): Promise<void>; errors: string[] }
+export interface Browser {
+  context: BrowserContext
+  newPage(url: string): Promise<Page>
+  close(): Promise<void>
+  errors: string[]
+}
 
 export async function launchBrowser(): Promise<Browser> {
   const profile = await mkdtemp(join(tmpdir(), 'tresor-chromium-'))
@@ -30,7 +35,9 @@ export async function launchBrowser(): Promise<Browser> {
       const page = await context.newPage()
       // Uncaught errors and CSP violations are collected; the tests assert there are none.
       page.on('pageerror', (err) => errors.push(err.message))
-      page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()) })
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') errors.push(msg.text())
+      })
       await page.goto(url)
       return page
     },

@@ -11,7 +11,14 @@ const [dataDir, portArg] = process.argv.slice(2)
 mkdirSync(dataDir, { recursive: true })
 const Local = PouchDB.defaults({ prefix: join(dataDir, '/') })
 const app = express()
-app.use('/', expressPouchDB(Local, { configPath: join(dataDir, 'config.json'), logPath: join(dataDir, 'log.txt'), mode: 'fullCouchDB' }))
+app.use(
+  '/',
+  expressPouchDB(Local, {
+    configPath: join(dataDir, 'config.json'),
+    logPath: join(dataDir, 'log.txt'),
+    mode: 'fullCouchDB'
+  })
+)
 const server = app.listen(Number(portArg ?? 0), '127.0.0.1', () => {
   process.stdout.write(`listening ${server.address().port}\n`)
 })

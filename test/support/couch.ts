@@ -18,7 +18,12 @@ export interface Couch {
   pid: number
   stop(signal?: NodeJS.Signals): Promise<void>
   start(): Promise<void>
-  request(method: string, path: string, body?: unknown, auth?: { username: string; password: string }): Promise<{ status: number; json: Record<string, unknown> }>
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    auth?: { username: string; password: string }
+  ): Promise<{ status: number; json: Record<string, unknown> }>
 }
 
 function launch(dataDir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
@@ -29,10 +34,18 @@ function launch(dataDir: string, port: number): Promise<{ child: ChildProcess; p
     child.stdout!.on('data', (c) => {
       out += c
       const m = /listening (\d+)/.exec(out)
-      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }) }
+      if (m) {
+        clearTimeout(timer)
+        resolve({ child, port: Number(m[1]) })
+      }
     })
-    child.stderr!.on('data', (c) => { out += c })
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`couch server exited ${code}: ${out}`)) })
+    child.stderr!.on('data', (c) => {
+      out += c
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`couch server exited ${code}: ${out}`))
+    })
   })
 }
 
@@ -46,7 +59,10 @@ export async function startCouch(dataDir: string): Promise<Couch> {
     pid: child.pid!,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return
-      await new Promise<void>((resolve) => { child.once('exit', () => resolve()); process.kill(child.pid!, signal) })
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve())
+        process.kill(child.pid!, signal)
+      })
     },
     async start() {
       ;({ child, port } = await launch(dataDir, port))
@@ -55,18 +71,28 @@ export async function startCouch(dataDir: string): Promise<Couch> {
     async request(method, path, body, auth) {
       const headers: Record<string, string> = { 'Content-Type': 'application/json' }
       if (auth) headers.Authorization = 'Basic ' + Buffer.from(`${auth.username}:${auth.password}`).toString('base64')
-      const send = () => fetch(`${base()}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+      const send = () =>
+        fetch(`${base()}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
       // After a restart the client's pooled keep-alive socket is dead: one retry on a fresh one.
       const res = await send().catch(() => send())
-      return { status: res.status, json: await res.json().catch(() => ({})) as Record<string, unknown> }
+      return { status: res.status, json: (await res.json().catch(() => ({}))) as Record<string, unknown> }
     }
   }
-  // Databases first, then the admin (express-pouchdb cannot create databases once an admin exists: pouchdb-server #374).
+  // Databases first, then the admin (express-pouchdb cannot create databases once an admin exists: pouchdb-server
+  // #374).
   for (const db of ['vault', '_users']) await couch.request('PUT', `/${db}`)
   await couch.request('PUT', `/_config/admins/${ADMIN.username}`, ADMIN.password)
   await addUser(couch, WRITER.username, WRITER.password, ['tresor-writer'])
   await addUser(couch, REVIEWER.username, REVIEWER.password, [])
-  await couch.request('PUT', '/vault/_security', { admins: { names: [ADMIN.username], roles: [] }, members: { names: [WRITER.username, REVIEWER.username], roles: [] } }, ADMIN)
+  await couch.request(
+    'PUT',
+    '/vault/_security',
+    {
+      admins: { names: [ADMIN.username], roles: [] },
+      members: { names: [WRITER.username, REVIEWER.username], roles: [] }
+    },
+    ADMIN
+  )
   return couch
 }
 
@@ -74,6 +100,11 @@ export async function addUser(couch: Couch, name: string, password: string, role
   const id = `org.couchdb.user:${name}`
   const prior = await couch.request('GET', `/_users/${encodeURIComponent(id)}`, undefined, ADMIN)
   const rev = prior.status === 200 ? { _rev: prior.json._rev } : {}
-  const res = await couch.request('PUT', `/_users/${encodeURIComponent(id)}`, { _id: id, name, password, roles, type: 'user', ...rev }, ADMIN)
+  const res = await couch.request(
+    'PUT',
+    `/_users/${encodeURIComponent(id)}`,
+    { _id: id, name, password, roles, type: 'user', ...rev },
+    ADMIN
+  )
   if (res.status >= 300) throw new Error(`could not save user ${name}: ${JSON.stringify(res.json)}`)
 }

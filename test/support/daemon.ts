@@ -8,11 +8,20 @@ import { fileURLToPath } from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../edge/bin/tresor.mjs', import.meta.url))
 
-export interface Daemon { url: string; token: string; pid: number; output: () => string; stop(signal?: NodeJS.Signals): Promise<void> }
+export interface Daemon {
+  url: string
+  token: string
+  pid: number
+  output: () => string
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
 
 export function startDaemon(dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--dir', dir, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--dir', dir, '--port', '0', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env }
+    })
     let out = ''
     const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}`)), 30_000)
     const onData = (c: Buffer) => {
@@ -21,16 +30,27 @@ export function startDaemon(dir: string, extra: string[] = [], env: Record<strin
       if (m) {
         clearTimeout(timer)
         resolve({
-          url: m[1]!, token: m[2]!, pid: child.pid!, output: () => out,
+          url: m[1]!,
+          token: m[2]!,
+          pid: child.pid!,
+          output: () => out,
           stop: async (signal = 'SIGTERM') => {
             if (child.exitCode !== null || child.signalCode !== null) return
-            await new Promise<void>((r) => { child.once('exit', () => r()); process.kill(child.pid!, signal) })
+            await new Promise<void>((r) => {
+              child.once('exit', () => r())
+              process.kill(child.pid!, signal)
+            })
           }
         })
       }
     }
     child.stdout!.on('data', onData)
-    child.stderr!.on('data', (c: Buffer) => { out += c })
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited ${code}: ${out}`)) })
+    child.stderr!.on('data', (c: Buffer) => {
+      out += c
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`daemon exited ${code}: ${out}`))
+    })
   })
 }

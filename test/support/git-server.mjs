@@ -26,9 +26,13 @@ const server = createServer((req, res) => {
   const cgi = spawn('git', ['http-backend'], {
     env: {
       ...process.env,
-      GIT_PROJECT_ROOT: root, GIT_HTTP_EXPORT_ALL: '1', REMOTE_USER: 'tresor',
-      PATH_INFO: decodeURIComponent(url.pathname), QUERY_STRING: url.search.slice(1),
-      REQUEST_METHOD: req.method, CONTENT_TYPE: req.headers['content-type'] ?? '',
+      GIT_PROJECT_ROOT: root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      REMOTE_USER: 'tresor',
+      PATH_INFO: decodeURIComponent(url.pathname),
+      QUERY_STRING: url.search.slice(1),
+      REQUEST_METHOD: req.method,
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
       ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),
       ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: req.headers['content-encoding'] } : {}),
       GIT_PROTOCOL: req.headers['git-protocol'] ?? ''

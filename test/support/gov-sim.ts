@@ -7,12 +7,24 @@
  * old envelope (seen = every other feed's head), for the pinned v1 fixture.
  */
 import nacl from 'tweetnacl'
-import { signEvent, compareCites, GENESIS_TYPE, type Cite, type DecodedEvent, type SeenHead } from '../../core/envelope.js'
+import {
+  signEvent,
+  compareCites,
+  GENESIS_TYPE,
+  type Cite,
+  type DecodedEvent,
+  type SeenHead
+} from '../../core/envelope.js'
 import { toHex } from '../../core/bytes.js'
 import type { Json } from '../../core/canonical.js'
 import { isGovernanceType, type GovEvent } from '../../core/governance/fold.js'
 
-export interface SimMember { name: string; roles: string[]; kp: nacl.SignKeyPair; key: string }
+export interface SimMember {
+  name: string
+  roles: string[]
+  kp: nacl.SignKeyPair
+  key: string
+}
 
 export function simMember(name: string, roles: string[], seedByte: number): SimMember {
   const kp = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(seedByte))
@@ -36,17 +48,34 @@ export class GovSim {
   private clock = Date.parse('2026-06-01T00:00:00.000Z')
   private readonly parents = new Map<string, string[]>()
 
-  constructor(readonly members: SimMember[], extraKeys: Record<string, SimMember[]> = {}, policy?: Json, version: 1 | 2 = 2) {
+  constructor(
+    readonly members: SimMember[],
+    extraKeys: Record<string, SimMember[]> = {},
+    policy?: Json,
+    version: 1 | 2 = 2
+  ) {
     const founder = members[0]!
     const body = {
-      vault: null, author: founder.key, seq: 1, prev: null, ts: this.tick(), type: GENESIS_TYPE,
+      vault: null,
+      author: founder.key,
+      seq: 1,
+      prev: null,
+      ts: this.tick(),
+      type: GENESIS_TYPE,
       payload: {
         name: 'Sim vault',
-        members: members.map((m) => ({ name: m.name, roles: m.roles, keys: [m.key, ...(extraKeys[m.name] ?? []).map((x) => x.key)] })) as unknown as Json,
+        members: members.map((m) => ({
+          name: m.name,
+          roles: m.roles,
+          keys: [m.key, ...(extraKeys[m.name] ?? []).map((x) => x.key)]
+        })) as unknown as Json,
         ...(policy ? { policy } : {})
       }
     }
-    const g = version === 1 ? signEvent({ v: 1, ...body, seen: [] }, founder.kp.secretKey) : signEvent({ v: 2, ...body, deps: [] }, founder.kp.secretKey)
+    const g =
+      version === 1
+        ? signEvent({ v: 1, ...body, seen: [] }, founder.kp.secretKey)
+        : signEvent({ v: 2, ...body, deps: [] }, founder.kp.secretKey)
     this.vaultId = g.id
     this.record(g, [])
   }
@@ -96,32 +125,65 @@ export class GovSim {
     const gov = isGovernanceType(type)
     let deps: Cite[] = opts.deps ?? []
     if (!opts.deps && gov) {
-      const mine = this.ownGov(who.key, seq).filter((e) => !opts.view || opts.view.has(e.id)).at(-1)
+      const mine = this.ownGov(who.key, seq)
+        .filter((e) => !opts.view || opts.view.has(e.id))
+        .at(-1)
       const cite = (e: DecodedEvent): Cite => ({ author: e.event.author, seq: e.event.seq, id: e.id })
-      const others = this.tips(opts.view).filter((e) => e.event.author !== who.key).slice(0, mine ? 15 : 16)
+      const others = this.tips(opts.view)
+        .filter((e) => e.event.author !== who.key)
+        .slice(0, mine ? 15 : 16)
       deps = [...(mine ? [cite(mine)] : []), ...others.map(cite)].sort(compareCites)
     }
-    const d = signEvent({ v: 2, vault: this.vaultId, author: who.key, seq, prev, ts: opts.ts ?? this.tick(), type, payload, deps }, who.kp.secretKey)
+    const d = signEvent(
+      { v: 2, vault: this.vaultId, author: who.key, seq, prev, ts: opts.ts ?? this.tick(), type, payload, deps },
+      who.kp.secretKey
+    )
     this.record(d, gov ? this.parentIds(d) : [])
     return d
   }
 
   /** A v1 event: `seen` defaults to every other feed's head ("fully synced"). */
-  emitV1(who: SimMember, type: string, payload: Record<string, Json>, opts: { ts?: string; seen?: SeenHead[] } = {}): DecodedEvent {
+  emitV1(
+    who: SimMember,
+    type: string,
+    payload: Record<string, Json>,
+    opts: { ts?: string; seen?: SeenHead[] } = {}
+  ): DecodedEvent {
     const head = this.heads.get(who.key)
-    const seen = opts.seen ?? [...this.heads.entries()].filter(([a]) => a !== who.key).sort(([a], [b]) => (a < b ? -1 : 1)).map(([author, h]) => ({ author, seq: h.seq, id: h.id }))
-    const d = signEvent({
-      v: 1, vault: this.vaultId, author: who.key, seq: (head?.seq ?? 0) + 1, prev: head?.id ?? this.vaultId,
-      ts: opts.ts ?? this.tick(), type, payload, seen
-    }, who.kp.secretKey)
+    const seen =
+      opts.seen ??
+      [...this.heads.entries()]
+        .filter(([a]) => a !== who.key)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([author, h]) => ({ author, seq: h.seq, id: h.id }))
+    const d = signEvent(
+      {
+        v: 1,
+        vault: this.vaultId,
+        author: who.key,
+        seq: (head?.seq ?? 0) + 1,
+        prev: head?.id ?? this.vaultId,
+        ts: opts.ts ?? this.tick(),
+        type,
+        payload,
+        seen
+      },
+      who.kp.secretKey
+    )
     const own = this.ownGov(who.key, d.event.seq).at(-1)
-    this.record(d, [...seen.map((h) => h.id), ...(own ? [own.id] : []), ...this.payloadRefs(d)].filter((id) => this.parents.has(id)))
+    this.record(
+      d,
+      [...seen.map((h) => h.id), ...(own ? [own.id] : []), ...this.payloadRefs(d)].filter((id) => this.parents.has(id))
+    )
     return d
   }
 
   private payloadRefs(d: DecodedEvent): string[] {
     const p = d.event.payload
-    return [...(typeof p.proposal === 'string' ? [p.proposal] : []), ...(Array.isArray(p.approvals) ? p.approvals as string[] : [])]
+    return [
+      ...(typeof p.proposal === 'string' ? [p.proposal] : []),
+      ...(Array.isArray(p.approvals) ? (p.approvals as string[]) : [])
+    ]
   }
 
   private parentIds(d: DecodedEvent): string[] {

@@ -13,7 +13,14 @@ import { eventDocId } from '../../core/store.js'
 import type { Json } from '../../core/canonical.js'
 import { FAST_KDF, PASS, tempDir } from '../helpers.js'
 
-export interface ThreeMembers { root: string; alice: Vault; bob: Vault; bob2: Vault; carol: Vault; all: Vault[] }
+export interface ThreeMembers {
+  root: string
+  alice: Vault
+  bob: Vault
+  bob2: Vault
+  carol: Vault
+  all: Vault[]
+}
 
 export async function threeMembers(): Promise<ThreeMembers> {
   const root = await tempDir()
@@ -21,8 +28,16 @@ export async function threeMembers(): Promise<ThreeMembers> {
   const bob2Key = await ensureDeviceKey(join(root, 'bob2'), 'bob', PASS, FAST_KDF)
   const carolKey = await ensureDeviceKey(join(root, 'carol'), 'carol', PASS, FAST_KDF)
   const alice = await Vault.create({
-    dir: join(root, 'alice'), vaultName: 'Ops', passphrase: PASS, memberName: 'alice', roles: ['operator'], kdf: FAST_KDF,
-    members: [{ name: 'bob', roles: ['chain', 'operator'], keys: [bobKey.publicKey, bob2Key.publicKey] }, { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }]
+    dir: join(root, 'alice'),
+    vaultName: 'Ops',
+    passphrase: PASS,
+    memberName: 'alice',
+    roles: ['operator'],
+    kdf: FAST_KDF,
+    members: [
+      { name: 'bob', roles: ['chain', 'operator'], keys: [bobKey.publicKey, bob2Key.publicKey] },
+      { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }
+    ]
   })
   const genesisBundle = JSON.stringify(await alice.exportBundle())
   const join_ = (name: string) => Vault.join({ dir: join(root, name), bundle: genesisBundle, passphrase: PASS })
@@ -42,26 +57,50 @@ export function citeOf(d: { id: string; event: { author: string; seq: number } }
 
 /** The latest governance event `vault` holds by `author`, as a citation (null if none). */
 export function latestGov(vault: Vault, author: string): Cite | null {
-  const mine = vault.governanceEvents().filter((e) => e.event.author === author).sort((a, b) => a.event.seq - b.event.seq)
+  const mine = vault
+    .governanceEvents()
+    .filter((e) => e.event.author === author)
+    .sort((a, b) => a.event.seq - b.event.seq)
   const last = mine.at(-1)
   return last ? citeOf(last) : null
 }
 
 /** Sign an event with a stolen key at `seq` after `prev` (by default the next slot of the feed `vault` holds). */
-export function forge(vault: Vault, key: DeviceKey, type: string, payload: Record<string, Json>, opts: { deps?: Cite[]; seq?: number; prev?: string; ts?: string; v1Seen?: Cite[] } = {}): DecodedEvent {
+export function forge(
+  vault: Vault,
+  key: DeviceKey,
+  type: string,
+  payload: Record<string, Json>,
+  opts: { deps?: Cite[]; seq?: number; prev?: string; ts?: string; v1Seen?: Cite[] } = {}
+): DecodedEvent {
   const head = vault.heads()[key.publicKey] ?? { length: 0, head: vault.vaultId }
   const seq = opts.seq ?? head.length + 1
   const prev = opts.prev ?? (seq === 1 ? vault.vaultId : head.head)
   const ts = opts.ts ?? new Date().toISOString()
-  const deps = [...(opts.deps ?? [])].sort((a, b) => (a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq))
+  const deps = [...(opts.deps ?? [])].sort((a, b) =>
+    a.author < b.author ? -1 : a.author > b.author ? 1 : a.seq - b.seq
+  )
   return opts.v1Seen
-    ? signEvent({ v: 1, vault: vault.vaultId, author: key.publicKey, seq, prev, ts, type, payload, seen: opts.v1Seen }, key.keyPair.secretKey)
-    : signEvent({ v: 2, vault: vault.vaultId, author: key.publicKey, seq, prev, ts, type, payload, deps }, key.keyPair.secretKey)
+    ? signEvent(
+        { v: 1, vault: vault.vaultId, author: key.publicKey, seq, prev, ts, type, payload, seen: opts.v1Seen },
+        key.keyPair.secretKey
+      )
+    : signEvent(
+        { v: 2, vault: vault.vaultId, author: key.publicKey, seq, prev, ts, type, payload, deps },
+        key.keyPair.secretKey
+      )
 }
 
 /** A bundle of forged events signed by the stolen key, as a file on a USB stick. */
 export function forgedBundle(vault: Vault, key: DeviceKey, events: DecodedEvent[]): string {
-  return JSON.stringify(signBundle(vault.vaultId, key.publicKey, key.keyPair.secretKey, events.map((e) => e.raw)))
+  return JSON.stringify(
+    signBundle(
+      vault.vaultId,
+      key.publicKey,
+      key.keyPair.secretKey,
+      events.map((e) => e.raw)
+    )
+  )
 }
 
 /** Incoming documents for `vault.ingest` (the sync path: verdict per event, nothing all-or-nothing). */

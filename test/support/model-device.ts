@@ -23,7 +23,12 @@ export class ModelDevice {
   private readonly slotIds = new Set<string>()
   readonly quarantined = new Map<string, Verdict>()
 
-  constructor(readonly vaultId: string, genesis: DecodedEvent, readonly me: SimMember | null, private readonly clock: () => number) {
+  constructor(
+    readonly vaultId: string,
+    genesis: DecodedEvent,
+    readonly me: SimMember | null,
+    private readonly clock: () => number
+  ) {
     this.slots.set(eventDocId(genesis.event.author, 1), genesis)
     this.slotIds.add(genesis.id)
     this.heads.set(genesis.event.author, { length: 1, head: genesis.id })
@@ -32,14 +37,26 @@ export class ModelDevice {
 
   /** Every event this device holds (slots and evidence), as raw docs to carry elsewhere. */
   held(): { docId: string; raw: string }[] {
-    return [...this.slots.values(), ...this.evidence.values()].map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw }))
+    return [...this.slots.values(), ...this.evidence.values()].map((d) => ({
+      docId: eventDocId(d.event.author, d.event.seq),
+      raw: d.raw
+    }))
   }
 
   /** Take documents from outside through the gate; returns the verdicts of this delivery. */
   receive(docs: { docId: string; raw: string }[]): Verdict[] {
     const all = [...docs, ...this.waiting.values()]
     const held = all.map((x) => this.slots.get(x.docId)?.id ?? null)
-    const plan = planIngest({ vaultId: this.vaultId, heads: this.heads, fold: this.fold, evidence: new Map([...this.evidence].map(([id, d]) => [id, { author: d.event.author, seq: d.event.seq }])), heldCited: this.slotIds, now: this.clock(), incoming: all, held })
+    const plan = planIngest({
+      vaultId: this.vaultId,
+      heads: this.heads,
+      fold: this.fold,
+      evidence: new Map([...this.evidence].map(([id, d]) => [id, { author: d.event.author, seq: d.event.seq }])),
+      heldCited: this.slotIds,
+      now: this.clock(),
+      incoming: all,
+      held
+    })
     for (const d of plan.forks) this.evidence.set(d.id, d)
     for (const d of plan.admit) {
       this.slots.set(eventDocId(d.event.author, d.event.seq), d)
@@ -69,10 +86,15 @@ export class ModelDevice {
     const prev = mine.length === 0 ? this.vaultId : mine.head
     const deps = this.fold.citationsFor(me.key)
     let ts = new Date(this.clock()).toISOString()
-    const refs = [payload.proposal, ...(Array.isArray(payload.approvals) ? payload.approvals : [])].filter((x): x is string => typeof x === 'string')
+    const refs = [payload.proposal, ...(Array.isArray(payload.approvals) ? payload.approvals : [])].filter(
+      (x): x is string => typeof x === 'string'
+    )
     const cited = this.fold.timeOf([prev, ...deps.map((d) => d.id), ...refs])
     if (cited > ts) ts = cited
-    const d = signEvent({ v: 2, vault: this.vaultId, author: me.key, seq: mine.length + 1, prev, ts, type, payload, deps }, me.kp.secretKey)
+    const d = signEvent(
+      { v: 2, vault: this.vaultId, author: me.key, seq: mine.length + 1, prev, ts, type, payload, deps },
+      me.kp.secretKey
+    )
     const g: GovEvent = { id: d.id, event: d.event }
     this.fold.begin()
     let fold = this.fold

@@ -17,10 +17,19 @@ const OVERSCAN = 10
 
 export function AuditLog() {
   const { total, pages, generation } = useAppStore(useShallow(selectLogWindow))
-  const { types, authors, filter, setLogFilter, loadLogPage, openLogEntry, detail, proof, proveEvent } = useAppStore(useShallow((s) => ({
-    types: s.logTypes, authors: s.logAuthors, filter: s.logFilter, setLogFilter: s.setLogFilter, loadLogPage: s.loadLogPage,
-    openLogEntry: s.openLogEntry, detail: s.logDetail, proof: s.logProof, proveEvent: s.proveEvent
-  })))
+  const { types, authors, filter, setLogFilter, loadLogPage, openLogEntry, detail, proof, proveEvent } = useAppStore(
+    useShallow((s) => ({
+      types: s.logTypes,
+      authors: s.logAuthors,
+      filter: s.logFilter,
+      setLogFilter: s.setLogFilter,
+      loadLogPage: s.loadLogPage,
+      openLogEntry: s.openLogEntry,
+      detail: s.logDetail,
+      proof: s.logProof,
+      proveEvent: s.proveEvent
+    }))
+  )
   const nameOf = useNameOf()
   const job = useAppStore(selectJob('log'))
   const proofJob = useAppStore(selectJob('proof'))
@@ -30,45 +39,121 @@ export function AuditLog() {
   const last = Math.min(total, Math.ceil((top + VIEW_ROWS * ROW) / ROW) + OVERSCAN)
 
   const [initialFilter] = useState(filter)
-  useEffect(() => { setLogFilter(initialFilter) }, [setLogFilter, initialFilter]) // the first load, with the filter kept from last time
   useEffect(() => {
-    for (let p = Math.floor(first / LOG_PAGE); p <= Math.floor(Math.max(first, last - 1) / LOG_PAGE); p++) if (!pages[p] && total > 0) void loadLogPage(p)
+    setLogFilter(initialFilter)
+  }, [setLogFilter, initialFilter]) // the first load, with the filter kept from last time
+  useEffect(() => {
+    for (let p = Math.floor(first / LOG_PAGE); p <= Math.floor(Math.max(first, last - 1) / LOG_PAGE); p++)
+      if (!pages[p] && total > 0) void loadLogPage(p)
   }, [first, last, pages, total, generation, loadLogPage])
-  useEffect(() => { scroller.current?.scrollTo({ top: 0 }); setTop(0) }, [generation])
+  useEffect(() => {
+    scroller.current?.scrollTo({ top: 0 })
+    setTop(0)
+  }, [generation])
 
   const rows = []
   for (let i = first; i < last; i++) {
     const e = pages[Math.floor(i / LOG_PAGE)]?.[i % LOG_PAGE]
     rows.push(
       <div role="row" key={i} className="vrow" data-index={i} aria-rowindex={i + 2}>
-        {e ? <>
-          <span role="cell" className="num">{i + 1}</span>
-          <span role="cell"><button type="button" className="link" onClick={() => void openLogEntry(e.author, e.seq)}><code>{e.type}</code></button></span>
-          <span role="cell"><Time iso={e.ts} /></span>
-          <span role="cell"><Key hex={e.author} name={nameOf(e.author)} /> #{e.seq}</span>
-          <span role="cell"><VerifyBadge badge={e.badge} /></span>
-        </> : <span role="cell" className="muted">loading…</span>}
+        {e ? (
+          <>
+            <span role="cell" className="num">
+              {i + 1}
+            </span>
+            <span role="cell">
+              <button type="button" className="link" onClick={() => void openLogEntry(e.author, e.seq)}>
+                <code>{e.type}</code>
+              </button>
+            </span>
+            <span role="cell">
+              <Time iso={e.ts} />
+            </span>
+            <span role="cell">
+              <Key hex={e.author} name={nameOf(e.author)} /> #{e.seq}
+            </span>
+            <span role="cell">
+              <VerifyBadge badge={e.badge} />
+            </span>
+          </>
+        ) : (
+          <span role="cell" className="muted">
+            loading…
+          </span>
+        )}
       </div>
     )
   }
-  const set = (k: 'type' | 'author' | 'from' | 'to', v: string) => setLogFilter({ ...filter, [k]: v === '' ? undefined : k === 'from' || k === 'to' ? new Date(v).toISOString() : v })
+  const set = (k: 'type' | 'author' | 'from' | 'to', v: string) =>
+    setLogFilter({ ...filter, [k]: v === '' ? undefined : k === 'from' || k === 'to' ? new Date(v).toISOString() : v })
   return (
     <Panel id="audit" title="Audit log">
       <form className="filters" aria-label="Filter the audit log" onSubmit={(e) => e.preventDefault()}>
-        <label>Type <select value={filter.type ?? ''} onChange={(e) => set('type', e.target.value)}><option value="">all</option>{types.map((t) => <option key={t} value={t}>{t}</option>)}</select></label>
-        <label>Author <select value={filter.author ?? ''} onChange={(e) => set('author', e.target.value)}><option value="">all</option>{authors.map((a) => <option key={a} value={a}>{nameOf(a) ?? a.slice(0, 12)}</option>)}</select></label>
-        <label>From <input type="datetime-local" onChange={(e) => set('from', e.target.value)} /></label>
-        <label>To <input type="datetime-local" onChange={(e) => set('to', e.target.value)} /></label>
+        <label>
+          Type{' '}
+          <select value={filter.type ?? ''} onChange={(e) => set('type', e.target.value)}>
+            <option value="">all</option>
+            {types.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Author{' '}
+          <select value={filter.author ?? ''} onChange={(e) => set('author', e.target.value)}>
+            <option value="">all</option>
+            {authors.map((a) => (
+              <option key={a} value={a}>
+                {nameOf(a) ?? a.slice(0, 12)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          From <input type="datetime-local" onChange={(e) => set('from', e.target.value)} />
+        </label>
+        <label>
+          To <input type="datetime-local" onChange={(e) => set('to', e.target.value)} />
+        </label>
       </form>
-      <p className="muted" aria-live="polite" data-testid="log-total">{total.toLocaleString()} {total === 1 ? 'event' : 'events'}</p>
-      {total === 0 && !job.busy ? <Empty title="No events match." /> : (
+      <p className="muted" aria-live="polite" data-testid="log-total">
+        {total.toLocaleString()} {total === 1 ? 'event' : 'events'}
+      </p>
+      {total === 0 && !job.busy ? (
+        <Empty title="No events match." />
+      ) : (
         <div role="table" aria-label="Audit log entries" aria-rowcount={total + 1}>
           <div role="row" className="vrow vhead" aria-rowindex={1}>
-            <span role="columnheader">#</span><span role="columnheader">Type</span><span role="columnheader">Time</span><span role="columnheader">Author</span><span role="columnheader">Check</span>
+            <span role="columnheader">#</span>
+            <span role="columnheader">Type</span>
+            <span role="columnheader">Time</span>
+            <span role="columnheader">Author</span>
+            <span role="columnheader">Check</span>
           </div>
-          <div className="vscroll" ref={scroller} tabIndex={0} data-testid="log-scroller" onScroll={(e: UIEvent<HTMLDivElement>) => setTop(e.currentTarget.scrollTop)}>
-            <div className="vspace" data-rows={total} ref={(el) => { if (el) el.style.height = `${total * ROW}px` }}>
-              <div className="vwindow" ref={(el) => { if (el) el.style.transform = `translateY(${first * ROW}px)` }}>{rows}</div>
+          <div
+            className="vscroll"
+            ref={scroller}
+            tabIndex={0}
+            data-testid="log-scroller"
+            onScroll={(e: UIEvent<HTMLDivElement>) => setTop(e.currentTarget.scrollTop)}
+          >
+            <div
+              className="vspace"
+              data-rows={total}
+              ref={(el) => {
+                if (el) el.style.height = `${total * ROW}px`
+              }}
+            >
+              <div
+                className="vwindow"
+                ref={(el) => {
+                  if (el) el.style.transform = `translateY(${first * ROW}px)`
+                }}
+              >
+                {rows}
+              </div>
             </div>
           </div>
         </div>
@@ -76,16 +161,36 @@ export function AuditLog() {
       <JobLine job={{ ...job, done: null }} what="load the log" />
       {detail && (
         <section className="detail" aria-labelledby="event-detail">
-          <h3 id="event-detail">Event {detail.type} <VerifyBadge badge={detail.badge} /></h3>
+          <h3 id="event-detail">
+            Event {detail.type} <VerifyBadge badge={detail.badge} />
+          </h3>
           <dl className="facts">
-            <dt>Id</dt><dd><code className="key">{detail.id}</code></dd>
-            <dt>Author</dt><dd><Key hex={detail.author} name={nameOf(detail.author)} /> #{detail.seq}</dd>
-            <dt>Time</dt><dd><Time iso={detail.ts} /></dd>
-            <dt>Payload</dt><dd><pre className="json">{JSON.stringify(detail.payload, null, 2)}</pre></dd>
+            <dt>Id</dt>
+            <dd>
+              <code className="key">{detail.id}</code>
+            </dd>
+            <dt>Author</dt>
+            <dd>
+              <Key hex={detail.author} name={nameOf(detail.author)} /> #{detail.seq}
+            </dd>
+            <dt>Time</dt>
+            <dd>
+              <Time iso={detail.ts} />
+            </dd>
+            <dt>Payload</dt>
+            <dd>
+              <pre className="json">{JSON.stringify(detail.payload, null, 2)}</pre>
+            </dd>
           </dl>
-          <button type="button" onClick={() => void proveEvent(detail.id)} disabled={proofJob.busy}>Inclusion proof</button>
+          <button type="button" onClick={() => void proveEvent(detail.id)} disabled={proofJob.busy}>
+            Inclusion proof
+          </button>
           <JobLine job={proofJob} what="prove the event (a checkpoint must cover it: tresor checkpoint)" />
-          {proof && <pre className="json" data-testid="event-proof">{JSON.stringify(proof, null, 2)}</pre>}
+          {proof && (
+            <pre className="json" data-testid="event-proof">
+              {JSON.stringify(proof, null, 2)}
+            </pre>
+          )}
         </section>
       )}
     </Panel>

@@ -12,15 +12,26 @@ import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
 export function describeAction(a: Action): string {
   const args = a.args as Record<string, unknown>
   switch (a.kind) {
-    case 'flag.set': return `switch ${String(args.flag)} ${args.value ? 'on' : 'off'}`
-    case 'member.add': return `add member ${String(args.name)} (${(args.roles as string[]).join(', ')})`
-    case 'member.remove': return `remove member ${String(args.name)}`
-    case 'member.roles': return `give ${String(args.name)} the roles ${(args.roles as string[]).join(', ')}`
-    case 'key.add': return `add a device key for ${String(args.member)}`
-    case 'key.revoke': return `revoke a device key of ${String(args.member)}`
-    case 'policy.set': return 'replace the approval policy'
-    case 'register.append': return `append to the ${String(args.register)} register`
-    case 'vault.settings': return `change settings: ${Object.entries(args.settings as Record<string, unknown>).map(([k, v]) => `${k} = ${String(v)}`).join(', ')}`
+    case 'flag.set':
+      return `switch ${String(args.flag)} ${args.value ? 'on' : 'off'}`
+    case 'member.add':
+      return `add member ${String(args.name)} (${(args.roles as string[]).join(', ')})`
+    case 'member.remove':
+      return `remove member ${String(args.name)}`
+    case 'member.roles':
+      return `give ${String(args.name)} the roles ${(args.roles as string[]).join(', ')}`
+    case 'key.add':
+      return `add a device key for ${String(args.member)}`
+    case 'key.revoke':
+      return `revoke a device key of ${String(args.member)}`
+    case 'policy.set':
+      return 'replace the approval policy'
+    case 'register.append':
+      return `append to the ${String(args.register)} register`
+    case 'vault.settings':
+      return `change settings: ${Object.entries(args.settings as Record<string, unknown>)
+        .map(([k, v]) => `${k} = ${String(v)}`)
+        .join(', ')}`
   }
 }
 
@@ -28,8 +39,15 @@ function ProposalRow({ p }: { p: ProposalView }) {
   const openProposal = useAppStore((s) => s.openProposal)
   return (
     <li className="row-item">
-      <button type="button" className="link" onClick={() => openProposal(p.id)}>{describeAction(p.action)}</button>
-      <span className="muted"> proposed by {p.proposer} · <Time iso={p.createdAt} /> · <span className={`status status-${p.status}`}>{p.status}</span>{p.status === 'open' && p.missing.length === 0 ? ' · ready to commit' : ''}</span>
+      <button type="button" className="link" onClick={() => openProposal(p.id)}>
+        {describeAction(p.action)}
+      </button>
+      <span className="muted">
+        {' '}
+        proposed by {p.proposer} · <Time iso={p.createdAt} /> ·{' '}
+        <span className={`status status-${p.status}`}>{p.status}</span>
+        {p.status === 'open' && p.missing.length === 0 ? ' · ready to commit' : ''}
+      </span>
     </li>
   )
 }
@@ -38,15 +56,42 @@ export function Inbox() {
   const { inbox, proposals } = useAppStore(useShallow((s) => ({ inbox: s.inbox, proposals: s.proposals })))
   const me = useAppStore(selectMe)
   const open = proposals.filter((p) => p.status === 'open' && !inbox.some((i) => i.id === p.id))
-  const closed = proposals.filter((p) => p.status !== 'open').slice(-20).reverse()
+  const closed = proposals
+    .filter((p) => p.status !== 'open')
+    .slice(-20)
+    .reverse()
   return (
     <Panel id="inbox" title="Inbox">
       <h3>Awaiting {me ? me.name : 'you'}</h3>
-      {inbox.length === 0 ? <Empty title="Nothing awaits your signature." /> : <ul className="list" data-testid="inbox-list">{inbox.map((p) => <ProposalRow key={p.id} p={p} />)}</ul>}
+      {inbox.length === 0 ? (
+        <Empty title="Nothing awaits your signature." />
+      ) : (
+        <ul className="list" data-testid="inbox-list">
+          {inbox.map((p) => (
+            <ProposalRow key={p.id} p={p} />
+          ))}
+        </ul>
+      )}
       <h3>Other open proposals</h3>
-      {open.length === 0 ? <p className="muted">None.</p> : <ul className="list">{open.map((p) => <ProposalRow key={p.id} p={p} />)}</ul>}
+      {open.length === 0 ? (
+        <p className="muted">None.</p>
+      ) : (
+        <ul className="list">
+          {open.map((p) => (
+            <ProposalRow key={p.id} p={p} />
+          ))}
+        </ul>
+      )}
       <h3>Decided</h3>
-      {closed.length === 0 ? <p className="muted">None yet.</p> : <ul className="list">{closed.map((p) => <ProposalRow key={p.id} p={p} />)}</ul>}
+      {closed.length === 0 ? (
+        <p className="muted">None yet.</p>
+      ) : (
+        <ul className="list">
+          {closed.map((p) => (
+            <ProposalRow key={p.id} p={p} />
+          ))}
+        </ul>
+      )}
     </Panel>
   )
 }
@@ -59,35 +104,101 @@ export function ProposalDetail() {
   const { decide, go } = useAppStore(useShallow((s) => ({ decide: s.decide, go: s.go })))
   const job = useAppStore(selectJob('decide'))
   const [reason, setReason] = useState('')
-  if (!p) return <Panel id="proposal" title="Proposal"><Empty title="This proposal is not known here (yet)."><button type="button" onClick={() => go('inbox')}>Back to the inbox</button></Empty></Panel>
+  if (!p)
+    return (
+      <Panel id="proposal" title="Proposal">
+        <Empty title="This proposal is not known here (yet).">
+          <button type="button" onClick={() => go('inbox')}>
+            Back to the inbox
+          </button>
+        </Empty>
+      </Panel>
+    )
   const mine = me?.name === p.proposer
   const signed = p.approvals.some((a) => a.member === me?.name)
   const canAct = unlocked && !readOnly && p.status === 'open' && !p.expired
   return (
-    <Panel id="proposal" title="Proposal" actions={<button type="button" className="secondary" onClick={() => go('inbox')}>Back</button>}>
+    <Panel
+      id="proposal"
+      title="Proposal"
+      actions={
+        <button type="button" className="secondary" onClick={() => go('inbox')}>
+          Back
+        </button>
+      }
+    >
       <p className="lead">{describeAction(p.action)}</p>
       <dl className="facts">
-        <dt>Status</dt><dd data-testid="proposal-status" className={`status status-${p.status}`}>{p.status}{p.expired ? ' (expired)' : ''}</dd>
-        <dt>Reason</dt><dd>{p.reason}</dd>
-        <dt>Proposed by</dt><dd>{p.proposer}, <Time iso={p.createdAt} /></dd>
-        <dt>Signed by</dt><dd>{[p.proposer, ...p.approvals.map((a) => a.member)].join(', ')}</dd>
-        <dt>Still needed</dt><dd>{p.status !== 'open' ? '—' : p.missing.length === 0 ? 'nothing: ready to commit' : p.missing.join('; ')}</dd>
-        <dt>Expires</dt><dd><Time iso={p.expiresAt} /></dd>
-        <dt>Change</dt><dd><pre className="json">{JSON.stringify(p.action, null, 2)}</pre></dd>
-        <dt>Id</dt><dd><code className="key">{p.id}</code></dd>
+        <dt>Status</dt>
+        <dd data-testid="proposal-status" className={`status status-${p.status}`}>
+          {p.status}
+          {p.expired ? ' (expired)' : ''}
+        </dd>
+        <dt>Reason</dt>
+        <dd>{p.reason}</dd>
+        <dt>Proposed by</dt>
+        <dd>
+          {p.proposer}, <Time iso={p.createdAt} />
+        </dd>
+        <dt>Signed by</dt>
+        <dd>{[p.proposer, ...p.approvals.map((a) => a.member)].join(', ')}</dd>
+        <dt>Still needed</dt>
+        <dd>
+          {p.status !== 'open' ? '—' : p.missing.length === 0 ? 'nothing: ready to commit' : p.missing.join('; ')}
+        </dd>
+        <dt>Expires</dt>
+        <dd>
+          <Time iso={p.expiresAt} />
+        </dd>
+        <dt>Change</dt>
+        <dd>
+          <pre className="json">{JSON.stringify(p.action, null, 2)}</pre>
+        </dd>
+        <dt>Id</dt>
+        <dd>
+          <code className="key">{p.id}</code>
+        </dd>
       </dl>
       {p.status === 'open' && (
         <div className="decide">
           {!unlocked && <p className="muted">Unlock the device key (top right) to sign.</p>}
           <div className="actions">
-            {!mine && !signed && <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('approve', p.id)}>Approve</button>}
-            {p.missing.length === 0 && <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('commit', p.id)}>Commit</button>}
-            {mine && <button type="button" className="secondary" disabled={!canAct || job.busy} onClick={() => void decide('withdraw', p.id)}>Withdraw</button>}
+            {!mine && !signed && (
+              <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('approve', p.id)}>
+                Approve
+              </button>
+            )}
+            {p.missing.length === 0 && (
+              <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('commit', p.id)}>
+                Commit
+              </button>
+            )}
+            {mine && (
+              <button
+                type="button"
+                className="secondary"
+                disabled={!canAct || job.busy}
+                onClick={() => void decide('withdraw', p.id)}
+              >
+                Withdraw
+              </button>
+            )}
           </div>
           {!mine && (
-            <form className="inline-form" onSubmit={(e: FormEvent) => { e.preventDefault(); void decide('reject', p.id, reason) }}>
-              <label>Reason for rejecting <input value={reason} onChange={(e) => setReason(e.target.value)} required maxLength={1000} /></label>
-              <button type="submit" className="danger" disabled={!canAct || job.busy}>Reject</button>
+            <form
+              className="inline-form"
+              onSubmit={(e: FormEvent) => {
+                e.preventDefault()
+                void decide('reject', p.id, reason)
+              }}
+            >
+              <label>
+                Reason for rejecting{' '}
+                <input value={reason} onChange={(e) => setReason(e.target.value)} required maxLength={1000} />
+              </label>
+              <button type="submit" className="danger" disabled={!canAct || job.busy}>
+                Reject
+              </button>
             </form>
           )}
         </div>
@@ -99,12 +210,19 @@ export function ProposalDetail() {
 
 export function Flags() {
   const gov = useAppStore((s) => s.gov)
-  const { propose, openProposal, proposals } = useAppStore(useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal, proposals: s.proposals })))
+  const { propose, openProposal, proposals } = useAppStore(
+    useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal, proposals: s.proposals }))
+  )
   const unlocked = useAppStore(selectUnlocked)
   const readOnly = useAppStore(selectReadOnly)
   const job = useAppStore(selectJob('propose'))
   const [draft, setDraft] = useState<{ flag: string; value: boolean; reason: string } | null>(null)
-  if (!gov) return <Panel id="flags" title="Flags and gates"><p className="muted">Loading…</p></Panel>
+  if (!gov)
+    return (
+      <Panel id="flags" title="Flags and gates">
+        <p className="muted">Loading…</p>
+      </Panel>
+    )
   const submit = async (e: FormEvent) => {
     e.preventDefault()
     if (!draft) return
@@ -116,19 +234,50 @@ export function Flags() {
     <Panel id="flags" title="Flags and gates">
       <p className="muted">A flag changes only by a committed proposal that satisfies its gate and the flag rule.</p>
       <table>
-        <thead><tr><th scope="col">Flag</th><th scope="col">State</th><th scope="col">Gate</th><th scope="col">Needs</th><th scope="col"><span className="sr-only">Action</span></th></tr></thead>
+        <thead>
+          <tr>
+            <th scope="col">Flag</th>
+            <th scope="col">State</th>
+            <th scope="col">Gate</th>
+            <th scope="col">Needs</th>
+            <th scope="col">
+              <span className="sr-only">Action</span>
+            </th>
+          </tr>
+        </thead>
         <tbody>
           {Object.entries(gov.policy.flags).map(([flag, g]) => {
-            const pending = proposals.find((p) => p.status === 'open' && p.action.kind === 'flag.set' && (p.action.args as { flag?: string }).flag === flag)
+            const pending = proposals.find(
+              (p) =>
+                p.status === 'open' &&
+                p.action.kind === 'flag.set' &&
+                (p.action.args as { flag?: string }).flag === flag
+            )
             return (
               <tr key={flag} data-testid={`flag-${flag}`}>
-                <td><code>{flag}</code></td>
+                <td>
+                  <code>{flag}</code>
+                </td>
                 <td className={own(gov.flags, flag) ? 'good' : 'muted'}>{own(gov.flags, flag) ? 'on' : 'off'}</td>
                 <td>{g.criterion}</td>
-                <td>{g.minMembers} members{g.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}</td>
-                <td>{pending
-                  ? <button type="button" className="link" onClick={() => openProposal(pending.id)}>proposal open</button>
-                  : <button type="button" disabled={!unlocked || readOnly} onClick={() => setDraft({ flag, value: !own(gov.flags, flag), reason: '' })}>Propose {own(gov.flags, flag) ? 'off' : 'on'}</button>}</td>
+                <td>
+                  {g.minMembers} members{g.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}
+                </td>
+                <td>
+                  {pending ? (
+                    <button type="button" className="link" onClick={() => openProposal(pending.id)}>
+                      proposal open
+                    </button>
+                  ) : (
+                    <button
+                      type="button"
+                      disabled={!unlocked || readOnly}
+                      onClick={() => setDraft({ flag, value: !own(gov.flags, flag), reason: '' })}
+                    >
+                      Propose {own(gov.flags, flag) ? 'off' : 'on'}
+                    </button>
+                  )}
+                </td>
               </tr>
             )
           })}
@@ -136,9 +285,27 @@ export function Flags() {
       </table>
       {draft && (
         <form className="form" onSubmit={(e) => void submit(e)} aria-label="New proposal">
-          <h3>Propose: switch <code>{draft.flag}</code> {draft.value ? 'on' : 'off'}</h3>
-          <label>Reason (what the gate's criterion rests on) <input autoFocus required maxLength={1000} value={draft.reason} onChange={(e) => setDraft({ ...draft, reason: e.target.value })} /></label>
-          <div className="actions"><button type="submit" disabled={job.busy}>Sign the proposal</button><button type="button" className="secondary" onClick={() => setDraft(null)}>Cancel</button></div>
+          <h3>
+            Propose: switch <code>{draft.flag}</code> {draft.value ? 'on' : 'off'}
+          </h3>
+          <label>
+            Reason (what the gate's criterion rests on){' '}
+            <input
+              autoFocus
+              required
+              maxLength={1000}
+              value={draft.reason}
+              onChange={(e) => setDraft({ ...draft, reason: e.target.value })}
+            />
+          </label>
+          <div className="actions">
+            <button type="submit" disabled={job.busy}>
+              Sign the proposal
+            </button>
+            <button type="button" className="secondary" onClick={() => setDraft(null)}>
+              Cancel
+            </button>
+          </div>
         </form>
       )}
       <JobLine job={job} what="propose" busyText="Signing…" />
@@ -153,15 +320,25 @@ function MemberProposal() {
   const { submit: sign, job, disabled } = useProposer('propose-member')
   const [f, setF] = useState({ kind: 'member.add', name: '', roles: 'operator', key: '', reason: '' })
   if (!gov) return null
-  const names = Object.values(gov.members).filter((m) => m.active).map((m) => m.name)
-  const roles = f.roles.split(',').map((r) => r.trim()).filter(Boolean)
+  const names = Object.values(gov.members)
+    .filter((m) => m.active)
+    .map((m) => m.name)
+  const roles = f.roles
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean)
   const action = (): Action => {
     switch (f.kind) {
-      case 'member.add': return { kind: 'member.add', args: { name: f.name, roles, keys: [f.key.trim()] } }
-      case 'member.remove': return { kind: 'member.remove', args: { name: f.name } }
-      case 'member.roles': return { kind: 'member.roles', args: { name: f.name, roles } }
-      case 'key.add': return { kind: 'key.add', args: { member: f.name, key: f.key.trim() } }
-      default: return { kind: 'key.revoke', args: { member: f.name, key: f.key.trim() } }
+      case 'member.add':
+        return { kind: 'member.add', args: { name: f.name, roles, keys: [f.key.trim()] } }
+      case 'member.remove':
+        return { kind: 'member.remove', args: { name: f.name } }
+      case 'member.roles':
+        return { kind: 'member.roles', args: { name: f.name, roles } }
+      case 'key.add':
+        return { kind: 'key.add', args: { member: f.name, key: f.key.trim() } }
+      default:
+        return { kind: 'key.revoke', args: { member: f.name, key: f.key.trim() } }
     }
   }
   const submit = async (e: FormEvent) => {
@@ -173,17 +350,53 @@ function MemberProposal() {
   return (
     <form className="form" onSubmit={(e) => void submit(e)} aria-label="Propose a member or key change">
       <h3>Propose a change</h3>
-      <label>Change <select name="change" value={f.kind} onChange={(e) => setF({ ...f, kind: e.target.value, name: '' })}>
-        <option value="member.add">add a member</option><option value="member.remove">remove a member</option><option value="member.roles">change roles</option>
-        <option value="key.add">add a device key</option><option value="key.revoke">revoke a device key</option>
-      </select></label>
-      {f.kind === 'member.add'
-        ? <label>New member's name <input required maxLength={64} value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} /></label>
-        : <label>Member <select name="member" required value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })}><option value="">choose…</option>{names.map((n) => <option key={n}>{n}</option>)}</select></label>}
-      {needsRoles && <label>Roles (comma-separated) <input required value={f.roles} onChange={(e) => setF({ ...f, roles: e.target.value })} /></label>}
-      {needsKey && <label>Device public key (64 hex characters, from <code>tresor keygen</code> or the new device's onboarding) <input required pattern="[0-9a-f]{64}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} /></label>}
-      <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
-      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <label>
+        Change{' '}
+        <select name="change" value={f.kind} onChange={(e) => setF({ ...f, kind: e.target.value, name: '' })}>
+          <option value="member.add">add a member</option>
+          <option value="member.remove">remove a member</option>
+          <option value="member.roles">change roles</option>
+          <option value="key.add">add a device key</option>
+          <option value="key.revoke">revoke a device key</option>
+        </select>
+      </label>
+      {f.kind === 'member.add' ? (
+        <label>
+          New member's name{' '}
+          <input required maxLength={64} value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} />
+        </label>
+      ) : (
+        <label>
+          Member{' '}
+          <select name="member" required value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })}>
+            <option value="">choose…</option>
+            {names.map((n) => (
+              <option key={n}>{n}</option>
+            ))}
+          </select>
+        </label>
+      )}
+      {needsRoles && (
+        <label>
+          Roles (comma-separated){' '}
+          <input required value={f.roles} onChange={(e) => setF({ ...f, roles: e.target.value })} />
+        </label>
+      )}
+      {needsKey && (
+        <label>
+          Device public key (64 hex characters, from <code>tresor keygen</code> or the new device's onboarding){' '}
+          <input required pattern="[0-9a-f]{64}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} />
+        </label>
+      )}
+      <label>
+        Reason{' '}
+        <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
+      </label>
+      <div className="actions">
+        <button type="submit" disabled={disabled}>
+          Sign the proposal
+        </button>
+      </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
   )
@@ -191,11 +404,15 @@ function MemberProposal() {
 
 /** Sign a proposal from a form and open it; the form's fields stay on failure so nothing typed is lost. */
 function useProposer(name: string) {
-  const { propose, openProposal } = useAppStore(useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal })))
+  const { propose, openProposal } = useAppStore(
+    useShallow((s) => ({ propose: s.propose, openProposal: s.openProposal }))
+  )
   const unlocked = useAppStore(selectUnlocked)
   const readOnly = useAppStore(selectReadOnly)
   const job = useAppStore(selectJob(name))
-  /** `action` may be a function: what the form's text makes of it is checked (and any mistake shown) as part of the job. */
+  /**
+   * `action` may be a function: what the form's text makes of it is checked (and any mistake shown) as part of the job.
+   */
   const submit = async (action: Action | (() => Action), reason: string) => {
     const p = await propose(action, reason, name)
     if (p) openProposal(p.id)
@@ -208,13 +425,40 @@ export function SettingProposal() {
   const { submit, job, disabled } = useProposer('propose-setting')
   const [f, setF] = useState({ key: 'telemetryBudgetKB', value: '', reason: '' })
   return (
-    <form className="form" aria-label="Propose a setting" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit(() => settingsAction([[f.key, f.value]]), f.reason) }}>
+    <form
+      className="form"
+      aria-label="Propose a setting"
+      onSubmit={(e: FormEvent) => {
+        e.preventDefault()
+        void submit(() => settingsAction([[f.key, f.value]]), f.reason)
+      }}
+    >
       <h3>Propose a setting</h3>
-      <p className="muted">Telemetry policy: telemetryBatchMax, telemetryBatchMs, telemetryBudgetKB, telemetryMaxReadingBytes, telemetryMaxFutureMs, telemetryMaxAgeMs; also checkpointInterval.</p>
-      <label>Setting <input required pattern="[a-z][a-zA-Z0-9_]{0,31}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} /></label>
-      <label>Value <input required value={f.value} onChange={(e) => setF({ ...f, value: e.target.value })} /></label>
-      <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
-      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <p className="muted">
+        Telemetry policy: telemetryBatchMax, telemetryBatchMs, telemetryBudgetKB, telemetryMaxReadingBytes,
+        telemetryMaxFutureMs, telemetryMaxAgeMs; also checkpointInterval.
+      </p>
+      <label>
+        Setting{' '}
+        <input
+          required
+          pattern="[a-z][a-zA-Z0-9_]{0,31}"
+          value={f.key}
+          onChange={(e) => setF({ ...f, key: e.target.value })}
+        />
+      </label>
+      <label>
+        Value <input required value={f.value} onChange={(e) => setF({ ...f, value: e.target.value })} />
+      </label>
+      <label>
+        Reason{' '}
+        <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
+      </label>
+      <div className="actions">
+        <button type="submit" disabled={disabled}>
+          Sign the proposal
+        </button>
+      </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
   )
@@ -225,13 +469,48 @@ export function StreamProposal() {
   const { submit, job, disabled } = useProposer('propose-stream')
   const [f, setF] = useState({ stream: '', version: '1', fields: 'celsius:number', reason: '' })
   return (
-    <form className="form" aria-label="Propose a stream schema" onSubmit={(e: FormEvent) => { e.preventDefault(); void submit(() => streamAction(f.stream, f.version, f.fields.split(/[\n,]/)), f.reason) }}>
+    <form
+      className="form"
+      aria-label="Propose a stream schema"
+      onSubmit={(e: FormEvent) => {
+        e.preventDefault()
+        void submit(() => streamAction(f.stream, f.version, f.fields.split(/[\n,]/)), f.reason)
+      }}
+    >
       <h3>Register a stream schema</h3>
-      <label>Stream <input required pattern="[a-z0-9][a-z0-9_.\-]{0,63}" value={f.stream} onChange={(e) => setF({ ...f, stream: e.target.value })} /></label>
-      <label>Schema version <input required type="number" min={1} max={65535} value={f.version} onChange={(e) => setF({ ...f, version: e.target.value })} /></label>
-      <label>Fields (name:type, comma-separated; types number, integer, string, boolean; a trailing ? makes one optional) <input required value={f.fields} onChange={(e) => setF({ ...f, fields: e.target.value })} /></label>
-      <label>Reason <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} /></label>
-      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <label>
+        Stream{' '}
+        <input
+          required
+          pattern="[a-z0-9][a-z0-9_.\-]{0,63}"
+          value={f.stream}
+          onChange={(e) => setF({ ...f, stream: e.target.value })}
+        />
+      </label>
+      <label>
+        Schema version{' '}
+        <input
+          required
+          type="number"
+          min={1}
+          max={65535}
+          value={f.version}
+          onChange={(e) => setF({ ...f, version: e.target.value })}
+        />
+      </label>
+      <label>
+        Fields (name:type, comma-separated; types number, integer, string, boolean; a trailing ? makes one optional){' '}
+        <input required value={f.fields} onChange={(e) => setF({ ...f, fields: e.target.value })} />
+      </label>
+      <label>
+        Reason{' '}
+        <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
+      </label>
+      <div className="actions">
+        <button type="submit" disabled={disabled}>
+          Sign the proposal
+        </button>
+      </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
   )
@@ -242,21 +521,62 @@ function LedgerProposal() {
   const { submit, job, disabled } = useProposer('propose-ledger')
   const [f, setF] = useState({ id: '', memo: '', debit: '', credit: '', amount: '', currency: 'EUR', reason: '' })
   const cents = Math.round(Number(f.amount) * 100)
-  const field = (k: keyof typeof f) => ({ value: f[k], onChange: (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value }) })
+  const field = (k: keyof typeof f) => ({
+    value: f[k],
+    onChange: (e: { target: { value: string } }) => setF({ ...f, [k]: e.target.value })
+  })
   return (
-    <form className="form" aria-label="Propose a ledger entry" onSubmit={(e: FormEvent) => {
-      e.preventDefault()
-      void submit({ kind: 'register.append', args: { register: 'ledger', entry: { id: f.id, memo: f.memo, postings: [{ account: f.debit, side: 'debit', amount: cents, currency: f.currency }, { account: f.credit, side: 'credit', amount: cents, currency: f.currency }] } } }, f.reason)
-    }}>
+    <form
+      className="form"
+      aria-label="Propose a ledger entry"
+      onSubmit={(e: FormEvent) => {
+        e.preventDefault()
+        void submit(
+          {
+            kind: 'register.append',
+            args: {
+              register: 'ledger',
+              entry: {
+                id: f.id,
+                memo: f.memo,
+                postings: [
+                  { account: f.debit, side: 'debit', amount: cents, currency: f.currency },
+                  { account: f.credit, side: 'credit', amount: cents, currency: f.currency }
+                ]
+              }
+            }
+          },
+          f.reason
+        )
+      }}
+    >
       <h3>Propose a ledger entry</h3>
-      <label>Entry id <input required {...field('id')} /></label>
-      <label>Memo <input required maxLength={200} {...field('memo')} /></label>
-      <label>Debit account <input required {...field('debit')} /></label>
-      <label>Credit account <input required {...field('credit')} /></label>
-      <label>Amount <input required inputMode="decimal" pattern="\d+(\.\d{1,2})?" {...field('amount')} /></label>
-      <label>Currency <input required pattern="[A-Z]{3}" {...field('currency')} /></label>
-      <label>Reason <input required maxLength={1000} {...field('reason')} /></label>
-      <div className="actions"><button type="submit" disabled={disabled}>Sign the proposal</button></div>
+      <label>
+        Entry id <input required {...field('id')} />
+      </label>
+      <label>
+        Memo <input required maxLength={200} {...field('memo')} />
+      </label>
+      <label>
+        Debit account <input required {...field('debit')} />
+      </label>
+      <label>
+        Credit account <input required {...field('credit')} />
+      </label>
+      <label>
+        Amount <input required inputMode="decimal" pattern="\d+(\.\d{1,2})?" {...field('amount')} />
+      </label>
+      <label>
+        Currency <input required pattern="[A-Z]{3}" {...field('currency')} />
+      </label>
+      <label>
+        Reason <input required maxLength={1000} {...field('reason')} />
+      </label>
+      <div className="actions">
+        <button type="submit" disabled={disabled}>
+          Sign the proposal
+        </button>
+      </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
   )
@@ -266,26 +586,69 @@ export function Members() {
   const gov = useAppStore((s) => s.gov)
   const me = useAppStore(selectMe)
   const device = useAppStore((s) => s.status?.device)
-  if (!gov) return <Panel id="members" title="Members and keys"><p className="muted">Loading…</p></Panel>
+  if (!gov)
+    return (
+      <Panel id="members" title="Members and keys">
+        <p className="muted">Loading…</p>
+      </Panel>
+    )
   const frozenAt = (key: string) => (gov.frozen ?? []).find((f) => f.key === key)?.seq ?? null
   return (
     <Panel id="members" title="Members and keys">
       <table>
-        <thead><tr><th scope="col">Member</th><th scope="col">Roles</th><th scope="col">Device keys</th><th scope="col">State</th></tr></thead>
+        <thead>
+          <tr>
+            <th scope="col">Member</th>
+            <th scope="col">Roles</th>
+            <th scope="col">Device keys</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
         <tbody>
           {Object.values(gov.members).map((m) => (
             <tr key={m.name}>
-              <td>{m.name}{me?.name === m.name ? ' (you)' : ''}</td>
+              <td>
+                {m.name}
+                {me?.name === m.name ? ' (you)' : ''}
+              </td>
               <td>{m.roles.join(', ')}</td>
-              <td>{m.keys.map((k) => <div key={k}><Key hex={k} />{k === device ? ' · this device' : ''}{frozenAt(k) ? <span className="badge badge-forked" title="this key signed two different events at one position: from there its events count only where another key had acknowledged them"> forked at #{frozenAt(k)}: frozen</span> : null}</div>)}{m.revokedKeys.map((k) => <div key={k} className="muted"><Key hex={k} /> revoked</div>)}</td>
+              <td>
+                {m.keys.map((k) => (
+                  <div key={k}>
+                    <Key hex={k} />
+                    {k === device ? ' · this device' : ''}
+                    {frozenAt(k) ? (
+                      <span
+                        className="badge badge-forked"
+                        title="this key signed two different events at one position: from there its events count only where another key had acknowledged them"
+                      >
+                        {' '}
+                        forked at #{frozenAt(k)}: frozen
+                      </span>
+                    ) : null}
+                  </div>
+                ))}
+                {m.revokedKeys.map((k) => (
+                  <div key={k} className="muted">
+                    <Key hex={k} /> revoked
+                  </div>
+                ))}
+              </td>
               <td className={m.active ? 'good' : 'muted'}>{m.active ? 'active' : 'removed'}</td>
             </tr>
           ))}
         </tbody>
       </table>
       <h3>Approval policy</h3>
-      <p>Default: {gov.policy.default.minMembers} distinct members{gov.policy.default.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}; the proposer alone never suffices.</p>
-      {Object.entries(gov.policy.actions).map(([kind, r]) => <p key={kind}><code>{kind}</code>: {r!.minMembers} members{r!.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}</p>)}
+      <p>
+        Default: {gov.policy.default.minMembers} distinct members
+        {gov.policy.default.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}; the proposer alone never suffices.
+      </p>
+      {Object.entries(gov.policy.actions).map(([kind, r]) => (
+        <p key={kind}>
+          <code>{kind}</code>: {r!.minMembers} members{r!.clauses.map((c) => `, ${c.count} ${c.role}`).join('')}
+        </p>
+      ))}
       <MemberProposal />
     </Panel>
   )
@@ -297,18 +660,57 @@ export function Registers() {
   return (
     <Panel id="registers" title="Registers">
       <h3>Ledger balances</h3>
-      {!gov?.flags.finance_enabled && <p className="muted">The ledger is off until <code>finance_enabled</code> is switched on.</p>}
-      {balances.length === 0 ? <Empty title="No ledger entries yet." /> : (
+      {!gov?.flags.finance_enabled && (
+        <p className="muted">
+          The ledger is off until <code>finance_enabled</code> is switched on.
+        </p>
+      )}
+      {balances.length === 0 ? (
+        <Empty title="No ledger entries yet." />
+      ) : (
         <table>
-          <thead><tr><th scope="col">Account</th><th scope="col">Balance</th></tr></thead>
-          <tbody>{balances.map(([acct, cur]) => <tr key={acct}><td><code>{acct}</code></td><td className="num">{Object.entries(cur).map(([c, v]) => `${(v / 100).toFixed(2)} ${c}`).join(' · ')}</td></tr>)}</tbody>
+          <thead>
+            <tr>
+              <th scope="col">Account</th>
+              <th scope="col">Balance</th>
+            </tr>
+          </thead>
+          <tbody>
+            {balances.map(([acct, cur]) => (
+              <tr key={acct}>
+                <td>
+                  <code>{acct}</code>
+                </td>
+                <td className="num">
+                  {Object.entries(cur)
+                    .map(([c, v]) => `${(v / 100).toFixed(2)} ${c}`)
+                    .join(' · ')}
+                </td>
+              </tr>
+            ))}
+          </tbody>
         </table>
       )}
       <h3>Ledger entries</h3>
-      {ledger?.entries.length ? <ul className="list">{ledger.entries.map((e) => <li key={e.id}><code>{e.id}</code> {e.memo}: {e.postings.map((p) => `${p.side} ${p.account} ${(p.amount / 100).toFixed(2)} ${p.currency}`).join(', ')}</li>)}</ul> : <p className="muted">None.</p>}
+      {ledger?.entries.length ? (
+        <ul className="list">
+          {ledger.entries.map((e) => (
+            <li key={e.id}>
+              <code>{e.id}</code> {e.memo}:{' '}
+              {e.postings.map((p) => `${p.side} ${p.account} ${(p.amount / 100).toFixed(2)} ${p.currency}`).join(', ')}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p className="muted">None.</p>
+      )}
       {gov?.flags.finance_enabled && <LedgerProposal />}
       <h3>Companies, network, stream schemas</h3>
-      <p>{gov ? `${gov.registers.company.length} compan(ies), ${gov.registers.network.length} network node(s), ${gov.registers.streams.length} stream schema(s)` : '…'}</p>
+      <p>
+        {gov
+          ? `${gov.registers.company.length} compan(ies), ${gov.registers.network.length} network node(s), ${gov.registers.streams.length} stream schema(s)`
+          : '…'}
+      </p>
     </Panel>
   )
 }
