@@ -25,6 +25,7 @@ import type { Row } from './proofs.js'
 import { ModelDevice } from '../test/support/model-device.js'
 import type { SimMember } from '../test/support/gov-sim.js'
 import { own } from '../core/dict.js'
+import { approve, commit, propose } from '../core/governance/calls.js'
 
 interface Member {
   name: string
@@ -227,13 +228,13 @@ export async function roundTrip(
       }
       let id = ''
       await step(async () => {
-        id = (await alice.propose({ kind: 'vault.settings', args: { settings: { round: r } } }, 'bench')).id
+        id = (await propose(alice, { kind: 'vault.settings', args: { settings: { round: r } } }, 'bench')).id
       })
       await step(() => take(bob, alice))
-      await step(() => bob.approve(id))
+      await step(() => approve(bob, id))
       await step(() => take(alice, bob))
       await step(async () => {
-        if ((await alice.commit(id)).status !== 'committed') throw new Error('bench round did not commit')
+        if ((await commit(alice, id)).status !== 'committed') throw new Error('bench round did not commit')
       })
       runs.push(steps)
       await take(bob, alice) // bob learns of the commit before the next round (not timed)

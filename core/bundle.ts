@@ -9,8 +9,11 @@ import { canonicalize, parseBounded, type Json } from './canonical.js'
 import { concatBytes, fromHex, isHex, toHex, utf8 } from './bytes.js'
 import { signDetached, verifyStrict } from './ed25519.js'
 import { decodeEvent, type DecodedEvent } from './envelope.js'
-import { MALFORMED, VERIFY_FAILED, WRONG_VAULT } from './errors.js'
-import { DOMAIN_TAG } from './formats.js'
+import { LOCKED, MALFORMED, VERIFY_FAILED, WRONG_VAULT } from './errors.js'
+import { DOMAIN_TAG, FORK_PREFIX } from './formats.js'
+import { own } from './dict.js'
+import { eventDocId, parseEventDocId, type LogStore } from './store.js'
+import type { Verdict } from './ingest.js'
 
 export const BUNDLE_FORMAT = 'tresor-bundle'
 export const BUNDLE_VERSION = 1
@@ -42,8 +45,72 @@ export function signBundle(
   events: string[],
   now: Date = new Date()
 ): Bundle {
+  return signBundleWith(vault, signer, (m) => signDetached(secretKey, m), events, now)
+}
+
+/** Sign a bundle with a signer that holds the key (the vault's `signDetached`), not the key itself. */
+function signBundleWith(
+  vault: string,
+  signer: string,
+  sign: (message: Uint8Array) => Uint8Array,
+  events: string[],
+  now: Date = new Date()
+): Bundle {
   const body = { format: BUNDLE_FORMAT, v: BUNDLE_VERSION, vault, signer, created: now.toISOString(), events } as const
-  return { ...body, sig: toHex(signDetached(secretKey, bundleBytes(body))) }
+  return { ...body, sig: toHex(sign(bundleBytes(body))) }
+}
+
+/** What making a bundle reads of the vault: the verified feeds, the fork evidence it holds, and its signer. */
+export interface BundleSource {
+  readonly vaultId: string
+  readonly device: string
+  readonly unlocked: boolean
+  readonly store: LogStore
+  /** Feed lengths as verified (an event past them is not vouched for, so not bundled). */
+  heads(): Record<string, { length: number; head: string }>
+  /** Whether the fork evidence document `id` is held as evidence. */
+  isEvidence(id: string): boolean
+  signDetached(message: Uint8Array): Uint8Array
+}
+
+/** A signed bundle of the vault's events past `since` (feed lengths another device has), in feed order. */
+export async function exportBundle(v: BundleSource, since: Record<string, number> = {}): Promise<Bundle> {
+  if (!v.unlocked) throw LOCKED('unlock the device key to sign the bundle')
+  const heads = v.heads()
+  const raws: string[] = []
+  for await (const page of v.store.scan()) {
+    for (const doc of page) {
+      const slot = parseEventDocId(doc._id)
+      const verified = slot ? (own(heads, slot.author)?.length ?? 0) : 0
+      if (slot && slot.seq > (own(since, slot.author) ?? 0) && slot.seq <= verified) raws.push(doc.raw)
+    }
+  }
+  // Fork evidence travels too, so every device learns of a fork and holds both branches.
+  for await (const page of v.store.scan({ prefix: FORK_PREFIX }))
+    for (const doc of page) if (!doc._deleted && v.isEvidence(doc.id)) raws.push(doc.raw)
+  return signBundleWith(v.vaultId, v.device, (m) => v.signDetached(m), raws)
+}
+
+/** What importing a bundle uses of the vault: its gate. */
+export interface BundleSink {
+  readonly vaultId: string
+  ingest(
+    incoming: { docId: string; raw: unknown }[],
+    options: { allOrNothing?: boolean; signer?: string }
+  ): Promise<Verdict[]>
+}
+
+/** Import a bundle through the gate, all or nothing. */
+export async function importBundle(v: BundleSink, text: string): Promise<{ admitted: number; duplicates: number }> {
+  const { bundle, events } = openBundle(text, v.vaultId)
+  const verdicts = await v.ingest(
+    events.map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw })),
+    { allOrNothing: true, signer: bundle.signer }
+  )
+  return {
+    admitted: verdicts.filter((x) => x.decision === 'ADMIT').length,
+    duplicates: verdicts.filter((x) => x.decision === 'DUPLICATE').length
+  }
 }
 
 /**

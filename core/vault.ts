@@ -7,7 +7,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { readJsonFile, readJsonFileIfExists, removeFile, writeJsonFile } from './files.js'
 import { join } from 'node:path'
 import { openDb } from './pouch.js'
-import { LogStore, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc } from './store.js'
+import { LogStore, FORK_PREFIX, parseEventDocId, type EventDoc } from './store.js'
 import { planIngest, type Incoming, type Verdict } from './ingest.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { AppendPipeline } from './append-pipeline.js'
@@ -30,7 +30,6 @@ import {
   MALFORMED,
   NOT_A_MEMBER,
   NOT_ALLOWED,
-  NOT_FOUND,
   READ_ONLY,
   VERIFY_FAILED,
   VaultError
@@ -47,17 +46,17 @@ import {
   type RecoveryReport
 } from './recover.js'
 import { sha256Hex } from './bytes.js'
-import { openBundle, signBundle, type Bundle } from './bundle.js'
+import { importBundle, openBundle } from './bundle.js'
 import { maybeCheckpoint } from './proofs/prover.js'
 import { isHex } from './bytes.js'
 import { isWeakPublicKey, signDetached } from './ed25519.js'
 import { GovFold, isGovernanceType, type GovEvent } from './governance/fold.js'
 import { auditGovernance } from './governance/audit.js'
-import { everKeys, keyOwner, type GovState, type MemberState, type ProposalState } from './governance/state.js'
-import { checkAction, type Action } from './governance/actions.js'
+import { everKeys, keyOwner, type GovState, type MemberState } from './governance/state.js'
 import { own } from './dict.js'
 import { acquireOwner } from './owner.js'
 import type { Json } from './canonical.js'
+import type { Appender, Health } from './vault-views.js'
 
 export const VAULT_FILE = 'vault.json'
 export const KEY_FILE = 'device.key'
@@ -66,7 +65,6 @@ export const DB_DIR = 'events.db'
 export const ALARM_FILE = 'alarm.json'
 const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
 /** Proposals expire after a week unless the proposer says otherwise. */
-export const DEFAULT_EXPIRY_MS = 7 * 24 * 3600 * 1000
 
 export interface MemberSpec {
   name: string
@@ -85,14 +83,7 @@ export interface VaultConfig {
   genesisAuthor: string
 }
 
-export type HealthState = 'ok' | 'read-only'
-export interface Health {
-  state: HealthState
-  reason: string | null
-  report: VerifyReport | null
-  /** The database itself is damaged (STORAGE_DAMAGED): `tresor recover` is the way back. */
-  damaged?: boolean
-}
+export type { Health } from './vault-views.js'
 
 export interface OpenOptions {
   dir: string
@@ -161,7 +152,7 @@ function checkMembers(members: MemberSpec[]): void {
   }
 }
 
-export class Vault {
+export class Vault implements Appender {
   readonly dir: string
   readonly config: VaultConfig
   readonly store: LogStore
@@ -272,7 +263,7 @@ export class Vault {
     const genesis = events.find((d) => d.id === bundle.vault && d.event.type === GENESIS_TYPE)
     if (!genesis) throw VERIFY_FAILED("bundle does not start at the vault's genesis event: export it with no --since")
     const vault = await Vault.adopt({ ...opts, genesis })
-    await vault.importBundle(opts.bundle)
+    await importBundle(vault, opts.bundle)
     await vault.boot({ full: true })
     return vault
   }
@@ -691,79 +682,14 @@ export class Vault {
     }
   }
 
-  /** Append a governance event if the fold would count it; else throw the fold's reason. */
-  private appendGovernance(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
+  /** Append a governance event if the fold would count it; else throw the fold's reason (core/governance/calls.ts). */
+  appendGovernance(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
     return this.appendChecked(type, payload, now, true)
   }
 
-  /** Find a proposal by id or unique id prefix (8+ hex characters). */
-  proposal(ref: string): ProposalState {
-    if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref))
-      throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
-    const exact = own(this.fold.state.proposals, ref)
-    if (exact) return exact
-    const hits = Object.values(this.fold.state.proposals).filter((p) => p.id.startsWith(ref))
-    if (hits.length === 0) throw NOT_FOUND(`no proposal ${ref}`)
-    if (hits.length > 1) throw BAD_ARGUMENT(`${ref} names ${hits.length} proposals; give more of the id`)
-    return hits[0]!
-  }
-
-  /** Prepare: propose an action. Checked against the current state before it is signed. */
-  async propose(action: Action, reason: string, expiresAt?: string, now?: Date): Promise<ProposalState> {
-    if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000)
-      throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
-    const checked = checkAction(this.fold.state, action)
-    const at = now ?? new Date()
-    const expiry = expiresAt ?? new Date(at.getTime() + DEFAULT_EXPIRY_MS).toISOString()
-    const d = await this.appendGovernance(
-      'gov.propose',
-      { action: checked as unknown as Json, reason, expiresAt: expiry },
-      at
-    )
-    return own(this.state.proposals, d.id)!
-  }
-
-  async approve(ref: string, now?: Date): Promise<ProposalState> {
-    const p = this.proposal(ref)
-    await this.appendGovernance('gov.approve', { proposal: p.id }, now)
-    return own(this.state.proposals, p.id)!
-  }
-
-  async reject(ref: string, reason: string, now?: Date): Promise<ProposalState> {
-    if (typeof reason !== 'string' || reason.trim() === '') throw BAD_ARGUMENT('a rejection needs a reason')
-    const p = this.proposal(ref)
-    await this.appendGovernance('gov.reject', { proposal: p.id, reason }, now)
-    return own(this.state.proposals, p.id)!
-  }
-
-  async withdraw(ref: string, now?: Date): Promise<ProposalState> {
-    const p = this.proposal(ref)
-    await this.appendGovernance('gov.withdraw', { proposal: p.id }, now)
-    return own(this.state.proposals, p.id)!
-  }
-
-  /** Commit once the quorum is met; any member may. Lists the approvals it relies on. */
-  async commit(ref: string, now?: Date): Promise<ProposalState> {
-    const p = this.proposal(ref)
-    await this.appendGovernance('gov.commit', { proposal: p.id, approvals: p.approvals.map((a) => a.id) }, now)
-    return own(this.state.proposals, p.id)!
-  }
-
-  /** A signed bundle of this vault's events past `since` (feed lengths another device has), in feed order. */
-  async exportBundle(since: Record<string, number> = {}): Promise<Bundle> {
-    if (!this.key) throw LOCKED('unlock the device key to sign the bundle')
-    const raws: string[] = []
-    for await (const page of this.store.scan()) {
-      for (const doc of page) {
-        const slot = parseEventDocId(doc._id)
-        const verified = slot ? (this.feeds.get(slot.author)?.length ?? 0) : 0
-        if (slot && slot.seq > (own(since, slot.author) ?? 0) && slot.seq <= verified) raws.push(doc.raw)
-      }
-    }
-    // Fork evidence travels too, so every device learns of a fork and holds both branches.
-    for await (const page of this.store.scan({ prefix: FORK_PREFIX }))
-      for (const doc of page) if (!doc._deleted && this.evidence.has(doc.id)) raws.push(doc.raw)
-    return signBundle(this.vaultId, this.device, this.key.keyPair.secretKey, raws)
+  /** Whether the fork evidence document `id` is held as evidence (what a bundle carries of forks). */
+  isEvidence(id: string): boolean {
+    return this.evidence.has(id)
   }
 
   /**
@@ -911,19 +837,6 @@ export class Vault {
     const ids = await this.store.idsAt(slots.filter((_, i) => within[i]) as { author: string; seq: number }[])
     let k = 0
     return within.map((w) => (w ? ids[k++]! : null))
-  }
-
-  /** Import a bundle through the gate, all or nothing. */
-  async importBundle(text: string): Promise<{ admitted: number; duplicates: number }> {
-    const { bundle, events } = openBundle(text, this.vaultId)
-    const verdicts = await this.ingest(
-      events.map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw })),
-      { allOrNothing: true, signer: bundle.signer }
-    )
-    return {
-      admitted: verdicts.filter((v) => v.decision === 'ADMIT').length,
-      duplicates: verdicts.filter((v) => v.decision === 'DUPLICATE').length
-    }
   }
 
   /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */

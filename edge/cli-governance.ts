@@ -24,6 +24,7 @@ import { dirOf, withVault, type Out } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
+import { importBundle } from '../core/index.js'
 
 export const GOVERNANCE_FLAGS = {
   reason: 'value',
@@ -245,7 +246,7 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
         // stops).
         const receipt =
           api.local && text.length > MAX_BUNDLE_TEXT
-            ? await api.local.importBundle(text)
+            ? await importBundle(api.local, text)
             : await api.call('bundle.import', { text })
         out.print(`admitted ${receipt.admitted} event(s), ${receipt.duplicates} already here`, receipt)
         return 0

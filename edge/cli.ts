@@ -33,6 +33,8 @@ import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
 import { TELEMETRY_COMMANDS, TELEMETRY_FLAGS, TELEMETRY_HELP } from './cli-telemetry.js'
 import { getPassphrase } from './passphrase.js'
 import { vaultApi, withApi } from './cli-client.js'
+import { approve, commit, propose } from '../core/index.js'
+import { exportBundle, importBundle } from '../core/index.js'
 
 const SPEC = {
   dir: 'value',
@@ -356,15 +358,16 @@ async function createDemo(dir: string, passphrase: string): Promise<void> {
   ]) {
     await alice.append('audit.note', { text })
   }
-  const proposal = await alice.propose(
+  const proposal = await propose(
+    alice,
     { kind: 'flag.set', args: { flag: 'streaming_enabled', value: true } },
     'demo: metering and proof chain are ready'
   )
-  const bob = await Vault.join({ dir: bobDir, bundle: JSON.stringify(await alice.exportBundle()), passphrase })
-  await bob.approve(proposal.id)
+  const bob = await Vault.join({ dir: bobDir, bundle: JSON.stringify(await exportBundle(alice)), passphrase })
+  await approve(bob, proposal.id)
   const lengths = Object.fromEntries(Object.entries(alice.heads()).map(([a, h]) => [a, h.length]))
-  await alice.importBundle(JSON.stringify(await bob.exportBundle(lengths)))
+  await importBundle(alice, JSON.stringify(await exportBundle(bob, lengths)))
   await bob.close()
-  await alice.commit(proposal.id)
+  await commit(alice, proposal.id)
   await alice.close()
 }

@@ -20,6 +20,8 @@ import { CouchSync } from '../sync/couch-sync.js'
 import { ADMIN, WRITER, startCouch } from './support/couch.js'
 import { citeOf, docsOf, forge, forgedBundle, latestGov, stolenKey, threeMembers } from './support/members.js'
 import { carry, cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
+import { approve, commit, propose, reject } from '../core/governance/calls.js'
+import { exportBundle, importBundle } from '../core/bundle.js'
 
 afterAll(cleanupDirs)
 
@@ -41,11 +43,11 @@ async function syncAll(vaults: Vault[]): Promise<void> {
 
 /** propose → approve → commit between two members, carried by bundles; returns the proposal id. */
 async function round(proposer: Vault, approver: Vault, action: Action): Promise<string> {
-  const p = await proposer.propose(action, 'ordinary business')
+  const p = await propose(proposer, action, 'ordinary business')
   await carry(proposer, approver)
-  await approver.approve(p.id)
+  await approve(approver, p.id)
   await carry(approver, proposer)
-  const done = await proposer.commit(p.id)
+  const done = await commit(proposer, p.id)
   expect(done.status).toBe('committed')
   return p.id
 }
@@ -69,7 +71,7 @@ describe('governance attacks through vault directories', () => {
         { proposal: fake },
         { seq: forged.event.seq + 1, prev: forged.id, v1Seen: [{ author: t.alice.device, seq: 999_999, id: fake }] }
       )
-      expect(await errorOf(t.bob.importBundle(forgedBundle(t.carol, key, [forged, forgedV1])))).toMatch(
+      expect(await errorOf(importBundle(t.bob, forgedBundle(t.carol, key, [forged, forgedV1])))).toMatch(
         /^VERIFY_FAILED: .*cites [0-9a-f]{12}…, which this device does not hold yet; nothing applied$/
       )
       const verdicts = await t.bob.ingest(docsOf([forged, forgedV1]))
@@ -84,12 +86,13 @@ describe('governance attacks through vault directories', () => {
       for (const v of t.all) expect(own(v.state.proposals, id)?.status).toBe('committed')
       // the revocation of the stolen key: carol may not veto it, and a rejection signed past her vault's checks is
       // refused at the gate
-      const r = await t.alice.propose(
+      const r = await propose(
+        t.alice,
         { kind: 'key.revoke', args: { member: 'carol', key: key.publicKey } },
         'laptop stolen'
       )
       await syncAll(t.all)
-      expect(await errorOf(t.carol.reject(r.id, 'no'))).toBe(
+      expect(await errorOf(reject(t.carol, r.id, 'no'))).toBe(
         'NOT_ALLOWED: carol cannot veto a change of their own membership, roles or keys'
       )
       const mine = latestGov(t.carol, key.publicKey)
@@ -111,9 +114,9 @@ describe('governance attacks through vault directories', () => {
         code: 'REFUSED',
         reason: 'breaks governance: carol cannot veto a change of their own membership, roles or keys'
       })
-      await t.bob.approve(r.id)
+      await approve(t.bob, r.id)
       await carry(t.bob, t.alice)
-      expect((await t.alice.commit(r.id)).status).toBe('committed')
+      expect((await commit(t.alice, r.id)).status).toBe('committed')
       await syncAll(t.all)
       for (const v of t.all) expect(own_(v, 'carol')).toEqual({ keys: [], revokedKeys: [key.publicKey] })
       // what the stolen key signs now, citing the revocation, counts for nothing
@@ -172,7 +175,7 @@ describe('governance attacks through vault directories', () => {
       })
       const bob = await Vault.join({
         dir: join(root, 'bob'),
-        bundle: JSON.stringify(await alice.exportBundle()),
+        bundle: JSON.stringify(await exportBundle(alice)),
         passphrase: PASS
       })
       try {
@@ -223,9 +226,9 @@ describe('governance attacks through vault directories', () => {
         // a proposal of the 48 concurrent ones, approved and committed after all that
         if (proposers > 0) {
           const site = Object.values(bob.state.proposals).find((p) => p.proposer === 'm7')!
-          await bob.approve(site.id)
+          await approve(bob, site.id)
           await carry(bob, alice)
-          expect((await alice.commit(site.id)).status).toBe('committed')
+          expect((await commit(alice, site.id)).status).toBe('committed')
           await carry(alice, bob)
           expect(own(bob.state.settings, 'site7')).toBe(7)
         }
@@ -268,23 +271,24 @@ describe('governance attacks through vault directories', () => {
     const t = await threeMembers()
     try {
       const aliceKey = await stolenKey(t.alice) // the attacker copied alice's laptop
-      const revoke = await t.alice.propose(
+      const revoke = await propose(
+        t.alice,
         { kind: 'key.revoke', args: { member: 'carol', key: t.carol.device } },
         'carol left'
       )
       await carry(t.alice, t.bob)
-      await t.bob.approve(revoke.id)
+      await approve(t.bob, revoke.id)
       await carry(t.bob, t.alice)
-      const committed = await t.alice.commit(revoke.id)
+      const committed = await commit(t.alice, revoke.id)
       const commitEvent = t.alice.governanceEvents().find((e) => e.id === committed.closedBy)!
       await carry(t.alice, t.bob)
       await round(t.bob, t.alice, flag('finance_enabled')) // bob builds on the revocation: his proposal cites it
       // alice commits one more proposal that nobody cites yet
-      const p2 = await t.alice.propose(flag('streaming_enabled'), 'metering')
+      const p2 = await propose(t.alice, flag('streaming_enabled'), 'metering')
       await carry(t.alice, t.bob)
-      await t.bob.approve(p2.id)
+      await approve(t.bob, p2.id)
       await carry(t.bob, t.alice)
-      await t.alice.commit(p2.id)
+      await commit(t.alice, p2.id)
       await carry(t.alice, t.bob)
       await carry(t.alice, t.carol)
       // the fork: another event of alice's key at the seq of the revocation's commit
@@ -304,7 +308,7 @@ describe('governance attacks through vault directories', () => {
         expect(own(v.state.proposals, p2.id)?.status).toBe('open') // frozen: no other key had cited that commit
       }
       // bob commits p2 again himself: governance goes on without the forked key
-      expect((await t.bob.commit(p2.id)).status).toBe('committed')
+      expect((await commit(t.bob, p2.id)).status).toBe('committed')
       await carry(t.bob, t.carol)
       expect(stateHash(t.carol.state)).toBe(stateHash(t.bob.state))
       // alice's own device learns of the fork of its own key: READ-ONLY, as a restored backup would be
@@ -320,13 +324,13 @@ describe('governance attacks through vault directories', () => {
     const t = await threeMembers()
     try {
       const { alice, bob } = t
-      expect(await errorOf(alice.propose(flag('constructor'), 'x'))).toMatch(/^BAD_ARGUMENT: unknown flag constructor/)
-      expect(await errorOf(alice.propose(flag('__proto__'), 'x'))).toBe(
+      expect(await errorOf(propose(alice, flag('constructor'), 'x'))).toMatch(/^BAD_ARGUMENT: unknown flag constructor/)
+      expect(await errorOf(propose(alice, flag('__proto__'), 'x'))).toBe(
         'BAD_ARGUMENT: flag: a name like finance_enabled'
       )
       expect(
         await errorOf(
-          alice.propose({ kind: 'vault.settings', args: { settings: JSON.parse('{"__proto__": 1}') } }, 'x')
+          propose(alice, { kind: 'vault.settings', args: { settings: JSON.parse('{"__proto__": 1}') } }, 'x')
         )
       ).toMatch(/^BAD_ARGUMENT: setting __proto__/)
       const current = JSON.parse(JSON.stringify(alice.state.policy)) as { flags: Record<string, unknown> }
@@ -441,13 +445,13 @@ describe('governance attacks through a CouchDB server', () => {
         // there
         for (const v of [t.bob, t.alice])
           expect(v.state.frozen).toEqual([{ key: key.publicKey, seq: forged.event.seq }])
-        const p = await t.alice.propose(flag('corepay_enabled'), 'simulated')
+        const p = await propose(t.alice, flag('corepay_enabled'), 'simulated')
         await sync(t.alice)
         await sync(t.bob)
-        await t.bob.approve(p.id)
+        await approve(t.bob, p.id)
         await sync(t.bob)
         await sync(t.alice)
-        expect((await t.alice.commit(p.id)).status).toBe('committed')
+        expect((await commit(t.alice, p.id)).status).toBe('committed')
         await sync(t.alice)
         await sync(t.bob)
         expect(own(t.bob.state.proposals, p.id)?.status).toBe('committed')

@@ -9,6 +9,8 @@ import { VaultError } from '../core/errors.js'
 import type { Action } from '../core/governance/actions.js'
 import { carry, cleanupDirs, FAST_KDF, lengths, PASS, tempDir, withRawDb } from './helpers.js'
 import { threeMembers } from './support/members.js'
+import { approve, commit, propose, reject, withdraw } from '../core/governance/calls.js'
+import { exportBundle, importBundle } from '../core/bundle.js'
 
 async function codeAndMessage(p: Promise<unknown>): Promise<string> {
   try {
@@ -38,11 +40,11 @@ describe('governance across devices', () => {
   it('governance - a flag change goes prepare → approve → commit through bundles and every directory holds the same state', async () => {
     const { alice, bob, carol, all } = t
     expect(bob.member?.name).toBe('bob')
-    const p = await alice.propose(flag('corepay_enabled'), 'payment simulation passed')
+    const p = await propose(alice, flag('corepay_enabled'), 'payment simulation passed')
     await carry(alice, bob)
-    expect((await bob.approve(p.id.slice(0, 12))).approvals.map((a) => a.member)).toEqual(['bob'])
+    expect((await approve(bob, p.id.slice(0, 12))).approvals.map((a) => a.member)).toEqual(['bob'])
     await carry(bob, carol)
-    const committed = await carol.commit(p.id)
+    const committed = await commit(carol, p.id)
     expect(committed.status).toBe('committed')
     await syncAll(all)
     const hashes = all.map((v) => stateHash(v.state))
@@ -64,35 +66,36 @@ describe('governance across devices', () => {
   })
 
   it('governance - self-approval is refused with the reason', async () => {
-    const p = await t.alice.propose(flag('finance_enabled'), 'ledger tests exist')
-    expect(await codeAndMessage(t.alice.approve(p.id))).toBe(
+    const p = await propose(t.alice, flag('finance_enabled'), 'ledger tests exist')
+    expect(await codeAndMessage(approve(t.alice, p.id))).toBe(
       'NOT_ALLOWED: you proposed this; another member must approve'
     )
-    await t.alice.withdraw(p.id)
+    await withdraw(t.alice, p.id)
   })
 
   it('governance - a second approval from the same member with another key is refused: quorums count members', async () => {
-    const p = await t.alice.propose(flag('reputation_enabled'), 'review proofs work')
+    const p = await propose(t.alice, flag('reputation_enabled'), 'review proofs work')
     await carry(t.alice, t.bob)
-    await t.bob.approve(p.id)
+    await approve(t.bob, p.id)
     await carry(t.bob, t.bob2)
-    expect(await codeAndMessage(t.bob2.approve(p.id))).toBe(
+    expect(await codeAndMessage(approve(t.bob2, p.id))).toBe(
       'NOT_ALLOWED: bob has already approved (quorums count members, not keys)'
     )
   })
 
   it('governance - a commit without quorum is refused with what is missing', async () => {
-    const p = await t.alice.propose(flag('network_enabled'), 'commission reversals audited')
+    const p = await propose(t.alice, flag('network_enabled'), 'commission reversals audited')
     await carry(t.alice, t.carol)
-    await t.carol.approve(p.id)
-    expect(await codeAndMessage(t.carol.commit(p.id))).toBe(
+    await approve(t.carol, p.id)
+    expect(await codeAndMessage(commit(t.carol, p.id))).toBe(
       'NOT_ALLOWED: quorum not met: needs 1 more approval(s) from role operator; needs 1 more approval(s) from role chain'
     )
   })
 
   it('governance - an expired proposal cannot be approved or committed', async () => {
     const now = new Date()
-    const p = await t.alice.propose(
+    const p = await propose(
+      t.alice,
       flag('avatars_enabled'),
       'avatar orders audited',
       new Date(now.getTime() + 3600_000).toISOString(),
@@ -100,40 +103,40 @@ describe('governance across devices', () => {
     )
     await carry(t.alice, t.bob)
     const later = new Date(now.getTime() + 2 * 3600_000)
-    expect(await codeAndMessage(t.bob.approve(p.id, later))).toBe(
+    expect(await codeAndMessage(approve(t.bob, p.id, later))).toBe(
       'NOT_ALLOWED: approval came after the proposal expired'
     )
-    await t.bob.approve(p.id, new Date(now.getTime() + 60_000))
-    expect(await codeAndMessage(t.bob.commit(p.id, later))).toBe('NOT_ALLOWED: commit after the proposal expired')
+    await approve(t.bob, p.id, new Date(now.getTime() + 60_000))
+    expect(await codeAndMessage(commit(t.bob, p.id, later))).toBe('NOT_ALLOWED: commit after the proposal expired')
   })
 
   it("governance - a rejection ends the proposal; withdrawal is the proposer's alone", async () => {
-    const p = await t.alice.propose(flag('marketplace_enabled'), 'orders to fulfillment proven')
+    const p = await propose(t.alice, flag('marketplace_enabled'), 'orders to fulfillment proven')
     await carry(t.alice, t.bob)
-    expect((await t.bob.reject(p.id, 'fulfillment proof missing')).status).toBe('rejected')
+    expect((await reject(t.bob, p.id, 'fulfillment proof missing')).status).toBe('rejected')
     await carry(t.bob, t.alice)
-    expect(await codeAndMessage(t.alice.commit(p.id))).toMatch(
+    expect(await codeAndMessage(commit(t.alice, p.id))).toMatch(
       /^NOT_ALLOWED: commit after the proposal was rejected \([0-9a-f]{12}…\)$/
     )
-    const q = await t.alice.propose(flag('enablement_enabled'), 'endpoints active')
+    const q = await propose(t.alice, flag('enablement_enabled'), 'endpoints active')
     await carry(t.alice, t.bob)
-    expect(await codeAndMessage(t.bob.withdraw(q.id))).toBe('NOT_ALLOWED: only the proposer may withdraw')
-    expect((await t.alice.withdraw(q.id)).status).toBe('withdrawn')
+    expect(await codeAndMessage(withdraw(t.bob, q.id))).toBe('NOT_ALLOWED: only the proposer may withdraw')
+    expect((await withdraw(t.alice, q.id)).status).toBe('withdrawn')
   })
 
   it('governance - key rotation: a revoked key can no longer sign, its approvals do not count', async () => {
     const { alice, bob, carol, all } = t
     await syncAll(all)
     const carolKey = carol.device
-    const p = await alice.propose({ kind: 'key.revoke', args: { member: 'carol', key: carolKey } }, 'laptop lost')
+    const p = await propose(alice, { kind: 'key.revoke', args: { member: 'carol', key: carolKey } }, 'laptop lost')
     await carry(alice, bob)
-    await bob.approve(p.id)
-    await bob.commit(p.id)
+    await approve(bob, p.id)
+    await commit(bob, p.id)
     await syncAll(all)
     expect(carol.state.members.carol!.revokedKeys).toEqual([carolKey])
-    const q = await alice.propose(flag('proof_anchoring_enabled'), 'anchors validated')
+    const q = await propose(alice, flag('proof_anchoring_enabled'), 'anchors validated')
     await carry(alice, carol)
-    expect(await codeAndMessage(carol.approve(q.id))).toBe(
+    expect(await codeAndMessage(approve(carol, q.id))).toBe(
       'NOT_A_MEMBER: this device key is not an active key of an active member'
     )
   })
@@ -142,17 +145,18 @@ describe('governance across devices', () => {
     const { alice, bob } = t
     const daveDir = join(t.root, 'dave')
     const daveKey = await ensureDeviceKey(daveDir, 'dave', PASS, FAST_KDF)
-    const p = await alice.propose(
+    const p = await propose(
+      alice,
       { kind: 'member.add', args: { name: 'dave', roles: ['agent'], keys: [daveKey.publicKey] } },
       'new field agent'
     )
     await carry(alice, bob)
-    await bob.approve(p.id)
-    await bob.commit(p.id)
+    await approve(bob, p.id)
+    await commit(bob, p.id)
     await carry(bob, alice)
     const dave = await Vault.join({
       dir: daveDir,
-      bundle: JSON.stringify(await alice.exportBundle()),
+      bundle: JSON.stringify(await exportBundle(alice)),
       passphrase: PASS
     })
     try {
@@ -182,8 +186,8 @@ describe('governance across devices', () => {
       roles: ['operator'],
       kdf: FAST_KDF
     })
-    const bundle = JSON.stringify(await other.exportBundle())
-    expect(await codeAndMessage(t.alice.importBundle(bundle))).toMatch(/^WRONG_VAULT/)
+    const bundle = JSON.stringify(await exportBundle(other))
+    expect(await codeAndMessage(importBundle(t.alice, bundle))).toMatch(/^WRONG_VAULT/)
     await other.close()
   })
 })
@@ -194,31 +198,31 @@ describe('bundles', () => {
   it('bundle - an altered, re-signed-by-nobody or gapped bundle is refused and nothing from it is applied', async () => {
     const t = await threeMembers()
     try {
-      const p = await t.alice.propose(flag('finance_enabled'), 'ledger ready')
-      await t.alice.propose(flag('streaming_enabled'), 'metering ready')
-      const good = await t.alice.exportBundle(lengths(t.bob))
+      const p = await propose(t.alice, flag('finance_enabled'), 'ledger ready')
+      await propose(t.alice, flag('streaming_enabled'), 'metering ready')
+      const good = await exportBundle(t.alice, lengths(t.bob))
       const before = await t.bob.store.count()
       const tampered = { ...good, events: good.events.map((e) => e.replace('ledger ready', 'ledger READY')) }
-      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(tampered)))).toMatch(
+      expect(await codeAndMessage(importBundle(t.bob, JSON.stringify(tampered)))).toMatch(
         /^VERIFY_FAILED: bundle signature does not verify/
       )
       const flipped = { ...good, sig: good.sig.replace(/^./, (c) => (c === '0' ? '1' : '0')) }
-      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(flipped)))).toMatch(
+      expect(await codeAndMessage(importBundle(t.bob, JSON.stringify(flipped)))).toMatch(
         /^VERIFY_FAILED: bundle signature does not verify/
       )
-      expect(await codeAndMessage(t.bob.importBundle('{"format":"tresor-bundle"'))).toMatch(/^MALFORMED/)
-      expect(await codeAndMessage(t.bob.importBundle('x'.repeat(100)))).toMatch(/^MALFORMED/)
+      expect(await codeAndMessage(importBundle(t.bob, '{"format":"tresor-bundle"'))).toMatch(/^MALFORMED/)
+      expect(await codeAndMessage(importBundle(t.bob, 'x'.repeat(100)))).toMatch(/^MALFORMED/)
       // a properly signed bundle whose first event's predecessor bob lacks
       const key = await openKeyFile(await readKeyFile(join(t.root, 'alice', 'device.key')), PASS)
       const { signBundle } = await import('../core/bundle.js')
       const gapped = signBundle(t.alice.vaultId, t.alice.device, key.keyPair.secretKey, good.events.slice(1))
-      expect(await codeAndMessage(t.bob.importBundle(JSON.stringify(gapped)))).toMatch(
+      expect(await codeAndMessage(importBundle(t.bob, JSON.stringify(gapped)))).toMatch(
         /^VERIFY_FAILED: ev!.*: waiting for events 2..2 of this feed; nothing applied/
       )
       expect(await t.bob.store.count()).toBe(before)
       expect(t.bob.state.proposals[p.id]).toBeUndefined()
-      expect(await t.bob.importBundle(JSON.stringify(good))).toEqual({ admitted: 2, duplicates: 0 })
-      expect(await t.bob.importBundle(JSON.stringify(good))).toEqual({ admitted: 0, duplicates: 2 })
+      expect(await importBundle(t.bob, JSON.stringify(good))).toEqual({ admitted: 2, duplicates: 0 })
+      expect(await importBundle(t.bob, JSON.stringify(good))).toEqual({ admitted: 0, duplicates: 2 })
     } finally {
       for (const v of t.all) await v.close()
     }
@@ -227,12 +231,12 @@ describe('bundles', () => {
   it('bundle - devices that receive the same events in different orders hold byte-identical state', async () => {
     const t = await threeMembers()
     try {
-      const p = await t.alice.propose(flag('corepay_enabled'), 'simulated')
+      const p = await propose(t.alice, flag('corepay_enabled'), 'simulated')
       await carry(t.alice, t.bob)
-      await t.bob.approve(p.id)
-      const q = await t.carol.propose(flag('proof_anchoring_enabled'), 'anchors checked')
+      await approve(t.bob, p.id)
+      const q = await propose(t.carol, flag('proof_anchoring_enabled'), 'anchors checked')
       await carry(t.carol, t.alice)
-      await t.alice.approve(q.id)
+      await approve(t.alice, q.id)
       // bob2 hears alice first, then bob, then carol; carol hears bob, alice
       for (const from of [t.alice, t.bob, t.carol]) await carry(from, t.bob2)
       for (const from of [t.bob, t.alice]) await carry(from, t.carol)
@@ -246,7 +250,7 @@ describe('bundles', () => {
 
   it('governance - a commit forced into the log without quorum fails verification: READ-ONLY with the reason', async () => {
     const t = await threeMembers()
-    const p = await t.alice.propose(flag('corepay_enabled'), 'simulated')
+    const p = await propose(t.alice, flag('corepay_enabled'), 'simulated')
     await carry(t.alice, t.carol)
     const dir = join(t.root, 'carol')
     const head = t.carol.heads()[t.carol.device] ?? { length: 0, head: t.carol.vaultId }

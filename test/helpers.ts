@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Vault, DB_DIR, type MemberSpec } from '../core/vault.js'
 import { openDb, type GuardedDb } from '../core/pouch.js'
+import { exportBundle, importBundle } from '../core/bundle.js'
 
 /** The cheapest scrypt cost the KDF bounds allow: tests derive keys often. */
 export const FAST_KDF = { N: 2 ** 14, r: 8, p: 1 }
@@ -62,5 +63,5 @@ export const lengths = (v: Vault) => Object.fromEntries(Object.entries(v.heads()
 
 /** Carry what `to` lacks from `from` on a "USB stick": a signed bundle file's text. */
 export async function carry(from: Vault, to: Vault): Promise<{ admitted: number; duplicates: number }> {
-  return to.importBundle(JSON.stringify(await from.exportBundle(lengths(to))))
+  return importBundle(to, JSON.stringify(await exportBundle(from, lengths(to))))
 }

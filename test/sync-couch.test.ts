@@ -16,6 +16,8 @@ import { syncDomain } from '../sync/methods.js'
 import { ADMIN, REVIEWER, WRITER, addUser, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
 import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
+import { approve, commit, propose } from '../core/governance/calls.js'
+import { exportBundle } from '../core/bundle.js'
 
 let couch: Couch
 let serverDir: string
@@ -62,7 +64,7 @@ async function threeDevices() {
       { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }
     ]
   })
-  const genesis = JSON.stringify(await alice.exportBundle({}))
+  const genesis = JSON.stringify(await exportBundle(alice, {}))
   const bob = await Vault.join({ dir: join(root, 'bob'), bundle: genesis, passphrase: PASS })
   const carol = await Vault.join({ dir: join(root, 'carol'), bundle: genesis, passphrase: PASS })
   return { root, alice, bob, carol, all: [alice, bob, carol] }
@@ -85,11 +87,11 @@ describe('couch sync', () => {
     const { alice, bob, carol, all } = await threeDevices()
     try {
       expect((await sync(alice, url, true)).design).toBe('installed')
-      const p = await alice.propose(flag('corepay_enabled'), 'payment simulation passed')
+      const p = await propose(alice, flag('corepay_enabled'), 'payment simulation passed')
       for (const v of all) await sync(v, url)
       expect(bob.state.proposals[p.id]?.status).toBe('open')
       // bob is offline now: he reviews what synced earlier and approves
-      await bob.approve(p.id)
+      await approve(bob, p.id)
       await alice.append('audit.note', { text: 'alice works on meanwhile' })
       await sync(alice, url)
       await sync(carol, url)
@@ -97,7 +99,7 @@ describe('couch sync', () => {
       // bob is back online
       await sync(bob, url)
       await sync(carol, url)
-      expect((await carol.commit(p.id)).status).toBe('committed')
+      expect((await commit(carol, p.id)).status).toBe('committed')
       for (const v of [carol, alice, bob, alice]) await sync(v, url)
       expect(new Set(all.map((v) => stateHash(v.state))).size).toBe(1)
       for (const v of all) expect(v.state.flags.corepay_enabled).toBe(true)

@@ -14,6 +14,7 @@ import { VaultError } from '../core/errors.js'
 import { WorkerChecker, inlineChecker } from '../core/verify-pool.js'
 import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 import type { Db } from '../core/pouch.js'
+import { propose } from '../core/governance/calls.js'
 
 const bob = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(0xb0))
 const BOB = toHex(bob.publicKey)
@@ -116,7 +117,7 @@ describe('verify', () => {
     const refusals = await Promise.all(
       [
         v.append('audit.note', { text: 'more' }),
-        v.propose({ kind: 'flag.set', args: { flag: 'finance_enabled', value: true } }, 'r'),
+        propose(v, { kind: 'flag.set', args: { flag: 'finance_enabled', value: true } }, 'r'),
         v.ingest([]),
         makeCheckpoint(v)
       ].map((p) =>

@@ -2,10 +2,10 @@
 import { parseBounded } from '../canonical.js'
 import { BAD_ARGUMENT } from '../errors.js'
 import { makeCheckpoint, proveConsistency, proveInclusion, type CheckpointVault } from '../proofs/prover.js'
-import type { Vault } from '../vault.js'
 import type { ConsistencyProofFile, InclusionProofFile } from '../proofs/proof-file.js'
 import type { CheckpointPayload } from '../proofs/checkpoint.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
+import { exportBundle, importBundle, type BundleSink, type BundleSource } from '../bundle.js'
 
 /** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
 export const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
@@ -20,8 +20,8 @@ export interface ExchangeMethods {
   'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
 }
 
-/** Proofs and bundles: the prover's view of the vault, and its bundle export and import. */
-export type ExchangeVault = CheckpointVault & Pick<Vault, 'exportBundle' | 'importBundle'>
+/** Proofs and bundles: the prover's view of the vault, and what bundle export and import use of it. */
+export type ExchangeVault = CheckpointVault & BundleSource & BundleSink
 
 export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
   meta: {
@@ -56,7 +56,7 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
       ) {
         throw BAD_ARGUMENT('since maps author keys to feed lengths')
       }
-      const bundle = await vault.exportBundle(since as Record<string, number>)
+      const bundle = await exportBundle(vault, since as Record<string, number>)
       return { text: JSON.stringify(bundle), events: bundle.events.length }
     },
     'bundle.import': async (args) => {
@@ -64,7 +64,7 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
       if (typeof text !== 'string' || text.length === 0 || text.length > MAX_BUNDLE_TEXT)
         throw BAD_ARGUMENT(`text is a bundle file's content (at most ${MAX_BUNDLE_TEXT} bytes)`)
       parseBounded(text, MAX_BUNDLE_TEXT, 16) // refuse non-JSON and deep nesting before the vault reads it
-      return vault.importBundle(text)
+      return importBundle(vault, text)
     }
   })
 }

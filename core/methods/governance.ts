@@ -1,5 +1,6 @@
 /** Governance: state, the inbox, proposals and their signatures, the ledger register. */
 import type { Vault } from '../vault.js'
+import { approve, commit, findProposal, propose, reject, withdraw, type GovernanceSigner } from '../governance/calls.js'
 import type { GovState, ProposalState } from '../governance/state.js'
 import { stateHash } from '../governance/state.js'
 import type { Action } from '../governance/actions.js'
@@ -50,11 +51,8 @@ export function inboxOf(vault: Pick<Vault, 'member' | 'state'>, now: Date = new 
     .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
 }
 
-/** The governance domain's view of the vault: the folded state and the five signed acts. */
-export type GovernanceVault = Pick<
-  Vault,
-  'state' | 'member' | 'proposal' | 'propose' | 'approve' | 'reject' | 'withdraw' | 'commit'
->
+/** The governance domain's view of the vault: the folded state, who this device signs for, its governance signer. */
+export type GovernanceVault = Pick<Vault, 'member'> & GovernanceSigner
 
 export const governanceDomain: Domain<GovernanceMethods, GovernanceVault> = {
   meta: {
@@ -78,19 +76,19 @@ export const governanceDomain: Domain<GovernanceMethods, GovernanceVault> = {
         .filter((p) => !status || p.status === status)
         .map((p) => viewProposal(vault.state, p))
     },
-    'gov.show': async (args) => viewProposal(vault.state, vault.proposal(String(obj(args).proposal ?? ''))),
+    'gov.show': async (args) => viewProposal(vault.state, findProposal(vault.state, String(obj(args).proposal ?? ''))),
     'gov.propose': async (args) => {
       const a = obj(args)
       const expiresAt = optString(a.expiresAt, 'expiresAt', 24)
-      return viewProposal(vault.state, await vault.propose(a.action as Action, String(a.reason ?? ''), expiresAt))
+      return viewProposal(vault.state, await propose(vault, a.action as Action, String(a.reason ?? ''), expiresAt))
     },
-    'gov.approve': async (args) => viewProposal(vault.state, await vault.approve(String(obj(args).proposal ?? ''))),
+    'gov.approve': async (args) => viewProposal(vault.state, await approve(vault, String(obj(args).proposal ?? ''))),
     'gov.reject': async (args) => {
       const a = obj(args)
-      return viewProposal(vault.state, await vault.reject(String(a.proposal ?? ''), String(a.reason ?? '')))
+      return viewProposal(vault.state, await reject(vault, String(a.proposal ?? ''), String(a.reason ?? '')))
     },
-    'gov.withdraw': async (args) => viewProposal(vault.state, await vault.withdraw(String(obj(args).proposal ?? ''))),
-    'gov.commit': async (args) => viewProposal(vault.state, await vault.commit(String(obj(args).proposal ?? ''))),
+    'gov.withdraw': async (args) => viewProposal(vault.state, await withdraw(vault, String(obj(args).proposal ?? ''))),
+    'gov.commit': async (args) => viewProposal(vault.state, await commit(vault, String(obj(args).proposal ?? ''))),
     'ledger.balances': async () => {
       const entries = vault.state.registers.ledger as LedgerEntry[]
       return { entries, balances: ledgerBalances(entries) }

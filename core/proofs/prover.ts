@@ -9,15 +9,15 @@ import { toHex } from '../bytes.js'
 import { storedBodies, type Doc } from '../pouch.js'
 import { parseEventDocId, eventDocId } from '../store.js'
 import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
-import type { Vault } from '../vault.js'
 
 /**
  * What proofs read of the vault: the verified log, its heads and checkpoints, and (to sign a checkpoint) its append.
  */
-export type ProverVault = Pick<Vault, 'assertWritable' | 'flush' | 'heads' | 'store' | 'governanceEvents' | 'vaultId'>
+export type ProverVault = LogHolder
 /** To sign one: that, and the vault's append, state and key. */
-export type CheckpointVault = ProverVault & Pick<Vault, 'append' | 'unlocked' | 'health' | 'member' | 'state' | 'dir'>
+export type CheckpointVault = Appender
 import { join } from 'node:path'
+import type { Appender, LogHolder } from '../vault-views.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
 import type { DecodedEvent } from '../envelope.js'
 import { checkpointPayload, CHECKPOINT_TYPE, eventLeaf, type CheckpointPayload } from './checkpoint.js'

@@ -12,6 +12,7 @@ import { signBundle } from '../../core/bundle.js'
 import { eventDocId } from '../../core/store.js'
 import type { Json } from '../../core/canonical.js'
 import { FAST_KDF, PASS, tempDir } from '../helpers.js'
+import { exportBundle } from '../../core/bundle.js'
 
 export interface ThreeMembers {
   root: string
@@ -39,7 +40,7 @@ export async function threeMembers(): Promise<ThreeMembers> {
       { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }
     ]
   })
-  const genesisBundle = JSON.stringify(await alice.exportBundle())
+  const genesisBundle = JSON.stringify(await exportBundle(alice))
   const join_ = (name: string) => Vault.join({ dir: join(root, name), bundle: genesisBundle, passphrase: PASS })
   const [bob, bob2, carol] = [await join_('bob'), await join_('bob2'), await join_('carol')]
   return { root, alice, bob, bob2, carol, all: [alice, bob, bob2, carol] }

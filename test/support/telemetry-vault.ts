@@ -9,6 +9,8 @@ import { Vault, ensureDeviceKey } from '../../core/vault.js'
 import type { Action } from '../../core/governance/actions.js'
 import type { Json } from '../../core/canonical.js'
 import { carry, FAST_KDF, PASS, tempDir } from '../helpers.js'
+import { approve, commit, propose } from '../../core/governance/calls.js'
+import { exportBundle } from '../../core/bundle.js'
 
 export const BOILER = {
   stream: 'boiler.temp',
@@ -39,15 +41,15 @@ export async function streamingVaults(
   })
   const bob = await Vault.join({
     dir: join(root, 'bob'),
-    bundle: JSON.stringify(await alice.exportBundle()),
+    bundle: JSON.stringify(await exportBundle(alice)),
     passphrase: PASS
   })
   const govern = async (action: Action) => {
-    const p = await alice.propose(action, 'telemetry test setup')
+    const p = await propose(alice, action, 'telemetry test setup')
     await carry(alice, bob)
-    await bob.approve(p.id)
+    await approve(bob, p.id)
     await carry(bob, alice)
-    await alice.commit(p.id)
+    await commit(alice, p.id)
     await carry(alice, bob)
   }
   if (opts.enable !== false) await govern({ kind: 'flag.set', args: { flag: 'streaming_enabled', value: true } })
