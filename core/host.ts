@@ -4,7 +4,7 @@
  * waits for the boot self-check. When the folder holds no vault yet the
  * host is in onboarding: `onboard.*` create a vault, make a device key, or
  * join from a bundle, and the vault methods answer NOT_FOUND until then.
- * Host capabilities (sync status, telemetry) come from `providers`, so core
+ * Host capabilities come from `providers` and the host's extension domains
  * stays free of sync/ and of any host.
  */
 import { stat } from 'node:fs/promises'
@@ -19,6 +19,7 @@ import {
   type Registry
 } from './api.js'
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
+import { TelemetryStore } from './telemetry/store.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, INTERNAL, NOT_FOUND, UNKNOWN_METHOD, VaultError } from './errors.js'
@@ -34,6 +35,8 @@ export interface VaultHost<X extends object = Record<never, never>> {
   registry: Registry
   /** The open vault, once there is one. */
   vault(): Vault | null
+  /** Its telemetry store, where the host keeps one (`telemetry`). */
+  telemetry(): TelemetryStore | null
   close(): Promise<void>
 }
 
@@ -63,10 +66,18 @@ export interface HostOptions<X extends object = Record<never, never>> {
   dir: string
   joiners?: Joiners
   recovery?: RecoveryPeers
-  providers?: (vault: Vault) => Promise<HostProviders> | HostProviders
+  /** Capabilities that live outside core, for each vault the host opens (handed the telemetry store, if kept). */
+  providers?: (vault: Vault, telemetry: TelemetryStore | null) => Promise<HostProviders> | HostProviders
+  /** Keep the device's telemetry store: opened with each vault the host opens (after `unlock`), closed before it. */
+  telemetry?: boolean
+  /**
+   * Unlock the device key as each vault opens (the edge daemon's TRESOR_PASSPHRASE). A failure is reported through
+   * `onError` and the vault stays locked: the UI can unlock it.
+   */
+  unlock?: { passphrase: string; onError: (err: Error) => void }
   /** Domains the host adds to core's registry (sync/'s rounds and status): built for each vault the host opens. */
   extensions?: readonly Domain<X>[]
-  /** Called before the vault closes (e.g. to close a telemetry store). */
+  /** Called before the vault (and its telemetry store) closes: stop what uses them. */
   beforeClose?: (vault: Vault) => Promise<void>
 }
 
@@ -92,10 +103,24 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
   let openError: VaultError | null = null
   let opening: Promise<void> = Promise.resolve()
 
+  let store: TelemetryStore | null = null
+
   const adopt = async (v: Vault) => {
     vault = v
-    handlers = createHandlers(v, opts.providers ? await opts.providers(v) : {}, opts.extensions)
+    if (opts.unlock && !v.unlocked) await v.unlock(opts.unlock.passphrase).catch(opts.unlock.onError)
+    // Opened after the unlock, so readings the WAL holds from before a stop are sealed at once.
+    if (opts.telemetry) store = await TelemetryStore.open(v)
+    const providers = opts.providers ? await opts.providers(v, store) : {}
+    handlers = createHandlers(v, { ...providers, telemetry: store ?? providers.telemetry }, opts.extensions)
     openError = null
+  }
+  /** Stop what uses the vault, close its telemetry store, then the vault. */
+  const closeVault = async (v: Vault) => {
+    await opts.beforeClose?.(v)
+    const s = store
+    store = null
+    await s?.close()
+    await v.close()
   }
   const start = async () => {
     const exists = await stat(join(opts.dir, VAULT_FILE)).then(
@@ -237,8 +262,7 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
       key.keyPair.secretKey.fill(0)
       const config = current.config
       const peers = a.peers === true ? opts.recovery : undefined
-      await opts.beforeClose?.(current)
-      await current.close()
+      await closeVault(current)
       vault = null
       handlers = null
       let recovered: Vault | null = null
@@ -288,11 +312,11 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     handlers: all,
     registry,
     vault: () => vault,
+    telemetry: () => store,
     close: async () => {
       await opening.catch(() => undefined) // a failed open has already been reported (openError); closing goes on
       if (!vault) return
-      await opts.beforeClose?.(vault)
-      await vault.close()
+      await closeVault(vault)
     }
   }
 }

@@ -10,6 +10,7 @@ import type { Credentials } from '../sync/remote.js'
 import {
   decodeEvent,
   IN_USE,
+  INTERNAL,
   openHost,
   readJsonFileIfExists,
   recount,
@@ -277,7 +278,6 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     const dir = dirOf(args)
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const stopping = stopSignal()
-    let store: TelemetryStore | null = null
     let mqttInput: MqttInput | null = null
     let loop: Promise<unknown> = Promise.resolve()
     // The vault's own rounds stop when the daemon stops, or when the vault is closed under a running daemon (recovery).
@@ -290,13 +290,17 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       joiners: JOINERS,
       recovery: STORED_PEERS,
       extensions: [syncDomain({ live: () => live })],
-      providers: async (vault) => {
-        // The edge seals telemetry with the device key: unlocked from TRESOR_PASSPHRASE when set, else from the UI.
-        if (process.env.TRESOR_PASSPHRASE)
-          await vault
-            .unlock(process.env.TRESOR_PASSPHRASE)
-            .catch((err: Error) => out.print(`device key not unlocked: ${err.message}`, { error: err.message }))
-        store = await TelemetryStore.open(vault)
+      // The edge keeps the telemetry store and seals with the device key: unlocked from TRESOR_PASSPHRASE when set,
+      // else from the UI.
+      telemetry: true,
+      unlock: process.env.TRESOR_PASSPHRASE
+        ? {
+            passphrase: process.env.TRESOR_PASSPHRASE,
+            onError: (err) => out.print(`device key not unlocked: ${err.message}`, { error: err.message })
+          }
+        : undefined,
+      providers: async (vault, store) => {
+        if (!store) throw INTERNAL('the edge host keeps a telemetry store')
         const mqttUrl = flag(args, 'mqtt')
         if (mqttUrl) {
           const topics = args.flags.get('mqtt-topic') ?? ['tresor/#']
@@ -333,15 +337,13 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
               live = null
             })
         }
-        return { telemetry: store }
+        return {}
       },
       beforeClose: async () => {
         closeVault()
         await mqttInput?.close()
         mqttInput = null
         await loop
-        await store?.close()
-        store = null
       }
     })
     // Another process has the vault: say so and do not offer onboarding over it.
@@ -357,7 +359,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       token,
       staticDir,
       port,
-      ingest: { store: () => store, token: ingestToken }
+      ingest: { store: () => host.telemetry(), token: ingestToken }
     })
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)
