@@ -26,6 +26,23 @@ function tresor(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) }
 }
 
+/** `tresor serve` on `dir` with its key locked, once it has said where it answers; `api` calls it as the UI does. */
+async function lockedDaemon(dir: string) {
+  const env = { ...process.env }
+  delete env.TRESOR_PASSPHRASE
+  const daemon = await startDaemon(dir, [], env as Record<string, string>)
+  const api = async (method: string, body: unknown = {}) =>
+    (await (
+      await fetch(`${daemon.url}/api/${method}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${daemon.token}` },
+        body: JSON.stringify(body)
+      })
+    ).json()) as { ok: boolean; value: Record<string, unknown> }
+  for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
+  return { daemon, api }
+}
+
 describe('cli through a running daemon', () => {
   afterAll(cleanupDirs)
 
@@ -34,19 +51,8 @@ describe('cli through a running daemon', () => {
     const dir = v.dir
     await v.close()
     expect(tresor(['checkpoint', '--dir', dir]).code).toBe(0) // made before the daemon starts: proofs need one
-    const env = { ...process.env }
-    delete env.TRESOR_PASSPHRASE // the daemon starts with its key locked
-    const daemon = await startDaemon(dir, [], env as Record<string, string>)
-    const api = async (method: string, body: unknown = {}) =>
-      (await (
-        await fetch(`${daemon.url}/api/${method}`, {
-          method: 'POST',
-          headers: { Authorization: `Bearer ${daemon.token}` },
-          body: JSON.stringify(body)
-        })
-      ).json()) as { ok: boolean; value: Record<string, unknown> }
+    const { daemon, api } = await lockedDaemon(dir) // the daemon starts with its key locked
     try {
-      for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
       const status = tresor(['status', '--dir', dir, '--json'])
       expect(status.code, status.stderr).toBe(0)
       expect(status.json()).toMatchObject({ events: 4, health: { state: 'ok' } })
@@ -155,19 +161,9 @@ describe('cli through a running daemon', () => {
     const v = await makeVault({ notes: 1 })
     const dir = v.dir
     await v.close()
-    const env = { ...process.env }
-    delete env.TRESOR_PASSPHRASE // the daemon starts with its key locked: each round unlocks it and locks it again
-    const daemon = await startDaemon(dir, [], env as Record<string, string>)
-    const api = async (method: string, body: unknown = {}) =>
-      (await (
-        await fetch(`${daemon.url}/api/${method}`, {
-          method: 'POST',
-          headers: { Authorization: `Bearer ${daemon.token}` },
-          body: JSON.stringify(body)
-        })
-      ).json()) as { ok: boolean; value: Record<string, unknown> }
+    // the daemon starts with its key locked: each round unlocks it and locks it again
+    const { daemon, api } = await lockedDaemon(dir)
     try {
-      for (let i = 0; i < 100 && !existsSync(join(dir, 'serve.json')); i++) await new Promise((r) => setTimeout(r, 50))
       const first = tresor(
         ['sync', 'couch', '--dir', dir, '--url', couch.dbUrl, '--user', ADMIN.username, '--admin', '--json'],
         { TRESOR_COUCH_PASSWORD: ADMIN.password }
