@@ -162,12 +162,12 @@ export default defineConfig(
             pkg('electron', 'the renderer talks to main through window.tresor only.'),
             { regex: '^pouchdb', message: 'the renderer may not open the database: call core through the API client.' },
             pkg('tweetnacl', 'the renderer holds no keys: signing happens in core.'),
-            // core/forms.ts (what a person types → an action; pure) is the one module of core the UI runs, so the CLI
-            // and the app read text alike.
+            // core/forms.ts (what a person types → an action) and core/settings.ts (the known settings) are the
+            // modules of core the UI runs — pure — so the CLI and the app read text and settings alike.
             {
-              regex: '(^|/)core/(?!forms\\.js$)',
+              regex: '(^|/)core/(?!(forms|settings)\\.js$)',
               message:
-                'the renderer may import core types only (`import type`), and core/forms.js; call core through the API client.',
+                'the renderer may import core types only (`import type`), core/forms.js and core/settings.js; call core through the API client.',
               allowTypeImports: true
             },
             { ...folder('main', 'the renderer may import main types only (`import type`).'), allowTypeImports: true },

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cleanupDirs, PASS, tempDir, withRawDb } from './helpers.js'
+import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 import { eventDocId } from '../core/store.js'
 
 const BIN = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
@@ -71,6 +71,35 @@ describe('cli', () => {
     const r = tresor(['status', '--wat'])
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/^tresor: unknown option --wat/)
+  })
+
+  it('cli - a setting that could never take effect is refused before signing (exit 2, the reason); a known one is signed', async () => {
+    const v = await makeVault({ notes: 0, members: [{ name: 'bob', roles: ['operator'], keys: ['b0'.repeat(32)] }] })
+    const dir = v.dir
+    await v.close()
+    for (const [set, reason] of [
+      ['telemetryBudgetGB=10', /telemetryBudgetGB is not a setting of this vault/],
+      ['telemetryBatchMax=many', /telemetryBatchMax is a whole number of readings, not "many"/],
+      ['telemetryBudgetKB=8', /telemetryBudgetKB must be between 16 KiB and 1,024 GiB/]
+    ] as const) {
+      const r = tresor(['propose', 'settings', '--dir', dir, '--set', set, '--reason', 'x'])
+      expect(r.code, set + r.stderr).toBe(2)
+      expect(r.stderr).toMatch(reason)
+    }
+    expect(tresor(['status', '--dir', dir, '--json']).json().events).toBe(1) // nothing was signed
+    const ok = tresor([
+      'propose',
+      'settings',
+      '--dir',
+      dir,
+      '--set',
+      'telemetryBudgetKB=2048',
+      '--reason',
+      'x',
+      '--json'
+    ])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.json().action).toEqual({ kind: 'vault.settings', args: { settings: { telemetryBudgetKB: 2048 } } })
   })
 
   it('cli - a wrong passphrase is a clear error, exit 1', async () => {

@@ -177,6 +177,42 @@ describe('governance across devices', () => {
     }
   })
 
+  it('governance - a setting that could never take effect is refused before signing, and one already in the log gets no approval or commit from this device', async () => {
+    const { alice, bob } = t
+    const settings = (s: Record<string, unknown>): Action => ({ kind: 'vault.settings', args: { settings: s } as never })
+    const before = lengths(alice)
+    expect(await codeAndMessage(propose(alice, settings({ telemetryBudgetGB: 10 }), 'more room'))).toMatch(
+      /^BAD_ARGUMENT: telemetryBudgetGB is not a setting of this vault \(known: telemetryBatchMax, /
+    )
+    expect(await codeAndMessage(propose(alice, settings({ telemetryBatchMax: 'many' }), 'x'))).toBe(
+      'BAD_ARGUMENT: telemetryBatchMax is a whole number of readings, not "many"'
+    )
+    expect(await codeAndMessage(propose(alice, settings({ telemetryBudgetKB: 8 }), 'x'))).toBe(
+      'BAD_ARGUMENT: telemetryBudgetKB must be between 16 KiB and 1,024 GiB'
+    )
+    expect(lengths(alice)).toEqual(before) // nothing was signed
+    // a proposal for one, signed by a device that does not check (an older version, a hostile member), is in the log…
+    const forged = await alice.appendGovernance('gov.propose', {
+      action: { kind: 'vault.settings', args: { settings: { telemetryBudgetKB: 'lots' } } },
+      reason: 'from an older app',
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString()
+    })
+    await carry(alice, bob)
+    // …and this device signs neither an approval nor a commit for it, saying why
+    expect(await codeAndMessage(approve(bob, forged.id))).toMatch(
+      /^NOT_ALLOWED: approval refused: telemetryBudgetKB is a whole number of KiB, not "lots"; this proposal can never take effect: reject it/
+    )
+    expect(await codeAndMessage(commit(alice, forged.id))).toMatch(/^NOT_ALLOWED: commit refused: /)
+    expect((await reject(bob, forged.id, 'not a setting')).status).toBe('rejected')
+    // a valid one goes through, and the telemetry policy reads it in its unit
+    const ok = await propose(alice, settings({ telemetryBudgetKB: 2048 }), 'room for a day offline')
+    await carry(alice, bob)
+    await approve(bob, ok.id)
+    await carry(bob, alice)
+    expect((await commit(alice, ok.id)).status).toBe('committed')
+    expect(alice.state.settings.telemetryBudgetKB).toBe(2048)
+  })
+
   it('governance - an approval from another vault is refused at the door', async () => {
     const other = await Vault.create({
       dir: await tempDir(),

@@ -4,10 +4,18 @@
  * its governance signer, which signs an event only if the fold would count it
  * (and otherwise throws the fold's reason). Each step checks its arguments
  * before anything is signed and returns the proposal as it stands after.
+ *
+ * Settings are checked against the vault's known settings (core/settings.ts)
+ * here, not in the fold: a proposal that sets an unknown name or a value out
+ * of range is refused before signing, and this device signs no approval or
+ * commit for one already in the log (another device's, or an older
+ * version's), so it can never take effect through an honest member. The fold
+ * judges history as it always did, so yesterday's verdicts stand.
  */
 import type { DecodedEvent } from '../envelope.js'
 import type { Json } from '../canonical.js'
-import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
+import { BAD_ARGUMENT, NOT_ALLOWED, NOT_FOUND } from '../errors.js'
+import { settingProblem } from '../settings.js'
 import { own } from '../dict.js'
 import { checkAction, type Action } from './actions.js'
 import type { GovState, ProposalState } from './state.js'
@@ -45,6 +53,8 @@ export async function propose(
   if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000)
     throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
   const checked = checkAction(v.state, action)
+  const problem = actionProblem(checked)
+  if (problem) throw BAD_ARGUMENT(problem)
   const at = now ?? new Date()
   const expiry = expiresAt ?? new Date(at.getTime() + DEFAULT_EXPIRY_MS).toISOString()
   const d = await v.appendGovernance(
@@ -68,8 +78,25 @@ async function step(
   return own(v.state.proposals, p.id)!
 }
 
+/** Why an action could never take effect (a setting unknown or out of range), or null. */
+export function actionProblem(action: Action): string | null {
+  if (action.kind !== 'vault.settings') return null
+  for (const [name, value] of Object.entries(action.args.settings as { [name: string]: Json })) {
+    const problem = settingProblem(name, value)
+    if (problem) return problem
+  }
+  return null
+}
+
+/** An approval or commit of a proposal that could never take effect is not signed. */
+function takesEffect(p: ProposalState, what: string): Record<string, Json> {
+  const problem = actionProblem(p.action)
+  if (problem) throw NOT_ALLOWED(`${what} refused: ${problem}; this proposal can never take effect: reject it`)
+  return {}
+}
+
 export function approve(v: GovernanceSigner, ref: string, now?: Date): Promise<ProposalState> {
-  return step(v, ref, 'gov.approve', () => ({}), now)
+  return step(v, ref, 'gov.approve', (p) => takesEffect(p, 'approval'), now)
 }
 
 export function reject(v: GovernanceSigner, ref: string, reason: string, now?: Date): Promise<ProposalState> {
@@ -83,5 +110,11 @@ export function withdraw(v: GovernanceSigner, ref: string, now?: Date): Promise<
 
 /** Commit once the quorum is met; any member may. Lists the approvals it relies on. */
 export function commit(v: GovernanceSigner, ref: string, now?: Date): Promise<ProposalState> {
-  return step(v, ref, 'gov.commit', (p) => ({ approvals: p.approvals.map((a) => a.id) }), now)
+  return step(
+    v,
+    ref,
+    'gov.commit',
+    (p) => ({ ...takesEffect(p, 'commit'), approvals: p.approvals.map((a) => a.id) }),
+    now
+  )
 }

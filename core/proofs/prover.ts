@@ -18,6 +18,7 @@ export type ProverVault = LogHolder
 export type CheckpointVault = Appender
 import { join } from 'node:path'
 import type { Appender, LogHolder } from '../vault-views.js'
+import { settingValueOf } from '../settings.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
 import type { DecodedEvent } from '../envelope.js'
 import { checkpointPayload, CHECKPOINT_TYPE, eventLeaf, type CheckpointPayload } from './checkpoint.js'
@@ -130,8 +131,6 @@ export async function proveConsistency(
   return { ...base(vault), kind: 'consistency', checkpoints: [a.raw, b.raw], feeds }
 }
 
-/** Events between automatic checkpoints unless the vault's settings say otherwise (`checkpointInterval`). */
-export const DEFAULT_CHECKPOINT_INTERVAL = 1000
 const SCHEDULE_FILE = 'checkpoint-schedule.json'
 
 /**
@@ -142,8 +141,7 @@ const SCHEDULE_FILE = 'checkpoint-schedule.json'
  */
 export async function maybeCheckpoint(vault: CheckpointVault): Promise<string | null> {
   if (!vault.unlocked || vault.health.state !== 'ok' || !vault.member) return null
-  const setting = vault.state.settings.checkpointInterval
-  const interval = typeof setting === 'number' && setting >= 1 ? setting : DEFAULT_CHECKPOINT_INTERVAL
+  const interval = settingValueOf(vault.state.settings, 'checkpointInterval')
   const total = Object.values(vault.heads()).reduce((n, h) => n + h.length, 0)
   const path = join(vault.dir, SCHEDULE_FILE)
   const last = Number(

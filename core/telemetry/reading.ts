@@ -8,6 +8,7 @@
  *   {"id":"p-17","stream":"boiler.temp","ts":"2026-11-22T04:00:00.000Z","schema":1,"values":{"celsius":71.5}}
  * `id` is the producer's idempotency key, unique per stream.
  */
+import { settingValueOf } from '../settings.js'
 import { parseBounded, type Json } from '../canonical.js'
 import { VaultError } from '../errors.js'
 import type { GovState } from '../governance/state.js'
@@ -47,30 +48,21 @@ export interface TelemetryPolicy {
   maxAgeMs: number
 }
 
-interface Bound {
-  key: string
-  dflt: number
-  min: number
-  max: number
-  scale?: number
-}
-const BOUNDS: Record<keyof TelemetryPolicy, Bound> = {
-  batchMax: { key: 'telemetryBatchMax', dflt: 1000, min: 1, max: 10_000 },
-  batchMs: { key: 'telemetryBatchMs', dflt: 1000, min: 10, max: 600_000 },
-  budgetBytes: { key: 'telemetryBudgetKB', dflt: 512 * 1024, min: 16, max: 1 << 30, scale: 1024 },
-  maxReadingBytes: { key: 'telemetryMaxReadingBytes', dflt: 4096, min: 128, max: 65_536 },
-  maxFutureMs: { key: 'telemetryMaxFutureMs', dflt: 5 * 60_000, min: 0, max: 7 * 86_400_000 },
-  maxAgeMs: { key: 'telemetryMaxAgeMs', dflt: 7 * 86_400_000, min: 1000, max: 3650 * 86_400_000 }
+/** Each policy field's governed setting (core/settings.ts: type, unit, range, default) and its scale to bytes or ms. */
+const FROM_SETTINGS: Record<keyof TelemetryPolicy, { key: string; scale?: number }> = {
+  batchMax: { key: 'telemetryBatchMax' },
+  batchMs: { key: 'telemetryBatchMs' },
+  budgetBytes: { key: 'telemetryBudgetKB', scale: 1024 },
+  maxReadingBytes: { key: 'telemetryMaxReadingBytes' },
+  maxFutureMs: { key: 'telemetryMaxFutureMs' },
+  maxAgeMs: { key: 'telemetryMaxAgeMs' }
 }
 
 /** The vault's telemetry policy: each governed setting if present and in bounds, else its default. */
 export function telemetryPolicy(settings: { [name: string]: Json }): TelemetryPolicy {
   const out = {} as TelemetryPolicy
-  for (const [name, b] of Object.entries(BOUNDS) as [keyof TelemetryPolicy, Bound][]) {
-    const v = own(settings, b.key)
-    const n = typeof v === 'number' && Number.isSafeInteger(v) && v >= b.min && v <= b.max ? v : b.dflt
-    out[name] = n * (b.scale ?? 1)
-  }
+  for (const [name, b] of Object.entries(FROM_SETTINGS) as [keyof TelemetryPolicy, { key: string; scale?: number }][])
+    out[name] = settingValueOf(settings, b.key) * (b.scale ?? 1)
   return out
 }
 

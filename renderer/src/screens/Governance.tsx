@@ -4,6 +4,7 @@ import { useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { Action, ProposalView } from '../../../core/index.js'
 import { settingsAction, streamAction } from '../../../core/forms.js'
+import { formatSetting, settingProblem, SETTINGS, settingValueOf } from '../../../core/settings.js'
 import { useAppStore } from '../store.js'
 import { selectJob, selectMe, selectReadOnly, selectSelectedProposal, selectUnlocked } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
@@ -272,6 +273,10 @@ export function Flags() {
                     <button
                       type="button"
                       disabled={!unlocked || readOnly}
+                      aria-label={`Propose switching ${flag} ${own(gov.flags, flag) ? 'off' : 'on'}`}
+                      title={
+                        !unlocked ? 'Unlock the device key to propose' : readOnly ? 'The vault is READ-ONLY' : undefined
+                      }
                       onClick={() => setDraft({ flag, value: !own(gov.flags, flag), reason: '' })}
                     >
                       Propose {own(gov.flags, flag) ? 'off' : 'on'}
@@ -420,47 +425,100 @@ function useProposer(name: string) {
   return { submit, job, disabled: !unlocked || readOnly || job.busy }
 }
 
-/** A governed vault setting (telemetry policy and the like). */
+/**
+ * The vault's governed settings: each known one with its value now (in its unit) and its range; a change is
+ * proposed with a typed input, checked as it is typed, so nothing that could never take effect is signed.
+ */
 export function SettingProposal() {
   const { submit, job, disabled } = useProposer('propose-setting')
+  const current = useAppStore((s) => s.gov?.settings ?? null)
   const [f, setF] = useState({ key: 'telemetryBudgetKB', value: '', reason: '' })
+  const spec = SETTINGS[f.key]!
+  const typed = f.value.trim() === '' ? null : Number(f.value)
+  const problem = typed === null ? null : settingProblem(f.key, typed)
   return (
-    <form
-      className="form"
-      aria-label="Propose a setting"
-      onSubmit={(e: FormEvent) => {
-        e.preventDefault()
-        void submit(() => settingsAction([[f.key, f.value]]), f.reason)
-      }}
-    >
-      <h3>Propose a setting</h3>
-      <p className="muted">
-        Telemetry policy: telemetryBatchMax, telemetryBatchMs, telemetryBudgetKB, telemetryMaxReadingBytes,
-        telemetryMaxFutureMs, telemetryMaxAgeMs; also checkpointInterval.
-      </p>
-      <label>
-        Setting{' '}
-        <input
-          required
-          pattern="[a-z][a-zA-Z0-9_]{0,31}"
-          value={f.key}
-          onChange={(e) => setF({ ...f, key: e.target.value })}
-        />
-      </label>
-      <label>
-        Value <input required value={f.value} onChange={(e) => setF({ ...f, value: e.target.value })} />
-      </label>
-      <label>
-        Reason{' '}
-        <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
-      </label>
-      <div className="actions">
-        <button type="submit" disabled={disabled}>
-          Sign the proposal
-        </button>
-      </div>
-      <JobLine job={job} what="propose" busyText="Signing…" />
-    </form>
+    <section aria-labelledby="settings-heading">
+      <h3 id="settings-heading">Settings</h3>
+      <table data-testid="settings">
+        <thead>
+          <tr>
+            <th scope="col">Setting</th>
+            <th scope="col">Now</th>
+            <th scope="col">Range</th>
+          </tr>
+        </thead>
+        <tbody>
+          {Object.entries(SETTINGS).map(([name, sp]) => {
+            const value = current ? settingValueOf(current, name) : sp.dflt
+            return (
+              <tr key={name} data-testid={`setting-${name}`}>
+                <td>
+                  {sp.label} <code className="muted">{name}</code>
+                </td>
+                <td>
+                  {formatSetting(name, value)}
+                  {value === sp.dflt ? <span className="muted"> (default)</span> : null}
+                </td>
+                <td className="muted">
+                  {formatSetting(name, sp.min)} – {formatSetting(name, sp.max)}
+                </td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+      <form
+        className="form"
+        aria-label="Propose a setting"
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault()
+          void submit(() => settingsAction([[f.key, f.value.trim()]]), f.reason)
+        }}
+      >
+        <h3>Propose a setting</h3>
+        <label>
+          Setting{' '}
+          <select value={f.key} onChange={(e) => setF({ ...f, key: e.target.value, value: '' })}>
+            {Object.entries(SETTINGS).map(([name, sp]) => (
+              <option key={name} value={name}>
+                {name} — {sp.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          New value, in {spec.unit}{' '}
+          <input
+            required
+            type="number"
+            inputMode="numeric"
+            step={1}
+            min={spec.min}
+            max={spec.max}
+            aria-describedby="setting-help"
+            aria-invalid={problem !== null}
+            value={f.value}
+            onChange={(e) => setF({ ...f, value: e.target.value })}
+          />
+        </label>
+        <p id="setting-help" className={problem ? 'bad' : 'muted'} role={problem ? 'alert' : undefined}>
+          {problem ??
+            (typed !== null
+              ? `${formatSetting(f.key, current ? settingValueOf(current, f.key) : spec.dflt)} → ${formatSetting(f.key, typed)}`
+              : `Between ${formatSetting(f.key, spec.min)} and ${formatSetting(f.key, spec.max)}.`)}
+        </p>
+        <label>
+          Reason{' '}
+          <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
+        </label>
+        <div className="actions">
+          <button type="submit" disabled={disabled || problem !== null}>
+            Sign the proposal
+          </button>
+        </div>
+        <JobLine job={job} what="propose" busyText="Signing…" />
+      </form>
+    </section>
   )
 }
 
