@@ -162,12 +162,12 @@ export default defineConfig(
             pkg('electron', 'the renderer talks to main through window.tresor only.'),
             { regex: '^pouchdb', message: 'the renderer may not open the database: call core through the API client.' },
             pkg('tweetnacl', 'the renderer holds no keys: signing happens in core.'),
-            // core/forms.ts (what a person types → an action) and core/settings.ts (the known settings) are the
-            // modules of core the UI runs — pure — so the CLI and the app read text and settings alike.
+            // core/forms.ts (what a person types → an action), core/settings.ts (the known settings) and core/review.ts
+            // (what a proposal changes) are the modules of core the UI runs — pure — so the CLI and the app agree.
             {
-              regex: '(^|/)core/(?!(forms|settings)\\.js$)',
+              regex: '(^|/)core/(?!(forms|settings|review)\\.js$)',
               message:
-                'the renderer may import core types only (`import type`), core/forms.js and core/settings.js; call core through the API client.',
+                'the renderer may import core types only (`import type`), core/forms.js, core/settings.js and core/review.js; call core through the API client.',
               allowTypeImports: true
             },
             { ...folder('main', 'the renderer may import main types only (`import type`).'), allowTypeImports: true },

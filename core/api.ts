@@ -33,7 +33,7 @@ export type { HostProviders } from './methods/host-providers.js'
 import type { HostProviders } from './methods/host-providers.js'
 export { statusOf, type VaultStatus, type RecoveryResult } from './methods/vault.js'
 export type { LogEntry, LogEntryDetail } from './methods/log.js'
-export { inboxOf, viewProposal, type ProposalView } from './methods/governance.js'
+export { inboxOf, viewProposal, type Inbox, type ProposalView } from './methods/governance.js'
 export type { TelemetryStatus } from './methods/telemetry.js'
 export type { OnboardStatus } from './methods/onboard.js'
 

@@ -15,13 +15,15 @@ import {
   Vault,
   type Action,
   type Json,
-  type ProposalView
+  type ProposalView,
+  reviewAction,
+  type GovState
 } from '../core/index.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import { dirOf, withVault, type Out } from './cli-support.js'
-import { getPassphrase } from './passphrase.js'
+import { confirm, getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
 import { importBundle } from '../core/index.js'
@@ -29,6 +31,8 @@ import { importBundle } from '../core/index.js'
 export const GOVERNANCE_FLAGS = {
   reason: 'value',
   expires: 'value',
+  yes: 'bool',
+  status: 'value',
   who: 'value',
   key: 'value',
   on: 'bool',
@@ -54,7 +58,9 @@ export const GOVERNANCE_HELP = `
   tresor propose register --register ledger|company|network|streams --file entry.json --reason R
   tresor propose stream --stream S --schema 1 --field celsius:number [--field note:string?] --reason R
   tresor propose settings --set key=value [--set …] --reason R
-  tresor inbox | show ID | approve ID | reject ID --reason R | withdraw ID | commit ID
+  tresor inbox                               what needs you: to sign, ready to commit, your proposals waiting
+  tresor proposals [--status open|committed|rejected|withdrawn|failed]
+  tresor show ID | approve ID | reject ID --reason R | withdraw ID | commit ID   [--yes: sign without asking]
   tresor members | flags | ledger
   tresor bundle export --dir D --out FILE [--since status.json]
   tresor bundle import --dir D --file FILE
@@ -113,10 +119,13 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
   }
 }
 
-function describe(p: ProposalView): string {
+/** A proposal as the reviewer reads it: what it changes (before → after, core/review.ts), who signed, who can still. */
+function describe(p: ProposalView, state: GovState): string {
+  const review = reviewAction(state, p.action)
   const lines = [
     `proposal ${p.id}`,
-    `  ${p.action.kind} ${JSON.stringify(p.action.args)}`,
+    `  ${review.title}`,
+    ...review.changes.map((c) => `    ${c.what}: ${c.before} → ${c.after}`),
     `  by ${p.proposer} at ${p.createdAt}, expires ${p.expiresAt}${p.expired ? ' (EXPIRED)' : ''}`,
     `  reason: ${p.reason}`,
     `  status: ${p.status}${p.failure ? ` (${p.failure})` : ''}`,
@@ -124,8 +133,33 @@ function describe(p: ProposalView): string {
   ]
   for (const r of p.rejections) lines.push(`  rejected by ${r.member}: ${r.reason}`)
   if (p.status === 'open')
-    lines.push(p.missing.length === 0 ? '  quorum met: ready to commit' : `  still needed: ${p.missing.join('; ')}`)
+    lines.push(
+      p.missing.length === 0
+        ? '  quorum met: ready to commit'
+        : `  still needed: ${p.missing.join('; ')}${p.canApprove.length ? ` (can approve: ${p.canApprove.join(', ')})` : ''}`
+    )
   return lines.join('\n')
+}
+
+const STEP: Record<'approve' | 'reject' | 'withdraw' | 'commit', string> = {
+  approve: 'an approval of',
+  reject: 'a rejection of',
+  withdraw: 'the withdrawal of',
+  commit: 'the commit of'
+}
+
+/**
+ * Before a step is signed: show what the proposal changes and the id the signature names, and ask — unless `--yes`.
+ * Without a terminal to ask on, `--yes` is required: nothing is signed unseen.
+ */
+async function confirmStep(api: VaultApi, args: ParsedArgs, step: keyof typeof STEP): Promise<void> {
+  const p = await api.call('gov.show', { proposal: positional(args, 'a proposal id') })
+  if (args.flags.has('yes')) return
+  const { state } = await api.call('gov.state', {})
+  process.stderr.write(`${describe(p, state)}\n  you sign ${STEP[step]} proposal ${p.id}\n`)
+  if (!process.stdin.isTTY)
+    throw usage(`\`tresor ${step}\` asks before it signs: add --yes to sign without being asked`)
+  if (!(await confirm(`Sign ${STEP[step]} this proposal?`))) throw usage('nothing was signed')
 }
 
 function positional(args: ParsedArgs, what: string): string {
@@ -141,8 +175,11 @@ const signing =
   (act: (api: VaultApi, args: ParsedArgs) => Promise<ProposalView>): Command =>
   async (args, out) =>
     withApi(await vaultApi(args, { unlock: true }), async (api) => {
+      const step = args.command[0]
+      if (step === 'approve' || step === 'reject' || step === 'withdraw' || step === 'commit')
+        await confirmStep(api, args, step)
       const p = await act(api, args)
-      out.print(describe(p), p)
+      out.print(describe(p, (await api.call('gov.state', {})).state), p)
       return 0
     })
 
@@ -162,8 +199,33 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
 
   async inbox(args, out) {
     return withApi(await vaultApi(args), async (api) => {
-      const items = await api.call('gov.inbox', {})
-      out.print(items.length === 0 ? 'nothing awaits your signature' : items.map(describe).join('\n\n'), items)
+      const inbox = await api.call('gov.inbox', {})
+      const { state } = await api.call('gov.state', {})
+      const group = (title: string, items: ProposalView[]) =>
+        items.length === 0 ? [] : [`${title} (${items.length})`, ...items.map((p) => describe(p, state))]
+      const lines = [
+        ...group('awaiting your signature', inbox.toSign),
+        ...group('ready for you to commit', inbox.toCommit),
+        ...group('your proposals, waiting on others', inbox.waiting)
+      ]
+      out.print(lines.length === 0 ? 'nothing needs you' : lines.join('\n\n'), inbox)
+      return 0
+    })
+  },
+
+  async proposals(args, out) {
+    const status = flag(args, 'status')
+    if (status && !['open', 'committed', 'rejected', 'withdrawn', 'failed'].includes(status))
+      throw usage('--status is open, committed, rejected, withdrawn or failed')
+    return withApi(await vaultApi(args), async (api) => {
+      const items = await api.call('gov.proposals', status ? { status: status as ProposalView['status'] } : {})
+      const { state } = await api.call('gov.state', {})
+      out.print(
+        items.length === 0
+          ? `no ${status ?? ''} proposals`.replace('  ', ' ')
+          : items.map((p) => describe(p, state)).join('\n\n'),
+        items
+      )
       return 0
     })
   },
@@ -172,7 +234,7 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
     const proposal = positional(args, 'a proposal id')
     return withApi(await vaultApi(args), async (api) => {
       const p = await api.call('gov.show', { proposal })
-      out.print(describe(p), p)
+      out.print(describe(p, (await api.call('gov.state', {})).state), p)
       return 0
     })
   },

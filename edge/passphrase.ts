@@ -16,6 +16,14 @@ export async function getPassphrase(prompt: string, confirm = false, envVar = 'T
   return first
 }
 
+/** A yes/no question on the terminal (echo on); only `y` or `yes` is yes. */
+export async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+  const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve))
+  rl.close()
+  return /^y(es)?$/i.test(answer.trim())
+}
+
 function ask(prompt: string): Promise<string> {
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })

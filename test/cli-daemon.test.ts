@@ -84,8 +84,12 @@ describe('cli through a running daemon', () => {
       expect(proposed.code, proposed.stderr).toBe(0)
       const id = proposed.json().id as string
       expect(tresor(['show', id.slice(0, 12), '--dir', dir, '--json']).json()).toMatchObject({ id, status: 'open' })
-      expect(tresor(['inbox', '--dir', dir, '--json']).json()).toEqual([]) // alice's own proposal is not in her inbox
-      expect(tresor(['withdraw', id.slice(0, 12), '--dir', dir, '--json']).json()).toMatchObject({
+      expect(tresor(['inbox', '--dir', dir, '--json']).json()).toMatchObject({
+        toSign: [],
+        toCommit: [],
+        waiting: [{ id, canApprove: ['bob'] }]
+      }) // alice's own proposal waits on bob
+      expect(tresor(['withdraw', id.slice(0, 12), '--dir', dir, '--json', '--yes']).json()).toMatchObject({
         id,
         status: 'withdrawn'
       })

@@ -213,7 +213,7 @@ describe('cli', () => {
       'needs 1 more approval(s) from role chain'
     ])
     const id = proposed.id as string
-    expect(tresor(['approve', id, '--dir', d('alice')]).stderr).toMatch(
+    expect(tresor(['approve', id, '--dir', d('alice'), '--yes']).stderr).toMatch(
       /you proposed this; another member must approve/
     )
     expect(tresor(['bundle', 'export', '--dir', d('alice'), '--out', d('a1.bundle')]).code).toBe(0)
@@ -222,12 +222,17 @@ describe('cli', () => {
     expect(
       tresor(['inbox', '--dir', d('bob'), '--json'])
         .json()
-        .map((p: { id: string }) => p.id)
-    ).toEqual([id])
-    expect(tresor(['commit', id.slice(0, 10), '--dir', d('carol')]).stderr).toMatch(
+        .toSign.map((p: { id: string; canApprove: string[] }) => [p.id, p.canApprove])
+    ).toEqual([[id, ['bob', 'carol']]])
+    // without a terminal to ask on, a step is signed only with --yes; the summary says what it would sign
+    const unasked = tresor(['approve', id.slice(0, 10), '--dir', d('bob')])
+    expect(unasked.code).toBe(2)
+    expect(unasked.stderr).toMatch(/switch corepay_enabled on\n    corepay_enabled: off → on/)
+    expect(unasked.stderr).toMatch(/add --yes to sign without being asked/)
+    expect(tresor(['commit', id.slice(0, 10), '--dir', d('carol'), '--yes']).stderr).toMatch(
       /needs 1 approval\(s\) from members other than the proposer/
     )
-    expect(tresor(['approve', id.slice(0, 10), '--dir', d('bob'), '--json']).json()).toMatchObject({
+    expect(tresor(['approve', id.slice(0, 10), '--dir', d('bob'), '--json', '--yes']).json()).toMatchObject({
       missing: [],
       approvals: [{ member: 'bob' }]
     })
@@ -249,7 +254,7 @@ describe('cli', () => {
       admitted: 1,
       duplicates: 0
     })
-    expect(tresor(['commit', id, '--dir', d('carol'), '--json']).json().status).toBe('committed')
+    expect(tresor(['commit', id, '--dir', d('carol'), '--json', '--yes']).json().status).toBe('committed')
     tresor(['bundle', 'export', '--dir', d('carol'), '--out', d('c1.bundle')])
     for (const who of ['alice', 'bob'])
       expect(tresor(['bundle', 'import', '--dir', d(who), '--file', d('c1.bundle')]).code).toBe(0)

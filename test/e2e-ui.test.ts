@@ -89,9 +89,15 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(pb, 'inbox')
     await item.click()
     await shot(pb, 'proposal-detail')
-    await pb.getByRole('button', { name: 'Approve' }).click()
+    await pb.getByRole('button', { name: 'Approve…' }).click()
+    await pb
+      .getByTestId('confirm')
+      .getByText(/You sign an approval of proposal/)
+      .waitFor()
+    await pb.getByRole('button', { name: 'Sign the approval' }).click()
     await pb.getByText('nothing: ready to commit').waitFor()
-    await pb.getByRole('button', { name: 'Commit' }).click()
+    await pb.getByRole('button', { name: 'Commit…' }).click()
+    await pb.getByRole('button', { name: 'Sign the commit' }).click()
     await expect.poll(() => pb.getByTestId('proposal-status').textContent(), { timeout: 15_000 }).toBe('committed')
     await shot(pb, 'proposal-committed')
 

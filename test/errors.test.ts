@@ -46,7 +46,7 @@ describe('errors', () => {
       '--json'
     ])
     expect(proposed.status, proposed.stderr).toBe(0)
-    const own = tresor(['approve', JSON.parse(proposed.stdout).id, '--dir', dir, '--json'])
+    const own = tresor(['approve', JSON.parse(proposed.stdout).id, '--dir', dir, '--json', '--yes'])
     expect(own.status).toBe(1)
     expect(JSON.parse(own.stdout)).toMatchObject({
       error: { code: 'NOT_ALLOWED', message: 'you proposed this; another member must approve' }

@@ -179,7 +179,10 @@ describe('governance across devices', () => {
 
   it('governance - a setting that could never take effect is refused before signing, and one already in the log gets no approval or commit from this device', async () => {
     const { alice, bob } = t
-    const settings = (s: Record<string, unknown>): Action => ({ kind: 'vault.settings', args: { settings: s } as never })
+    const settings = (s: Record<string, unknown>): Action => ({
+      kind: 'vault.settings',
+      args: { settings: s } as never
+    })
     const before = lengths(alice)
     expect(await codeAndMessage(propose(alice, settings({ telemetryBudgetGB: 10 }), 'more room'))).toMatch(
       /^BAD_ARGUMENT: telemetryBudgetGB is not a setting of this vault \(known: telemetryBatchMax, /

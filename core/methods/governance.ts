@@ -1,7 +1,7 @@
 /** Governance: state, the inbox, proposals and their signatures, the ledger register. */
 import type { Vault } from '../vault.js'
 import { approve, commit, findProposal, propose, reject, withdraw, type GovernanceSigner } from '../governance/calls.js'
-import type { GovState, ProposalState } from '../governance/state.js'
+import type { GovState, MemberState, ProposalState } from '../governance/state.js'
 import { stateHash } from '../governance/state.js'
 import type { Action } from '../governance/actions.js'
 import { missingApprovals, rulesFor } from '../governance/policy.js'
@@ -14,11 +14,23 @@ export interface ProposalView extends ProposalState {
   missing: string[]
   /** Past its expiry by this device's clock (the fold decides by vault time). */
   expired: boolean
+  /** Members whose approval would count and who have not signed it yet, by name (open proposals). */
+  canApprove: string[]
+}
+
+/** Everything that needs this device's member, in three groups. */
+export interface Inbox {
+  /** Open proposals of others that I can still approve or reject. */
+  toSign: ProposalView[]
+  /** Quorum met, not expired: any member may commit (I may be the one to). */
+  toCommit: ProposalView[]
+  /** My proposals still short of quorum, with who can still approve them (`canApprove`). */
+  waiting: ProposalView[]
 }
 
 export interface GovernanceMethods {
   'gov.state': (args: Record<string, never>) => Promise<{ state: GovState; hash: string }>
-  'gov.inbox': (args: Record<string, never>) => Promise<ProposalView[]>
+  'gov.inbox': (args: Record<string, never>) => Promise<Inbox>
   'gov.proposals': (args: { status?: ProposalState['status'] }) => Promise<ProposalView[]>
   'gov.show': (args: { proposal: string }) => Promise<ProposalView>
   'gov.propose': (args: { action: Action; reason: string; expiresAt?: string }) => Promise<ProposalView>
@@ -33,22 +45,41 @@ export interface GovernanceMethods {
 
 /** What a proposal still needs under the current policy, and whether it is past expiry. */
 export function viewProposal(state: GovState, p: ProposalState, now: Date = new Date()): ProposalView {
-  const missing =
-    p.status === 'open'
-      ? missingApprovals(rulesFor(state.policy, p.action.kind, p.action.args), p.proposer, p.approvals)
+  const open = p.status === 'open'
+  const rules = rulesFor(state.policy, p.action.kind, p.action.args)
+  const missing = open ? missingApprovals(rules, p.proposer, p.approvals) : []
+  const signed = new Set([...p.approvals.map((a) => a.member), ...p.rejections.map((r) => r.member)])
+  // Whose approval would count: it changes what the quorum still lacks.
+  const counts = (m: MemberState) =>
+    m.name !== p.proposer &&
+    missingApprovals(rules, p.proposer, [...p.approvals, { member: m.name, roles: m.roles }]).join('\n') !==
+      missing.join('\n')
+  const canApprove =
+    open && missing.length > 0
+      ? Object.values(state.members)
+          .filter((m) => m.active && m.keys.length > 0 && !signed.has(m.name) && counts(m))
+          .map((m) => m.name)
+          .sort()
       : []
-  return { ...p, missing, expired: p.status === 'open' && now.toISOString() > p.expiresAt }
+  return { ...p, missing, canApprove, expired: open && now.toISOString() > p.expiresAt }
 }
 
-/** Open proposals this device's member can still sign: not their own, not yet approved by them, not expired. */
-export function inboxOf(vault: Pick<Vault, 'member' | 'state'>, now: Date = new Date()): ProposalView[] {
+/** What needs this device's member: proposals to sign, proposals ready to commit, their own still waiting. */
+export function inboxOf(vault: Pick<Vault, 'member' | 'state'>, now: Date = new Date()): Inbox {
+  const inbox: Inbox = { toSign: [], toCommit: [], waiting: [] }
   const me = vault.member?.name
-  if (!me) return []
-  return Object.values(vault.state.proposals)
-    .filter((p) => p.status === 'open' && p.proposer !== me && !p.approvals.some((a) => a.member === me))
+  if (!me) return inbox
+  const open = Object.values(vault.state.proposals)
+    .filter((p) => p.status === 'open')
     .map((p) => viewProposal(vault.state, p, now))
     .filter((p) => !p.expired)
     .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
+  for (const p of open) {
+    if (p.missing.length === 0) inbox.toCommit.push(p)
+    else if (p.proposer === me) inbox.waiting.push(p)
+    else if (p.canApprove.includes(me)) inbox.toSign.push(p)
+  }
+  return inbox
 }
 
 /** The governance domain's view of the vault: the folded state, who this device signs for, its governance signer. */

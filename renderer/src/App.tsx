@@ -4,7 +4,8 @@
  * one screen. Status, inbox and proposals refresh every few seconds so work
  * synced in from other devices shows up.
  */
-import { useEffect, useState, type FormEvent } from 'react'
+import { useEffect, useRef, useState, type FormEvent } from 'react'
+import { reviewAction } from '../../core/review.js'
 import { useShallow } from 'zustand/react/shallow'
 import { useAppStore, type Screen } from './store.js'
 import { selectInboxCount, selectJob, selectReadOnly, selectScreen, selectStatus, selectUnlocked } from './selectors.js'
@@ -85,6 +86,57 @@ function LockControl() {
   )
 }
 
+const NOTIFY_KEY = 'tresor.notify'
+
+/**
+ * What needs me, outside the inbox: a count in the window title, and (opted into, per device) a notification for
+ * each item that newly needs me — a proposal to sign, or one that became ready to commit. Items already there when
+ * the app opens are not announced.
+ */
+function Attention() {
+  const inbox = useAppStore((s) => s.inbox)
+  const gov = useAppStore((s) => s.gov)
+  const count = useAppStore(selectInboxCount)
+  const supported = typeof Notification !== 'undefined'
+  const [on, setOn] = useState(() => supported && localStorage.getItem(NOTIFY_KEY) === 'on')
+  const seen = useRef<Set<string> | null>(null)
+  useEffect(() => {
+    document.title = count > 0 ? `(${count}) Tresor` : 'Tresor'
+  }, [count])
+  useEffect(() => {
+    if (!gov) return
+    const items = [
+      ...inbox.toSign.map((p) => ({ key: `sign:${p.id}`, p, what: 'awaits your signature' })),
+      ...inbox.toCommit.map((p) => ({ key: `commit:${p.id}`, p, what: 'is ready for you to commit' }))
+    ]
+    const first = seen.current === null
+    const known = (seen.current ??= new Set())
+    const fresh = items.filter((i) => !known.has(i.key))
+    for (const i of fresh) known.add(i.key)
+    if (first || !on || Notification.permission !== 'granted') return
+    for (const i of fresh.slice(0, 3)) {
+      new Notification('Tresor', { body: `${reviewAction(gov, i.p.action).title} ${i.what}`, tag: i.key })
+    }
+  }, [inbox, gov, on])
+  if (!supported) return null
+  const toggle = async () => {
+    if (on) {
+      localStorage.setItem(NOTIFY_KEY, 'off')
+      setOn(false)
+      return
+    }
+    const permission = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission()
+    if (permission !== 'granted') return
+    localStorage.setItem(NOTIFY_KEY, 'on')
+    setOn(true)
+  }
+  return (
+    <button type="button" className="secondary small" aria-pressed={on} onClick={() => void toggle()}>
+      {on ? 'Notifications on' : 'Notify me of new items'}
+    </button>
+  )
+}
+
 function Nav() {
   const screen = useAppStore(selectScreen)
   const go = useAppStore((s) => s.go)
@@ -102,7 +154,7 @@ function Nav() {
             >
               {n.label}
               {n.screen === 'inbox' && inbox > 0 ? (
-                <span className="count" aria-label={`${inbox} awaiting`}>
+                <span className="count" aria-label={`${inbox} need you`}>
                   {inbox}
                 </span>
               ) : null}
@@ -179,6 +231,7 @@ export function App() {
             {status.name} <Key hex={status.vaultId} />
           </p>
         )}
+        {status && <Attention />}
         {status && <LockControl />}
       </header>
       {readOnly && status && (

@@ -12,7 +12,8 @@ export const selectScreen = (s: AppState) => s.screen
 export const selectStatus = (s: AppState) => s.status
 export const selectReadOnly = (s: AppState) => s.status?.health.state === 'read-only'
 export const selectUnlocked = (s: AppState) => s.status?.unlocked === true
-export const selectInboxCount = (s: AppState) => s.inbox.length
+/** What needs me now: proposals to sign and proposals ready to commit (my own waiting ones need others). */
+export const selectInboxCount = (s: AppState) => s.inbox.toSign.length + s.inbox.toCommit.length
 export const selectSelectedProposal = (s: AppState) => s.proposals.find((p) => p.id === s.selected) ?? null
 export const selectMe = (s: AppState) => {
   const device = s.status?.device

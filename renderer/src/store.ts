@@ -8,6 +8,7 @@ import { create, type StateCreator } from 'zustand'
 import type {
   Action,
   GovState,
+  Inbox,
   LedgerEntry,
   LogEntry,
   LogEntryDetail,
@@ -90,7 +91,7 @@ export interface LogSlice {
 
 export interface GovSlice {
   gov: GovState | null
-  inbox: ProposalView[]
+  inbox: Inbox
   proposals: ProposalView[]
   selected: string | null
   ledger: { entries: LedgerEntry[]; balances: Record<string, Record<string, number>> } | null
@@ -278,7 +279,7 @@ const govSlice =
   (client: Send): Slice<GovSlice> =>
   (set, get) => ({
     gov: null,
-    inbox: [],
+    inbox: { toSign: [], toCommit: [], waiting: [] },
     proposals: [],
     selected: null,
     ledger: null,

@@ -4,82 +4,106 @@ import { useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { Action, ProposalView } from '../../../core/index.js'
 import { settingsAction, streamAction } from '../../../core/forms.js'
+import { reviewAction } from '../../../core/review.js'
 import { formatSetting, settingProblem, SETTINGS, settingValueOf } from '../../../core/settings.js'
 import { useAppStore } from '../store.js'
 import { selectJob, selectMe, selectReadOnly, selectSelectedProposal, selectUnlocked } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
 
-/** What a governed action does, in words. */
-export function describeAction(a: Action): string {
-  const args = a.args as Record<string, unknown>
-  switch (a.kind) {
-    case 'flag.set':
-      return `switch ${String(args.flag)} ${args.value ? 'on' : 'off'}`
-    case 'member.add':
-      return `add member ${String(args.name)} (${(args.roles as string[]).join(', ')})`
-    case 'member.remove':
-      return `remove member ${String(args.name)}`
-    case 'member.roles':
-      return `give ${String(args.name)} the roles ${(args.roles as string[]).join(', ')}`
-    case 'key.add':
-      return `add a device key for ${String(args.member)}`
-    case 'key.revoke':
-      return `revoke a device key of ${String(args.member)}`
-    case 'policy.set':
-      return 'replace the approval policy'
-    case 'register.append':
-      return `append to the ${String(args.register)} register`
-    case 'vault.settings':
-      return `change settings: ${Object.entries(args.settings as Record<string, unknown>)
-        .map(([k, v]) => `${k} = ${String(v)}`)
-        .join(', ')}`
-  }
+/** What a governed action does, in words (core/review.ts, as the CLI says it). */
+function useTitle(a: Action): string {
+  const gov = useAppStore((s) => s.gov)
+  return gov ? reviewAction(gov, a).title : a.kind
 }
 
-function ProposalRow({ p }: { p: ProposalView }) {
+function ProposalRow({ p, note }: { p: ProposalView; note?: string }) {
   const openProposal = useAppStore((s) => s.openProposal)
+  const title = useTitle(p.action)
   return (
     <li className="row-item">
       <button type="button" className="link" onClick={() => openProposal(p.id)}>
-        {describeAction(p.action)}
+        {title}
       </button>
       <span className="muted">
         {' '}
         proposed by {p.proposer} · <Time iso={p.createdAt} /> ·{' '}
         <span className={`status status-${p.status}`}>{p.status}</span>
-        {p.status === 'open' && p.missing.length === 0 ? ' · ready to commit' : ''}
+        {note ? ` · ${note}` : ''}
       </span>
     </li>
   )
 }
 
+function Group(props: {
+  title: string
+  items: ProposalView[]
+  empty: string
+  note: (p: ProposalView) => string
+  testId: string
+}) {
+  const { title, items, empty, note, testId } = props
+  return (
+    <section aria-label={title}>
+      <h3>
+        {title} {items.length > 0 ? <span className="count">{items.length}</span> : null}
+      </h3>
+      {items.length === 0 ? (
+        <p className="muted">{empty}</p>
+      ) : (
+        <ul className="list" data-testid={testId}>
+          {items.map((p) => (
+            <ProposalRow key={p.id} p={p} note={note(p)} />
+          ))}
+        </ul>
+      )}
+    </section>
+  )
+}
+
+const waitingOn = (p: ProposalView) =>
+  p.canApprove.length ? `waiting on ${p.canApprove.join(' or ')}` : p.missing.join('; ')
+
 export function Inbox() {
   const { inbox, proposals } = useAppStore(useShallow((s) => ({ inbox: s.inbox, proposals: s.proposals })))
   const me = useAppStore(selectMe)
-  const open = proposals.filter((p) => p.status === 'open' && !inbox.some((i) => i.id === p.id))
+  const mine = new Set([...inbox.toSign, ...inbox.toCommit, ...inbox.waiting].map((p) => p.id))
+  const open = proposals.filter((p) => p.status === 'open' && !mine.has(p.id))
   const closed = proposals
     .filter((p) => p.status !== 'open')
     .slice(-20)
     .reverse()
+  const nothing = mine.size === 0
   return (
     <Panel id="inbox" title="Inbox">
-      <h3>Awaiting {me ? me.name : 'you'}</h3>
-      {inbox.length === 0 ? (
-        <Empty title="Nothing awaits your signature." />
-      ) : (
-        <ul className="list" data-testid="inbox-list">
-          {inbox.map((p) => (
-            <ProposalRow key={p.id} p={p} />
-          ))}
-        </ul>
-      )}
+      {nothing ? <Empty title={`Nothing needs ${me ? me.name : 'you'} right now.`} /> : null}
+      <Group
+        title={`Awaiting ${me ? `${me.name}'s` : 'your'} signature`}
+        items={inbox.toSign}
+        empty="Nothing awaits your signature."
+        note={waitingOn}
+        testId="inbox-list"
+      />
+      <Group
+        title="Ready for you to commit"
+        items={inbox.toCommit}
+        empty="Nothing is ready to commit."
+        note={() => 'quorum met'}
+        testId="commit-list"
+      />
+      <Group
+        title="Your proposals, waiting on others"
+        items={inbox.waiting}
+        empty="None of your proposals is waiting."
+        note={waitingOn}
+        testId="waiting-list"
+      />
       <h3>Other open proposals</h3>
       {open.length === 0 ? (
         <p className="muted">None.</p>
       ) : (
         <ul className="list">
           {open.map((p) => (
-            <ProposalRow key={p.id} p={p} />
+            <ProposalRow key={p.id} p={p} note={p.expired ? 'expired' : waitingOn(p)} />
           ))}
         </ul>
       )}
@@ -97,6 +121,42 @@ export function Inbox() {
   )
 }
 
+/** What a proposal changes, before → after, against the state as it is now. */
+function Changes({ p }: { p: ProposalView }) {
+  const gov = useAppStore((s) => s.gov)
+  if (!gov) return null
+  const review = reviewAction(gov, p.action)
+  return (
+    <table className="changes" data-testid="changes">
+      <thead>
+        <tr>
+          <th scope="col">What</th>
+          <th scope="col">Now</th>
+          <th scope="col">After the commit</th>
+        </tr>
+      </thead>
+      <tbody>
+        {review.changes.map((c, i) => (
+          <tr key={i}>
+            <td>{c.what}</td>
+            <td className="muted">{c.before}</td>
+            <td>
+              <strong>{c.after}</strong>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  )
+}
+
+type Step = 'approve' | 'commit' | 'withdraw'
+const STEP_TEXT: Record<Step, { noun: string; sign: string }> = {
+  approve: { noun: 'approval', sign: 'an approval of' },
+  commit: { noun: 'commit', sign: 'the commit of' },
+  withdraw: { noun: 'withdrawal', sign: 'the withdrawal of' }
+}
+
 export function ProposalDetail() {
   const p = useAppStore(selectSelectedProposal)
   const me = useAppStore(selectMe)
@@ -105,6 +165,8 @@ export function ProposalDetail() {
   const { decide, go } = useAppStore(useShallow((s) => ({ decide: s.decide, go: s.go })))
   const job = useAppStore(selectJob('decide'))
   const [reason, setReason] = useState('')
+  const [confirming, setConfirming] = useState<Step | null>(null)
+  const gov = useAppStore((s) => s.gov)
   if (!p)
     return (
       <Panel id="proposal" title="Proposal">
@@ -128,7 +190,8 @@ export function ProposalDetail() {
         </button>
       }
     >
-      <p className="lead">{describeAction(p.action)}</p>
+      <p className="lead">{gov ? reviewAction(gov, p.action).title : p.action.kind}</p>
+      <Changes p={p} />
       <dl className="facts">
         <dt>Status</dt>
         <dd data-testid="proposal-status" className={`status status-${p.status}`}>
@@ -147,13 +210,24 @@ export function ProposalDetail() {
         <dd>
           {p.status !== 'open' ? '—' : p.missing.length === 0 ? 'nothing: ready to commit' : p.missing.join('; ')}
         </dd>
+        {p.status === 'open' && p.missing.length > 0 ? (
+          <>
+            <dt>Can still approve</dt>
+            <dd data-testid="can-approve">
+              {p.canApprove.length ? p.canApprove.join(', ') : 'no member who has not signed'}
+            </dd>
+          </>
+        ) : null}
         <dt>Expires</dt>
         <dd>
           <Time iso={p.expiresAt} />
         </dd>
-        <dt>Change</dt>
+        <dt>Action as signed</dt>
         <dd>
-          <pre className="json">{JSON.stringify(p.action, null, 2)}</pre>
+          <details>
+            <summary>Show the JSON</summary>
+            <pre className="json">{JSON.stringify(p.action, null, 2)}</pre>
+          </details>
         </dd>
         <dt>Id</dt>
         <dd>
@@ -163,28 +237,53 @@ export function ProposalDetail() {
       {p.status === 'open' && (
         <div className="decide">
           {!unlocked && <p className="muted">Unlock the device key (top right) to sign.</p>}
-          <div className="actions">
-            {!mine && !signed && (
-              <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('approve', p.id)}>
-                Approve
-              </button>
-            )}
-            {p.missing.length === 0 && (
-              <button type="button" disabled={!canAct || job.busy} onClick={() => void decide('commit', p.id)}>
-                Commit
-              </button>
-            )}
-            {mine && (
-              <button
-                type="button"
-                className="secondary"
-                disabled={!canAct || job.busy}
-                onClick={() => void decide('withdraw', p.id)}
-              >
-                Withdraw
-              </button>
-            )}
-          </div>
+          {confirming ? (
+            <div className="confirm" role="group" aria-label="Confirm what you sign" data-testid="confirm">
+              <p>
+                You sign {STEP_TEXT[confirming].sign} proposal <code className="key">{p.id}</code>:{' '}
+                <strong>{gov ? reviewAction(gov, p.action).title : p.action.kind}</strong> (the changes above).
+              </p>
+              <div className="actions">
+                <button
+                  type="button"
+                  disabled={!canAct || job.busy}
+                  onClick={() => {
+                    const step = confirming
+                    setConfirming(null)
+                    void decide(step, p.id)
+                  }}
+                >
+                  Sign the {STEP_TEXT[confirming].noun}
+                </button>
+                <button type="button" className="secondary" onClick={() => setConfirming(null)}>
+                  Cancel
+                </button>
+              </div>
+            </div>
+          ) : (
+            <div className="actions">
+              {!mine && !signed && p.missing.length > 0 && (
+                <button type="button" disabled={!canAct || job.busy} onClick={() => setConfirming('approve')}>
+                  Approve…
+                </button>
+              )}
+              {p.missing.length === 0 && (
+                <button type="button" disabled={!canAct || job.busy} onClick={() => setConfirming('commit')}>
+                  Commit…
+                </button>
+              )}
+              {mine && (
+                <button
+                  type="button"
+                  className="secondary"
+                  disabled={!canAct || job.busy}
+                  onClick={() => setConfirming('withdraw')}
+                >
+                  Withdraw…
+                </button>
+              )}
+            </div>
+          )}
           {!mine && (
             <form
               className="inline-form"
