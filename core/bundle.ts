@@ -14,6 +14,9 @@ import { DOMAIN_TAG, FORK_PREFIX } from './formats.js'
 import { own } from './dict.js'
 import { eventDocId, parseEventDocId, type LogStore } from './store.js'
 import type { Verdict } from './ingest.js'
+import { keyOwner, type GovState } from './governance/state.js'
+import { reviewAction } from './review.js'
+import { learnFromBundle } from './peers.js'
 
 export const BUNDLE_FORMAT = 'tresor-bundle'
 export const BUNDLE_VERSION = 1
@@ -91,25 +94,66 @@ export async function exportBundle(v: BundleSource, since: Record<string, number
   return signBundleWith(v.vaultId, v.device, (m) => v.signDetached(m), raws)
 }
 
-/** What importing a bundle uses of the vault: its gate. */
+/** What importing a bundle uses of the vault: its gate, its folder (what the signer holds) and its state (names). */
 export interface BundleSink {
   readonly vaultId: string
+  readonly dir: string
+  readonly state: GovState
   ingest(
     incoming: { docId: string; raw: unknown }[],
     options: { allOrNothing?: boolean; signer?: string }
   ): Promise<Verdict[]>
 }
 
-/** Import a bundle through the gate, all or nothing. */
-export async function importBundle(v: BundleSink, text: string): Promise<{ admitted: number; duplicates: number }> {
+/** What a bundle brought, for people: who signed it and the governance steps that arrived, by name. */
+export interface ImportSummary {
+  admitted: number
+  duplicates: number
+  /** The member whose device signed the bundle (null: a device no member holds). */
+  from: string | null
+  /** One line per governance event that arrived: "bob approved: switch finance_enabled on". */
+  arrived: string[]
+  /** Other events that arrived (notes, checkpoints, telemetry anchors). */
+  other: number
+}
+
+const VERBS: Record<string, string> = {
+  'gov.propose': 'proposed',
+  'gov.approve': 'approved',
+  'gov.reject': 'rejected',
+  'gov.withdraw': 'withdrew',
+  'gov.commit': 'committed'
+}
+
+/** Import a bundle through the gate, all or nothing; learn what its signer holds; say what arrived. */
+export async function importBundle(v: BundleSink, text: string): Promise<ImportSummary> {
   const { bundle, events } = openBundle(text, v.vaultId)
   const verdicts = await v.ingest(
     events.map((d) => ({ docId: eventDocId(d.event.author, d.event.seq), raw: d.raw })),
     { allOrNothing: true, signer: bundle.signer }
   )
+  await learnFromBundle(v.dir, bundle.signer, events)
+  const name = (key: string) => keyOwner(v.state, key)?.member.name ?? `device ${key.slice(0, 8)}…`
+  const admitted = new Set(verdicts.filter((x) => x.decision === 'ADMIT').map((x) => x.eventId))
+  const arrived: string[] = []
+  let other = 0
+  for (const d of events) {
+    if (!admitted.has(d.id)) continue
+    const verb = Object.hasOwn(VERBS, d.event.type) ? VERBS[d.event.type] : undefined
+    const ref = d.event.type === 'gov.propose' ? d.id : String(d.event.payload.proposal ?? '')
+    const p = Object.hasOwn(v.state.proposals, ref) ? v.state.proposals[ref] : undefined
+    if (verb)
+      arrived.push(
+        `${name(d.event.author)} ${verb}: ${p ? reviewAction(v.state, p.action).title : `proposal ${ref.slice(0, 12)}…`}`
+      )
+    else other++
+  }
   return {
-    admitted: verdicts.filter((x) => x.decision === 'ADMIT').length,
-    duplicates: verdicts.filter((x) => x.decision === 'DUPLICATE').length
+    admitted: admitted.size,
+    duplicates: verdicts.filter((x) => x.decision === 'DUPLICATE').length,
+    from: keyOwner(v.state, bundle.signer)?.member.name ?? null,
+    arrived,
+    other
   }
 }
 

@@ -19,10 +19,10 @@ import {
   reviewAction,
   type GovState
 } from '../core/index.js'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { flag, required, usage, type ParsedArgs } from './args.js'
-import { dirOf, withVault, type Out } from './cli-support.js'
+import { dirOf, refuseExisting, withVault, writeNewFile, type Out } from './cli-support.js'
 import { confirm, getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
@@ -32,6 +32,7 @@ export const GOVERNANCE_FLAGS = {
   reason: 'value',
   expires: 'value',
   yes: 'bool',
+  for: 'value',
   status: 'value',
   who: 'value',
   key: 'value',
@@ -62,7 +63,8 @@ export const GOVERNANCE_HELP = `
   tresor proposals [--status open|committed|rejected|withdrawn|failed]
   tresor show ID | approve ID | reject ID --reason R | withdraw ID | commit ID   [--yes: sign without asking]
   tresor members | flags | ledger
-  tresor bundle export --dir D --out FILE [--since status.json]
+  tresor bundle export --dir D --out FILE [--for MEMBER | --since status.json]
+                                             --for: what that member's device(s) are not known to hold
   tresor bundle import --dir D --file FILE
   tresor join --dir D --bundle FILE           set up this device from a bundle
   (all take --dir D; ID is a proposal id or 8+ of its first hex characters)`
@@ -294,10 +296,22 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
         for (const [author, f] of Object.entries(status.feeds ?? {})) since[author] = Number(f.length) || 0
       }
       const target = required(args, 'out')
+      const member = flag(args, 'for')
+      if (member && sinceFile) throw usage('give --for NAME or --since status.json, not both')
+      await refuseExisting(target)
       return withApi(await vaultApi(args, { unlock: true }), async (api) => {
-        const bundle = await api.call('bundle.export', { since })
-        await writeFile(target, bundle.text + '\n', { flag: 'wx', mode: 0o600 })
-        out.print(`wrote ${bundle.events} event(s) to ${target}`, { events: bundle.events, file: target })
+        const bundle = await api.call('bundle.export', member ? { for: member } : { since })
+        await writeNewFile(target, bundle.text + '\n')
+        const whom = bundle.for
+          ? bundle.for.known
+            ? ` for ${bundle.for.member}: what their device(s) are not known to hold`
+            : ` for ${bundle.for.member}: everything (nothing is known yet of what their device holds)`
+          : ''
+        out.print(`wrote ${bundle.events} event(s) to ${target}${whom}`, {
+          events: bundle.events,
+          file: target,
+          for: bundle.for
+        })
         return 0
       })
     }
@@ -310,7 +324,14 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
           api.local && text.length > MAX_BUNDLE_TEXT
             ? await importBundle(api.local, text)
             : await api.call('bundle.import', { text })
-        out.print(`admitted ${receipt.admitted} event(s), ${receipt.duplicates} already here`, receipt)
+        const summary = receipt
+        out.print(
+          [
+            `admitted ${summary.admitted} event(s), ${summary.duplicates} already here${summary.from ? ` (from ${summary.from})` : ''}`,
+            ...summary.arrived.map((line) => `  ${line}`)
+          ].join('\n'),
+          summary
+        )
         return 0
       })
     }

@@ -1,8 +1,8 @@
 /** Proof commands of the `tresor` CLI: checkpoint, prove, verify-proof (the last needs no vault). */
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { verifyProofFile } from '../core/index.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
-import type { Out } from './cli-support.js'
+import { writeNewFile, type Out } from './cli-support.js'
 import { vaultApi, withApi } from './cli-client.js'
 
 export const PROOF_FLAGS = { consistency: 'value' } as const
@@ -36,7 +36,7 @@ export const PROOF_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Prom
           : 'prove EVENT_ID: give the event id (64 hex characters)'
       )
     const write = async (proof: { kind: string }) => {
-      await writeFile(target, JSON.stringify(proof, null, 1) + '\n', { flag: 'wx' })
+      await writeNewFile(target, JSON.stringify(proof, null, 1) + '\n', 0o644)
       out.print(`wrote ${proof.kind === 'inclusion' ? 'an' : 'a'} ${proof.kind} proof to ${target}`, {
         kind: proof.kind,
         file: target

@@ -1,7 +1,7 @@
 /** Helpers every CLI command shares: output, progress, opening the vault. */
-import { stat } from 'node:fs/promises'
+import { stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { NOT_FOUND, Vault, VAULT_FILE } from '../core/index.js'
+import { ALREADY_EXISTS, NOT_FOUND, Vault, VAULT_FILE } from '../core/index.js'
 import { required, type ParsedArgs } from './args.js'
 import { getPassphrase } from './passphrase.js'
 
@@ -50,5 +50,31 @@ export async function withVault<T>(vault: Vault, fn: (vault: Vault) => Promise<T
     return await fn(vault)
   } finally {
     await vault.close()
+  }
+}
+
+/** Said when an output file is there already: the CLI never writes over a file. */
+export function fileExists(path: string): Error {
+  return ALREADY_EXISTS(`${path} exists already: nothing was written; choose another --out, or move that file away`)
+}
+
+/** Refuse before work starts when `path` exists (for output written as a stream). */
+export async function refuseExisting(path: string): Promise<void> {
+  if (
+    await stat(path).then(
+      () => true,
+      () => false
+    )
+  )
+    throw fileExists(path)
+}
+
+/** Write a new file, never over one that is there (ALREADY_EXISTS, saying so). */
+export async function writeNewFile(path: string, text: string, mode = 0o600): Promise<void> {
+  try {
+    await writeFile(path, text, { flag: 'wx', mode })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw fileExists(path)
+    throw err
   }
 }

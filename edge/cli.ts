@@ -26,7 +26,7 @@ import { readFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { flag, parseArgs, required, usage, type ParsedArgs } from './args.js'
-import { dirOf, progress, withVault, type Out } from './cli-support.js'
+import { dirOf, progress, refuseExisting, withVault, type Out } from './cli-support.js'
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
 import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
@@ -274,6 +274,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
         }
         return n
       }
+      if (target) await refuseExisting(target)
       const stream = () => (target ? createWriteStream(target, { flags: 'wx' }) : process.stdout)
       let n: number
       if (api.local) {

@@ -11,6 +11,7 @@ import { carry, cleanupDirs, FAST_KDF, lengths, PASS, tempDir, withRawDb } from 
 import { threeMembers } from './support/members.js'
 import { approve, commit, propose, reject, withdraw } from '../core/governance/calls.js'
 import { exportBundle, importBundle } from '../core/bundle.js'
+import { createHandlers } from '../core/api.js'
 
 async function codeAndMessage(p: Promise<unknown>): Promise<string> {
   try {
@@ -233,6 +234,61 @@ describe('governance across devices', () => {
 
 describe('bundles', () => {
   afterAll(cleanupDirs)
+
+  it('bundle - an offline session: a bundle "for bob" carries what bob\'s device is not known to hold, learnt only from what it proved; each import says what arrived, by name', async () => {
+    const root = await tempDir()
+    const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
+    const alice = await Vault.create({
+      dir: join(root, 'alice'),
+      vaultName: 'Offline',
+      passphrase: PASS,
+      memberName: 'alice',
+      roles: ['operator'],
+      kdf: FAST_KDF,
+      members: [{ name: 'bob', roles: ['operator'], keys: [bobKey.publicKey] }]
+    })
+    const bob = await Vault.join({
+      dir: join(root, 'bob'),
+      bundle: JSON.stringify(await exportBundle(alice)),
+      passphrase: PASS
+    })
+    try {
+      const [ha, hb] = [createHandlers(alice), createHandlers(bob)]
+      const p = await propose(alice, flag('finance_enabled'), 'ledger tests pass')
+      // bob's join bundle was alice's: alice knows nothing of what bob's device holds, so "for bob" is everything
+      const first = await ha['bundle.export']({ for: 'bob' })
+      expect(first).toMatchObject({ events: 2, for: { member: 'bob', known: false } })
+      expect(await hb['bundle.import']({ text: first.text })).toEqual({
+        admitted: 1,
+        duplicates: 1,
+        from: 'alice',
+        arrived: ['alice proposed: switch finance_enabled on'],
+        other: 0
+      })
+      await approve(bob, p.id)
+      // bob learnt from alice's bundle what her device holds: his bundle for her is his approval alone
+      const back = await hb['bundle.export']({ for: 'alice' })
+      expect(back).toMatchObject({ events: 1, for: { member: 'alice', known: true } })
+      expect(await ha['bundle.import']({ text: back.text })).toMatchObject({
+        admitted: 1,
+        from: 'bob',
+        arrived: ['bob approved: switch finance_enabled on']
+      })
+      await commit(alice, p.id)
+      // and now alice knows what bob holds: the next bundle for him is the commit alone
+      const third = await ha['bundle.export']({ for: 'bob' })
+      expect(third).toMatchObject({ events: 1, for: { member: 'bob', known: true } })
+      expect((await hb['bundle.import']({ text: third.text })).arrived).toEqual([
+        'alice committed: switch finance_enabled on'
+      ])
+      expect(bob.state.flags.finance_enabled).toBe(true)
+      expect(await codeAndMessage(ha['bundle.export']({ for: 'mallory' }))).toBe('NOT_FOUND: no member mallory')
+      expect(await codeAndMessage(ha['bundle.export']({ for: 'constructor' }))).toBe('NOT_FOUND: no member constructor')
+    } finally {
+      await alice.close()
+      await bob.close()
+    }
+  })
 
   it('bundle - an altered, re-signed-by-nobody or gapped bundle is refused and nothing from it is applied', async () => {
     const t = await threeMembers()

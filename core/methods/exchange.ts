@@ -1,11 +1,13 @@
 /** What leaves and enters the vault as files: inclusion proofs and bundles. */
 import { parseBounded } from '../canonical.js'
-import { BAD_ARGUMENT } from '../errors.js'
+import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
+import { own } from '../dict.js'
+import { knownHeads } from '../peers.js'
 import { makeCheckpoint, proveConsistency, proveInclusion, type CheckpointVault } from '../proofs/prover.js'
 import type { ConsistencyProofFile, InclusionProofFile } from '../proofs/proof-file.js'
 import type { CheckpointPayload } from '../proofs/checkpoint.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
-import { exportBundle, importBundle, type BundleSink, type BundleSource } from '../bundle.js'
+import { exportBundle, importBundle, type BundleSink, type BundleSource, type ImportSummary } from '../bundle.js'
 
 /** Bundles travel through the API as text; a bigger one goes by file (tresor bundle). */
 export const MAX_BUNDLE_TEXT = 48 * 1024 * 1024
@@ -16,8 +18,16 @@ export interface ExchangeMethods {
   'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
   /** That checkpoint `to` extends checkpoint `from` (feeds only grew). */
   'proof.consistency': (args: { from: string; to: string }) => Promise<ConsistencyProofFile>
-  'bundle.export': (args: { since?: Record<string, number> }) => Promise<{ text: string; events: number }>
-  'bundle.import': (args: { text: string }) => Promise<{ admitted: number; duplicates: number }>
+  /**
+   * A signed bundle of what another device lacks: past `since` (feed lengths it reported), or past what the
+   * devices of member `for` are known to hold (core/peers.ts: nothing known, everything), or everything.
+   */
+  'bundle.export': (args: {
+    since?: Record<string, number>
+    for?: string
+  }) => Promise<{ text: string; events: number; for: { member: string; known: boolean } | null }>
+  /** Import a bundle through the gate, all or nothing, and say what arrived, by name. */
+  'bundle.import': (args: { text: string }) => Promise<ImportSummary>
 }
 
 /** Proofs and bundles: the prover's view of the vault, and what bundle export and import use of it. */
@@ -56,8 +66,19 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
       ) {
         throw BAD_ARGUMENT('since maps author keys to feed lengths')
       }
-      const bundle = await exportBundle(vault, since as Record<string, number>)
-      return { text: JSON.stringify(bundle), events: bundle.events.length }
+      const name = optString(obj(args).for, 'for', 64)
+      if (name !== undefined && obj(args).since !== undefined) throw BAD_ARGUMENT('give since or for, not both')
+      let target: { member: string; known: boolean } | null = null
+      let from = since as Record<string, number>
+      if (name !== undefined) {
+        const member = own(vault.state.members, name)
+        if (!member || !member.active) throw NOT_FOUND(`no member ${name.slice(0, 64)}`)
+        const known = await knownHeads(vault.dir, member.keys)
+        from = known.heads
+        target = { member: member.name, known: known.known }
+      }
+      const bundle = await exportBundle(vault, from)
+      return { text: JSON.stringify(bundle), events: bundle.events.length, for: target }
     },
     'bundle.import': async (args) => {
       const text = obj(args).text

@@ -5,9 +5,30 @@ import type { Job } from './store.js'
 
 export const short = (hex: string) => `${hex.slice(0, 8)}…`
 
-export function Time({ iso }: { iso: string }) {
+/** In from now, or ago: "in 7 days", "3 h ago". */
+function relative(ms: number): string {
+  const abs = Math.abs(ms)
+  const [n, unit] =
+    abs >= 86_400_000 ? [abs / 86_400_000, 'day'] : abs >= 3_600_000 ? [abs / 3_600_000, 'h'] : [abs / 60_000, 'min']
+  const r = Math.round(n)
+  const text = unit === 'day' ? `${r} day${r === 1 ? '' : 's'}` : `${r} ${unit}`
+  return ms >= 0 ? `in ${text}` : `${text} ago`
+}
+
+/** A time with its zone; with `relative`, also how far from now (an expiry: "in 7 days"). */
+export function Time({ iso, relative: rel = false }: { iso: string; relative?: boolean }) {
   const d = new Date(iso)
-  return <time dateTime={iso}>{Number.isNaN(d.getTime()) ? iso : d.toLocaleString()}</time>
+  if (Number.isNaN(d.getTime())) return <time dateTime={iso}>{iso}</time>
+  return (
+    <time dateTime={iso} title={iso}>
+      {d.toLocaleString(undefined, {
+        dateStyle: 'medium',
+        timeStyle: 'short',
+        timeZoneName: 'short'
+      } as Intl.DateTimeFormatOptions)}
+      {rel ? ` (${relative(d.getTime() - Date.now())})` : ''}
+    </time>
+  )
 }
 
 export function ErrorNote({ error, what }: { error: ApiError; what: string }) {

@@ -80,7 +80,11 @@ export function Inbox() {
         title={`Awaiting ${me ? `${me.name}'s` : 'your'} signature`}
         items={inbox.toSign}
         empty="Nothing awaits your signature."
-        note={waitingOn}
+        note={(p) =>
+          p.canApprove.length > 1
+            ? `your approval or ${p.canApprove.filter((n) => n !== me?.name).join(' or ')}'s`
+            : 'needs your approval'
+        }
         testId="inbox-list"
       />
       <Group
@@ -220,7 +224,7 @@ export function ProposalDetail() {
         ) : null}
         <dt>Expires</dt>
         <dd>
-          <Time iso={p.expiresAt} />
+          <Time iso={p.expiresAt} relative />
         </dd>
         <dt>Action as signed</dt>
         <dd>
