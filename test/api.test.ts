@@ -52,7 +52,7 @@ describe('core api for the UI', () => {
     const api = createHandlers(a)
     const { text, events } = await api['bundle.export']({})
     expect(events).toBe(3)
-    expect(await api['bundle.import']({ text })).toEqual({ admitted: 0, duplicates: 3 })
+    expect(await api['bundle.import']({ text })).toMatchObject({ admitted: 0, duplicates: 3 })
     expect(await codeOf(api['bundle.import']({ text: '[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]' }))).toBe(
       'TOO_DEEP'
     )

@@ -110,7 +110,10 @@ describe('cli through a running daemon', () => {
       ).toMatchObject({ events: 7 })
       expect(tresor(['bundle', 'import', '--dir', dir, '--file', join(out, 'all.bundle'), '--json']).json()).toEqual({
         admitted: 0,
-        duplicates: 7
+        duplicates: 7,
+        from: 'alice',
+        arrived: [],
+        other: 0
       })
       const genesis = log.json().entries[0].id as string
       expect(tresor(['prove', genesis, '--dir', dir, '--out', join(out, 'genesis.proof')]).code).toBe(0)

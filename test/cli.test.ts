@@ -250,10 +250,11 @@ describe('cli', () => {
         '--json'
       ]).json().events
     ).toBe(1)
-    expect(tresor(['bundle', 'import', '--dir', d('carol'), '--file', d('b1.bundle'), '--json']).json()).toEqual({
-      admitted: 1,
-      duplicates: 0
-    })
+    const imported = tresor(['bundle', 'import', '--dir', d('carol'), '--file', d('b1.bundle')])
+    expect(imported.stdout).toBe('admitted 1 event(s), 0 already here (from bob)\n  bob approved: switch corepay_enabled on\n')
+    // an output file is never written over
+    const again = tresor(['bundle', 'export', '--dir', d('bob'), '--out', d('b1.bundle')])
+    expect([again.code, again.stderr]).toEqual([1, `tresor: ${d('b1.bundle')} exists already: nothing was written; choose another --out, or move that file away\n`])
     expect(tresor(['commit', id, '--dir', d('carol'), '--json', '--yes']).json().status).toBe('committed')
     tresor(['bundle', 'export', '--dir', d('carol'), '--out', d('c1.bundle')])
     for (const who of ['alice', 'bob'])

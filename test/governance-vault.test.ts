@@ -316,8 +316,8 @@ describe('bundles', () => {
       )
       expect(await t.bob.store.count()).toBe(before)
       expect(t.bob.state.proposals[p.id]).toBeUndefined()
-      expect(await importBundle(t.bob, JSON.stringify(good))).toEqual({ admitted: 2, duplicates: 0 })
-      expect(await importBundle(t.bob, JSON.stringify(good))).toEqual({ admitted: 0, duplicates: 2 })
+      expect(await importBundle(t.bob, JSON.stringify(good))).toMatchObject({ admitted: 2, duplicates: 0 })
+      expect(await importBundle(t.bob, JSON.stringify(good))).toMatchObject({ admitted: 0, duplicates: 2 })
     } finally {
       for (const v of t.all) await v.close()
     }
