@@ -96,6 +96,29 @@ function newPassphrase(v: unknown): string {
   return p
 }
 
+/**
+ * The founding members beside the creator: at least one, since every change needs two distinct members and a
+ * vault founded alone could never change anything (not even to add a second member).
+ */
+function cofoundersOf(v: unknown): { name: string; roles: string[]; keys: string[] }[] {
+  if (!Array.isArray(v) || v.length === 0)
+    throw BAD_ARGUMENT(
+      'name at least one co-founder (their member name, roles and device public key): every change needs two distinct members, so a vault founded alone could never change'
+    )
+  if (v.length > 16) throw BAD_ARGUMENT('at most 16 co-founders; add more members by proposal later')
+  return v.map((c, i) => {
+    const x = asArgs(c)
+    const key = text(x.key, `co-founder ${i + 1}'s public key`, 64).trim().toLowerCase()
+    if (!/^[0-9a-f]{64}$/.test(key))
+      throw BAD_ARGUMENT(`co-founder ${i + 1}'s public key is 64 hex characters (what their device's key screen shows)`)
+    const roles = Array.isArray(x.roles) ? x.roles.map(String) : []
+    return { name: text(x.name, `co-founder ${i + 1}'s name`, 64), roles, keys: [key] }
+  })
+}
+
+const asArgs = (a: unknown) =>
+  typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Record<string, unknown>) : {}
+
 export function openHost<X extends object = Record<never, never>>(opts: HostOptions<X>): VaultHost<X> {
   let vault: Vault | null = null
   let handlers: (Handlers & X) | null = null
@@ -164,14 +187,13 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
       release()
     }
   }
-  const asArgs = (a: unknown) =>
-    typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Record<string, unknown>) : {}
 
   const onboard: OnboardHandlers = {
     'onboard.status': status,
     'onboard.create': async (args) => {
       const a = asArgs(args)
       const roles = Array.isArray(a.roles) ? a.roles.map(String) : []
+      const members = cofoundersOf(a.cofounders)
       await onboarding(async () =>
         adopt(
           await Vault.create({
@@ -179,6 +201,7 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
             vaultName: text(a.vaultName, 'vault name', 128),
             memberName: text(a.memberName, 'your member name', 64),
             roles,
+            members,
             passphrase: newPassphrase(a.passphrase)
           })
         )

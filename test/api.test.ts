@@ -78,22 +78,32 @@ describe('core api for the UI', () => {
     const h = host.handlers
     expect(await h['onboard.status']({})).toMatchObject({ hasVault: false, deviceKey: null, error: null })
     expect(await codeOf(h['vault.status']({}))).toBe('NOT_FOUND')
+    const bob = { name: 'bob', roles: ['operator'], key: 'b0'.repeat(32) }
     expect(
       await codeOf(
-        h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], passphrase: 'short' })
+        h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], cofounders: [bob], passphrase: 'short' })
       )
     ).toBe('BAD_ARGUMENT')
+    // founded alone, a vault could never change: a co-founder is required, and their key must be a key
+    await expect(
+      h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], cofounders: [], passphrase: PASS })
+    ).rejects.toThrow(/name at least one co-founder .*every change needs two distinct members/)
+    await expect(
+      h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], cofounders: [{ ...bob, key: 'not-a-key' }], passphrase: PASS })
+    ).rejects.toThrow(/co-founder 1's public key is 64 hex characters/)
+    expect(await h['onboard.status']({})).toMatchObject({ hasVault: false })
     const created = await h['onboard.create']({
       vaultName: 'Ops',
       memberName: 'alice',
       roles: ['operator'],
+      cofounders: [bob],
       passphrase: PASS
     })
     expect(created).toMatchObject({ hasVault: true, deviceKey: expect.stringMatching(/^[0-9a-f]{64}$/) })
     expect(await h['vault.status']({})).toMatchObject({ name: 'Ops', health: { state: 'ok' } })
     expect(
       await codeOf(
-        h['onboard.create']({ vaultName: 'Again', memberName: 'alice', roles: ['operator'], passphrase: PASS })
+        h['onboard.create']({ vaultName: 'Again', memberName: 'alice', roles: ['operator'], cofounders: [bob], passphrase: PASS })
       )
     ).toBe('ALREADY_EXISTS')
     await host.close()
@@ -106,14 +116,15 @@ describe('core api for the UI', () => {
   it('host - a second device makes its key, then joins from a bundle exported by a member', async () => {
     const root = await tempDir()
     const founder = openHost({ dir: join(root, 'a') })
+    const device = openHost({ dir: join(root, 'b') })
+    const { publicKey } = await device.handlers['onboard.keygen']({ name: 'bob', passphrase: PASS })
     await founder.handlers['onboard.create']({
       vaultName: 'Ops',
       memberName: 'alice',
       roles: ['operator'],
+      cofounders: [{ name: 'bob', roles: ['operator'], key: publicKey }],
       passphrase: PASS
     })
-    const device = openHost({ dir: join(root, 'b') })
-    const { publicKey } = await device.handlers['onboard.keygen']({ name: 'bob', passphrase: PASS })
     expect((await device.handlers['onboard.status']({})).deviceKey).toBe(publicKey)
     const { text } = await founder.handlers['bundle.export']({})
     expect(await codeOf(device.handlers['onboard.join']({ bundle: '{"not":"a bundle"}', passphrase: PASS }))).not.toBe(

@@ -10,7 +10,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
 import nacl from 'tweetnacl'
-import { Vault } from '../core/vault.js'
 import { TelemetryStore } from '../core/telemetry/store.js'
 import { openKeyFile, readKeyFile } from '../core/keys.js'
 import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
@@ -290,28 +289,140 @@ describe('the UI in chromium against edge daemons', () => {
     await page.close()
   }, 60_000)
 
-  it('ui - an empty folder offers onboarding; creating a vault there lands on its health screen', async () => {
-    const dir = join(await tempDir(), 'new-device')
-    const d = await serve(dir)
-    const page = await open(d)
-    await page.getByRole('heading', { name: 'Set up this device' }).waitFor()
-    await shot(page, 'onboarding')
-    await page.getByRole('tab', { name: 'Join a vault' }).click()
-    await page.getByLabel('CouchDB').check()
-    await page.getByRole('form', { name: 'Join from CouchDB' }).waitFor()
-    await shot(page, 'onboarding-join')
-    await page.getByRole('tab', { name: 'Create a vault' }).click()
-    const form = page.getByRole('form', { name: 'Create a vault' })
+  it('ui - the three jobs through the UI only: founding with a co-founder, an offline approval session by bundle files between two daemons, review before → after with confirmation, "ready for you to commit" with a notification; an invalid setting is refused before signing', async () => {
+    const root = await tempDir()
+    const [da, db] = [await serve(join(root, 'alice')), await serve(join(root, 'bob'))]
+    // Notifications are the browser's own; the page records what it was asked to show.
+    await browser.context.grantPermissions(['notifications'])
+    await browser.context.addInitScript(() => {
+      const Real = window.Notification
+      const shown: string[] = []
+      ;(window as unknown as { shown: string[] }).shown = shown
+      class Recorded extends Real {
+        constructor(title: string, options?: NotificationOptions) {
+          super(title, options)
+          shown.push(`${title}: ${options?.body ?? ''}`)
+        }
+      }
+      Object.defineProperty(window, 'Notification', { value: Recorded })
+    })
+
+    // bob's device makes its key and hands the public key over (copy button)
+    const pb = await open(db)
+    await pb.getByRole('heading', { name: 'Set up this device' }).waitFor()
+    await pb.getByRole('tab', { name: 'Join a vault' }).click()
+    const keyForm = pb.getByRole('form', { name: "Make this device's key" })
+    await keyForm.getByLabel('Your member name').fill('bob')
+    await keyForm.getByLabel(/Passphrase for the key/).fill(PASS)
+    await keyForm.getByLabel('Repeat the passphrase').fill(PASS)
+    await keyForm.getByRole('button', { name: 'Make the key' }).click()
+    const bobKey = (await pb.getByTestId('device-key').textContent())!.trim()
+    expect(bobKey).toMatch(/^[0-9a-f]{64}$/)
+    await shot(pb, 'onboarding-key')
+
+    // alice founds the vault with bob as co-founder
+    const pa = await open(da)
+    await pa.getByRole('heading', { name: 'Set up this device' }).waitFor()
+    await shot(pa, 'onboarding')
+    const form = pa.getByRole('form', { name: 'Create a vault' })
     await form.getByLabel('Vault name').fill('Plant 7')
-    await form.getByLabel('Your member name').fill('erin')
+    await form.getByLabel('Your member name').fill('alice')
+    const cofounder = form.getByRole('group', { name: 'Co-founder 1' })
+    await cofounder.getByLabel('Name').fill('bob')
+    await cofounder.getByLabel(/Public key/).fill(bobKey)
     await form.getByLabel(/Passphrase for this device/).fill(PASS)
     await form.getByLabel('Repeat the passphrase').fill(PASS)
+    expect(await form.getByTestId('founding-policy').textContent()).toMatch(/2 founding members/)
+    await shot(pa, 'onboarding-founding')
     await form.getByRole('button', { name: 'Create the vault' }).click()
-    await page.getByRole('heading', { name: 'Health' }).waitFor({ timeout: 30_000 })
-    expect(await page.locator('.vault-name').textContent()).toMatch(/Plant 7/)
-    await page.close()
-    const reopened = await Vault.open({ dir }).catch((e: Error) => e)
-    expect(reopened).toBeInstanceOf(Error) // the daemon holds the vault (one process per LevelDB)
+    await pa.getByRole('heading', { name: 'Health' }).waitFor({ timeout: 30_000 })
+    await pa.getByText('Signing key unlocked').waitFor()
+
+    // an invalid setting is refused before anything is signed
+    await nav(pa, 'Flags & gates')
+    const setting = pa.getByRole('form', { name: 'Propose a setting' })
+    await setting.getByLabel(/New value/).fill('8')
+    await setting.getByText('telemetryBudgetKB must be between 16 KiB and 1,024 GiB').waitFor()
+    expect(await setting.getByRole('button', { name: 'Sign the proposal' }).isDisabled()).toBe(true)
+    await setting.getByLabel(/New value/).fill('2048')
+    await setting.getByText('512 MiB → 2 MiB').waitFor()
+    await shot(pa, 'settings')
+
+    // alice proposes; her inbox says it waits on bob
+    await pa
+      .getByTestId('flag-finance_enabled')
+      .getByRole('button', { name: 'Propose switching finance_enabled on' })
+      .click()
+    const draft = pa.getByRole('form', { name: 'New proposal' })
+    await draft.getByLabel(/Reason/).fill('ledger tests and audit proof exist')
+    await draft.getByRole('button', { name: 'Sign the proposal' }).click()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
+    await nav(pa, 'Inbox')
+    await pa.getByTestId('waiting-list').getByText('waiting on bob').waitFor()
+    await pa.getByRole('button', { name: 'Notify me of new items' }).click()
+    await pa.getByRole('button', { name: 'Notifications on' }).waitFor()
+
+    // the bundle for bob goes out as a file…
+    const carry = async (from: Page, to: string, name: string): Promise<string> => {
+      await nav(from, 'Sync')
+      const out = from.getByRole('form', { name: 'Export a bundle' })
+      await out.getByLabel('Export for').selectOption(to)
+      await out.getByRole('button', { name: 'Sign the bundle' }).click()
+      const link = from.getByTestId('bundle-ready').getByRole('link')
+      const [download] = await Promise.all([from.waitForEvent('download'), link.click()])
+      const file = join(root, name)
+      await download.saveAs(file)
+      return file
+    }
+    const forBob = await carry(pa, 'bob', 'for-bob.bundle')
+    expect(await pa.getByTestId('bundle-ready').textContent()).toMatch(
+      /everything: nothing is known yet of what bob's device holds/
+    )
+    await shot(pa, 'sync-bundles')
+
+    // …and bob's offline device joins from it
+    await pb.getByRole('form', { name: 'Join from a bundle' }).getByLabel('Bundle file').setInputFiles(forBob)
+    await pb.getByRole('form', { name: 'Join from a bundle' }).getByLabel('Device key passphrase').fill(PASS)
+    await pb.getByRole('form', { name: 'Join from a bundle' }).getByRole('button', { name: 'Join' }).click()
+    await pb.getByRole('heading', { name: 'Health' }).waitFor({ timeout: 30_000 })
+
+    // bob reviews what it changes, and approves after confirming what he signs
+    await nav(pb, 'Inbox')
+    await pb.getByTestId('inbox-list').getByRole('button', { name: 'switch finance_enabled on' }).click()
+    await pb
+      .getByTestId('changes')
+      .getByRole('row', { name: /finance_enabled off on/ })
+      .waitFor()
+    await pb.getByRole('button', { name: 'Approve…' }).click()
+    await shot(pb, 'proposal-confirm')
+    await pb.getByRole('button', { name: 'Sign the approval' }).click()
+    await pb.getByText('nothing: ready to commit').waitFor()
+    const forAlice = await carry(pb, 'alice', 'for-alice.bundle')
+    expect(await pb.getByTestId('bundle-ready').textContent()).toMatch(
+      /^1 event\(s\), what alice's device is not known to hold/
+    )
+
+    // alice imports it: the summary names bob's approval, and her inbox (title, nav, a notification) says commit
+    await nav(pa, 'Sync')
+    await pa.getByLabel(/Import a bundle/).setInputFiles(forAlice)
+    await expect
+      .poll(() => pa.getByTestId('bundle-imported').textContent())
+      .toMatch(/1 new event\(s\) from bob.*bob approved: switch finance_enabled on/)
+    await shot(pa, 'sync-imported')
+    await nav(pa, 'Inbox')
+    await pa.getByTestId('commit-list').getByRole('button', { name: 'switch finance_enabled on' }).waitFor()
+    await expect.poll(() => pa.title()).toBe('(1) Tresor')
+    await expect
+      .poll(() => pa.evaluate(() => (window as unknown as { shown: string[] }).shown))
+      .toEqual(['Tresor: switch finance_enabled on is ready for you to commit'])
+    await shot(pa, 'inbox-ready-to-commit')
+    await pa.getByTestId('commit-list').getByRole('button', { name: 'switch finance_enabled on' }).click()
+    await pa.getByRole('button', { name: 'Commit…' }).click()
+    await pa.getByRole('button', { name: 'Sign the commit' }).click()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('committed')
+    await expect.poll(() => pa.title()).toBe('Tresor')
+    await pb.close()
+    await pa.close()
     expect(browser.errors.join('\n')).toBe('')
-  }, 60_000)
+  }, 120_000)
 })

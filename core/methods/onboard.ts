@@ -17,10 +17,12 @@ export interface OnboardStatus {
 
 export interface OnboardMethods {
   'onboard.status': (args: Record<string, never>) => Promise<OnboardStatus>
+  /** A new vault with its founders: this device's member and at least one co-founder (every change needs two). */
   'onboard.create': (args: {
     vaultName: string
     memberName: string
     roles: string[]
+    cofounders: { name: string; roles: string[]; key: string }[]
     passphrase: string
   }) => Promise<OnboardStatus>
   'onboard.keygen': (args: { name: string; passphrase: string }) => Promise<{ publicKey: string }>

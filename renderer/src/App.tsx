@@ -25,7 +25,7 @@ const NAV: { screen: Screen; label: string }[] = [
   { screen: 'flags', label: 'Flags & gates' },
   { screen: 'registers', label: 'Registers' },
   { screen: 'telemetry', label: 'Telemetry' },
-  { screen: 'sync', label: 'Sync' }
+  { screen: 'sync', label: 'Sync & bundles' }
 ]
 
 const POLL_MS = 2000

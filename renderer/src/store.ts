@@ -24,7 +24,7 @@ import type {
 } from '../../core/index.js'
 import { ApiError, send, type Send } from './api-client.js'
 import type { VaultErrorCode } from '../../core/index.js'
-import type { AppResultOf, SyncStatus } from '../../main/contract.js'
+import type { AppArgsOf, AppResultOf, SyncStatus } from '../../main/contract.js'
 
 export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
 
@@ -56,7 +56,7 @@ export interface SessionSlice {
   loadStatus(): Promise<void>
   /** Run a call as a named job: busy flag, error, completion text. Returns the value or null on failure. */
   run<T>(name: string, fn: () => Promise<T>, done?: string): Promise<T | null>
-  createVault(args: { vaultName: string; memberName: string; roles: string[]; passphrase: string }): Promise<void>
+  createVault(args: AppArgsOf<'onboard.create'>): Promise<void>
   makeKey(args: { name: string; passphrase: string }): Promise<string | null>
   joinVault(args: { bundle: string; passphrase: string }): Promise<void>
   joinFrom(
@@ -119,6 +119,11 @@ export interface TelemetrySlice {
 export interface SyncSlice {
   sync: SyncStatus | null
   loadSync(): Promise<void>
+  /** A signed bundle for one member's device(s) (what they are not known to hold), or of everything. */
+  exportBundle(forMember: string | null): Promise<AppResultOf<'bundle.export'> | null>
+  /** Import a bundle file's text; what arrived is kept for the screen to show. */
+  importBundle(text: string): Promise<void>
+  imported: AppResultOf<'bundle.import'> | null
 }
 
 export type AppState = SessionSlice & LogSlice & GovSlice & TelemetrySlice & SyncSlice
@@ -352,6 +357,15 @@ const syncSlice =
     loadSync: async () => {
       const r = await get().run('sync', () => client('sync.status', {}))
       set({ sync: r })
+    },
+    imported: null,
+    exportBundle: (forMember) =>
+      get().run('bundle-export', () => client('bundle.export', forMember ? { for: forMember } : {}), 'Bundle signed.'),
+    importBundle: async (text) => {
+      set({ imported: null })
+      const r = await get().run('bundle-import', () => client('bundle.import', { text }), 'Bundle imported.')
+      if (r) set({ imported: r })
+      await Promise.all([get().loadGov(), get().loadStatus()])
     }
   })
 

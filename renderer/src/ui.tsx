@@ -5,6 +5,16 @@ import type { Job } from './store.js'
 
 export const short = (hex: string) => `${hex.slice(0, 8)}…`
 
+/** Date and time with the zone (dateStyle cannot be combined with a zone name, so the fields are named). */
+const TIME_FORMAT: Intl.DateTimeFormatOptions = {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZoneName: 'short'
+}
+
 /** In from now, or ago: "in 7 days", "3 h ago". */
 function relative(ms: number): string {
   const abs = Math.abs(ms)
@@ -21,11 +31,7 @@ export function Time({ iso, relative: rel = false }: { iso: string; relative?: b
   if (Number.isNaN(d.getTime())) return <time dateTime={iso}>{iso}</time>
   return (
     <time dateTime={iso} title={iso}>
-      {d.toLocaleString(undefined, {
-        dateStyle: 'medium',
-        timeStyle: 'short',
-        timeZoneName: 'short'
-      } as Intl.DateTimeFormatOptions)}
+      {d.toLocaleString(undefined, TIME_FORMAT)}
       {rel ? ` (${relative(d.getTime() - Date.now())})` : ''}
     </time>
   )

@@ -31,6 +31,15 @@ export function Onboarding() {
     token: ''
   })
   const [source, setSource] = useState<'bundle' | 'couch' | 'git'>('bundle')
+  const [cofounders, setCofounders] = useState([{ name: '', roles: 'operator', key: '' }])
+  const [copied, setCopied] = useState(false)
+  const setCofounder = (i: number, patch: Partial<(typeof cofounders)[number]>) =>
+    setCofounders(cofounders.map((c, j) => (j === i ? { ...c, ...patch } : c)))
+  const splitRoles = (text: string) =>
+    text
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean)
   const [deviceKey, setDeviceKey] = useState<string | null>(onboard?.deviceKey ?? null)
   const mismatch = form.repeat !== '' && form.passphrase !== form.repeat
   const field = (name: keyof typeof form) => ({
@@ -44,10 +53,8 @@ export function Onboarding() {
     void createVault({
       vaultName: form.vaultName,
       memberName: form.memberName,
-      roles: form.roles
-        .split(',')
-        .map((r) => r.trim())
-        .filter(Boolean),
+      roles: splitRoles(form.roles),
+      cofounders: cofounders.map((c) => ({ name: c.name.trim(), roles: splitRoles(c.roles), key: c.key.trim() })),
       passphrase: form.passphrase
     })
   }
@@ -107,6 +114,63 @@ export function Onboarding() {
           <label>
             Your roles (comma-separated) <input required {...field('roles')} />
           </label>
+          <fieldset className="cofounders">
+            <legend>Co-founders</legend>
+            <p className="muted">
+              Every change to a Tresor vault needs approvals from two distinct members, so a vault is founded by at
+              least two: you and a co-founder. Ask them to open Tresor on their device, choose{' '}
+              <em>Join a vault → 1. This device's key</em> (or run <code>tresor keygen</code>), and send you the public
+              key it shows.
+            </p>
+            {cofounders.map((c, i) => (
+              <div className="cofounder" key={i} role="group" aria-label={`Co-founder ${i + 1}`}>
+                <label>
+                  Name{' '}
+                  <input
+                    required
+                    maxLength={64}
+                    value={c.name}
+                    onChange={(e) => setCofounder(i, { name: e.target.value })}
+                  />
+                </label>
+                <label>
+                  Roles <input required value={c.roles} onChange={(e) => setCofounder(i, { roles: e.target.value })} />
+                </label>
+                <label>
+                  Public key (64 hex characters){' '}
+                  <input
+                    required
+                    pattern="[0-9a-fA-F]{64}"
+                    spellCheck={false}
+                    value={c.key}
+                    onChange={(e) => setCofounder(i, { key: e.target.value })}
+                  />
+                </label>
+                {cofounders.length > 1 && (
+                  <button
+                    type="button"
+                    className="secondary small"
+                    onClick={() => setCofounders(cofounders.filter((_, j) => j !== i))}
+                  >
+                    Remove co-founder {i + 1}
+                  </button>
+                )}
+              </div>
+            ))}
+            <button
+              type="button"
+              className="secondary small"
+              disabled={cofounders.length >= 16}
+              onClick={() => setCofounders([...cofounders, { name: '', roles: 'operator', key: '' }])}
+            >
+              Add another co-founder
+            </button>
+            <p data-testid="founding-policy">
+              The vault starts with the default policy: every change needs the proposer and one other member (
+              {1 + cofounders.length} founding members); flags also need their gate's roles — e.g.{' '}
+              <code>finance_enabled</code> an operator, <code>corepay_enabled</code> an operator and a chain member.
+            </p>
+          </fieldset>
           <label>
             Passphrase for this device's key (10+ characters){' '}
             <input type="password" required minLength={10} autoComplete="new-password" {...field('passphrase')} />
@@ -135,7 +199,19 @@ export function Onboarding() {
                 Send this public key to a member; they propose <code>key-add</code> or <code>member-add</code> for you:{' '}
                 <code className="key" data-testid="device-key">
                   {deviceKey}
-                </code>
+                </code>{' '}
+                <button
+                  type="button"
+                  className="secondary small"
+                  onClick={() =>
+                    void navigator.clipboard
+                      ?.writeText(deviceKey)
+                      .then(() => setCopied(true))
+                      .catch(() => setCopied(false))
+                  }
+                >
+                  {copied ? 'Copied' : 'Copy the key'}
+                </button>
               </p>
             ) : (
               <>
@@ -181,13 +257,14 @@ export function Onboarding() {
           {source === 'bundle' && (
             <form className="form" onSubmit={submitJoin} aria-label="Join from a bundle">
               <p className="muted">
-                A member exports it with <code>tresor bundle export</code>.
+                A member exports it for you in <em>Sync &amp; bundles → Export for</em> (or with{' '}
+                <code>tresor bundle export --for NAME</code>).
               </p>
               <label>
                 Bundle file{' '}
                 <input
                   type="file"
-                  accept=".json,application/json"
+                  accept=".bundle,.json,application/json"
                   onChange={(e) => void readFile(e.target.files?.[0])}
                 />
               </label>
