@@ -90,6 +90,13 @@ export const MISPLACED = make('MISPLACED')
  * vault does not verify, is READ-ONLY or its storage is damaged, 1 anything
  * else — refused, not found, in use, a server's answer.
  */
+/**
+ * A command's outcome that is no error: it took its input, but refused part of it, keeping what it refused with
+ * the reasons (quarantined lines or documents, pushes a server refused, a server that rolled back). Not 3: the
+ * vault itself verifies.
+ */
+export const EXIT_PARTLY_REFUSED = 4
+
 export const EXIT_STATUS: Readonly<Record<VaultErrorCode, 1 | 2 | 3>> = Object.freeze({
   BAD_ARGUMENT: 2,
   UNKNOWN_METHOD: 2,

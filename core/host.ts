@@ -108,7 +108,9 @@ function cofoundersOf(v: unknown): { name: string; roles: string[]; keys: string
   if (v.length > 16) throw BAD_ARGUMENT('at most 16 co-founders; add more members by proposal later')
   return v.map((c, i) => {
     const x = asArgs(c)
-    const key = text(x.key, `co-founder ${i + 1}'s public key`, 64).trim().toLowerCase()
+    const key = text(x.key, `co-founder ${i + 1}'s public key`, 64)
+      .trim()
+      .toLowerCase()
     if (!/^[0-9a-f]{64}$/.test(key))
       throw BAD_ARGUMENT(`co-founder ${i + 1}'s public key is 64 hex characters (what their device's key screen shows)`)
     const roles = Array.isArray(x.roles) ? x.roles.map(String) : []

@@ -28,8 +28,8 @@ export const PROOF_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Prom
   async prove(args, out) {
     const target = required(args, 'out')
     const first = flag(args, 'consistency')
-    const id = args.command[1]
-    if (!id || !/^[0-9a-f]{8,64}$/.test(id))
+    const id = args.command[1]?.toLowerCase()
+    if (!id || !/^[0-9a-f]{8,64}$/i.test(id))
       throw usage(
         first
           ? 'prove --consistency CP1 CP2: give the later checkpoint id'

@@ -8,6 +8,7 @@ import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
 import type { Credentials } from '../sync/remote.js'
 import {
+  EXIT_PARTLY_REFUSED,
   decodeEvent,
   IN_USE,
   INTERNAL,
@@ -108,7 +109,7 @@ async function syncGitCommand(args: ParsedArgs, out: Out): Promise<number> {
       `read ${round.read} file(s): admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, private ${round.private}; wrote ${round.written} event(s) and ${round.anchored} anchor(s)${round.pushed ? ', pushed' : ''}${round.problems.length ? `\nproblems:\n  ${round.problems.join('\n  ')}` : ''}`,
       round
     )
-    return round.quarantined > 0 ? 3 : 0
+    return round.quarantined > 0 ? EXIT_PARTLY_REFUSED : 0
   })
 }
 
@@ -166,7 +167,7 @@ export async function joinGitCommand(args: ParsedArgs, out: Out, dir: string): P
       `joined ${vault.config.name} (${vault.vaultId}) from ${url}: ${round.admitted} event(s) verified and admitted${round.private ? `, ${round.private} private event(s) to fetch through CouchDB or a bundle` : ''}\n${me ? `this device signs for ${me.name}` : 'this device key is not a key of the vault yet: ask a member to propose key-add'}`,
       { vaultId: vault.vaultId, member: me?.name ?? null, round }
     )
-    return round.quarantined > 0 ? 3 : 0
+    return round.quarantined > 0 ? EXIT_PARTLY_REFUSED : 0
   })
 }
 
@@ -405,7 +406,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
           pull: args.flags.has('pull')
         })
         out.print(describeForward(round, pull), { round, pull })
-        return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? 3 : 0
+        return round.denied.length > 0 || (pull?.quarantined ?? 0) > 0 ? EXIT_PARTLY_REFUSED : 0
       })
     }
     if (sub !== 'couch') throw usage('sync couch, sync git, sync telemetry or sync status')
@@ -417,7 +418,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         `pulled ${round.pulled}, admitted ${round.admitted}, duplicates ${round.duplicates}, quarantined ${round.quarantined}, waiting ${round.waiting}, pushed ${round.pushed}\n${describeStatus(status)}`,
         { round, status }
       )
-      return round.rollback || round.denied.length > 0 ? 3 : 0
+      return round.rollback || round.denied.length > 0 ? EXIT_PARTLY_REFUSED : 0
     })
   },
 

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import {
+  EXIT_PARTLY_REFUSED,
   everKeys,
   replayTimed,
   TelemetryStore,
@@ -159,7 +160,7 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
         ].join('\n'),
         { ...totals, sealed: unlocked, receipts: problems }
       )
-      return totals.quarantined > 0 ? 3 : 0
+      return totals.quarantined > 0 ? EXIT_PARTLY_REFUSED : 0
     })
   },
 

@@ -4,6 +4,7 @@
  * failure prints one line on stderr.
  */
 import {
+  EXIT_PARTLY_REFUSED,
   ensureDeviceKey,
   exitStatus,
   exportYaml,
@@ -105,12 +106,15 @@ export async function main(argv: string[]): Promise<number> {
       return cmd ? 0 : 2
     }
     const handler = own(COMMANDS, cmd)
-    if (!handler) throw usage(`unknown command "${cmd}" (try tresor help)`)
+    if (!handler) {
+      const near = nearest(cmd, Object.keys(COMMANDS))
+      throw usage(`unknown command "${cmd.slice(0, 40)}"${near ? `: did you mean ${near}?` : ''} (try tresor help)`)
+    }
     const code = await handler(args, out)
     // Every failure says so in one line on stderr, even when the command's own output already told the story.
     if (code !== 0 && !said)
       process.stderr.write(
-        `tresor: ${cmd} ${code === 3 ? 'found the vault READ-ONLY or failing verification' : 'failed'} (exit ${code}); see the output above\n`
+        `tresor: ${cmd} ${code === 3 ? 'found the vault READ-ONLY or failing verification' : code === EXIT_PARTLY_REFUSED ? 'took its input but refused part of it, kept with the reasons' : 'failed'} (exit ${code}); see the output above\n`
       )
     return code
   } catch (err) {
@@ -118,6 +122,27 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.stderr.write = write
   }
+}
+
+/** The known command closest to a mistyped one (at most two edits away), for "did you mean". */
+function nearest(typed: string, known: string[]): string | null {
+  const t = typed.toLowerCase().slice(0, 40)
+  const distance = (a: string, b: string): number => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i]
+      for (let j = 1; j <= b.length; j++)
+        row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = row
+    }
+    return prev[b.length]!
+  }
+  let best: { name: string; d: number } | null = null
+  for (const name of known) {
+    const d = name.startsWith(t) && t.length >= 3 ? 1 : distance(t, name)
+    if (d <= 2 && (!best || d < best.d)) best = { name, d }
+  }
+  return best?.name ?? null
 }
 
 function fail(err: unknown, json: boolean, cmd?: string): number {
@@ -193,6 +218,10 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       passphrase: await getPassphrase('Device key passphrase: ', true)
     })
     out.print(describeStatus(statusOf(vault)), statusOf(vault))
+    if (members.length === 0)
+      process.stderr.write(
+        'tresor: init: this vault has one member, so no change can ever be committed (every change needs two distinct members): found it with --member NAME:ROLES:PUBKEY (their key from tresor keygen)\n'
+      )
     await vault.close()
     return 0
   },

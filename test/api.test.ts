@@ -81,15 +81,33 @@ describe('core api for the UI', () => {
     const bob = { name: 'bob', roles: ['operator'], key: 'b0'.repeat(32) }
     expect(
       await codeOf(
-        h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], cofounders: [bob], passphrase: 'short' })
+        h['onboard.create']({
+          vaultName: 'Ops',
+          memberName: 'alice',
+          roles: ['operator'],
+          cofounders: [bob],
+          passphrase: 'short'
+        })
       )
     ).toBe('BAD_ARGUMENT')
     // founded alone, a vault could never change: a co-founder is required, and their key must be a key
     await expect(
-      h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], cofounders: [], passphrase: PASS })
+      h['onboard.create']({
+        vaultName: 'Ops',
+        memberName: 'alice',
+        roles: ['operator'],
+        cofounders: [],
+        passphrase: PASS
+      })
     ).rejects.toThrow(/name at least one co-founder .*every change needs two distinct members/)
     await expect(
-      h['onboard.create']({ vaultName: 'Ops', memberName: 'alice', roles: ['operator'], cofounders: [{ ...bob, key: 'not-a-key' }], passphrase: PASS })
+      h['onboard.create']({
+        vaultName: 'Ops',
+        memberName: 'alice',
+        roles: ['operator'],
+        cofounders: [{ ...bob, key: 'not-a-key' }],
+        passphrase: PASS
+      })
     ).rejects.toThrow(/co-founder 1's public key is 64 hex characters/)
     expect(await h['onboard.status']({})).toMatchObject({ hasVault: false })
     const created = await h['onboard.create']({
@@ -103,7 +121,13 @@ describe('core api for the UI', () => {
     expect(await h['vault.status']({})).toMatchObject({ name: 'Ops', health: { state: 'ok' } })
     expect(
       await codeOf(
-        h['onboard.create']({ vaultName: 'Again', memberName: 'alice', roles: ['operator'], cofounders: [bob], passphrase: PASS })
+        h['onboard.create']({
+          vaultName: 'Again',
+          memberName: 'alice',
+          roles: ['operator'],
+          cofounders: [bob],
+          passphrase: PASS
+        })
       )
     ).toBe('ALREADY_EXISTS')
     await host.close()

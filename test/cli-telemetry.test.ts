@@ -30,7 +30,7 @@ describe('cli telemetry', () => {
       input: [...lines, 'not json', lines[0]].join('\n') + '\n',
       passphrase: false
     })
-    expect(locked.code, locked.stderr).toBe(3) // something was quarantined
+    expect(locked.code, locked.stderr).toBe(4) // something was quarantined (input partly refused: exit 4)
     expect(locked.stdout).toMatch(
       /admitted 30, duplicates 1, quarantined 1 \(on disk in the WAL; the next unlocked run .* seals them\)/
     )

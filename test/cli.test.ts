@@ -68,6 +68,8 @@ describe('cli', () => {
       const r = tresor(args)
       expect(r.code, args.join(' ')).toBe(2)
     }
+    expect(tresor(['inbx']).stderr).toBe('tresor: unknown command "inbx": did you mean inbox? (try tresor help)\n')
+    expect(tresor(['verfy']).stderr).toMatch(/did you mean verify\?/)
     const r = tresor(['status', '--wat'])
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/^tresor: unknown option --wat/)
@@ -224,6 +226,11 @@ describe('cli', () => {
         .json()
         .toSign.map((p: { id: string; canApprove: string[] }) => [p.id, p.canApprove])
     ).toEqual([[id, ['bob', 'carol']]])
+    // an id prefix is read in either case; what is not an id says so
+    expect(tresor(['show', id.slice(0, 10).toUpperCase(), '--dir', d('bob'), '--json']).json().id).toBe(id)
+    expect(tresor(['show', 'NOT-AN-ID', '--dir', d('bob')]).stderr).toMatch(
+      /its first 8 or more characters \(0-9, a-f\), not "NOT-AN-ID"/
+    )
     // without a terminal to ask on, a step is signed only with --yes; the summary says what it would sign
     const unasked = tresor(['approve', id.slice(0, 10), '--dir', d('bob')])
     expect(unasked.code).toBe(2)
@@ -251,10 +258,15 @@ describe('cli', () => {
       ]).json().events
     ).toBe(1)
     const imported = tresor(['bundle', 'import', '--dir', d('carol'), '--file', d('b1.bundle')])
-    expect(imported.stdout).toBe('admitted 1 event(s), 0 already here (from bob)\n  bob approved: switch corepay_enabled on\n')
+    expect(imported.stdout).toBe(
+      'admitted 1 event(s), 0 already here (from bob)\n  bob approved: switch corepay_enabled on\n'
+    )
     // an output file is never written over
     const again = tresor(['bundle', 'export', '--dir', d('bob'), '--out', d('b1.bundle')])
-    expect([again.code, again.stderr]).toEqual([1, `tresor: ${d('b1.bundle')} exists already: nothing was written; choose another --out, or move that file away\n`])
+    expect([again.code, again.stderr]).toEqual([
+      1,
+      `tresor: ${d('b1.bundle')} exists already: nothing was written; choose another --out, or move that file away\n`
+    ])
     expect(tresor(['commit', id, '--dir', d('carol'), '--json', '--yes']).json().status).toBe('committed')
     tresor(['bundle', 'export', '--dir', d('carol'), '--out', d('c1.bundle')])
     for (const who of ['alice', 'bob'])

@@ -31,9 +31,12 @@ export interface GovernanceSigner {
 }
 
 /** Find a proposal by id or unique id prefix (8+ hex characters). */
-export function findProposal(state: GovState, ref: string): ProposalState {
-  if (typeof ref !== 'string' || !/^[0-9a-f]{8,64}$/.test(ref))
-    throw BAD_ARGUMENT('a proposal is named by its id (8 or more hex characters)')
+export function findProposal(state: GovState, given: string): ProposalState {
+  if (typeof given !== 'string' || !/^[0-9a-fA-F]{8,64}$/.test(given.trim()))
+    throw BAD_ARGUMENT(
+      `a proposal is named by its id or its first 8 or more characters (0-9, a-f), not "${String(given).slice(0, 70)}"`
+    )
+  const ref = given.trim().toLowerCase()
   const exact = own(state.proposals, ref)
   if (exact) return exact
   const hits = Object.values(state.proposals).filter((p) => p.id.startsWith(ref))
