@@ -18,6 +18,7 @@ import { startDaemon, type Daemon } from './support/daemon.js'
 import { launchBrowser, shot, type Browser } from './support/browser.js'
 import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
 import { fillWithNotes } from './support/big-vault.js'
+import { propose } from '../core/governance/calls.js'
 
 const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 let couch: Couch
@@ -288,6 +289,72 @@ describe('the UI in chromium against edge daemons', () => {
     expect(browser.errors.join('\n')).toBe('')
     await page.close()
   }, 60_000)
+
+  it('ui - every screen at 1280×800 and 800×600, light and dark: nothing overflows sideways, and the narrow navigation folds behind a menu', async () => {
+    const t = await streamingVaults()
+    const store = await TelemetryStore.open(t.alice)
+    await store.ingest([...boilerLines(200, 'matrix'), '{"broken": '])
+    await store.close()
+    await propose(
+      t.alice,
+      { kind: 'vault.settings', args: { settings: { telemetryBudgetKB: 2048 } } },
+      'room for a day offline'
+    )
+    const dir = t.alice.dir
+    await t.alice.close()
+    await t.bob.close()
+    const d = await serve(dir)
+    const page = await open(d)
+    await page.getByRole('heading', { name: 'Health' }).waitFor()
+    const screens = [
+      'Health',
+      'Inbox',
+      'Audit log',
+      'Members & keys',
+      'Flags & gates',
+      'Registers',
+      'Telemetry',
+      'Sync'
+    ]
+    const go = async (label: string) => {
+      const toggle = page.locator('.nav-toggle')
+      if (await toggle.isVisible()) {
+        if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click()
+      }
+      await nav(page, label)
+    }
+    const overflow: string[] = []
+    for (const [width, height] of [
+      [1280, 800],
+      [800, 600]
+    ] as const) {
+      await page.setViewportSize({ width, height })
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme })
+        for (const label of [...screens, 'proposal']) {
+          if (label === 'proposal') {
+            await go('Inbox')
+            await page.getByRole('button', { name: 'change a setting' }).first().click()
+            await page.getByTestId('changes').waitFor()
+          } else {
+            await go(label)
+            await page.locator('main .panel').first().waitFor()
+          }
+          const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+          if (wide > 0) overflow.push(`${label} at ${width}×${height} (${scheme}): ${wide}px too wide`)
+          await shot(page, `matrix/${label.replace(/[^a-z]+/gi, '-').toLowerCase()}-${width}x${height}-${scheme}`)
+        }
+      }
+      if (width === 800) {
+        // narrow: the menu folds the list away after a choice and names the screen it is on
+        expect(await page.locator('nav ul').isVisible()).toBe(false)
+        expect(await page.locator('.nav-toggle').textContent()).toMatch(/Inbox/)
+      }
+    }
+    expect(overflow).toEqual([])
+    await page.close()
+    expect(browser.errors.join('\n')).toBe('')
+  }, 120_000)
 
   it('ui - the three jobs through the UI only: founding with a co-founder, an offline approval session by bundle files between two daemons, review before → after with confirmation, "ready for you to commit" with a notification; an invalid setting is refused before signing', async () => {
     const root = await tempDir()

@@ -180,13 +180,13 @@ describe('telemetry store', () => {
     expect(boiler.window.receipts.QUARANTINE).toBeGreaterThanOrEqual(8)
     // Through core's typed API, as every host sees it.
     const api = createHandlers(t.alice, { telemetry: store })
-    // Quarantined lines count under the stream they named, or (unnamed).
+    // Quarantined lines count under a stream the vault knows; junk naming none, or an unregistered one, is listed in
+    // the quarantine only: made-up names never become stream rows.
     expect((await api['telemetry.streams']({ windowMs: 60_000 })).map((x) => x.stream)).toEqual([
-      '(unnamed)',
       'boiler.temp',
-      'line.count',
-      'unknown.stream'
+      'line.count'
     ])
+    expect((await store.quarantine(500)).some((q) => q.receipt.stream === 'unknown.stream')).toBe(true)
     expect(
       (await api['telemetry.readings']({ stream: 'line.count', limit: 2 })).readings.map((x) => x.values.items)
     ).toEqual([30, 20])

@@ -141,8 +141,12 @@ export class TelemetryReader {
       const res = await this.db.allDocs({ startkey: prefix + startIso, endkey: prefix + '\uffff', include_docs: true })
       for (const row of res.rows) {
         const doc = row.doc as Doc
-        if (prefix === 'tq!') meter(String((doc.receipt as Receipt).stream ?? '(unnamed)')).window.receipts.QUARANTINE++
-        else for (const d of doc.duplicates as { stream: string }[]) meter(d.stream).window.receipts.DUPLICATE++
+        // Refused input counts against a stream this vault knows; junk naming no stream, or one nobody registered,
+        // is listed in the quarantine only (a flood of made-up names must not become rows here).
+        if (prefix === 'tq!') {
+          const named = (doc.receipt as Receipt).stream
+          if (named !== null && out.has(named)) out.get(named)!.window.receipts.QUARANTINE++
+        } else for (const d of doc.duplicates as { stream: string }[]) meter(d.stream).window.receipts.DUPLICATE++
       }
     }
     for (const m of out.values()) m.window.rate = m.window.count / (windowMs / 1000)

@@ -141,8 +141,16 @@ function Nav() {
   const screen = useAppStore(selectScreen)
   const go = useAppStore((s) => s.go)
   const inbox = useAppStore(selectInboxCount)
+  // In a narrow window the list folds behind a menu button (CSS shows the button only there); it folds again after
+  // each choice so the screen gets the room.
+  const [open, setOpen] = useState(false)
+  const label = NAV.find((n) => n.screen === screen || (n.screen === 'inbox' && screen === 'proposal'))?.label
   return (
-    <nav aria-label="Screens">
+    <nav aria-label="Screens" className={open ? undefined : 'collapsed'}>
+      <button type="button" className="nav-toggle secondary" aria-expanded={open} onClick={() => setOpen(!open)}>
+        ☰ {label ?? 'Screens'}
+        {inbox > 0 ? <span className="count">{inbox}</span> : null}
+      </button>
       <ul>
         {NAV.map((n) => (
           <li key={n.screen}>
@@ -150,7 +158,10 @@ function Nav() {
               type="button"
               className={screen === n.screen || (n.screen === 'inbox' && screen === 'proposal') ? 'nav on' : 'nav'}
               aria-current={screen === n.screen ? 'page' : undefined}
-              onClick={() => go(n.screen)}
+              onClick={() => {
+                go(n.screen)
+                setOpen(false)
+              }}
             >
               {n.label}
               {n.screen === 'inbox' && inbox > 0 ? (

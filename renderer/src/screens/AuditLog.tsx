@@ -35,6 +35,11 @@ export function AuditLog() {
   const proofJob = useAppStore(selectJob('proof'))
   const [top, setTop] = useState(0)
   const scroller = useRef<HTMLDivElement>(null)
+  const detailRef = useRef<HTMLElement>(null)
+  // An opened event's detail is brought into view (it sits below the list), and its row stays marked.
+  useEffect(() => {
+    if (detail) detailRef.current?.scrollIntoView({ block: 'nearest', behavior: 'smooth' })
+  }, [detail])
   const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN)
   const last = Math.min(total, Math.ceil((top + VIEW_ROWS * ROW) / ROW) + OVERSCAN)
 
@@ -55,7 +60,14 @@ export function AuditLog() {
   for (let i = first; i < last; i++) {
     const e = pages[Math.floor(i / LOG_PAGE)]?.[i % LOG_PAGE]
     rows.push(
-      <div role="row" key={i} className="vrow" data-index={i} aria-rowindex={i + 2}>
+      <div
+        role="row"
+        key={i}
+        className={e && detail && e.author === detail.author && e.seq === detail.seq ? 'vrow selected' : 'vrow'}
+        aria-selected={e && detail ? e.author === detail.author && e.seq === detail.seq : undefined}
+        data-index={i}
+        aria-rowindex={i + 2}
+      >
         {e ? (
           <>
             <span role="cell" className="num">
@@ -160,7 +172,7 @@ export function AuditLog() {
       )}
       <JobLine job={{ ...job, done: null }} what="load the log" />
       {detail && (
-        <section className="detail" aria-labelledby="event-detail">
+        <section className="detail" aria-labelledby="event-detail" ref={detailRef}>
           <h3 id="event-detail">
             Event {detail.type} <VerifyBadge badge={detail.badge} />
           </h3>
