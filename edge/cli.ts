@@ -268,9 +268,14 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
         author: flag(args, 'author'),
         payloads: true
       })
+      // Authors by member name (the key's first characters beside it); a key no member holds says so.
+      const names = new Map<string, string>()
+      for (const m of await api.call('vault.members', {}))
+        for (const k of [...m.keys, ...m.revokedKeys]) names.set(k, m.name)
+      const who = (key: string) => `${names.get(key) ?? 'unknown key'} (${key.slice(0, 8)})`
       const lines = res.entries.map(
         (e) =>
-          `${e.ts}  ${e.author.slice(0, 8)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`
+          `${e.ts}  ${who(e.author)}#${e.seq}  ${e.type}  ${e.id.slice(0, 16)}  ${JSON.stringify(e.payload).slice(0, 80)}`
       )
       out.print([...lines, `(${res.entries.length} of ${res.total})`].join('\n'), res)
       return 0

@@ -268,6 +268,7 @@ describe('cli', () => {
       `tresor: ${d('b1.bundle')} exists already: nothing was written; choose another --out, or move that file away\n`
     ])
     expect(tresor(['commit', id, '--dir', d('carol'), '--json', '--yes']).json().status).toBe('committed')
+    expect(tresor(['log', '--dir', d('carol')]).stdout).toMatch(/ bob \([0-9a-f]{8}\)#1  gov\.approve /) // names, not keys
     tresor(['bundle', 'export', '--dir', d('carol'), '--out', d('c1.bundle')])
     for (const who of ['alice', 'bob'])
       expect(tresor(['bundle', 'import', '--dir', d(who), '--file', d('c1.bundle')]).code).toBe(0)

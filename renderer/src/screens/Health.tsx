@@ -6,7 +6,7 @@ import { Fragment, useState } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { RecoveryResult, VaultStatus } from '../../../core/index.js'
 import { useAppStore } from '../store.js'
-import { selectJob, selectStatus } from '../selectors.js'
+import { selectJob, selectMe, selectStatus } from '../selectors.js'
 import { JobLine, Key, Panel, Time } from '../ui.js'
 
 export function ReadOnlyBanner({ reason, damaged }: { reason: string | null; damaged?: boolean }) {
@@ -15,10 +15,33 @@ export function ReadOnlyBanner({ reason, damaged }: { reason: string | null; dam
       <strong>READ-ONLY</strong>
       <p>
         {damaged
-          ? 'The database is damaged. Nothing was changed; Health → Recover rebuilds the vault from what still reads and from its peers.'
-          : 'New entries are refused until the cause below is resolved and a full check passes.'}
+          ? 'The database is damaged. Nothing was changed and nothing is signed until it is rebuilt.'
+          : 'This copy of the vault did not verify, so it signs nothing: new entries are refused until the cause is resolved and a full check passes. What it holds is still readable.'}
       </p>
-      <p className="reason">{reason ?? 'No reason was recorded.'}</p>
+      <p className="reason">What the check found: {reason ?? 'no reason was recorded.'}</p>
+      <ol className="steps-list" aria-label="What to do">
+        {damaged ? (
+          <>
+            <li>
+              Open Health → Recover: the damaged database is moved aside (kept, untouched) and rebuilt from what still
+              reads.
+            </li>
+            <li>Tick “ask the servers” or give a bundle from another member, so events only they hold come back.</li>
+          </>
+        ) : (
+          <>
+            <li>Do not copy this folder to other devices, and do not sign from it elsewhere.</li>
+            <li>
+              Get a bundle from another member (Sync &amp; bundles) or sync with the server: a good copy of a missing or
+              altered event repairs it.
+            </li>
+            <li>
+              Run the full check again (Health); if it still fails, Health → Recover rebuilds the vault from every event
+              that verifies.
+            </li>
+          </>
+        )}
+      </ol>
     </div>
   )
 }
@@ -173,6 +196,7 @@ function Recover() {
 
 export function Health() {
   const status = useAppStore(selectStatus)
+  const me = useAppStore(selectMe)
   const { runFullCheck, verifyResult, progress, recovery } = useAppStore(
     useShallow((s) => ({
       runFullCheck: s.runFullCheck,
@@ -195,7 +219,8 @@ export function Health() {
         </dd>
         <dt>This device</dt>
         <dd>
-          <code className="key">{status.device}</code>
+          {me ? <strong>{me.name}</strong> : <span className="bad">no member's key yet</span>}{' '}
+          <Key hex={status.device} />
         </dd>
         <dt>Events</dt>
         <dd>
@@ -212,6 +237,11 @@ export function Health() {
       )}
       {(status.health.damaged || recovery) && <Recover />}
       <h3>Last check</h3>
+      {readOnly && status.lastCheck?.ok ? (
+        <p className="bad">
+          That check passed, but the vault turned READ-ONLY after it: {status.health.reason ?? 'see the banner above'}
+        </p>
+      ) : null}
       <LastCheck check={status.lastCheck} />
       <div className="actions">
         <button type="button" onClick={() => void runFullCheck()} disabled={job.busy} aria-busy={job.busy}>
