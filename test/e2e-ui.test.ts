@@ -142,7 +142,7 @@ describe('the UI in chromium against edge daemons', () => {
     await nav(pa, 'Registers')
     await nav(pa, 'Telemetry')
     await pa.getByRole('button', { name: 'boiler.temp' }).click()
-    await pa.locator('.chart svg').first().waitFor()
+    await pa.locator('.chart .uplot canvas').first().waitFor()
     await pa.getByText('not a JSON reading').first().waitFor()
     await shot(pa, 'telemetry')
     await nav(pa, 'Sync')

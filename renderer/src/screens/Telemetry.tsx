@@ -1,6 +1,8 @@
 /** Telemetry: budget and backlog, per-stream metering with a chart of recent values, receipts, quarantine. */
 import { own } from '../records.js'
-import { useEffect, useState } from 'react'
+import { useEffect, useRef, useState } from 'react'
+import uPlot from 'uplot'
+import 'uplot/dist/uPlot.min.css'
 import { useShallow } from 'zustand/react/shallow'
 import type { Reading } from '../../../core/index.js'
 import { useAppStore } from '../store.js'
@@ -11,33 +13,55 @@ import { StreamProposal } from './Governance.js'
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`
 const num = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2))
 
-/** A line chart of one numeric field, drawn as SVG (no inline styles: the CSP forbids them). */
-function Chart({ readings, field }: { readings: Reading[]; field: string }) {
+type Range = '15m' | '1h' | 'all'
+const RANGE_MS: Record<Range, number> = { '15m': 15 * 60_000, '1h': 3_600_000, all: Infinity }
+
+/**
+ * A time chart of one numeric field (uPlot: a small, maintained canvas charting library): a time axis in this
+ * device's zone, the value axis, and the reading under the cursor in the legend. uPlot sizes its elements through
+ * the CSSOM, which the strict CSP allows (it forbids inline style attributes and <style> elements, not that).
+ */
+function Chart({ readings, field, range }: { readings: Reading[]; field: string; range: Range }) {
+  const box = useRef<HTMLDivElement>(null)
+  const since = range === 'all' ? -Infinity : Date.now() - RANGE_MS[range]
   const pts = readings
     .map((r) => [Date.parse(r.ts), own(r.values, field)] as const)
-    .filter((p): p is readonly [number, number] => typeof p[1] === 'number')
-  if (pts.length < 2) return <p className="muted">Not enough {field} values to chart.</p>
-  const [x0, x1] = [pts[0]![0], pts[pts.length - 1]![0]]
+    .filter((p): p is readonly [number, number] => typeof p[1] === 'number' && p[0] >= since)
+  const key = pts.length > 0 ? `${pts.length}:${pts[0]![0]}:${pts[pts.length - 1]![0]}` : 'none'
+  useEffect(() => {
+    const el = box.current
+    if (!el || pts.length < 2) return
+    // Axis and grid colours from the page's own (light or dark) scheme.
+    const css = getComputedStyle(el)
+    const text = css.color
+    const grid = css.getPropertyValue('--line').trim() || 'rgba(128,128,128,0.3)'
+    const axis = { stroke: text, grid: { stroke: grid }, ticks: { stroke: grid } }
+    const plot = new uPlot(
+      {
+        width: Math.max(280, Math.min(el.clientWidth || 600, 900)),
+        height: 180,
+        scales: { x: { time: true } },
+        series: [{ label: 'time' }, { label: field, stroke: 'rgb(29, 95, 180)', width: 1.5, points: { show: false } }],
+        axes: [axis, { ...axis, label: field }]
+      },
+      [pts.map((p) => p[0] / 1000), pts.map((p) => p[1])],
+      el
+    )
+    return () => plot.destroy()
+    // the chart is rebuilt when the points change (their count and ends identify them)
+  }, [key, field])
+  if (pts.length < 2) return <p className="muted">Not enough {field} values to chart in this range.</p>
   const ys = pts.map((p) => p[1])
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)]
-  const W = 600,
-    H = 120
-  const x = (t: number) => (x1 === x0 ? 0 : ((t - x0) / (x1 - x0)) * W)
-  const y = (v: number) => (y1 === y0 ? H / 2 : H - ((v - y0) / (y1 - y0)) * H)
   return (
-    <figure className="chart">
-      <svg
-        viewBox={`0 0 ${W} ${H}`}
-        role="img"
-        aria-label={`${field} from ${num(y0)} to ${num(y1)} over ${pts.length} readings`}
-      >
-        <polyline
-          className="chart-line"
-          points={pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}
-        />
-      </svg>
+    <figure
+      className="chart"
+      aria-label={`${field} over time: ${num(Math.min(...ys))} to ${num(Math.max(...ys))}, ${pts.length} readings`}
+    >
+      <div ref={box} />
       <figcaption className="muted">
-        {field}: {num(y0)} … {num(y1)}, last {pts.length} readings
+        {field}: {num(Math.min(...ys))} … {num(Math.max(...ys))}, {pts.length} readings from{' '}
+        <Time iso={new Date(pts[0]![0]).toISOString()} /> to{' '}
+        <Time iso={new Date(pts[pts.length - 1]![0]).toISOString()} />
       </figcaption>
     </figure>
   )
@@ -56,6 +80,7 @@ export function Telemetry() {
   )
   const job = useAppStore(selectJob('telemetry'))
   const [open, setOpen] = useState<string | null>(null)
+  const [range, setRange] = useState<Range>('1h')
   useEffect(() => {
     void loadTelemetry()
   }, [loadTelemetry])
@@ -152,9 +177,21 @@ export function Telemetry() {
           const list = own(readings, open)
           const last = list?.at(-1)
           return last ? (
-            Object.keys(last.values)
-              .filter((f) => typeof own(last.values, f) === 'number')
-              .map((f) => <Chart key={f} readings={list!} field={f} />)
+            <section aria-label={`Charts of ${open}`}>
+              <div className="tabs" role="radiogroup" aria-label="Time range">
+                {(['15m', '1h', 'all'] as const).map((r) => (
+                  <label key={r} className="check">
+                    <input type="radio" name="range" checked={range === r} onChange={() => setRange(r)} />{' '}
+                    {{ '15m': 'last 15 min', '1h': 'last hour', all: 'all held here' }[r]}
+                  </label>
+                ))}
+              </div>
+              {Object.keys(last.values)
+                .filter((f) => typeof own(last.values, f) === 'number')
+                .map((f) => (
+                  <Chart key={f} readings={list!} field={f} range={range} />
+                ))}
+            </section>
           ) : (
             <p className="muted">No readings of {open} yet.</p>
           )
