@@ -228,7 +228,9 @@ export async function roundTrip(
       }
       let id = ''
       await step(async () => {
-        id = (await propose(alice, { kind: 'vault.settings', args: { settings: { telemetryBatchMs: 10 + r } } }, 'bench')).id
+        id = (
+          await propose(alice, { kind: 'vault.settings', args: { settings: { telemetryBatchMs: 10 + r } } }, 'bench')
+        ).id
       })
       await step(() => take(bob, alice))
       await step(() => approve(bob, id))
