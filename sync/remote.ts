@@ -10,6 +10,19 @@ import { BAD_ARGUMENT, GuardedDb, openDb, PouchDB, type Db, type Doc } from '../
 
 const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
+/** A promise whose `then` without a rejection handler marks the promise it derives as handled (see remoteDb). */
+class HandledPromise<T> extends Promise<T> {
+  override then<A = T, B = never>(
+    onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null
+  ): Promise<A | B> {
+    const derived = super.then(onFulfilled, onRejected)
+    // the derived promise still rejects for whoever chains on it; only "nobody handled it" is ruled out
+    if (!onRejected) Promise.prototype.catch.call(derived, () => undefined)
+    return derived
+  }
+}
+
 PouchDB.plugin(HttpAdapter).plugin(Replication)
 
 export interface Credentials {
@@ -51,18 +64,13 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
     skip_setup: true,
     ...(credentials ? { auth: credentials } : {})
   }) as Db
-  // pouchdb-replication 9.0.0 calls `src.info().then(...)` for its progress
-  // figures without a catch: when the server dies mid-replication that
-  // rejection is unhandled and would end the process. Mark each info() promise
-  // as handled; callers that await it still see the error.
+  // pouchdb-replication 9.0.0 calls `src.info().then(...)` for its progress figures and drops the result: when the
+  // server dies mid-replication, the promise that `.then` derives rejects with nobody to handle it, which would end
+  // the process (catching `info()`'s own promise does not reach the derived one). info() answers with a promise
+  // whose derived promises are marked handled when their caller gave no rejection handler; a caller that awaits or
+  // chains still sees the error, as replication's own chains do.
   const info = db.info.bind(db) as (...args: unknown[]) => Promise<unknown>
-  ;(db as unknown as { info: typeof info }).info = (...args) => {
-    const p = info(...args)
-    // PouchDB starts this request itself and reports its outcome through the replication; an unhandled rejection here
-    // would end the process
-    if (p && typeof p.catch === 'function') p.catch(() => undefined)
-    return p
-  }
+  ;(db as unknown as { info: typeof info }).info = (...args) => HandledPromise.resolve(info(...args))
   return db
 }
 
