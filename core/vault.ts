@@ -55,6 +55,7 @@ import { auditGovernance } from './governance/audit.js'
 import { everKeys, keyOwner, type GovState, type MemberState } from './governance/state.js'
 import { own } from './dict.js'
 import { acquireOwner } from './owner.js'
+import { checkHome, confirmHome, type Moved } from './device-home.js'
 import type { Json } from './canonical.js'
 import type { Appender, Health } from './vault-views.js'
 
@@ -171,6 +172,8 @@ export class Vault implements Appender {
   private releaseOwner: () => Promise<void> = async () => undefined
   /** After a recovery: how long this device's own feed was; it signs nothing until it is that long again. */
   private catchUp: number | null = null
+  /** Opened somewhere other than where this folder last lived (a copy, or a move): core/device-home.ts. */
+  private movedFrom: Moved | null = null
 
   private constructor(dir: string, config: VaultConfig, store: LogStore) {
     this.dir = dir
@@ -236,6 +239,7 @@ export class Vault implements Appender {
       await store.put(genesis)
       await writeFile(join(dir, GENESIS_FILE), genesis.raw, { mode: 0o600 })
       await writeJsonFile(join(dir, VAULT_FILE), config)
+      await checkHome(dir, VAULT_FILE) // a new vault's folder lives here
     } catch (err) {
       await release()
       throw err
@@ -360,6 +364,9 @@ export class Vault implements Appender {
     const store = new LogStore(openDb(join(opts.dir, DB_DIR), { mustExist: true }))
     const vault = new Vault(opts.dir, config, store)
     vault.releaseOwner = release
+    // Where a folder copied to another machine would sign with the original's key: say so before anything is signed.
+    // (a home that cannot be read or written is no reason to refuse the vault)
+    vault.movedFrom = await checkHome(opts.dir, VAULT_FILE).catch(() => null)
     const catchUp = (await readJsonFileIfExists(join(opts.dir, CATCH_UP_FILE), 1024).catch(() => null)) as {
       length?: unknown
     } | null
@@ -376,6 +383,17 @@ export class Vault implements Appender {
       }
     }
     return vault
+  }
+
+  /** Where this folder lived before, when it opened somewhere else (a copy would fork the device key if both sign). */
+  get moved(): Moved | null {
+    return this.movedFrom
+  }
+
+  /** The person says the folder was moved, not copied: this is its home now. */
+  async confirmHome(): Promise<void> {
+    await confirmHome(this.dir, VAULT_FILE)
+    this.movedFrom = null
   }
 
   get vaultId(): string {

@@ -176,6 +176,10 @@ function describeStatus(s: VaultStatus): string {
   ]
   if (s.lastCheck)
     lines.push(`check    ${s.lastCheck.mode}, ${s.lastCheck.checked} event(s) checked in ${s.lastCheck.durationMs} ms`)
+  if (s.moved)
+    lines.push(
+      `MOVED    this folder last opened on ${s.moved.fromHost} at ${s.moved.fromDir}: if it is a copy and the original is still in use, do not sign from both (the key would fork); if it was moved, confirm in the app (Health)`
+    )
   return lines.join('\n')
 }
 

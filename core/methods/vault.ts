@@ -17,6 +17,11 @@ export interface VaultStatus {
    * After a recovery: the length this device's own feed must reach again before it signs (null: nothing to wait for).
    */
   catchUp: number | null
+  /**
+   * This folder opened somewhere other than where it last lived: copied (then both copies hold one device key, and
+   * signing from both forks it) or moved. Null once confirmed as moved (`vault.confirmHome`), or at home.
+   */
+  moved: { fromHost: string; fromDir: string } | null
   events: number
   feeds: Record<string, { length: number; head: string }>
   lastCheck: Pick<VerifyReport, 'ok' | 'mode' | 'checked' | 'total' | 'durationMs' | 'verifiedAt'> | null
@@ -36,6 +41,8 @@ export interface VaultMethods {
   /** Hosts may extend it (the desktop's `remember`: main/contract.ts). */
   'vault.unlock': (args: { passphrase: string }) => Promise<{ unlocked: true }>
   'vault.lock': (args: Record<never, never>) => Promise<{ unlocked: false }>
+  /** The person says this folder was moved here, not copied: it is its home now, and the warning ends. */
+  'vault.confirmHome': (args: Record<never, never>) => Promise<VaultStatus>
   /**
    * Rebuild a damaged vault (run by the host, which holds the vault): the
    * database is moved aside, never deleted; the log is rebuilt from what still
@@ -55,6 +62,7 @@ export function statusOf(vault: Vault): VaultStatus {
     unlocked: vault.unlocked,
     health: { state: vault.health.state, reason: vault.health.reason, damaged: vault.health.damaged === true },
     catchUp: vault.awaitingCatchUp,
+    moved: vault.moved && { fromHost: vault.moved.from.host, fromDir: vault.moved.from.dir },
     events: Object.values(feeds).reduce((n, f) => n + f.length, 0),
     feeds,
     lastCheck: report && {
@@ -77,6 +85,7 @@ export const vaultDomain: Domain<VaultMethods> = {
     'vault.progress': reads,
     'vault.unlock': { ...signs, writes: false },
     'vault.lock': reads,
+    'vault.confirmHome': reads,
     'vault.recover': { signs: true, writes: true, maxArgBytes: BUNDLE_ARGS, host: true }
   },
   build: ({ vault }) => {
@@ -107,6 +116,10 @@ export const vaultDomain: Domain<VaultMethods> = {
       'vault.lock': async () => {
         vault.lock()
         return { unlocked: false }
+      },
+      'vault.confirmHome': async () => {
+        await vault.confirmHome()
+        return statusOf(vault)
       },
       'vault.recover': async () => {
         throw UNKNOWN_METHOD(

@@ -66,6 +66,8 @@ export interface SessionSlice {
   unlock(passphrase: string, remember?: boolean): Promise<void>
   lock(forget?: boolean): Promise<void>
   runFullCheck(): Promise<void>
+  /** The person says the vault folder was moved here, not copied. */
+  confirmHome(): Promise<void>
   /** Rebuild a damaged vault (the host moves the damaged database aside, never deletes it). */
   recoverVault(args: { passphrase: string; bundle?: string; peers: boolean }): Promise<void>
   recovery: RecoveryResult | null
@@ -168,6 +170,11 @@ const sessionSlice =
       } catch (err) {
         set({ status: null, statusError: asApiError(err) })
       }
+    },
+    confirmHome: async () => {
+      const r = await get().run('home', () => client('vault.confirmHome', {}), 'Confirmed: this is its home now.')
+      if (r) set({ status: { ...get().status!, moved: null } })
+      await get().loadStatus()
     },
     createVault: async (args) => {
       const r = await get().run('onboard', () => client('onboard.create', args))

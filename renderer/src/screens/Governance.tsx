@@ -425,7 +425,7 @@ export function Flags() {
 /** Propose a member or key change: the proposal then goes through the inbox like any other. */
 function MemberProposal() {
   const gov = useAppStore((s) => s.gov)
-  const { submit: sign, job, disabled } = useProposer('propose-member')
+  const { submit: sign, job, disabled, why } = useProposer('propose-member')
   const [f, setF] = useState({ kind: 'member.add', name: '', roles: 'operator', key: '', reason: '' })
   if (!gov) return null
   const names = Object.values(gov.members)
@@ -504,6 +504,7 @@ function MemberProposal() {
         <button type="submit" disabled={disabled}>
           Sign the proposal
         </button>
+        <WhyDisabled why={why} />
       </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
@@ -525,7 +526,17 @@ function useProposer(name: string) {
     const p = await propose(action, reason, name)
     if (p) openProposal(p.id)
   }
-  return { submit, job, disabled: !unlocked || readOnly || job.busy }
+  // A disabled Sign button says why.
+  const why = readOnly
+    ? 'The vault is READ-ONLY: nothing is signed until it verifies again (see Health).'
+    : !unlocked
+      ? 'Unlock the device key (top right) to sign a proposal.'
+      : null
+  return { submit, job, disabled: !unlocked || readOnly || job.busy, why }
+}
+
+function WhyDisabled({ why }: { why: string | null }) {
+  return why ? <p className="muted">{why}</p> : null
 }
 
 /**
@@ -533,7 +544,7 @@ function useProposer(name: string) {
  * proposed with a typed input, checked as it is typed, so nothing that could never take effect is signed.
  */
 export function SettingProposal() {
-  const { submit, job, disabled } = useProposer('propose-setting')
+  const { submit, job, disabled, why } = useProposer('propose-setting')
   const current = useAppStore((s) => s.gov?.settings ?? null)
   const [f, setF] = useState({ key: 'telemetryBudgetKB', value: '', reason: '' })
   const spec = SETTINGS[f.key]!
@@ -618,6 +629,7 @@ export function SettingProposal() {
           <button type="submit" disabled={disabled || problem !== null}>
             Sign the proposal
           </button>
+          <WhyDisabled why={why} />
         </div>
         <JobLine job={job} what="propose" busyText="Signing…" />
       </form>
@@ -627,7 +639,7 @@ export function SettingProposal() {
 
 /** A telemetry stream schema version (the streams register). */
 export function StreamProposal() {
-  const { submit, job, disabled } = useProposer('propose-stream')
+  const { submit, job, disabled, why } = useProposer('propose-stream')
   const [f, setF] = useState({ stream: '', version: '1', fields: 'celsius:number', reason: '' })
   return (
     <form
@@ -671,6 +683,7 @@ export function StreamProposal() {
         <button type="submit" disabled={disabled}>
           Sign the proposal
         </button>
+        <WhyDisabled why={why} />
       </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>
@@ -679,7 +692,7 @@ export function StreamProposal() {
 
 /** A double-entry ledger entry: one debit and one credit of the same amount. */
 function LedgerProposal() {
-  const { submit, job, disabled } = useProposer('propose-ledger')
+  const { submit, job, disabled, why } = useProposer('propose-ledger')
   const [f, setF] = useState({ id: '', memo: '', debit: '', credit: '', amount: '', currency: 'EUR', reason: '' })
   const cents = Math.round(Number(f.amount) * 100)
   const field = (k: keyof typeof f) => ({
@@ -737,6 +750,7 @@ function LedgerProposal() {
         <button type="submit" disabled={disabled}>
           Sign the proposal
         </button>
+        <WhyDisabled why={why} />
       </div>
       <JobLine job={job} what="propose" busyText="Signing…" />
     </form>

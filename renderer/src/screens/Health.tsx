@@ -194,6 +194,34 @@ function Recover() {
   )
 }
 
+/** The folder opened somewhere other than where it last lived: a copy must not sign with the original's key. */
+function Moved({ moved }: { moved: { fromHost: string; fromDir: string } }) {
+  const confirmHome = useAppStore((s) => s.confirmHome)
+  const job = useAppStore(selectJob('home'))
+  return (
+    <section className="banner banner-readonly" role="alert" data-testid="moved" aria-labelledby="moved-heading">
+      <h3 id="moved-heading">This vault folder was copied or moved</h3>
+      <p>
+        It last opened on <code>{moved.fromHost}</code> at <code>{moved.fromDir}</code>. A copy holds the same device
+        key as the original: if both sign, the key forks and the other devices freeze it.
+      </p>
+      <ol className="steps-list">
+        <li>
+          Copied (a restored backup, a second laptop) and the original is still in use: do not sign here. Give this
+          device its own key — set it up in a fresh folder (Join a vault) and ask a member to propose adding its key.
+        </li>
+        <li>Moved, and the old place is gone: confirm, and this is the folder's home from now on.</li>
+      </ol>
+      <div className="actions">
+        <button type="button" disabled={job.busy} onClick={() => void confirmHome()}>
+          It was moved: this is the only copy
+        </button>
+      </div>
+      <JobLine job={job} what="confirm the move" />
+    </section>
+  )
+}
+
 export function Health() {
   const status = useAppStore(selectStatus)
   const me = useAppStore(selectMe)
@@ -235,6 +263,7 @@ export function Health() {
           {status.catchUp} of its events again. Sync with a peer (or import a bundle) to bring them back.
         </p>
       )}
+      {status.moved && <Moved moved={status.moved} />}
       {(status.health.damaged || recovery) && <Recover />}
       <h3>Last check</h3>
       {readOnly && status.lastCheck?.ok ? (
