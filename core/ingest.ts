@@ -46,6 +46,12 @@ export interface GateInput {
   incoming: Incoming[]
   /** For each incoming document, the id of the event this vault holds in that slot (or null). */
   held: (string | null)[]
+  /**
+   * For each incoming document, the id of the event this vault holds in its feed at the seq before (or null). An
+   * event whose `prev` is another proves its key signed a second event there: the fork is at that seq, whichever
+   * path the event takes through the gate, so every device freezes the key at the same position.
+   */
+  before?: (string | null)[]
 }
 
 /** An incoming document; `checked` is set when its bytes and signature were already checked (in parallel). */
@@ -129,6 +135,12 @@ export function planIngest(input: GateInput): GatePlan {
         code: 'FROM_THE_FUTURE',
         reason: `signed at ${d.event.ts}, ahead of this device's clock: it waits until then`
       })
+    }
+    // Its prev is not the event held at the seq before: a second event there (the earlier fork point).
+    const prior = input.before?.[i] ?? null
+    if (prior !== null && d.event.seq > 1 && d.event.prev !== prior) {
+      const at = newForks.get(d.event.author)
+      if (at === undefined || d.event.seq - 1 < at) newForks.set(d.event.author, d.event.seq - 1)
     }
     if (held || contested.has(`${d.event.author}:${d.event.seq}`)) {
       forks.push(d)
@@ -319,11 +331,14 @@ function chain(
         else rest.push(d)
       }
       if (rest.length === 0) continue
+      const head = heads.get(author) ?? { length: 0, head: '' }
       if (seq >= (forked.get(author) ?? Infinity)) {
-        for (const d of rest) keep(d)
+        // Frozen from an earlier fork: still evidence, and one that does not follow the feed's last event moves the
+        // fork point before it (as it would have, had it arrived before the key froze).
+        for (const d of rest)
+          keep(d, seq === head.length + 1 && seq > 1 && d.event.prev !== head.head ? seq - 1 : undefined)
         continue
       }
-      const head = heads.get(author) ?? { length: 0, head: '' }
       if (seq !== head.length + 1) {
         // Another event of this key is held at seq - 1, and this one does not follow it: a fork there.
         if (seq > head.length + 1 && evidenceAt.has(`${author}:${seq - 1}`)) {

@@ -723,7 +723,9 @@ export class Vault implements Appender {
     const checked = await checkIncoming(this.vaultId, incoming, options.checker)
     return this.exclusive(async () => {
       this.assertWritable('taking in events')
-      const held = await this.heldIds(incoming.map((x) => parseEventDocId(x.docId)))
+      const slots = incoming.map((x) => parseEventDocId(x.docId))
+      const held = await this.heldIds(slots)
+      const before = await this.heldBefore(slots, held, checked)
       const heldCited = await this.heldCited(checked)
       const plan = planIngest({
         vaultId: this.vaultId,
@@ -733,7 +735,8 @@ export class Vault implements Appender {
         heldCited,
         now: Date.now(),
         incoming: checked,
-        held
+        held,
+        before
       })
       const drop = () => {
         if (plan.extended) plan.fold.rollback()
@@ -850,6 +853,30 @@ export class Vault implements Appender {
   }
 
   /** The event id held in each slot. Slots past a feed's verified length are empty: only those within are read. */
+  /**
+   * The feed event held at the seq before each incoming one, where its prev could disagree with it: the feed's head
+   * when the event would follow it, else (a second event for a held slot) the one stored there.
+   */
+  private async heldBefore(
+    slots: ({ author: string; seq: number } | null)[],
+    held: (string | null)[],
+    incoming: Incoming[]
+  ): Promise<(string | null)[]> {
+    const lookups: { author: string; seq: number }[] = []
+    const out = slots.map((s, i) => {
+      if (!s || s.seq < 2) return null
+      const feed = this.feeds.get(s.author)
+      if (feed && s.seq - 1 === feed.length) return feed.head
+      const c = incoming[i]?.checked
+      const conflict = held[i] !== null && c !== undefined && !('code' in c) && held[i] !== c.id
+      if (conflict) lookups.push({ author: s.author, seq: s.seq - 1 })
+      return conflict ? ('lookup' as const) : null
+    })
+    const ids = await this.store.idsAt(lookups)
+    let k = 0
+    return out.map((v) => (v === 'lookup' ? (ids[k++] ?? null) : v))
+  }
+
   private async heldIds(slots: ({ author: string; seq: number } | null)[]): Promise<(string | null)[]> {
     const within = slots.map((s) => s !== null && s.seq <= (this.feeds.get(s.author)?.length ?? 0))
     const ids = await this.store.idsAt(slots.filter((_, i) => within[i]) as { author: string; seq: number }[])

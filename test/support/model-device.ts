@@ -47,6 +47,12 @@ export class ModelDevice {
   receive(docs: { docId: string; raw: string }[]): Verdict[] {
     const all = [...docs, ...this.waiting.values()]
     const held = all.map((x) => this.slots.get(x.docId)?.id ?? null)
+    // the feed event at the seq before each one, as a vault looks it up (core/vault.ts heldBefore)
+    const before = all.map((x) => {
+      const m = /^ev!([0-9a-f]{64})!(\d{12})$/.exec(x.docId)
+      const seq = m ? Number(m[2]) : 0
+      return m && seq > 1 ? (this.slots.get(eventDocId(m[1]!, seq - 1))?.id ?? null) : null
+    })
     const plan = planIngest({
       vaultId: this.vaultId,
       heads: this.heads,
@@ -55,7 +61,8 @@ export class ModelDevice {
       heldCited: this.slotIds,
       now: this.clock(),
       incoming: all,
-      held
+      held,
+      before
     })
     for (const d of plan.forks) this.evidence.set(d.id, d)
     for (const d of plan.admit) {

@@ -65,3 +65,15 @@ if (process.env.WHERE) {
     )
   }
 }
+if (process.env.MALLORY) {
+  for (const [i, d] of w.devices.entries()) {
+    const rows: string[] = []
+    for (const [, v] of d.slots)
+      if (v.event.author.startsWith(process.env.MALLORY))
+        rows.push(`feed ${v.event.seq} ${v.id.slice(0, 6)} prev ${v.event.prev?.slice(0, 6)}`)
+    for (const [, v] of d.evidence)
+      if (v.event.author.startsWith(process.env.MALLORY))
+        rows.push(`evid ${v.event.seq} ${v.id.slice(0, 6)} prev ${v.event.prev?.slice(0, 6)}`)
+    console.log('mallory on', i, rows.sort())
+  }
+}
