@@ -12,6 +12,7 @@ import { threeMembers } from './support/members.js'
 import { approve, commit, propose, reject, withdraw } from '../core/governance/calls.js'
 import { exportBundle, importBundle } from '../core/bundle.js'
 import { createHandlers } from '../core/api.js'
+import { streamingVaults } from './support/telemetry-vault.js'
 
 async function codeAndMessage(p: Promise<unknown>): Promise<string> {
   try {
@@ -236,22 +237,8 @@ describe('bundles', () => {
   afterAll(cleanupDirs)
 
   it('bundle - an offline session: a bundle "for bob" carries what bob\'s device is not known to hold, learnt only from what it proved; each import says what arrived, by name', async () => {
-    const root = await tempDir()
-    const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
-    const alice = await Vault.create({
-      dir: join(root, 'alice'),
-      vaultName: 'Offline',
-      passphrase: PASS,
-      memberName: 'alice',
-      roles: ['operator'],
-      kdf: FAST_KDF,
-      members: [{ name: 'bob', roles: ['operator'], keys: [bobKey.publicKey] }]
-    })
-    const bob = await Vault.join({
-      dir: join(root, 'bob'),
-      bundle: JSON.stringify(await exportBundle(alice)),
-      passphrase: PASS
-    })
+    // alice and bob, bob's device joined from alice's genesis bundle; no governance yet
+    const { alice, bob } = await streamingVaults({ enable: false })
     try {
       const [ha, hb] = [createHandlers(alice), createHandlers(bob)]
       const p = await propose(alice, flag('finance_enabled'), 'ledger tests pass')

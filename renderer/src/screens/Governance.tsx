@@ -6,7 +6,7 @@ import type { Action, ProposalView } from '../../../core/index.js'
 import { settingsAction, streamAction } from '../../../core/forms.js'
 import { reviewAction } from '../../../core/review.js'
 import { formatSetting, settingProblem, SETTINGS, settingValueOf } from '../../../core/settings.js'
-import { useAppStore } from '../store.js'
+import { useAppStore, type Job } from '../store.js'
 import { selectJob, selectMe, selectReadOnly, selectSelectedProposal, selectUnlocked } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
 
@@ -496,17 +496,13 @@ function MemberProposal() {
           <input required pattern="[0-9a-f]{64}" value={f.key} onChange={(e) => setF({ ...f, key: e.target.value })} />
         </label>
       )}
-      <label>
-        Reason{' '}
-        <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
-      </label>
-      <div className="actions">
-        <button type="submit" disabled={disabled}>
-          Sign the proposal
-        </button>
-        <WhyDisabled why={why} />
-      </div>
-      <JobLine job={job} what="propose" busyText="Signing…" />
+      <ReasonAndSign
+        reason={f.reason}
+        setReason={(reason) => setF({ ...f, reason })}
+        disabled={disabled}
+        why={why}
+        job={job}
+      />
     </form>
   )
 }
@@ -537,6 +533,31 @@ function useProposer(name: string) {
 
 function WhyDisabled({ why }: { why: string | null }) {
   return why ? <p className="muted">{why}</p> : null
+}
+
+/** Every proposal form ends alike: the reason, the Sign button (saying why when it is disabled), the job's line. */
+function ReasonAndSign(props: {
+  reason: string
+  setReason: (reason: string) => void
+  disabled: boolean
+  why: string | null
+  job: Job
+}) {
+  return (
+    <>
+      <label>
+        Reason{' '}
+        <input required maxLength={1000} value={props.reason} onChange={(e) => props.setReason(e.target.value)} />
+      </label>
+      <div className="actions">
+        <button type="submit" disabled={props.disabled}>
+          Sign the proposal
+        </button>
+        <WhyDisabled why={props.why} />
+      </div>
+      <JobLine job={props.job} what="propose" busyText="Signing…" />
+    </>
+  )
 }
 
 /**
@@ -675,17 +696,13 @@ export function StreamProposal() {
         Fields (name:type, comma-separated; types number, integer, string, boolean; a trailing ? makes one optional){' '}
         <input required value={f.fields} onChange={(e) => setF({ ...f, fields: e.target.value })} />
       </label>
-      <label>
-        Reason{' '}
-        <input required maxLength={1000} value={f.reason} onChange={(e) => setF({ ...f, reason: e.target.value })} />
-      </label>
-      <div className="actions">
-        <button type="submit" disabled={disabled}>
-          Sign the proposal
-        </button>
-        <WhyDisabled why={why} />
-      </div>
-      <JobLine job={job} what="propose" busyText="Signing…" />
+      <ReasonAndSign
+        reason={f.reason}
+        setReason={(reason) => setF({ ...f, reason })}
+        disabled={disabled}
+        why={why}
+        job={job}
+      />
     </form>
   )
 }
