@@ -20,7 +20,8 @@ import {
   verifyYamlExport,
   type MemberSpec,
   type VaultStatus,
-  type VerifyReport
+  type VerifyReport,
+  reviewAction
 } from '../core/index.js'
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
@@ -361,7 +362,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
         `proposals ${Object.values(proposals)
           .map(
             (p) =>
-              `${p.action.kind} ${JSON.stringify(p.action.args)} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`
+              `${reviewAction(vault.state, p.action).title} → ${p.status}, signed by ${[p.proposer, ...p.approvals.map((a) => a.member)].join(' + ')}`
           )
           .join('; ')}`
       ]
