@@ -153,6 +153,10 @@ describe('the UI in chromium against edge daemons', () => {
     await pa.getByRole('button', { name: 'gov.commit' }).first().click()
     await pa.getByRole('heading', { name: /Event gov.commit/ }).waitFor()
     await shot(pa, 'audit-log')
+    // the event's payload reads as words, and the proposal it commits is a link to it
+    const link = pa.locator('.detail').getByRole('button', { name: /^switch \w+ on$/ })
+    await link.click()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('committed')
     await pa.close()
     await pb.close()
     expect(browser.errors.join('\n')).toBe('')

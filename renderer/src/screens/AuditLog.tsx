@@ -5,11 +5,53 @@
  * time; each row carries its verification badge; a row opens its payload and,
  * when a checkpoint covers it, its inclusion proof.
  */
-import { useEffect, useRef, useState, type UIEvent } from 'react'
+import { Fragment, useEffect, useRef, useState, type ReactNode, type UIEvent } from 'react'
+import { reviewAction } from '../../../core/review.js'
 import { useShallow } from 'zustand/react/shallow'
 import { LOG_PAGE, useAppStore } from '../store.js'
 import { selectJob, selectLogWindow, useNameOf } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time, VerifyBadge } from '../ui.js'
+
+/** A link to a proposal named in an event (its id), titled as review says it when this device holds it. */
+function ProposalLink({ id }: { id: string }) {
+  const { gov, openProposal } = useAppStore(useShallow((s) => ({ gov: s.gov, openProposal: s.openProposal })))
+  const p = gov && Object.hasOwn(gov.proposals, id) ? gov.proposals[id] : undefined
+  return (
+    <button type="button" className="link" onClick={() => openProposal(id)}>
+      {p && gov ? reviewAction(gov, p.action).title : `proposal ${id.slice(0, 12)}…`}
+    </button>
+  )
+}
+
+/** What a governance event or a note says, for people; other events show their JSON only. */
+function ReadablePayload({ type, payload }: { type: string; payload: Record<string, unknown> }) {
+  const gov = useAppStore((s) => s.gov)
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v))
+  const rows: [string, ReactNode][] = []
+  if (type === 'gov.propose' && gov && typeof payload.action === 'object' && payload.action !== null) {
+    const review = reviewAction(gov, payload.action as { kind: string; args: Record<string, unknown> })
+    rows.push(['Proposes', review.title])
+    for (const c of review.changes) rows.push([c.what, `${c.before} → ${c.after}`])
+    rows.push(['Reason', text(payload.reason)])
+    rows.push(['Expires', typeof payload.expiresAt === 'string' ? <Time iso={payload.expiresAt} /> : '—'])
+  } else if (typeof payload.proposal === 'string') {
+    rows.push(['Proposal', <ProposalLink id={payload.proposal} />])
+    if (typeof payload.reason === 'string') rows.push(['Reason', payload.reason])
+    if (Array.isArray(payload.approvals)) rows.push(['Relies on', `${payload.approvals.length} approval(s)`])
+  } else if (type === 'audit.note' && typeof payload.text === 'string') {
+    rows.push(['Note', payload.text])
+  }
+  return (
+    <>
+      {rows.map(([k, v], i) => (
+        <Fragment key={i}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </Fragment>
+      ))}
+    </>
+  )
+}
 
 const ROW = 34
 const VIEW_ROWS = 16
@@ -189,9 +231,13 @@ export function AuditLog() {
             <dd>
               <Time iso={detail.ts} />
             </dd>
-            <dt>Payload</dt>
+            <ReadablePayload type={detail.type} payload={detail.payload} />
+            <dt>Payload as signed</dt>
             <dd>
-              <pre className="json">{JSON.stringify(detail.payload, null, 2)}</pre>
+              <details>
+                <summary>Show the JSON</summary>
+                <pre className="json">{JSON.stringify(detail.payload, null, 2)}</pre>
+              </details>
             </dd>
           </dl>
           <button type="button" onClick={() => void proveEvent(detail.id)} disabled={proofJob.busy}>
