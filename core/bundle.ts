@@ -139,9 +139,9 @@ export async function importBundle(v: BundleSink, text: string): Promise<ImportS
   let other = 0
   for (const d of events) {
     if (!admitted.has(d.id)) continue
-    const verb = Object.hasOwn(VERBS, d.event.type) ? VERBS[d.event.type] : undefined
+    const verb = own(VERBS, d.event.type)
     const ref = d.event.type === 'gov.propose' ? d.id : String(d.event.payload.proposal ?? '')
-    const p = Object.hasOwn(v.state.proposals, ref) ? v.state.proposals[ref] : undefined
+    const p = own(v.state.proposals, ref)
     if (verb)
       arrived.push(
         `${name(d.event.author)} ${verb}: ${p ? reviewAction(v.state, p.action).title : `proposal ${ref.slice(0, 12)}…`}`

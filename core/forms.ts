@@ -6,6 +6,7 @@
  * it; core's action check (governance/actions.ts) still judges the result.
  */
 import { BAD_ARGUMENT } from './errors.js'
+import { dict } from './dict.js'
 
 export type SettingValue = string | number | boolean
 
@@ -29,14 +30,14 @@ export function settingsAction(pairs: readonly (readonly [string, string])[]): {
   args: { settings: Record<string, SettingValue> }
 } {
   if (pairs.length === 0) throw BAD_ARGUMENT('name at least one setting (key=value)')
-  const settings = Object.create(null) as Record<string, SettingValue>
+  const settings = dict<SettingValue>()
   for (const [key, text] of pairs) settings[key] = settingValue(text)
   return { kind: 'vault.settings', args: { settings } }
 }
 
 /** Stream fields typed as `name:type` (type number, integer, string or boolean; a trailing `?` makes one optional). */
 export function streamFields(specs: readonly string[]): Record<string, string> {
-  const fields = Object.create(null) as Record<string, string>
+  const fields = dict<string>()
   for (const spec of specs.map((s) => s.trim()).filter(Boolean)) {
     const [name, type, more] = spec.split(':').map((s) => s.trim())
     if (!name || !type || more !== undefined)

@@ -11,6 +11,7 @@
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeJsonFile } from './files.js'
 import { isHex } from './bytes.js'
+import { dict } from './dict.js'
 import type { DecodedEvent } from './envelope.js'
 
 export const PEERS_FILE = 'peers.json'
@@ -23,22 +24,20 @@ interface PeerBook {
   devices: Record<string, { heads: Heads; seenAt: string }>
 }
 
-const nullProto = <T>(): Record<string, T> => Object.create(null) as Record<string, T>
-
 async function loadBook(dir: string): Promise<PeerBook> {
   const raw = (await readJsonFileIfExists(join(dir, PEERS_FILE), MAX_PEERS_BYTES, 5).catch(() => null)) as {
     format?: unknown
     v?: unknown
     devices?: unknown
   } | null
-  const book: PeerBook = { format: 'tresor-peers', v: 1, devices: nullProto() }
+  const book: PeerBook = { format: 'tresor-peers', v: 1, devices: dict() }
   // A damaged or foreign file means knowing nothing: bundles then carry everything, which is safe.
   if (raw?.format !== 'tresor-peers' || raw.v !== 1 || typeof raw.devices !== 'object' || raw.devices === null)
     return book
   for (const [device, entry] of Object.entries(raw.devices as Record<string, unknown>)) {
     const e = entry as { heads?: unknown; seenAt?: unknown }
     if (!isHex(device, 32) || typeof e?.heads !== 'object' || e.heads === null) continue
-    const heads = nullProto<number>()
+    const heads = dict<number>()
     for (const [author, n] of Object.entries(e.heads as Record<string, unknown>))
       if (isHex(author, 32) && Number.isSafeInteger(n) && (n as number) > 0) heads[author] = n as number
     book.devices[device] = { heads, seenAt: typeof e.seenAt === 'string' ? e.seenAt : '' }
@@ -54,7 +53,7 @@ export async function learnFromBundle(
   now = new Date()
 ): Promise<void> {
   const book = await loadBook(dir)
-  const known = book.devices[device] ?? { heads: nullProto<number>(), seenAt: '' }
+  const known = book.devices[device] ?? { heads: dict<number>(), seenAt: '' }
   const raise = (author: string, seq: number) => {
     if ((known.heads[author] ?? 0) < seq) known.heads[author] = seq
   }
@@ -77,7 +76,7 @@ export async function learnFromBundle(
 export async function knownHeads(dir: string, keys: readonly string[]): Promise<{ heads: Heads; known: boolean }> {
   const book = await loadBook(dir)
   const books = keys.map((k) => book.devices[k]?.heads ?? null)
-  const heads = nullProto<number>()
+  const heads = dict<number>()
   if (books.length === 0 || books.some((b) => b === null)) return { heads, known: false }
   const [first, ...rest] = books as Heads[]
   for (const [author, n] of Object.entries(first!)) {

@@ -2,12 +2,13 @@
  * What a proposal changes, for people: a title and before → after lines for
  * every action kind, read against the governed state as it is now. The CLI's
  * `show`/`approve`/`commit` and the app's proposal screen say the same thing
- * from this one module. Pure (it reads types and core/settings.ts only), so
+ * from this one module. Pure (it reads types, core/settings.ts and core/dict.ts only), so
  * the renderer may run it. Names and values come from members: they are shown
  * as text, never interpreted.
  */
 import type { GovState } from './governance/state.js'
 import { formatSetting, settingProblem, settingSpec } from './settings.js'
+import { own } from './dict.js'
 
 export interface Change {
   what: string
@@ -22,8 +23,6 @@ export interface Review {
 
 type Args = { [key: string]: unknown }
 const NONE = '—'
-const own = <T>(rec: { [k: string]: T } | undefined, k: string): T | undefined =>
-  rec && Object.hasOwn(rec, k) ? rec[k] : undefined
 const short = (key: unknown) => (typeof key === 'string' && key.length > 16 ? `${key.slice(0, 12)}…` : String(key))
 const list = (xs: unknown) => (Array.isArray(xs) && xs.length > 0 ? xs.map(String).join(', ') : NONE)
 const text = (v: unknown) => (typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)))

@@ -5,9 +5,11 @@
  * device signs no approval or commit for one (core/governance/calls.ts): a
  * setting that could never take effect is never committed by Tresor. Those who
  * read settings (telemetry policy, the checkpoint schedule) take them from here.
- * Pure (it imports nothing), so the app's Settings form offers exactly
+ * Pure (it imports only core/dict.ts), so the app's Settings form offers exactly
  * these, as typed inputs.
  */
+import { dict, own } from './dict.js'
+
 export interface SettingSpec {
   /** What it governs, for people. */
   label: string
@@ -22,7 +24,7 @@ export interface SettingSpec {
 const DAY = 86_400_000
 
 export const SETTINGS: Readonly<Record<string, SettingSpec>> = Object.freeze(
-  Object.assign(Object.create(null) as Record<string, SettingSpec>, {
+  Object.assign(dict<SettingSpec>(), {
     telemetryBatchMax: {
       label: 'Seal a telemetry batch at this many readings',
       type: 'integer',
@@ -83,7 +85,7 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = Object.freeze(
 )
 
 export function settingSpec(name: string): SettingSpec | undefined {
-  return Object.hasOwn(SETTINGS, name) ? SETTINGS[name] : undefined
+  return own(SETTINGS, name)
 }
 
 /** Why `value` cannot be the setting `name`, or null when it can. */
@@ -100,7 +102,7 @@ export function settingProblem(name: string, value: unknown): string | null {
 /** The setting `name` as the vault holds it: its governed value when valid, else its default. */
 export function settingValueOf(settings: { [name: string]: unknown }, name: string): number {
   const spec = settingSpec(name)!
-  const v = Object.hasOwn(settings, name) ? settings[name] : undefined
+  const v = own(settings, name)
   return settingProblem(name, v) === null ? (v as number) : spec.dflt
 }
 

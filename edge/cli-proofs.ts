@@ -36,7 +36,7 @@ export const PROOF_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Prom
           : 'prove EVENT_ID: give the event id (64 hex characters)'
       )
     const write = async (proof: { kind: string }) => {
-      await writeNewFile(target, JSON.stringify(proof, null, 1) + '\n', 0o644)
+      await writeNewFile(target, JSON.stringify(proof, null, 1) + '\n')
       out.print(`wrote ${proof.kind === 'inclusion' ? 'an' : 'a'} ${proof.kind} proof to ${target}`, {
         kind: proof.kind,
         file: target

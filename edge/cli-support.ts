@@ -1,7 +1,7 @@
 /** Helpers every CLI command shares: output, progress, opening the vault. */
-import { stat, writeFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { ALREADY_EXISTS, NOT_FOUND, Vault, VAULT_FILE } from '../core/index.js'
+import { ALREADY_EXISTS, NOT_FOUND, Vault, VAULT_FILE, VaultError, writeFileExclusive } from '../core/index.js'
 import { required, type ParsedArgs } from './args.js'
 import { getPassphrase } from './passphrase.js'
 
@@ -69,12 +69,12 @@ export async function refuseExisting(path: string): Promise<void> {
     throw fileExists(path)
 }
 
-/** Write a new file, never over one that is there (ALREADY_EXISTS, saying so). */
-export async function writeNewFile(path: string, text: string, mode = 0o600): Promise<void> {
+/** Write a new file, durably, never over one that is there (ALREADY_EXISTS, saying so). */
+export async function writeNewFile(path: string, text: string): Promise<void> {
   try {
-    await writeFile(path, text, { flag: 'wx', mode })
+    await writeFileExclusive(path, text)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw fileExists(path)
+    if (err instanceof VaultError && err.code === 'ALREADY_EXISTS') throw fileExists(path)
     throw err
   }
 }

@@ -222,16 +222,24 @@ async function recoverCommand(args: ParsedArgs, out: Out): Promise<number> {
     const lines = await catchUpFromPeers(vault, peers, passphrase)
     recount(report, vault.heads(), vault.device) // what the peers brought back counts too
     out.print(describeRecovery(report, lines), report)
-    if (report.missing === 0 && vault.health.state === 'ok') return 0
-    process.stderr.write(
-      `tresor: recover: ${
-        report.missing > 0
-          ? `${report.missing} event(s) are still missing${report.ownBehind ? ' and this device signs nothing until they are back' : ''}; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them`
-          : `the rebuilt vault is READ-ONLY: ${vault.health.reason ?? 'see tresor verify --full'}`
-      }\n`
-    )
-    return 3
+    return recoveryOutcome(report, vault.health)
   })
+}
+
+/** A recovery's exit status, and the one line that says what is still wrong (missing events, or READ-ONLY). */
+function recoveryOutcome(
+  report: Pick<RecoveryReport, 'missing' | 'ownBehind'>,
+  health: { state: string; reason: string | null }
+): number {
+  if (report.missing === 0 && health.state === 'ok') return 0
+  process.stderr.write(
+    `tresor: recover: ${
+      report.missing > 0
+        ? `${report.missing} event(s) are still missing${report.ownBehind ? ' and this device signs nothing until they are back' : ''}; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them`
+        : `the rebuilt vault is READ-ONLY: ${health.reason ?? 'see tresor verify --full'}`
+    }\n`
+  )
+  return 3
 }
 
 /**
@@ -260,12 +268,7 @@ async function recoverThroughDaemon(
       peers: args.flags.has('couch') || args.flags.has('mirror')
     })
     out.print(describeRecovery(result, result.peers), result)
-    const status = await api.call('vault.status', {})
-    if (result.missing === 0 && status.health.state === 'ok') return 0
-    process.stderr.write(
-      `tresor: recover: ${result.missing > 0 ? `${result.missing} event(s) are still missing; run recover again with --couch or --mirror, or with --bundle FILE from a device that holds them` : `the rebuilt vault is READ-ONLY: ${status.health.reason ?? 'see tresor verify --full'}`}\n`
-    )
-    return 3
+    return recoveryOutcome(result, (await api.call('vault.status', {})).health)
   })
 }
 

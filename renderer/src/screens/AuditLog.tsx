@@ -9,13 +9,14 @@ import { Fragment, useEffect, useRef, useState, type ReactNode, type UIEvent } f
 import { reviewAction } from '../../../core/review.js'
 import { useShallow } from 'zustand/react/shallow'
 import { LOG_PAGE, useAppStore } from '../store.js'
+import { own } from '../records.js'
 import { selectJob, selectLogWindow, useNameOf } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time, VerifyBadge } from '../ui.js'
 
 /** A link to a proposal named in an event (its id), titled as review says it when this device holds it. */
 function ProposalLink({ id }: { id: string }) {
   const { gov, openProposal } = useAppStore(useShallow((s) => ({ gov: s.gov, openProposal: s.openProposal })))
-  const p = gov && Object.hasOwn(gov.proposals, id) ? gov.proposals[id] : undefined
+  const p = own(gov?.proposals, id)
   return (
     <button type="button" className="link" onClick={() => openProposal(id)}>
       {p && gov ? reviewAction(gov, p.action).title : `proposal ${id.slice(0, 12)}…`}
