@@ -15,7 +15,7 @@ import { openKeyFile, readKeyFile } from '../core/keys.js'
 import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 import { ADMIN, startCouch, type Couch } from './support/couch.js'
 import { startDaemon, type Daemon } from './support/daemon.js'
-import { launchBrowser, shot, type Browser } from './support/browser.js'
+import { accessibilityProblems, launchBrowser, shot, type Browser } from './support/browser.js'
 import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
 import { fillWithNotes } from './support/big-vault.js'
 import { propose } from '../core/governance/calls.js'
@@ -74,7 +74,7 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(pa, 'health')
     await nav(pa, 'Flags & gates')
     const row = pa.getByTestId('flag-finance_enabled')
-    await row.getByRole('button', { name: 'Propose switching finance_enabled on' }).click()
+    await row.getByRole('button', { name: 'Propose on: finance_enabled' }).click()
     const draft = pa.getByRole('form', { name: 'New proposal' })
     await draft.getByLabel(/Reason/).fill('ledger tests and audit proof exist')
     await shot(pa, 'flags-propose')
@@ -328,6 +328,7 @@ describe('the UI in chromium against edge daemons', () => {
       await nav(page, label)
     }
     const overflow: string[] = []
+    const a11y: string[] = []
     for (const [width, height] of [
       [1280, 800],
       [800, 600]
@@ -346,6 +347,8 @@ describe('the UI in chromium against edge daemons', () => {
           }
           const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
           if (wide > 0) overflow.push(`${label} at ${width}×${height} (${scheme}): ${wide}px too wide`)
+          if (width === 1280 || scheme === 'light')
+            for (const p of await accessibilityProblems(page)) a11y.push(`${label} ${width} ${scheme}: ${p}`)
           await shot(page, `matrix/${label.replace(/[^a-z]+/gi, '-').toLowerCase()}-${width}x${height}-${scheme}`)
         }
       }
@@ -355,7 +358,32 @@ describe('the UI in chromium against edge daemons', () => {
         expect(await page.locator('.nav-toggle').textContent()).toMatch(/Inbox/)
       }
     }
+    // the audit log's event sheet, open over the list
+    await page.setViewportSize({ width: 1280, height: 800 })
+    await page.emulateMedia({ colorScheme: 'light' })
+    await go('Audit log')
+    await page
+      .getByRole('table', { name: 'Audit log entries' })
+      .getByRole('button', { name: 'gov.approve' })
+      .first()
+      .click()
+    const sheet = page.getByRole('dialog', { name: /Event gov.approve/ })
+    await sheet.waitFor()
+    for (const p of await accessibilityProblems(page)) a11y.push(`event sheet: ${p}`)
+    await shot(page, 'matrix/audit-log-event-1280x800-light')
+    // Escape puts it away; the proposer's name is a link to their row in Members
+    await page.keyboard.press('Escape')
+    await sheet.waitFor({ state: 'detached' })
+    await page
+      .getByRole('table', { name: 'Audit log entries' })
+      .getByRole('button', { name: 'gov.approve' })
+      .first()
+      .click()
+    await sheet.getByRole('button', { name: 'alice', exact: true }).click()
+    await page.getByRole('heading', { name: 'Members and keys' }).waitFor()
+    expect(await page.locator('tr[aria-current="true"] td').first().textContent()).toMatch(/^alice/)
     expect(overflow).toEqual([])
+    expect(a11y).toEqual([])
     await page.close()
     expect(browser.errors.join('\n')).toBe('')
   }, 120_000)
@@ -420,10 +448,7 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(pa, 'settings')
 
     // alice proposes; her inbox says it waits on bob
-    await pa
-      .getByTestId('flag-finance_enabled')
-      .getByRole('button', { name: 'Propose switching finance_enabled on' })
-      .click()
+    await pa.getByTestId('flag-finance_enabled').getByRole('button', { name: 'Propose on: finance_enabled' }).click()
     const draft = pa.getByRole('form', { name: 'New proposal' })
     await draft.getByLabel(/Reason/).fill('ledger tests and audit proof exist')
     await draft.getByRole('button', { name: 'Sign the proposal' }).click()

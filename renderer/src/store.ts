@@ -88,6 +88,7 @@ export interface LogSlice {
   setLogFilter(filter: LogSlice['logFilter']): void
   loadLogPage(page: number): Promise<void>
   openLogEntry(author: string, seq: number): Promise<void>
+  closeLogEntry(): void
   proveEvent(id: string): Promise<void>
 }
 
@@ -99,6 +100,9 @@ export interface GovSlice {
   ledger: { entries: LedgerEntry[]; balances: Record<string, Record<string, number>> } | null
   loadGov(): Promise<void>
   openProposal(id: string): void
+  /** The member a link named (Members marks and scrolls to their row). */
+  focusMember: string | null
+  openMember(name: string): void
   /** `job` names the form's own status line (each form shows only its own result). */
   /**
    * `action` may be a function building it from a form's text: a mistake there is the job's error, like the vault's
@@ -281,6 +285,7 @@ const logSlice =
       const detail = await get().run('logDetail', () => client('log.get', { author, seq }))
       set({ logDetail: detail })
     },
+    closeLogEntry: () => set({ logDetail: null, logProof: null }),
     proveEvent: async (id) => {
       const proof = await get().run('proof', () => client('proof.event', { id }))
       set({ logProof: proof })
@@ -302,6 +307,8 @@ const govSlice =
       if (r) set({ gov: r[0].state, inbox: r[1], proposals: r[2] })
     },
     openProposal: (id) => set({ selected: id, screen: 'proposal' }),
+    focusMember: null,
+    openMember: (name) => set({ focusMember: name, screen: 'members' }),
     propose: async (action, reason, job = 'propose') => {
       const p = await get().run(
         job,

@@ -51,3 +51,29 @@ export async function launchBrowser(): Promise<Browser> {
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
 }
+
+const AXE = fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url))
+
+/**
+ * The page's accessibility problems as axe-core (Deque's maintained rule engine) finds them against WCAG 2.1 A and AA:
+ * one line per rule and element ("rule: element — what is wrong"). The engine is evaluated through the debugging
+ * protocol, so the page's strict CSP stays as it is.
+ */
+export async function accessibilityProblems(page: Page): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises')
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await readFile(AXE, 'utf8'))
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: AxeLike }).axe
+    const r = await axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }
+    })
+    return r.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} — ${n.failureSummary}`))
+  })
+}
+
+interface AxeLike {
+  run(
+    context: Document,
+    options: object
+  ): Promise<{ violations: { id: string; nodes: { target: string[]; failureSummary: string }[] }[] }>
+}

@@ -24,6 +24,22 @@ function ProposalLink({ id }: { id: string }) {
   )
 }
 
+/**
+ * A member named in an event (by device key or by name), as a link to their row in Members; a key no member holds
+ * stays a key.
+ */
+function MemberLink(props: { hex: string } | { name: string }) {
+  const nameOf = useNameOf()
+  const openMember = useAppStore((s) => s.openMember)
+  const name = 'name' in props ? props.name : nameOf(props.hex)
+  if (!name) return 'hex' in props ? <Key hex={props.hex} /> : null
+  return (
+    <button type="button" className="link" onClick={() => openMember(name)}>
+      {'hex' in props ? <Key hex={props.hex} name={name} /> : name}
+    </button>
+  )
+}
+
 /** What a governance event or a note says, for people; other events show their JSON only. */
 function ReadablePayload({ type, payload }: { type: string; payload: Record<string, unknown> }) {
   const gov = useAppStore((s) => s.gov)
@@ -32,6 +48,9 @@ function ReadablePayload({ type, payload }: { type: string; payload: Record<stri
   if (type === 'gov.propose' && gov && typeof payload.action === 'object' && payload.action !== null) {
     const review = reviewAction(gov, payload.action as { kind: string; args: Record<string, unknown> })
     rows.push(['Proposes', review.title])
+    const args = (payload.action as { args?: { name?: unknown } }).args
+    if (typeof args?.name === 'string' && own(gov.members, args.name))
+      rows.push(['Member', <MemberLink name={args.name} />])
     for (const c of review.changes) rows.push([c.what, `${c.before} → ${c.after}`])
     rows.push(['Reason', text(payload.reason)])
     rows.push(['Expires', typeof payload.expiresAt === 'string' ? <Time iso={payload.expiresAt} /> : '—'])
@@ -39,6 +58,8 @@ function ReadablePayload({ type, payload }: { type: string; payload: Record<stri
     rows.push(['Proposal', <ProposalLink id={payload.proposal} />])
     if (typeof payload.reason === 'string') rows.push(['Reason', payload.reason])
     if (Array.isArray(payload.approvals)) rows.push(['Relies on', `${payload.approvals.length} approval(s)`])
+    const p = own(gov?.proposals, payload.proposal)
+    if (p) rows.push(['Proposed by', <MemberLink name={p.proposer} />])
   } else if (type === 'audit.note' && typeof payload.text === 'string') {
     rows.push(['Note', payload.text])
   }
@@ -60,29 +81,40 @@ const OVERSCAN = 10
 
 export function AuditLog() {
   const { total, pages, generation } = useAppStore(useShallow(selectLogWindow))
-  const { types, authors, filter, setLogFilter, loadLogPage, openLogEntry, detail, proof, proveEvent } = useAppStore(
-    useShallow((s) => ({
-      types: s.logTypes,
-      authors: s.logAuthors,
-      filter: s.logFilter,
-      setLogFilter: s.setLogFilter,
-      loadLogPage: s.loadLogPage,
-      openLogEntry: s.openLogEntry,
-      detail: s.logDetail,
-      proof: s.logProof,
-      proveEvent: s.proveEvent
-    }))
-  )
+  const { types, authors, filter, setLogFilter, loadLogPage, openLogEntry, detail, proof, proveEvent, closeLogEntry } =
+    useAppStore(
+      useShallow((s) => ({
+        types: s.logTypes,
+        authors: s.logAuthors,
+        filter: s.logFilter,
+        setLogFilter: s.setLogFilter,
+        loadLogPage: s.loadLogPage,
+        openLogEntry: s.openLogEntry,
+        detail: s.logDetail,
+        proof: s.logProof,
+        proveEvent: s.proveEvent,
+        closeLogEntry: s.closeLogEntry
+      }))
+    )
   const nameOf = useNameOf()
   const job = useAppStore(selectJob('log'))
   const proofJob = useAppStore(selectJob('proof'))
   const [top, setTop] = useState(0)
   const scroller = useRef<HTMLDivElement>(null)
-  const detailRef = useRef<HTMLElement>(null)
-  // An opened event's detail is brought into view (it sits below the list), and its row stays marked.
+  const detailRef = useRef<HTMLHeadingElement>(null)
+  // An opened event's detail slides over the list's right side and takes the focus; its row stays marked. Escape or
+  // Close puts it away and gives the focus back to the list.
   useEffect(() => {
-    if (detail) detailRef.current?.scrollIntoView({ block: 'nearest', behavior: 'smooth' })
-  }, [detail])
+    if (!detail) return
+    detailRef.current?.focus()
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return
+      closeLogEntry()
+      scroller.current?.focus()
+    }
+    window.addEventListener('keydown', onKey)
+    return () => window.removeEventListener('keydown', onKey)
+  }, [detail, closeLogEntry])
   const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN)
   const last = Math.min(total, Math.ceil((top + VIEW_ROWS * ROW) / ROW) + OVERSCAN)
 
@@ -189,6 +221,8 @@ export function AuditLog() {
           </div>
           <div
             className="vscroll"
+            role="rowgroup"
+            aria-label="Entries (scroll for more)"
             ref={scroller}
             tabIndex={0}
             data-testid="log-scroller"
@@ -196,6 +230,7 @@ export function AuditLog() {
           >
             <div
               className="vspace"
+              role="none"
               data-rows={total}
               ref={(el) => {
                 if (el) el.style.height = `${total * ROW}px`
@@ -203,6 +238,7 @@ export function AuditLog() {
             >
               <div
                 className="vwindow"
+                role="none"
                 ref={(el) => {
                   if (el) el.style.transform = `translateY(${first * ROW}px)`
                 }}
@@ -215,10 +251,21 @@ export function AuditLog() {
       )}
       <JobLine job={{ ...job, done: null }} what="load the log" />
       {detail && (
-        <section className="detail" aria-labelledby="event-detail" ref={detailRef}>
-          <h3 id="event-detail">
-            Event {detail.type} <VerifyBadge badge={detail.badge} />
-          </h3>
+        <section className="detail sheet" role="dialog" aria-modal="false" aria-labelledby="event-detail">
+          <div className="sheet-head">
+            <h3 id="event-detail" tabIndex={-1} ref={detailRef}>
+              Event {detail.type} <VerifyBadge badge={detail.badge} />
+            </h3>
+            <button
+              type="button"
+              onClick={() => {
+                closeLogEntry()
+                scroller.current?.focus()
+              }}
+            >
+              Close
+            </button>
+          </div>
           <dl className="facts">
             <dt>Id</dt>
             <dd>
@@ -226,7 +273,7 @@ export function AuditLog() {
             </dd>
             <dt>Author</dt>
             <dd>
-              <Key hex={detail.author} name={nameOf(detail.author)} /> #{detail.seq}
+              <MemberLink hex={detail.author} /> #{detail.seq}
             </dd>
             <dt>Time</dt>
             <dd>

@@ -1,6 +1,6 @@
 /** Governance: inbox, proposal detail (approve / reject / commit), flags and gates, members and keys, registers. */
 import { own } from '../records.js'
-import { useState, type FormEvent } from 'react'
+import { useEffect, useRef, useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
 import type { Action, ProposalView } from '../../../core/index.js'
 import { settingsAction, streamAction } from '../../../core/forms.js'
@@ -376,7 +376,7 @@ export function Flags() {
                     <button
                       type="button"
                       disabled={!unlocked || readOnly}
-                      aria-label={`Propose switching ${flag} ${own(gov.flags, flag) ? 'off' : 'on'}`}
+                      aria-label={`Propose ${own(gov.flags, flag) ? 'off' : 'on'}: ${flag}`}
                       title={
                         !unlocked ? 'Unlock the device key to propose' : readOnly ? 'The vault is READ-ONLY' : undefined
                       }
@@ -778,6 +778,10 @@ export function Members() {
   const gov = useAppStore((s) => s.gov)
   const me = useAppStore(selectMe)
   const device = useAppStore((s) => s.status?.device)
+  const focus = useAppStore((s) => s.focusMember)
+  const focusRow = useRef<HTMLTableRowElement>(null)
+  // A member link (the audit log's) opens this screen on their row.
+  useEffect(() => focusRow.current?.scrollIntoView({ block: 'center' }), [focus, gov])
   if (!gov)
     return (
       <Panel id="members" title="Members and keys">
@@ -798,7 +802,12 @@ export function Members() {
         </thead>
         <tbody>
           {Object.values(gov.members).map((m) => (
-            <tr key={m.name}>
+            <tr
+              key={m.name}
+              ref={m.name === focus ? focusRow : undefined}
+              className={m.name === focus ? 'selected' : undefined}
+              aria-current={m.name === focus ? 'true' : undefined}
+            >
               <td>
                 {m.name}
                 {me?.name === m.name ? ' (you)' : ''}
