@@ -35,16 +35,19 @@ export function settingsAction(pairs: readonly (readonly [string, string])[]): {
   return { kind: 'vault.settings', args: { settings } }
 }
 
-/** Stream fields typed as `name:type` (type number, integer, string or boolean; a trailing `?` makes one optional). */
-export function streamFields(specs: readonly string[]): Record<string, string> {
-  const fields = dict<string>()
+/**
+ * Stream fields typed as `name:type` or `name:type:unit` (type number, integer, string or boolean; a trailing `?`
+ * makes one optional; the unit, such as °C or kPa, is what charts and review print beside the values).
+ */
+export function streamFields(specs: readonly string[]): Record<string, string | { type: string; unit: string }> {
+  const fields = dict<string | { type: string; unit: string }>()
   for (const spec of specs.map((s) => s.trim()).filter(Boolean)) {
-    const [name, type, more] = spec.split(':').map((s) => s.trim())
-    if (!name || !type || more !== undefined)
+    const [name, type, unit, more] = spec.split(':').map((s) => s.trim())
+    if (!name || !type || unit === '' || more !== undefined)
       throw BAD_ARGUMENT(
-        `a field is name:type (type one of number, integer, string, boolean; a trailing ? makes it optional), got "${spec.slice(0, 80)}"`
+        `a field is name:type or name:type:unit (type one of number, integer, string, boolean; a trailing ? makes it optional), got "${spec.slice(0, 80)}"`
       )
-    fields[name] = type
+    fields[name] = unit === undefined ? type : { type, unit }
   }
   return fields
 }
@@ -56,7 +59,10 @@ export function streamAction(
   specs: readonly string[]
 ): {
   kind: 'register.append'
-  args: { register: 'streams'; entry: { stream: string; version: number; fields: Record<string, string> } }
+  args: {
+    register: 'streams'
+    entry: { stream: string; version: number; fields: ReturnType<typeof streamFields> }
+  }
 } {
   if (!/^\d{1,5}$/.test(version.trim())) throw BAD_ARGUMENT('the schema version is a whole number (1-65535)')
   return {

@@ -2,11 +2,13 @@
  * What a proposal changes, for people: a title and before → after lines for
  * every action kind, read against the governed state as it is now. The CLI's
  * `show`/`approve`/`commit` and the app's proposal screen say the same thing
- * from this one module. Pure (it reads types, core/settings.ts and core/dict.ts only), so
+ * from this one module; so do the screens that print readings, for a stream's
+ * field units. Pure (it reads types, core/settings.ts and core/dict.ts only), so
  * the renderer may run it. Names and values come from members: they are shown
  * as text, never interpreted.
  */
 import type { GovState } from './governance/state.js'
+import type { RegisterEntry, StreamEntry } from './governance/registers.js'
 import { formatSetting, settingProblem, settingSpec } from './settings.js'
 import { own } from './dict.js'
 
@@ -37,8 +39,9 @@ function fieldsText(fields: unknown): string {
   return Object.entries(fields as Args)
     .map(([name, f]) => {
       if (typeof f === 'string') return `${name}: ${f}`
-      const spec = f as { type?: unknown; required?: unknown }
-      return `${name}: ${String(spec.type)}${spec.required === false ? '?' : ''}`
+      const spec = f as { type?: unknown; required?: unknown; unit?: unknown }
+      const unit = typeof spec.unit === 'string' ? ` in ${spec.unit}` : ''
+      return `${name}: ${String(spec.type)}${spec.required === false ? '?' : ''}${unit}`
     })
     .join(', ')
 }
@@ -186,4 +189,15 @@ export function reviewAction(state: GovState, action: { kind: string; args: Args
     default:
       return { title: action.kind, changes: [{ what: 'arguments', before: NONE, after: text(a) }] }
   }
+}
+
+/** Each field's unit as the newest registered schema version of `stream` names it (a field without one is absent). */
+export function fieldUnits(streams: readonly RegisterEntry[], stream: string): Map<string, string> {
+  const units = new Map<string, string>()
+  const newest = (streams as StreamEntry[])
+    .filter((e) => e.stream === stream)
+    .sort((a, b) => b.version - a.version)
+    .at(0)
+  for (const [name, spec] of Object.entries(newest?.fields ?? {})) if (spec.unit) units.set(name, spec.unit)
+  return units
 }

@@ -57,7 +57,7 @@ export const GOVERNANCE_HELP = `
   tresor propose key-revoke --who NAME --key PUBKEY --reason R
   tresor propose policy --file policy.json --reason R
   tresor propose register --register ledger|company|network|streams --file entry.json --reason R
-  tresor propose stream --stream S --schema 1 --field celsius:number [--field note:string?] --reason R
+  tresor propose stream --stream S --schema 1 --field celsius:number:°C [--field note:string?] --reason R
   tresor propose settings --set key=value [--set …] --reason R
   tresor inbox                               what needs you: to sign, ready to commit, your proposals waiting
   tresor proposals [--status open|committed|rejected|withdrawn|failed]

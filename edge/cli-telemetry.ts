@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline'
 import {
   EXIT_PARTLY_REFUSED,
   everKeys,
+  fieldUnits,
   replayTimed,
   TelemetryStore,
   VaultError,
@@ -168,6 +169,7 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
     const windowMs = durationMs(flag(args, 'window') ?? '15m')
     return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
       const meters = await api.call('telemetry.streams', { windowMs })
+      const { state } = await api.call('gov.state', {})
       const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(3))
       const human =
         meters.length === 0
@@ -175,8 +177,10 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
           : meters
               .map((m) => {
                 const w = m.window
+                const units = fieldUnits(state.registers.streams, m.stream)
+                const u = (k: string) => (units.has(k) ? ` ${units.get(k)}` : '')
                 const fields = Object.entries(w.fields)
-                  .map(([k, f]) => `${k} min ${fmt(f.min)} max ${fmt(f.max)} mean ${fmt(f.mean)}`)
+                  .map(([k, f]) => `${k} min ${fmt(f.min)} max ${fmt(f.max)} mean ${fmt(f.mean)}${u(k)}`)
                   .join('; ')
                 return [
                   `${m.stream}: ${m.total} reading(s) held`,

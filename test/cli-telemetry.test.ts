@@ -81,7 +81,7 @@ describe('cli telemetry', () => {
       '--schema',
       '2',
       '--field',
-      'kn:number',
+      'kn:number:kN',
       '--field',
       'tool:string?',
       '--reason',
@@ -97,7 +97,7 @@ describe('cli telemetry', () => {
           id: 'press.force:2',
           stream: 'press.force',
           version: 2,
-          fields: { kn: { type: 'number', required: true }, tool: { type: 'string', required: false } }
+          fields: { kn: { type: 'number', required: true, unit: 'kN' }, tool: { type: 'string', required: false } }
         }
       }
     })

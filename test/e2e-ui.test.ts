@@ -16,7 +16,7 @@ import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 import { ADMIN, startCouch, type Couch } from './support/couch.js'
 import { startDaemon, type Daemon } from './support/daemon.js'
 import { accessibilityProblems, launchBrowser, shot, type Browser } from './support/browser.js'
-import { boilerLines, streamingVaults } from './support/telemetry-vault.js'
+import { BOILER, boilerLines, streamingVaults } from './support/telemetry-vault.js'
 import { fillWithNotes } from './support/big-vault.js'
 import { propose } from '../core/governance/calls.js'
 
@@ -49,7 +49,10 @@ const nav = (page: Page, label: string) =>
 
 describe('the UI in chromium against edge daemons', () => {
   it('ui - member A proposes a flag change, member B approves and commits in another browser, both see it committed (two daemons syncing through CouchDB)', async () => {
-    const t = await streamingVaults()
+    // The schema names units: the telemetry screen prints them beside the values and on the chart's axis.
+    const t = await streamingVaults({
+      streams: [{ ...BOILER, fields: { ...BOILER.fields, celsius: { type: 'number', unit: '°C' } } }]
+    })
     // Some telemetry on A, so its telemetry screen has something to show.
     const store = await TelemetryStore.open(t.alice)
     await store.ingest([...boilerLines(120, 'ui'), '{"broken": '])
@@ -143,6 +146,8 @@ describe('the UI in chromium against edge daemons', () => {
     await nav(pa, 'Telemetry')
     await pa.getByRole('button', { name: 'boiler.temp' }).click()
     await pa.locator('.chart .uplot canvas').first().waitFor()
+    await pa.getByRole('figure', { name: /^celsius over time: .* °C, \d+ readings$/ }).waitFor()
+    await pa.getByRole('cell', { name: /celsius [\d.]+…[\d.]+ °C \(mean [\d.]+ °C\)/ }).waitFor()
     await pa.getByText('not a JSON reading').first().waitFor()
     await shot(pa, 'telemetry')
     await nav(pa, 'Sync')

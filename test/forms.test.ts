@@ -55,8 +55,32 @@ describe('forms', () => {
       }
     })
     expect(() => streamFields(['celsius'])).toThrow(/a field is name:type/)
-    expect(() => streamFields(['a:b:c'])).toThrow(/a field is name:type/)
+    expect(() => streamFields(['a:b:c:d'])).toThrow(/a field is name:type/)
+    expect(() => streamFields(['a:number:'])).toThrow(/a field is name:type/)
     expect(() => streamAction('s', 'two', ['a:number'])).toThrow(/whole number/)
+  })
+
+  it('forms - a field may name its unit (name:type:unit); a unit that is markup or too long is refused by core', () => {
+    const action = streamAction('boiler.temp', '1', ['celsius:number:°C', 'flow:number?:m³/h', 'note:string?'])
+    expect(checkActionShape(action).args).toMatchObject({
+      entry: {
+        fields: {
+          celsius: { type: 'number', required: true, unit: '°C' },
+          flow: { type: 'number', required: false, unit: 'm³/h' },
+          note: { type: 'string', required: false }
+        }
+      }
+    })
+    expect(checkActionShape(action).args).not.toHaveProperty('entry.fields.note.unit')
+    for (const unit of ['<b>', 'a'.repeat(17)])
+      expect(() => checkActionShape(streamAction('s', '1', [`t:number:${unit}`]))).toThrow(/a unit is 1-16/)
+    for (const unit of [' C', 'C\n', 7, ''])
+      expect(() =>
+        checkActionShape({
+          kind: 'register.append',
+          args: { register: 'streams', entry: { stream: 's', version: 1, fields: { t: { type: 'number', unit } } } }
+        })
+      ).toThrow(/a unit is 1-16/)
   })
 
   it('forms - an expiry is minutes, hours or days from now', () => {

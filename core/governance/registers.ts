@@ -43,6 +43,8 @@ export type FieldType = 'number' | 'integer' | 'string' | 'boolean'
 export interface FieldSpec {
   type: FieldType
   required: boolean
+  /** What the values measure in (°C, kPa, m³/h): printed beside them; absent where the schema names none. */
+  unit?: string
 }
 /** A telemetry stream's schema, one entry per version (`id` is `<stream>:<version>`): readings must match it. */
 export interface StreamEntry {
@@ -56,6 +58,8 @@ export type RegisterEntry = LedgerEntry | CompanyEntry | NetworkEntry | StreamEn
 export const STREAM_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/
 const FIELD_RE = /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/
 const FIELD_TYPES: readonly FieldType[] = ['number', 'integer', 'string', 'boolean']
+/** A unit is short text: letters, digits (³ too), currency signs, % ° ‰ / · * ^ . _ - and spaces; no markup. */
+const UNIT_RE = /^[\p{L}\p{N}\p{Sc}%°‰/·*^._ -]{1,16}$/u
 
 const ID_RE = /^[a-z0-9][a-z0-9_.:-]{0,63}$/
 const CURRENCY_RE = /^[A-Z]{3}$/
@@ -123,7 +127,10 @@ function networkEntry(e: Record<string, unknown>): NetworkEntry {
   }
 }
 
-/** `{stream, version, fields: {celsius: 'number', note: 'string?'}}`: a trailing `?` marks an optional field. */
+/**
+ * `{stream, version, fields: {celsius: 'number', note: 'string?'}}`: a trailing `?` marks an optional field; the
+ * object form `{type: 'number', unit: '°C'}` (or `required: false`) names the unit too.
+ */
 function streamEntry(e: Record<string, unknown>): StreamEntry {
   if (typeof e.stream !== 'string' || !STREAM_RE.test(e.stream))
     throw BAD_ARGUMENT('stream must be a name like boiler.temp (lower case, digits, . _ -)')
@@ -139,11 +146,15 @@ function streamEntry(e: Record<string, unknown>): StreamEntry {
     if (!FIELD_RE.test(name)) throw BAD_ARGUMENT(`field ${name.slice(0, 40)}: a name like celsius or flow_rate`)
     const spec = own(given, name)
     const text = typeof spec === 'string' ? spec : (spec as FieldSpec)?.type
-    const required = typeof spec === 'string' ? !spec.endsWith('?') : (spec as FieldSpec)?.required !== false
+    const required =
+      !String(text).endsWith('?') && (typeof spec === 'string' || (spec as FieldSpec)?.required !== false)
     const type = String(text).replace(/\?$/, '') as FieldType
     if (!FIELD_TYPES.includes(type))
       throw BAD_ARGUMENT(`field ${name}: type is one of ${FIELD_TYPES.join(', ')} (optional with a trailing ?)`)
-    fields[name] = { type, required }
+    const unit = typeof spec === 'object' && spec !== null ? (spec as { unit?: unknown }).unit : undefined
+    if (unit !== undefined && (typeof unit !== 'string' || !UNIT_RE.test(unit) || unit.trim() !== unit))
+      throw BAD_ARGUMENT(`field ${name}: a unit is 1-16 characters like °C, kPa or m³/h`)
+    fields[name] = unit === undefined ? { type, required } : { type, required, unit }
   }
   return { id: `${e.stream}:${e.version as number}`, stream: e.stream, version: e.version as number, fields }
 }

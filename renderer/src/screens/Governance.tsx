@@ -661,7 +661,7 @@ export function SettingProposal() {
 /** A telemetry stream schema version (the streams register). */
 export function StreamProposal() {
   const { submit, job, disabled, why } = useProposer('propose-stream')
-  const [f, setF] = useState({ stream: '', version: '1', fields: 'celsius:number', reason: '' })
+  const [f, setF] = useState({ stream: '', version: '1', fields: 'celsius:number:°C', reason: '' })
   return (
     <form
       className="form"
@@ -693,8 +693,8 @@ export function StreamProposal() {
         />
       </label>
       <label>
-        Fields (name:type, comma-separated; types number, integer, string, boolean; a trailing ? makes one optional){' '}
-        <input required value={f.fields} onChange={(e) => setF({ ...f, fields: e.target.value })} />
+        Fields (name:type or name:type:unit, comma-separated; types number, integer, string, boolean; a trailing ? makes
+        one optional) <input required value={f.fields} onChange={(e) => setF({ ...f, fields: e.target.value })} />
       </label>
       <ReasonAndSign
         reason={f.reason}

@@ -1,14 +1,34 @@
 /** Telemetry: budget and backlog, per-stream metering with a chart of recent values, receipts, quarantine. */
 import { own } from '../records.js'
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { useShallow } from 'zustand/react/shallow'
-import type { Reading } from '../../../core/index.js'
+import type { FieldStats, Reading } from '../../../core/index.js'
+import { fieldUnits } from '../../../core/review.js'
 import { useAppStore } from '../store.js'
 import { selectJob } from '../selectors.js'
 import { Empty, JobLine, Panel, Time } from '../ui.js'
 import { StreamProposal } from './Governance.js'
+
+/** Each field's unit as the newest schema version of `stream` names it (none: the schema gives no unit). */
+function useUnits(stream: string | null): Map<string, string> {
+  const entries = useAppStore((s) => s.gov?.registers.streams)
+  return useMemo(() => (stream ? fieldUnits(entries ?? [], stream) : new Map<string, string>()), [entries, stream])
+}
+const withUnit = (text: string, unit: string | undefined) => (unit ? `${text} ${unit}` : text)
+
+/** A stream's numeric fields over the window: range and mean, in their units. */
+function FieldRanges({ stream, fields }: { stream: string; fields: { [name: string]: FieldStats } }) {
+  const units = useUnits(stream)
+  const text = Object.entries(fields)
+    .map(([k, f]) => {
+      const u = units.get(k)
+      return `${k} ${num(f.min)}…${withUnit(num(f.max), u)} (mean ${withUnit(num(f.mean), u)})`
+    })
+    .join('; ')
+  return <>{text || '—'}</>
+}
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`
 const num = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2))
@@ -21,7 +41,17 @@ const RANGE_MS: Record<Range, number> = { '15m': 15 * 60_000, '1h': 3_600_000, a
  * device's zone, the value axis, and the reading under the cursor in the legend. uPlot sizes its elements through
  * the CSSOM, which the strict CSP allows (it forbids inline style attributes and <style> elements, not that).
  */
-function Chart({ readings, field, range }: { readings: Reading[]; field: string; range: Range }) {
+function Chart({
+  readings,
+  field,
+  unit,
+  range
+}: {
+  readings: Reading[]
+  field: string
+  unit: string | undefined
+  range: Range
+}) {
   const box = useRef<HTMLDivElement>(null)
   const since = range === 'all' ? -Infinity : Date.now() - RANGE_MS[range]
   const pts = readings
@@ -41,25 +71,34 @@ function Chart({ readings, field, range }: { readings: Reading[]; field: string;
         width: Math.max(280, Math.min(el.clientWidth || 600, 900)),
         height: 180,
         scales: { x: { time: true } },
-        series: [{ label: 'time' }, { label: field, stroke: 'rgb(29, 95, 180)', width: 1.5, points: { show: false } }],
-        axes: [axis, { ...axis, label: field }]
+        series: [
+          { label: 'time' },
+          {
+            label: unit ? `${field} (${unit})` : field,
+            stroke: 'rgb(29, 95, 180)',
+            width: 1.5,
+            points: { show: false },
+            value: (_u: uPlot, v: number | null) => (v === null ? '—' : withUnit(num(v), unit))
+          }
+        ],
+        axes: [axis, { ...axis, label: unit ? `${field} (${unit})` : field }]
       },
       [pts.map((p) => p[0] / 1000), pts.map((p) => p[1])],
       el
     )
     return () => plot.destroy()
     // the chart is rebuilt when the points change (their count and ends identify them)
-  }, [key, field])
+  }, [key, field, unit])
   if (pts.length < 2) return <p className="muted">Not enough {field} values to chart in this range.</p>
   const ys = pts.map((p) => p[1])
   return (
     <figure
       className="chart"
-      aria-label={`${field} over time: ${num(Math.min(...ys))} to ${num(Math.max(...ys))}, ${pts.length} readings`}
+      aria-label={`${field} over time: ${num(Math.min(...ys))} to ${withUnit(num(Math.max(...ys)), unit)}, ${pts.length} readings`}
     >
       <div ref={box} />
       <figcaption className="muted">
-        {field}: {num(Math.min(...ys))} … {num(Math.max(...ys))}, {pts.length} readings from{' '}
+        {field}: {num(Math.min(...ys))} … {withUnit(num(Math.max(...ys)), unit)}, {pts.length} readings from{' '}
         <Time iso={new Date(pts[0]![0]).toISOString()} /> to{' '}
         <Time iso={new Date(pts[pts.length - 1]![0]).toISOString()} />
       </figcaption>
@@ -81,6 +120,7 @@ export function Telemetry() {
   const job = useAppStore(selectJob('telemetry'))
   const [open, setOpen] = useState<string | null>(null)
   const [range, setRange] = useState<Range>('1h')
+  const openUnits = useUnits(open)
   useEffect(() => {
     void loadTelemetry()
   }, [loadTelemetry])
@@ -162,9 +202,7 @@ export function Telemetry() {
                   </span>
                 </td>
                 <td>
-                  {Object.entries(m.window.fields)
-                    .map(([k, f]) => `${k} ${num(f.min)}…${num(f.max)} (mean ${num(f.mean)})`)
-                    .join('; ') || '—'}
+                  <FieldRanges stream={m.stream} fields={m.window.fields} />
                 </td>
                 <td>{m.window.lastTs ? <Time iso={m.window.lastTs} /> : '—'}</td>
               </tr>
@@ -189,7 +227,7 @@ export function Telemetry() {
               {Object.keys(last.values)
                 .filter((f) => typeof own(last.values, f) === 'number')
                 .map((f) => (
-                  <Chart key={f} readings={list!} field={f} range={range} />
+                  <Chart key={f} readings={list!} field={f} unit={openUnits.get(f)} range={range} />
                 ))}
             </section>
           ) : (
