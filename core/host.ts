@@ -18,7 +18,7 @@ import {
   type OnboardStatus,
   type Registry
 } from './api.js'
-import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultConfig } from './vault.js'
+import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultChange, type VaultConfig } from './vault.js'
 import { TelemetryStore } from './telemetry/store.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
@@ -37,8 +37,19 @@ export interface VaultHost<X extends object = Record<never, never>> {
   vault(): Vault | null
   /** Its telemetry store, where the host keeps one (`telemetry`). */
   telemetry(): TelemetryStore | null
+  /**
+   * Be told of what changed, for views that follow the host instead of polling it (the edge's event stream, the
+   * desktop's IPC push): the vault's own changes, a vault opened or closed, and what the host's parts publish.
+   */
+  subscribe(listener: (event: HostEvent) => void): () => void
+  /** Tell the subscribers (sync's follower says its state changed; telemetry that readings arrived). */
+  publish(event: HostEvent): void
   close(): Promise<void>
 }
+
+/** What a host's subscribers hear: which part of what it serves changed (they fetch what they show again). */
+export type HostEvent =
+  { topic: 'vault'; change: VaultChange } | { topic: 'opened' | 'closed' } | { topic: 'sync' | 'telemetry' | 'devices' }
 
 export type JoinFromCouch = (args: {
   dir: string
@@ -79,6 +90,41 @@ export interface HostOptions<X extends object = Record<never, never>> {
   extensions?: readonly Domain<X>[]
   /** Called before the vault (and its telemetry store) closes: stop what uses them. */
   beforeClose?: (vault: Vault) => Promise<void>
+}
+
+/** A host event as views are told of it: its topic, and for the vault the kind of change. */
+export interface ViewEvent {
+  topic: HostEvent['topic']
+  kind?: VaultChange['kind']
+}
+
+/**
+ * Follow a host for a view: events within `windowMs` of the first reach `deliver` together, one of each topic and
+ * kind (an append burst is one refresh, not hundreds). Used by the edge's event stream and the desktop's IPC push.
+ * Returns the stop.
+ */
+export function followHost(
+  subscribe: VaultHost['subscribe'],
+  deliver: (events: ViewEvent[]) => void,
+  windowMs = 50
+): () => void {
+  const pending = new Map<string, ViewEvent>()
+  let timer: ReturnType<typeof setTimeout> | null = null
+  const flush = () => {
+    timer = null
+    const events = [...pending.values()]
+    pending.clear()
+    if (events.length > 0) deliver(events)
+  }
+  const unsubscribe = subscribe((e) => {
+    const v: ViewEvent = e.topic === 'vault' ? { topic: 'vault', kind: e.change.kind } : { topic: e.topic }
+    pending.set(`${v.topic}:${v.kind ?? ''}`, v)
+    timer ??= setTimeout(flush, windowMs)
+  })
+  return () => {
+    unsubscribe()
+    if (timer) clearTimeout(timer)
+  }
 }
 
 type AnyHandler = (args: unknown) => Promise<unknown>
@@ -129,18 +175,33 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
   let opening: Promise<void> = Promise.resolve()
 
   let store: TelemetryStore | null = null
+  const listeners = new Set<(event: HostEvent) => void>()
+  const publish = (event: HostEvent) => {
+    for (const l of listeners) {
+      try {
+        l(event)
+      } catch {
+        // a subscriber's failure is its own
+      }
+    }
+  }
+  let unwatch = () => {}
 
   const adopt = async (v: Vault) => {
     vault = v
+    unwatch = v.onChange((change) => publish({ topic: 'vault', change }))
     if (opts.unlock && !v.unlocked) await v.unlock(opts.unlock.passphrase).catch(opts.unlock.onError)
     // Opened after the unlock, so readings the WAL holds from before a stop are sealed at once.
     if (opts.telemetry) store = await TelemetryStore.open(v)
     const providers = opts.providers ? await opts.providers(v, store) : {}
     handlers = createHandlers(v, { ...providers, telemetry: store ?? providers.telemetry }, opts.extensions)
     openError = null
+    publish({ topic: 'opened' })
   }
   /** Stop what uses the vault, close its telemetry store, then the vault. */
   const closeVault = async (v: Vault) => {
+    unwatch()
+    publish({ topic: 'closed' })
     await opts.beforeClose?.(v)
     const s = store
     store = null
@@ -338,6 +399,11 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     registry,
     vault: () => vault,
     telemetry: () => store,
+    subscribe: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    publish,
     close: async () => {
       await opening.catch(() => undefined) // a failed open has already been reported (openError); closing goes on
       if (!vault) return

@@ -86,6 +86,13 @@ export interface VaultConfig {
 
 export type { Health } from './vault-views.js'
 
+/** What changed in a vault (Vault.onChange): what a live host pushes to its views and its sync. */
+export type VaultChange =
+  | { kind: 'append'; author: string; seq: number; id: string; type: string }
+  | { kind: 'ingest'; admitted: number; forks: number }
+  | { kind: 'check'; mode: 'full' | 'incremental'; ok: boolean }
+  | { kind: 'health' }
+
 export interface OpenOptions {
   dir: string
   /** Force a full check instead of an incremental start. */
@@ -174,6 +181,7 @@ export class Vault implements Appender {
   private catchUp: number | null = null
   /** Opened somewhere other than where this folder last lived (a copy, or a move): core/device-home.ts. */
   private movedFrom: Moved | null = null
+  private readonly listeners = new Set<(change: VaultChange) => void>()
 
   private constructor(dir: string, config: VaultConfig, store: LogStore) {
     this.dir = dir
@@ -181,7 +189,28 @@ export class Vault implements Appender {
     this.store = store
     store.db.onDamage((err) => {
       this.healthState = { state: 'read-only', reason: err.message, report: this.healthState.report, damaged: true }
+      this.changed({ kind: 'health' })
     })
+  }
+
+  /**
+   * Be told of each change to what this vault holds or how it stands: an append of this device's (durable), events
+   * taken in, a check or a fault that changed its health. Listeners run synchronously after the change; what they
+   * throw is theirs (it never reaches the append or the ingest). Returns the unsubscribe.
+   */
+  onChange(listener: (change: VaultChange) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private changed(change: VaultChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change)
+      } catch {
+        // a listener's failure is its own: the vault's work is done
+      }
+    }
   }
 
   /** Create a new vault: device key, genesis event, config. The device key's passphrase unlocks it. */
@@ -538,6 +567,7 @@ export class Vault implements Appender {
       }
       await this.applyReport(report, point)
       if (report.ok) await this.keepGenesis()
+      this.changed({ kind: 'check', mode: report.mode, ok: report.ok })
       return report
     })
   }
@@ -671,8 +701,16 @@ export class Vault implements Appender {
         reason: `an append could not be written to disk: ${failure.message}; nothing acknowledged is lost — once the disk takes writes again, a full check (tresor verify --full, or Run full check) lifts READ-ONLY`,
         report: this.healthState.report
       }
+      this.changed({ kind: 'health' })
       throw failure
     }
+    this.changed({
+      kind: 'append',
+      author: this.device,
+      seq: decoded.event.seq,
+      id: decoded.id,
+      type: decoded.event.type
+    })
     return decoded
   }
 
@@ -768,6 +806,8 @@ export class Vault implements Appender {
         this.catchUp = null
         await removeFile(join(this.dir, CATCH_UP_FILE))
       }
+      const admitted = plan.admit.length
+      if (admitted > 0 || plan.forks.length > 0) this.changed({ kind: 'ingest', admitted, forks: plan.forks.length })
       return plan.verdicts
     })
   }

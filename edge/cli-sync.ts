@@ -3,6 +3,7 @@
  * the quarantine, and the daemon that keeps sync running with backoff.
  */
 import { CouchSync, type SyncStatus } from '../sync/couch-sync.js'
+import { CouchFollower } from '../sync/couch-follow.js'
 import { syncDomain, telemetryRound } from '../sync/methods.js'
 import { loadCredentials, saveCredentials } from '../sync/credentials.js'
 import { loadSyncState } from '../sync/sync-state.js'
@@ -42,6 +43,7 @@ export const SYNC_FLAGS = {
   user: 'value',
   admin: 'bool',
   interval: 'value',
+  rounds: 'bool',
   git: 'value',
   port: 'value',
   mqtt: 'value',
@@ -55,7 +57,10 @@ export const SYNC_HELP = `
   tresor sync couch --dir D [--url DB_URL --user U] [--admin]   one round with CouchDB (password: TRESOR_COUCH_PASSWORD or a prompt; kept encrypted)
   tresor sync status --dir D                   what the last rounds recorded (no network)
   tresor quarantine --dir D                    inputs the gate refused, with reasons
-  tresor daemon --dir D [--interval 10]        keep syncing events and forwarding telemetry; backs off while the server is unreachable
+  tresor daemon --dir D [--interval 10] [--rounds]
+                                               keep syncing: follow the server's changes and push appends as they
+                                               happen, forward telemetry every --interval s; --rounds syncs in rounds
+                                               every --interval s instead; backs off while the server is unreachable
   tresor sync git --dir D [--url REPO_URL]     mirror to a Git repository (token: TRESOR_GIT_TOKEN or a prompt; kept encrypted)
   tresor join --git REPO_URL --dir D           set up this device from a Git mirror, verifying everything
   tresor recover --dir D [--bundle F] [--couch] [--mirror]
@@ -64,8 +69,9 @@ export const SYNC_HELP = `
                                                CouchDB server / Git mirror it syncs with hold pass the gate again
   tresor serve --dir D [--port 8787] [--sync] [--mqtt mqtt://host:1883 --mqtt-topic 'plant/#']
                                                the edge daemon: the app and API on loopback behind a token, telemetry
-                                               intake (POST /ingest with the ingest token, MQTT), and with --sync the
-                                               daemon's sync rounds and telemetry forwarding`
+                                               intake (POST /ingest with the ingest token, MQTT), and with --sync
+                                               continuous sync and telemetry forwarding as tresor daemon does
+                                               (--rounds, --interval too)`
 
 const INGEST_TOKEN_FILE = 'ingest-token'
 
@@ -333,9 +339,17 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
             promise: Promise.race([stopping.promise, closing]),
             stopped: () => closed || stopping.stopped()
           }
-          loop = syncLoop(vault, args, out, store, until, (sync) => {
-            live = sync
-          })
+          loop = syncLoop(
+            vault,
+            args,
+            out,
+            store,
+            until,
+            (sync) => {
+              live = sync
+            },
+            () => host.publish({ topic: 'sync' })
+          )
             .catch((err: Error) => out.print(`sync stopped: ${err.message}`, { error: err.message }))
             .finally(() => {
               live = null
@@ -357,13 +371,14 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       throw IN_USE(opened.error.message)
     }
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
-    const { server, url } = await startHttpHost({
+    const { server, url, endStreams } = await startHttpHost({
       handlers: host.handlers,
       registry: host.registry,
       token,
       staticDir,
       port,
-      ingest: { store: () => host.telemetry(), token: ingestToken }
+      ingest: { store: () => host.telemetry(), token: ingestToken },
+      events: host.subscribe
     })
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)
@@ -381,6 +396,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     } finally {
       // Stop taking requests; browsers keep connections open, so those are cut after a short grace.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      endStreams()
       server.closeIdleConnections()
       setTimeout(() => server.closeAllConnections(), 2000).unref()
       await closed
@@ -479,14 +495,19 @@ function describeForward(round: ForwardRound, pull: PullRound | null): string {
   ].join('\n')
 }
 
-/** The daemon's rounds: events with CouchDB, then telemetry forwarding; backoff up to 60 s while offline. */
+/**
+ * The daemon's sync: by default it follows the server (sync/couch-follow.ts: changes feed in, appends out as they
+ * happen) and forwards telemetry every --interval seconds; with --rounds it runs rounds every --interval seconds
+ * instead, for hosts that cannot hold a connection. Both back off while the server is unreachable.
+ */
 async function syncLoop(
   vault: Vault,
   args: ParsedArgs,
   out: Out,
   store: TelemetryStore,
   stopping: { promise: Promise<void>; stopped: () => boolean },
-  onOpen?: (sync: CouchSync) => void
+  onOpen?: (sync: CouchSync) => void,
+  onSyncChange?: () => void
 ): Promise<void> {
   const interval = Number(flag(args, 'interval') ?? 10)
   if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw usage('--interval is 1-3600 seconds')
@@ -501,36 +522,48 @@ async function syncLoop(
       error: (err as Error)?.message ?? String(err)
     })
   })
+  const follower = args.flags.has('rounds')
+    ? null
+    : CouchFollower.follow(vault, sync, {
+        onChange: onSyncChange,
+        onReport: (line) => out.print(`${new Date().toISOString()} sync ${line}`, { live: line })
+      })
+  const telemetry = async () => {
+    if (store.head.seq === 0 && !args.flags.has('pull')) return
+    // Telemetry has its own database: its failure (e.g. not created yet) is reported, and the event sync goes on.
+    await telemetryRound(store, { ...conn, admin: args.flags.has('admin') }, args.flags.has('pull')).then(
+      (t) => out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t }),
+      (err: Error) =>
+        out.print(`${new Date().toISOString()} telemetry not forwarded: ${err.message}`, {
+          telemetryError: err.message
+        })
+    )
+  }
   let backoff = 1
   try {
     while (!stopping.stopped()) {
       let delay = interval
-      try {
-        const round = await sync.syncOnce()
-        out.print(
-          `${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`,
-          { round }
-        )
-        if (store.head.seq > 0 || args.flags.has('pull')) {
-          // Telemetry has its own database: its failure (e.g. not created yet) is reported, and the event sync goes on.
-          await telemetryRound(store, { ...conn, admin: args.flags.has('admin') }, args.flags.has('pull')).then(
-            (t) => out.print(`${new Date().toISOString()} ${describeForward(t.round, t.pull)}`, { telemetry: t }),
-            (err: Error) =>
-              out.print(`${new Date().toISOString()} telemetry not forwarded: ${err.message}`, {
-                telemetryError: err.message
-              })
+      if (follower) await telemetry()
+      else
+        try {
+          const round = await sync.syncOnce()
+          out.print(
+            `${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`,
+            { round }
           )
+          onSyncChange?.()
+          await telemetry()
+          backoff = 1
+        } catch (err) {
+          if (err instanceof VaultError && err.code === 'READ_ONLY') throw err
+          delay = Math.min(backoff, 60)
+          backoff *= 2
+          out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, {
+            error: (err as Error).message,
+            retryIn: delay
+          })
+          onSyncChange?.()
         }
-        backoff = 1
-      } catch (err) {
-        if (err instanceof VaultError && err.code === 'READ_ONLY') throw err
-        delay = Math.min(backoff, 60)
-        backoff *= 2
-        out.print(`${new Date().toISOString()} offline: ${(err as Error).message}; retrying in ${delay}s`, {
-          error: (err as Error).message,
-          retryIn: delay
-        })
-      }
       // The timer keeps the process alive between rounds; a stop signal cuts the wait short.
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
@@ -542,6 +575,7 @@ async function syncLoop(
       clearTimeout(timer)
     }
   } finally {
+    await follower?.stop()
     await sync.close()
   }
 }

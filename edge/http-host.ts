@@ -5,6 +5,10 @@
  * another origin are refused. Answers use the IPC envelope:
  * `{ ok: true, value }` or `{ ok: false, error: { type, code, message } }`.
  *
+ * `GET /events` (same token, same origin rule) is a Server-Sent Events stream of what changed: one `data:` line per
+ * burst (core's followHost), naming the topics (vault, sync, devices, …); a comment line keeps it open.
+ * Views fetch what they show again when told, instead of polling.
+ *
  * Telemetry producers post NDJSON to `POST /ingest[?stream=S]` with their own
  * ingest token (it opens nothing else). The answer carries a receipt per line
  * and is sent only once every admitted reading is on disk. When the disk
@@ -16,6 +20,7 @@ import {
   CONTENT_SECURITY_POLICY,
   CORE_REGISTRY,
   dispatch,
+  followHost,
   OVERSIZED,
   own,
   toWireError,
@@ -23,7 +28,8 @@ import {
   UNKNOWN_METHOD,
   VaultError,
   type Registry,
-  type TelemetryStore
+  type TelemetryStore,
+  type VaultHost
 } from '../core/index.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
@@ -113,6 +119,10 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
  */
 export const INGEST_MEMORY_BUDGET = 16 * 1024 * 1024
 
+const EVENTS_HEARTBEAT_MS = 15_000
+/** Streams open at once (each browser tab holds one): beyond it, 503. */
+const MAX_EVENT_STREAMS = 64
+
 export interface HttpHostOptions {
   handlers: object
   /** The methods served and their metadata (default: core's; a host with extensions passes its own). */
@@ -125,6 +135,8 @@ export interface HttpHostOptions {
   ingestMemory?: number
   /** Telemetry intake: the store (null while there is no vault yet) and the producers' token. */
   ingest?: { store: TelemetryStore | (() => TelemetryStore | null); token: string }
+  /** What `GET /events` streams: the host's subscribe (core/host.ts). */
+  events?: VaultHost['subscribe']
 }
 
 const INGEST_STATUS: Partial<Record<string, number>> = {
@@ -138,7 +150,9 @@ const INGEST_STATUS: Partial<Record<string, number>> = {
 }
 
 /** Start the host; resolves with the server and the URL it listens on. */
-export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Server; url: string }> {
+export async function startHttpHost(
+  opts: HttpHostOptions
+): Promise<{ server: Server; url: string; endStreams: () => void }> {
   const host = opts.host ?? '127.0.0.1'
   let origin = ''
   const intake = { used: 0, max: opts.ingestMemory ?? INGEST_MEMORY_BUDGET }
@@ -146,9 +160,11 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
   const server = createServer((req, res) => {
     void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
   })
+  const streams = new Set<ServerResponse>()
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin)
     if (url.pathname === '/ingest') return ingest(req, res, url)
+    if (url.pathname === '/events') return events(req, res)
     if (url.pathname.startsWith('/api/')) {
       // Never log the body: vault.unlock carries the passphrase.
       if (req.method !== 'POST')
@@ -208,6 +224,35 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
     if (!body) return send(res, 404, { ok: false })
     res.writeHead(200, { 'Content-Type': own(TYPES, extname(path)) ?? 'application/octet-stream', ...SECURITY_HEADERS })
     res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  function events(req: IncomingMessage, res: ServerResponse): void {
+    const refuse = (status: number, code: string, message: string) =>
+      send(res, status, { ok: false, error: { type: 'VaultError', code, message } })
+    if (req.method !== 'GET') return refuse(405, 'BAD_ARGUMENT', 'use GET')
+    if (req.headers.origin !== undefined && req.headers.origin !== origin)
+      return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
+    const auth = req.headers.authorization ?? ''
+    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token))
+      return refuse(401, 'UNAUTHORIZED', 'a valid access token is required')
+    if (!opts.events) return refuse(404, 'NOT_FOUND', 'this host streams no events')
+    if (streams.size >= MAX_EVENT_STREAMS) return refuse(503, 'BACKPRESSURE', 'too many event streams are open')
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no'
+    })
+    res.write(': tresor events\n\n')
+    streams.add(res)
+    const unsubscribe = followHost(opts.events, (events) => res.write(`data: ${JSON.stringify({ events })}\n\n`))
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), EVENTS_HEARTBEAT_MS)
+    const end = () => {
+      unsubscribe()
+      clearInterval(heartbeat)
+      streams.delete(res)
+    }
+    res.on('close', end)
+    res.on('error', end)
   }
   async function ingest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
@@ -269,5 +314,8 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<{ server: Se
   })
   const address = server.address() as { port: number }
   origin = `http://${host}:${address.port}`
-  return { server, url: origin }
+  const endStreams = () => {
+    for (const r of streams) r.end()
+  }
+  return { server, url: origin, endStreams }
 }

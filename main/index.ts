@@ -11,7 +11,7 @@ import { unlockFromKeychain, withKeychain } from './desktop-host.js'
 import { createIpcHandler } from './ipc-handlers.js'
 import { openVaultHost, type SyncHostMethods, type VaultHost } from './vault-host.js'
 import { CONTENT_SECURITY_POLICY, isRendererUrl, isSafeExternalUrl, windowOptions } from './window-options.js'
-import { guardStorageFaults } from '../core/index.js'
+import { followHost, guardStorageFaults } from '../core/index.js'
 
 const here = import.meta.dirname
 
@@ -69,6 +69,8 @@ function start(): void {
   void unlockFromKeychain(handlers, keychain)
   const handle = createIpcHandler(handlers, (frameUrl) => isRendererUrl(rendererUrl, frameUrl), host.registry)
   ipcMain.handle('tresor:invoke', (event, method, args) => handle(event, method, args))
+  // What changed is pushed to the window (coalesced), so the renderer refreshes on it instead of polling.
+  followHost(host.subscribe, (events) => win?.webContents.send('tresor:events', events))
   lockDownSession()
   createWindow()
 }

@@ -44,6 +44,22 @@ export interface SyncStatus {
   lastRollback: { at: string; message: string } | null
   denied: { id: string; reason: string }[]
   design: string | null
+  /** While a follower holds the connection (serve --sync, the app): what it is doing; null when syncing by rounds. */
+  live?: LiveStatus | null
+}
+
+/** What a follower is doing (sync/couch-follow.ts). */
+export interface LiveStatus {
+  /** starting: the first round; following: on the changes feed; retrying: the server is unreachable. */
+  phase: 'starting' | 'following' | 'retrying' | 'stopped'
+  since: string
+  /** When the next attempt is due while retrying. */
+  retryAt: string | null
+  error: string | null
+  /** Events taken in and sent since the follower started. */
+  admitted: number
+  pushed: number
+  lastChange: string | null
 }
 
 export const STAGING_DB = 'staging.db'
@@ -63,7 +79,7 @@ export interface SyncRound {
   design: string
 }
 
-interface GateCounts {
+export interface GateCounts {
   admitted: number
   duplicates: number
   quarantined: number
@@ -95,6 +111,7 @@ export class CouchSync {
   private readonly ingestDb: Db
   private state: SyncState
   private online = false
+  private liveStatus: LiveStatus | null = null
   /** Rounds on one instance run one after another (the daemon's loop and a round asked for through the API). */
   private rounds: Promise<unknown> = Promise.resolve()
 
@@ -126,9 +143,124 @@ export class CouchSync {
 
   /** One round: check for rollback, pull into staging, gate, push, retry refused pushes, record. */
   async syncOnce(): Promise<SyncRound> {
-    const run = this.rounds.then(() => this.recordedRound())
-    this.rounds = run.catch(() => undefined) // the caller gets the error; the next round still runs
+    return this.exclusive(() => this.recordedRound())
+  }
+
+  /** Rounds, drains and checks run one after another on one instance (they share staging and the marks). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.rounds.then(fn)
+    this.rounds = run.catch(() => undefined) // the caller gets the error; the next one still runs
     return run
+  }
+
+  /** Where continuous replication writes (sync/couch-follow.ts): the server's documents, not yet judged. */
+  get stagingDb(): Db {
+    return this.staging
+  }
+
+  get remoteDb(): Db {
+    return this.remote
+  }
+
+  /**
+   * Judge what staging holds that no gate run judged yet (what continuous replication wrote since), then the waiting
+   * documents again if anything was admitted. Crash-safe: the gate's mark moves only past what was judged.
+   */
+  async drainStaging(checker: EventChecker): Promise<GateCounts> {
+    return this.exclusive(async () => {
+      const counts: GateCounts = { admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
+      const waiting = new Set(this.state.waiting)
+      for (;;) {
+        const res = await this.staging.changes({ since: this.state.gateSeq, limit: 500, include_docs: true })
+        if (res.results.length === 0) break
+        const docs = res.results.flatMap((c) => (c.doc && isEventLike(c.doc._id) ? [c.doc] : []))
+        if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
+        this.state.gateSeq = res.last_seq
+      }
+      if (counts.admitted > 0 && waiting.size > 0) {
+        const res = await this.staging.allDocs({ keys: [...waiting], include_docs: true })
+        const docs = res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+        if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
+      }
+      this.state.waiting = [...waiting]
+      counts.waiting = waiting.size
+      this.markOnline()
+      await saveSyncState(this.vault.dir, this.state)
+      return counts
+    })
+  }
+
+  /**
+   * Push what this device holds beyond what the server is known to hold (its high-water marks): this device's appends
+   * as they happen, and events it learnt elsewhere. Events the server served itself (in staging, same id) are not
+   * sent back. At most `limit` documents per call (`more` says there is more).
+   */
+  async pushNew(limit = 2000): Promise<{ pushed: number; denied: Denied[]; more: boolean }> {
+    await this.vault.flush()
+    const slots: { author: string; seq: number }[] = []
+    let more = false
+    for (const [author, head] of Object.entries(this.vault.heads())) {
+      const from = (this.state.highWater[author]?.seq ?? 0) + 1
+      for (let seq = from; seq <= head.length; seq++) {
+        if (slots.length >= limit) {
+          more = true
+          break
+        }
+        slots.push({ author, seq })
+      }
+    }
+    if (slots.length === 0) return { pushed: 0, denied: [], more: false }
+    const ids = slots.map((x) => eventDocId(x.author, x.seq))
+    const [ours, staged] = await Promise.all([
+      this.vault.store.idsAt(slots),
+      this.staging.allDocs({ keys: ids, include_docs: true })
+    ])
+    const send = ids.filter((_, i) => (staged.rows[i]?.doc as { id?: string } | undefined)?.id !== ours[i])
+    const denied: Denied[] = []
+    const docs = send.length > 0 ? await this.vault.store.docsForPeer(send) : []
+    if (docs.length > 0) {
+      const results = await this.remote.bulkDocs(docs, { new_edits: false })
+      for (const r of results) if (r.error) denied.push({ id: r.id, reason: String(r.reason ?? r.error) })
+    }
+    // The server now holds each feed up to its first refusal.
+    const refused = new Map<string, number>()
+    for (const d of denied) {
+      const slot = parseEventDocId(d.id)
+      if (slot) refused.set(slot.author, Math.min(refused.get(slot.author) ?? Infinity, slot.seq))
+    }
+    slots.forEach((x, i) => {
+      const mark = this.state.highWater[x.author]?.seq ?? 0
+      if (x.seq === mark + 1 && x.seq < (refused.get(x.author) ?? Infinity) && ours[i])
+        this.state.highWater[x.author] = { seq: x.seq, id: ours[i]! }
+    })
+    this.state.denied = denied
+    this.markOnline()
+    return { pushed: docs.length - denied.length, denied, more }
+  }
+
+  /** The rollback check of a round, on its own (cheap: one read of each feed's marked event). */
+  async rolledBack(): Promise<string | null> {
+    return this.exclusive(async () => (await this.checkHighWater())?.message ?? null)
+  }
+
+  /** Save what a follower learnt (marks, denials) without a round. */
+  async saveState(): Promise<void> {
+    await this.exclusive(() => saveSyncState(this.vault.dir, this.state))
+  }
+
+  /** A follower's view of the connection, for status. */
+  setLive(live: LiveStatus | null): void {
+    this.liveStatus = live
+    if (live && live.phase === 'retrying') {
+      this.online = false
+      this.state.lastError = live.error
+    }
+  }
+
+  private markOnline(): void {
+    this.online = true
+    this.state.lastSuccess = new Date().toISOString()
+    this.state.lastError = null
   }
 
   private async recordedRound(): Promise<SyncRound> {
@@ -360,8 +492,16 @@ export class CouchSync {
     })
   }
 
+  /**
+   * Quarantined inputs, read through this instance's own handle: a second handle on the same LevelDB in this process
+   * would close the shared store under this one when it closes (PouchDB keeps one per path).
+   */
+  async quarantine(): Promise<QuarantineEntry[]> {
+    return quarantineOf(this.ingestDb)
+  }
+
   async status(): Promise<SyncStatus> {
-    return statusOf(this.vault, this.state, this.online, this.ingestDb)
+    return { ...(await statusOf(this.vault, this.state, this.online, this.ingestDb)), live: this.liveStatus }
   }
 
   async close(): Promise<void> {
@@ -407,9 +547,13 @@ export async function recordedStatus(vault: Vault): Promise<SyncStatus> {
 export async function listQuarantine(vault: Vault): Promise<QuarantineEntry[]> {
   const ingestDb = openDb(join(vault.dir, INGEST_DB))
   try {
-    const res = await ingestDb.allDocs({ startkey: 'q!', endkey: 'q!\uffff', include_docs: true })
-    return res.rows.map((r) => r.doc as unknown as QuarantineEntry).sort((a, b) => (a.at < b.at ? 1 : -1))
+    return await quarantineOf(ingestDb)
   } finally {
     await ingestDb.close()
   }
+}
+
+async function quarantineOf(ingestDb: Db): Promise<QuarantineEntry[]> {
+  const res = await ingestDb.allDocs({ startkey: 'q!', endkey: 'q!\uffff', include_docs: true })
+  return res.rows.map((r) => r.doc as unknown as QuarantineEntry).sort((a, b) => (a.at < b.at ? 1 : -1))
 }

@@ -102,4 +102,46 @@ export async function replicate(
   return { result, denied }
 }
 
+type LiveReplication = {
+  on(event: 'change', cb: (info: { docs?: Doc[] }) => void): LiveReplication
+  on(event: 'paused', cb: (err?: unknown) => void): LiveReplication
+  on(event: 'active', cb: () => void): LiveReplication
+  on(event: 'denied', cb: (err: { id?: string; message?: string; reason?: string }) => void): LiveReplication
+  on(event: 'error' | 'complete', cb: (err?: unknown) => void): LiveReplication
+  cancel(): void
+}
+
+/**
+ * Continuous replication (the source's changes feed, long-polled, with PouchDB's own retry and backoff): `on.change`
+ * after each written batch, `on.state` as it goes idle (caught up), retries after an error, resumes, or ends for
+ * good. Returns the stop.
+ */
+export function replicateLive(
+  source: Db,
+  target: Db,
+  on: {
+    change: () => void
+    state: (state: 'caught-up' | 'active' | 'retrying' | 'ended', error?: string) => void
+    denied: (d: Denied) => void
+  },
+  backOff: (delay: number) => number
+): () => void {
+  const run = (PouchDB as unknown as { replicate: (s: unknown, t: unknown, o: object) => LiveReplication }).replicate(
+    unwrap(source),
+    unwrap(target),
+    { live: true, retry: true, batch_size: 500, batches_limit: 4, heartbeat: 10_000, back_off_function: backOff }
+  )
+  const message = (err: unknown) => (err as { message?: string; reason?: string })?.message ?? String(err)
+  run
+    .on('change', () => on.change())
+    .on('paused', (err) => (err ? on.state('retrying', message(err)) : on.state('caught-up')))
+    .on('active', () => on.state('active'))
+    .on('denied', (err) =>
+      on.denied({ id: String(err?.id ?? ''), reason: String(err?.reason ?? err?.message ?? 'denied') })
+    )
+    .on('error', (err) => on.state('ended', message(err)))
+    .on('complete', () => on.state('ended'))
+  return () => run.cancel()
+}
+
 export { openDb }

@@ -88,10 +88,17 @@ describe('the UI in chromium against edge daemons', () => {
     const pb = await open(db)
     await nav(pb, 'Inbox')
     const item = pb.getByTestId('inbox-list').getByRole('button', { name: 'switch finance_enabled on' })
-    await item.waitFor({ timeout: 30_000 }) // A's daemon pushes, B's pulls, B's UI polls
+    await item.waitFor({ timeout: 30_000 }) // A's daemon pushes, B's follows the server, B's page is told
     await shot(pb, 'inbox')
     await item.click()
     await shot(pb, 'proposal-detail')
+    // A's page asks for governance state only when its daemon says something changed: no timer polls it.
+    const govCalls: number[] = []
+    pa.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/gov.')) govCalls.push(Date.now())
+    })
+    await new Promise((r) => setTimeout(r, 4000))
+    expect(govCalls).toEqual([])
     await pb.getByRole('button', { name: 'Approve…' }).click()
     await pb
       .getByTestId('confirm')
@@ -99,6 +106,9 @@ describe('the UI in chromium against edge daemons', () => {
       .waitFor()
     await pb.getByRole('button', { name: 'Sign the approval' }).click()
     await pb.getByText('nothing: ready to commit').waitFor()
+    // B's approval reaches A's open page without a reload: the push channel told it to fetch again.
+    await pa.getByText('nothing: ready to commit').waitFor({ timeout: 15_000 })
+    expect(govCalls.length).toBeGreaterThan(0)
     await pb.getByRole('button', { name: 'Commit…' }).click()
     await pb.getByRole('button', { name: 'Sign the commit' }).click()
     await expect.poll(() => pb.getByTestId('proposal-status').textContent(), { timeout: 15_000 }).toBe('committed')

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { createHandlers } from '../core/api.js'
 import type { Vault } from '../core/vault.js'
+import type { HostEvent } from '../core/host.js'
 import { startHttpHost } from '../edge/http-host.js'
 import { cleanupDirs, makeVault, tempDir } from './helpers.js'
 
@@ -85,5 +86,49 @@ describe('edge http host', () => {
     expect(asset.headers.get('content-type')).toMatch(/javascript/)
     for (const path of ['/../vault.json', '/%2e%2e/vault.json', '/..%2fvault.json'])
       expect((await fetch(`${base}${path}`)).status).toBe(404)
+  })
+})
+
+describe('edge http host: the event stream', () => {
+  it('http - GET /events streams what changed (coalesced bursts) to a caller with the token, from this origin only', async () => {
+    const events = (listener: (e: HostEvent) => void) =>
+      vault.onChange((change) => listener({ topic: 'vault', change }))
+    const staticDir = await tempDir()
+    const {
+      server: s,
+      url,
+      endStreams
+    } = await startHttpHost({ handlers: createHandlers(vault), token: TOKEN, staticDir, events })
+    try {
+      expect((await fetch(`${url}/events`)).status).toBe(401)
+      expect((await fetch(`${url}/events`, { headers: { Authorization: `Bearer ${'b'.repeat(64)}` } })).status).toBe(
+        401
+      )
+      const auth = { Authorization: `Bearer ${TOKEN}` }
+      expect((await fetch(`${url}/events`, { headers: { ...auth, Origin: 'http://evil.example' } })).status).toBe(403)
+      expect((await fetch(`${url}/events`, { method: 'POST', headers: auth })).status).toBe(405)
+      const res = await fetch(`${url}/events`, { headers: auth })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      const reader = res.body!.getReader()
+      const utf8 = new TextDecoder()
+      let text = ''
+      const read = async (until: RegExp) => {
+        while (!until.test(text)) text += utf8.decode((await reader.read()).value)
+      }
+      await read(/: tresor events\n\n/)
+      // a burst of appends is one message naming the change, not one per append
+      await Promise.all(Array.from({ length: 20 }, (_, i) => vault.append('audit.note', { text: `burst ${i}` })))
+      await read(/data: .*\n\n/)
+      await new Promise((r) => setTimeout(r, 200))
+      const messages = text.split('\n\n').filter((m) => m.startsWith('data: '))
+      expect(messages.length).toBeLessThanOrEqual(3)
+      expect(JSON.parse(messages[0]!.slice(6))).toEqual({ events: [{ topic: 'vault', kind: 'append' }] })
+      // the host's shutdown ends the stream (the reader sees its end)
+      endStreams()
+      while (!(await reader.read()).done);
+    } finally {
+      await new Promise((r) => s.close(r))
+    }
   })
 })

@@ -7,7 +7,8 @@ import { streamAction } from '../core/forms.js'
 import type { RegisterEntry } from '../core/governance/registers.js'
 
 const entryOf = (fields: string[], version = 1) =>
-  (checkActionShape(streamAction('boiler.temp', String(version), fields)).args as { entry: RegisterEntry }).entry
+  (checkActionShape(streamAction('boiler.temp', String(version), fields)).args as unknown as { entry: RegisterEntry })
+    .entry
 
 describe('review', () => {
   it('review - a stream schema change says each field with its unit, before and after', () => {

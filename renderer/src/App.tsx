@@ -8,6 +8,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react'
 import { reviewAction } from '../../core/review.js'
 import { useShallow } from 'zustand/react/shallow'
 import { useAppStore, type Screen } from './store.js'
+import { follow } from './api-client.js'
 import { selectInboxCount, selectJob, selectReadOnly, selectScreen, selectStatus, selectUnlocked } from './selectors.js'
 import { ErrorNote, JobLine, Key } from './ui.js'
 import { Onboarding } from './screens/Onboarding.js'
@@ -28,6 +29,7 @@ const NAV: { screen: Screen; label: string }[] = [
   { screen: 'sync', label: 'Sync & bundles' }
 ]
 
+/** How often the app polls while the push channel is down (never while it is up). */
 const POLL_MS = 2000
 
 function LockControl() {
@@ -208,13 +210,15 @@ function Current() {
 export function App() {
   const status = useAppStore(selectStatus)
   const readOnly = useAppStore(selectReadOnly)
-  const { onboard, statusError, loadOnboard, loadStatus, loadGov } = useAppStore(
+  const { onboard, statusError, loadOnboard, loadStatus, loadGov, refreshOn, setPush } = useAppStore(
     useShallow((s) => ({
       onboard: s.onboard,
       statusError: s.statusError,
       loadOnboard: s.loadOnboard,
       loadStatus: s.loadStatus,
-      loadGov: s.loadGov
+      loadGov: s.loadGov,
+      refreshOn: s.refreshOn,
+      setPush: s.setPush
     }))
   )
   const govJob = useAppStore(selectJob('gov'))
@@ -229,9 +233,27 @@ export function App() {
       void loadGov()
     }
     tick()
-    const timer = setInterval(tick, POLL_MS)
-    return () => clearInterval(timer)
-  }, [hasVault, loadStatus, loadGov])
+    // The host pushes what changed and the store fetches that again; only while the push channel is down does the
+    // app poll (and it fetches everything once it is back).
+    let timer: ReturnType<typeof setInterval> | null = null
+    const stop = follow(
+      (events) => void refreshOn(events),
+      (state) => {
+        setPush(state)
+        if (state === 'live') {
+          if (timer) {
+            clearInterval(timer)
+            timer = null
+            tick()
+          }
+        } else timer ??= setInterval(tick, POLL_MS)
+      }
+    )
+    return () => {
+      stop()
+      if (timer) clearInterval(timer)
+    }
+  }, [hasVault, loadStatus, loadGov, refreshOn, setPush])
 
   return (
     <>

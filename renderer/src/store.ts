@@ -22,8 +22,8 @@ import type {
   TelemetryStatus,
   VerifyReport
 } from '../../core/index.js'
-import { ApiError, send, type Send } from './api-client.js'
-import type { VaultErrorCode } from '../../core/index.js'
+import { ApiError, send, type FollowState, type Send } from './api-client.js'
+import type { VaultErrorCode, ViewEvent } from '../../core/index.js'
 import type { AppArgsOf, AppResultOf, SyncStatus } from '../../main/contract.js'
 
 export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
@@ -132,7 +132,15 @@ export interface SyncSlice {
   imported: AppResultOf<'bundle.import'> | null
 }
 
-export type AppState = SessionSlice & LogSlice & GovSlice & TelemetrySlice & SyncSlice
+/** The host's pushed changes: what they refresh, and whether the push channel is up. */
+export interface LiveSlice {
+  push: FollowState | null
+  setPush(state: FollowState): void
+  /** Fetch again what the changes touch (only that: the store stays a view of core). */
+  refreshOn(events: ViewEvent[]): Promise<void>
+}
+
+export type AppState = SessionSlice & LogSlice & GovSlice & TelemetrySlice & SyncSlice & LiveSlice
 type Slice<T> = StateCreator<AppState, [], [], T>
 
 /** How many log entries one request brings. */
@@ -383,6 +391,23 @@ const syncSlice =
     }
   })
 
+const liveSlice: Slice<LiveSlice> = (set, get) => ({
+  push: null,
+  setPush: (push) => set({ push }),
+  refreshOn: async (events) => {
+    const s = get()
+    const topics = new Set(events.map((e) => e.topic))
+    const work: Promise<unknown>[] = []
+    if (topics.has('vault') || topics.has('opened') || topics.has('closed')) {
+      work.push(s.loadStatus(), s.loadGov())
+      if (s.screen === 'log') work.push(s.loadLogPage(0))
+      if (s.screen === 'registers') work.push(s.loadLedger())
+    }
+    if (topics.has('sync') && s.screen === 'sync') work.push(s.loadSync())
+    await Promise.all(work)
+  }
+})
+
 /** Assemble the store over a client (the real one by default; tests may pass their own). */
 export function createAppStore(client: Send = send) {
   return create<AppState>()((...a) => ({
@@ -390,7 +415,8 @@ export function createAppStore(client: Send = send) {
     ...logSlice(client)(...a),
     ...govSlice(client)(...a),
     ...telemetrySlice(client)(...a),
-    ...syncSlice(client)(...a)
+    ...syncSlice(client)(...a),
+    ...liveSlice(...a)
   }))
 }
 

@@ -22,4 +22,8 @@ app.use(
 const server = app.listen(Number(portArg ?? 0), '127.0.0.1', () => {
   process.stdout.write(`listening ${server.address().port}\n`)
 })
-process.on('SIGTERM', () => server.close(() => process.exit(0)))
+// Followers hold long-poll requests open: a stop cuts them, as a real server's shutdown does.
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0))
+  server.closeAllConnections()
+})
