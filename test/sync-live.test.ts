@@ -15,6 +15,8 @@ import { ADMIN, startCouch, WRITER, type Couch } from './support/couch.js'
 import { startDaemon, type Daemon } from './support/daemon.js'
 import { threeMembers } from './support/members.js'
 import { cleanupDirs, PASS, tempDir } from './helpers.js'
+import { saveCredentials } from '../sync/credentials.js'
+import { openVaultHost } from '../main/vault-host.js'
 
 const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 let couch: Couch
@@ -136,6 +138,43 @@ describe('continuous sync', () => {
     await until('the offline note flows', async () => (await notesBy(da, keys.carol)).includes('signed offline'))
     await until('and reaches bob', async () => (await notesBy(db, keys.carol)).includes('signed offline'))
   }, 180_000)
+
+  it('live - the desktop host follows once unlocked: the passphrase opens the stored credentials, an event signed elsewhere arrives and its subscribers hear of it', async () => {
+    const t = await threeMembers()
+    const url = await freshDb('live-desktop')
+    const { alice, bob } = t
+    const round = async (v: typeof alice, admin = false) => {
+      const s = await CouchSync.open(v, { url, credentials: admin ? ADMIN : WRITER, admin })
+      try {
+        return await s.syncOnce()
+      } finally {
+        await s.close()
+      }
+    }
+    await round(alice, true)
+    await saveCredentials(bob.dir, url, WRITER, PASS)
+    await round(bob)
+    await bob.close()
+    const host = openVaultHost(bob.dir)
+    const heard: string[] = []
+    host.subscribe((e) => heard.push(e.topic === 'vault' ? `vault:${e.change.kind}` : e.topic))
+    try {
+      await host.handlers['vault.unlock']({ passphrase: PASS })
+      await until(
+        'the desktop follows',
+        async () => (await host.handlers['sync.status']({})).live?.phase === 'following'
+      )
+      await alice.append('audit.note', { text: 'from the other laptop' })
+      await round(alice)
+      const vault = host.vault()!
+      await until('it arrives', async () => vault.heads()[alice.device]?.length === alice.heads()[alice.device]!.length)
+      expect(heard).toContain('vault:ingest')
+      expect(heard).toContain('sync')
+    } finally {
+      await host.close()
+      for (const v of [alice, t.bob2, t.carol]) await v.close()
+    }
+  }, 120_000)
 
   it('live - the server rolled back under a follower is caught by its check and signed as an incident; nothing of it is applied', async () => {
     const t = await threeMembers()
