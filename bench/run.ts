@@ -7,7 +7,7 @@
  * time the normal start of a 1,000,000-event vault),
  * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
  * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance,
- * --only-governance.
+ * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N, default 20).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -24,6 +24,7 @@ import { benchGit } from './git.js'
 import { benchTelemetry } from './telemetry.js'
 import { fillWithNotes, signedNotes } from '../test/support/big-vault.js'
 import { benchGovernance } from './governance.js'
+import { benchLive } from './live.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => {
@@ -312,11 +313,19 @@ function printTable(): void {
 
 try {
   // Telemetry first: its memory row should not carry the other rows' heap.
-  const only = argv.includes('--only-telemetry') || argv.includes('--only-governance')
-  if (!argv.includes('--no-telemetry') && !argv.includes('--only-governance'))
+  const only = argv.includes('--only-telemetry') || argv.includes('--only-governance') || argv.includes('--only-live')
+  const part = (name: string) => !argv.includes(`--no-${name}`) && (!only || argv.includes(`--only-${name}`))
+  if (part('telemetry'))
     rows.push(...(await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log)))
-  if (!argv.includes('--no-governance') && !argv.includes('--only-telemetry'))
-    rows.push(...(await benchGovernance(opt('governance', 100_000), tmp, PASS, log)))
+  if (part('governance')) rows.push(...(await benchGovernance(opt('governance', 100_000), tmp, PASS, log)))
+  if (part('live'))
+    rows.push(
+      ...(await benchLive(
+        { samples: opt('live-samples', 20), roundSamples: 6, bigEvents: EVENTS, idleSeconds: 60 },
+        tmp,
+        log
+      ))
+    )
   if (!only) {
     await benchAppend()
     const dir = await benchVerify()

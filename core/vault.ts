@@ -58,6 +58,7 @@ import { acquireOwner } from './owner.js'
 import { checkHome, confirmHome, type Moved } from './device-home.js'
 import type { Json } from './canonical.js'
 import type { Appender, Health } from './vault-views.js'
+import { DEVICE_STATUS } from './devices.js'
 
 export const VAULT_FILE = 'vault.json'
 export const KEY_FILE = 'device.key'
@@ -92,6 +93,7 @@ export type VaultChange =
   | { kind: 'ingest'; admitted: number; forks: number }
   | { kind: 'check'; mode: 'full' | 'incremental'; ok: boolean }
   | { kind: 'health' }
+  | { kind: 'key'; unlocked: boolean }
 
 export interface OpenOptions {
   dir: string
@@ -444,6 +446,27 @@ export class Vault implements Appender {
     if (this.healthState.state === 'read-only')
       throw READ_ONLY(`vault is READ-ONLY (${this.healthState.reason ?? 'its check failed'}): ${what} refused`)
   }
+  /**
+   * Whether this device may sign its own status (core/devices.ts) now: yes while READ-ONLY too — that its check failed
+   * is what the other devices most need to hear — unless what is in doubt is its own feed (its key forked, a failed
+   * check names it, or the database itself is damaged).
+   */
+  private assertStatusWritable(): void {
+    const h = this.healthState
+    if (h.state !== 'read-only') return
+    const ownFeed =
+      h.damaged === true ||
+      (h.report?.forks ?? []).some((f) => f.author === this.device) ||
+      (h.report?.issues ?? []).some((i) => i.docId.includes(this.device)) ||
+      h.report === null
+    if (ownFeed) this.assertWritable('signing a status over a feed in doubt')
+  }
+
+  /** Sign this device's status of itself (core/devices.ts); allowed while READ-ONLY unless its own feed is in doubt. */
+  appendStatus(payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
+    return this.appendChecked(DEVICE_STATUS, payload, now, false, true)
+  }
+
   /** After a recovery: the length this device's own feed must reach again before it signs (null: none). */
   get awaitingCatchUp(): number | null {
     return this.catchUp
@@ -471,6 +494,7 @@ export class Vault implements Appender {
     const key = await openKeyFile(await readKeyFile(join(this.dir, KEY_FILE)), passphrase)
     if (key.publicKey !== this.device) throw BAD_ARGUMENT("the key file in this folder is not this vault's device key")
     this.key = key
+    this.changed({ kind: 'key', unlocked: true })
   }
 
   /**
@@ -486,6 +510,7 @@ export class Vault implements Appender {
   lock(): void {
     this.key?.keyPair.secretKey.fill(0)
     this.key = null
+    this.changed({ kind: 'key', unlocked: false })
   }
 
   /** Replay the append journal into PouchDB (acknowledged appends a crash left unindexed). */
@@ -636,6 +661,7 @@ export class Vault implements Appender {
   async append(type: string, payload: Record<string, Json>, now?: Date): Promise<DecodedEvent> {
     if (isGovernanceType(type))
       throw BAD_ARGUMENT(`${type} events are made by propose, approve, reject, withdraw and commit`)
+    if (type === DEVICE_STATUS) throw BAD_ARGUMENT(`${type} events are signed by the host's status reporter`)
     return this.appendChecked(type, payload, now)
   }
 
@@ -651,10 +677,12 @@ export class Vault implements Appender {
     type: string,
     payload: Record<string, Json>,
     now?: Date,
-    governance = false
+    governance = false,
+    status = false
   ): Promise<DecodedEvent> {
     const { decoded, durable } = await this.exclusive(async () => {
-      this.assertWritable(`signing ${type}`)
+      if (status) this.assertStatusWritable()
+      else this.assertWritable(`signing ${type}`)
       if (!this.key) throw LOCKED('unlock the device key to sign')
       if (!this.member) throw NOT_A_MEMBER('this device key is not an active key of an active member')
       const mine = this.feeds.get(this.device) ?? { length: 0, head: '' }

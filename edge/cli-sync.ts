@@ -2,7 +2,7 @@
  * Sync commands of the `tresor` CLI: one-shot CouchDB sync, recorded status,
  * the quarantine, and the daemon that keeps sync running with backoff.
  */
-import { CouchSync, type SyncStatus } from '../sync/couch-sync.js'
+import { CouchSync, syncStanding, type SyncStatus } from '../sync/couch-sync.js'
 import { CouchFollower } from '../sync/couch-follow.js'
 import { syncDomain, telemetryRound } from '../sync/methods.js'
 import { loadCredentials, saveCredentials } from '../sync/credentials.js'
@@ -17,6 +17,8 @@ import {
   readJsonFileIfExists,
   recount,
   TelemetryStore,
+  StatusReporter,
+  TRESOR_VERSION,
   Vault,
   VaultError,
   type RecoveryReport
@@ -522,10 +524,20 @@ async function syncLoop(
       error: (err as Error)?.message ?? String(err)
     })
   })
+  // Every device sees every device: while it syncs, this one signs its status (heads, health, check, sync).
+  const reporter = new StatusReporter(vault, {
+    software: TRESOR_VERSION,
+    sync: async () => syncStanding(await sync.status()),
+    onError: (err) => out.print(`device status not signed: ${err.message}`, { statusError: err.message })
+  })
+  const syncChanged = () => {
+    reporter.request('sync')
+    onSyncChange?.()
+  }
   const follower = args.flags.has('rounds')
     ? null
     : CouchFollower.follow(vault, sync, {
-        onChange: onSyncChange,
+        onChange: syncChanged,
         onReport: (line) => out.print(`${new Date().toISOString()} sync ${line}`, { live: line })
       })
   const telemetry = async () => {
@@ -551,7 +563,7 @@ async function syncLoop(
             `${new Date().toISOString()} synced: +${round.admitted} in, ${round.pushed} out, ${round.quarantined} quarantined${round.rollback ? ', ROLLBACK reported' : ''}${round.denied.length ? `, ${round.denied.length} refused` : ''}`,
             { round }
           )
-          onSyncChange?.()
+          syncChanged()
           await telemetry()
           backoff = 1
         } catch (err) {
@@ -562,7 +574,7 @@ async function syncLoop(
             error: (err as Error).message,
             retryIn: delay
           })
-          onSyncChange?.()
+          syncChanged()
         }
       // The timer keeps the process alive between rounds; a stop signal cuts the wait short.
       let timer: NodeJS.Timeout | undefined
@@ -575,6 +587,7 @@ async function syncLoop(
       clearTimeout(timer)
     }
   } finally {
+    await reporter.stop()
     await follower?.stop()
     await sync.close()
   }

@@ -21,7 +21,8 @@ import {
   type MemberSpec,
   type VaultStatus,
   type VerifyReport,
-  reviewAction
+  reviewAction,
+  type DeviceRow
 } from '../core/index.js'
 import { createWriteStream } from 'node:fs'
 import { readFile, mkdir, stat } from 'node:fs/promises'
@@ -69,6 +70,8 @@ const HELP = `tresor — local-first governance vault
   tresor verify --file audit.yaml              check an exported audit chain, no vault needed
   tresor log --dir D [--type T] [--author K] [--limit N]
   tresor note --dir D --text TEXT              append a signed audit note
+  tresor devices --dir D                       every member's devices as their signed statuses say: last seen,
+                                               events behind, last check, READ-ONLY, forked or revoked
   tresor export --dir D --format yaml [--out F]
   tresor demo --dir D                          create a demo vault and show its verified status
 ${GOVERNANCE_HELP}
@@ -123,6 +126,34 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.stderr.write = write
   }
+}
+
+/** One device in a line: who, which key, and what its latest signed status says (its own word, shown as such). */
+export function describeDevice(r: DeviceRow, now = Date.now()): string {
+  const s = r.status
+  const facts = [
+    `${r.member.padEnd(12)} ${r.key.slice(0, 12)}…${r.thisDevice ? ' (this device)' : ''}`,
+    r.keyState === 'active' ? null : `key ${r.keyState}`,
+    r.forkedAt !== null ? `FORKED at #${r.forkedAt}: frozen` : null,
+    r.lastSeen ? `seen ${r.lastSeen} (${ago(now - Date.parse(r.lastSeen))})` : 'never reported',
+    r.unreadable ? 'its status does not read as v1' : null,
+    s ? (s.health === 'read-only' ? `READ-ONLY: ${s.why}` : 'ok') : null,
+    s?.check
+      ? `last check ${s.check.mode} ${s.check.ok ? 'passed' : `FAILED (${s.check.issues} issue(s))`} at ${s.check.at}`
+      : null,
+    r.behind !== null ? `${r.behind} event(s) behind this device` : null,
+    s?.sync ? `sync ${s.sync.online ? 'online' : 'offline'}, ${s.sync.pendingUp} to push` : null,
+    s ? `v${s.software}` : null
+  ]
+  return facts.filter((f) => f !== null).join(' · ')
+}
+
+function ago(ms: number): string {
+  const m = Math.round(ms / 60_000)
+  if (m < 1) return 'just now'
+  if (m < 120) return `${m} min ago`
+  const h = Math.round(m / 60)
+  return h < 48 ? `${h} h ago` : `${Math.round(h / 24)} days ago`
 }
 
 /** The known command closest to a mistyped one (at most two edits away), for "did you mean". */
@@ -260,6 +291,14 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
       const after = await api.call('vault.status', {})
       out.print(describeReport(report), report)
       return report.ok && after.health.state === 'ok' ? 0 : 3
+    })
+  },
+
+  async devices(args, out) {
+    return withApi(await vaultApi(args), async (api) => {
+      const rows = await api.call('devices.list', {})
+      out.print(rows.map((r) => describeDevice(r)).join('\n') || 'no devices', rows)
+      return 0
     })
   },
 

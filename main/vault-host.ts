@@ -14,7 +14,10 @@ import { followOnUnlock } from '../sync/follow-on-unlock.js'
 export type { VaultHost, SyncHostMethods }
 
 export function openVaultHost(dir: string): VaultHost<SyncHostMethods> {
-  const follow = followOnUnlock({ onChange: () => host.publish({ topic: 'sync' }) })
+  const follow = followOnUnlock({
+    onChange: () => host.publish({ topic: 'sync' }),
+    onStatusError: (err) => console.error(`tresor: device status not signed: ${err.message}`)
+  })
   const host = openHost({
     dir,
     joiners: JOINERS,

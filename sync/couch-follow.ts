@@ -127,6 +127,8 @@ export class CouchFollower {
 
   private onVaultChange(c: VaultChange): void {
     if (c.kind === 'append' || c.kind === 'ingest') this.push()
+    // A check that lifted READ-ONLY: what replication staged meanwhile is judged now.
+    if (c.kind === 'check' && c.ok) this.drain()
   }
 
   private onPullState(state: 'caught-up' | 'active' | 'retrying' | 'ended', error?: string): void {
@@ -161,7 +163,8 @@ export class CouchFollower {
 
   /** Judge what replication staged; one drain at a time, the next one picks up everything that came meanwhile. */
   private drain(): void {
-    if (this.stopped) return
+    // A READ-ONLY vault takes nothing in: staged documents wait (the gate's mark stays) until a check lifts it.
+    if (this.stopped || this.vault.health.state === 'read-only') return
     if (this.draining) {
       this.drainAgain = true
       return

@@ -48,6 +48,14 @@ export interface SyncStatus {
   live?: LiveStatus | null
 }
 
+/** What a device's signed status says of its sync (core/devices.ts). */
+export const syncStanding = (s: SyncStatus) => ({
+  online: s.online,
+  pendingUp: s.pendingUp,
+  pendingDown: s.pendingDown,
+  lastSuccess: s.lastSuccess
+})
+
 /** What a follower is doing (sync/couch-follow.ts). */
 export interface LiveStatus {
   /** starting: the first round; following: on the changes feed; retrying: the server is unreachable. */
@@ -288,25 +296,32 @@ export class CouchSync {
     const rollback = found?.message ?? null
     const checker = new WorkerChecker()
     try {
-      const { pulled, gate } = await this.pullThroughGate(checker)
+      // A READ-ONLY vault takes nothing in (the gate would refuse it all), but still pushes: its own signed status
+      // is how the other devices learn its check failed. What the server holds stays for a round after the fix.
+      const readOnly = this.vault.health.state === 'read-only'
+      const { pulled, gate } = readOnly
+        ? { pulled: 0, gate: { admitted: 0, duplicates: 0, quarantined: 0, waiting: this.state.waiting.length } }
+        : await this.pullThroughGate(checker)
       // Signed before the push, so the other devices learn of it in this round (the rolled-back server gets it too).
       const book = bookOf(this.state.incidents)
-      const incidents = await reportIncidents(
-        this.vault,
-        book,
-        found
-          ? [
-              makeIncident({
-                witness: 'couchdb',
-                kind: 'rollback',
-                url: this.options.url,
-                detail: found.message,
-                marks: found.lost,
-                seenAt: new Date().toISOString()
-              })
-            ]
-          : []
-      )
+      const incidents = readOnly
+        ? []
+        : await reportIncidents(
+            this.vault,
+            book,
+            found
+              ? [
+                  makeIncident({
+                    witness: 'couchdb',
+                    kind: 'rollback',
+                    url: this.options.url,
+                    detail: found.message,
+                    marks: found.lost,
+                    seenAt: new Date().toISOString()
+                  })
+                ]
+              : []
+          )
       this.state.incidents = book
       const push = await this.pushMissing()
       this.state.denied = push.denied

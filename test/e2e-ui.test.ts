@@ -19,6 +19,7 @@ import { accessibilityProblems, launchBrowser, shot, type Browser } from './supp
 import { BOILER, boilerLines, streamingVaults } from './support/telemetry-vault.js'
 import { fillWithNotes } from './support/big-vault.js'
 import { propose } from '../core/governance/calls.js'
+import { threeMembers } from './support/members.js'
 
 const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 let couch: Couch
@@ -211,6 +212,52 @@ describe('the UI in chromium against edge daemons', () => {
     expect(browser.errors.join('\n')).toBe('')
   }, 180_000)
 
+  it("ui - a device whose check fails is seen as failed on another device's Devices screen, without a reload", async () => {
+    const t = await threeMembers()
+    const { alice, bob } = t
+    await alice.append('audit.note', { text: 'an event bob will hold' })
+    const url = `${couch.root}/devices`
+    await couch.request('PUT', '/devices', undefined, ADMIN)
+    for (const v of t.all) await v.close()
+    for (const dir of [alice.dir, bob.dir]) {
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'sync', 'couch', '--dir', dir, '--url', url, '--user', ADMIN.username, '--admin'],
+        { env: { ...process.env, TRESOR_PASSPHRASE: PASS, TRESOR_COUCH_PASSWORD: ADMIN.password }, encoding: 'utf8' }
+      )
+      expect(r.status, r.stderr).toBe(0)
+    }
+    const da = await serve(alice.dir, ['--sync'])
+    const page = await open(da)
+    await nav(page, 'Devices')
+    const bobRow = page.locator(`tr[data-key="${bob.device}"]`)
+    await bobRow.getByText('never reported').waitFor()
+    await page
+      .locator(`tr[data-key="${alice.device}"]`)
+      .getByText(/this device/)
+      .waitFor()
+    await shot(page, 'devices')
+    // bob's copy of alice's note rots on disk; bob's daemon starts, its check fails, and it says so
+    await withRawDb(bob.dir, async (raw) => {
+      const doc = await raw.get(`ev!${alice.device}!000000000002`)
+      await raw.put({ ...doc, raw: String(doc.raw).replace('an event', 'AN EVENT') })
+    })
+    const dbob = await serve(bob.dir, ['--sync'])
+    await bobRow.getByText(/READ-ONLY/).waitFor({ timeout: 30_000 })
+    await page
+      .getByTestId('devices-alert')
+      .getByText(/bob's device/)
+      .waitFor()
+    expect(await bobRow.getByText(/FAILED/).count()).toBe(1)
+    await shot(page, 'devices-failed')
+    // bob's own page says READ-ONLY too; alice's vault is untouched
+    const pb = await open(dbob)
+    await pb.getByTestId('read-only-banner').waitFor()
+    await pb.close()
+    await page.close()
+    expect(browser.errors.join('\n')).toBe('')
+  }, 120_000)
+
   it('ui - a tampered vault shows the READ-ONLY banner with the reason', async () => {
     const vault = await makeVault({ notes: 3 })
     const { dir, device } = vault
@@ -330,6 +377,7 @@ describe('the UI in chromium against edge daemons', () => {
       'Inbox',
       'Audit log',
       'Members & keys',
+      'Devices',
       'Flags & gates',
       'Registers',
       'Telemetry',

@@ -1,4 +1,4 @@
-/** The audit log: listing, one event, a signed note. */
+/** The audit log: listing, one event, a signed note; and the devices as their signed statuses say (from the log). */
 import type { SignedEvent } from '../envelope.js'
 import type { Json } from '../canonical.js'
 import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
@@ -6,6 +6,7 @@ import { eventDocId } from '../store.js'
 import { LogView, type Badge, type LogReader } from '../log-view.js'
 import { exportYaml, type ExportVault } from '../audit-yaml.js'
 import type { Vault } from '../vault.js'
+import { DEVICE_STATUS, devicesView, type DeviceRow } from '../devices.js'
 import { obj, optInt, optString, reads, signs, type Domain } from './meta.js'
 
 export interface LogEntry {
@@ -39,13 +40,21 @@ export interface LogMethods {
   }) => Promise<{ entries: LogEntry[]; total: number; types: string[]; authors: string[] }>
   'log.get': (args: { author: string; seq: number }) => Promise<LogEntryDetail>
   'log.appendNote': (args: { text: string }) => Promise<{ id: string; seq: number }>
+  /** Every member's devices: key state, fork freeze, what each one's latest signed status says (core/devices.ts). */
+  'devices.list': (args: Record<never, never>) => Promise<DeviceRow[]>
 }
 
 /** The log domain's view of the vault: it reads the log and appends notes. */
-export type LogVault = LogReader & ExportVault & Pick<Vault, 'append' | 'assertWritable'>
+export type LogVault = LogReader & ExportVault & Pick<Vault, 'append' | 'assertWritable' | 'device'>
 
 export const logDomain: Domain<LogMethods, LogVault> = {
-  meta: { 'log.list': reads, 'log.get': reads, 'log.appendNote': signs, 'log.exportYaml': reads },
+  meta: {
+    'log.list': reads,
+    'log.get': reads,
+    'log.appendNote': signs,
+    'log.exportYaml': reads,
+    'devices.list': reads
+  },
   build: ({ vault }) => {
     const logView = new LogView(vault)
     return {
@@ -88,6 +97,19 @@ export const logDomain: Domain<LogMethods, LogVault> = {
           parts.push(chunk)
         })
         return { text: parts.join(''), events }
+      },
+      'devices.list': async () => {
+        await logView.refresh()
+        const latest = new Map<string, { seq: number; ts: string }>()
+        for (const r of logView.select({ type: DEVICE_STATUS }))
+          if ((latest.get(r.author)?.seq ?? 0) < r.seq) latest.set(r.author, { seq: r.seq, ts: r.ts })
+        const authors = [...latest.keys()]
+        const docs = await vault.store.getMany(authors.map((a) => eventDocId(a, latest.get(a)!.seq)))
+        const statuses = new Map<string, { ts: string; seq: number; payload: unknown }>()
+        docs.forEach((doc, i) => {
+          if (doc) statuses.set(authors[i]!, { ...latest.get(authors[i]!)!, payload: JSON.parse(doc.raw).payload })
+        })
+        return devicesView(vault.state, statuses, vault.heads(), vault.device)
       },
       'log.appendNote': async (args) => {
         const text = optString(obj(args).text, 'text', 4096)

@@ -17,12 +17,14 @@ import { Flags, Inbox, Members, ProposalDetail, Registers } from './screens/Gove
 import { AuditLog } from './screens/AuditLog.js'
 import { Telemetry } from './screens/Telemetry.js'
 import { Sync } from './screens/Sync.js'
+import { Devices } from './screens/Devices.js'
 
 const NAV: { screen: Screen; label: string }[] = [
   { screen: 'health', label: 'Health' },
   { screen: 'inbox', label: 'Inbox' },
   { screen: 'log', label: 'Audit log' },
   { screen: 'members', label: 'Members & keys' },
+  { screen: 'devices', label: 'Devices' },
   { screen: 'flags', label: 'Flags & gates' },
   { screen: 'registers', label: 'Registers' },
   { screen: 'telemetry', label: 'Telemetry' },
@@ -196,6 +198,8 @@ function Current() {
       return <AuditLog />
     case 'members':
       return <Members />
+    case 'devices':
+      return <Devices />
     case 'flags':
       return <Flags />
     case 'registers':

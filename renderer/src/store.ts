@@ -26,7 +26,8 @@ import { ApiError, send, type FollowState, type Send } from './api-client.js'
 import type { VaultErrorCode, ViewEvent } from '../../core/index.js'
 import type { AppArgsOf, AppResultOf, SyncStatus } from '../../main/contract.js'
 
-export type Screen = 'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'flags' | 'registers' | 'telemetry' | 'sync'
+export type Screen =
+  'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'devices' | 'flags' | 'registers' | 'telemetry' | 'sync'
 
 export function asApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err
@@ -134,6 +135,9 @@ export interface SyncSlice {
 
 /** The host's pushed changes: what they refresh, and whether the push channel is up. */
 export interface LiveSlice {
+  /** Every member's devices as their signed statuses say (core/devices.ts). */
+  devices: AppResultOf<'devices.list'> | null
+  loadDevices(): Promise<void>
   push: FollowState | null
   setPush(state: FollowState): void
   /** Fetch again what the changes touch (only that: the store stays a view of core). */
@@ -391,22 +395,30 @@ const syncSlice =
     }
   })
 
-const liveSlice: Slice<LiveSlice> = (set, get) => ({
-  push: null,
-  setPush: (push) => set({ push }),
-  refreshOn: async (events) => {
-    const s = get()
-    const topics = new Set(events.map((e) => e.topic))
-    const work: Promise<unknown>[] = []
-    if (topics.has('vault') || topics.has('opened') || topics.has('closed')) {
-      work.push(s.loadStatus(), s.loadGov())
-      if (s.screen === 'log') work.push(s.loadLogPage(0))
-      if (s.screen === 'registers') work.push(s.loadLedger())
+const liveSlice =
+  (client: Send): Slice<LiveSlice> =>
+  (set, get) => ({
+    devices: null,
+    loadDevices: async () => {
+      const devices = await get().run('devices', () => client('devices.list', {}))
+      if (devices) set({ devices })
+    },
+    push: null,
+    setPush: (push) => set({ push }),
+    refreshOn: async (events) => {
+      const s = get()
+      const topics = new Set(events.map((e) => e.topic))
+      const work: Promise<unknown>[] = []
+      if (topics.has('vault') || topics.has('opened') || topics.has('closed')) {
+        work.push(s.loadStatus(), s.loadGov())
+        if (s.screen === 'log') work.push(s.loadLogPage(0))
+        if (s.screen === 'registers') work.push(s.loadLedger())
+      }
+      if (topics.has('sync') && s.screen === 'sync') work.push(s.loadSync())
+      if ((topics.has('vault') || topics.has('devices')) && s.screen === 'devices') work.push(s.loadDevices())
+      await Promise.all(work)
     }
-    if (topics.has('sync') && s.screen === 'sync') work.push(s.loadSync())
-    await Promise.all(work)
-  }
-})
+  })
 
 /** Assemble the store over a client (the real one by default; tests may pass their own). */
 export function createAppStore(client: Send = send) {
@@ -416,7 +428,7 @@ export function createAppStore(client: Send = send) {
     ...govSlice(client)(...a),
     ...telemetrySlice(client)(...a),
     ...syncSlice(client)(...a),
-    ...liveSlice(...a)
+    ...liveSlice(client)(...a)
   }))
 }
 
