@@ -117,6 +117,8 @@ function slotOf(doc: Doc): string | null {
 export class CouchSync {
   private readonly staging: Db
   private readonly ingestDb: Db
+  private readonly stagingHandle: SharedDb
+  private readonly ingestHandle: SharedDb
   private state: SyncState
   private online = false
   private liveStatus: LiveStatus | null = null
@@ -129,8 +131,10 @@ export class CouchSync {
     private readonly options: { url: string; credentials?: Credentials; admin?: boolean },
     state: SyncState
   ) {
-    this.staging = openDb(join(vault.dir, STAGING_DB))
-    this.ingestDb = openDb(join(vault.dir, INGEST_DB))
+    this.stagingHandle = shareDb(join(vault.dir, STAGING_DB))
+    this.ingestHandle = shareDb(join(vault.dir, INGEST_DB))
+    this.staging = this.stagingHandle.db
+    this.ingestDb = this.ingestHandle.db
     this.state = state
   }
 
@@ -507,22 +511,55 @@ export class CouchSync {
     })
   }
 
-  /**
-   * Quarantined inputs, read through this instance's own handle: a second handle on the same LevelDB in this process
-   * would close the shared store under this one when it closes (PouchDB keeps one per path).
-   */
-  async quarantine(): Promise<QuarantineEntry[]> {
-    return quarantineOf(this.ingestDb)
-  }
-
   async status(): Promise<SyncStatus> {
     return { ...(await statusOf(this.vault, this.state, this.online, this.ingestDb)), live: this.liveStatus }
   }
 
   async close(): Promise<void> {
-    await this.staging.close()
-    await this.ingestDb.close()
+    await this.stagingHandle.release()
+    await this.ingestHandle.release()
     await this.remote.close()
+  }
+}
+
+interface SharedDb {
+  db: Db
+  release(): Promise<void>
+}
+const openDbs = new Map<string, { db: Db; users: number }>()
+
+/**
+ * One handle per database folder in this process, shared and counted: PouchDB keeps one LevelDB store per path, so a
+ * second handle's close would close it under the first (a status read beside a running sync stopped that sync's
+ * next write, with no error, for good). The store closes when its last user releases it.
+ */
+function shareDb(path: string): SharedDb {
+  let entry = openDbs.get(path)
+  if (!entry) {
+    entry = { db: openDb(path), users: 0 }
+    openDbs.set(path, entry)
+  }
+  entry.users++
+  const held = entry
+  let released = false
+  return {
+    db: held.db,
+    release: async () => {
+      if (released) return
+      released = true
+      if (--held.users > 0) return
+      openDbs.delete(path)
+      await held.db.close()
+    }
+  }
+}
+
+async function withIngestDb<T>(vault: Vault, fn: (db: Db) => Promise<T>): Promise<T> {
+  const h = shareDb(join(vault.dir, INGEST_DB))
+  try {
+    return await fn(h.db)
+  } finally {
+    await h.release()
   }
 }
 
@@ -550,22 +587,12 @@ async function statusOf(vault: Vault, state: SyncState | null, online: boolean, 
 
 /** Sync status from what the device recorded, without contacting the server. */
 export async function recordedStatus(vault: Vault): Promise<SyncStatus> {
-  const ingestDb = openDb(join(vault.dir, INGEST_DB))
-  try {
-    return await statusOf(vault, await loadSyncState(vault.dir), false, ingestDb)
-  } finally {
-    await ingestDb.close()
-  }
+  return withIngestDb(vault, async (db) => statusOf(vault, await loadSyncState(vault.dir), false, db))
 }
 
 /** Quarantined inputs with their reasons, newest first. */
 export async function listQuarantine(vault: Vault): Promise<QuarantineEntry[]> {
-  const ingestDb = openDb(join(vault.dir, INGEST_DB))
-  try {
-    return await quarantineOf(ingestDb)
-  } finally {
-    await ingestDb.close()
-  }
+  return withIngestDb(vault, quarantineOf)
 }
 
 async function quarantineOf(ingestDb: Db): Promise<QuarantineEntry[]> {

@@ -142,7 +142,7 @@ export function syncDomain(opts: SyncHostOptions = {}): Domain<SyncHostMethods> 
         const live = opts.live?.()
         return live ? live.status() : recordedStatus(vault)
       },
-      'sync.quarantine': async () => opts.live?.()?.quarantine() ?? listQuarantine(vault),
+      'sync.quarantine': async () => listQuarantine(vault),
       'sync.couch': async (args) => {
         const conn = couchArgs(args)
         return serial(async () => {

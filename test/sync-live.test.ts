@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CouchSync } from '../sync/couch-sync.js'
+import { CouchSync, listQuarantine, recordedStatus } from '../sync/couch-sync.js'
 import { CouchFollower } from '../sync/couch-follow.js'
 import { createHandlers } from '../core/api.js'
 import { stateHash } from '../core/governance/state.js'
@@ -47,7 +47,10 @@ async function api<T = Record<string, unknown>>(d: Daemon, method: string, args:
   const res = await fetch(`${d.url}/api/${method}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${d.token}` },
-    body: JSON.stringify(args)
+    body: JSON.stringify(args),
+    signal: AbortSignal.timeout(15_000)
+  }).catch((err: Error) => {
+    throw new Error(`${method} on ${d.url}: ${err.message}\n${d.output().slice(-2500)}`)
   })
   const body = (await res.json()) as { ok: boolean; value: T; error?: { message: string } }
   if (!body.ok) throw new Error(`${method}: ${body.error?.message}`)
@@ -58,7 +61,11 @@ async function api<T = Record<string, unknown>>(d: Daemon, method: string, args:
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
-    if (await probe().catch(() => false)) return
+    try {
+      if (await probe()) return
+    } catch (err) {
+      if (/TimeoutError|aborted/.test(String(err))) throw err
+    }
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`timed out waiting: ${what}`)
@@ -175,6 +182,24 @@ describe('continuous sync', () => {
       for (const v of [alice, t.bob2, t.carol]) await v.close()
     }
   }, 120_000)
+
+  it('live - reading the sync status and the quarantine beside a running sync does not close its databases under it', async () => {
+    const t = await threeMembers()
+    const url = await freshDb('live-shared')
+    try {
+      const sync = await CouchSync.open(t.alice, { url, credentials: ADMIN, admin: true })
+      // what a status call made before the follower was known did: open and close the same databases again
+      await recordedStatus(t.alice)
+      await listQuarantine(t.alice)
+      await t.alice.append('audit.note', { text: 'after the reads' })
+      const round = await sync.syncOnce()
+      expect(round.pushed).toBeGreaterThan(0)
+      expect((await sync.status()).pendingUp).toBe(0)
+      await sync.close()
+    } finally {
+      for (const v of t.all) await v.close()
+    }
+  })
 
   it('live - the server rolled back under a follower is caught by its check and signed as an incident; nothing of it is applied', async () => {
     const t = await threeMembers()
