@@ -162,8 +162,15 @@ async function propagation(
   return out
 }
 
-/** CPU and requests per minute of daemon `d` over `seconds` with nothing happening. */
+/**
+ * CPU and requests per minute of daemon `d` over `seconds` with nothing happening: measured once its catching up is
+ * over (no request to the server for 5 s).
+ */
 async function idle(d: Daemon, proxy: { count: () => number }, seconds: number) {
+  for (let last = -1, quietSince = Date.now(); Date.now() - quietSince < 5000;) {
+    await new Promise((r) => setTimeout(r, 250))
+    if (proxy.count() !== last) [last, quietSince] = [proxy.count(), Date.now()]
+  }
   const [c0, r0] = [cpuSeconds(d.pid), proxy.count()]
   await new Promise((r) => setTimeout(r, seconds * 1000))
   const [c1, r1] = [cpuSeconds(d.pid), proxy.count()]

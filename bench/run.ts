@@ -7,7 +7,8 @@
  * time the normal start of a 1,000,000-event vault),
  * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
  * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance,
- * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N, default 20).
+ * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N (20),
+ * --round-samples N (6), --live-idle SECONDS (60)).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -321,7 +322,12 @@ try {
   if (part('live'))
     rows.push(
       ...(await benchLive(
-        { samples: opt('live-samples', 20), roundSamples: 6, bigEvents: EVENTS, idleSeconds: 60 },
+        {
+          samples: opt('live-samples', 20),
+          roundSamples: opt('round-samples', 6),
+          bigEvents: EVENTS,
+          idleSeconds: opt('live-idle', 60)
+        },
         tmp,
         log
       ))

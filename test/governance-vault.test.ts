@@ -233,6 +233,41 @@ describe('governance across devices', () => {
   })
 })
 
+describe('concurrent commits', () => {
+  afterAll(cleanupDirs)
+
+  it('gov - two members commit conflicting proposals on two devices at once: every device applies them in one order, the same one wins, and the other says it was superseded by it', async () => {
+    const t = await threeMembers()
+    const { alice, bob, carol } = t
+    try {
+      const setting = (n: number): Action => ({ kind: 'vault.settings', args: { settings: { telemetryBatchMax: n } } })
+      const on = await propose(alice, setting(500), 'smaller batches')
+      const off = await propose(bob, setting(800), 'a bit smaller')
+      await syncAll([alice, bob, carol])
+      await approve(carol, on.id)
+      await approve(carol, off.id)
+      await syncAll([alice, bob, carol])
+      // offline from each other, each commits their own
+      await commit(alice, on.id)
+      await commit(bob, off.id)
+      await syncAll([alice, bob, carol])
+      const hashes = new Set([alice, bob, carol].map((v) => stateHash(v.state)))
+      expect(hashes.size).toBe(1)
+      const [p1, p2] = [alice.state.proposals[on.id]!, alice.state.proposals[off.id]!]
+      expect([p1.status, p2.status]).toEqual(['committed', 'committed'])
+      const loser = p1.supersededBy ? p1 : p2
+      const winner = loser === p1 ? p2 : p1
+      expect(loser.supersededBy).toBe(winner.id)
+      expect(winner.supersededBy).toBeUndefined()
+      const won = (winner.action.args.settings as { telemetryBatchMax: number }).telemetryBatchMax
+      expect(alice.state.settings.telemetryBatchMax).toBe(won)
+      for (const v of [bob, carol]) expect(v.state.proposals[loser.id]!.supersededBy).toBe(winner.id)
+    } finally {
+      for (const v of t.all) await v.close()
+    }
+  })
+})
+
 describe('bundles', () => {
   afterAll(cleanupDirs)
 

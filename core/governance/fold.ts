@@ -174,6 +174,8 @@ export class GovFold {
   private stamp: number[] = []
   private stampGen = 0
   private journal: (() => void)[] | null = null
+  /** The last committed proposal (in fold order) that set each flag (`flag:NAME`) or setting (`setting:NAME`). */
+  private readonly lastSetter = new Map<string, string>()
   private readonly outcomes = new Map<string, Outcome>()
 
   private constructor(
@@ -894,9 +896,36 @@ export class GovFold {
       checkRegisters(this.state, action)
       this.journalRegisters(action)
       applyRegisters(this.state, action)
+      this.noteSetter(ps, action)
     } catch (err) {
       this.set(ps, 'status', 'failed')
       this.set(ps, 'failure', (err as Error).message)
+    }
+  }
+
+  /**
+   * Concurrent commits that set the same flag or setting both apply, in the one order every device computes: the
+   * later one's value stands. The earlier one is marked superseded by it, so every device can say which won.
+   */
+  private noteSetter(ps: ProposalState, action: Action): void {
+    const args = action.args as Record<string, Json>
+    const keys =
+      action.kind === 'flag.set'
+        ? [`flag:${String(args.flag)}`]
+        : action.kind === 'vault.settings' && typeof args.settings === 'object' && args.settings !== null
+          ? Object.keys(args.settings).map((k) => `setting:${k}`)
+          : []
+    for (const key of keys) {
+      const prev = this.lastSetter.get(key)
+      if (prev !== undefined && prev !== ps.id) {
+        const earlier = own(this.state.proposals, prev)
+        if (earlier && earlier.supersededBy === undefined) this.set(earlier, 'supersededBy', ps.id)
+      }
+      this.lastSetter.set(key, ps.id)
+      this.journal?.push(() => {
+        if (prev === undefined) this.lastSetter.delete(key)
+        else this.lastSetter.set(key, prev)
+      })
     }
   }
 

@@ -57,6 +57,11 @@ export interface ProposalState {
    * Rejections or withdrawals made concurrently with the commit that closed it: a commit that had not seen them stands.
    */
   overridden: string[]
+  /**
+   * A later commit (in the order every device computes) set the same flag or setting: its value stands, this one's was
+   * replaced. Absent when nothing superseded it.
+   */
+  supersededBy?: string
 }
 
 /** An event that is a governance violation: a verification failure. */

@@ -166,7 +166,9 @@ export function ProposalDetail() {
   const me = useAppStore(selectMe)
   const unlocked = useAppStore(selectUnlocked)
   const readOnly = useAppStore(selectReadOnly)
-  const { decide, go } = useAppStore(useShallow((s) => ({ decide: s.decide, go: s.go })))
+  const { decide, go, openProposal } = useAppStore(
+    useShallow((s) => ({ decide: s.decide, go: s.go, openProposal: s.openProposal }))
+  )
   const job = useAppStore(selectJob('decide'))
   const [reason, setReason] = useState('')
   const [confirming, setConfirming] = useState<Step | null>(null)
@@ -202,6 +204,28 @@ export function ProposalDetail() {
           {p.status}
           {p.expired ? ' (expired)' : ''}
         </dd>
+        {p.status === 'failed' && (
+          <>
+            <dt>Outcome</dt>
+            <dd className="bad" data-testid="proposal-outcome">
+              Committed, but it could not take effect: {p.failure}. Every device applies commits in one order (what each
+              cites first, then by event id), so every device says the same.
+            </dd>
+          </>
+        )}
+        {p.supersededBy && (
+          <>
+            <dt>Outcome</dt>
+            <dd data-testid="proposal-outcome">
+              Its change was replaced by{' '}
+              <button type="button" className="link" onClick={() => openProposal(p.supersededBy!)}>
+                a later commit
+              </button>{' '}
+              of the same {p.action.kind === 'flag.set' ? 'flag' : 'setting'}: every device orders commits the same way
+              (what each cites first, then by event id), and the later one&apos;s value stands.
+            </dd>
+          </>
+        )}
         <dt>Reason</dt>
         <dd>{p.reason}</dd>
         <dt>Proposed by</dt>
