@@ -35,7 +35,7 @@ export function Sync() {
       {!sync || !sync.url ? (
         <Empty title="No CouchDB configured on this device.">
           Run <code>tresor sync couch --url … --user …</code> once; the edge daemon (<code>tresor serve --sync</code>)
-          then syncs every few seconds. The Git mirror: <code>tresor sync git</code>.
+          then follows it: changes arrive as they are made. The Git mirror: <code>tresor sync git</code>.
         </Empty>
       ) : (
         <dl className="facts">
@@ -46,6 +46,16 @@ export function Sync() {
           </dd>
           <dt>State</dt>
           <dd className={sync.online ? 'good' : 'bad'}>{sync.online ? 'online' : 'offline'}</dd>
+          <dt>Mode</dt>
+          <dd data-testid="sync-mode" className={sync.live?.phase === 'retrying' ? 'bad' : undefined}>
+            {!sync.live
+              ? 'rounds (no live connection held here)'
+              : sync.live.phase === 'following'
+                ? `live: following the server's changes (${sync.live.admitted} in, ${sync.live.pushed} out since it started)`
+                : sync.live.phase === 'retrying'
+                  ? `live: the server is unreachable, retrying with backoff (${sync.live.error ?? 'no answer'})`
+                  : `live: ${sync.live.phase}`}
+          </dd>
           <dt>Last success</dt>
           <dd>{sync.lastSuccess ? <Time iso={sync.lastSuccess} /> : 'never'}</dd>
           <dt>Last error</dt>
