@@ -163,7 +163,10 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(pa, 'telemetry')
     await nav(pa, 'Sync')
     await pa.getByText('online').first().waitFor({ timeout: 20_000 })
-    await pa.getByTestId('sync-mode').getByText(/live: following the server's changes/).waitFor()
+    await pa
+      .getByTestId('sync-mode')
+      .getByText(/live: following the server's changes/)
+      .waitFor()
     await shot(pa, 'sync')
     await nav(pa, 'Audit log')
     await pa.getByRole('button', { name: 'gov.commit' }).first().waitFor({ timeout: 20_000 })
