@@ -106,7 +106,14 @@ describe('cli sync', () => {
       const code = await new Promise((r) => daemon.once('exit', (c) => r(c)))
       expect(code).toBe(0)
     }
-    const info = await couch.request('GET', '/daemon', undefined, ADMIN)
-    expect(info.json.doc_count).toBe(2) // the design doc and alice's genesis
+    // on the server: the design doc, alice's genesis, and the statuses her daemon signed while it synced (at start,
+    // and as it went offline and online again)
+    const all = await couch.request('GET', '/daemon/_all_docs?include_docs=true', undefined, ADMIN)
+    const types = (all.json.rows as { id: string; doc: { raw?: string } }[])
+      .filter((r) => r.id.startsWith('ev!'))
+      .map((r) => (JSON.parse(r.doc.raw!) as { type: string }).type)
+    expect(types[0]).toBe('vault.genesis')
+    expect(types.slice(1).length).toBeGreaterThanOrEqual(1)
+    expect(new Set(types.slice(1))).toEqual(new Set(['device.status']))
   })
 })

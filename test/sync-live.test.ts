@@ -144,6 +144,20 @@ describe('continuous sync', () => {
     daemons.push(back)
     await until('the offline note flows', async () => (await notesBy(da, keys.carol)).includes('signed offline'))
     await until('and reaches bob', async () => (await notesBy(db, keys.carol)).includes('signed offline'))
+    // every device sees every device: the CLI through A's daemon lists each one's signed status
+    await until('carol reported', async () =>
+      / · ok · /.test(
+        tresor(['devices', '--dir', a])
+          .stdout.split('\n')
+          .find((l) => l.startsWith('carol')) ?? ''
+      )
+    )
+    const listed = tresor(['devices', '--dir', a])
+    expect(listed.status, listed.stderr).toBe(0)
+    expect(listed.stdout).toMatch(/^alice\s+[0-9a-f]{12}… \(this device\) · seen .* · ok · last check /m)
+    expect(listed.stdout).toMatch(
+      /^bob\s+[0-9a-f]{12}… · seen .* · ok · .* event\(s\) behind this device · sync online/m
+    )
   }, 180_000)
 
   it('live - the desktop host follows once unlocked: the passphrase opens the stored credentials, an event signed elsewhere arrives and its subscribers hear of it', async () => {
