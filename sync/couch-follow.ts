@@ -25,6 +25,42 @@ export interface FollowOptions {
 const MIN_RETRY_MS = 500
 const MAX_RETRY_MS = 30_000
 
+/**
+ * One run at a time: a request while a run is in flight makes it run once more afterwards (taking everything that came
+ * meanwhile), however many requests came. A step says whether it has more to do now, or must stop (it retries itself).
+ */
+class OneAtATime {
+  private running: Promise<void> | null = null
+  private again = false
+
+  constructor(
+    private readonly step: () => Promise<'done' | 'more' | 'stop'>,
+    private readonly stopped: () => boolean
+  ) {}
+
+  request(): void {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = (async () => {
+      do {
+        this.again = false
+        const outcome = await this.step()
+        if (outcome === 'stop') return
+        if (outcome === 'more') this.again = true
+      } while (this.again && !this.stopped())
+    })().finally(() => {
+      this.running = null
+    })
+  }
+
+  /** Resolves when no run is in flight. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve()
+  }
+}
+
 export class CouchFollower {
   private status: LiveStatus
   private stopped = false
@@ -32,10 +68,14 @@ export class CouchFollower {
   private unwatch: (() => void) | null = null
   private checkTimer: NodeJS.Timeout | null = null
   private retryTimer: NodeJS.Timeout | null = null
-  private draining: Promise<void> | null = null
-  private drainAgain = false
-  private pushing: Promise<void> | null = null
-  private pushAgain = false
+  private readonly draining = new OneAtATime(
+    () => this.drainStep(),
+    () => this.stopped
+  )
+  private readonly pushing = new OneAtATime(
+    () => this.pushStep(),
+    () => this.stopped
+  )
   private pushRetryMs = MIN_RETRY_MS
   private readonly checker = new WorkerChecker()
   private started: Promise<void>
@@ -165,60 +205,46 @@ export class CouchFollower {
   private drain(): void {
     // A READ-ONLY vault takes nothing in: staged documents wait (the gate's mark stays) until a check lifts it.
     if (this.stopped || this.vault.health.state === 'read-only') return
-    if (this.draining) {
-      this.drainAgain = true
-      return
+    this.draining.request()
+  }
+
+  private async drainStep(): Promise<'done'> {
+    try {
+      const counts = await this.sync.drainStaging(this.checker)
+      if (counts.admitted > 0 || counts.quarantined > 0) {
+        this.set({ admitted: this.status.admitted + counts.admitted, lastChange: new Date().toISOString() })
+        this.report(`+${counts.admitted} in${counts.quarantined ? `, ${counts.quarantined} quarantined` : ''}`)
+      }
+    } catch (err) {
+      this.report(`taking in failed: ${(err as Error).message}`)
     }
-    this.draining = (async () => {
-      do {
-        this.drainAgain = false
-        try {
-          const counts = await this.sync.drainStaging(this.checker)
-          if (counts.admitted > 0 || counts.quarantined > 0) {
-            this.set({ admitted: this.status.admitted + counts.admitted, lastChange: new Date().toISOString() })
-            this.report(`+${counts.admitted} in${counts.quarantined ? `, ${counts.quarantined} quarantined` : ''}`)
-          }
-        } catch (err) {
-          this.report(`taking in failed: ${(err as Error).message}`)
-        }
-      } while (this.drainAgain && !this.stopped)
-    })().finally(() => {
-      this.draining = null
-    })
+    return 'done'
   }
 
   /** Push what the server lacks; one push at a time, batched; retried with backoff while the server is away. */
   private push(): void {
-    if (this.stopped) return
-    if (this.pushing) {
-      this.pushAgain = true
-      return
+    if (!this.stopped) this.pushing.request()
+  }
+
+  private async pushStep(): Promise<'done' | 'more' | 'stop'> {
+    try {
+      const r = await this.sync.pushNew()
+      this.pushRetryMs = MIN_RETRY_MS
+      if (r.pushed > 0) {
+        this.set({ pushed: this.status.pushed + r.pushed, lastChange: new Date().toISOString() })
+        this.report(`${r.pushed} out${r.denied.length ? `, ${r.denied.length} refused` : ''}`)
+      }
+      if (r.pushed > 0 || r.denied.length > 0) await this.sync.saveState()
+      return r.more ? 'more' : 'done'
+    } catch (err) {
+      if (this.stopped) return 'stop'
+      // The server is away: the pull side says so and resumes; this push is tried again with backoff.
+      const delay = this.pushRetryMs
+      this.pushRetryMs = Math.min(delay * 2, MAX_RETRY_MS)
+      this.report(`push failed: ${(err as Error).message}; retrying in ${Math.round(delay / 100) / 10}s`)
+      this.retryTimer = setTimeout(() => this.push(), delay)
+      return 'stop'
     }
-    this.pushing = (async () => {
-      do {
-        this.pushAgain = false
-        try {
-          const r = await this.sync.pushNew()
-          if (r.more) this.pushAgain = true
-          this.pushRetryMs = MIN_RETRY_MS
-          if (r.pushed > 0) {
-            this.set({ pushed: this.status.pushed + r.pushed, lastChange: new Date().toISOString() })
-            this.report(`${r.pushed} out${r.denied.length ? `, ${r.denied.length} refused` : ''}`)
-          }
-          if (r.pushed > 0 || r.denied.length > 0) await this.sync.saveState()
-        } catch (err) {
-          if (this.stopped) return
-          // The server is away: the pull side says so and resumes; this push is tried again with backoff.
-          const delay = this.pushRetryMs
-          this.pushRetryMs = Math.min(delay * 2, MAX_RETRY_MS)
-          this.report(`push failed: ${(err as Error).message}; retrying in ${Math.round(delay / 100) / 10}s`)
-          this.retryTimer = setTimeout(() => this.push(), delay)
-          return
-        }
-      } while (this.pushAgain && !this.stopped)
-    })().finally(() => {
-      this.pushing = null
-    })
   }
 
   /** The server serves less than it served before: a full round reports it (sync.incident) and applies none of it. */
@@ -245,7 +271,7 @@ export class CouchFollower {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.wake()
     await this.started.catch(() => undefined) // start reports its own failures (retrying); stopping goes on
-    await Promise.all([this.draining, this.pushing])
+    await Promise.all([this.draining.idle(), this.pushing.idle()])
     await this.sync.saveState().catch(() => undefined) // the marks are saved again by the next round anyway
     await this.checker.close()
     this.status = { ...this.status, phase: 'stopped' }
