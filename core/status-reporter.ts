@@ -16,6 +16,7 @@ import {
   type StatusReason
 } from './devices.js'
 import { STATE_VERSION } from './governance/state.js'
+import { dict } from './dict.js'
 import type { Vault } from './vault.js'
 
 export interface StatusReporterOptions {
@@ -72,7 +73,7 @@ export class StatusReporter {
   }
 
   private async current(reason: StatusReason): Promise<Omit<DeviceStatus, 'v'>> {
-    const heads: { [author: string]: number } = Object.create(null)
+    const heads = dict<number>()
     for (const [author, h] of Object.entries(this.vault.heads())) heads[author] = h.length
     const health = this.vault.health
     const report = health.report
