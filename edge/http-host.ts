@@ -29,6 +29,7 @@ import {
   VaultError,
   type Registry,
   type TelemetryStore,
+  type WireError,
   type VaultHost
 } from '../core/index.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -161,6 +162,22 @@ export async function startHttpHost(
     void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
   })
   const streams = new Set<ServerResponse>()
+  /** Every endpoint's door: calls from this origin only, with the endpoint's token. Null when the call may pass. */
+  function admission(
+    req: IncomingMessage,
+    token: string,
+    kind: 'access' | 'ingest'
+  ): { status: number; error: WireError } | null {
+    if (req.headers.origin !== undefined && req.headers.origin !== origin)
+      return {
+        status: 403,
+        error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' }
+      }
+    const auth = req.headers.authorization ?? ''
+    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), token))
+      return { status: 401, error: toWireError(UNAUTHORIZED(`a valid ${kind} token is required`)) }
+    return null
+  }
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin)
     if (url.pathname === '/ingest') return ingest(req, res, url)
@@ -169,14 +186,8 @@ export async function startHttpHost(
       // Never log the body: vault.unlock carries the passphrase.
       if (req.method !== 'POST')
         return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
-      if (req.headers.origin !== undefined && req.headers.origin !== origin)
-        return send(res, 403, {
-          ok: false,
-          error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' }
-        })
-      const auth = req.headers.authorization ?? ''
-      if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token))
-        return send(res, 401, { ok: false, error: toWireError(UNAUTHORIZED('a valid access token is required')) })
+      const refused = admission(req, opts.token, 'access')
+      if (refused) return send(res, refused.status, { ok: false, error: refused.error })
       let method: string
       try {
         method = decodeURIComponent(url.pathname.slice(5))
@@ -229,11 +240,8 @@ export async function startHttpHost(
     const refuse = (status: number, code: string, message: string) =>
       send(res, status, { ok: false, error: { type: 'VaultError', code, message } })
     if (req.method !== 'GET') return refuse(405, 'BAD_ARGUMENT', 'use GET')
-    if (req.headers.origin !== undefined && req.headers.origin !== origin)
-      return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
-    const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.token))
-      return refuse(401, 'UNAUTHORIZED', 'a valid access token is required')
+    const refused = admission(req, opts.token, 'access')
+    if (refused) return refuse(refused.status, refused.error.code, refused.error.message)
     if (!opts.events) return refuse(404, 'NOT_FOUND', 'this host streams no events')
     if (streams.size >= MAX_EVENT_STREAMS) return refuse(503, 'BACKPRESSURE', 'too many event streams are open')
     res.writeHead(200, {
@@ -266,11 +274,8 @@ export async function startHttpHost(
     }
     if (!opts.ingest) return refuse(404, 'NOT_FOUND', 'this host takes no telemetry')
     if (req.method !== 'POST') return refuse(405, 'BAD_ARGUMENT', 'use POST with NDJSON readings')
-    if (req.headers.origin !== undefined && req.headers.origin !== origin)
-      return refuse(403, 'BAD_ARGUMENT', 'refused: calls from another origin')
-    const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), opts.ingest.token))
-      return refuse(401, 'UNAUTHORIZED', 'a valid ingest token is required')
+    const refused = admission(req, opts.ingest.token, 'ingest')
+    if (refused) return refuse(refused.status, refused.error.code, refused.error.message)
     const store = typeof opts.ingest.store === 'function' ? opts.ingest.store() : opts.ingest.store
     if (!store) return refuse(503, 'NOT_FOUND', 'no vault is open yet', { 'Retry-After': '5' })
     const usage = store.usage()
