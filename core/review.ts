@@ -2,10 +2,10 @@
  * What a proposal changes, for people: a title and before → after lines for
  * every action kind, read against the governed state as it is now. The CLI's
  * `show`/`approve`/`commit` and the app's proposal screen say the same thing
- * from this one module; so do the screens that print readings, for a stream's
- * field units. Pure (it reads types, core/settings.ts and core/dict.ts only), so
- * the renderer may run it. Names and values come from members: they are shown
- * as text, never interpreted.
+ * from this one module; so do the screens that print readings (a stream's
+ * field units) and times (how far from now). Pure (it reads types,
+ * core/settings.ts and core/dict.ts only), so the renderer may run it. Names
+ * and values come from members: they are shown as text, never interpreted.
  */
 import type { GovState } from './governance/state.js'
 import type { RegisterEntry, StreamEntry } from './governance/registers.js'
@@ -200,4 +200,14 @@ export function fieldUnits(streams: readonly RegisterEntry[], stream: string): M
     .at(0)
   for (const [name, spec] of Object.entries(newest?.fields ?? {})) if (spec.unit) units.set(name, spec.unit)
   return units
+}
+
+/** In from now, or ago: "in 7 days", "3 h ago". */
+export function relativeTime(ms: number): string {
+  const abs = Math.abs(ms)
+  const [n, unit] =
+    abs >= 86_400_000 ? [abs / 86_400_000, 'day'] : abs >= 3_600_000 ? [abs / 3_600_000, 'h'] : [abs / 60_000, 'min']
+  const r = Math.round(n)
+  const text = unit === 'day' ? `${r} day${r === 1 ? '' : 's'}` : `${r} ${unit}`
+  return ms >= 0 ? `in ${text}` : `${text} ago`
 }

@@ -21,6 +21,7 @@ import {
   type MemberSpec,
   type VaultStatus,
   type VerifyReport,
+  relativeTime,
   reviewAction,
   type DeviceRow
 } from '../core/index.js'
@@ -135,7 +136,7 @@ export function describeDevice(r: DeviceRow, now = Date.now()): string {
     `${r.member.padEnd(12)} ${r.key.slice(0, 12)}…${r.thisDevice ? ' (this device)' : ''}`,
     r.keyState === 'active' ? null : `key ${r.keyState}`,
     r.forkedAt !== null ? `FORKED at #${r.forkedAt}: frozen` : null,
-    r.lastSeen ? `seen ${r.lastSeen} (${ago(now - Date.parse(r.lastSeen))})` : 'never reported',
+    r.lastSeen ? `seen ${r.lastSeen} (${relativeTime(Date.parse(r.lastSeen) - now)})` : 'never reported',
     r.unreadable ? 'its status does not read as v1' : null,
     s ? (s.health === 'read-only' ? `READ-ONLY: ${s.why}` : 'ok') : null,
     s?.check
@@ -146,14 +147,6 @@ export function describeDevice(r: DeviceRow, now = Date.now()): string {
     s ? `v${s.software}` : null
   ]
   return facts.filter((f) => f !== null).join(' · ')
-}
-
-function ago(ms: number): string {
-  const m = Math.round(ms / 60_000)
-  if (m < 1) return 'just now'
-  if (m < 120) return `${m} min ago`
-  const h = Math.round(m / 60)
-  return h < 48 ? `${h} h ago` : `${Math.round(h / 24)} days ago`
 }
 
 /** The known command closest to a mistyped one (at most two edits away), for "did you mean". */

@@ -2,6 +2,7 @@
 import type { ReactNode } from 'react'
 import type { ApiError } from './api-client.js'
 import type { Job } from './store.js'
+import { relativeTime } from '../../core/review.js'
 
 export const short = (hex: string) => `${hex.slice(0, 8)}…`
 
@@ -15,16 +16,6 @@ const TIME_FORMAT: Intl.DateTimeFormatOptions = {
   timeZoneName: 'short'
 }
 
-/** In from now, or ago: "in 7 days", "3 h ago". */
-function relative(ms: number): string {
-  const abs = Math.abs(ms)
-  const [n, unit] =
-    abs >= 86_400_000 ? [abs / 86_400_000, 'day'] : abs >= 3_600_000 ? [abs / 3_600_000, 'h'] : [abs / 60_000, 'min']
-  const r = Math.round(n)
-  const text = unit === 'day' ? `${r} day${r === 1 ? '' : 's'}` : `${r} ${unit}`
-  return ms >= 0 ? `in ${text}` : `${text} ago`
-}
-
 /** A time with its zone; with `relative`, also how far from now (an expiry: "in 7 days"). */
 export function Time({ iso, relative: rel = false }: { iso: string; relative?: boolean }) {
   const d = new Date(iso)
@@ -32,7 +23,7 @@ export function Time({ iso, relative: rel = false }: { iso: string; relative?: b
   return (
     <time dateTime={iso} title={iso}>
       {d.toLocaleString(undefined, TIME_FORMAT)}
-      {rel ? ` (${relative(d.getTime() - Date.now())})` : ''}
+      {rel ? ` (${relativeTime(d.getTime() - Date.now())})` : ''}
     </time>
   )
 }
