@@ -10,8 +10,8 @@
  * Opening is strict, as the spec and Go's reader are: anything out of shape is
  * MALFORMED; a signature from a key that is not known is kept as unverified
  * (never trusted); a known key whose signature does not verify rejects the
- * whole note; a note no known key signed is refused. This is the first part
- * of witnessed checkpoints (issue 16); nothing in the vault signs these yet.
+ * whole note; a note no known key signed is refused. Checkpoints (core/proofs/tlog.ts) and
+ * cosignatures (core/proofs/cosignature.ts) are notes.
  */
 import { createHash } from 'node:crypto'
 import nacl from 'tweetnacl'
@@ -63,7 +63,7 @@ export function noteKeyId(name: string, publicKey: Uint8Array): number {
   return h.readUInt32BE(0)
 }
 
-const hex8 = (id: number) => id.toString(16).padStart(8, '0')
+export const hex8 = (id: number) => id.toString(16).padStart(8, '0')
 
 /** A verifier key in Go's text form: `name+id+base64(0x01 || key)`. */
 export function verifierKey(name: string, publicKey: Uint8Array): string {
@@ -106,22 +106,31 @@ function checkText(text: string): void {
 
 /** Sign `text` with each signer (Ed25519): the note, text then signature lines. */
 export function signNote(text: string, signers: { name: string; secretKey: Uint8Array }[]): string {
-  checkText(text)
-  const lines = signers.map((s) => {
-    if (!isKeyName(s.name)) throw BAD_ARGUMENT('a note key name is non-empty, without spaces or "+"')
-    const id = Buffer.alloc(4)
-    id.writeUInt32BE(noteKeyId(s.name, s.secretKey.subarray(32)))
-    const sig = nacl.sign.detached(enc.encode(text), s.secretKey)
-    return `— ${s.name} ${Buffer.concat([id, sig]).toString('base64')}\n`
-  })
+  const lines = signers.map((s) =>
+    noteSignatureLine(text, s.name, s.secretKey.subarray(32), (m) => nacl.sign.detached(m, s.secretKey))
+  )
   return `${text}\n${lines.join('')}`
 }
 
-/**
- * Open a signed note against the keys known here. Throws MALFORMED for a note out of shape, VERIFY_FAILED when a known
- * key's signature fails, when two known keys share a name and ID, or when no known key signed it.
- */
-export function openNote(note: string | Uint8Array, verifiers: readonly NoteVerifier[]): OpenedNote {
+/** One Ed25519 note signature line (with its newline) over `text`, by a key that signs through `sign`. */
+export function noteSignatureLine(
+  text: string,
+  name: string,
+  publicKey: Uint8Array,
+  sign: (message: Uint8Array) => Uint8Array
+): string {
+  checkText(text)
+  if (!isKeyName(name)) throw BAD_ARGUMENT('a note key name is non-empty, without spaces or "+"')
+  const id = Buffer.alloc(4)
+  id.writeUInt32BE(noteKeyId(name, publicKey))
+  return `— ${name} ${Buffer.concat([id, sign(enc.encode(text))]).toString('base64')}\n`
+}
+
+/** A note's text and its signature lines, in order, each once; MALFORMED when out of shape (nothing verified here). */
+export function splitNote(note: string | Uint8Array): {
+  text: string
+  signatures: (NoteSignature & { raw: Buffer })[]
+} {
   if ((typeof note === 'string' ? enc.encode(note).length : note.length) > MAX_NOTE_BYTES)
     throw MALFORMED(`a note is at most ${MAX_NOTE_BYTES} bytes`)
   let msg: string
@@ -138,18 +147,36 @@ export function openNote(note: string | Uint8Array, verifiers: readonly NoteVeri
   if (block === '' || !block.endsWith('\n')) throw MALFORMED('a note ends with signature lines')
   const lines = block.slice(0, -1).split('\n')
   if (lines.length > MAX_NOTE_SIGNATURES) throw MALFORMED(`a note carries at most ${MAX_NOTE_SIGNATURES} signatures`)
-  const verified: NoteSignature[] = []
-  const unverified: NoteSignature[] = []
+  const signatures: (NoteSignature & { raw: Buffer })[] = []
   const seen = new Set<string>()
   for (const line of lines) {
-    const m = /^— (\S+) ([A-Za-z0-9+/]+={0,2})$/u.exec(line)
-    if (!m || !isKeyName(m[1]!)) throw MALFORMED('a signature line is "— <key name> <base64>"')
-    const raw = Buffer.from(m[2]!, 'base64')
-    if (raw.length < 5 || raw.toString('base64') !== m[2]) throw MALFORMED('a signature is base64 of key ID and bytes')
-    const sig: NoteSignature = { name: m[1]!, id: raw.readUInt32BE(0), base64: m[2]! }
+    const sig = parseSignatureLine(line)
     const key = `${sig.name}+${sig.id}+${sig.base64}`
     if (seen.has(key)) continue
     seen.add(key)
+    signatures.push(sig)
+  }
+  return { text, signatures }
+}
+
+/** One signature line, without its newline: `— <key name> <base64>`. */
+export function parseSignatureLine(line: string): NoteSignature & { raw: Buffer } {
+  const m = /^— (\S+) ([A-Za-z0-9+/]+={0,2})$/u.exec(line)
+  if (!m || !isKeyName(m[1]!)) throw MALFORMED('a signature line is "— <key name> <base64>"')
+  const raw = Buffer.from(m[2]!, 'base64')
+  if (raw.length < 5 || raw.toString('base64') !== m[2]) throw MALFORMED('a signature is base64 of key ID and bytes')
+  return { name: m[1]!, id: raw.readUInt32BE(0), base64: m[2]!, raw }
+}
+
+/**
+ * Open a signed note against the keys known here. Throws MALFORMED for a note out of shape, VERIFY_FAILED when a known
+ * key's signature fails, when two known keys share a name and ID, or when no known key signed it.
+ */
+export function openNote(note: string | Uint8Array, verifiers: readonly NoteVerifier[]): OpenedNote {
+  const { text, signatures } = splitNote(note)
+  const verified: NoteSignature[] = []
+  const unverified: NoteSignature[] = []
+  for (const { raw, ...sig } of signatures) {
     const known = verifiers.filter((v) => v.name === sig.name && v.id === sig.id)
     if (known.length === 0) {
       unverified.push(sig)

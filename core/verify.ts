@@ -11,7 +11,7 @@ import { GENESIS_TYPE } from './envelope.js'
 import { isGovernanceType } from './governance/fold.js'
 import type { VerifiedPoint } from './verified-point.js'
 import { storedBodies } from './pouch.js'
-import { CHECKPOINT_TYPE, checkCheckpointPayload, eventLeaf } from './proofs/checkpoint.js'
+import { CHECKPOINT_TYPE, checkCheckpointNotes, checkCheckpointPayload, eventLeaf } from './proofs/checkpoint.js'
 import { rootOf, type Hash } from './proofs/merkle.js'
 import { sha256Hex, toHex } from './bytes.js'
 import { VERIFY_FAILED } from './errors.js'
@@ -66,7 +66,9 @@ class Run {
   checkCheckpoints(): void {
     for (const cp of this.checkpoints.values()) {
       try {
-        const payload = checkCheckpointPayload((JSON.parse(cp.raw) as { payload: unknown }).payload)
+        const event = JSON.parse(cp.raw) as { payload: unknown; author: string }
+        const payload = checkCheckpointPayload(event.payload)
+        checkCheckpointNotes(payload, this.opts.vaultId, event.author)
         for (const f of payload.feeds) {
           const leaves = this.leaves.get(f.author) ?? []
           if (leaves.length < f.length)

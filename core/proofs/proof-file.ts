@@ -11,7 +11,13 @@ import { decodeEvent, GENESIS_TYPE, type DecodedEvent } from '../envelope.js'
 import { MALFORMED, VaultError } from '../errors.js'
 import { foldGovernance, isGovernanceType } from '../governance/fold.js'
 import { everKeys } from '../governance/state.js'
-import { checkCheckpointPayload, CHECKPOINT_TYPE, eventLeaf, type CheckpointPayload } from './checkpoint.js'
+import {
+  checkCheckpointNotes,
+  checkCheckpointPayload,
+  CHECKPOINT_TYPE,
+  eventLeaf,
+  type CheckpointPayload
+} from './checkpoint.js'
 import { verifyConsistency, verifyInclusion } from './merkle.js'
 
 export const PROOF_FORMAT = 'tresor-proof' as const
@@ -54,7 +60,9 @@ function checkpointOf(
   const decoded = decodeEvent(String(raw), vault)
   if (decoded.event.type !== CHECKPOINT_TYPE) throw MALFORMED('not a checkpoint event')
   if (!keys.has(decoded.event.author)) throw MALFORMED('checkpoint is signed by a key that is not a key of this vault')
-  return { decoded, payload: checkCheckpointPayload(decoded.event.payload) }
+  const payload = checkCheckpointPayload(decoded.event.payload)
+  checkCheckpointNotes(payload, vault, decoded.event.author)
+  return { decoded, payload }
 }
 
 const hashes = (list: unknown): Uint8Array[] => {

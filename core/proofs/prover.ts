@@ -15,13 +15,24 @@ import { BAD_ARGUMENT, NOT_FOUND } from '../errors.js'
  */
 export type ProverVault = LogHolder
 /** To sign one: that, and the vault's append, state and key. */
-export type CheckpointVault = Appender
+export type CheckpointVault = Appender & Pick<Vault, 'signDetached' | 'device'>
 import { join } from 'node:path'
 import type { Appender, LogHolder } from '../vault-views.js'
+import type { Vault } from '../vault.js'
+import { fromHex } from '../bytes.js'
+import { noteSignatureLine } from '../signed-note.js'
+import { feedOrigin } from './tlog.js'
 import { settingValueOf } from '../settings.js'
 import { readJsonFileIfExists, writeJsonFile } from '../files.js'
 import type { DecodedEvent } from '../envelope.js'
-import { checkpointPayload, CHECKPOINT_TYPE, eventLeaf, type CheckpointPayload } from './checkpoint.js'
+import {
+  checkpointPayload,
+  CHECKPOINT_TYPE,
+  eventLeaf,
+  feedCheckpointText,
+  recordText,
+  type CheckpointPayload
+} from './checkpoint.js'
 import { consistencyProof, inclusionProof, type Hash } from './merkle.js'
 import { PROOF_FORMAT, type ConsistencyProofFile, type InclusionProofFile } from './proof-file.js'
 
@@ -73,6 +84,12 @@ export async function makeCheckpoint(vault: CheckpointVault): Promise<{ id: stri
   const { leaves } = await indexLog(vault)
   const lengths = Object.fromEntries(Object.entries(vault.heads()).map(([a, h]) => [a, h.length]))
   const payload = checkpointPayload(leaves, lengths)
+  // The same statements as signed notes, under this device's feed origin (checkpoint format 2).
+  const origin = feedOrigin(vault.vaultId, vault.device)
+  const note = (text: string) =>
+    `${text}\n${noteSignatureLine(text, origin, fromHex(vault.device, 32)!, (m) => vault.signDetached(m))}`
+  payload.checkpoint = note(feedCheckpointText(vault.vaultId, vault.device, payload))
+  payload.record = note(recordText(vault.vaultId, payload))
   const d = await vault.append(CHECKPOINT_TYPE, payload as never)
   return { id: d.id, payload }
 }
