@@ -20,6 +20,7 @@ import {
 } from './api.js'
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultChange, type VaultConfig } from './vault.js'
 import { TelemetryStore } from './telemetry/store.js'
+import { VaultWitness } from './vault-witness.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, INTERNAL, NOT_FOUND, UNKNOWN_METHOD, VaultError } from './errors.js'
@@ -186,10 +187,13 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     }
   }
   let unwatch = () => {}
+  let witnessing: VaultWitness | null = null
 
   const adopt = async (v: Vault) => {
     vault = v
     unwatch = v.onChange((change) => publish({ topic: 'vault', change }))
+    // Members' devices witness each other's checkpoints as they arrive (core/vault-witness.ts).
+    witnessing = VaultWitness.start(v)
     if (opts.unlock && !v.unlocked) await v.unlock(opts.unlock.passphrase).catch(opts.unlock.onError)
     // Opened after the unlock, so readings the WAL holds from before a stop are sealed at once.
     if (opts.telemetry) store = await TelemetryStore.open(v)
@@ -201,6 +205,8 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
   /** Stop what uses the vault, close its telemetry store, then the vault. */
   const closeVault = async (v: Vault) => {
     unwatch()
+    await witnessing?.stop()
+    witnessing = null
     publish({ topic: 'closed' })
     await opts.beforeClose?.(v)
     const s = store

@@ -131,6 +131,20 @@ export function reviewAction(state: GovState, action: { kind: string; args: Args
         })
       }
     }
+    case 'witness.policy': {
+      const lines = (t: unknown) =>
+        typeof t === 'string' && t.trim() !== ''
+          ? t
+              .split('\n')
+              .map((l) => l.replace(/#.*$/, '').trim())
+              .filter(Boolean)
+              .join('; ')
+          : 'none'
+      return {
+        title: String(a.policy).trim() === '' ? 'remove the witness policy' : 'set the witness policy',
+        changes: [{ what: 'witness policy', before: lines(state.witnessPolicy), after: lines(a.policy) }]
+      }
+    }
     case 'member.add':
       return {
         title: `add member ${text(a.name)}`,

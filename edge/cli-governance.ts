@@ -59,6 +59,7 @@ export const GOVERNANCE_HELP = `
   tresor propose register --register ledger|company|network|streams --file entry.json --reason R
   tresor propose stream --stream S --schema 1 --field celsius:number:°C [--field note:string?] --reason R
   tresor propose settings --set key=value [--set …] --reason R
+  tresor propose witnesses --file policy.txt --reason R    which witnesses' cosignatures a proof needs (Sigsum syntax)
   tresor inbox                               what needs you: to sign, ready to commit, your proposals waiting
   tresor proposals [--status open|committed|rejected|withdrawn|failed]
   tresor show ID | approve ID | reject ID --reason R | withdraw ID | commit ID   [--yes: sign without asking]
@@ -114,9 +115,11 @@ async function actionOf(form: string | undefined, args: ParsedArgs): Promise<Act
       return streamAction(required(args, 'stream'), required(args, 'schema'), args.flags.get('field') ?? [])
     case 'settings':
       return settingsAction((args.flags.get('set') ?? []).map(settingPair))
+    case 'witnesses':
+      return { kind: 'witness.policy', args: { policy: await readFile(required(args, 'file'), 'utf8') } }
     default:
       throw usage(
-        'propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, stream, settings'
+        'propose what? flag, member-add, member-remove, member-roles, key-add, key-revoke, policy, register, stream, settings, witnesses'
       )
   }
 }

@@ -31,6 +31,7 @@ import {
   type SyncRound,
   type SyncStatus
 } from './couch-sync.js'
+import { VaultWitness } from '../core/index.js'
 import { syncGit, type GitRound } from './git-mirror.js'
 import { remoteDb, type Credentials } from './remote.js'
 import {
@@ -157,7 +158,13 @@ export function syncDomain(opts: SyncHostOptions = {}): Domain<SyncHostMethods> 
           }
           const sync = await CouchSync.open(vault, conn)
           try {
-            const round = await sync.syncOnce()
+            let round = await sync.syncOnce()
+            // Witness the checkpoints this round brought, and send the cosignatures in the same call.
+            const w = await new VaultWitness(vault).pass()
+            if (w.cosigned + w.splitViews > 0) {
+              const again = await sync.syncOnce()
+              round = { ...round, pushed: round.pushed + again.pushed }
+            }
             return { round, status: await sync.status() }
           } finally {
             await sync.close()

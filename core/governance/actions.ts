@@ -15,6 +15,7 @@ import { dictOf, own, type Dict } from '../dict.js'
 import { ACTION_KINDS, checkPolicy, isValidFlag, isValidRole, type ActionKind, type Policy } from './policy.js'
 import { checkEntryFits, checkEntryShape, REGISTER_FLAGS, type RegisterEntry, type RegisterName } from './registers.js'
 import { type Authority, type GovState, type MemberState } from './state.js'
+import { parseWitnessPolicy } from '../proofs/witness-policy.js'
 
 export interface Action {
   kind: ActionKind
@@ -116,6 +117,18 @@ export function checkActionShape(action: unknown): Action {
       }
       return { kind: 'vault.settings', args: { settings: dictOf(entries) as Dict<Json> } }
     }
+    case 'witness.policy': {
+      // Which witnesses' cosignatures make a checkpoint count (Sigsum's policy syntax); empty text removes it.
+      if (typeof args.policy !== 'string') throw BAD_ARGUMENT('a witness policy is text (Sigsum policy syntax)')
+      if (args.policy.trim() !== '') {
+        try {
+          parseWitnessPolicy(args.policy)
+        } catch (err) {
+          throw BAD_ARGUMENT(`witness policy: ${(err as Error).message}`)
+        }
+      }
+      return { kind: 'witness.policy', args: { policy: args.policy } }
+    }
   }
 }
 
@@ -161,6 +174,7 @@ export function checkAuthority(a: Authority, action: Action): void {
     case 'policy.set':
     case 'register.append':
     case 'vault.settings':
+    case 'witness.policy':
       return
   }
 }
@@ -245,6 +259,11 @@ export function applyRegisters(state: GovState, action: Action): void {
       if (typeof name === 'string') state.name = name
       return
     }
+    case 'witness.policy':
+      // absent until a policy is first committed, so the state hashes pinned before policies stand
+      if ((args.policy as string).trim() === '') delete state.witnessPolicy
+      else state.witnessPolicy = args.policy as string
+      return
     default:
       return
   }

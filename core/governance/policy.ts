@@ -30,7 +30,8 @@ export const ACTION_KINDS = [
   'policy.set',
   'flag.set',
   'register.append',
-  'vault.settings'
+  'vault.settings',
+  'witness.policy'
 ] as const
 export type ActionKind = (typeof ACTION_KINDS)[number]
 

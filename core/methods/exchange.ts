@@ -6,6 +6,8 @@ import { knownHeads } from '../peers.js'
 import { makeCheckpoint, proveConsistency, proveInclusion, type CheckpointVault } from '../proofs/prover.js'
 import type { ConsistencyProofFile, InclusionProofFile } from '../proofs/proof-file.js'
 import type { CheckpointPayload } from '../proofs/checkpoint.js'
+import { policyTemplate, proveTlog } from '../proofs/tlog-proof.js'
+import { witnessReport, type SplitViewRow } from '../vault-witness.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
 import { exportBundle, importBundle, type BundleSink, type BundleSource, type ImportSummary } from '../bundle.js'
 
@@ -16,6 +18,10 @@ export interface ExchangeMethods {
   /** Sign a checkpoint: every feed's length and Merkle root, and a root over them. */
   'proof.checkpoint': (args: Record<never, never>) => Promise<{ id: string; payload: CheckpointPayload }>
   'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
+  /** The event's tlog-proof (c2sp.org/tlog-proof@v1): its device's checkpoint note with every cosignature held. */
+  'proof.tlog': (args: { id: string }) => Promise<{ text: string }>
+  /** What the witnesses say: the governed policy (and a template), split-view evidence judged here, the last error. */
+  'witness.status': (args: Record<never, never>) => Promise<WitnessStatus>
   /** That checkpoint `to` extends checkpoint `from` (feeds only grew). */
   'proof.consistency': (args: { from: string; to: string }) => Promise<ConsistencyProofFile>
   /**
@@ -30,6 +36,13 @@ export interface ExchangeMethods {
   'bundle.import': (args: { text: string }) => Promise<ImportSummary>
 }
 
+export interface WitnessStatus {
+  policy: string | null
+  /** Every member device as log and witness, a majority of the others as quorum: a policy to start from. */
+  template: string
+  splitViews: SplitViewRow[]
+}
+
 /** Proofs and bundles: the prover's view of the vault, and what bundle export and import use of it. */
 export type ExchangeVault = CheckpointVault & BundleSource & BundleSink
 
@@ -38,6 +51,8 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
     'proof.checkpoint': signs,
     'proof.event': reads,
     'proof.consistency': reads,
+    'proof.tlog': reads,
+    'witness.status': reads,
     // The bundle is signed by this device's key.
     'bundle.export': { ...signs, writes: false },
     'bundle.import': { signs: false, writes: true, maxArgBytes: BUNDLE_ARGS }
@@ -50,6 +65,19 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
         to = optString(a.to, 'to', 64)
       if (!from || !to) throw BAD_ARGUMENT('from and to name two checkpoints (their ids)')
       return proveConsistency(vault, from, to)
+    },
+    'proof.tlog': async (args) => {
+      const id = optString(obj(args).id, 'id', 64)
+      if (!id) throw BAD_ARGUMENT('id is required')
+      return { text: await proveTlog(vault, id) }
+    },
+    'witness.status': async () => {
+      const keys = Object.values(vault.state.members).flatMap((m) => m.keys.map((key) => ({ member: m.name, key })))
+      return {
+        policy: vault.state.witnessPolicy ?? null,
+        template: policyTemplate(vault.vaultId, keys, Math.max(1, Math.ceil((keys.length - 1) / 2))),
+        splitViews: await witnessReport(vault)
+      }
     },
     'proof.event': async (args) => {
       const id = optString(obj(args).id, 'id', 64)
