@@ -15,6 +15,7 @@ import { own } from './dict.js'
 import { eventDocId, parseEventDocId, type LogStore } from './store.js'
 import type { Verdict } from './ingest.js'
 import { keyOwner, type GovState } from './governance/state.js'
+import { CHECKPOINT_TYPE } from './proofs/checkpoint.js'
 import { reviewAction } from './review.js'
 import { learnFromBundle } from './peers.js'
 
@@ -97,6 +98,7 @@ export async function exportBundle(v: BundleSource, since: Record<string, number
 /** What importing a bundle uses of the vault: its gate, its folder (what the signer holds) and its state (names). */
 export interface BundleSink {
   readonly vaultId: string
+  readonly device: string
   readonly dir: string
   readonly state: GovState
   ingest(
@@ -115,6 +117,10 @@ export interface ImportSummary {
   arrived: string[]
   /** Other events that arrived (notes, checkpoints, telemetry anchors). */
   other: number
+  /** Other devices' checkpoints among them (what this device may witness). */
+  checkpoints: number
+  /** Why the checkpoints it brought could not be witnessed here, if they could not (the import itself stands). */
+  witnessError?: string
 }
 
 const VERBS: Record<string, string> = {
@@ -137,8 +143,10 @@ export async function importBundle(v: BundleSink, text: string): Promise<ImportS
   const admitted = new Set(verdicts.filter((x) => x.decision === 'ADMIT').map((x) => x.eventId))
   const arrived: string[] = []
   let other = 0
+  let checkpoints = 0
   for (const d of events) {
     if (!admitted.has(d.id)) continue
+    if (d.event.type === CHECKPOINT_TYPE && d.event.author !== v.device) checkpoints++
     const verb = own(VERBS, d.event.type)
     const ref = d.event.type === 'gov.propose' ? d.id : String(d.event.payload.proposal ?? '')
     const p = own(v.state.proposals, ref)
@@ -153,7 +161,8 @@ export async function importBundle(v: BundleSink, text: string): Promise<ImportS
     duplicates: verdicts.filter((x) => x.decision === 'DUPLICATE').length,
     from: keyOwner(v.state, bundle.signer)?.member.name ?? null,
     arrived,
-    other
+    other,
+    checkpoints
   }
 }
 

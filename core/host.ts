@@ -21,6 +21,7 @@ import {
 import { ensureDeviceKey, KEY_FILE, Vault, VAULT_FILE, type VaultChange, type VaultConfig } from './vault.js'
 import { TelemetryStore } from './telemetry/store.js'
 import { VaultWitness } from './vault-witness.js'
+import type { NoteVerifier } from './signed-note.js'
 import { openKeyFile, readKeyFile } from './keys.js'
 import { recount } from './recover.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT, INTERNAL, NOT_FOUND, UNKNOWN_METHOD, VaultError } from './errors.js'
@@ -38,6 +39,8 @@ export interface VaultHost<X extends object = Record<never, never>> {
   vault(): Vault | null
   /** Its telemetry store, where the host keeps one (`telemetry`). */
   telemetry(): TelemetryStore | null
+  /** This device as a witness of its vault's feeds (and of `witnessLogs`), while a vault is open. */
+  witness(): VaultWitness | null
   /**
    * Be told of what changed, for views that follow the host instead of polling it (the edge's event stream, the
    * desktop's IPC push): the vault's own changes, a vault opened or closed, and what the host's parts publish.
@@ -89,6 +92,8 @@ export interface HostOptions<X extends object = Record<never, never>> {
   unlock?: { passphrase: string; onError: (err: Error) => void }
   /** Domains the host adds to core's registry (sync/'s rounds and status): built for each vault the host opens. */
   extensions?: readonly Domain<X>[]
+  /** C2SP logs outside the vault this device witnesses (their note verifier keys; the key name is the origin). */
+  witnessLogs?: NoteVerifier[]
   /** Called before the vault (and its telemetry store) closes: stop what uses them. */
   beforeClose?: (vault: Vault) => Promise<void>
 }
@@ -193,7 +198,7 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     vault = v
     unwatch = v.onChange((change) => publish({ topic: 'vault', change }))
     // Members' devices witness each other's checkpoints as they arrive (core/vault-witness.ts).
-    witnessing = VaultWitness.start(v)
+    witnessing = VaultWitness.start(v, undefined, opts.witnessLogs ?? [])
     if (opts.unlock && !v.unlocked) await v.unlock(opts.unlock.passphrase).catch(opts.unlock.onError)
     // Opened after the unlock, so readings the WAL holds from before a stop are sealed at once.
     if (opts.telemetry) store = await TelemetryStore.open(v)
@@ -405,6 +410,7 @@ export function openHost<X extends object = Record<never, never>>(opts: HostOpti
     registry,
     vault: () => vault,
     telemetry: () => store,
+    witness: () => witnessing,
     subscribe: (listener) => {
       listeners.add(listener)
       return () => listeners.delete(listener)

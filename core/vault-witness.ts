@@ -29,12 +29,12 @@ import { noteKeyId, openNote, splitNote, type NoteVerifier } from './signed-note
 import { eventDocId } from './store.js'
 import { INTERNAL, MALFORMED, NOT_FOUND } from './errors.js'
 import type { Vault } from './vault.js'
-import { formatAddCheckpoint, Witness, type SplitView } from './witness.js'
+import { formatAddCheckpoint, parseAddCheckpoint, Witness, type SplitView, type WitnessResponse } from './witness.js'
 
 export const COSIGNATURE_TYPE = 'proof.cosignature'
 export const SPLIT_VIEW_TYPE = 'proof.split_view'
 
-type WitnessVault = Pick<
+export type WitnessVault = Pick<
   Vault,
   | 'vaultId'
   | 'device'
@@ -69,7 +69,7 @@ export function deviceCosigner(vault: Pick<Vault, 'vaultId' | 'device' | 'signDe
 }
 
 /** The event ids of `author`'s feed, 1..size, as leaves. */
-async function feedLeaves(vault: Pick<WitnessVault, 'store'>, author: string, size: number): Promise<Hash[]> {
+export async function feedLeavesOf(vault: Pick<WitnessVault, 'store'>, author: string, size: number): Promise<Hash[]> {
   const leaves: Hash[] = []
   for (let from = 1; from <= size; from += 1000) {
     const to = Math.min(size, from + 999)
@@ -89,10 +89,33 @@ export interface WitnessPass {
   splitViews: number
 }
 
-export class VaultWitness {
-  private witness: Witness | null = null
+/**
+ * One witness per open vault, whoever asks (the host's pass, a one-shot command's, the HTTP endpoint): one state,
+ * and passes and outside calls one at a time, so two of them never cosign or record the same checkpoint twice.
+ */
+interface Shared {
+  witness: Promise<Witness> | null
+  external: readonly NoteVerifier[]
+  lock: Promise<unknown>
   /** Per feed: how far this device has looked for checkpoints. */
-  private readonly scanned = new Map<string, number>()
+  scanned: Map<string, number>
+}
+const SHARED = new WeakMap<object, Shared>()
+
+function sharedOf(vault: WitnessVault): Shared {
+  let s = SHARED.get(vault)
+  if (!s) SHARED.set(vault, (s = { witness: null, external: [], lock: Promise.resolve(), scanned: new Map() }))
+  return s
+}
+
+function exclusive<T>(s: Shared, fn: () => Promise<T>): Promise<T> {
+  const run = s.lock.then(fn)
+  s.lock = run.catch(() => undefined) // the caller gets the error; the next one still runs
+  return run
+}
+
+export class VaultWitness {
+  private readonly shared: Shared
   private running: Promise<WitnessPass> | null = null
   private again = false
   private stopped = false
@@ -102,12 +125,21 @@ export class VaultWitness {
 
   constructor(
     private readonly vault: WitnessVault,
-    private readonly onError: (err: Error) => void = () => undefined
-  ) {}
+    private readonly onError: (err: Error) => void = () => undefined,
+    /** Logs outside the vault this device witnesses over HTTP (`tresor serve --witness-log VKEY`). */
+    externalLogs?: readonly NoteVerifier[]
+  ) {
+    this.shared = sharedOf(vault)
+    if (externalLogs) this.shared.external = externalLogs
+  }
 
   /** A witness that runs a pass whenever events are taken in or the key is unlocked (a long-running host's). */
-  static start(vault: WitnessVault, onError?: (err: Error) => void): VaultWitness {
-    const w = new VaultWitness(vault, onError)
+  static start(
+    vault: WitnessVault,
+    onError?: (err: Error) => void,
+    externalLogs: readonly NoteVerifier[] = []
+  ): VaultWitness {
+    const w = new VaultWitness(vault, onError, externalLogs)
     w.unwatch = vault.onChange((c) => {
       if (c.kind === 'ingest' && c.admitted > 0) w.request()
       else if (c.kind === 'key' && c.unlocked) w.request()
@@ -118,14 +150,18 @@ export class VaultWitness {
 
   /** The witness of this vault folder (its state in witness.json), opened on first use. */
   async open(): Promise<Witness> {
-    if (!this.witness) {
-      const v = this.vault
-      this.witness = await Witness.open(v.dir, deviceCosigner(v), (origin) => {
-        const k = feedLogKey(v.vaultId, origin, everKeys(v.state))
-        return k ? [k] : null
-      })
-    }
-    return this.witness
+    const v = this.vault
+    const s = this.shared
+    s.witness ??= Witness.open(v.dir, deviceCosigner(v), (origin) => {
+      const k = feedLogKey(v.vaultId, origin, everKeys(v.state))
+      if (k) return [k]
+      const external = s.external.filter((l) => l.name === origin)
+      return external.length > 0 ? external : null
+    })
+    s.witness.catch(() => {
+      s.witness = null // a damaged state file is reported by this call; the next opens it again
+    })
+    return s.witness
   }
 
   /** Run a pass soon (one at a time; a request during a pass runs one more after it). */
@@ -166,7 +202,11 @@ export class VaultWitness {
   }
 
   /** Look at every other feed's checkpoints taken in since the last pass, and witness the newest of each. */
-  async pass(): Promise<WitnessPass> {
+  pass(): Promise<WitnessPass> {
+    return exclusive(this.shared, () => this.passNow())
+  }
+
+  private async passNow(): Promise<WitnessPass> {
     const v = this.vault
     const out: WitnessPass = { cosigned: 0, splitViews: 0 }
     if (!v.unlocked || v.health.state !== 'ok' || !v.member) return out
@@ -175,7 +215,7 @@ export class VaultWitness {
     for (const [author, head] of Object.entries(v.heads())) {
       if (author === v.device) continue
       const origin = feedOrigin(v.vaultId, author)
-      const from = (this.scanned.get(author) ?? witness.latest(origin)?.size ?? 0) + 1
+      const from = (this.shared.scanned.get(author) ?? witness.latest(origin)?.size ?? 0) + 1
       if (from > head.length) continue
       let newest: { id: string; payload: unknown } | null = null
       for (let seq = from; seq <= head.length; seq += 1000) {
@@ -190,7 +230,7 @@ export class VaultWitness {
             newest = { id: String(doc.id), payload: (JSON.parse(String(doc.raw)) as { payload: unknown }).payload }
         }
       }
-      this.scanned.set(author, head.length)
+      this.shared.scanned.set(author, head.length)
       if (!newest) continue
       const r = await this.witnessOne(witness, author, newest.id, newest.payload)
       if (r === 'cosigned') out.cosigned++
@@ -219,7 +259,7 @@ export class VaultWitness {
     const held = witness.latest(origin)
     if (held && held.size > body.size) return 'skipped' // older than what this device already cosigned
     if (held?.logged === id || held?.logged === `split:${id}`) return 'skipped' // recorded already
-    const leaves = await feedLeaves(v, author, body.size)
+    const leaves = await feedLeavesOf(v, author, body.size)
     // The checkpoint must state the feed exactly as this device holds it (verified, event by event).
     if (toHex(body.size === 0 ? EMPTY_ROOT : rootOf(leaves)) !== toHex(body.root)) return 'skipped'
     const old = held?.size ?? 0
@@ -245,8 +285,49 @@ export class VaultWitness {
     return 'split'
   }
 
-  /** Sign the evidence into this device's feed, once per conflicting checkpoint. */
-  async recordSplitView(e: SplitView, checkpoint: string | null): Promise<void> {
+  /**
+   * The tlog-witness call from outside (`POST /add-checkpoint`). A checkpoint of one of this vault's feeds must also
+   * state the feed as this device holds it, as far as it holds it; what it cosigns of them is recorded like a pass's.
+   */
+  addCheckpoint(request: string): Promise<WitnessResponse> {
+    return exclusive(this.shared, () => this.addNow(request))
+  }
+
+  private async addNow(request: string): Promise<WitnessResponse> {
+    const v = this.vault
+    if (!v.unlocked)
+      return { status: 503, contentType: 'text/plain; charset=utf-8', body: 'the witness key is locked\n' }
+    const witness = await this.open()
+    let checkpoint: string | null = null
+    try {
+      const req = parseAddCheckpoint(request)
+      const body = parseCheckpoint(splitNote(req.note).text)
+      const feed = parseFeedOrigin(body.origin)
+      const held = feed?.vault === v.vaultId ? (v.heads()[feed.author]?.length ?? 0) : 0
+      if (feed && feed.vault === v.vaultId && held >= body.size) {
+        await v.flush()
+        const leaves = await feedLeavesOf(v, feed.author, body.size)
+        if (toHex(body.size === 0 ? EMPTY_ROOT : rootOf(leaves)) !== toHex(body.root))
+          return {
+            status: 422,
+            contentType: 'text/plain; charset=utf-8',
+            body: `size ${body.size} does not match the feed as this witness holds it\n`
+          }
+      }
+      if (feed?.vault === v.vaultId) checkpoint = body.origin
+    } catch {
+      // out of shape: the witness answers 400 with the reason
+    }
+    const res = await witness.addCheckpoint(request)
+    if (checkpoint !== null && v.health.state === 'ok' && v.member) {
+      if (res.status === 200) await v.append(COSIGNATURE_TYPE, { v: 1, note: res.cosigned! })
+      else if (res.evidence) await this.recordSplitView(res.evidence, null)
+    }
+    return res
+  }
+
+  /** Sign the evidence into this device's feed, once per conflicting checkpoint (inside a pass or a call). */
+  private async recordSplitView(e: SplitView, checkpoint: string | null): Promise<void> {
     const witness = await this.open()
     if (witness.latest(e.origin)?.logged === `split:${checkpoint}`) return
     const payload: { [k: string]: Json } = { v: 1, origin: e.origin, held: e.held, shown: e.shown, reason: e.reason }
@@ -333,7 +414,7 @@ export async function witnessReport(
   for (const e of evidence) {
     const log = parseFeedOrigin(String(e.payload.origin))?.author
     const length = log ? (vault.heads()[log]?.length ?? 0) : 0
-    if (log && !leavesOf.has(log)) leavesOf.set(log, await feedLeaves(vault, log, length))
+    if (log && !leavesOf.has(log)) leavesOf.set(log, await feedLeavesOf(vault, log, length))
   }
   const rootAt = (author: string, size: number) => {
     const l = leavesOf.get(author) ?? []

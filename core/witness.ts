@@ -30,7 +30,7 @@ export const WITNESS_FILE = 'witness.json'
 export const MAX_WITNESS_REQUEST = 64 * 1024
 
 export interface WitnessResponse {
-  status: 200 | 400 | 403 | 404 | 409 | 422
+  status: 200 | 400 | 403 | 404 | 409 | 422 | 503
   contentType: string
   body: string
   /** The cosigned checkpoint note (its signatures and this witness's line), on 200. */

@@ -331,7 +331,8 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
         out.print(
           [
             `admitted ${summary.admitted} event(s), ${summary.duplicates} already here${summary.from ? ` (from ${summary.from})` : ''}`,
-            ...summary.arrived.map((line) => `  ${line}`)
+            ...summary.arrived.map((line) => `  ${line}`),
+            ...(summary.witnessError ? [`not witnessed here: ${summary.witnessError}`] : [])
           ].join('\n'),
           summary
         )

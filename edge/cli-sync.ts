@@ -14,6 +14,7 @@ import {
   IN_USE,
   INTERNAL,
   openHost,
+  parseVerifierKey,
   readJsonFileIfExists,
   recount,
   TelemetryStore,
@@ -28,6 +29,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { startHttpHost } from './http-host.js'
+import { WitnessPusher } from '../sync/witness-push.js'
 import { join } from 'node:path'
 import { GIT_STATE_FILE, joinFromGit } from '../sync/git-mirror.js'
 import { catchUpFromPeers, genesisFromPeers, STORED_PEERS, type Peers } from '../sync/recover-peers.js'
@@ -52,7 +54,9 @@ export const SYNC_FLAGS = {
   'mqtt-topic': 'list',
   sync: 'bool',
   couch: 'bool',
-  mirror: 'bool'
+  mirror: 'bool',
+  witness: 'bool',
+  'witness-log': 'list'
 } as const
 
 export const SYNC_HELP = `
@@ -73,7 +77,9 @@ export const SYNC_HELP = `
                                                the edge daemon: the app and API on loopback behind a token, telemetry
                                                intake (POST /ingest with the ingest token, MQTT), and with --sync
                                                continuous sync and telemetry forwarding as tresor daemon does
-                                               (--rounds, --interval too)`
+                                               (--rounds, --interval too); with --witness it is a tlog witness
+                                               (POST /add-checkpoint) of this vault's feeds and of each C2SP log
+                                               --witness-log VKEY names (its note verifier key)`
 
 const INGEST_TOKEN_FILE = 'ingest-token'
 
@@ -291,15 +297,24 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const stopping = stopSignal()
     let mqttInput: MqttInput | null = null
+    let pusher: WitnessPusher | null = null
     let loop: Promise<unknown> = Promise.resolve()
     // The vault's own rounds stop when the daemon stops, or when the vault is closed under a running daemon (recovery).
     let closeVault = () => {}
     // While the rounds run, sync's status is live (online/offline) and a round asked for through the API is their next.
     let live: CouchSync | null = null
     // A folder without a vault is served too: the UI offers onboarding (create, or join from a bundle).
+    const witnessLogs = (args.flags.get('witness-log') ?? []).map((k) => {
+      try {
+        return parseVerifierKey(k)
+      } catch (err) {
+        throw usage(`--witness-log ${k.slice(0, 40)}: ${(err as Error).message}`)
+      }
+    })
     const host = openHost({
       dir,
       joiners: JOINERS,
+      witnessLogs,
       recovery: STORED_PEERS,
       extensions: [syncDomain({ live: () => live })],
       // The edge keeps the telemetry store and seals with the device key: unlocked from TRESOR_PASSPHRASE when set,
@@ -313,6 +328,13 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         : undefined,
       providers: async (vault, store) => {
         if (!store) throw INTERNAL('the edge host keeps a telemetry store')
+        // Each checkpoint this device signs goes to the witnesses the vault's policy lists with a URL.
+        pusher = new WitnessPusher(vault, (r) =>
+          out.print(
+            `${new Date().toISOString()} witness ${r.witness}: ${r.status === 200 && r.cosignatures.length ? `cosigned size ${r.size}` : `${r.status} ${r.reason}`}`,
+            { witnessPush: r }
+          )
+        )
         const mqttUrl = flag(args, 'mqtt')
         if (mqttUrl) {
           const topics = args.flags.get('mqtt-topic') ?? ['tresor/#']
@@ -360,6 +382,8 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         return {}
       },
       beforeClose: async () => {
+        await pusher?.stop()
+        pusher = null
         closeVault()
         await mqttInput?.close()
         mqttInput = null
@@ -380,7 +404,8 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       staticDir,
       port,
       ingest: { store: () => host.telemetry(), token: ingestToken },
-      events: host.subscribe
+      events: host.subscribe,
+      witness: args.flags.has('witness') ? () => host.witness() : undefined
     })
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)

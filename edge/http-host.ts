@@ -13,6 +13,9 @@
  * ingest token (it opens nothing else). The answer carries a receipt per line
  * and is sent only once every admitted reading is on disk. When the disk
  * budget is full the answer is 503 with Retry-After and nothing is taken.
+ *
+ * With `serve --witness`, `POST /add-checkpoint` is the tlog-witness protocol (c2sp.org/tlog-witness): no token, as
+ * the spec has it (only a checkpoint signed by a log this device follows is cosigned), the same origin rule.
  */
 import {
   BACKPRESSURE,
@@ -21,6 +24,7 @@ import {
   CORE_REGISTRY,
   dispatch,
   followHost,
+  MAX_WITNESS_REQUEST,
   OVERSIZED,
   own,
   toWireError,
@@ -30,7 +34,8 @@ import {
   type Registry,
   type TelemetryStore,
   type WireError,
-  type VaultHost
+  type VaultHost,
+  type WitnessResponse
 } from '../core/index.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
@@ -138,6 +143,8 @@ export interface HttpHostOptions {
   ingest?: { store: TelemetryStore | (() => TelemetryStore | null); token: string }
   /** What `GET /events` streams: the host's subscribe (core/host.ts). */
   events?: VaultHost['subscribe']
+  /** The tlog-witness endpoint `POST /add-checkpoint` (no token: the checkpoint's signature is what counts). */
+  witness?: () => { addCheckpoint(body: string): Promise<WitnessResponse> } | null
 }
 
 const INGEST_STATUS: Partial<Record<string, number>> = {
@@ -182,6 +189,7 @@ export async function startHttpHost(
     const url = new URL(req.url ?? '/', origin)
     if (url.pathname === '/ingest') return ingest(req, res, url)
     if (url.pathname === '/events') return events(req, res)
+    if (url.pathname === '/add-checkpoint') return addCheckpoint(req, res)
     if (url.pathname.startsWith('/api/')) {
       // Never log the body: vault.unlock carries the passphrase.
       if (req.method !== 'POST')
@@ -235,6 +243,27 @@ export async function startHttpHost(
     if (!body) return send(res, 404, { ok: false })
     res.writeHead(200, { 'Content-Type': own(TYPES, extname(path)) ?? 'application/octet-stream', ...SECURITY_HEADERS })
     res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  /** c2sp.org/tlog-witness: the answer is the witness's own status, content type and body. */
+  async function addCheckpoint(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const plain = (status: number, text: string) => {
+      res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' })
+      res.end(`${text}\n`)
+    }
+    if (req.method !== 'POST') return plain(405, 'use POST')
+    if (req.headers.origin !== undefined && req.headers.origin !== origin)
+      return plain(403, 'calls from another origin')
+    const witness = opts.witness?.()
+    if (!witness) return plain(404, 'this host is no witness (tresor serve --witness)')
+    let text: string
+    try {
+      text = (await readBody(req, MAX_WITNESS_REQUEST)).text
+    } catch (err) {
+      return plain(err instanceof VaultError && err.code === 'OVERSIZED' ? 413 : 400, (err as Error).message)
+    }
+    const r = await witness.addCheckpoint(text)
+    res.writeHead(r.status, { ...SECURITY_HEADERS, 'Content-Type': r.contentType })
+    res.end(r.body)
   }
   function events(req: IncomingMessage, res: ServerResponse): void {
     const refuse = (status: number, code: string, message: string) =>

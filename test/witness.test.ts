@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import nacl from 'tweetnacl'
-import { cleanupDirs, carry, tempDir } from './helpers.js'
+import { cleanupDirs, carry, PASS, tempDir } from './helpers.js'
 import { threeMembers, stolenKey } from './support/members.js'
 import {
   cosign,
@@ -26,7 +26,7 @@ import { consistencyProof, leafHash, rootOf } from '../core/proofs/merkle.js'
 import { makeCheckpoint } from '../core/proofs/prover.js'
 import { proveTlog, verifyTlogProof } from '../core/proofs/tlog-proof.js'
 import { COSIGNATURE_TYPE, SPLIT_VIEW_TYPE, VaultWitness, witnessReport } from '../core/vault-witness.js'
-import type { Vault } from '../core/vault.js'
+import { Vault } from '../core/vault.js'
 import { decodeEvent } from '../core/envelope.js'
 import { CHECKPOINT_TYPE, checkCheckpointNotes, checkCheckpointPayload } from '../core/proofs/checkpoint.js'
 import { buildCheckpointV2Fixture } from './fixtures/checkpoint-v2.js'
@@ -284,7 +284,9 @@ describe('members witness each other', () => {
   })
 
   it('witness - split view: a device shown a checkpoint inconsistent with one it cosigned refuses to cosign, signs the evidence, and every device that syncs sees it confirmed', async () => {
-    const { alice, bob, bob2, carol } = await threeMembers()
+    const t = await threeMembers()
+    const { alice, bob2, carol } = t
+    let bob = t.bob
     for (let i = 0; i < 4; i++) await alice.append('audit.note', { text: `n ${i}` })
     // Alice's key, held by an attacker, shows Bob's witness another history at the size her next checkpoint will have.
     const key = await stolenKey(alice)
@@ -299,6 +301,11 @@ describe('members witness each other', () => {
     await carry(alice, bob)
     expect(await bobWitness.pass()).toEqual({ cosigned: 0, splitViews: 1 })
     expect(await new VaultWitness(bob).pass()).toEqual({ cosigned: 0, splitViews: 0 }) // signed once
+    // …and once across a restart too (the witness state says it is recorded)
+    await bob.close()
+    bob = await Vault.open({ dir: bob.dir })
+    await bob.unlock(PASS)
+    expect(await new VaultWitness(bob).pass()).toEqual({ cosigned: 0, splitViews: 0 })
     const bobsLog = async (type: string) => {
       const rows = []
       for (let seq = 1; seq <= bob.heads()[bob.device]!.length; seq++) {

@@ -7,7 +7,15 @@ import { makeCheckpoint, proveConsistency, proveInclusion, type CheckpointVault 
 import type { ConsistencyProofFile, InclusionProofFile } from '../proofs/proof-file.js'
 import type { CheckpointPayload } from '../proofs/checkpoint.js'
 import { policyTemplate, proveTlog } from '../proofs/tlog-proof.js'
-import { witnessReport, type SplitViewRow } from '../vault-witness.js'
+import { cosignerVerifierKey, feedOrigin } from '../proofs/tlog.js'
+import { fromHex } from '../bytes.js'
+import {
+  VaultWitness,
+  witnessReport,
+  type SplitViewRow,
+  type WitnessPass,
+  type WitnessVault
+} from '../vault-witness.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
 import { exportBundle, importBundle, type BundleSink, type BundleSource, type ImportSummary } from '../bundle.js'
 
@@ -20,6 +28,8 @@ export interface ExchangeMethods {
   'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
   /** The event's tlog-proof (c2sp.org/tlog-proof@v1): its device's checkpoint note with every cosignature held. */
   'proof.tlog': (args: { id: string }) => Promise<{ text: string }>
+  /** Witness now: cosign every other device's newest checkpoint taken in and not cosigned yet (core/vault-witness.ts). */
+  'witness.cosign': (args: Record<never, never>) => Promise<WitnessPass>
   /** What the witnesses say: the governed policy (and a template), split-view evidence judged here, the last error. */
   'witness.status': (args: Record<never, never>) => Promise<WitnessStatus>
   /** That checkpoint `to` extends checkpoint `from` (feeds only grew). */
@@ -37,6 +47,8 @@ export interface ExchangeMethods {
 }
 
 export interface WitnessStatus {
+  /** This device as a witness: its cosigner name, key and verifier key (vkey, type 0x04) for other policies. */
+  me: { name: string; key: string; vkey: string }
   policy: string | null
   /** Every member device as log and witness, a majority of the others as quorum: a policy to start from. */
   template: string
@@ -44,7 +56,7 @@ export interface WitnessStatus {
 }
 
 /** Proofs and bundles: the prover's view of the vault, and what bundle export and import use of it. */
-export type ExchangeVault = CheckpointVault & BundleSource & BundleSink
+export type ExchangeVault = CheckpointVault & BundleSource & BundleSink & WitnessVault
 
 export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
   meta: {
@@ -53,6 +65,7 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
     'proof.consistency': reads,
     'proof.tlog': reads,
     'witness.status': reads,
+    'witness.cosign': signs,
     // The bundle is signed by this device's key.
     'bundle.export': { ...signs, writes: false },
     'bundle.import': { signs: false, writes: true, maxArgBytes: BUNDLE_ARGS }
@@ -71,9 +84,12 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
       if (!id) throw BAD_ARGUMENT('id is required')
       return { text: await proveTlog(vault, id) }
     },
+    'witness.cosign': async () => new VaultWitness(vault).pass(),
     'witness.status': async () => {
       const keys = Object.values(vault.state.members).flatMap((m) => m.keys.map((key) => ({ member: m.name, key })))
+      const name = feedOrigin(vault.vaultId, vault.device)
       return {
+        me: { name, key: vault.device, vkey: cosignerVerifierKey(name, fromHex(vault.device, 32)!) },
         policy: vault.state.witnessPolicy ?? null,
         template: policyTemplate(vault.vaultId, keys, Math.max(1, Math.ceil((keys.length - 1) / 2))),
         splitViews: await witnessReport(vault)
@@ -113,7 +129,15 @@ export const exchangeDomain: Domain<ExchangeMethods, ExchangeVault> = {
       if (typeof text !== 'string' || text.length === 0 || text.length > MAX_BUNDLE_TEXT)
         throw BAD_ARGUMENT(`text is a bundle file's content (at most ${MAX_BUNDLE_TEXT} bytes)`)
       parseBounded(text, MAX_BUNDLE_TEXT, 16) // refuse non-JSON and deep nesting before the vault reads it
-      return importBundle(vault, text)
+      const summary = await importBundle(vault, text)
+      // Witness the checkpoints it brought (a host that keeps a witness running would do it too: they take turns).
+      if (summary.checkpoints > 0 && !vault.unlocked)
+        summary.witnessError = 'the device key is locked: tresor witness cosign cosigns the checkpoints that arrived'
+      else if (summary.checkpoints > 0)
+        await new VaultWitness(vault).pass().catch((err: Error) => {
+          summary.witnessError = err.message
+        })
+      return summary
     }
   })
 }

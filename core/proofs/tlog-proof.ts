@@ -46,9 +46,10 @@ export async function proveTlog(vault: ProverVault, eventId: string): Promise<st
       'no checkpoint of its own device covers this event yet: that device signs one with tresor checkpoint'
     )
   const size = cp.payload.feeds.find((f) => f.author === slot.author)!.length
+  // Every cosignature of this very checkpoint body, whoever recorded it (a pass, or a witness call from outside).
+  const body = splitNote(cp.payload.checkpoint!).text
   const cosignatures: string[] = []
   for (const [author, head] of Object.entries(vault.heads())) {
-    if (author === slot.author) continue
     for (let seq = 1; seq <= head.length; seq += 1000) {
       const res = await vault.store.db.allDocs({
         startkey: eventDocId(author, seq),
@@ -58,9 +59,11 @@ export async function proveTlog(vault: ProverVault, eventId: string): Promise<st
       for (const r of res.rows) {
         const doc = r.doc as { type?: string; raw?: string }
         if (doc.type !== COSIGNATURE_TYPE) continue
-        const p = (JSON.parse(String(doc.raw)) as { payload: { checkpoint?: unknown; note?: unknown } }).payload
-        if (p.checkpoint !== cp.id || typeof p.note !== 'string') continue
-        for (const s of splitNote(p.note).signatures) cosignatures.push(`— ${s.name} ${s.base64}\n`)
+        const p = (JSON.parse(String(doc.raw)) as { payload: { note?: unknown } }).payload
+        if (typeof p.note !== 'string') continue
+        const note = splitNote(p.note)
+        if (note.text !== body) continue
+        for (const s of note.signatures) cosignatures.push(`— ${s.name} ${s.base64}\n`)
       }
     }
   }
