@@ -28,7 +28,7 @@ export interface ExchangeMethods {
   'proof.event': (args: { id: string }) => Promise<InclusionProofFile>
   /** The event's tlog-proof (c2sp.org/tlog-proof@v1): its device's checkpoint note with every cosignature held. */
   'proof.tlog': (args: { id: string }) => Promise<{ text: string }>
-  /** Witness now: cosign every other device's newest checkpoint taken in and not cosigned yet (core/vault-witness.ts). */
+  /** Witness now: cosign the newest checkpoint of every other device taken in and not cosigned yet. */
   'witness.cosign': (args: Record<never, never>) => Promise<WitnessPass>
   /** What the witnesses say: the governed policy (and a template), split-view evidence judged here, the last error. */
   'witness.status': (args: Record<never, never>) => Promise<WitnessStatus>
