@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto'
 import nacl from 'tweetnacl'
 import { BAD_ARGUMENT, MALFORMED, VERIFY_FAILED } from './errors.js'
+import { signDetached, verifyStrict } from './ed25519.js'
 
 export const ALG_ED25519 = 0x01
 /** Go's reader refuses more (the spec asks verifiers to accept at least 16). */
@@ -107,7 +108,7 @@ function checkText(text: string): void {
 /** Sign `text` with each signer (Ed25519): the note, text then signature lines. */
 export function signNote(text: string, signers: { name: string; secretKey: Uint8Array }[]): string {
   const lines = signers.map((s) =>
-    noteSignatureLine(text, s.name, s.secretKey.subarray(32), (m) => nacl.sign.detached(m, s.secretKey))
+    noteSignatureLine(text, s.name, s.secretKey.subarray(32), (m) => signDetached(s.secretKey, m))
   )
   return `${text}\n${lines.join('')}`
 }
@@ -183,7 +184,7 @@ export function openNote(note: string | Uint8Array, verifiers: readonly NoteVeri
       continue
     }
     if (known.length > 1) throw VERIFY_FAILED(`ambiguous key ${sig.name}+${hex8(sig.id)}`)
-    const ok = raw.length === 68 && nacl.sign.detached.verify(enc.encode(text), raw.subarray(4), known[0]!.publicKey)
+    const ok = raw.length === 68 && verifyStrict(known[0]!.publicKey, enc.encode(text), raw.subarray(4))
     if (!ok) throw VERIFY_FAILED(`invalid signature for key ${sig.name}+${hex8(sig.id)}`)
     verified.push(sig)
   }

@@ -19,7 +19,7 @@
  * first line holding a space, which no origin can.
  */
 import { createHash } from 'node:crypto'
-import nacl from 'tweetnacl'
+import { signDetached, verifyStrict } from '../ed25519.js'
 import { BAD_ARGUMENT, MALFORMED } from '../errors.js'
 import { isKeyName, parseSignatureLine, splitNote, hex8, type NoteSignature } from '../signed-note.js'
 
@@ -124,7 +124,7 @@ export function cosign(body: string, signer: NoteKey, time: number): string {
 
 /** A note key from an Ed25519 secret key (64 bytes, tweetnacl's). */
 export function noteKeyOf(name: string, secretKey: Uint8Array): NoteKey {
-  return { name, publicKey: secretKey.subarray(32), sign: (m) => nacl.sign.detached(m, secretKey) }
+  return { name, publicKey: secretKey.subarray(32), sign: (m) => signDetached(secretKey, m) }
 }
 
 /** Is this signature line a cosignature/v1 by `cosigner` over `body`? Its time when it is, null when not. */
@@ -138,7 +138,7 @@ export function verifyCosignature(
   const t = sig.raw.readBigUInt64BE(4)
   if (t > BigInt(Number.MAX_SAFE_INTEGER)) return null
   const time = Number(t)
-  return nacl.sign.detached.verify(cosignedMessage(body, time), sig.raw.subarray(12), cosigner.publicKey) ? time : null
+  return verifyStrict(cosigner.publicKey, cosignedMessage(body, time), sig.raw.subarray(12)) ? time : null
 }
 
 /** The time a cosignature line states (unverified: for display and evidence only). */
