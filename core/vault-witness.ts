@@ -386,6 +386,11 @@ export function judgeSplitView(
   }
 }
 
+const EVIDENCE = new WeakMap<
+  object,
+  { scanned: Map<string, number>; evidence: { author: string; ts: string; payload: Record<string, unknown> }[] }
+>()
+
 /** Every device's split-view evidence in this vault, each judged here. */
 export async function witnessReport(
   vault: Pick<WitnessVault, 'flush' | 'state' | 'heads' | 'store' | 'vaultId'>
@@ -393,9 +398,14 @@ export async function witnessReport(
   await vault.flush()
   const keys = everKeys(vault.state)
   const rows: SplitViewRow[] = []
-  const evidence: { author: string; ts: string; payload: Record<string, unknown> }[] = []
+  // Read once: each call reads only what arrived since the last (a view refreshes this often).
+  let seen = EVIDENCE.get(vault)
+  if (!seen) EVIDENCE.set(vault, (seen = { scanned: new Map(), evidence: [] }))
+  const evidence = seen.evidence
   for (const [author, head] of Object.entries(vault.heads())) {
-    for (let seq = 1; seq <= head.length; seq += 1000) {
+    const from = (seen.scanned.get(author) ?? 0) + 1
+    seen.scanned.set(author, head.length)
+    for (let seq = from; seq <= head.length; seq += 1000) {
       const res = await vault.store.db.allDocs({
         startkey: eventDocId(author, seq),
         endkey: eventDocId(author, Math.min(head.length, seq + 999)),

@@ -137,6 +137,8 @@ export interface SyncSlice {
 export interface LiveSlice {
   /** Every member's devices as their signed statuses say (core/devices.ts). */
   devices: AppResultOf<'devices.list'> | null
+  /** What the witnesses say: split-view evidence each device signed, judged here (core/vault-witness.ts). */
+  witness: AppResultOf<'witness.status'> | null
   loadDevices(): Promise<void>
   push: FollowState | null
   setPush(state: FollowState): void
@@ -399,9 +401,12 @@ const liveSlice =
   (client: Send): Slice<LiveSlice> =>
   (set, get) => ({
     devices: null,
+    witness: null,
     loadDevices: async () => {
       const devices = await get().run('devices', () => client('devices.list', {}))
       if (devices) set({ devices })
+      const witness = await get().run('devices', () => client('witness.status', {}))
+      if (witness) set({ witness })
     },
     push: null,
     setPush: (push) => set({ push }),

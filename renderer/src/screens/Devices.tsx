@@ -11,7 +11,9 @@ import { selectJob } from '../selectors.js'
 import { Empty, JobLine, Key, Panel, Time } from '../ui.js'
 
 export function Devices() {
-  const { devices, loadDevices } = useAppStore(useShallow((s) => ({ devices: s.devices, loadDevices: s.loadDevices })))
+  const { devices, witness, loadDevices } = useAppStore(
+    useShallow((s) => ({ devices: s.devices, witness: s.witness, loadDevices: s.loadDevices }))
+  )
   const job = useAppStore(selectJob('devices'))
   useEffect(() => {
     void loadDevices()
@@ -28,6 +30,15 @@ export function Devices() {
           {failing.length === 1 ? 'reports' : 'report'} a failed check or READ-ONLY.
         </p>
       )}
+      {(witness?.splitViews ?? [])
+        .filter((v) => v.confirmed)
+        .map((v) => (
+          <p className="note note-error" role="alert" data-testid="split-view" key={`${v.reportedBy}-${v.ts}-${v.log}`}>
+            Split view: {v.member ?? 'a device no member holds'}&apos;s device {v.log.slice(0, 8)}… showed two histories
+            ({v.why}); reported by device {v.reportedBy.slice(0, 8)}… <Time iso={v.ts} relative />. Its checkpoints are
+            not cosigned any more; review that key.
+          </p>
+        ))}
       {devices && devices.length === 0 ? (
         <Empty title="No devices yet." />
       ) : (
