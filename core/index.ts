@@ -47,6 +47,7 @@ export { checkCheckpointPayload, type CheckpointPayload } from './proofs/checkpo
 export { rootOf } from './proofs/merkle.js'
 export { verifyProofFile } from './proofs/proof-file.js'
 export { indexLog } from './proofs/prover.js'
+export { storedBodies } from './pouch.js'
 export { TelemetryStore } from './telemetry/store.js'
 export { batchId, verifyReadingProof } from './telemetry/batch.js'
 export { replayTimed } from './telemetry/replay.js'
@@ -59,9 +60,16 @@ export { TRESOR_VERSION } from './version.js'
 export { COSIGNATURE_TYPE, feedLeavesOf, VaultWitness } from './vault-witness.js'
 export { formatAddCheckpoint, MAX_WITNESS_REQUEST, type WitnessResponse } from './witness.js'
 export { verifyTlogProof, type TlogProofResult } from './proofs/tlog-proof.js'
-export { cosignerKeyId, mergeNote, parseCheckpoint, TLOG_PROOF_HEADER, verifyCosignature } from './proofs/tlog.js'
+export {
+  cosignerKeyId,
+  feedOrigin,
+  mergeNote,
+  parseCheckpoint,
+  TLOG_PROOF_HEADER,
+  verifyCosignature
+} from './proofs/tlog.js'
 export { parseWitnessPolicy } from './proofs/witness-policy.js'
-export { consistencyProof, type Hash } from './proofs/merkle.js'
+export { consistencyProof, leafHash, nodeHash, type Hash } from './proofs/merkle.js'
 export { CHECKPOINT_TYPE } from './proofs/checkpoint.js'
 export { fromHex } from './bytes.js'
-export { parseSignatureLine, parseVerifierKey, splitNote } from './signed-note.js'
+export { noteKeyId, openNote, parseSignatureLine, parseVerifierKey, splitNote } from './signed-note.js'

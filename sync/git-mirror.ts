@@ -1,12 +1,18 @@
 /**
  * The Git mirror: the vault as files in a Git repository reached over smart
- * HTTP with a token (GitHub, Gitea or any host). Events are append-only files
- * (`feeds/<author>/<seq>.json`, the signed bytes verbatim), checkpoints are
- * anchored as an append-only YAML chain (`anchors/<n>.yaml`, each naming the
- * hash of the one before). The mirror is untrusted: everything read from it
- * passes the ingestion gate, and anchors are an outside witness: a history
- * that was force-pushed, anchors rewritten or removed, or anchors that
- * disagree with this device's log are reported and never applied.
+ * HTTP with a token (GitHub, Gitea or any host). Layout 2 (written now): each
+ * device feed is a tiled transparency log under `logs/<device key>/`
+ * (c2sp.org/tlog-tiles: hash tiles, entry bundles, the events' signed bytes
+ * in bundles of 256, the feed's signed checkpoint note; sync/mirror-logs.ts),
+ * so any tlog-tiles client can read it, a full tile never changes, and a round
+ * costs what was added. Layout 1 (`feeds/<author>/<seq>.json`, one file per
+ * event) is still read, never written or removed. Checkpoints are anchored as
+ * an append-only YAML chain (`anchors/<n>.yaml`, each naming the hash of the
+ * one before). The mirror is untrusted: everything read from it passes the
+ * ingestion gate, and anchors are an outside witness: a history that was
+ * force-pushed, anchors rewritten or removed, full tiles removed or changed,
+ * truncated bundles, or anchors that disagree with this device's log are
+ * reported and nothing of them is applied.
  *
  * Nothing private leaves the device: an event whose payload has a `private`
  * field is written as a redacted stub (ids, position and the SHA-256 of the
@@ -24,7 +30,7 @@ import {
   makeIncident,
   MAX_INCIDENT_MARKS,
   NOT_FOUND,
-  parseEventDocId,
+  own,
   readJsonFileIfExists,
   REMOTE_REFUSED,
   rootOf,
@@ -45,20 +51,40 @@ import git from 'isomorphic-git'
 import http from 'isomorphic-git/http/node'
 import { parse as parseYaml, stringify as toYaml } from 'yaml'
 import { bookOf, reportIncidents, type IncidentBook } from './incidents.js'
+import {
+  allFeedDocs,
+  checkLaidOut,
+  checkMirrorCheckpoint,
+  layOutFeed,
+  LOGS_DIR,
+  mirroredFeeds,
+  mirroredSize,
+  readFeed,
+  writeCheckpoint
+} from './mirror-logs.js'
+import { tilePath, TILE_WIDTH } from './tiles.js'
 
 export const MIRROR_DIR = 'git-mirror'
 export const GIT_STATE_FILE = 'sync-git.json'
 const AUTHOR = { name: 'Tresor', email: 'tresor@localhost' }
+/** Above this many events to lay out, read the store once in sequence rather than feed by feed. */
+const BULK_READ = 20_000
 const README = `# Tresor vault mirror
 
-This repository mirrors a Tresor vault. It is append-only: files are added,
-never changed or removed.
+This repository mirrors a Tresor vault. Each device's feed is a tiled
+transparency log (https://c2sp.org/tlog-tiles) whose origin is
+\`tresor.vault/<vault id>/<device key>\`:
 
 - \`vault.json\`: the vault id (the SHA-256 of its genesis event) and name.
-- \`feeds/<author key>/<seq>.json\`: each event's signed canonical bytes
-  (envelope v1). Events with private fields appear as redacted stubs.
+- \`logs/<device key>/checkpoint\`: the device's latest signed checkpoint
+  (a C2SP signed note) with the cosignatures of the devices that witnessed it.
+- \`logs/<device key>/tile/<L>/<N>\`, \`tile/entries/<N>\`: hash tiles and entry
+  bundles (each entry is an event id); full tiles never change, partial ones
+  (\`.p/<W>\`) are replaced as the feed grows.
+- \`logs/<device key>/events/<N>\`: the same entries as signed events, one per
+  line. Events with private fields appear as redacted stubs.
 - \`anchors/<n>.yaml\`: signed checkpoints (every feed's length and Merkle root),
-  each naming the SHA-256 of the anchor before it.
+  each naming the SHA-256 of the anchor before it. Append-only.
 
 To verify: \`tresor join --git <this repository's URL> --dir <empty folder>\`
 checks every signature, chain link and governance rule, or check single
@@ -77,6 +103,12 @@ export interface GitState {
   lastRollback: { at: string; message: string } | null
   /** What the mirror did wrong, signed as sync.incident events (or waiting to be). Absent in files from before. */
   incidents?: IncidentBook
+  /** Layout 2: each feed's size as the mirror laid it out at the last round (a hint; the mirror's files decide). */
+  laidOut?: Record<string, number>
+  /** Layout 1: the tree of `feeds/` last read (unchanged: not read again). */
+  legacyTree?: string | null
+  /** Layout 2: the SHA-256 of each feed's checkpoint file last checked. */
+  checkpoints?: Record<string, string>
 }
 
 export interface GitRound {
@@ -110,15 +142,21 @@ async function loadState(dir: string, url: string): Promise<GitState> {
   )) as GitState | null
   // File names the mirror chose are keys here: a null-prototype record.
   return s?.v === 1 && s.url === url
-    ? { ...s, anchors: dictFrom(s.anchors) }
+    ? {
+        ...s,
+        anchors: dictFrom(s.anchors),
+        laidOut: dictFrom(s.laidOut ?? {}),
+        checkpoints: dictFrom(s.checkpoints ?? {})
+      }
     : { v: 1, url, lastCommit: null, anchors: dict(), lastSuccess: null, lastError: null, lastRollback: null }
 }
 
-const feedPath = (author: string, seq: number) => `feeds/${author}/${String(seq).padStart(12, '0')}.json`
 const anchorPath = (n: number) => `anchors/${String(n).padStart(6, '0')}.yaml`
 
-/** The file an event becomes in the mirror: its bytes, or a stub when it carries private data. */
-export function mirrorFile(raw: string, event: SignedEvent, id: string): string {
+/** The line an event becomes in the mirror: its bytes, or a stub when it carries private data. */
+export function mirrorFile(raw: string, id: string): string {
+  if (!raw.includes('"private":')) return raw + '\n' // canonical JSON: a private field is spelled so
+  const event = JSON.parse(raw) as SignedEvent
   if (!Object.prototype.hasOwnProperty.call(event.payload, 'private')) return raw + '\n'
   const stub: RedactedStub = {
     format: 'tresor-redacted-event',
@@ -203,8 +241,8 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
         `the mirror disagrees with what this device saw before: ${witness.problems[0]}; nothing applied, nothing pushed`
       )
     }
-    // A fast-forward that takes an event file away or rewrites it is reported (once: the next round starts after it);
-    // the round goes on: the gate judges what is there, and what was taken away is written back below.
+    // A fast-forward that takes an event file or a full tile away, or rewrites one, is reported (once: the next round
+    // starts after it); what was taken away is written back below. Nothing is read from a mirror that did it.
     const found =
       head && state.lastCommit && head !== state.lastCommit
         ? await rewritingCommits(work, head, state.lastCommit)
@@ -217,11 +255,19 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
         found.problems.length > 0 ? [incident('rewrite', found.problems.join('; '), found.marks)] : []
       ))
     )
-    await takeIn(vault, work, round)
-    const added = await writeOurs(vault, work, round)
-    if (added.length > 0) {
+    const sizes = await mirrorSizes(vault, work, state)
+    if (found.problems.length === 0) await takeIn(vault, work, head, state, sizes, round)
+    // What the mirror lays out of feeds this device holds must be what this device holds.
+    for (const [author, size] of sizes) {
+      const checked = await checkLaidOut(vault, work, author, own(state.laidOut ?? {}, author) ?? 0, size)
+      round.problems.push(...checked.problems)
+      sizes.set(author, checked.from)
+    }
+    const { added, removed } = await writeOurs(vault, work, sizes, round)
+    if (added.length > 0 || removed.length > 0) {
       // isomorphic-git opens every file of one add at once: batches keep it under the open-file limit
       for (let i = 0; i < added.length; i += 256) await git.add({ fs, dir: work, filepath: added.slice(i, i + 256) })
+      for (const filepath of removed) await git.remove({ fs, dir: work, filepath })
       const oid = await git.commit({
         fs,
         dir: work,
@@ -242,6 +288,7 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
     } else {
       state.lastCommit = head ?? state.lastCommit
     }
+    state.laidOut = dictFrom(Object.fromEntries(sizes))
     for (const f of await listFiles(work, 'anchors')) state.anchors[f] = sha256Hex(await readFile(join(work, f)))
     state.lastSuccess = new Date().toISOString()
     state.lastError = null
@@ -285,7 +332,8 @@ async function checkWitness(
   if (problems.length > 0) return { problems, mirrorAtFault: true, rolledBack }
   const verdict = { problems, mirrorAtFault: false, rolledBack }
   const anchors = await listFiles(work, 'anchors')
-  if (anchors.length === 0) return verdict
+  // Anchors checked at an earlier round are unchanged (above): only the new ones are read against the log.
+  if (anchors.every((f) => own(state.anchors, f) !== undefined)) return verdict
   const index = await indexLog(vault)
   let prev = 'genesis'
   for (const file of anchors) {
@@ -293,6 +341,7 @@ async function checkWitness(
     const a = parseYaml(text, { maxAliasCount: 0 }) as { prev?: string; checkpoint?: string }
     if (a?.prev !== prev) problems.push(`anchor ${file} does not continue the anchor chain`)
     prev = sha256Hex(text)
+    if (own(state.anchors, file) !== undefined) continue
     let payload: CheckpointPayload
     try {
       const cp = decodeEvent(String(a?.checkpoint), vault.vaultId)
@@ -375,9 +424,13 @@ async function lostFiles(
     after === null ? [] : (await git.readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e])
   )
   for (const e of old) {
-    if (prefix === '' && e.path !== 'feeds' && e.path !== 'anchors') continue
+    if (prefix === '' && e.path !== 'feeds' && e.path !== 'anchors' && e.path !== LOGS_DIR) continue
     const path = `${prefix}${e.path}`
     const n = now.get(e.path)
+    // Layout 2: a feed's checkpoint note and its partial tiles are replaced as it grows (each device checks what they
+    // hold against its own copy of the feed: sync/mirror-logs.ts); full tiles and bundles never change.
+    if (/^logs\/[0-9a-f]{64}\/checkpoint$/.test(path)) continue
+    if (e.type !== 'tree' && /\.p\/\d+$/.test(path)) continue
     // Subtrees add to the same list (a feed folder may hold more files than a spread takes arguments).
     if (e.type === 'tree')
       // n not a tree: every file under it is gone
@@ -388,37 +441,90 @@ async function lostFiles(
   return out
 }
 
-/** Every event file on the mirror goes through the vault's ingestion gate. */
-async function takeIn(vault: Vault, work: string, round: GitRound): Promise<void> {
+/** Each feed's size as the mirror lays it out (layout 2), for every feed it or this device holds. */
+async function mirrorSizes(vault: Vault, work: string, state: GitState): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>()
+  for (const a of new Set([...(await mirroredFeeds(work)), ...Object.keys(vault.heads())]))
+    sizes.set(a, await mirroredSize(work, a, own(state.laidOut ?? {}, a) ?? 0))
+  return sizes
+}
+
+/** What the mirror holds past this device's copy goes through the vault's ingestion gate. */
+async function takeIn(
+  vault: Vault,
+  work: string,
+  head: string | null,
+  state: GitState,
+  sizes: Map<string, number>,
+  round: GitRound
+): Promise<void> {
   const incoming: { docId: string; raw: unknown }[] = []
-  for (const file of await listFiles(work, 'feeds')) {
-    const m = /^feeds\/([0-9a-f]{64})\/(\d{12})\.json$/.exec(file)
-    if (!m) {
-      round.problems.push(`unexpected file ${file}`)
-      continue
+  // Layout 1, as older rounds wrote it: read whole, and again only when its tree changed.
+  const legacy = head
+    ? await git.readTree({ fs, dir: work, oid: head, filepath: 'feeds' }).then(
+        (t) => t.oid,
+        () => null
+      )
+    : null
+  if (legacy !== null && legacy !== state.legacyTree) {
+    for (const file of await listFiles(work, 'feeds')) {
+      const m = /^feeds\/([0-9a-f]{64})\/(\d{12})\.json$/.exec(file)
+      if (!m) {
+        round.problems.push(`unexpected file ${file}`)
+        continue
+      }
+      const text = (await readFile(join(work, file), 'utf8')).trimEnd()
+      round.read++
+      if (text.includes('"format":"tresor-redacted-event"')) {
+        round.private++
+        continue
+      }
+      incoming.push({ docId: eventDocId(m[1]!, Number(m[2])), raw: text })
     }
-    const text = (await readFile(join(work, file), 'utf8')).trimEnd()
-    round.read++
-    if (text.includes('"format":"tresor-redacted-event"')) {
-      round.private++
-      continue
-    }
-    incoming.push({ docId: eventDocId(m[1]!, Number(m[2])), raw: text })
   }
-  if (incoming.length === 0) return
-  for (const v of await vault.ingest(incoming)) {
-    if (v.decision === 'ADMIT') round.admitted++
-    else if (v.decision === 'DUPLICATE') round.duplicates++
-    else if (v.decision === 'QUARANTINE') {
-      round.quarantined++
-      round.problems.push(`${v.docId}: ${v.reason}`)
+  const heads = vault.heads()
+  for (const [author, size] of sizes) {
+    const held = heads[author]?.length ?? 0
+    if (size <= held) continue
+    const r = await readFeed(work, author, held, size)
+    round.read += r.read
+    round.private += r.redacted
+    if (r.problems.length > 0) {
+      round.problems.push(...r.problems)
+      continue // nothing of a feed whose bundles do not hold together
     }
+    incoming.push(...r.events)
+  }
+  if (incoming.length > 0)
+    for (const v of await vault.ingest(incoming)) {
+      if (v.decision === 'ADMIT') round.admitted++
+      else if (v.decision === 'DUPLICATE') round.duplicates++
+      else if (v.decision === 'QUARANTINE') {
+        round.quarantined++
+        round.problems.push(`${v.docId}: ${v.reason}`)
+      }
+    }
+  state.legacyTree = legacy ?? state.legacyTree ?? null
+  // A feed's checkpoint note, when it changed: signed by its device and true to the events this device holds.
+  const checked = (state.checkpoints ??= dict())
+  for (const author of sizes.keys()) {
+    const text = await readFile(join(work, LOGS_DIR, author, 'checkpoint')).catch(() => null)
+    if (!text || own(checked, author) === sha256Hex(text)) continue
+    const problem = await checkMirrorCheckpoint(vault, work, author)
+    if (problem) round.problems.push(problem)
+    else checked[author] = sha256Hex(text)
   }
 }
 
-/** Files for this vault's events and checkpoints that the mirror lacks; returns the paths added. */
-async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<string[]> {
+/** Lay out what this device holds past the mirror's size of each feed, anchor the new checkpoints. */
+async function writeOurs(
+  vault: Vault,
+  work: string,
+  sizes: Map<string, number>,
+  round: GitRound
+): Promise<{ added: string[]; removed: string[] }> {
   const added: string[] = []
+  const removed: string[] = []
   const put = async (path: string, text: string) => {
     await mkdir(join(work, path, '..'), { recursive: true })
     await writeFile(join(work, path), text)
@@ -427,22 +533,50 @@ async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<s
   if (!fs.existsSync(join(work, 'vault.json'))) {
     await put(
       'vault.json',
-      JSON.stringify({ format: 'tresor-git-mirror', v: 1, vault: vault.vaultId, name: vault.config.name }, null, 2) +
-        '\n'
+      JSON.stringify(
+        { format: 'tresor-git-mirror', v: 2, vault: vault.vaultId, name: vault.config.name, layout: 'tlog-tiles' },
+        null,
+        2
+      ) + '\n'
     )
     await put('README.md', README)
   }
+  await vault.flush() // every acknowledged append is in the store the layout reads
   const heads = vault.heads()
   const checkpoints: string[] = []
-  for await (const page of vault.events(1000)) {
-    for (const { docId, id, raw, event } of page) {
-      const slot = parseEventDocId(docId)!
-      if (slot.seq > (heads[slot.author]?.length ?? 0)) continue
-      if (event.type === 'proof.checkpoint') checkpoints.push(raw)
-      const path = feedPath(slot.author, slot.seq)
-      if (fs.existsSync(join(work, path))) continue
-      await put(path, mirrorFile(raw, event, id))
-      round.written++
+  // Cosignatures among what is laid out now, by checkpoint body (filled as the feeds are laid out).
+  const cosigned = new Map<string, string[]>()
+  const plans: [string, number, number][] = []
+  for (const [author, h] of Object.entries(heads)) {
+    const from = sizes.get(author) ?? 0
+    if (h.length > from) plans.push([author, from, h.length])
+  }
+  // Most of the log to lay out (a first push): one sequential read of the store instead of a range read per feed.
+  const bulk =
+    plans.reduce((n, [, from, to]) => n + to - from, 0) > BULK_READ
+      ? await allFeedDocs(
+          vault,
+          new Map(
+            plans.map(([author, from, to]) => [author, { start: Math.floor(from / TILE_WIDTH) * TILE_WIDTH, to }])
+          )
+        )
+      : null
+  for (const [author, from, to] of plans) {
+    const laid = await layOutFeed(vault, work, author, from, to, mirrorFile, cosigned, bulk?.get(author))
+    bulk?.delete(author) // its bodies are not needed any more
+    added.push(...laid.written)
+    removed.push(...laid.removed)
+    checkpoints.push(...laid.checkpoints)
+    round.written += laid.events
+    sizes.set(author, to)
+  }
+  // The cosignatures among what was laid out, merged into the notes of the checkpoints they cosign.
+  for (const [body] of cosigned) {
+    for (const author of sizes.keys()) {
+      const note = await readFile(join(work, LOGS_DIR, author, 'checkpoint'), 'utf8').catch(() => null)
+      if (note === null || !note.startsWith(body)) continue
+      const path = await writeCheckpoint(work, author, note, cosigned.get(body)!)
+      if (path && !added.includes(path)) added.push(path)
     }
   }
   const anchored = new Set<string>()
@@ -461,7 +595,7 @@ async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<s
     prev = sha256Hex(text)
     round.anchored++
   }
-  return added
+  return { added, removed }
 }
 
 /**
@@ -470,9 +604,20 @@ async function writeOurs(vault: Vault, work: string, round: GitRound): Promise<s
  */
 async function genesisIn(scratch: string, vaultId?: string): Promise<string | null> {
   const id = vaultId ?? (JSON.parse(await readFile(join(scratch, 'vault.json'), 'utf8')) as { vault?: string }).vault
-  for (const f of await listFiles(scratch, 'feeds')) {
-    if (!f.endsWith('/000000000001.json')) continue
-    const text = (await readFile(join(scratch, f), 'utf8')).trimEnd()
+  // Layout 2: the first line of a feed's first event bundle; layout 1: a feed's first file.
+  const firsts: string[] = []
+  for (const author of await mirroredFeeds(scratch)) {
+    const size = await mirroredSize(scratch, author)
+    if (size === 0) continue
+    const bundle = await readFile(
+      join(scratch, LOGS_DIR, author, tilePath('events', 0, Math.min(size, TILE_WIDTH))),
+      'utf8'
+    )
+    firsts.push(bundle.slice(0, bundle.indexOf('\n')))
+  }
+  for (const f of await listFiles(scratch, 'feeds'))
+    if (f.endsWith('/000000000001.json')) firsts.push((await readFile(join(scratch, f), 'utf8')).trimEnd())
+  for (const text of firsts) {
     try {
       const d = decodeEvent(text, String(id))
       if (d.event.type === GENESIS_TYPE && d.id === id) return text

@@ -26,6 +26,7 @@ import { cleanupDirs, codeOf, PASS, tempDir } from './helpers.js'
 const FIXTURE = fileURLToPath(new URL('./fixtures/formats-v1/', import.meta.url))
 const TELEMETRY = fileURLToPath(new URL('./fixtures/telemetry-v1/', import.meta.url))
 const MIRROR = fileURLToPath(new URL('./fixtures/mirror-v1/', import.meta.url))
+const MIRROR_V2 = fileURLToPath(new URL('./fixtures/mirror-v2/', import.meta.url))
 const read = (f: string) => readFile(join(FIXTURE, f), 'utf8')
 
 describe('formats v1', () => {
@@ -130,7 +131,7 @@ describe('formats v1', () => {
     }
   })
 
-  it("formats - the Git mirror layout: today's code writes the pinned files byte for byte, and a mirror holding them reads back with nothing new, nothing quarantined, its anchor chain intact", async () => {
+  it("formats - the Git mirror: today's code writes layout 2 (tlog tiles) byte for byte as pinned; a layout-1 mirror (pinned) reads back with nothing new, nothing quarantined, its anchor chain intact, and none of its files changed", async () => {
     const root = await tempDir()
     const server = await startGitServer(join(root, 'repos'))
     try {
@@ -143,10 +144,12 @@ describe('formats v1', () => {
       server.createRepo('written.git')
       const a = await Vault.open({ dir: await copy('a') })
       await a.unlock(PASS)
-      await syncGit(a, { url: server.url('written.git'), token: GIT_TOKEN })
+      const first = await syncGit(a, { url: server.url('written.git'), token: GIT_TOKEN })
       await a.close()
-      expect(await treeOf(join(root, 'a', 'git-mirror'))).toEqual(await treeOf(join(MIRROR, 'tree')))
-      // read: a repository holding the pinned files, synced by another copy of the vault
+      expect(await treeOf(join(root, 'a', 'git-mirror'))).toEqual(await treeOf(join(MIRROR_V2, 'tree')))
+      const laidOut = JSON.parse(await readFile(join(MIRROR_V2, 'expected.json'), 'utf8'))
+      expect(first).toMatchObject({ written: laidOut.written, anchored: laidOut.anchored, problems: [] })
+      // read: a repository holding the pinned layout-1 files, synced by another copy of the vault
       const bare = server.createRepo('pinned.git')
       const work = join(root, 'seed')
       await cp(join(MIRROR, 'tree'), work, { recursive: true })
@@ -160,17 +163,16 @@ describe('formats v1', () => {
       const b = await Vault.open({ dir: await copy('b') })
       await b.unlock(PASS)
       const round = await syncGit(b, { url: server.url('pinned.git'), token: GIT_TOKEN })
+      const again = await syncGit(b, { url: server.url('pinned.git'), token: GIT_TOKEN })
       await b.close()
       const mirrored = JSON.parse(await readFile(join(MIRROR, 'expected.json'), 'utf8'))
-      expect(round).toMatchObject({
-        read: mirrored.written,
-        admitted: 0,
-        quarantined: 0,
-        written: 0,
-        anchored: 0,
-        problems: [],
-        pushed: false
-      })
+      expect(round).toMatchObject({ read: mirrored.written, admitted: 0, quarantined: 0, anchored: 0, problems: [] })
+      // layout 2 is laid out beside it; layout 1 is never read twice nor changed
+      expect(round.written).toBe(laidOut.written)
+      expect(again).toMatchObject({ read: 0, written: 0, pushed: false, problems: [] })
+      execFileSync('git', ['-C', work, 'pull', '-q', bare, 'main'])
+      const now = await treeOf(work)
+      for (const [file, hash] of Object.entries(await treeOf(join(MIRROR, 'tree')))) expect(now[file], file).toBe(hash)
     } finally {
       await server.stop()
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { readFile, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Vault, ensureDeviceKey } from '../core/vault.js'
 import { decodeEvent } from '../core/envelope.js'
@@ -8,7 +8,8 @@ import { stateHash } from '../core/governance/state.js'
 import { makeCheckpoint } from '../core/proofs/prover.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { checkIncident } from '../core/incident.js'
-import { createHandlers } from '../core/api.js'
+import { openNote, noteKeyId } from '../core/signed-note.js'
+import { rootOf } from '../core/proofs/merkle.js'
 import { createHash } from 'node:crypto'
 import { GIT_TOKEN, startGitServer, type GitServer } from './support/git.js'
 import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
@@ -129,32 +130,50 @@ describe('git mirror', () => {
     }
   })
 
-  it('git - a tampered event file is quarantined on pull; a rewritten anchor is reported', async () => {
+  it('git - a forged event in a bundle whose tiles were worked out to match is quarantined on pull; the next round lays the true feed out again; a rewritten anchor is reported', async () => {
     const { a, bare, url, join: joinB } = await twoDevices('tamper')
     try {
       for (let i = 0; i < 3; i++) await a.append('audit.note', { text: `n${i}` })
       await makeCheckpoint(a)
       await syncGit(a, { url, token: GIT_TOKEN })
       const b = await joinB()
-      // someone with write access to the repository edits a note and an anchor
+      const size = a.heads()[a.device]!.length
+      // someone with write access adds a sixth "event" of a's feed: an edited copy of the third, with a new partial
+      // bundle, entry bundle and level-0 tile that agree with it (the old partial ones replaced, as a log would)
       const work = await tempDir()
       git('clone', '--quiet', bare, work)
-      const file = join(work, 'feeds', a.device, '000000000003.json')
-      await writeFile(file, (await readFile(file, 'utf8')).replace('"n1"', '"N1"'))
-      git('-C', work, 'commit', '--quiet', '-am', 'edit')
+      const log = join(work, 'logs', a.device)
+      const lines = (await readFile(join(log, 'events', `000.p/${size}`), 'utf8')).split('\n').slice(0, -1)
+      const forged = lines[2]!.replace('"n1"', '"N1"')
+      const id = createHash('sha256').update(forged).digest()
+      const leaf = createHash('sha256')
+        .update(Buffer.concat([Buffer.of(0), id]))
+        .digest()
+      const grow = async (rel: string, add: Buffer) => {
+        const old = await readFile(join(log, rel, `000.p/${size}`))
+        await mkdir(join(log, rel, '000.p'), { recursive: true })
+        await writeFile(join(log, rel, `000.p/${size + 1}`), Buffer.concat([old, add]))
+        git('-C', work, 'rm', '--quiet', join(log, rel, `000.p/${size}`))
+      }
+      await grow('events', Buffer.from(`${forged}\n`))
+      await grow('tile/entries', Buffer.concat([Buffer.of(0, 32), id]))
+      await grow('tile/0', leaf)
+      git('-C', work, 'add', '-A')
+      git('-C', work, 'commit', '--quiet', '-m', 'one more')
       git('-C', work, 'push', '--quiet', 'origin', 'main')
       const round = await syncGit(b, { url, token: GIT_TOKEN })
       expect(round.quarantined).toBe(1)
-      expect(round.problems).toContainEqual(
-        expect.stringMatching(/000000000003: signature of audit.note #3 does not verify/)
-      )
-      // The edit itself is reported too (the mirror is append-only), and signed for everyone to see.
-      expect(round.problems).toContainEqual(
-        expect.stringMatching(new RegExp(`changes feeds/${a.device}/000000000003.json`))
-      )
-      expect(round.incidents).toHaveLength(1)
+      expect(round.problems).toContainEqual(expect.stringMatching(/signature of audit.note #3 does not verify/))
+      expect(round.incidents).toHaveLength(0) // nothing was taken away or changed: a bad entry, judged by the gate
+      expect(b.heads()[a.device]!.length).toBe(size)
       expect(b.health.state).toBe('ok')
-      git('-C', work, 'pull', '--quiet', '--ff-only') // b pushed its incident
+      // a's next round lays its own feed out again over the forged partial bundle
+      await a.append('audit.note', { text: 'after' })
+      await syncGit(a, { url, token: GIT_TOKEN })
+      git('-C', work, 'pull', '--quiet', '--ff-only')
+      const now = (await readFile(join(log, 'events', `000.p/${size + 1}`), 'utf8')).split('\n')
+      expect(now[size]).not.toContain('"N1"')
+      expect((await syncGit(b, { url, token: GIT_TOKEN })).admitted).toBe(1)
       const anchor = join(work, 'anchors', '000001.yaml')
       await writeFile(anchor, (await readFile(anchor, 'utf8')).replace('anchor: 1', 'anchor: 1 # edited'))
       git('-C', work, 'commit', '--quiet', '-am', 'edit anchor')
@@ -166,42 +185,116 @@ describe('git mirror', () => {
     }
   })
 
-  it('git - a fast-forward commit that deletes event files is reported and signed as a sync.incident; the files are written back', async () => {
-    const { a, bare, url, join: joinB } = await twoDevices('ffdelete')
+  it('git - a removed full tile and a changed full tile are reported and signed as a sync.incident, nothing is taken in from that round, the files are written back; a truncated partial tile stops a joining device from taking the feed', async () => {
+    const { a, bare, url, join: joinB, root } = await twoDevices('tiles')
     try {
-      for (let i = 0; i < 3; i++) await a.append('audit.note', { text: `n${i}` })
+      await Promise.all(Array.from({ length: 300 }, (_, i) => a.append('audit.note', { text: `n${i}` })))
       await syncGit(a, { url, token: GIT_TOKEN })
       const b = await joinB()
-      const gone = join('feeds', a.device, '000000000003.json')
+      const log = (w: string) => join(w, 'logs', a.device)
       const work = await tempDir()
       git('clone', '--quiet', bare, work)
-      const removedId = createHash('sha256')
-        .update((await readFile(join(work, gone), 'utf8')).trimEnd())
-        .digest('hex')
-      git('-C', work, 'rm', '--quiet', gone, join('feeds', a.device, '000000000004.json'))
+      const full = await readFile(join(log(work), 'tile', '0', '000'))
+      expect(full.length).toBe(8192)
+      git('-C', work, 'rm', '--quiet', join(log(work), 'tile', '0', '000'), join(log(work), 'events', '000'))
       git('-C', work, 'commit', '--quiet', '-m', 'tidy up')
       git('-C', work, 'push', '--quiet', 'origin', 'main')
+      await a.append('audit.note', { text: 'not taken in this round' })
+      await syncGit(a, { url, token: GIT_TOKEN }) // a was there first: it reports the removal and writes them back
       const round = await syncGit(b, { url, token: GIT_TOKEN })
       expect(round.problems).toContainEqual(
         expect.stringMatching(
-          new RegExp(`commit [0-9a-f]{12} removes feeds/${a.device}/000000000003.json \\(the mirror is append-only\\)`)
+          new RegExp(`commit [0-9a-f]{12} removes logs/${a.device}/tile/0/000 \\(the mirror is append-only\\)`)
         )
       )
       expect(round.incidents).toHaveLength(1)
+      expect(round.admitted).toBe(0)
       const incident = (await b.store.get(b.device, b.heads()[b.device]!.length))!
-      const payload = checkIncident(decodeEvent(incident.raw, b.vaultId).event.payload)
-      expect(payload).toMatchObject({ witness: 'git', kind: 'rewrite', server: url })
-      expect(payload.marks).toContainEqual({ author: a.device, seq: 3, id: removedId })
-      // b still holds both events, so it wrote them back; a sees the incident on its next round
-      expect((await filesOf(bare)).has(gone)).toBe(true)
-      const next = await syncGit(a, { url, token: GIT_TOKEN })
-      expect(next.admitted).toBeGreaterThanOrEqual(1)
-      // a learns of b's incident, and (having seen the same commit on its own round) signs its own
-      const seen = (await createHandlers(a)['log.list']({ type: 'sync.incident', payloads: true })).entries
-      expect(seen.map((e) => e.author).sort()).toEqual([a.device, b.device].sort())
-      // reported once: the next round starts after that commit
-      expect((await syncGit(b, { url, token: GIT_TOKEN })).incidents).toHaveLength(0)
+      expect(checkIncident(decodeEvent(incident.raw, b.vaultId).event.payload)).toMatchObject({
+        witness: 'git',
+        kind: 'rewrite',
+        server: url
+      })
+      const files = await filesOf(bare)
+      expect(files.has(join('logs', a.device, 'tile', '0', '000'))).toBe(true)
+      // reported once: the next round starts after that commit, and takes in what waited (a's note and incident)
+      const next = await syncGit(b, { url, token: GIT_TOKEN })
+      expect([next.incidents.length, next.admitted]).toEqual([0, 2])
+      // a partial tile cut short: a device joining from the mirror takes nothing of that feed
+      git('-C', work, 'pull', '--quiet', '--ff-only')
+      const partials = await readdir(join(log(work), 'tile', '0', '001.p'))
+      const partial = join(log(work), 'tile', '0', '001.p', partials[0]!)
+      await writeFile(partial, (await readFile(partial)).subarray(0, 64))
+      git('-C', work, 'commit', '--quiet', '-am', 'cut')
+      git('-C', work, 'push', '--quiet', 'origin', 'main')
+      const c = await Vault.adopt({
+        dir: join(root, 'c'),
+        genesis: decodeEvent((await a.store.get(a.device, 1))!.raw, a.vaultId),
+        passphrase: PASS
+      })
+      const joined = await syncGit(c, { url, token: GIT_TOKEN })
+      expect(joined.problems).toContainEqual(expect.stringMatching(/truncated or padded/))
+      expect(c.heads()[a.device]!.length).toBeLessThan(256)
+      await c.close()
+      // a full tile changed in place
+      git('-C', work, 'pull', '--quiet', '--ff-only')
+      const tile = join(log(work), 'tile', '0', '000')
+      const bytes = await readFile(tile)
+      bytes[100] = bytes[100]! ^ 1
+      await writeFile(tile, bytes)
+      git('-C', work, 'commit', '--quiet', '-am', 'flip')
+      git('-C', work, 'push', '--quiet', 'origin', 'main')
+      const flipped = await syncGit(b, { url, token: GIT_TOKEN })
+      expect(flipped.problems).toContainEqual(expect.stringMatching(new RegExp(`changes logs/${a.device}/tile/0/000`)))
+      expect(flipped.incidents).toHaveLength(1)
       await b.close()
+    } finally {
+      await a.close()
+    }
+  })
+
+  it("git - a tlog-tiles client reads the mirror: the feed's checkpoint verifies under its device's key, the level-0 tiles of its size give its root, each level-1 hash is its level-0 tile's root, the entry bundles hash to the leaves", async () => {
+    const { a, bare, url } = await twoDevices('client')
+    try {
+      await Promise.all(Array.from({ length: 600 }, (_, i) => a.append('audit.note', { text: `n${i}` })))
+      const cp = await makeCheckpoint(a)
+      await a.append('audit.note', { text: 'after the checkpoint' })
+      await syncGit(a, { url, token: GIT_TOKEN })
+      const work = await tempDir()
+      git('clone', '--quiet', bare, work)
+      const prefix = join(work, 'logs', a.device)
+      const origin = `tresor.vault/${a.vaultId}/${a.device}`
+      const key = Buffer.from(a.device, 'hex')
+      const note = await readFile(join(prefix, 'checkpoint'), 'utf8')
+      expect(note).toBe(cp.payload.checkpoint)
+      const opened = openNote(note, [{ name: origin, id: noteKeyId(origin, key), publicKey: key }])
+      const [, sizeLine, rootLine] = opened.text.split('\n')
+      const size = Number(sizeLine)
+      const tile = async (rel: string) => readFile(join(prefix, rel))
+      const path = (n: number) => String(n).padStart(3, '0')
+      const leaves: Buffer[] = []
+      for (let n = 0; n * 256 < size; n++) {
+        const width = Math.min(256, size - n * 256)
+        const rel = (kind: string) => `${kind}/${path(n)}${width < 256 ? `.p/${width}` : ''}`
+        const t0 = await tile(rel('tile/0'))
+        const entries = await tile(rel('tile/entries'))
+        for (let i = 0; i < width; i++) {
+          const leaf = t0.subarray(i * 32, i * 32 + 32)
+          expect(entries.readUInt16BE(i * 34)).toBe(32)
+          const entry = entries.subarray(i * 34 + 2, i * 34 + 34)
+          expect(
+            createHash('sha256')
+              .update(Buffer.concat([Buffer.of(0), entry]))
+              .digest()
+          ).toEqual(leaf)
+          leaves.push(leaf)
+        }
+        if (width === 256) {
+          const l1 = await tile(`tile/1/000.p/${Math.floor(size / 256)}`)
+          expect(Buffer.from(rootOf(leaves.slice(n * 256, n * 256 + 256)))).toEqual(l1.subarray(n * 32, n * 32 + 32))
+        }
+      }
+      expect(Buffer.from(rootOf(leaves)).toString('base64')).toBe(rootLine)
     } finally {
       await a.close()
     }
@@ -239,7 +332,8 @@ describe('git mirror', () => {
       const deviceKey = await readFile(join(a.dir, 'device.key'), 'utf8')
       for (const secret of ['123456', 'DE89370400440532013000', PASS, GIT_TOKEN, JSON.parse(deviceKey).box])
         expect(all).not.toContain(secret)
-      const stub = JSON.parse(files.get(join('feeds', a.device, '000000000002.json'))!)
+      const bundle = [...files.entries()].find(([path]) => path.startsWith(join('logs', a.device, 'events')))![1]
+      const stub = JSON.parse(bundle.split('\n')[1]!)
       expect(stub).toMatchObject({
         format: 'tresor-redacted-event',
         seq: 2,
