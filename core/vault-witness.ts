@@ -215,13 +215,16 @@ export class VaultWitness {
     for (const [author, head] of Object.entries(v.heads())) {
       if (author === v.device) continue
       const origin = feedOrigin(v.vaultId, author)
-      const from = (this.shared.scanned.get(author) ?? witness.latest(origin)?.size ?? 0) + 1
-      if (from > head.length) continue
+      const known = this.shared.scanned.get(author) ?? witness.latest(origin)?.size ?? null
+      if (known !== null && known >= head.length) continue
+      // Only the newest checkpoint counts: read back from the head, a page at a time, down to what was looked at
+      // before (a feed never witnessed is read back as far as its newest checkpoint, not from its start).
       let newest: { id: string; payload: unknown } | null = null
-      for (let seq = from; seq <= head.length; seq += 1000) {
+      for (let hi = head.length; hi > (known ?? 0) && !newest; hi -= 256) {
+        const lo = Math.max((known ?? 0) + 1, hi - 255)
         const res = await v.store.db.allDocs({
-          startkey: eventDocId(author, seq),
-          endkey: eventDocId(author, Math.min(head.length, seq + 999)),
+          startkey: eventDocId(author, lo),
+          endkey: eventDocId(author, hi),
           include_docs: true
         })
         for (const r of res.rows) {

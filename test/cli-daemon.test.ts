@@ -113,7 +113,8 @@ describe('cli through a running daemon', () => {
         duplicates: 7,
         from: 'alice',
         arrived: [],
-        other: 0
+        other: 0,
+        checkpoints: 0
       })
       const genesis = log.json().entries[0].id as string
       expect(tresor(['prove', genesis, '--dir', dir, '--out', join(out, 'genesis.proof')]).code).toBe(0)

@@ -285,7 +285,8 @@ describe('bundles', () => {
         duplicates: 1,
         from: 'alice',
         arrived: ['alice proposed: switch finance_enabled on'],
-        other: 0
+        other: 0,
+        checkpoints: 0
       })
       await approve(bob, p.id)
       // bob learnt from alice's bundle what her device holds: his bundle for her is his approval alone
