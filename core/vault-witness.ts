@@ -26,7 +26,6 @@ import {
 import { consistencyProof, EMPTY_ROOT, leafHash, rootOf, type Hash } from './proofs/merkle.js'
 import { feedOrigin, parseCheckpoint, parseFeedOrigin, type NoteKey } from './proofs/tlog.js'
 import { noteKeyId, openNote, splitNote, type NoteVerifier } from './signed-note.js'
-import { eventDocId } from './store.js'
 import { INTERNAL, MALFORMED, NOT_FOUND } from './errors.js'
 import type { Vault } from './vault.js'
 import { formatAddCheckpoint, parseAddCheckpoint, Witness, type SplitView, type WitnessResponse } from './witness.js'
@@ -71,15 +70,8 @@ export function deviceCosigner(vault: Pick<Vault, 'vaultId' | 'device' | 'signDe
 /** The event ids of `author`'s feed, 1..size, as leaves. */
 export async function feedLeavesOf(vault: Pick<WitnessVault, 'store'>, author: string, size: number): Promise<Hash[]> {
   const leaves: Hash[] = []
-  for (let from = 1; from <= size; from += 1000) {
-    const to = Math.min(size, from + 999)
-    const res = await vault.store.db.allDocs({
-      startkey: eventDocId(author, from),
-      endkey: eventDocId(author, to),
-      include_docs: true
-    })
-    for (const r of res.rows) leaves.push(leafHash(fromHex(String((r.doc as { id?: string }).id), 32)!))
-  }
+  for await (const page of vault.store.range(author, 1, size))
+    for (const d of page) leaves.push(leafHash(fromHex(d.id, 32)!))
   if (leaves.length !== size) throw NOT_FOUND(`feed ${author.slice(0, 8)}… holds ${leaves.length} of ${size} events`)
   return leaves
 }
@@ -222,16 +214,10 @@ export class VaultWitness {
       let newest: { id: string; payload: unknown } | null = null
       for (let hi = head.length; hi > (known ?? 0) && !newest; hi -= 256) {
         const lo = Math.max((known ?? 0) + 1, hi - 255)
-        const res = await v.store.db.allDocs({
-          startkey: eventDocId(author, lo),
-          endkey: eventDocId(author, hi),
-          include_docs: true
-        })
-        for (const r of res.rows) {
-          const doc = r.doc as { type?: string; raw?: string; id?: string } | undefined
-          if (doc?.type === CHECKPOINT_TYPE)
-            newest = { id: String(doc.id), payload: (JSON.parse(String(doc.raw)) as { payload: unknown }).payload }
-        }
+        for await (const page of v.store.range(author, lo, hi))
+          for (const doc of page)
+            if (doc.type === CHECKPOINT_TYPE)
+              newest = { id: doc.id, payload: (JSON.parse(doc.raw) as { payload: unknown }).payload }
       }
       this.shared.scanned.set(author, head.length)
       if (!newest) continue
@@ -408,19 +394,12 @@ export async function witnessReport(
   for (const [author, head] of Object.entries(vault.heads())) {
     const from = (seen.scanned.get(author) ?? 0) + 1
     seen.scanned.set(author, head.length)
-    for (let seq = from; seq <= head.length; seq += 1000) {
-      const res = await vault.store.db.allDocs({
-        startkey: eventDocId(author, seq),
-        endkey: eventDocId(author, Math.min(head.length, seq + 999)),
-        include_docs: true
-      })
-      for (const r of res.rows) {
-        const doc = r.doc as { type?: string; raw?: string }
+    for await (const page of vault.store.range(author, from, head.length))
+      for (const doc of page) {
         if (doc.type !== SPLIT_VIEW_TYPE) continue
-        const e = JSON.parse(String(doc.raw)) as { payload: Record<string, unknown>; ts: string }
+        const e = JSON.parse(doc.raw) as { payload: Record<string, unknown>; ts: string }
         evidence.push({ author, ts: e.ts, payload: e.payload })
       }
-    }
   }
   // This device's own view of each feed that evidence names: the roots its verified events give.
   const leavesOf = new Map<string, Hash[]>()

@@ -150,19 +150,12 @@ export interface FeedDocs {
 /** `author`'s events at indexes [start, to) by one range read. */
 export async function feedDocs(vault: Vault, author: string, start: number, to: number): Promise<FeedDocs> {
   const out: FeedDocs = { raws: [], ids: [], types: [] }
-  for (let seq = start + 1; seq <= to; seq += 1000) {
-    const res = await vault.store.db.allDocs({
-      startkey: eventDocId(author, seq),
-      endkey: eventDocId(author, Math.min(to, seq + 999)),
-      include_docs: true
-    })
-    for (const r of res.rows) {
-      const doc = r.doc as unknown as { id: string; raw: string; type: string }
+  for await (const page of vault.store.range(author, start + 1, to))
+    for (const doc of page) {
       out.raws.push(doc.raw)
       out.ids.push(doc.id)
       out.types.push(doc.type)
     }
-  }
   return out
 }
 

@@ -12,7 +12,6 @@ import { decodeEvent } from '../envelope.js'
 import { NOT_FOUND } from '../errors.js'
 import { splitNote, openNote, noteKeyId } from '../signed-note.js'
 import { fromHex } from '../bytes.js'
-import { eventDocId } from '../store.js'
 import { COSIGNATURE_TYPE } from '../vault-witness.js'
 import { eventLeaf, type CheckpointPayload } from './checkpoint.js'
 import { inclusionProof, verifyInclusion } from './merkle.js'
@@ -50,22 +49,15 @@ export async function proveTlog(vault: ProverVault, eventId: string): Promise<st
   const body = splitNote(cp.payload.checkpoint!).text
   const cosignatures: string[] = []
   for (const [author, head] of Object.entries(vault.heads())) {
-    for (let seq = 1; seq <= head.length; seq += 1000) {
-      const res = await vault.store.db.allDocs({
-        startkey: eventDocId(author, seq),
-        endkey: eventDocId(author, Math.min(head.length, seq + 999)),
-        include_docs: true
-      })
-      for (const r of res.rows) {
-        const doc = r.doc as { type?: string; raw?: string }
+    for await (const page of vault.store.range(author, 1, head.length))
+      for (const doc of page) {
         if (doc.type !== COSIGNATURE_TYPE) continue
-        const p = (JSON.parse(String(doc.raw)) as { payload: { note?: unknown } }).payload
+        const p = (JSON.parse(doc.raw) as { payload: { note?: unknown } }).payload
         if (typeof p.note !== 'string') continue
         const note = splitNote(p.note)
         if (note.text !== body) continue
         for (const s of note.signatures) cosignatures.push(`— ${s.name} ${s.base64}\n`)
       }
-    }
   }
   const raw = (await vault.store.get(slot.author, slot.seq))!.raw
   return formatTlogProof({
