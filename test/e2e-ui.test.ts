@@ -19,7 +19,14 @@ import { accessibilityProblems, launchBrowser, shot, type Browser } from './supp
 import { BOILER, boilerLines, streamingVaults } from './support/telemetry-vault.js'
 import { fillWithNotes } from './support/big-vault.js'
 import { propose } from '../core/governance/calls.js'
-import { threeMembers } from './support/members.js'
+import { stolenKey, threeMembers } from './support/members.js'
+import { carry } from './helpers.js'
+import { makeCheckpoint } from '../core/proofs/prover.js'
+import { feedOrigin, formatCheckpoint } from '../core/proofs/tlog.js'
+import { leafHash } from '../core/proofs/merkle.js'
+import { signNote } from '../core/signed-note.js'
+import { formatAddCheckpoint } from '../core/witness.js'
+import { VaultWitness } from '../core/vault-witness.js'
 
 const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 let couch: Couch
@@ -356,6 +363,37 @@ describe('the UI in chromium against edge daemons', () => {
       .first()
       .waitFor()
     await shot(page, 'audit-log-forked')
+    expect(browser.errors.join('\n')).toBe('')
+    await page.close()
+  }, 60_000)
+
+  it("ui - a member's key that showed a witness two histories: every device's Devices screen says so, naming the key and the device that reported it", async () => {
+    const { alice, bob, bob2, carol } = await threeMembers()
+    for (let i = 0; i < 4; i++) await alice.append('audit.note', { text: `n ${i}` })
+    // alice's key, held by an attacker, shows bob's witness another history at the size of her next checkpoint
+    const key = await stolenKey(alice)
+    const origin = feedOrigin(alice.vaultId, alice.device)
+    const size = alice.heads()[alice.device]!.length
+    const lie = signNote(formatCheckpoint({ origin, size, root: leafHash(new TextEncoder().encode('elsewhere')) }), [
+      { name: origin, secretKey: key.keyPair.secretKey }
+    ])
+    const witness = new VaultWitness(bob)
+    expect((await (await witness.open()).addCheckpoint(formatAddCheckpoint(0, [], lie))).status).toBe(200)
+    await makeCheckpoint(alice)
+    await carry(alice, bob)
+    expect(await witness.pass()).toEqual({ cosigned: 0, splitViews: 1 })
+    await carry(bob, carol)
+    for (const v of [alice, bob, bob2, carol]) await v.close()
+    const d = await serve(carol.dir)
+    const page = await open(d)
+    await nav(page, 'Devices')
+    const alert = page.getByTestId('split-view')
+    await alert.waitFor()
+    expect(await alert.innerText()).toMatch(
+      new RegExp(`alice's device ${alice.device.slice(0, 8)}… showed two histories.*reported by bob's device`)
+    )
+    await page.locator(`tr[data-key="${alice.device}"]`).getByText('showed a split view').waitFor()
+    await shot(page, 'devices-split-view')
     expect(browser.errors.join('\n')).toBe('')
     await page.close()
   }, 60_000)

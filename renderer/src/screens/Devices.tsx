@@ -18,6 +18,11 @@ export function Devices() {
   useEffect(() => {
     void loadDevices()
   }, [loadDevices])
+  const reporter = (key: string) => {
+    const d = (devices ?? []).find((x) => x.key === key)
+    return d ? `${d.member}'s device ${key.slice(0, 8)}…` : `device ${key.slice(0, 8)}…`
+  }
+  const split = new Set((witness?.splitViews ?? []).filter((v) => v.confirmed).map((v) => v.log))
   const failing = (devices ?? []).filter((d) => d.status?.health === 'read-only' || d.status?.check?.ok === false)
   return (
     <Panel id="devices" title="Devices">
@@ -35,8 +40,8 @@ export function Devices() {
         .map((v) => (
           <p className="note note-error" role="alert" data-testid="split-view" key={`${v.reportedBy}-${v.ts}-${v.log}`}>
             Split view: {v.member ?? 'a device no member holds'}&apos;s device {v.log.slice(0, 8)}… showed two histories
-            ({v.why}); reported by device {v.reportedBy.slice(0, 8)}… <Time iso={v.ts} relative />. Its checkpoints are
-            not cosigned any more; review that key.
+            ({v.why}); reported by {reporter(v.reportedBy)} <Time iso={v.ts} relative />. That device no longer cosigns
+            its checkpoints: review the key (tresor witness status).
           </p>
         ))}
       {devices && devices.length === 0 ? (
@@ -58,7 +63,7 @@ export function Devices() {
           <tbody>
             {(devices ?? []).map((d) => {
               const s = d.status
-              const bad = s?.health === 'read-only' || s?.check?.ok === false || d.forkedAt !== null
+              const bad = s?.health === 'read-only' || s?.check?.ok === false || d.forkedAt !== null || split.has(d.key)
               return (
                 <tr key={d.key} className={bad ? 'attention' : undefined} data-key={d.key}>
                   <td>{d.member}</td>
@@ -66,8 +71,9 @@ export function Devices() {
                     <Key hex={d.key} />
                     {d.thisDevice ? ' · this device' : ''}
                   </td>
-                  <td className={d.keyState === 'active' && d.forkedAt === null ? 'good' : 'bad'}>
+                  <td className={d.keyState === 'active' && d.forkedAt === null && !split.has(d.key) ? 'good' : 'bad'}>
                     {d.forkedAt !== null ? `forked at #${d.forkedAt}: frozen` : d.keyState}
+                    {split.has(d.key) ? <span className="why">showed a split view</span> : null}
                   </td>
                   <td>
                     {d.lastSeen ? <Time iso={d.lastSeen} relative /> : <span className="muted">never reported</span>}
