@@ -73,3 +73,4 @@ export { consistencyProof, leafHash, nodeHash, type Hash } from './proofs/merkle
 export { CHECKPOINT_TYPE } from './proofs/checkpoint.js'
 export { fromHex } from './bytes.js'
 export { noteKeyId, openNote, parseSignatureLine, parseVerifierKey, splitNote } from './signed-note.js'
+export { planMigration, type MigrationPlan } from './documents/migrate.js'

@@ -34,6 +34,7 @@ import { dirOf, progress, refuseExisting, withVault, type Out } from './cli-supp
 import { GOVERNANCE_COMMANDS, GOVERNANCE_FLAGS, GOVERNANCE_HELP } from './cli-governance.js'
 import { SYNC_COMMANDS, SYNC_FLAGS, SYNC_HELP } from './cli-sync.js'
 import { PROOF_COMMANDS, PROOF_FLAGS, PROOF_HELP } from './cli-proofs.js'
+import { DOCUMENT_COMMANDS, DOCUMENT_FLAGS, DOCUMENT_HELP } from './cli-documents.js'
 import { TELEMETRY_COMMANDS, TELEMETRY_FLAGS, TELEMETRY_HELP } from './cli-telemetry.js'
 import { getPassphrase } from './passphrase.js'
 import { vaultApi, withApi } from './cli-client.js'
@@ -59,6 +60,7 @@ const SPEC = {
   ...GOVERNANCE_FLAGS,
   ...SYNC_FLAGS,
   ...PROOF_FLAGS,
+  ...DOCUMENT_FLAGS,
   ...TELEMETRY_FLAGS
 } as const
 
@@ -78,6 +80,7 @@ const HELP = `tresor — local-first governance vault
 ${GOVERNANCE_HELP}
 ${SYNC_HELP}
 ${PROOF_HELP}
+${DOCUMENT_HELP}
 ${TELEMETRY_HELP}
 
   Every command takes --json. Passphrase: TRESOR_PASSPHRASE or a prompt.`
@@ -226,6 +229,7 @@ const COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> 
   ...GOVERNANCE_COMMANDS,
   ...SYNC_COMMANDS,
   ...PROOF_COMMANDS,
+  ...DOCUMENT_COMMANDS,
   ...TELEMETRY_COMMANDS,
   async keygen(args, out) {
     const dir = dirOf(args)
