@@ -25,6 +25,7 @@ import { governanceDomain, type GovernanceMethods } from './methods/governance.j
 import { exchangeDomain, type ExchangeMethods } from './methods/exchange.js'
 import { telemetryDomain, type TelemetryMethods } from './methods/telemetry.js'
 import { onboardDomain, type OnboardMethods } from './methods/onboard.js'
+import { documentsDomain, type DocumentMethods } from './methods/documents.js'
 
 export type { MethodMeta } from './methods/meta.js'
 export type { Domain, DomainContext } from './methods/meta.js'
@@ -43,13 +44,22 @@ export type Handlers = VaultMethods &
   GovernanceMethods &
   ExchangeMethods &
   TelemetryMethods &
-  OnboardMethods
+  OnboardMethods &
+  DocumentMethods
 
 export type Method = keyof Handlers
 export type ArgsOf<M extends Method> = Parameters<Handlers[M]>[0]
 export type ResultOf<M extends Method> = Awaited<ReturnType<Handlers[M]>>
 
-const DOMAINS = [vaultDomain, logDomain, governanceDomain, exchangeDomain, telemetryDomain, onboardDomain] as const
+const DOMAINS = [
+  vaultDomain,
+  logDomain,
+  governanceDomain,
+  exchangeDomain,
+  telemetryDomain,
+  onboardDomain,
+  documentsDomain
+] as const
 
 /** Every method's metadata, from the domain that registers it. */
 export const METHOD_META: Readonly<Record<Method, MethodMeta>> = Object.freeze(

@@ -5,7 +5,7 @@ import { parseBounded, type Json } from './canonical.js'
 import { ALREADY_EXISTS, NOT_FOUND } from './errors.js'
 
 /** Write `text` to `path` (created 0600 with `flag`) and fsync it. */
-async function writeSynced(path: string, text: string, flag: 'w' | 'wx'): Promise<void> {
+async function writeSynced(path: string, text: string | Uint8Array, flag: 'w' | 'wx'): Promise<void> {
   const fh = await open(path, flag, 0o600)
   try {
     await fh.writeFile(text)
@@ -25,7 +25,7 @@ async function syncDir(path: string): Promise<void> {
 }
 
 /** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`
   await writeSynced(tmp, text, 'w')
   await rename(tmp, path)

@@ -131,6 +131,20 @@ export function reviewAction(state: GovState, action: { kind: string; args: Args
         })
       }
     }
+    case 'doc.migrate': {
+      const zip = (a.zip ?? {}) as Args
+      const plan = (a.plan ?? {}) as Args
+      const c = (a.counts ?? {}) as Args
+      return {
+        title: `migrate ${text(zip.name)} (batch ${text(a.batch)}): ${text(plan.files)} file(s)`,
+        changes: [
+          { what: 'current (MIG_A)', before: NONE, after: `${text(c.MIG_A)} document(s)` },
+          { what: 'to review (MIG_B)', before: NONE, after: `${text(c.MIG_B)} file(s)` },
+          { what: 'legacy (MIG_C)', before: NONE, after: `${text(c.MIG_C)} file(s), archived` },
+          { what: 'refused', before: NONE, after: `${text(c.refused)} entr${Number(c.refused) === 1 ? 'y' : 'ies'}` }
+        ]
+      }
+    }
     case 'witness.policy': {
       const lines = (t: unknown) =>
         typeof t === 'string' && t.trim() !== ''

@@ -13,6 +13,11 @@ import { planMigration } from '../core/documents/migrate.js'
 import { parseHeader } from '../core/documents/headers.js'
 import { cleanupDirs, codeOf, tempDir } from './helpers.js'
 import { makeZip, type ZipEntrySpec } from './support/zip.js'
+import { threeMembers } from './support/members.js'
+import { carry } from './helpers.js'
+import { createHandlers } from '../core/api.js'
+import { approve, commit } from '../core/governance/calls.js'
+import { BlobStore } from '../core/documents/blobs.js'
 
 const seed = (name: string) => readFileSync(new URL(`./fixtures/seeds/${name}`, import.meta.url), 'utf8')
 const BUILD = seed('000_a0a1b1f66601fb37.txt')
@@ -153,5 +158,57 @@ describe('migration plan', () => {
     const notZip = join(await tempDir(), 'not.zip')
     await writeFile(notZip, 'hello')
     expect(await codeOf(planMigration(notZip))).toBe('MALFORMED')
+  }, 60_000)
+
+  it('migrate - ONE proposal migrates the archive: nothing is in the register until a second member approves and it is committed; the register and MIG_INDEX are the same on three devices; the same ZIP again is a DUPLICATE; a blob changed on disk is refused', async () => {
+    const { alice, bob, bob2, carol } = await threeMembers()
+    const entries: ZipEntrySpec[] = [
+      { name: 'docs/build-plan.md', data: BUILD, deflate: true },
+      { name: 'docs/roadmap.md', data: ROADMAP, deflate: true },
+      { name: 'docs/platform-plan.md', data: PLATFORM },
+      { name: 'copies/roadmap-copy.md', data: ROADMAP },
+      ...Array.from({ length: 150 }, (_, i) => ({
+        name: `many/n${i}.md`,
+        data: `---\nid: N${i}\nlifecycle: ACTIVE\n---\n`
+      }))
+    ]
+    const zip = makeZip(entries).toString('base64')
+    const ha = createHandlers(alice)
+    const r = await ha['documents.migrate']({ name: 'old-repo.zip', zip, reason: 'bring the old repository in' })
+    expect(r.duplicate).toBe(false)
+    expect(r.proposal!.action.kind).toBe('doc.migrate')
+    // 154 files, 100 a part
+    expect((r.proposal!.action.args as { plan: { parts: unknown[] } }).plan.parts).toHaveLength(2)
+    expect((await ha['documents.index']({})).index).toEqual([]) // proposed, not committed: nothing yet
+    // asking again while it is open gives the same proposal, not a second one
+    expect((await ha['documents.migrate']({ name: 'old-repo.zip', zip, reason: 'again' })).proposal!.id).toBe(
+      r.proposal!.id
+    )
+    await carry(alice, bob)
+    await approve(bob, r.proposal!.id)
+    await commit(bob, r.proposal!.id)
+    for (const v of [alice, carol]) await carry(bob, v)
+    const indexes = await Promise.all([alice, bob, carol].map((v) => createHandlers(v)['documents.index']({})))
+    expect(indexes[0]!.index).toHaveLength(154)
+    expect(indexes[1]).toEqual(indexes[0])
+    expect(indexes[2]).toEqual(indexes[0])
+    const roadmap = indexes[0]!.documents.find((d) => d.id === 'OS4-MIG-TRESOR-V2-0038')!
+    expect(roadmap).toMatchObject({ lifecycle: 'ACTIVE', class: 'MIG_A' })
+    expect(roadmap.versions).toHaveLength(1) // the duplicate copy is the same bytes: one version
+    expect(indexes[0]!.index.find((f) => f.path === 'copies/roadmap-copy.md')).toMatchObject({
+      class: 'MIG_C',
+      current: false
+    })
+    // the same archive again: DUPLICATE, nothing proposed
+    const again = await ha['documents.migrate']({ name: 'old-repo.zip', zip, reason: 'once more' })
+    expect([again.duplicate, again.proposal]).toEqual([true, null])
+    // the proposer kept every file by digest; one changed on disk is refused when read
+    const blobs = new BlobStore(alice.dir)
+    const digest = indexes[0]!.index[0]!.digest
+    expect((await blobs.get(digest)).toString('utf8')).toBe(BUILD)
+    const path = join(alice.dir, 'blobs', 'sha256', digest.slice(0, 2), digest)
+    await writeFile(path, BUILD.replace('OS4', 'OS5'))
+    expect(await codeOf(blobs.get(digest))).toBe('TAMPERED')
+    for (const v of [alice, bob, bob2, carol]) await v.close()
   }, 60_000)
 })

@@ -67,25 +67,40 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const compareVersions = (a: string | null, b: string | null) =>
   (a ?? '').localeCompare(b ?? '', 'en', { numeric: true, sensitivity: 'base' })
 
-/** Read `file` (a ZIP) and plan its migration. Throws (MALFORMED, OVERSIZED) when the archive is refused whole. */
-export async function planMigration(file: string, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Promise<MigrationPlan> {
-  const size = (await stat(file)).size
+/**
+ * Read a ZIP (a path, or its name and bytes) and plan its migration; `onFile` gets each accepted file's bytes (to keep
+ * them by digest). Throws (MALFORMED, OVERSIZED) when the archive is refused whole.
+ */
+export async function planMigration(
+  file: string | { name: string; bytes: Buffer },
+  limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+  onFile?: (digest: string, bytes: Buffer) => Promise<void>
+): Promise<MigrationPlan> {
   const h = createHash('sha256')
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer)
+  let size: number
+  if (typeof file === 'string') {
+    size = (await stat(file)).size
+    for await (const chunk of createReadStream(file)) h.update(chunk as Buffer)
+  } else {
+    size = file.bytes.length
+    h.update(file.bytes)
+  }
   const digest = h.digest('hex')
   const read: Omit<PlannedFile, 'class' | 'why'>[] = []
   const { refused } = await readZip(
-    file,
-    (path, bytes) => {
+    typeof file === 'string' ? file : file.bytes,
+    async (path, bytes) => {
       let header: DocumentHeader | null = null
       try {
         header = parseHeader(UTF8.decode(bytes))
       } catch {
         header = null // not UTF-8 text: a document without a header
       }
+      const fileDigest = createHash('sha256').update(bytes).digest('hex')
+      await onFile?.(fileDigest, bytes)
       read.push({
         path,
-        digest: createHash('sha256').update(bytes).digest('hex'),
+        digest: fileDigest,
         size: bytes.length,
         mediaType: TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream',
         doc: header?.id ?? `file:${path}`,
@@ -105,7 +120,7 @@ export async function planMigration(file: string, limits: ZipLimits = DEFAULT_ZI
     format: 'tresor-migration-plan',
     v: 1,
     batch: `MIG-${digest.slice(0, 16)}`,
-    zip: { name: basename(file), digest, size },
+    zip: { name: typeof file === 'string' ? basename(file) : file.name, digest, size },
     files,
     refused,
     counts

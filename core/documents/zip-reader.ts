@@ -53,15 +53,14 @@ export function pathProblem(name: string): string | null {
   return null
 }
 
-function open(file: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) =>
-    yauzl.open(
-      file,
-      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: true },
-      (err, z) =>
-        err || !z ? reject(MALFORMED(`not a ZIP archive that reads: ${err?.message ?? 'no archive'}`)) : resolve(z)
-    )
-  )
+function open(file: string | Buffer): Promise<yauzl.ZipFile> {
+  const options = { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: true }
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, z?: yauzl.ZipFile) =>
+      err || !z ? reject(MALFORMED(`not a ZIP archive that reads: ${err?.message ?? 'no archive'}`)) : resolve(z)
+    if (typeof file === 'string') yauzl.open(file, options, done)
+    else yauzl.fromBuffer(file, options, done)
+  })
 }
 
 function readAll(z: yauzl.ZipFile, entry: yauzl.Entry, max: number): Promise<Buffer> {
@@ -82,11 +81,11 @@ function readAll(z: yauzl.ZipFile, entry: yauzl.Entry, max: number): Promise<Buf
 }
 
 /**
- * Read `file`, calling `onEntry` with each accepted file entry (directories are skipped). Throws MALFORMED or
- * OVERSIZED when the archive as a whole is refused; returns the refused entries.
+ * Read `file` (a path, or the archive's bytes), calling `onEntry` with each accepted file entry (directories are
+ * skipped). Throws MALFORMED or OVERSIZED when the archive as a whole is refused; returns the refused entries.
  */
 export async function readZip(
-  file: string,
+  file: string | Buffer,
   onEntry: (path: string, bytes: Buffer) => Promise<void> | void,
   limits: ZipLimits = DEFAULT_ZIP_LIMITS
 ): Promise<{ entries: number; refused: ZipEntryRefused[] }> {

@@ -16,6 +16,7 @@ import { ACTION_KINDS, checkPolicy, isValidFlag, isValidRole, type ActionKind, t
 import { checkEntryFits, checkEntryShape, REGISTER_FLAGS, type RegisterEntry, type RegisterName } from './registers.js'
 import { type Authority, type GovState, type MemberState } from './state.js'
 import { parseWitnessPolicy } from '../proofs/witness-policy.js'
+import { checkMigrationFits, checkMigrationShape } from '../documents/register.js'
 
 export interface Action {
   kind: ActionKind
@@ -129,6 +130,9 @@ export function checkActionShape(action: unknown): Action {
       }
       return { kind: 'witness.policy', args: { policy: args.policy } }
     }
+    case 'doc.migrate':
+      // One archive's migration: its plan by digest, the plan itself in the proposer's doc.plan events.
+      return { kind: 'doc.migrate', args: checkMigrationShape(args) }
   }
 }
 
@@ -175,12 +179,13 @@ export function checkAuthority(a: Authority, action: Action): void {
     case 'register.append':
     case 'vault.settings':
     case 'witness.policy':
+    case 'doc.migrate':
       return
   }
 }
 
 /** The register layer: can this action apply to flags and registers as they are now? */
-export function checkRegisters(state: Pick<GovState, 'flags' | 'registers'>, action: Action): void {
+export function checkRegisters(state: Pick<GovState, 'flags' | 'registers' | 'migrated'>, action: Action): void {
   const args = action.args as Record<string, unknown>
   if (action.kind === 'flag.set' && own(state.flags, args.flag as string) === args.value) {
     throw BAD_ARGUMENT(`${String(args.flag)} is already ${args.value ? 'on' : 'off'}`)
@@ -192,6 +197,7 @@ export function checkRegisters(state: Pick<GovState, 'flags' | 'registers'>, act
       throw BAD_ARGUMENT(`the ${register} register is off: flag ${flag} must be switched on first`)
     checkEntryFits(register, args.entry as unknown as RegisterEntry, state.registers)
   }
+  if (action.kind === 'doc.migrate') checkMigrationFits(state, args)
 }
 
 /** The authority an authority action leaves (copy on write: the given authority is never changed). */
@@ -259,6 +265,10 @@ export function applyRegisters(state: GovState, action: Action): void {
       if (typeof name === 'string') state.name = name
       return
     }
+    case 'doc.migrate':
+      // absent until a first migration, so the state hashes pinned before documents stand
+      state.migrated = [...(state.migrated ?? []), args.batch as string]
+      return
     case 'witness.policy':
       // absent until a policy is first committed, so the state hashes pinned before policies stand
       if ((args.policy as string).trim() === '') delete state.witnessPolicy

@@ -31,7 +31,8 @@ export const ACTION_KINDS = [
   'flag.set',
   'register.append',
   'vault.settings',
-  'witness.policy'
+  'witness.policy',
+  'doc.migrate'
 ] as const
 export type ActionKind = (typeof ACTION_KINDS)[number]
 

@@ -104,6 +104,8 @@ export interface GovState {
   issues: GovIssue[]
   ignored: Ignored[]
   frozen: FrozenKey[]
+  /** The batches of the committed migrations, in the vault's order (core/documents/register.ts); absent when none. */
+  migrated?: string[]
   /** The committed witness policy (Sigsum syntax, core/proofs/witness-policy.ts); absent when none. */
   witnessPolicy?: string
   /** Governance events folded. */
