@@ -18,6 +18,11 @@ import { carry } from './helpers.js'
 import { createHandlers } from '../core/api.js'
 import { approve, commit } from '../core/governance/calls.js'
 import { BlobStore } from '../core/documents/blobs.js'
+import { documentsIndex } from '../core/documents/register.js'
+import { decodeEvent } from '../core/envelope.js'
+import { foldGovernance, isGovernanceType } from '../core/governance/fold.js'
+import { stateHash } from '../core/governance/state.js'
+import { buildDocumentsV1Fixture } from './fixtures/documents-v1.js'
 
 const seed = (name: string) => readFileSync(new URL(`./fixtures/seeds/${name}`, import.meta.url), 'utf8')
 const BUILD = seed('000_a0a1b1f66601fb37.txt')
@@ -211,4 +216,22 @@ describe('migration plan', () => {
     expect(await codeOf(blobs.get(digest))).toBe('TAMPERED')
     for (const v of [alice, bob, bob2, carol]) await v.close()
   }, 60_000)
+
+  it("formats - the migration's signed formats (doc.plan v1, doc.migrate) are rebuilt byte for byte; yesterday's bytes fold to the pinned state and read to the register", async () => {
+    const pinned = JSON.parse(readFileSync(new URL('./fixtures/documents-v1.json', import.meta.url), 'utf8'))
+    expect(buildDocumentsV1Fixture()).toEqual(pinned)
+    const events = (pinned.events as { raw: string }[]).map((e) => decodeEvent(e.raw, pinned.vault))
+    const state = foldGovernance(
+      pinned.vault,
+      events.filter((d) => isGovernanceType(d.event.type)).map((d) => ({ id: d.id, event: d.event }))
+    )
+    expect(stateHash(state)).toBe(pinned.stateHash)
+    expect(state.migrated).toEqual(pinned.migrated)
+    const bySlot = new Map(events.map((d) => [`${d.event.author}/${d.event.seq}`, { id: d.id, raw: d.raw }]))
+    const store = { get: async (author: string, seq: number) => (bySlot.get(`${author}/${seq}`) ?? null) as never }
+    const { index, documents, waiting } = await documentsIndex(store, state)
+    expect([index.length, waiting]).toEqual([120, []])
+    expect(documents.find((d) => d.id === 'OS4_TRESOR_API_BUILD_PLAN_V1_2026')!.versions).toHaveLength(2)
+    expect(index.filter((r) => r.current)).toHaveLength(118)
+  })
 })
