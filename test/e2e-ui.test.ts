@@ -318,6 +318,8 @@ describe('the UI in chromium against edge daemons', () => {
     await shot(page, 'recover-done')
     await nav(page, 'Audit log')
     await page.getByText('4 events').waitFor()
+    // the badges follow the check the recovery ran (pushed to the page): wait for the fourth, then none is missing
+    await page.getByText('✓ verified').nth(3).waitFor()
     expect(await page.getByText('✓ verified').count()).toBe(4)
     await shot(page, 'recover-log')
     await page.close()
