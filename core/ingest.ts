@@ -35,7 +35,8 @@ export interface GateInput {
   /** The vault's governance fold; extended in a transaction when the new events come after it. */
   fold: GovFold
   /** Fork evidence held: event id → its slot. */
-  evidence: Map<string, { author: string; seq: number }>
+  /** Fork evidence held: event id → its slot and prev. */
+  evidence: Map<string, { author: string; seq: number; prev?: string | null }>
   /**
    * Ids of events held in the slots that incoming v1 `seen` heads name (non-governance ones the fold does not hold).
    */
@@ -309,6 +310,15 @@ function chain(
   const branchTips = new Map<string, { author: string; seq: number }>(input.evidence)
   for (const d of forks) branchTips.set(d.id, { author: d.event.author, seq: d.event.seq })
   const evidenceAt = new Set([...branchTips.values()].map((e) => `${e.author}:${e.seq}`))
+  // The prevs of the evidence held and arriving, by position (what a newly chained event is compared with).
+  const prevsAt = new Map<string, (string | null)[]>()
+  const notePrev = (author: string, seq: number, prev: string | null | undefined) => {
+    if (prev === undefined) return
+    const k = `${author}:${seq}`
+    prevsAt.set(k, [...(prevsAt.get(k) ?? []), prev])
+  }
+  for (const e of input.evidence.values()) notePrev(e.author, e.seq, e.prev)
+  for (const d of forks) notePrev(d.event.author, d.event.seq, d.event.prev)
   const keep = (d: DecodedEvent, forkAt?: number) => {
     branch.push(d)
     branchTips.set(d.id, { author: d.event.author, seq: d.event.seq })
@@ -368,6 +378,13 @@ function chain(
       }
       heads.set(author, { length: seq, head: chosen.id })
       chained.push(chosen)
+      // Evidence already held for the next position that does not follow the event now in this one: the key signed
+      // a second event here. The fork point is a function of what is held, whatever order it came in.
+      if (
+        (prevsAt.get(`${author}:${seq + 1}`) ?? []).some((p) => p !== chosen.id) &&
+        seq < (linkForks.get(author) ?? Infinity)
+      )
+        linkForks.set(author, seq)
     }
   }
   return { chained, branch, heads, waiting, linkForks }

@@ -171,7 +171,7 @@ export class Vault implements Appender {
   /** The governance graph folded from every verified governance event (and fork evidence). */
   private fold: GovFold = GovFold.build('', [], [])
   /** Fork evidence held: event id → slot. */
-  private evidence = new Map<string, { author: string; seq: number }>()
+  private evidence = new Map<string, { author: string; seq: number; prev: string | null }>()
   private feeds = new Map<string, { length: number; head: string }>()
   private queue: Promise<unknown> = Promise.resolve()
   private point: VerifiedPoint | null = null
@@ -811,7 +811,7 @@ export class Vault implements Appender {
         // Evidence is kept whatever else happens: a fork is worth knowing even in a refused bundle.
         for (const d of plan.forks) {
           await this.store.putForkEvidence(d)
-          this.evidence.set(d.id, { author: d.event.author, seq: d.event.seq })
+          this.evidence.set(d.id, { author: d.event.author, seq: d.event.seq, prev: d.event.prev })
         }
         if (options.allOrNothing) {
           const bad = plan.verdicts.find(
@@ -898,7 +898,9 @@ export class Vault implements Appender {
         }
       }
     }
-    this.evidence = new Map([...docs.values()].map((d) => [d.id, { author: d.event.author, seq: d.event.seq }]))
+    this.evidence = new Map(
+      [...docs.values()].map((d) => [d.id, { author: d.event.author, seq: d.event.seq, prev: d.event.prev }])
+    )
     return docs
   }
 

@@ -57,7 +57,9 @@ export class ModelDevice {
       vaultId: this.vaultId,
       heads: this.heads,
       fold: this.fold,
-      evidence: new Map([...this.evidence].map(([id, d]) => [id, { author: d.event.author, seq: d.event.seq }])),
+      evidence: new Map(
+        [...this.evidence].map(([id, d]) => [id, { author: d.event.author, seq: d.event.seq, prev: d.event.prev }])
+      ),
       heldCited: this.slotIds,
       now: this.clock(),
       incoming: all,
