@@ -80,6 +80,14 @@ export const SETTINGS: Readonly<Record<string, SettingSpec>> = Object.freeze(
       min: 1,
       max: 1_000_000,
       dflt: 1000
+    },
+    documentMaxBytes: {
+      label: 'Largest document file taken in (a migrated file)',
+      type: 'integer',
+      unit: 'bytes',
+      min: 1024,
+      max: 256 * 1024 * 1024,
+      dflt: 16 * 1024 * 1024
     }
   } satisfies Record<string, SettingSpec>)
 )

@@ -16,7 +16,7 @@ import { makeZip, type ZipEntrySpec } from './support/zip.js'
 import { threeMembers } from './support/members.js'
 import { carry } from './helpers.js'
 import { createHandlers } from '../core/api.js'
-import { approve, commit } from '../core/governance/calls.js'
+import { approve, commit, propose } from '../core/governance/calls.js'
 import { BlobStore } from '../core/documents/blobs.js'
 import { documentsIndex } from '../core/documents/register.js'
 import { decodeEvent } from '../core/envelope.js'
@@ -204,6 +204,19 @@ describe('migration plan', () => {
       class: 'MIG_C',
       current: false
     })
+    // the bound on one document is governed: lowered to 1 KiB, a 2 KiB file is refused from the plan with the reason
+    const p = await propose(alice, { kind: 'vault.settings', args: { settings: { documentMaxBytes: 1024 } } }, 'small')
+    await carry(alice, bob)
+    await approve(bob, p.id)
+    await commit(bob, p.id)
+    await carry(bob, alice)
+    const big = makeZip([
+      { name: 'big.md', data: 'x'.repeat(2048) },
+      { name: 'small.md', data: 'y' }
+    ]).toString('base64')
+    const bounded = await ha['documents.plan']({ name: 'big.zip', zip: big })
+    expect(bounded.files.map((f) => f.path)).toEqual(['small.md'])
+    expect(bounded.refused).toEqual([{ name: 'big.md', reason: 'it is 2048 bytes; at most 1024' }])
     // the same archive again: DUPLICATE, nothing proposed
     const again = await ha['documents.migrate']({ name: 'old-repo.zip', zip, reason: 'once more' })
     expect([again.duplicate, again.proposal]).toEqual([true, null])

@@ -10,6 +10,8 @@ import { propose, type GovernanceSigner } from '../governance/calls.js'
 import type { ProposalState } from '../governance/state.js'
 import { BlobStore } from '../documents/blobs.js'
 import { planMigration, type MigrationPlan } from '../documents/migrate.js'
+import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../documents/zip-reader.js'
+import { settingValueOf } from '../settings.js'
 import {
   committedMigrations,
   DOC_PLAN_TYPE,
@@ -55,6 +57,12 @@ function zipArgs(args: unknown): { name: string; bytes: Buffer } {
   return { name, bytes }
 }
 
+/** The archive limits, with the governed bound on one document's size. */
+const limitsOf = (vault: Pick<DocumentVault, 'state'>): ZipLimits => ({
+  ...DEFAULT_ZIP_LIMITS,
+  maxEntryBytes: settingValueOf(vault.state.settings, 'documentMaxBytes')
+})
+
 export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
   meta: {
     'documents.plan': { ...reads, maxArgBytes: BUNDLE_ARGS },
@@ -62,12 +70,12 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
     'documents.index': reads
   },
   build: ({ vault }) => ({
-    'documents.plan': async (args) => planMigration(zipArgs(args)),
+    'documents.plan': async (args) => planMigration(zipArgs(args), limitsOf(vault)),
     'documents.migrate': async (args) => {
       const reason = optString(obj(args).reason, 'reason', 1000)
       if (!reason) throw BAD_ARGUMENT('a reason (1-1000 characters) is required')
       const blobs = new BlobStore(vault.dir)
-      const plan = await planMigration(zipArgs(args), undefined, async (digest, bytes) => {
+      const plan = await planMigration(zipArgs(args), limitsOf(vault), async (digest, bytes) => {
         await blobs.put(bytes, digest)
       })
       if (plan.files.length === 0) throw BAD_ARGUMENT('the archive holds no file that can be migrated')
