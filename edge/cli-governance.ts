@@ -161,10 +161,26 @@ async function confirmStep(api: VaultApi, args: ParsedArgs, step: keyof typeof S
   const p = await api.call('gov.show', { proposal: positional(args, 'a proposal id') })
   if (args.flags.has('yes')) return
   const { state } = await api.call('gov.state', {})
-  process.stderr.write(`${describe(p, state)}\n  you sign ${STEP[step]} proposal ${p.id}\n`)
+  process.stderr.write(
+    `${describe(p, state)}${await migrationFiles(api, p)}\n  you sign ${STEP[step]} proposal ${p.id}\n`
+  )
   if (!process.stdin.isTTY)
     throw usage(`\`tresor ${step}\` asks before it signs: add --yes to sign without being asked`)
   if (!(await confirm(`Sign ${STEP[step]} this proposal?`))) throw usage('nothing was signed')
+}
+
+/** A migration's files, for the reviewer (its plan events; a plan not here yet says so). */
+async function migrationFiles(api: VaultApi, p: ProposalView): Promise<string> {
+  if (p.action.kind !== 'doc.migrate') return ''
+  try {
+    const { files } = await api.call('documents.proposalPlan', { proposal: p.id })
+    const shown = files
+      .slice(0, 50)
+      .map((f) => `\n      ${f.class}  ${f.path}  →  ${f.doc}${f.version ? ` ${f.version}` : ''}`)
+    return `\n    files:${shown.join('')}${files.length > 50 ? `\n      … and ${files.length - 50} more (tresor migrate index after it is committed)` : ''}`
+  } catch (err) {
+    return `\n    files: not readable here yet (${(err as Error).message})`
+  }
 }
 
 function positional(args: ParsedArgs, what: string): string {
@@ -239,7 +255,7 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
     const proposal = positional(args, 'a proposal id')
     return withApi(await vaultApi(args), async (api) => {
       const p = await api.call('gov.show', { proposal })
-      out.print(describe(p, (await api.call('gov.state', {})).state), p)
+      out.print(describe(p, (await api.call('gov.state', {})).state) + (await migrationFiles(api, p)), p)
       return 0
     })
   },

@@ -190,6 +190,10 @@ describe('migration plan', () => {
       r.proposal!.id
     )
     await carry(alice, bob)
+    // the reviewer reads every file the proposal would bring in, from the plan events it carried
+    const review = await createHandlers(bob)['documents.proposalPlan']({ proposal: r.proposal!.id })
+    expect(review.files).toHaveLength(154)
+    expect(review.files.find((f) => f.path === 'docs/platform-plan.md')).toMatchObject({ class: 'MIG_B' })
     await approve(bob, r.proposal!.id)
     await commit(bob, r.proposal!.id)
     for (const v of [alice, carol]) await carry(bob, v)

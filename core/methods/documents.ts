@@ -6,7 +6,7 @@
  */
 import type { Vault } from '../vault.js'
 import { BAD_ARGUMENT } from '../errors.js'
-import { propose, type GovernanceSigner } from '../governance/calls.js'
+import { findProposal, propose, type GovernanceSigner } from '../governance/calls.js'
 import type { ProposalState } from '../governance/state.js'
 import { BlobStore } from '../documents/blobs.js'
 import { planMigration, type MigrationPlan } from '../documents/migrate.js'
@@ -17,10 +17,12 @@ import {
   DOC_PLAN_TYPE,
   documentsIndex,
   planDigest,
+  planFiles,
   planPayloads,
   toMigrated,
   type DocumentRow,
-  type IndexRow
+  type IndexRow,
+  type MigratedFile
 } from '../documents/register.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
 
@@ -39,6 +41,8 @@ export interface DocumentMethods {
     proposal: ProposalState | null
     duplicate: boolean
   }>
+  /** The files a migration proposal (open or closed) would bring in, from its plan events: what a reviewer reads. */
+  'documents.proposalPlan': (args: { proposal: string }) => Promise<{ files: MigratedFile[] }>
   /** MIG_INDEX (every migrated file) and the documents register, from the committed migrations. */
   'documents.index': (
     args: Record<never, never>
@@ -67,6 +71,7 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
   meta: {
     'documents.plan': { ...reads, maxArgBytes: BUNDLE_ARGS },
     'documents.migrate': { ...signs, maxArgBytes: BUNDLE_ARGS },
+    'documents.proposalPlan': reads,
     'documents.index': reads
   },
   build: ({ vault }) => ({
@@ -105,6 +110,12 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
         reason
       )
       return { plan, proposal, duplicate: false }
+    },
+    'documents.proposalPlan': async (args) => {
+      const p = findProposal(vault.state, String(obj(args).proposal ?? ''))
+      if (p.action.kind !== 'doc.migrate') throw BAD_ARGUMENT(`proposal ${p.id.slice(0, 12)}… is not a migration`)
+      await vault.flush()
+      return { files: await planFiles(vault.store, p.action.args) }
     },
     'documents.index': async () => {
       await vault.flush()
