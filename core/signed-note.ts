@@ -160,6 +160,9 @@ export function splitNote(note: string | Uint8Array): {
   return { text, signatures }
 }
 
+/** A signature as its line in a note (with the newline). */
+export const signatureLineOf = (s: NoteSignature): string => `— ${s.name} ${s.base64}\n`
+
 /** One signature line, without its newline: `— <key name> <base64>`. */
 export function parseSignatureLine(line: string): NoteSignature & { raw: Buffer } {
   const m = /^— (\S+) ([A-Za-z0-9+/]+={0,2})$/u.exec(line)

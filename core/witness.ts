@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { readJsonFileIfExists, writeFileAtomic } from './files.js'
 import { dict } from './dict.js'
 import { MALFORMED, STORAGE_DAMAGED } from './errors.js'
-import { openNote, splitNote, type NoteVerifier } from './signed-note.js'
+import { openNote, signatureLineOf, splitNote, type NoteVerifier } from './signed-note.js'
 import { verifyConsistency } from './proofs/merkle.js'
 import { cosign, parseCheckpoint, type CheckpointBody, type NoteKey } from './proofs/tlog.js'
 
@@ -197,7 +197,7 @@ export class Witness {
     const line = cosign(text, this.cosigner, Math.floor(this.now() / 1000))
     const cosigned = `${text}\n${splitNote(req.note)
       .signatures.filter((s) => keys.some((k) => k.name === s.name && k.id === s.id))
-      .map((s) => `— ${s.name} ${s.base64}\n`)
+      .map(signatureLineOf)
       .join('')}${line}`
     this.held.set(body.origin, { size: body.size, root, note: cosigned })
     await this.save()

@@ -20,10 +20,12 @@ export const DOCUMENT_HELP = `
   tresor migrate index --dir D [--format yaml|json]   MIG_INDEX: every migrated file, its batch, class, source
                                                path, digest, the document it became (current version marked)`
 
+/** A migrated file as one line: its class, path and the document it becomes. */
+export const fileLine = (f: { class: string; path: string; doc: string; version: string | null }): string =>
+  `${f.class}  ${f.path}  →  ${f.doc}${f.version ? ` ${f.version}` : ''}`
+
 function describe(plan: MigrationPlan): string {
-  const rows = plan.files.map(
-    (f) => `  ${f.class}  ${f.path}  →  ${f.doc}${f.version ? ` ${f.version}` : ''}  (${f.why})`
-  )
+  const rows = plan.files.map((f) => `  ${fileLine(f)}  (${f.why})`)
   const refused = plan.refused.map((r) => `  REFUSED  ${r.name}: ${r.reason}`)
   return [
     `batch ${plan.batch}: ${plan.zip.name}, ${plan.files.length} file(s): ${plan.counts.MIG_A} current, ${plan.counts.MIG_B} to review, ${plan.counts.MIG_C} legacy; ${plan.counts.refused} refused`,

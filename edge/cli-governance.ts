@@ -26,6 +26,7 @@ import { dirOf, refuseExisting, withVault, writeNewFile, type Out } from './cli-
 import { confirm, getPassphrase } from './passphrase.js'
 import { joinGitCommand } from './cli-sync.js'
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
+import { fileLine } from './cli-documents.js'
 import { importBundle } from '../core/index.js'
 
 export const GOVERNANCE_FLAGS = {
@@ -174,9 +175,7 @@ async function migrationFiles(api: VaultApi, p: ProposalView): Promise<string> {
   if (p.action.kind !== 'doc.migrate') return ''
   try {
     const { files } = await api.call('documents.proposalPlan', { proposal: p.id })
-    const shown = files
-      .slice(0, 50)
-      .map((f) => `\n      ${f.class}  ${f.path}  →  ${f.doc}${f.version ? ` ${f.version}` : ''}`)
+    const shown = files.slice(0, 50).map((f) => `\n      ${fileLine(f)}`)
     return `\n    files:${shown.join('')}${files.length > 50 ? `\n      … and ${files.length - 50} more (tresor migrate index after it is committed)` : ''}`
   } catch (err) {
     return `\n    files: not readable here yet (${(err as Error).message})`

@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto'
 import { signDetached, verifyStrict } from '../ed25519.js'
 import { BAD_ARGUMENT, MALFORMED } from '../errors.js'
-import { isKeyName, parseSignatureLine, splitNote, hex8, type NoteSignature } from '../signed-note.js'
+import { isKeyName, parseSignatureLine, signatureLineOf, splitNote, hex8, type NoteSignature } from '../signed-note.js'
 
 export const ALG_COSIGNATURE_V1 = 0x04
 /** What a Tresor feed's origin starts with. */
@@ -150,11 +150,8 @@ export function cosignatureTime(line: string): number | null {
 /** Merge signature lines into a note (each once, the first signer's first). */
 export function mergeNote(note: string, extra: string[]): string {
   const { text, signatures } = splitNote(note)
-  const lines = new Set(signatures.map((s) => `— ${s.name} ${s.base64}\n`))
-  for (const l of extra) {
-    const s = parseSignatureLine(l.replace(/\n$/, ''))
-    lines.add(`— ${s.name} ${s.base64}\n`)
-  }
+  const lines = new Set(signatures.map(signatureLineOf))
+  for (const l of extra) lines.add(signatureLineOf(parseSignatureLine(l.replace(/\n$/, ''))))
   return `${text}\n${[...lines].join('')}`
 }
 
