@@ -23,9 +23,9 @@ import {
   checkCheckpointPayload,
   type CheckpointPayload
 } from './proofs/checkpoint.js'
-import { consistencyProof, EMPTY_ROOT, leafHash, rootOf, type Hash } from './proofs/merkle.js'
+import { consistencyProof, leafHash, rootOf, type Hash } from './proofs/merkle.js'
 import { feedOrigin, parseCheckpoint, parseFeedOrigin, type NoteKey } from './proofs/tlog.js'
-import { noteKeyId, openNote, splitNote, type NoteVerifier } from './signed-note.js'
+import { noteKeyId, openNote, signatureLineOf, splitNote, type NoteVerifier } from './signed-note.js'
 import { INTERNAL, MALFORMED, NOT_FOUND } from './errors.js'
 import type { Vault } from './vault.js'
 import { formatAddCheckpoint, parseAddCheckpoint, Witness, type SplitView, type WitnessResponse } from './witness.js'
@@ -74,6 +74,24 @@ export async function feedLeavesOf(vault: Pick<WitnessVault, 'store'>, author: s
     for (const d of page) leaves.push(leafHash(fromHex(d.id, 32)!))
   if (leaves.length !== size) throw NOT_FOUND(`feed ${author.slice(0, 8)}… holds ${leaves.length} of ${size} events`)
   return leaves
+}
+
+/**
+ * The cosignatures among raw events, by the checkpoint body they cosign (added to `into`). A cosignature event whose
+ * note is out of shape (a member's key can sign anything) adds nothing and stops nothing.
+ */
+export function cosignaturesIn(raws: Iterable<string>, into: Map<string, string[]>): void {
+  for (const raw of raws) {
+    if (!raw.includes(`"type":"${COSIGNATURE_TYPE}"`)) continue
+    const e = JSON.parse(raw) as { type: string; payload: { note?: unknown } }
+    if (e.type !== COSIGNATURE_TYPE || typeof e.payload.note !== 'string') continue
+    try {
+      const n = splitNote(e.payload.note)
+      into.set(n.text, [...(into.get(n.text) ?? []), ...n.signatures.map(signatureLineOf)])
+    } catch {
+      // a cosignature note out of shape adds nothing
+    }
+  }
 }
 
 export interface WitnessPass {
@@ -250,7 +268,7 @@ export class VaultWitness {
     if (held?.logged === id || held?.logged === `split:${id}`) return 'skipped' // recorded already
     const leaves = await feedLeavesOf(v, author, body.size)
     // The checkpoint must state the feed exactly as this device holds it (verified, event by event).
-    if (toHex(body.size === 0 ? EMPTY_ROOT : rootOf(leaves)) !== toHex(body.root)) return 'skipped'
+    if (toHex(rootOf(leaves)) !== toHex(body.root)) return 'skipped'
     const old = held?.size ?? 0
     const proof = old > 0 && old < body.size ? consistencyProof(leaves, old, body.size) : []
     const res = await witness.addCheckpoint(formatAddCheckpoint(old, proof, payload.checkpoint))
@@ -296,7 +314,7 @@ export class VaultWitness {
       if (feed && feed.vault === v.vaultId && held >= body.size) {
         await v.flush()
         const leaves = await feedLeavesOf(v, feed.author, body.size)
-        if (toHex(body.size === 0 ? EMPTY_ROOT : rootOf(leaves)) !== toHex(body.root))
+        if (toHex(rootOf(leaves)) !== toHex(body.root))
           return {
             status: 422,
             contentType: 'text/plain; charset=utf-8',
@@ -410,7 +428,7 @@ export async function witnessReport(
   }
   const rootAt = (author: string, size: number) => {
     const l = leavesOf.get(author) ?? []
-    return l.length >= size ? toHex(size === 0 ? EMPTY_ROOT : rootOf(l, 0, size)) : null
+    return l.length >= size ? toHex(rootOf(l, 0, size)) : null
   }
   for (const e of evidence) {
     const judged = judgeSplitView(vault.vaultId, keys, e.payload, rootAt)

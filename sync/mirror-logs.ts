@@ -23,7 +23,8 @@ import {
   feedOrigin,
   noteKeyId,
   CHECKPOINT_TYPE,
-  COSIGNATURE_TYPE,
+  cosignaturesIn,
+  signatureLineOf,
   NOT_FOUND,
   parseEventDocId,
   storedBodies,
@@ -347,8 +348,7 @@ export async function writeCheckpoint(
   if (held !== null) {
     try {
       const h = splitNote(held)
-      if (h.text === body)
-        next = mergeNote(held, [...splitNote(next).signatures.map((s) => `— ${s.name} ${s.base64}\n`)])
+      if (h.text === body) next = mergeNote(held, splitNote(next).signatures.map(signatureLineOf))
       else if (parseCheckpoint(h.text).size > parseCheckpoint(body).size) return null // the mirror's is newer
     } catch {
       // a checkpoint file out of shape is replaced by this device's
@@ -358,21 +358,6 @@ export async function writeCheckpoint(
   await mkdir(join(work, logDir(author)), { recursive: true })
   await writeFile(join(work, path), next)
   return path
-}
-
-/** Cosignature events among raw events: checkpoint body → signature lines. */
-export function cosignaturesIn(raws: string[], into: Map<string, string[]>): void {
-  for (const raw of raws) {
-    if (!raw.includes(`"type":"${COSIGNATURE_TYPE}"`)) continue
-    const e = JSON.parse(raw) as SignedEvent
-    if (e.type !== COSIGNATURE_TYPE || typeof e.payload.note !== 'string') continue
-    try {
-      const n = splitNote(e.payload.note)
-      into.set(n.text, [...(into.get(n.text) ?? []), ...n.signatures.map((s) => `— ${s.name} ${s.base64}\n`)])
-    } catch {
-      // a cosignature note out of shape adds nothing
-    }
-  }
 }
 
 /**

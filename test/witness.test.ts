@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import nacl from 'tweetnacl'
 import { cleanupDirs, carry, PASS, tempDir } from './helpers.js'
-import { threeMembers, stolenKey } from './support/members.js'
+import { forge, threeMembers, stolenKey } from './support/members.js'
+import { eventDocId } from '../core/store.js'
 import {
   cosign,
   cosignatureTime,
@@ -224,6 +225,11 @@ describe('members witness each other', () => {
       await carry(v, alice)
     }
     expect((await alice.verify({ full: true })).ok).toBe(true)
+    // a member's key signs a "cosignature" whose note is not a note: it counts for nothing and stops no proof
+    const junk = forge(alice, await stolenKey(bob2), COSIGNATURE_TYPE, { v: 1, note: 'not a note' })
+    expect((await alice.ingest([{ docId: eventDocId(bob2.device, junk.event.seq), raw: junk.raw }]))[0]!.decision).toBe(
+      'ADMIT'
+    )
     const proof = await proveTlog(alice, target.id)
     const names = (vs: Vault[]) => vs.map((v) => feedOrigin(alice.vaultId, v.device))
     const policy = await withPolicy(

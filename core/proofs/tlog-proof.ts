@@ -12,7 +12,7 @@ import { decodeEvent } from '../envelope.js'
 import { NOT_FOUND } from '../errors.js'
 import { splitNote, openNote, noteKeyId } from '../signed-note.js'
 import { fromHex } from '../bytes.js'
-import { COSIGNATURE_TYPE } from '../vault-witness.js'
+import { cosignaturesIn } from '../vault-witness.js'
 import { eventLeaf, type CheckpointPayload } from './checkpoint.js'
 import { inclusionProof, verifyInclusion } from './merkle.js'
 import { indexLog, type ProverVault } from './prover.js'
@@ -47,18 +47,14 @@ export async function proveTlog(vault: ProverVault, eventId: string): Promise<st
   const size = cp.payload.feeds.find((f) => f.author === slot.author)!.length
   // Every cosignature of this very checkpoint body, whoever recorded it (a pass, or a witness call from outside).
   const body = splitNote(cp.payload.checkpoint!).text
-  const cosignatures: string[] = []
-  for (const [author, head] of Object.entries(vault.heads())) {
+  const cosigned = new Map<string, string[]>()
+  for (const [author, head] of Object.entries(vault.heads()))
     for await (const page of vault.store.range(author, 1, head.length))
-      for (const doc of page) {
-        if (doc.type !== COSIGNATURE_TYPE) continue
-        const p = (JSON.parse(doc.raw) as { payload: { note?: unknown } }).payload
-        if (typeof p.note !== 'string') continue
-        const note = splitNote(p.note)
-        if (note.text !== body) continue
-        for (const s of note.signatures) cosignatures.push(`— ${s.name} ${s.base64}\n`)
-      }
-  }
+      cosignaturesIn(
+        page.map((d) => d.raw),
+        cosigned
+      )
+  const cosignatures = cosigned.get(body) ?? []
   const raw = (await vault.store.get(slot.author, slot.seq))!.raw
   return formatTlogProof({
     extra: new TextEncoder().encode(raw),
