@@ -43,7 +43,7 @@ export {
   type IncidentMark
 } from './incident.js'
 export { exportYaml, verifyYamlExport } from './audit-yaml.js'
-export { checkCheckpointPayload, type CheckpointPayload } from './proofs/checkpoint.js'
+export { checkCheckpointNotes, checkCheckpointPayload, type CheckpointPayload } from './proofs/checkpoint.js'
 export { rootOf } from './proofs/merkle.js'
 export { verifyProofFile } from './proofs/proof-file.js'
 export { indexLog } from './proofs/prover.js'

@@ -23,11 +23,14 @@ import {
   feedOrigin,
   noteKeyId,
   CHECKPOINT_TYPE,
+  checkCheckpointNotes,
+  checkCheckpointPayload,
   cosignaturesIn,
   signatureLineOf,
   NOT_FOUND,
   parseEventDocId,
   storedBodies,
+  type CheckpointPayload,
   type Hash,
   type SignedEvent,
   type Vault
@@ -232,9 +235,18 @@ export async function layOutFeed(
   let checkpoint: { size: number; note: string } | null = null
   for (let i = Math.max(0, from - start); i < raws.length; i++) {
     if (docs.types[i] !== CHECKPOINT_TYPE) continue
+    // A member's key can sign a checkpoint that does not hold together: it is neither anchored nor published (the
+    // full self-check reports it), and it stops no round.
+    let payload: CheckpointPayload
+    try {
+      payload = checkCheckpointPayload((JSON.parse(raws[i]!) as SignedEvent).payload)
+      checkCheckpointNotes(payload, vault.vaultId, author)
+    } catch {
+      continue
+    }
     out.checkpoints.push(raws[i]!)
-    const note = (JSON.parse(raws[i]!) as SignedEvent).payload.checkpoint
-    if (typeof note === 'string') checkpoint = { size: parseCheckpoint(splitNote(note).text).size, note }
+    if (payload.checkpoint !== undefined)
+      checkpoint = { size: parseCheckpoint(splitNote(payload.checkpoint).text).size, note: payload.checkpoint }
   }
   cosignaturesIn(raws.slice(from - start), cosigned)
   const leafAt = (i: number) => idLeaf(ids[i - start]!)

@@ -8,6 +8,9 @@ import { stateHash } from '../core/governance/state.js'
 import { makeCheckpoint } from '../core/proofs/prover.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { checkIncident } from '../core/incident.js'
+import { openKeyFile, readKeyFile } from '../core/keys.js'
+import { eventDocId } from '../core/store.js'
+import { forge } from './support/members.js'
 import { openNote, noteKeyId } from '../core/signed-note.js'
 import { rootOf } from '../core/proofs/merkle.js'
 import { createHash } from 'node:crypto'
@@ -295,6 +298,20 @@ describe('git mirror', () => {
         }
       }
       expect(Buffer.from(rootOf(leaves)).toString('base64')).toBe(rootLine)
+    } finally {
+      await a.close()
+    }
+  })
+
+  it("git - a member's key that signs a checkpoint which does not hold together stops no round: it is neither anchored nor published", async () => {
+    const { a, url, root } = await twoDevices('badcheckpoint')
+    try {
+      const bobKey = await openKeyFile(await readKeyFile(join(root, 'b', 'device.key')), PASS)
+      const bad = forge(a, bobKey, 'proof.checkpoint', { checkpoint: 'not a note', feeds: [], root: 'x' })
+      expect((await a.ingest([{ docId: eventDocId(bobKey.publicKey, 1), raw: bad.raw }]))[0]!.decision).toBe('ADMIT')
+      const round = await syncGit(a, { url, token: GIT_TOKEN })
+      expect(round).toMatchObject({ anchored: 0, pushed: true, problems: [] })
+      expect((await syncGit(a, { url, token: GIT_TOKEN })).problems).toEqual([])
     } finally {
       await a.close()
     }
