@@ -145,6 +145,56 @@ export function reviewAction(state: GovState, action: { kind: string; args: Args
         ]
       }
     }
+    case 'doc.lifecycle':
+      return {
+        title: `${text(a.doc)}: ${text(a.from ?? 'no lifecycle')} → ${text(a.to)}`,
+        changes: [{ what: `lifecycle of ${text(a.doc)}`, before: text(a.from ?? NONE), after: text(a.to) }]
+      }
+    case 'doc.version':
+      return {
+        title: `new version ${text(a.version)} of ${text(a.doc)}${a.readOnly === true ? ' (a READ-ONLY document: this proposal says so)' : ''}`,
+        changes: [
+          { what: 'version', before: NONE, after: `${text(a.version)}: ${text(a.path)}, ${text(a.size)} bytes` },
+          { what: 'bytes (SHA-256)', before: NONE, after: text(a.digest) },
+          ...(a.lifecycle ? [{ what: 'lifecycle', before: NONE, after: text(a.lifecycle) }] : [])
+        ]
+      }
+    case 'doc.rules': {
+      const r = (a.rules ?? {}) as Args
+      const was = (state.docRules ?? null) as Args | null
+      const p = (x: Args | null) => (x?.private ?? {}) as Args
+      const moves = (t: unknown) =>
+        Object.entries((t ?? {}) as Args)
+          .map(([from, to]) => `${from} → ${list(to)}`)
+          .join('; ') || NONE
+      return {
+        title: 'change the documents rules',
+        changes: [
+          {
+            what: 'live lifecycles (MIG_A)',
+            before: was ? list(was.live) : 'ACTIVE, PLANNED (default)',
+            after: list(r.live)
+          },
+          {
+            what: 'retired lifecycles (MIG_C)',
+            before: was ? list(was.retired) : 'ARCHIVED, DEPRECATED, LEGACY, SUPERSEDED (default)',
+            after: list(r.retired)
+          },
+          {
+            what: 'lifecycle changes',
+            before: was ? moves(was.transitions) : '(default)',
+            after: moves(r.transitions)
+          },
+          { what: 'private domains', before: list(p(was).domains), after: list(p(r).domains) },
+          { what: 'private paths', before: list(p(was).paths), after: list(p(r).paths) },
+          {
+            what: 'private classifications',
+            before: was ? list(p(was).classifications) : 'CONFIDENTIAL, PRIVATE (default)',
+            after: list(p(r).classifications)
+          }
+        ]
+      }
+    }
     case 'witness.policy': {
       const lines = (t: unknown) =>
         typeof t === 'string' && t.trim() !== ''

@@ -291,3 +291,47 @@ describe('governance fold', () => {
     expect([s.proposals[p1.id]!.status, s.proposals[p2.id]!.status].sort()).toEqual(['committed', 'failed'])
   })
 })
+
+describe('governance fold - trial application is taken back whole', () => {
+  const witnessPolicy = `log ${'ab'.repeat(32)}\nwitness w1 ${'cd'.repeat(32)}\nquorum w1\n`
+
+  it('governance - a commit tried and taken back (a batch that has to wait) leaves no witness policy and no migrated batch behind', async () => {
+    const { GovFold } = await import('../core/governance/fold.js')
+    const sim = new GovSim([alice, bob])
+    const migrate = {
+      kind: 'doc.migrate',
+      args: {
+        batch: `MIG-${'0'.repeat(16)}`,
+        zip: { name: 'a.zip', digest: 'e'.repeat(64), size: 10 },
+        plan: { digest: 'f'.repeat(64), files: 1, parts: [{ author: alice.key, seq: 1, id: 'a'.repeat(64) }] },
+        counts: { MIG_A: 1, MIG_B: 0, MIG_C: 0, refused: 0 }
+      }
+    }
+    const approved = [{ kind: 'witness.policy', args: { policy: witnessPolicy } }, migrate].map((action) => {
+      const p = sim.emit(alice, 'gov.propose', { action, reason: 'r', expiresAt: '2026-07-01T00:00:00.000Z' } as never)
+      return { p, a: sim.emit(bob, 'gov.approve', { proposal: p.id }) }
+    })
+    const commits: GovEvent[] = approved.map(({ p, a }) => {
+      const c = sim.emit(alice, 'gov.commit', { proposal: p.id, approvals: [a.id] })
+      return { id: c.id, event: c.event }
+    })
+    const ids = new Set(commits.map((c) => c.id))
+    const f = GovFold.build(
+      sim.vaultId,
+      sim.gov().filter((e) => !ids.has(e.id)),
+      []
+    )
+    f.begin()
+    expect(f.extend(commits, true)).toBe(true)
+    expect([f.state.witnessPolicy, f.state.migrated]).toEqual([witnessPolicy, [migrate.args.batch]])
+    f.rollback()
+    expect([f.state.witnessPolicy, f.state.migrated]).toEqual([undefined, undefined])
+    // tried again, as the gate does once the batch can go in: committed, not "migrated already"
+    f.begin()
+    expect(f.extend(commits, true)).toBe(true)
+    f.commit()
+    expect(f.state.migrated).toEqual([migrate.args.batch])
+    expect(Object.values(f.state.proposals).map((p) => p.status)).toEqual(['committed', 'committed'])
+    expect(f.state).toEqual(fold(sim))
+  })
+})

@@ -2,7 +2,7 @@
  * The migration plan of a ZIP of an old repository (the planning notes'
  * migration engine): every file read safely (core/documents/zip-reader.ts),
  * its SHA-256, media type and header (core/documents/headers.ts), and its
- * class by the default rules:
+ * class by the rules (the lifecycles are governed; these are the defaults):
  *   MIG_A  current: a header with an id and a live lifecycle (ACTIVE, PLANNED)
  *          and the newest version of that id in the archive
  *   MIG_B  needs review: no header, no id, a lifecycle the rules do not know,
@@ -20,6 +20,8 @@ import { stat } from 'node:fs/promises'
 import { basename, extname } from 'node:path'
 import { parseHeader, type DocumentHeader } from './headers.js'
 import { readZip, DEFAULT_ZIP_LIMITS, type ZipEntryRefused, type ZipLimits } from './zip-reader.js'
+import { DEFAULT_DOC_RULES, type DocRules } from './rules.js'
+import { own } from '../dict.js'
 
 export type MigrationClass = 'MIG_A' | 'MIG_B' | 'MIG_C'
 
@@ -38,6 +40,9 @@ export interface PlannedFile {
   domain: string | null
   title: string | null
   header: DocumentHeader['kind'] | null
+  /** The header's mode (READ-ONLY) and classification, when it has them. */
+  mode: string | null
+  classification: string | null
 }
 
 export interface MigrationPlan {
@@ -51,8 +56,6 @@ export interface MigrationPlan {
   counts: { MIG_A: number; MIG_B: number; MIG_C: number; refused: number }
 }
 
-const LIVE = new Set(['ACTIVE', 'PLANNED'])
-const RETIRED = new Set(['SUPERSEDED', 'ARCHIVED', 'DEPRECATED', 'LEGACY'])
 const TYPES: Record<string, string> = {
   '.md': 'text/markdown',
   '.markdown': 'text/markdown',
@@ -74,7 +77,8 @@ const compareVersions = (a: string | null, b: string | null) =>
 export async function planMigration(
   file: string | { name: string; bytes: Buffer },
   limits: ZipLimits = DEFAULT_ZIP_LIMITS,
-  onFile?: (digest: string, bytes: Buffer) => Promise<void>
+  onFile?: (digest: string, bytes: Buffer) => Promise<void>,
+  rules: Pick<DocRules, 'live' | 'retired'> = DEFAULT_DOC_RULES
 ): Promise<MigrationPlan> {
   const h = createHash('sha256')
   let size: number
@@ -108,12 +112,14 @@ export async function planMigration(
         lifecycle: header?.lifecycle ?? null,
         domain: header?.domain ?? null,
         title: header?.title ?? null,
-        header: header?.kind ?? null
+        header: header?.kind ?? null,
+        mode: header?.mode ?? null,
+        classification: header ? (own(header.fields, 'classification')?.trim().toUpperCase() ?? null) : null
       })
     },
     limits
   )
-  const files = classify(read)
+  const files = classify(read, rules)
   const counts = { MIG_A: 0, MIG_B: 0, MIG_C: 0, refused: refused.length }
   for (const f of files) counts[f.class]++
   return {
@@ -127,8 +133,13 @@ export async function planMigration(
   }
 }
 
-/** The default rules (the module's doc), in archive order. */
-export function classify(read: Omit<PlannedFile, 'class' | 'why'>[]): PlannedFile[] {
+/** The rules (the module's doc; their lifecycles governed: core/documents/rules.ts), in archive order. */
+export function classify(
+  read: Omit<PlannedFile, 'class' | 'why'>[],
+  rules: Pick<DocRules, 'live' | 'retired'> = DEFAULT_DOC_RULES
+): PlannedFile[] {
+  const LIVE = new Set(rules.live)
+  const RETIRED = new Set(rules.retired)
   const firstWith = new Map<string, string>()
   // Per document id: its files' versions (names from the archive: a Map).
   const byId = new Map<string, Omit<PlannedFile, 'class' | 'why'>[]>()

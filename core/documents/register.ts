@@ -16,6 +16,7 @@ import { dict, own, type Dict } from '../dict.js'
 import type { GovState } from '../governance/state.js'
 import type { LogStore } from '../store.js'
 import type { MigrationClass, MigrationPlan, PlannedFile } from './migrate.js'
+import { docRulesOf, privateBecause } from './rules.js'
 
 export const DOC_PLAN_TYPE = 'doc.plan'
 export const PLAN_PART_FILES = 100
@@ -34,6 +35,9 @@ export interface MigratedFile {
   lifecycle: string | null
   domain: string | null
   title: string | null
+  /** Present only when the header has them (plans signed before they were kept read the same). */
+  mode?: string
+  classification?: string
 }
 
 export interface PlanRef {
@@ -52,7 +56,9 @@ export const toMigrated = (f: PlannedFile): MigratedFile => ({
   version: f.version,
   lifecycle: f.lifecycle,
   domain: f.domain,
-  title: f.title
+  title: f.title,
+  ...(f.mode ? { mode: f.mode } : {}),
+  ...(f.classification ? { classification: f.classification } : {})
 })
 
 /** The digest of a plan's files (canonical JSON), what the proposal signs for. */
@@ -80,7 +86,9 @@ function checkFile(f: unknown): MigratedFile {
     version: str(x.version, 1000, 'version', true),
     lifecycle: str(x.lifecycle, 1000, 'lifecycle', true),
     domain: str(x.domain, 1000, 'domain', true),
-    title: str(x.title, 1000, 'title', true)
+    title: str(x.title, 1000, 'title', true),
+    ...(x.mode === undefined ? {} : { mode: str(x.mode, 1000, 'mode')! }),
+    ...(x.classification === undefined ? {} : { classification: str(x.classification, 1000, 'classification')! })
   }
 }
 
@@ -158,8 +166,23 @@ export interface IndexRow extends MigratedFile {
   batch: string
   /** The migration proposal that brought it. */
   proposal: string
-  /** This row is the document's current version (its newest MIG_A file). */
+  /** This row is the document's current version. */
   current: boolean
+}
+
+export interface DocumentVersion {
+  version: string | null
+  digest: string
+  size: number
+  mediaType: string
+  path: string
+  class: MigrationClass
+  /** The batch that brought it, or null for a version proposed on its own (`doc.version`). */
+  batch: string | null
+  /** The proposal that brought it (a migration or a `doc.version`). */
+  proposal: string
+  /** The signed event that names its digest (its plan part, or the `doc.version` proposal): what proves it. */
+  event: string
 }
 
 export interface DocumentRow {
@@ -168,24 +191,67 @@ export interface DocumentRow {
   domain: string | null
   lifecycle: string | null
   class: MigrationClass
-  versions: {
-    version: string | null
-    digest: string
-    size: number
-    batch: string
-    path: string
-    class: MigrationClass
-  }[]
+  /** READ-ONLY when its current version's header says so. */
+  mode: string | null
+  classification: string | null
+  /** Why the rules keep it off the Git mirror, or null. */
+  private: string | null
+  /** The digest of its current version. */
+  current: string
+  versions: DocumentVersion[]
+  /** The lifecycle changes applied to it, in order. */
+  history: { proposal: string; from: string | null; to: string }[]
 }
 
-/** MIG_INDEX and the documents register, from the committed migrations. Plans not here yet are named, not guessed. */
+export interface DocumentsView {
+  index: IndexRow[]
+  documents: DocumentRow[]
+  /** Migrations whose plan is not here yet (named, not guessed). */
+  waiting: string[]
+  /** Committed changes the register could not apply, and why (the same on every device that holds the plans). */
+  notApplied: { proposal: string; kind: string; doc: string; reason: string }[]
+}
+
+const newer = (a: string | null, b: string | null) =>
+  (a ?? '').localeCompare(b ?? '', 'en', { numeric: true, sensitivity: 'base' }) >= 0
+
+/** The committed migrations in the vault's order (`state.migrated`), with their proposals. */
+function migrationsInOrder(state: Pick<GovState, 'proposals' | 'migrated'>) {
+  const byBatch = new Map(committedMigrations(state).map((m) => [String(m.args.batch), m]))
+  return (state.migrated ?? []).flatMap((b) => (byBatch.has(b) ? [byBatch.get(b)!] : []))
+}
+
+/**
+ * MIG_INDEX and the documents register, from the committed migrations and the committed document changes, replayed in
+ * the vault's order: a lifecycle change applies when the document is where it says it starts; a new version of a
+ * READ-ONLY document applies only when its proposal says so.
+ */
 export async function documentsIndex(
   store: Pick<LogStore, 'get'>,
-  state: Pick<GovState, 'proposals'>
-): Promise<{ index: IndexRow[]; documents: DocumentRow[]; waiting: string[] }> {
+  state: Pick<GovState, 'proposals' | 'migrated' | 'docActs' | 'docRules'>
+): Promise<DocumentsView> {
   const index: IndexRow[] = []
   const waiting: string[] = []
-  for (const m of committedMigrations(state)) {
+  const notApplied: DocumentsView['notApplied'] = []
+  const docs = dict<DocumentRow>()
+  const currentVersion: Dict<string | null> = dict()
+  // the index row of each document's current version (none once a version proposed on its own took over)
+  const currentRow: Dict<IndexRow> = dict()
+  const migrations = migrationsInOrder(state)
+  const acts = state.docActs ?? []
+  let next = 0
+  const applyActs = (upTo: number) => {
+    for (; next < acts.length && acts[next]![1] <= upTo; next++) {
+      const p = own(state.proposals, acts[next]![0])
+      if (!p) continue
+      const a = p.action.args as Record<string, unknown>
+      const problem = applyChange(docs, currentVersion, p.id, p.action.kind, a)
+      if (!problem && p.action.kind === 'doc.version') delete currentRow[String(a.doc)]
+      if (problem) notApplied.push({ proposal: p.id, kind: p.action.kind, doc: String(a.doc), reason: problem })
+    }
+  }
+  for (const [i, m] of migrations.entries()) {
+    applyActs(i)
     let files: MigratedFile[]
     try {
       files = await planFiles(store, m.args)
@@ -193,41 +259,152 @@ export async function documentsIndex(
       waiting.push(`${String(m.args.batch)}: ${(err as Error).message}`)
       continue
     }
-    for (const f of files) index.push({ ...f, batch: String(m.args.batch), proposal: m.id, current: false })
-  }
-  const docs = dict<DocumentRow>()
-  const currentOf: Dict<IndexRow> = dict()
-  for (const r of index) {
-    const d = (docs[r.doc] ??= {
-      id: r.doc,
-      title: r.title,
-      domain: r.domain,
-      lifecycle: r.lifecycle,
-      class: r.class,
-      versions: []
-    })
-    if (!d.versions.some((v) => v.digest === r.digest))
-      d.versions.push({
-        version: r.version,
-        digest: r.digest,
-        size: r.size,
-        batch: r.batch,
-        path: r.path,
-        class: r.class
+    const batch = String(m.args.batch)
+    const parts = (m.args.plan as { parts: PlanRef[] }).parts
+    for (const [n, f] of files.entries()) {
+      const row: IndexRow = { ...f, batch, proposal: m.id, current: false }
+      index.push(row)
+      const d = (docs[f.doc] ??= {
+        id: f.doc,
+        title: f.title,
+        domain: f.domain,
+        lifecycle: f.lifecycle,
+        class: f.class,
+        mode: f.mode ?? null,
+        classification: f.classification ?? null,
+        private: null,
+        current: f.digest,
+        versions: [],
+        history: []
       })
-    const cur = own(currentOf, r.doc)
-    if (
-      r.class === 'MIG_A' &&
-      (!cur || (r.version ?? '').localeCompare(cur.version ?? '', 'en', { numeric: true }) >= 0)
-    )
-      currentOf[r.doc] = r
+      if (!d.versions.some((v) => v.digest === f.digest))
+        d.versions.push({
+          version: f.version,
+          digest: f.digest,
+          size: f.size,
+          mediaType: f.mediaType,
+          path: f.path,
+          class: f.class,
+          batch,
+          proposal: m.id,
+          event: parts[Math.floor(n / PLAN_PART_FILES)]!.id
+        })
+      const cur = own(currentVersion, f.doc)
+      if (f.class === 'MIG_A' && (cur === undefined || newer(f.version, cur))) {
+        currentVersion[f.doc] = f.version
+        currentRow[f.doc] = row
+        Object.assign(d, {
+          title: f.title,
+          domain: f.domain,
+          lifecycle: f.lifecycle,
+          class: 'MIG_A' as const,
+          mode: f.mode ?? null,
+          classification: f.classification ?? null,
+          current: f.digest
+        })
+      }
+    }
   }
-  for (const r of Object.values(currentOf)) {
-    r.current = true
-    const d = docs[r.doc]!
-    Object.assign(d, { title: r.title, domain: r.domain, lifecycle: r.lifecycle, class: 'MIG_A' as const })
+  applyActs(Infinity)
+  const rules = docRulesOf(state)
+  for (const d of Object.values(docs)) {
+    const cur = d.versions.find((v) => v.digest === d.current)!
+    d.private = privateBecause({ path: cur.path, domain: d.domain, classification: d.classification }, rules)
   }
-  return { index, documents: Object.values(docs).sort((a, b) => (a.id < b.id ? -1 : 1)), waiting }
+  for (const r of Object.values(currentRow)) r.current = true
+  return { index, documents: Object.values(docs).sort((a, b) => (a.id < b.id ? -1 : 1)), waiting, notApplied }
+}
+
+/** Apply one committed `doc.lifecycle` or `doc.version` to the register; the reason when it does not apply. */
+function applyChange(
+  docs: Dict<DocumentRow>,
+  currentVersion: Dict<string | null>,
+  proposal: string,
+  kind: string,
+  a: Record<string, unknown>
+): string | null {
+  const d = own(docs, String(a.doc))
+  if (kind === 'doc.lifecycle') {
+    if (!d) return `no document ${String(a.doc)} in the register`
+    if (d.lifecycle !== a.from)
+      return `the document is ${d.lifecycle ?? 'without a lifecycle'}, not ${String(a.from ?? 'without a lifecycle')}`
+    d.history.push({ proposal, from: d.lifecycle, to: String(a.to) })
+    d.lifecycle = String(a.to)
+    return null
+  }
+  if (d?.mode === 'READ-ONLY' && a.readOnly !== true)
+    return 'the document is READ-ONLY: a new version needs a proposal that says so (readOnly: true)'
+  if (d?.versions.some((v) => v.digest === a.digest)) return `${String(a.doc)} holds these bytes already`
+  const version: DocumentVersion = {
+    version: String(a.version),
+    digest: String(a.digest),
+    size: Number(a.size),
+    mediaType: String(a.mediaType),
+    path: String(a.path),
+    class: 'MIG_A',
+    batch: null,
+    proposal,
+    event: proposal
+  }
+  const lifecycle = (a.lifecycle as string | null) ?? d?.lifecycle ?? null
+  if (d) {
+    d.versions.push(version)
+    if (lifecycle !== d.lifecycle) d.history.push({ proposal, from: d.lifecycle, to: lifecycle ?? '' })
+    Object.assign(d, { current: version.digest, lifecycle, title: (a.title as string | null) ?? d.title })
+  } else {
+    docs[String(a.doc)] = {
+      id: String(a.doc),
+      title: (a.title as string | null) ?? null,
+      domain: null,
+      lifecycle,
+      class: 'MIG_A',
+      mode: null,
+      classification: null,
+      private: null,
+      current: version.digest,
+      versions: [version],
+      history: []
+    }
+  }
+  currentVersion[String(a.doc)] = version.version
+  return null
+}
+
+/**
+ * Every blob the vault's documents need, with whether it may go to the Git mirror: the files of every migration
+ * plan not rejected or withdrawn (reviewers read them before approving) and every proposed new version. Private when
+ * the rules make its document, or the file itself, private.
+ */
+export async function wantedBlobs(
+  store: Pick<LogStore, 'get'>,
+  state: Pick<GovState, 'proposals' | 'migrated' | 'docActs' | 'docRules'>
+): Promise<{ wanted: Map<string, { size: number; private: boolean }>; complete: boolean }> {
+  const rules = docRulesOf(state)
+  let complete = true
+  const view = await documentsIndex(store, state)
+  const privateDoc = new Map(view.documents.map((d) => [d.id, d.private !== null]))
+  const out = new Map<string, { size: number; private: boolean }>()
+  const add = (digest: string, size: number, priv: boolean) => {
+    const had = out.get(digest)
+    out.set(digest, { size, private: priv || (had?.private ?? false) })
+  }
+  for (const p of Object.values(state.proposals)) {
+    if (p.status === 'rejected' || p.status === 'withdrawn') continue
+    const a = p.action.args as Record<string, unknown>
+    if (p.action.kind === 'doc.version')
+      add(
+        String(a.digest),
+        Number(a.size),
+        privateDoc.get(String(a.doc)) === true || privateBecause({ path: String(a.path), domain: null }, rules) !== null
+      )
+    if (p.action.kind !== 'doc.migrate') continue
+    const files = await planFiles(store, a).catch(() => {
+      complete = false // a plan not here yet: its blobs are wanted once it is
+      return [] as MigratedFile[]
+    })
+    for (const f of files) add(f.digest, f.size, privateDoc.get(f.doc) === true || privateBecause(f, rules) !== null)
+  }
+  return { wanted: out, complete }
 }
 
 /** The plan as `doc.plan` payloads, in order. */

@@ -17,6 +17,8 @@ import { checkEntryFits, checkEntryShape, REGISTER_FLAGS, type RegisterEntry, ty
 import { type Authority, type GovState, type MemberState } from './state.js'
 import { parseWitnessPolicy } from '../proofs/witness-policy.js'
 import { checkMigrationFits, checkMigrationShape } from '../documents/register.js'
+import { checkDocChangeFits, checkDocChangeShape } from '../documents/changes.js'
+import type { DocRules } from '../documents/rules.js'
 
 export interface Action {
   kind: ActionKind
@@ -133,6 +135,10 @@ export function checkActionShape(action: unknown): Action {
     case 'doc.migrate':
       // One archive's migration: its plan by digest, the plan itself in the proposer's doc.plan events.
       return { kind: 'doc.migrate', args: checkMigrationShape(args) }
+    case 'doc.lifecycle':
+    case 'doc.version':
+    case 'doc.rules':
+      return { kind: kind as ActionKind, args: checkDocChangeShape(kind as 'doc.rules', args) }
   }
 }
 
@@ -180,12 +186,18 @@ export function checkAuthority(a: Authority, action: Action): void {
     case 'vault.settings':
     case 'witness.policy':
     case 'doc.migrate':
+    case 'doc.lifecycle':
+    case 'doc.version':
+    case 'doc.rules':
       return
   }
 }
 
 /** The register layer: can this action apply to flags and registers as they are now? */
-export function checkRegisters(state: Pick<GovState, 'flags' | 'registers' | 'migrated'>, action: Action): void {
+export function checkRegisters(
+  state: Pick<GovState, 'flags' | 'registers' | 'migrated' | 'docRules'>,
+  action: Action
+): void {
   const args = action.args as Record<string, unknown>
   if (action.kind === 'flag.set' && own(state.flags, args.flag as string) === args.value) {
     throw BAD_ARGUMENT(`${String(args.flag)} is already ${args.value ? 'on' : 'off'}`)
@@ -198,6 +210,7 @@ export function checkRegisters(state: Pick<GovState, 'flags' | 'registers' | 'mi
     checkEntryFits(register, args.entry as unknown as RegisterEntry, state.registers)
   }
   if (action.kind === 'doc.migrate') checkMigrationFits(state, args)
+  if (action.kind === 'doc.lifecycle' || action.kind === 'doc.version') checkDocChangeFits(state, action.kind, args)
 }
 
 /** The authority an authority action leaves (copy on write: the given authority is never changed). */
@@ -250,7 +263,7 @@ export function applyAuthority(a: Authority, action: Action): Authority {
 }
 
 /** Apply a non-authority action to flags, settings and registers (the fold owns the state and journals it). */
-export function applyRegisters(state: GovState, action: Action): void {
+export function applyRegisters(state: GovState, action: Action, proposal = ''): void {
   const args = action.args as Record<string, unknown>
   switch (action.kind) {
     case 'flag.set':
@@ -268,6 +281,14 @@ export function applyRegisters(state: GovState, action: Action): void {
     case 'doc.migrate':
       // absent until a first migration, so the state hashes pinned before documents stand
       state.migrated = [...(state.migrated ?? []), args.batch as string]
+      return
+    case 'doc.lifecycle':
+    case 'doc.version':
+      // the register judges these against the documents as the migrations before them left them
+      state.docActs = [...(state.docActs ?? []), [proposal, (state.migrated ?? []).length]]
+      return
+    case 'doc.rules':
+      state.docRules = args.rules as unknown as DocRules
       return
     case 'witness.policy':
       // absent until a policy is first committed, so the state hashes pinned before policies stand

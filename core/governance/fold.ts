@@ -895,7 +895,7 @@ export class GovFold {
       }
       checkRegisters(this.state, action)
       this.journalRegisters(action)
-      applyRegisters(this.state, action)
+      applyRegisters(this.state, action, ps.id)
       this.noteSetter(ps, action)
     } catch (err) {
       this.set(ps, 'status', 'failed')
@@ -954,9 +954,26 @@ export class GovFold {
           else settings[k] = v
         this.state.name = name
       })
+    } else {
+      // The fields the other actions replace whole (never change in place): put back as they were.
+      const state = this.state
+      const kept = REPLACED_FIELDS.map((k) => [k, state[k]] as const)
+      this.journal?.push(() => {
+        for (const [k, v] of kept)
+          if (v === undefined) delete state[k]
+          else (state as unknown as Record<string, unknown>)[k] = v
+      })
     }
   }
 }
+
+/** State fields that actions set by replacing them, absent until first set (so older pinned state hashes stand). */
+const REPLACED_FIELDS = [
+  'migrated',
+  'witnessPolicy',
+  'docRules',
+  'docActs'
+] as const satisfies readonly (keyof GovState)[]
 
 /**
  * The member an action is about, for removals, role changes and key

@@ -32,7 +32,10 @@ export const ACTION_KINDS = [
   'register.append',
   'vault.settings',
   'witness.policy',
-  'doc.migrate'
+  'doc.migrate',
+  'doc.lifecycle',
+  'doc.version',
+  'doc.rules'
 ] as const
 export type ActionKind = (typeof ACTION_KINDS)[number]
 

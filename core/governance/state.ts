@@ -9,6 +9,7 @@ import { canonicalize, type Json } from '../canonical.js'
 import { sha256Hex } from '../bytes.js'
 import { checkPolicy, defaultPolicy, type ActionKind, type Policy } from './policy.js'
 import type { RegisterEntry } from './registers.js'
+import type { DocRules } from '../documents/rules.js'
 import { BAD_ARGUMENT } from '../errors.js'
 import { isHex } from '../bytes.js'
 import { dict, own, type Dict } from '../dict.js'
@@ -108,6 +109,13 @@ export interface GovState {
   migrated?: string[]
   /** The committed witness policy (Sigsum syntax, core/proofs/witness-policy.ts); absent when none. */
   witnessPolicy?: string
+  /** The committed documents rules (core/documents/rules.ts); absent while the defaults hold. */
+  docRules?: DocRules
+  /**
+   * The committed lifecycle changes and new versions of documents, in the vault's order, each with how many migrations
+   * came before it (the register replays them between the migrations: core/documents/register.ts); absent when none.
+   */
+  docActs?: [proposal: string, afterMigrations: number][]
   /** Governance events folded. */
   height: number
 }
