@@ -28,6 +28,7 @@ import { openDb, remoteDb, replicate, type Credentials, type Denied } from './re
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
 import { bookOf, reportIncidents } from './incidents.js'
+import { pushBlobs, takeBlobs, type BlobRound } from './couch-blobs.js'
 
 /** Sync status as every host shows it. Served by sync's host extension (sync/methods.ts). */
 export interface SyncStatus {
@@ -85,6 +86,8 @@ export interface SyncRound {
   /** Ids of the sync.incident events this round signed (a rollback seen now, or one that waited for the key). */
   incidents: string[]
   design: string
+  /** Document blobs: taken in from staging through the blob gate, sent, quarantined. */
+  blobs: BlobRound
 }
 
 export interface GateCounts {
@@ -124,6 +127,9 @@ export class CouchSync {
   private liveStatus: LiveStatus | null = null
   /** Rounds on one instance run one after another (the daemon's loop and a round asked for through the API). */
   private rounds: Promise<unknown> = Promise.resolve()
+  /** Blob revisions the gate refused (quarantined once), and blobs the server was seen to hold. */
+  private readonly blobsJudged = new Set<string>()
+  private readonly blobsOnServer = new Set<string>()
 
   private constructor(
     private readonly vault: Vault,
@@ -196,6 +202,7 @@ export class CouchSync {
       }
       this.state.waiting = [...waiting]
       counts.waiting = waiting.size
+      counts.quarantined += (await takeBlobs(this.vault, this.staging, this.options.url, this.blobsJudged)).quarantined
       this.markOnline()
       await saveSyncState(this.vault.dir, this.state)
       return counts
@@ -221,7 +228,10 @@ export class CouchSync {
         slots.push({ author, seq })
       }
     }
-    if (slots.length === 0) return { pushed: 0, denied: [], more: false }
+    if (slots.length === 0) {
+      const blobs = await pushBlobs(this.vault, this.remote, this.blobsOnServer)
+      return { pushed: blobs.pushed, denied: blobs.denied, more: false }
+    }
     const ids = slots.map((x) => eventDocId(x.author, x.seq))
     const [ours, staged] = await Promise.all([
       this.vault.store.idsAt(slots),
@@ -247,7 +257,9 @@ export class CouchSync {
     })
     this.state.denied = denied
     this.markOnline()
-    return { pushed: docs.length - denied.length, denied, more }
+    // the blobs a new plan or version names go out once its events have
+    const blobs = more ? { pushed: 0, denied: [] } : await pushBlobs(this.vault, this.remote, this.blobsOnServer)
+    return { pushed: docs.length - denied.length + blobs.pushed, denied: [...denied, ...blobs.denied], more }
   }
 
   /** The rollback check of a round, on its own (cheap: one read of each feed's marked event). */
@@ -330,7 +342,13 @@ export class CouchSync {
       const push = await this.pushMissing()
       this.state.denied = push.denied
       await this.raiseHighWater()
-      return { pulled, ...gate, pushed: push.pushed, denied: push.denied, rollback, incidents, design }
+      const taken = readOnly
+        ? { pulled: 0, quarantined: 0 }
+        : await takeBlobs(this.vault, this.staging, this.options.url, this.blobsJudged)
+      this.blobsOnServer.clear() // a round asks the server again what it holds
+      const sent = await pushBlobs(this.vault, this.remote, this.blobsOnServer)
+      const blobs = { ...taken, pushed: sent.pushed, denied: sent.denied }
+      return { pulled, ...gate, pushed: push.pushed, denied: push.denied, rollback, incidents, design, blobs }
     } finally {
       await checker.close()
     }

@@ -19,6 +19,7 @@
  * private value), never its bytes; and no secret is ever written.
  */
 import {
+  blobExchangeOf,
   canonicalize,
   checkCheckpointPayload,
   decodeEvent,
@@ -45,7 +46,7 @@ import {
   type Vault
 } from '../core/index.js'
 import fs from 'node:fs'
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import git from 'isomorphic-git'
 import http from 'isomorphic-git/http/node'
@@ -123,6 +124,8 @@ export interface GitRound {
   problems: string[]
   /** Ids of the sync.incident events this round signed (what the mirror did wrong, now or waiting for the key). */
   incidents: string[]
+  /** Document blobs taken in from the mirror (through the blob gate) and written to it. */
+  blobs: { pulled: number; written: number }
 }
 
 interface RedactedStub {
@@ -219,7 +222,8 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
     anchored: 0,
     pushed: false,
     problems: [],
-    incidents: []
+    incidents: [],
+    blobs: { pulled: 0, written: 0 }
   }
   try {
     const head = await fetchMain(work, options.url, options.token)
@@ -256,7 +260,10 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
       ))
     )
     const sizes = await mirrorSizes(vault, work, state)
-    if (found.problems.length === 0) await takeIn(vault, work, head, state, sizes, round)
+    if (found.problems.length === 0) {
+      await takeIn(vault, work, head, state, sizes, round)
+      await takeBlobs(vault, work, options.url, round)
+    }
     // What the mirror lays out of feeds this device holds must be what this device holds.
     for (const [author, size] of sizes) {
       const checked = await checkLaidOut(vault, work, author, own(state.laidOut ?? {}, author) ?? 0, size)
@@ -516,6 +523,41 @@ async function takeIn(
   }
 }
 
+async function readAtMost(path: string, max: number): Promise<Buffer> {
+  const fh = await open(path, 'r')
+  try {
+    const buf = Buffer.alloc(max)
+    const { bytesRead } = await fh.read(buf, 0, max, 0)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await fh.close()
+  }
+}
+
+const blobPath = (digest: string) => `blobs/sha256/${digest.slice(0, 2)}/${digest}`
+
+/** The blobs the documents need and this device lacks, from the mirror, each through the blob gate. */
+async function takeBlobs(vault: Vault, work: string, url: string, round: GitRound): Promise<void> {
+  const x = blobExchangeOf(vault)
+  const wanted = await x.wanted()
+  for (const digest of await x.missing()) {
+    const path = join(work, blobPath(digest))
+    const size = await stat(path).then(
+      (st) => st.size,
+      () => null
+    )
+    if (size === null) continue // not on the mirror (yet)
+    // a file larger than its plan says is not read whole: its first bytes are kept as evidence
+    const bytes = await readAtMost(path, Math.min(size, wanted.get(digest)!.size + 1))
+    const verdict = await x.accept(digest, bytes, url)
+    if (verdict === 'ADMIT') round.blobs.pulled++
+    else if (verdict !== 'DUPLICATE' && verdict !== 'KNOWN') {
+      round.quarantined++
+      round.problems.push(`blob ${digest.slice(0, 16)}…: ${verdict.reason} (quarantined)`)
+    }
+  }
+}
+
 /** Lay out what this device holds past the mirror's size of each feed, anchor the new checkpoints. */
 async function writeOurs(
   vault: Vault,
@@ -578,6 +620,17 @@ async function writeOurs(
       const path = await writeCheckpoint(work, author, note, cosigned.get(body)!)
       if (path && !added.includes(path)) added.push(path)
     }
+  }
+  // The documents' blobs this device holds, except private ones; one the mirror holds with other bytes is written back.
+  for (const digest of await blobExchangeOf(vault).held(true)) {
+    const path = blobPath(digest)
+    const there = await readFile(join(work, path)).catch(() => null)
+    if (there && sha256Hex(there) === digest) continue
+    if (there) round.problems.push(`blob ${digest.slice(0, 16)}… on the mirror did not hash to its name: written back`)
+    await mkdir(join(work, path, '..'), { recursive: true })
+    await writeFile(join(work, path), await blobExchangeOf(vault).blobs.get(digest))
+    added.push(path)
+    round.blobs.written++
   }
   const anchored = new Set<string>()
   const anchors = await listFiles(work, 'anchors')

@@ -8,7 +8,7 @@ import HttpAdapter from 'pouchdb-adapter-http'
 import Replication from 'pouchdb-replication'
 import { BAD_ARGUMENT, GuardedDb, openDb, PouchDB, type Db, type Doc } from '../core/index.js'
 
-const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
+export const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
 /** A promise whose `then` without a rejection handler marks the promise it derives as handled (see remoteDb). */
 class HandledPromise<T> extends Promise<T> {

@@ -7,7 +7,7 @@
  * the document, never served. Which blobs may go to the Git mirror is the rules' `private` classification.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readJsonFileIfExists, writeFileAtomic, writeJsonFile } from '../files.js'
 import { settingValueOf } from '../settings.js'
@@ -33,7 +33,8 @@ export interface BlobQuarantineEntry {
   kept: boolean
 }
 
-export type BlobVerdict = 'ADMIT' | 'DUPLICATE' | BlobQuarantineEntry
+/** KNOWN: these very bytes were offered as this blob and quarantined before (not recorded again). */
+export type BlobVerdict = 'ADMIT' | 'DUPLICATE' | 'KNOWN' | BlobQuarantineEntry
 
 interface ExchangeVault {
   dir: string
@@ -98,10 +99,21 @@ export class BlobExchange {
     return 'ADMIT'
   }
 
-  private async quarantine(e: BlobQuarantineEntry, bytes: Uint8Array, max: number): Promise<BlobQuarantineEntry> {
+  private async quarantine(
+    e: BlobQuarantineEntry,
+    bytes: Uint8Array,
+    max: number
+  ): Promise<BlobQuarantineEntry | 'KNOWN'> {
     const dir = join(this.vault.dir, BLOBS_DIR, BLOB_QUARANTINE_DIR)
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const name = `${e.digest.slice(0, 16)}-${e.actual.slice(0, 16)}`
+    if (
+      await stat(join(dir, `${name}.json`)).then(
+        () => true,
+        () => false
+      )
+    )
+      return 'KNOWN'
     const kept = bytes.length <= max
     if (kept) await writeFileAtomic(join(dir, `${name}.bin`), bytes)
     const entry = { ...e, kept }
