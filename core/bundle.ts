@@ -4,6 +4,9 @@
  * `{format, v, vault, signer, created, events: [canonical signed event, …], sig}`
  * where `sig` covers `tresor/v1/bundle/<vault>\n` + the canonical JSON of
  * everything else. Importing verifies everything and applies all or nothing.
+ * Beside the signed body, `blobs` may carry the bytes of the documents its
+ * events name (`[{digest, data: base64}]`): unsigned, as each names itself by
+ * its SHA-256 and passes the blob gate on import (core/documents/blob-exchange.ts).
  */
 import { canonicalize, parseBounded, type Json } from './canonical.js'
 import { concatBytes, fromHex, isHex, toHex, utf8 } from './bytes.js'
@@ -18,6 +21,9 @@ import { keyOwner, type GovState } from './governance/state.js'
 import { CHECKPOINT_TYPE } from './proofs/checkpoint.js'
 import { reviewAction } from './review.js'
 import { learnFromBundle } from './peers.js'
+import { BlobStore } from './documents/blobs.js'
+import { blobExchangeOf } from './documents/blob-exchange.js'
+import { DOC_PLAN_TYPE } from './documents/register.js'
 
 export const BUNDLE_FORMAT = 'tresor-bundle'
 export const BUNDLE_VERSION = 1
@@ -32,6 +38,8 @@ export interface Bundle {
   created: string
   events: string[]
   sig: string
+  /** The documents' bytes its events name (not signed: each is checked against its digest on import). */
+  blobs?: { digest: string; data: string }[]
 }
 
 function bundleBytes(b: Omit<Bundle, 'sig'>): Uint8Array {
@@ -70,6 +78,8 @@ export interface BundleSource {
   readonly device: string
   readonly unlocked: boolean
   readonly store: LogStore
+  /** Where its blob store lives (documents' bytes travel with the events that name them). */
+  readonly dir?: string
   /** Feed lengths as verified (an event past them is not vouched for, so not bundled). */
   heads(): Record<string, { length: number; head: string }>
   /** Whether the fork evidence document `id` is held as evidence. */
@@ -92,7 +102,27 @@ export async function exportBundle(v: BundleSource, since: Record<string, number
   // Fork evidence travels too, so every device learns of a fork and holds both branches.
   for await (const page of v.store.scan({ prefix: FORK_PREFIX }))
     for (const doc of page) if (!doc._deleted && v.isEvidence(doc.id)) raws.push(doc.raw)
-  return signBundleWith(v.vaultId, v.device, (m) => v.signDetached(m), raws)
+  const bundle = signBundleWith(v.vaultId, v.device, (m) => v.signDetached(m), raws)
+  const blobs = v.dir ? await blobsNamedBy(new BlobStore(v.dir), raws) : []
+  return blobs.length > 0 ? { ...bundle, blobs } : bundle
+}
+
+/** The blobs a plan part or a proposed version among `raws` names, as far as they are held here. */
+async function blobsNamedBy(store: BlobStore, raws: string[]): Promise<{ digest: string; data: string }[]> {
+  const digests = new Set<string>()
+  for (const raw of raws) {
+    if (!raw.includes('"type":"doc.plan"') && !raw.includes('"kind":"doc.version"')) continue
+    const e = (JSON.parse(raw) as { type: string; payload: Record<string, unknown> }) ?? {}
+    if (e.type === DOC_PLAN_TYPE && Array.isArray(e.payload.files))
+      for (const f of e.payload.files as { digest?: unknown }[]) if (isHex(f?.digest, 32)) digests.add(f.digest)
+    const action = e.payload.action as { kind?: unknown; args?: { digest?: unknown } } | undefined
+    if (e.type === 'gov.propose' && action?.kind === 'doc.version' && isHex(action.args?.digest, 32))
+      digests.add(action.args.digest)
+  }
+  const out: { digest: string; data: string }[] = []
+  for (const digest of digests)
+    if (await store.has(digest)) out.push({ digest, data: (await store.get(digest)).toString('base64') })
+  return out
 }
 
 /** What importing a bundle uses of the vault: its gate, its folder (what the signer holds) and its state (names). */
@@ -101,6 +131,7 @@ export interface BundleSink {
   readonly device: string
   readonly dir: string
   readonly state: GovState
+  readonly store: Pick<LogStore, 'get'>
   ingest(
     incoming: { docId: string; raw: unknown }[],
     options: { allOrNothing?: boolean; signer?: string }
@@ -121,6 +152,8 @@ export interface ImportSummary {
   checkpoints: number
   /** Why the checkpoints it brought could not be witnessed here, if they could not (the import itself stands). */
   witnessError?: string
+  /** Documents' bytes it brought: kept, or quarantined (they do not hash to their name, or no plan names them). */
+  blobs?: { admitted: number; quarantined: number }
 }
 
 const VERBS: Record<string, string> = {
@@ -156,13 +189,21 @@ export async function importBundle(v: BundleSink, text: string): Promise<ImportS
       )
     else other++
   }
+  const blobs = { admitted: 0, quarantined: 0 }
+  const exchange = blobExchangeOf(v)
+  for (const b of bundle.blobs ?? []) {
+    const verdict = await exchange.accept(b.digest, Buffer.from(b.data, 'base64'), `bundle signed by ${bundle.signer}`)
+    if (verdict === 'ADMIT') blobs.admitted++
+    else if (verdict !== 'DUPLICATE' && verdict !== 'KNOWN') blobs.quarantined++
+  }
   return {
     admitted: admitted.size,
     duplicates: verdicts.filter((x) => x.decision === 'DUPLICATE').length,
     from: keyOwner(v.state, bundle.signer)?.member.name ?? null,
     arrived,
     other,
-    checkpoints
+    checkpoints,
+    ...(bundle.blobs ? { blobs } : {})
   }
 }
 
@@ -185,6 +226,11 @@ export function openBundle(text: string, expectedVault: string | null): { bundle
   ) {
     throw MALFORMED('bundle lacks vault, signer, created, events or sig')
   }
+  if (
+    b.blobs !== undefined &&
+    (!Array.isArray(b.blobs) || !b.blobs.every((x) => isHex(x?.digest, 32) && typeof x.data === 'string'))
+  )
+    throw MALFORMED('bundle blobs are [{digest, data}]')
   if (expectedVault !== null && b.vault !== expectedVault)
     throw WRONG_VAULT(`bundle is for vault ${b.vault.slice(0, 12)}…, not this one`)
   if (!verifyStrict(fromHex(b.signer, 32)!, bundleBytes(b), fromHex(b.sig, 64)!)) {

@@ -347,7 +347,12 @@ export const GOVERNANCE_COMMANDS: Record<string, Command> = {
           [
             `admitted ${summary.admitted} event(s), ${summary.duplicates} already here${summary.from ? ` (from ${summary.from})` : ''}`,
             ...summary.arrived.map((line) => `  ${line}`),
-            ...(summary.witnessError ? [`not witnessed here: ${summary.witnessError}`] : [])
+            ...(summary.witnessError ? [`not witnessed here: ${summary.witnessError}`] : []),
+            ...(summary.blobs
+              ? [
+                  `documents' bytes: ${summary.blobs.admitted} kept${summary.blobs.quarantined ? `, ${summary.blobs.quarantined} QUARANTINED (tresor docs quarantine)` : ''}`
+                ]
+              : [])
           ].join('\n'),
           summary
         )

@@ -7,7 +7,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { threeMembers } from './support/members.js'
-import { carry, cleanupDirs, codeOf } from './helpers.js'
+import { carry, cleanupDirs, codeOf, lengths } from './helpers.js'
+import { exportBundle, importBundle } from '../core/bundle.js'
 import { createHandlers } from '../core/api.js'
 import { approve, commit, propose } from '../core/governance/calls.js'
 import { makeZip } from './support/zip.js'
@@ -183,3 +184,40 @@ describe('documents register', () => {
 })
 
 const carolOf = (all: Vault[]) => all[2]!
+
+describe('documents in bundles', () => {
+  afterAll(cleanupDirs)
+
+  it('documents - an offline bundle carries the bytes its events name, so a reviewer reads them before approving; a blob altered in the bundle is quarantined with its reason while the signed events still import', async () => {
+    const { alice, bob, carol } = await threeMembers()
+    const zip = makeZip([
+      { name: 'docs/roadmap.md', data: ROADMAP },
+      { name: 'docs/build-plan.md', data: BUILD }
+    ]).toString('base64')
+    const r = await createHandlers(alice)['documents.migrate']({ name: 'repo.zip', zip, reason: 'bring it in' })
+    const bundle = await exportBundle(alice, lengths(bob))
+    expect(bundle.blobs).toHaveLength(2)
+    const summary = await importBundle(bob, JSON.stringify(bundle))
+    expect(summary.blobs).toEqual({ admitted: 2, quarantined: 0 })
+    const files = (await createHandlers(bob)['documents.proposalPlan']({ proposal: r.proposal!.id })).files
+    const roadmap = files.find((f) => f.path === 'docs/roadmap.md')!
+    expect((await createHandlers(bob)['documents.get']({ digest: roadmap.digest })).text).toBe(ROADMAP)
+    // the blobs are outside the bundle's signature: one altered on the stick is refused by its digest
+    const altered = {
+      ...bundle,
+      blobs: bundle.blobs!.map((b) =>
+        b.digest === roadmap.digest ? { ...b, data: Buffer.from(ROADMAP + 'tampered').toString('base64') } : b
+      )
+    }
+    const onCarol = await importBundle(carol, JSON.stringify(altered))
+    expect(onCarol).toMatchObject({ blobs: { admitted: 1, quarantined: 1 } })
+    expect(onCarol.admitted).toBeGreaterThan(0)
+    const hc = createHandlers(carol)
+    expect(await codeOf(hc['documents.get']({ digest: roadmap.digest }))).toBe('NOT_FOUND')
+    expect((await hc['documents.quarantine']({})).entries[0]).toMatchObject({
+      digest: roadmap.digest,
+      code: 'TAMPERED',
+      source: `bundle signed by ${alice.device}`
+    })
+  })
+})

@@ -235,7 +235,7 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
       const d = (await documentsIndex(vault.store, vault.state)).documents.find((x) => x.id === doc)
       const readOnly = a.readOnly === true
       if (d?.mode === 'READ-ONLY' && !readOnly)
-        throw NOT_ALLOWED(`${doc} is READ-ONLY: a new version needs a proposal that says so (readOnly: true)`)
+        throw NOT_ALLOWED(`${doc} is READ-ONLY: a new version needs a proposal that says so (readOnly: true; tresor docs version --read-only)`)
       const current = d?.versions.find((v) => v.digest === d.current)
       const path = optString(a.path, 'path', 1024) ?? current?.path ?? `${doc}.md`
       const digest = await new BlobStore(vault.dir).put(bytes)
