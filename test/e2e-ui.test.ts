@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
@@ -27,6 +27,7 @@ import { leafHash } from '../core/proofs/merkle.js'
 import { signNote } from '../core/signed-note.js'
 import { formatAddCheckpoint } from '../core/witness.js'
 import { VaultWitness } from '../core/vault-witness.js'
+import { makeZip } from './support/zip.js'
 
 const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 let couch: Couch
@@ -184,6 +185,126 @@ describe('the UI in chromium against edge daemons', () => {
     const link = pa.locator('.detail').getByRole('button', { name: /^switch \w+ on$/ })
     await link.click()
     await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('committed')
+    await pa.close()
+    await pb.close()
+    expect(browser.errors.join('\n')).toBe('')
+  }, 180_000)
+
+  it('ui - documents: a ZIP migrated from the Documents screen (dry run, one proposal), approved in another browser seeing every file, synced through CouchDB with its bytes; the register shows header fields, versions, a diff and a proof; a READ-ONLY document takes a new version only when the proposal says so', async () => {
+    const seed = (name: string) => readFileSync(new URL(`./fixtures/seeds/${name}`, import.meta.url), 'utf8')
+    const BUILD = seed('000_a0a1b1f66601fb37.txt')
+    const { alice, bob } = await threeMembers()
+    const [a, b] = [alice.dir, bob.dir]
+    await alice.close()
+    await bob.close()
+    await couch.request('PUT', '/docs', undefined, ADMIN)
+    for (const dir of [a, b]) {
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'sync', 'couch', '--dir', dir, '--url', `${couch.root}/docs`, '--user', ADMIN.username, '--admin'],
+        { env: { ...process.env, TRESOR_PASSPHRASE: PASS, TRESOR_COUCH_PASSWORD: ADMIN.password }, encoding: 'utf8' }
+      )
+      expect(r.status, r.stderr).toBe(0)
+    }
+    const [da, db] = [await serve(a, ['--sync', '--interval', '1']), await serve(b, ['--sync', '--interval', '1'])]
+    const pa = await open(da)
+    await nav(pa, 'Documents')
+    await pa.getByText('No documents yet.').waitFor()
+    const zip = makeZip([
+      { name: 'docs/build-plan.md', data: BUILD, deflate: true },
+      { name: 'docs/roadmap.md', data: seed('001_8445ea942ba845ef.txt') },
+      { name: 'notes/headerless.txt', data: 'a note without a header\n' },
+      { name: '../escape.md', data: 'out of the archive' }
+    ])
+    await pa.getByTestId('zip-input').setInputFiles({ name: 'old-repo.zip', mimeType: 'application/zip', buffer: zip })
+    await expect
+      .poll(() => pa.getByTestId('zip-plan-summary').textContent())
+      .toMatch(/3 file\(s\) — 2 current, 1 to review, 0 legacy; 1 refused/)
+    await pa
+      .getByTestId('zip-plan')
+      .getByRole('row', { name: /REFUSED \.\.\/escape\.md/ })
+      .waitFor()
+    await shot(pa, 'documents-dry-run')
+    const form = pa.getByRole('form', { name: 'Propose the migration' })
+    await form.getByLabel('Reason').fill('bring the old repository in')
+    await form.getByRole('button', { name: 'Propose the migration' }).click()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent()).toBe('open')
+    await pa
+      .getByTestId('proposal-files')
+      .getByRole('row', { name: /MIG_B notes\/headerless\.txt/ })
+      .waitFor()
+
+    const pb = await open(db)
+    await nav(pb, 'Inbox')
+    const item = pb.getByTestId('inbox-list').getByRole('button', { name: /migrate old-repo\.zip/ })
+    await item.waitFor({ timeout: 30_000 })
+    await item.click()
+    // the reviewer sees every file the migration would bring in before signing
+    await expect.poll(() => pb.getByTestId('proposal-files').getByRole('row').count()).toBe(4)
+    await shot(pb, 'documents-review')
+    await pb.getByRole('button', { name: 'Approve…' }).click()
+    await pb.getByRole('button', { name: 'Sign the approval' }).click()
+    await pb.getByText('nothing: ready to commit').waitFor()
+    await pb.getByRole('button', { name: 'Commit…' }).click()
+    await pb.getByRole('button', { name: 'Sign the commit' }).click()
+    await expect.poll(() => pb.getByTestId('proposal-status').textContent(), { timeout: 15_000 }).toBe('committed')
+
+    // on B, the document with its header fields and its text (its bytes came through CouchDB, checked)
+    await nav(pb, 'Documents')
+    const id = 'OS4_TRESOR_API_BUILD_PLAN_V1_2026'
+    await pb.getByRole('button', { name: id }).click()
+    const detail = pb.getByTestId('document-detail')
+    await expect.poll(() => detail.getByTestId('doc-lifecycle').textContent()).toBe('PLANNED')
+    await detail.getByText('READ-ONLY').first().waitFor()
+    await expect.poll(() => detail.getByTestId('doc-text').textContent(), { timeout: 15_000 }).toContain(`id: ${id}`)
+    // a filter narrows the list
+    await pb.getByRole('group', { name: 'Filter documents' }).getByLabel('Class').selectOption('MIG_B')
+    await expect.poll(() => pb.getByTestId('documents').getByRole('row').count()).toBe(2)
+    await pb.getByRole('group', { name: 'Filter documents' }).getByLabel('Class').selectOption('')
+    await shot(pb, 'documents-detail')
+    // a new version of a READ-ONLY document: refused unless the proposal says so
+    const next = BUILD.replace('2026-01-02-V1.0.0', '2026-02-01-V1.1.0')
+    const version = detail.getByRole('form', { name: 'Propose a new version' })
+    await version
+      .getByLabel(/New version/)
+      .setInputFiles({ name: 'build-plan.md', mimeType: 'text/markdown', buffer: Buffer.from(next) })
+    await version.getByLabel('Version', { exact: true }).fill('2026-02-01-V1.1.0')
+    await version.getByLabel('Reason').fill('revised plan')
+    await version.getByRole('button', { name: 'Propose the new version' }).click()
+    await detail.getByText(/READ-ONLY: a new version needs a proposal that says so/).waitFor()
+    await version.getByLabel(/the proposal says it changes it anyway/).check()
+    await version.getByRole('button', { name: 'Propose the new version' }).click()
+    await expect.poll(() => pb.getByTestId('proposal-status').textContent()).toBe('open')
+    // its review shows what changes, line by line
+    await pb.getByTestId('proposal-diff').getByText('+ version: "2026-02-01-V1.1.0"').waitFor()
+    await shot(pb, 'documents-version-review')
+
+    // A approves and commits it; both registers then hold two versions with a diff and a proof
+    await nav(pa, 'Inbox')
+    const v = pa.getByTestId('inbox-list').getByRole('button', { name: /new version 2026-02-01-V1\.1\.0/ })
+    await v.waitFor({ timeout: 30_000 })
+    await v.click()
+    await pa.getByRole('button', { name: 'Approve…' }).click()
+    await pa.getByRole('button', { name: 'Sign the approval' }).click()
+    await pa.getByText('nothing: ready to commit').waitFor()
+    await pa.getByRole('button', { name: 'Commit…' }).click()
+    await pa.getByRole('button', { name: 'Sign the commit' }).click()
+    await expect.poll(() => pa.getByTestId('proposal-status').textContent(), { timeout: 15_000 }).toBe('committed')
+    const signed = await fetch(`${da.url}/api/proof.checkpoint`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${da.token}` },
+      body: '{}'
+    })
+    expect(signed.status).toBe(200)
+    await nav(pa, 'Documents')
+    await pa.getByRole('button', { name: id }).click()
+    const da2 = pa.getByTestId('document-detail')
+    await expect.poll(() => da2.getByTestId('doc-versions').getByRole('row').count()).toBe(3)
+    await da2.getByRole('form', { name: 'Compare versions' }).getByRole('button', { name: 'Compare' }).click()
+    await da2.getByTestId('doc-diff').getByText('- version: "2026-01-02-V1.0.0"').waitFor()
+    await da2.getByTestId('doc-versions').getByRole('button', { name: 'Inclusion proof' }).last().click()
+    await expect.poll(() => da2.getByTestId('doc-proof').textContent()).toContain('"kind": "inclusion"')
+    await shot(pa, 'documents-diff-proof')
     await pa.close()
     await pb.close()
     expect(browser.errors.join('\n')).toBe('')
@@ -424,6 +545,7 @@ describe('the UI in chromium against edge daemons', () => {
       'Devices',
       'Flags & gates',
       'Registers',
+      'Documents',
       'Telemetry',
       'Sync'
     ]

@@ -18,6 +18,7 @@ import { AuditLog } from './screens/AuditLog.js'
 import { Telemetry } from './screens/Telemetry.js'
 import { Sync } from './screens/Sync.js'
 import { Devices } from './screens/Devices.js'
+import { Documents } from './screens/Documents.js'
 
 const NAV: { screen: Screen; label: string }[] = [
   { screen: 'health', label: 'Health' },
@@ -27,6 +28,7 @@ const NAV: { screen: Screen; label: string }[] = [
   { screen: 'devices', label: 'Devices' },
   { screen: 'flags', label: 'Flags & gates' },
   { screen: 'registers', label: 'Registers' },
+  { screen: 'documents', label: 'Documents' },
   { screen: 'telemetry', label: 'Telemetry' },
   { screen: 'sync', label: 'Sync & bundles' }
 ]
@@ -204,6 +206,8 @@ function Current() {
       return <Flags />
     case 'registers':
       return <Registers />
+    case 'documents':
+      return <Documents />
     case 'telemetry':
       return <Telemetry />
     case 'sync':

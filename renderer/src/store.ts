@@ -27,7 +27,17 @@ import type { VaultErrorCode, ViewEvent } from '../../core/index.js'
 import type { AppArgsOf, AppResultOf, SyncStatus } from '../../main/contract.js'
 
 export type Screen =
-  'health' | 'inbox' | 'proposal' | 'log' | 'members' | 'devices' | 'flags' | 'registers' | 'telemetry' | 'sync'
+  | 'health'
+  | 'inbox'
+  | 'proposal'
+  | 'log'
+  | 'members'
+  | 'devices'
+  | 'flags'
+  | 'registers'
+  | 'documents'
+  | 'telemetry'
+  | 'sync'
 
 export function asApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err
@@ -133,6 +143,31 @@ export interface SyncSlice {
   imported: AppResultOf<'bundle.import'> | null
 }
 
+/** The documents register, its governed changes and the ZIP migration (core/methods/documents.ts). */
+export interface DocumentsSlice {
+  docs: AppResultOf<'documents.index'> | null
+  docRules: AppResultOf<'documents.rules'>['rules'] | null
+  docQuarantine: AppResultOf<'documents.quarantine'>['entries']
+  /** The open document's id, its current text, a diff between two of its versions and a version's proof. */
+  docOpen: string | null
+  docText: { digest: string; text: string | null } | null
+  docDiff: (AppResultOf<'documents.diff'> & { from: string; to: string }) | null
+  docProof: InclusionProofFile | null
+  /** A dry run of a ZIP (what each file would become) and the archive it was made from. */
+  zipPlan: { name: string; zip: string; plan: AppResultOf<'documents.plan'> } | null
+  /** The files a migration proposal would bring in (for its review), by proposal id. */
+  proposalFiles: Map<string, AppResultOf<'documents.proposalPlan'>['files']>
+  loadDocuments(): Promise<void>
+  openDocument(id: string | null): Promise<void>
+  diffVersions(from: string, to: string): Promise<void>
+  proveVersion(event: string): Promise<void>
+  planZip(name: string, zip: string): Promise<void>
+  migrateZip(reason: string): Promise<void>
+  proposeLifecycle(doc: string, to: string, reason: string): Promise<void>
+  proposeVersion(args: AppArgsOf<'documents.proposeVersion'>): Promise<void>
+  loadProposalFiles(proposal: string): Promise<void>
+}
+
 /** The host's pushed changes: what they refresh, and whether the push channel is up. */
 export interface LiveSlice {
   /** Every member's devices as their signed statuses say (core/devices.ts). */
@@ -146,7 +181,7 @@ export interface LiveSlice {
   refreshOn(events: ViewEvent[]): Promise<void>
 }
 
-export type AppState = SessionSlice & LogSlice & GovSlice & TelemetrySlice & SyncSlice & LiveSlice
+export type AppState = SessionSlice & LogSlice & GovSlice & TelemetrySlice & SyncSlice & DocumentsSlice & LiveSlice
 type Slice<T> = StateCreator<AppState, [], [], T>
 
 /** How many log entries one request brings. */
@@ -320,7 +355,8 @@ const govSlice =
       )
       if (r) set({ gov: r[0].state, inbox: r[1], proposals: r[2] })
     },
-    openProposal: (id) => set({ selected: id, screen: 'proposal' }),
+    // a decision's outcome belongs to the proposal it was made on: another proposal opens without it
+    openProposal: (id) => set((s) => ({ selected: id, screen: 'proposal', jobs: { ...s.jobs, decide: idle } })),
     focusMember: null,
     openMember: (name) => set({ focusMember: name, screen: 'members' }),
     propose: async (action, reason, job = 'propose') => {
@@ -397,6 +433,81 @@ const syncSlice =
     }
   })
 
+const documentsSlice =
+  (client: Send): Slice<DocumentsSlice> =>
+  (set, get) => ({
+    docs: null,
+    docRules: null,
+    docQuarantine: [],
+    docOpen: null,
+    docText: null,
+    docDiff: null,
+    docProof: null,
+    zipPlan: null,
+    proposalFiles: new Map(),
+    loadDocuments: async () => {
+      const r = await get().run('documents', () =>
+        Promise.all([client('documents.index', {}), client('documents.rules', {}), client('documents.quarantine', {})])
+      )
+      if (r) set({ docs: r[0], docRules: r[1].rules, docQuarantine: r[2].entries })
+    },
+    openDocument: async (id) => {
+      set({ docOpen: id, docText: null, docDiff: null, docProof: null })
+      const d = id ? get().docs?.documents.find((x) => x.id === id) : null
+      if (!d) return
+      // the current version's bytes, checked against its digest by the host; text only when it is UTF-8
+      const b = await get().run('doc-text', () => client('documents.get', { digest: d.current }))
+      if (b && get().docOpen === id) set({ docText: { digest: b.digest, text: b.text } })
+    },
+    diffVersions: async (from, to) => {
+      const r = await get().run('doc-diff', () => client('documents.diff', { from, to }))
+      set({ docDiff: r ? { ...r, from, to } : null })
+    },
+    proveVersion: async (event) => {
+      const proof = await get().run('doc-proof', () => client('proof.event', { id: event }))
+      set({ docProof: proof })
+    },
+    planZip: async (name, zip) => {
+      set({ zipPlan: null })
+      const plan = await get().run('zip-plan', () => client('documents.plan', { name, zip }))
+      if (plan) set({ zipPlan: { name, zip, plan } })
+    },
+    migrateZip: async (reason) => {
+      const z = get().zipPlan
+      if (!z) return
+      const r = await get().run('zip-migrate', () => client('documents.migrate', { name: z.name, zip: z.zip, reason }))
+      if (!r) return
+      await get().loadGov()
+      if (r.duplicate) {
+        set((s) => ({
+          jobs: {
+            ...s.jobs,
+            'zip-migrate': { ...idle, done: `DUPLICATE: batch ${r.plan.batch} was migrated already; nothing proposed.` }
+          }
+        }))
+        return
+      }
+      set({ zipPlan: null })
+      if (r.proposal) get().openProposal(r.proposal.id)
+    },
+    proposeLifecycle: async (doc, to, reason) => {
+      const p = await get().run('doc-lifecycle', () => client('documents.proposeLifecycle', { doc, to, reason }))
+      if (!p) return
+      await get().loadGov()
+      get().openProposal(p.id)
+    },
+    proposeVersion: async (args) => {
+      const p = await get().run('doc-version', () => client('documents.proposeVersion', args))
+      if (!p) return
+      await get().loadGov()
+      get().openProposal(p.id)
+    },
+    loadProposalFiles: async (proposal) => {
+      const r = await get().run('proposal-files', () => client('documents.proposalPlan', { proposal }))
+      if (r) set((s) => ({ proposalFiles: new Map(s.proposalFiles).set(proposal, r.files) }))
+    }
+  })
+
 const liveSlice =
   (client: Send): Slice<LiveSlice> =>
   (set, get) => ({
@@ -418,6 +529,7 @@ const liveSlice =
         work.push(s.loadStatus(), s.loadGov())
         if (s.screen === 'log') work.push(s.loadLogPage(0))
         if (s.screen === 'registers') work.push(s.loadLedger())
+        if (s.screen === 'documents') work.push(s.loadDocuments())
       }
       if (topics.has('sync') && s.screen === 'sync') work.push(s.loadSync())
       if ((topics.has('vault') || topics.has('devices')) && s.screen === 'devices') work.push(s.loadDevices())
@@ -433,6 +545,7 @@ export function createAppStore(client: Send = send) {
     ...govSlice(client)(...a),
     ...telemetrySlice(client)(...a),
     ...syncSlice(client)(...a),
+    ...documentsSlice(client)(...a),
     ...liveSlice(client)(...a)
   }))
 }

@@ -2,6 +2,7 @@
 import { own } from '../records.js'
 import { useEffect, useRef, useState, type FormEvent } from 'react'
 import { useShallow } from 'zustand/react/shallow'
+import { DocumentChanges } from './Documents.js'
 import type { Action, ProposalView } from '../../../core/index.js'
 import { settingsAction, streamAction } from '../../../core/forms.js'
 import { reviewAction } from '../../../core/review.js'
@@ -198,6 +199,7 @@ export function ProposalDetail() {
     >
       <p className="lead">{gov ? reviewAction(gov, p.action).title : p.action.kind}</p>
       <Changes p={p} />
+      <DocumentChanges p={p} />
       <dl className="facts">
         <dt>Status</dt>
         <dd data-testid="proposal-status" className={`status status-${p.status}`}>
