@@ -8,7 +8,8 @@
  * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
  * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance,
  * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N (20),
- * --round-samples N (6), --live-idle SECONDS (60)).
+ * --round-samples N (6), --live-idle SECONDS (60)), --no-documents, --only-documents (a ZIP of --documents N
+ * files (1000), 50 MiB, migrated and its blobs synced through CouchDB).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -26,6 +27,7 @@ import { benchTelemetry } from './telemetry.js'
 import { fillWithNotes, signedNotes } from '../test/support/big-vault.js'
 import { benchGovernance } from './governance.js'
 import { benchLive } from './live.js'
+import { benchDocuments } from './documents.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => {
@@ -314,7 +316,11 @@ function printTable(): void {
 
 try {
   // Telemetry first: its memory row should not carry the other rows' heap.
-  const only = argv.includes('--only-telemetry') || argv.includes('--only-governance') || argv.includes('--only-live')
+  const only =
+    argv.includes('--only-telemetry') ||
+    argv.includes('--only-governance') ||
+    argv.includes('--only-live') ||
+    argv.includes('--only-documents')
   const part = (name: string) => !argv.includes(`--no-${name}`) && (!only || argv.includes(`--only-${name}`))
   if (part('telemetry'))
     rows.push(...(await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log)))
@@ -332,6 +338,7 @@ try {
         log
       ))
     )
+  if (part('documents')) rows.push(...(await benchDocuments(opt('documents', 1000), tmp, PASS, log)))
   if (!only) {
     await benchAppend()
     const dir = await benchVerify()

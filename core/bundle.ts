@@ -23,6 +23,7 @@ import { reviewAction } from './review.js'
 import { learnFromBundle } from './peers.js'
 import { BlobStore } from './documents/blobs.js'
 import { blobExchangeOf } from './documents/blob-exchange.js'
+import { syncFolders } from './files.js'
 import { DOC_PLAN_TYPE } from './documents/register.js'
 
 export const BUNDLE_FORMAT = 'tresor-bundle'
@@ -191,11 +192,14 @@ export async function importBundle(v: BundleSink, text: string): Promise<ImportS
   }
   const blobs = { admitted: 0, quarantined: 0 }
   const exchange = blobExchangeOf(v)
+  const folders = new Set<string>()
   for (const b of bundle.blobs ?? []) {
-    const verdict = await exchange.accept(b.digest, Buffer.from(b.data, 'base64'), `bundle signed by ${bundle.signer}`)
+    const source = `bundle signed by ${bundle.signer}`
+    const verdict = await exchange.accept(b.digest, Buffer.from(b.data, 'base64'), source, folders)
     if (verdict === 'ADMIT') blobs.admitted++
     else if (verdict !== 'DUPLICATE' && verdict !== 'KNOWN') blobs.quarantined++
   }
+  await syncFolders(folders)
   return {
     admitted: admitted.size,
     duplicates: verdicts.filter((x) => x.decision === 'DUPLICATE').length,

@@ -1,6 +1,6 @@
 /** Small local files beside the database (config, verified point, alarm), written atomically and durably. */
 import { link, open, readFile, rename, rm } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseBounded, type Json } from './canonical.js'
 import { ALREADY_EXISTS, NOT_FOUND } from './errors.js'
 
@@ -24,12 +24,22 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
-/** Write to a temporary file, fsync it, rename it over `path`, fsync the folder. */
-export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
+/**
+ * Write to a temporary file, fsync it, rename it over `path`, fsync the folder. With `folders`, the folder is added
+ * to it instead, for the caller to sync once for many files (`syncFolders`) before it acknowledges any of them.
+ */
+export async function writeFileAtomic(path: string, text: string | Uint8Array, folders?: Set<string>): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`
   await writeSynced(tmp, text, 'w')
   await rename(tmp, path)
-  await syncDir(path)
+  if (folders) folders.add(dirname(path))
+  else await syncDir(path)
+}
+
+/** Sync the folders files were renamed into (see writeFileAtomic). */
+export async function syncFolders(folders: Set<string>): Promise<void> {
+  for (const f of folders) await syncDir(join(f, 'x'))
+  folders.clear()
 }
 
 /**

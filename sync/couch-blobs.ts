@@ -5,18 +5,17 @@
  * staging like every other document; each blob the vault needs and this device lacks goes through the blob gate
  * (core/documents/blob-exchange.ts) — named by a plan, of its size, hashing to its name — or into quarantine.
  */
-import { blobExchangeOf, type Db, type Doc, type Vault } from '../core/index.js'
+import { blobExchangeOf, syncFolders, type Db, type Doc, type Vault } from '../core/index.js'
 import { unwrap, type Denied } from './remote.js'
 
 export const BLOB_PREFIX = 'blob!'
 export const blobDocId = (digest: string) => `${BLOB_PREFIX}${digest}`
 
+type BlobDoc = Doc & { _attachments?: Record<string, { data?: unknown }> }
 interface AttachmentDb {
-  get(
-    id: string,
-    opts: { attachments: boolean; binary: boolean }
-  ): Promise<Doc & { _attachments?: Record<string, { data?: unknown; length?: number }> }>
-  put(doc: unknown): Promise<{ ok?: boolean }>
+  allDocs(opts: { keys: string[]; include_docs: true; attachments: true; binary: true }): Promise<{
+    rows: { id: string; doc?: BlobDoc; value?: { rev: string; deleted?: boolean } }[]
+  }>
 }
 const raw = (db: Db) => unwrap(db) as unknown as AttachmentDb
 
@@ -49,25 +48,33 @@ export async function pushBlobs(
     return lacks
   })
   const sizes = await x.wanted()
-  for (const digest of lacking) {
-    const bytes = await x.blobs.get(digest)
-    try {
-      await raw(remote).put({
+  // in batches of at most 64 blobs or 16 MiB: one request each, as replication sends documents
+  for (let i = 0; i < lacking.length;) {
+    const batch: { digest: string; bytes: Buffer }[] = []
+    let bytes = 0
+    while (i < lacking.length && batch.length < 64 && (batch.length === 0 || bytes < 16 * 2 ** 20)) {
+      const digest = lacking[i++]!
+      const b = await x.blobs.get(digest)
+      batch.push({ digest, bytes: b })
+      bytes += b.length
+    }
+    const results = await remote.bulkDocs(
+      batch.map(({ digest, bytes: b }) => ({
         _id: blobDocId(digest),
         type: 'tresor-blob',
         v: 1,
         digest,
-        size: sizes.get(digest)?.size ?? bytes.length,
-        _attachments: { data: { content_type: 'application/octet-stream', data: bytes } }
-      })
-      pushed++
-      known.add(digest)
-    } catch (err) {
-      denied.push({
-        id: blobDocId(digest),
-        reason: String((err as { reason?: string }).reason ?? (err as Error).message)
-      })
-    }
+        size: sizes.get(digest)?.size ?? b.length,
+        _attachments: { data: { content_type: 'application/octet-stream', data: b.toString('base64') } }
+      })) as unknown as Doc[]
+    )
+    results.forEach((r, k) => {
+      if (r.error) denied.push({ id: r.id, reason: String(r.reason ?? r.error) })
+      else {
+        pushed++
+        known.add(batch[k]!.digest)
+      }
+    })
   }
   return { pushed, denied }
 }
@@ -87,21 +94,24 @@ export async function takeBlobs(
   let pulled = 0
   let quarantined = 0
   if (missing.length === 0) return { pulled, quarantined }
-  const staged = await staging.allDocs({ keys: missing.map(blobDocId) })
-  for (const [i, digest] of missing.entries()) {
-    const row = staged.rows[i]
-    if (!row || row.error || !row.value || row.value.deleted) continue
-    const mark = `${row.id}@${row.value.rev}`
-    if (judged.has(mark)) continue
-    const doc = await raw(staging).get(row.id, { attachments: true, binary: true })
-    const data = doc._attachments?.data?.data
-    const bytes = Buffer.isBuffer(data) ? data : Buffer.alloc(0)
-    const verdict = await x.accept(digest, bytes, source)
-    if (verdict === 'ADMIT') pulled++
-    else if (verdict !== 'DUPLICATE') {
-      judged.add(mark)
-      if (verdict !== 'KNOWN') quarantined++
+  const folders = new Set<string>()
+  for (let i = 0; i < missing.length; i += 32) {
+    const keys = missing.slice(i, i + 32).map(blobDocId)
+    const staged = await raw(staging).allDocs({ keys, include_docs: true, attachments: true, binary: true })
+    for (const row of staged.rows) {
+      if (!row.doc || !row.value || row.value.deleted) continue // not staged (yet)
+      const mark = `${row.id}@${row.value.rev}`
+      if (judged.has(mark)) continue
+      const data = row.doc._attachments?.data?.data
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.alloc(0)
+      const verdict = await x.accept(row.id.slice(BLOB_PREFIX.length), bytes, source, folders)
+      if (verdict === 'ADMIT') pulled++
+      else if (verdict !== 'DUPLICATE') {
+        judged.add(mark)
+        if (verdict !== 'KNOWN') quarantined++
+      }
     }
   }
+  await syncFolders(folders) // what was kept is durable before the round reports it
   return { pulled, quarantined }
 }

@@ -20,6 +20,7 @@
  */
 import {
   blobExchangeOf,
+  syncFolders,
   canonicalize,
   checkCheckpointPayload,
   decodeEvent,
@@ -540,6 +541,7 @@ const blobPath = (digest: string) => `blobs/sha256/${digest.slice(0, 2)}/${diges
 async function takeBlobs(vault: Vault, work: string, url: string, round: GitRound): Promise<void> {
   const x = blobExchangeOf(vault)
   const wanted = await x.wanted()
+  const folders = new Set<string>()
   for (const digest of await x.missing()) {
     const path = join(work, blobPath(digest))
     const size = await stat(path).then(
@@ -549,13 +551,14 @@ async function takeBlobs(vault: Vault, work: string, url: string, round: GitRoun
     if (size === null) continue // not on the mirror (yet)
     // a file larger than its plan says is not read whole: its first bytes are kept as evidence
     const bytes = await readAtMost(path, Math.min(size, wanted.get(digest)!.size + 1))
-    const verdict = await x.accept(digest, bytes, url)
+    const verdict = await x.accept(digest, bytes, url, folders)
     if (verdict === 'ADMIT') round.blobs.pulled++
     else if (verdict !== 'DUPLICATE' && verdict !== 'KNOWN') {
       round.quarantined++
       round.problems.push(`blob ${digest.slice(0, 16)}…: ${verdict.reason} (quarantined)`)
     }
   }
+  await syncFolders(folders) // what was kept is durable before the round reports it
 }
 
 /** Lay out what this device holds past the mirror's size of each feed, anchor the new checkpoints. */

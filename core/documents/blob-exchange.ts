@@ -77,8 +77,11 @@ export class BlobExchange {
     return out
   }
 
-  /** The gate: a blob offered as `digest` by `source`. */
-  async accept(digest: string, bytes: Uint8Array, source: string): Promise<BlobVerdict> {
+  /**
+   * The gate: a blob offered as `digest` by `source`. With `folders`, what is kept is synced by the caller
+   * (`syncFolders`) once for many blobs.
+   */
+  async accept(digest: string, bytes: Uint8Array, source: string, folders?: Set<string>): Promise<BlobVerdict> {
     const actual = createHash('sha256').update(bytes).digest('hex')
     const want = (await this.wanted()).get(digest)
     const max = settingValueOf(this.vault.state.settings, 'documentMaxBytes')
@@ -95,7 +98,7 @@ export class BlobExchange {
         `its bytes hash to ${actual.slice(0, 16)}… (${bytes.length} bytes), not to its name (${want.size} bytes): changed in transit or at rest`
       )
     if (await this.blobs.has(digest)) return 'DUPLICATE'
-    await this.blobs.put(bytes, digest)
+    await this.blobs.put(bytes, digest, folders)
     return 'ADMIT'
   }
 

@@ -12,6 +12,7 @@ import { BAD_ARGUMENT, NOT_FOUND, TAMPERED } from '../errors.js'
 export const BLOBS_DIR = 'blobs'
 
 export class BlobStore {
+  private readonly writing = new Map<string, Promise<string>>()
   constructor(private readonly dir: string) {}
 
   private path(digest: string): string {
@@ -19,14 +20,27 @@ export class BlobStore {
     return join(this.dir, BLOBS_DIR, 'sha256', digest.slice(0, 2), digest)
   }
 
-  /** Keep `bytes`; returns their digest. Writing what is already kept is a no-op. */
-  async put(bytes: Uint8Array, expected?: string): Promise<string> {
+  /**
+   * Keep `bytes`; returns their digest. Writing what is already kept is a no-op. With `folders`, the blob folders to
+   * sync are collected there (`syncFolders`) for one sync of many blobs, done before any of them is acknowledged.
+   */
+  async put(bytes: Uint8Array, expected?: string, folders?: Set<string>): Promise<string> {
     const digest = createHash('sha256').update(bytes).digest('hex')
     if (expected !== undefined && expected !== digest) throw TAMPERED(`the bytes hash to ${digest}, not ${expected}`)
+    // the same bytes put twice at once (a duplicate in one archive) are written once: one temporary file per blob
+    const pending = this.writing.get(digest)
+    if (pending) return pending
+    const write = this.write(digest, bytes, folders).finally(() => this.writing.delete(digest))
+    this.writing.set(digest, write)
+    return write
+  }
+
+  private async write(digest: string, bytes: Uint8Array, folders?: Set<string>): Promise<string> {
     const path = this.path(digest)
     if (await this.has(digest)) return digest
     await mkdir(join(path, '..'), { recursive: true, mode: 0o700 })
-    await writeFileAtomic(path, bytes)
+    await writeFileAtomic(path, bytes, folders)
+    if (folders) folders.add(join(this.dir, BLOBS_DIR, 'sha256')) // a new prefix folder is an entry there
     return digest
   }
 

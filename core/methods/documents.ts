@@ -15,6 +15,7 @@ import { blobExchangeOf, type BlobQuarantineEntry } from '../documents/blob-exch
 import { planMigration, type MigrationPlan } from '../documents/migrate.js'
 import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../documents/zip-reader.js'
 import { settingValueOf } from '../settings.js'
+import { syncFolders } from '../files.js'
 import {
   committedMigrations,
   DOC_PLAN_TYPE,
@@ -136,14 +137,26 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
     'documents.migrate': async (args) => {
       const reason = requiredReason(obj(args))
       const blobs = new BlobStore(vault.dir)
+      const folders = new Set<string>()
+      // up to 8 files written at once (their fsyncs overlap); reading waits while 8 are in flight
+      const writing = new Set<Promise<unknown>>()
+      const failed: unknown[] = []
       const plan = await planMigration(
         zipArgs(args),
         limitsOf(vault),
         async (digest, bytes) => {
-          await blobs.put(bytes, digest)
+          const w: Promise<unknown> = blobs
+            .put(bytes, digest, folders)
+            .catch((err: unknown) => failed.push(err))
+            .finally(() => writing.delete(w))
+          writing.add(w)
+          if (writing.size >= 8) await Promise.race(writing)
         },
         docRulesOf(vault.state)
       )
+      await Promise.all(writing)
+      if (failed.length > 0) throw failed[0] as Error
+      await syncFolders(folders) // every file is durably kept before the plan that names it is signed
       if (plan.files.length === 0) throw BAD_ARGUMENT('the archive holds no file that can be migrated')
       if (committedMigrations(vault.state).some((m) => m.args.batch === plan.batch))
         return { plan, proposal: null, duplicate: true }
@@ -235,7 +248,9 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
       const d = (await documentsIndex(vault.store, vault.state)).documents.find((x) => x.id === doc)
       const readOnly = a.readOnly === true
       if (d?.mode === 'READ-ONLY' && !readOnly)
-        throw NOT_ALLOWED(`${doc} is READ-ONLY: a new version needs a proposal that says so (readOnly: true; tresor docs version --read-only)`)
+        throw NOT_ALLOWED(
+          `${doc} is READ-ONLY: a new version needs a proposal that says so (readOnly: true; tresor docs version --read-only)`
+        )
       const current = d?.versions.find((v) => v.digest === d.current)
       const path = optString(a.path, 'path', 1024) ?? current?.path ?? `${doc}.md`
       const digest = await new BlobStore(vault.dir).put(bytes)
