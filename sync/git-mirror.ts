@@ -535,6 +535,9 @@ async function readAtMost(path: string, max: number): Promise<Buffer> {
   }
 }
 
+/** The most of one blob file read from the mirror (the largest document bound a vault can govern, and one byte). */
+const MAX_BLOB_READ = 256 * 2 ** 20 + 1
+
 const blobPath = (digest: string) => `blobs/sha256/${digest.slice(0, 2)}/${digest}`
 
 /** The blobs the documents need and this device lacks, from the mirror, each through the blob gate. */
@@ -550,7 +553,7 @@ async function takeBlobs(vault: Vault, work: string, url: string, round: GitRoun
     )
     if (size === null) continue // not on the mirror (yet)
     // a file larger than its plan says is not read whole: its first bytes are kept as evidence
-    const bytes = await readAtMost(path, Math.min(size, wanted.get(digest)!.size + 1))
+    const bytes = await readAtMost(path, Math.min(size, wanted.get(digest)!.size + 1, MAX_BLOB_READ))
     const verdict = await x.accept(digest, bytes, url, folders)
     if (verdict === 'ADMIT') round.blobs.pulled++
     else if (verdict !== 'DUPLICATE' && verdict !== 'KNOWN') {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import { threeMembers } from './support/members.js'
 import { carry, cleanupDirs, codeOf, lengths } from './helpers.js'
 import { exportBundle, importBundle } from '../core/bundle.js'
+import { DOC_PLAN_TYPE, planDigest } from '../core/documents/register.js'
 import { createHandlers } from '../core/api.js'
 import { approve, commit, propose } from '../core/governance/calls.js'
 import { makeZip } from './support/zip.js'
@@ -219,5 +220,39 @@ describe('documents in bundles', () => {
       code: 'TAMPERED',
       source: `bundle signed by ${alice.device}`
     })
+  })
+
+  it("documents - a hostile member's plan that names an honest file's digest with a false size cannot keep its true bytes out", async () => {
+    const { alice, bob, carol } = await threeMembers()
+    const zip = makeZip([{ name: 'docs/roadmap.md', data: ROADMAP }]).toString('base64')
+    const r = await createHandlers(alice)['documents.migrate']({ name: 'repo.zip', zip, reason: 'bring it in' })
+    const honest = (await createHandlers(alice)['documents.proposalPlan']({ proposal: r.proposal!.id })).files[0]!
+    // carol's key signs a plan of her own naming the same digest as a 1-byte file, and proposes it
+    const files = [{ ...honest, size: 1, path: 'lie.md', doc: 'LIE' }]
+    const batch = `MIG-${'c'.repeat(16)}`
+    const part = await carol.append(DOC_PLAN_TYPE, { batch, part: 0, files })
+    await propose(
+      carol,
+      {
+        kind: 'doc.migrate',
+        args: {
+          batch,
+          zip: { name: 'lie.zip', digest: 'd'.repeat(64), size: 1 },
+          plan: {
+            digest: planDigest(files),
+            files: 1,
+            parts: [{ author: part.event.author, seq: part.event.seq, id: part.id }]
+          },
+          counts: { MIG_A: 1, MIG_B: 0, MIG_C: 0, refused: 0 }
+        }
+      },
+      'a lie'
+    )
+    await carry(carol, bob)
+    expect((await importBundle(bob, JSON.stringify(await exportBundle(alice, lengths(bob))))).blobs).toEqual({
+      admitted: 1,
+      quarantined: 0
+    })
+    expect((await createHandlers(bob)['documents.get']({ digest: honest.digest })).text).toBe(ROADMAP)
   })
 })

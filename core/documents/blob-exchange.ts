@@ -1,8 +1,8 @@
 /**
  * Blobs between devices (issue 17), whatever carries them (CouchDB attachments, files in the Git mirror): which
  * blobs this vault's documents need (every migration plan not rejected or withdrawn, every proposed version), which
- * of them this device lacks, and the one gate every blob from outside passes: it must be one the vault needs, of the
- * size its plan says, and hash to its name. A blob that does not is quarantined with its reason under
+ * of them this device lacks, and the one gate every blob from outside passes: it must be one the vault needs and hash
+ * to its name (the sizes plans state only bound how much a transport reads). A blob that does not is quarantined with its reason under
  * `blobs/quarantine/` (the record, and the bytes when they are not larger than the document bound), never kept as
  * the document, never served. Which blobs may go to the Git mirror is the rules' `private` classification.
  */
@@ -92,10 +92,11 @@ export class BlobExchange {
         max
       )
     if (!want) return refuse('NOT_WANTED', 'no migration plan or version of this vault names this blob')
-    if (actual !== digest || bytes.length !== want.size)
+    // the digest is what names it: a size some plan states is a bound for reading, never a reason to refuse true bytes
+    if (actual !== digest)
       return refuse(
         'TAMPERED',
-        `its bytes hash to ${actual.slice(0, 16)}… (${bytes.length} bytes), not to its name (${want.size} bytes): changed in transit or at rest`
+        `its bytes hash to ${actual.slice(0, 16)}… (${bytes.length} bytes), not to its name: changed in transit or at rest`
       )
     if (await this.blobs.has(digest)) return 'DUPLICATE'
     await this.blobs.put(bytes, digest, folders)

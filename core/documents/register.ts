@@ -385,8 +385,10 @@ export async function wantedBlobs(
   const privateDoc = new Map(view.documents.map((d) => [d.id, d.private !== null]))
   const out = new Map<string, { size: number; private: boolean }>()
   const add = (digest: string, size: number, priv: boolean) => {
+    // named twice (one member's plan may lie about another's file): the largest size bounds what a transport reads,
+    // and private anywhere is private everywhere
     const had = out.get(digest)
-    out.set(digest, { size, private: priv || (had?.private ?? false) })
+    out.set(digest, { size: Math.max(size, had?.size ?? 0), private: priv || (had?.private ?? false) })
   }
   for (const p of Object.values(state.proposals)) {
     if (p.status === 'rejected' || p.status === 'withdrawn') continue
