@@ -1,10 +1,11 @@
 /**
- * Blobs between devices (issue 17), whatever carries them (CouchDB attachments, files in the Git mirror): which
- * blobs this vault's documents need (every migration plan not rejected or withdrawn, every proposed version), which
- * of them this device lacks, and the one gate every blob from outside passes: it must be one the vault needs and hash
- * to its name (the sizes plans state only bound how much a transport reads). A blob that does not is quarantined with its reason under
- * `blobs/quarantine/` (the record, and the bytes when they are not larger than the document bound), never kept as
- * the document, never served. Which blobs may go to the Git mirror is the rules' `private` classification.
+ * Blobs between devices (issue 17), whatever carries them (CouchDB attachments, files in the Git mirror, bundles):
+ * which blobs this vault's documents need (every migration plan not rejected or withdrawn, every proposed version),
+ * which of them this device lacks, and the one gate every blob from outside passes: it must be one the vault needs
+ * and hash to its name (the sizes plans state only bound how much a transport reads). A blob that does not is
+ * quarantined with its reason under `blobs/quarantine/` (the record, and the bytes when they are not larger than the
+ * document bound), never kept as the document, never served. Which blobs may go to the Git mirror is the rules'
+ * `private` classification.
  */
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, stat } from 'node:fs/promises'

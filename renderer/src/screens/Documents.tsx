@@ -181,8 +181,12 @@ function DocumentDetail() {
     setNext('')
   }, [d])
   if (!d) return null
+  // lifecycle names come from files: looked up as the record's own keys only
+  const transitions = docRules?.transitions ?? {}
   const allowed = d.lifecycle
-    ? (docRules?.transitions[d.lifecycle] ?? [])
+    ? Object.prototype.hasOwnProperty.call(transitions, d.lifecycle)
+      ? transitions[d.lifecycle]!
+      : []
     : [...(docRules?.live ?? []), ...(docRules?.retired ?? [])]
   const canSign = unlocked && !readOnlyVault
   const label = (digest: string) => {
