@@ -53,6 +53,61 @@ function DiffView({ lines, testid }: { lines: DiffLine[]; testid: string }) {
   )
 }
 
+type PlanFile = Pick<AppResultOf<'documents.proposalPlan'>['files'][number], 'class' | 'path' | 'doc' | 'version'> & {
+  why?: string
+}
+
+/** A migration's files (what each becomes, and why where the plan says), and the entries it refused. */
+function PlanFiles({
+  files,
+  refused = [],
+  testid,
+  caption
+}: {
+  files: PlanFile[]
+  refused?: { name: string; reason: string }[]
+  testid: string
+  caption?: string
+}) {
+  const why = files.some((f) => f.why !== undefined) || refused.length > 0
+  return (
+    <div className="table-scroll">
+      <table data-testid={testid}>
+        {caption && <caption className="muted">{caption}</caption>}
+        <thead>
+          <tr>
+            <th scope="col">Class</th>
+            <th scope="col">Path</th>
+            <th scope="col">Becomes</th>
+            {why && <th scope="col">Why</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {files.map((f) => (
+            <tr key={f.path}>
+              <td>{f.class}</td>
+              <td className="raw">{f.path}</td>
+              <td className="raw">
+                {f.doc}
+                {f.version ? ` ${f.version}` : ''}
+              </td>
+              {why && <td className="why">{f.why ?? ''}</td>}
+            </tr>
+          ))}
+          {refused.map((r) => (
+            <tr key={`refused-${r.name}`} className="bad">
+              <td>REFUSED</td>
+              <td className="raw">{r.name}</td>
+              <td>—</td>
+              <td className="why">{r.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}
+
 function Migrate() {
   const { zipPlan, planZip, migrateZip } = useAppStore(
     useShallow((s) => ({ zipPlan: s.zipPlan, planZip: s.planZip, migrateZip: s.migrateZip }))
@@ -93,39 +148,7 @@ function Migrate() {
             Batch {plan.batch}: {plan.files.length} file(s) — {plan.counts.MIG_A} current, {plan.counts.MIG_B} to
             review, {plan.counts.MIG_C} legacy; {plan.counts.refused} refused
           </p>
-          <div className="table-scroll">
-            <table data-testid="zip-plan">
-              <thead>
-                <tr>
-                  <th scope="col">Class</th>
-                  <th scope="col">Path</th>
-                  <th scope="col">Becomes</th>
-                  <th scope="col">Why</th>
-                </tr>
-              </thead>
-              <tbody>
-                {plan.files.map((f) => (
-                  <tr key={f.path}>
-                    <td>{f.class}</td>
-                    <td className="raw">{f.path}</td>
-                    <td className="raw">
-                      {f.doc}
-                      {f.version ? ` ${f.version}` : ''}
-                    </td>
-                    <td className="why">{f.why}</td>
-                  </tr>
-                ))}
-                {plan.refused.map((r) => (
-                  <tr key={`refused-${r.name}`} className="bad">
-                    <td>REFUSED</td>
-                    <td className="raw">{r.name}</td>
-                    <td>—</td>
-                    <td className="why">{r.reason}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <PlanFiles files={plan.files} refused={plan.refused} testid="zip-plan" />
           <form className="inline-form" onSubmit={submit} aria-label="Propose the migration">
             <label>
               Reason <input value={reason} onChange={(e) => setReason(e.target.value)} required maxLength={1000} />
@@ -541,30 +564,7 @@ export function DocumentChanges({ p }: { p: ProposalView }) {
       <>
         <JobLine job={job} what="read the plan's files" />
         {files && (
-          <div className="table-scroll">
-            <table data-testid="proposal-files">
-              <caption className="muted">Every file it brings in ({files.length}):</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Class</th>
-                  <th scope="col">Path</th>
-                  <th scope="col">Becomes</th>
-                </tr>
-              </thead>
-              <tbody>
-                {files.map((f) => (
-                  <tr key={f.path}>
-                    <td>{f.class}</td>
-                    <td className="raw">{f.path}</td>
-                    <td className="raw">
-                      {f.doc}
-                      {f.version ? ` ${f.version}` : ''}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <PlanFiles files={files} testid="proposal-files" caption={`Every file it brings in (${files.length}):`} />
         )}
       </>
     )
