@@ -23,6 +23,29 @@ async function base64Of(f: File): Promise<string> {
   return btoa(bin)
 }
 
+const withAll = (xs: string[]) => [{ value: ALL, label: 'all' }, ...xs.map((x) => ({ value: x, label: x }))]
+
+/** A labelled select. */
+function Choice(props: {
+  label: string
+  value: string
+  set: (v: string) => void
+  options: { value: string; label: string }[]
+}) {
+  return (
+    <label>
+      {props.label}{' '}
+      <select value={props.value} onChange={(e) => props.set(e.target.value)}>
+        {props.options.map((o) => (
+          <option key={o.value} value={o.value}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </label>
+  )
+}
+
 type DiffLine = AppResultOf<'documents.diff'>['lines'][number]
 
 /** A line diff; runs of more than 7 unchanged lines show their first and last 3 and how many are folded between. */
@@ -216,6 +239,7 @@ function DocumentDetail() {
     const v = d.versions.find((x) => x.digest === digest)
     return v ? `${v.version ?? '(no version)'} · ${v.path}` : digest.slice(0, 12)
   }
+  const versionOptions = d.versions.map((v) => ({ value: v.digest, label: label(v.digest) }))
   const submitLifecycle = (e: FormEvent) => {
     e.preventDefault()
     if (next) void proposeLifecycle(d.id, next, reason)
@@ -302,26 +326,8 @@ function DocumentDetail() {
             void diffVersions(from, to)
           }}
         >
-          <label>
-            From{' '}
-            <select value={from} onChange={(e) => setFrom(e.target.value)}>
-              {d.versions.map((v) => (
-                <option key={v.digest} value={v.digest}>
-                  {label(v.digest)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            To{' '}
-            <select value={to} onChange={(e) => setTo(e.target.value)}>
-              {d.versions.map((v) => (
-                <option key={v.digest} value={v.digest}>
-                  {label(v.digest)}
-                </option>
-              ))}
-            </select>
-          </label>
+          <Choice label="From" value={from} set={setFrom} options={versionOptions} />
+          <Choice label="To" value={to} set={setTo} options={versionOptions} />
           <button type="submit">Compare</button>
         </form>
       )}
@@ -465,33 +471,9 @@ export function Documents() {
         </p>
       ))}
       <div className="filters" role="group" aria-label="Filter documents">
-        <label>
-          Lifecycle{' '}
-          <select value={lifecycle} onChange={(e) => setLifecycle(e.target.value)}>
-            <option value={ALL}>all</option>
-            {options((d) => d.lifecycle).map((x) => (
-              <option key={x}>{x}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Class{' '}
-          <select value={klass} onChange={(e) => setKlass(e.target.value)}>
-            <option value={ALL}>all</option>
-            {['MIG_A', 'MIG_B', 'MIG_C'].map((x) => (
-              <option key={x}>{x}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Domain{' '}
-          <select value={domain} onChange={(e) => setDomain(e.target.value)}>
-            <option value={ALL}>all</option>
-            {options((d) => d.domain).map((x) => (
-              <option key={x}>{x}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Lifecycle" value={lifecycle} set={setLifecycle} options={withAll(options((d) => d.lifecycle))} />
+        <Choice label="Class" value={klass} set={setKlass} options={withAll(['MIG_A', 'MIG_B', 'MIG_C'])} />
+        <Choice label="Domain" value={domain} set={setDomain} options={withAll(options((d) => d.domain))} />
       </div>
       {docs && all.length === 0 ? (
         <Empty title="No documents yet.">
