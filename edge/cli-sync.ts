@@ -29,6 +29,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { startHttpHost } from './http-host.js'
+import { Observer } from './observe.js'
 import { WitnessPusher } from '../sync/witness-push.js'
 import { join } from 'node:path'
 import { GIT_STATE_FILE, joinFromGit } from '../sync/git-mirror.js'
@@ -396,6 +397,18 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       await host.close()
       throw IN_USE(opened.error.message)
     }
+    // Logs and metrics: the vault as it opens and closes (recovery), what it does, every call answered.
+    const observer = new Observer()
+    const attach = () =>
+      observer.attach(
+        host.vault(),
+        () => host.telemetry(),
+        async () => host.handlers['sync.status']({} as never)
+      )
+    attach()
+    const unobserve = host.subscribe((e) =>
+      e.topic === 'opened' || e.topic === 'closed' ? attach() : observer.event(e)
+    )
     const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
     const { server, url, endStreams } = await startHttpHost({
       handlers: host.handlers,
@@ -405,13 +418,22 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       port,
       ingest: { store: () => host.telemetry(), token: ingestToken },
       events: host.subscribe,
-      witness: args.flags.has('witness') ? () => host.witness() : undefined
+      witness: args.flags.has('witness') ? () => host.witness() : undefined,
+      observe: observer
     })
+    observer.log.info(
+      { url, pid: process.pid, sync: args.flags.has('sync'), witness: args.flags.has('witness') },
+      'serving'
+    )
     // The CLI run beside the daemon calls it here instead of opening the vault (edge/cli-client.ts).
     const unsay = await writeServeFile(dir, url)
     try {
+      // The link with the token goes only to a person at a terminal: output a supervisor keeps names the file instead.
+      const link = process.stdout.isTTY
+        ? `${url}/#token=${token}`
+        : `${url} (open ${url}/#token=<the token in the file>)`
       out.print(
-        `Tresor is served at ${url}/#token=${token}\n(the token is also in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
+        `Tresor is served at ${link}\n(the token is in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
         {
           url,
           tokenFile: join(dir, SERVE_TOKEN_FILE),
@@ -428,7 +450,9 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       setTimeout(() => server.closeAllConnections(), 2000).unref()
       await closed
       await unsay()
+      unobserve()
       await host.close()
+      observer.log.info({ pid: process.pid }, 'stopped')
     }
     return 0
   },

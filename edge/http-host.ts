@@ -41,6 +41,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
+import { requestId, type ApiObservation } from './observe.js'
 
 /** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -145,6 +146,12 @@ export interface HttpHostOptions {
   events?: VaultHost['subscribe']
   /** The tlog-witness endpoint `POST /add-checkpoint` (no token: the checkpoint's signature is what counts). */
   witness?: () => { addCheckpoint(body: string): Promise<WitnessResponse> } | null
+  /** Logs and metrics (edge/observe.ts): each API call and ingest is told here; `GET /metrics` serves its text. */
+  observe?: {
+    api(o: ApiObservation): void
+    ingest(reqId: string, counts: Record<string, number>): void
+    metrics(): Promise<{ contentType: string; body: string }>
+  }
 }
 
 const INGEST_STATUS: Partial<Record<string, number>> = {
@@ -190,6 +197,7 @@ export async function startHttpHost(
     if (url.pathname === '/ingest') return ingest(req, res, url)
     if (url.pathname === '/events') return events(req, res)
     if (url.pathname === '/add-checkpoint') return addCheckpoint(req, res)
+    if (url.pathname === '/metrics') return metrics(req, res)
     if (url.pathname.startsWith('/api/')) {
       // Never log the body: vault.unlock carries the passphrase.
       if (req.method !== 'POST')
@@ -209,6 +217,18 @@ export async function startHttpHost(
           }
         })
       }
+      const reqId = requestId(req.headers['x-request-id'])
+      res.setHeader('X-Request-Id', reqId)
+      const started = performance.now()
+      // a method name that is not one is counted under one label, not under whatever the caller wrote
+      const observed = (ok: boolean, code: string | null) =>
+        opts.observe?.api({
+          reqId,
+          method: registry.has(method) ? method : '(unknown)',
+          ok,
+          code,
+          seconds: (performance.now() - started) / 1000
+        })
       try {
         if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
         const { text } = await readBody(req, registry.maxArgBytes(method))
@@ -218,7 +238,9 @@ export async function startHttpHost(
         } catch {
           throw BAD_ARGUMENT('the body must be JSON')
         }
-        return send(res, 200, { ok: true, value: await dispatch(opts.handlers, method, args, registry) })
+        const value = await dispatch(opts.handlers, method, args, registry)
+        observed(true, null)
+        return send(res, 200, { ok: true, value })
       } catch (err) {
         const status =
           err instanceof VaultError && err.code === 'OVERSIZED'
@@ -226,7 +248,9 @@ export async function startHttpHost(
             : err instanceof VaultError && err.code === 'BAD_ARGUMENT' && /UTF-8/.test(err.message)
               ? 400
               : 200
-        return send(res, status, { ok: false, error: toWireError(err) })
+        const wire = toWireError(err)
+        observed(false, wire.code)
+        return send(res, status, { ok: false, error: wire })
       }
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { ok: false })
@@ -243,6 +267,18 @@ export async function startHttpHost(
     if (!body) return send(res, 404, { ok: false })
     res.writeHead(200, { 'Content-Type': own(TYPES, extname(path)) ?? 'application/octet-stream', ...SECURITY_HEADERS })
     res.end(req.method === 'HEAD' ? undefined : body)
+  }
+  /** Prometheus text format, with the access token (metrics name methods and counts, never values). */
+  async function metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET')
+      return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use GET' } })
+    const refused = admission(req, opts.token, 'access')
+    if (refused) return send(res, refused.status, { ok: false, error: refused.error })
+    if (!opts.observe)
+      return send(res, 404, { ok: false, error: { type: 'VaultError', code: 'NOT_FOUND', message: 'no metrics here' } })
+    const m = await opts.observe.metrics()
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': m.contentType })
+    res.end(m.body)
   }
   /** c2sp.org/tlog-witness: the answer is the witness's own status, content type and body. */
   async function addCheckpoint(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -328,6 +364,11 @@ export async function startHttpHost(
       const { text, release } = await readBody(req, MAX_INGEST_BYTES, intake)
       try {
         const result = await store.ingest(text, { stream: url.searchParams.get('stream') ?? undefined, source: 'http' })
+        opts.observe?.ingest(requestId(req.headers['x-request-id']), {
+          ADMIT: result.admitted,
+          DUPLICATE: result.duplicates,
+          QUARANTINE: result.quarantined
+        })
         return send(res, 200, { ok: true, value: result })
       } finally {
         release()

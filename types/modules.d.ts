@@ -30,3 +30,20 @@ declare module 'express-pouchdb' {
   const expressPouchDB: any
   export default expressPouchDB
 }
+declare module 'parse-prometheus-text-format' {
+  export interface PromSample {
+    value?: string
+    labels?: Record<string, string>
+    buckets?: Record<string, string>
+    count?: string
+    sum?: string
+  }
+  export interface PromFamily {
+    name: string
+    help: string
+    type: 'COUNTER' | 'GAUGE' | 'HISTOGRAM' | 'SUMMARY' | 'UNTYPED'
+    metrics: PromSample[]
+  }
+  const parse: (text: string) => PromFamily[]
+  export default parse
+}

@@ -1,10 +1,12 @@
 /**
  * `tresor serve` as a child process (the edge daemon the UI tests talk to):
- * started on a free loopback port, its URL and token read from what it prints,
- * stopped by PID.
+ * started on a free loopback port, its URL read from what it prints and its
+ * token from the file it names (output that is not a terminal never shows the
+ * token), stopped by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 
 const CLI = fileURLToPath(new URL('../../edge/bin/tresor.mjs', import.meta.url))
 
@@ -26,12 +28,12 @@ export function startDaemon(dir: string, extra: string[] = [], env: Record<strin
     const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}`)), 30_000)
     const onData = (c: Buffer) => {
       out += c
-      const m = /served at (http:\/\/127\.0\.0\.1:\d+)\/#token=([0-9a-f]{64})/.exec(out)
+      const m = /served at (http:\/\/127\.0\.0\.1:\d+)[^\n]*\n\(the token is in ([^;]+);/.exec(out)
       if (m) {
         clearTimeout(timer)
         resolve({
           url: m[1]!,
-          token: m[2]!,
+          token: readFileSync(m[2]!, 'utf8').trim(),
           pid: child.pid!,
           output: () => out,
           stop: async (signal = 'SIGTERM') => {
