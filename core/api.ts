@@ -18,7 +18,7 @@
  */
 import type { Vault } from './vault.js'
 import { INTERNAL, UNKNOWN_METHOD } from './errors.js'
-import type { Domain, MethodMeta } from './methods/meta.js'
+import { readOnlyCallable, type Domain, type MethodMeta } from './methods/meta.js'
 import { vaultDomain, type VaultMethods } from './methods/vault.js'
 import { logDomain, type LogMethods } from './methods/log.js'
 import { governanceDomain, type GovernanceMethods } from './methods/governance.js'
@@ -86,13 +86,16 @@ export interface Registry {
   readonly meta: Readonly<Record<string, MethodMeta>>
   has(name: unknown): name is string
   maxArgBytes(method: string): number
+  /** May a read-only token call it (it signs, writes and changes nothing)? */
+  readOnly(method: string): boolean
 }
 
 function registryFrom(meta: Readonly<Record<string, MethodMeta>>): Registry {
   return {
     meta,
     has: (name: unknown): name is string => typeof name === 'string' && Object.hasOwn(meta, name),
-    maxArgBytes: (method) => meta[method]!.maxArgBytes
+    maxArgBytes: (method) => meta[method]!.maxArgBytes,
+    readOnly: (method) => readOnlyCallable(meta[method]!)
   }
 }
 

@@ -83,6 +83,7 @@ export const SYNC_HELP = `
                                                --witness-log VKEY names (its note verifier key)`
 
 const INGEST_TOKEN_FILE = 'ingest-token'
+const READER_TOKEN_FILE = 'reader-token'
 
 /** A per-install access token of the HTTP host, made once, readable by the owner only. */
 async function serveToken(dir: string, file = SERVE_TOKEN_FILE): Promise<string> {
@@ -409,11 +410,16 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
     const unobserve = host.subscribe((e) =>
       e.topic === 'opened' || e.topic === 'closed' ? attach() : observer.event(e)
     )
-    const [token, ingestToken] = [await serveToken(dir), await serveToken(dir, INGEST_TOKEN_FILE)]
+    const [token, ingestToken, readerToken] = [
+      await serveToken(dir),
+      await serveToken(dir, INGEST_TOKEN_FILE),
+      await serveToken(dir, READER_TOKEN_FILE)
+    ]
     const { server, url, endStreams } = await startHttpHost({
       handlers: host.handlers,
       registry: host.registry,
       token,
+      readerToken,
       staticDir,
       port,
       ingest: { store: () => host.telemetry(), token: ingestToken },
@@ -433,12 +439,13 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
         ? `${url}/#token=${token}`
         : `${url} (open ${url}/#token=<the token in the file>)`
       out.print(
-        `Tresor is served at ${link}\n(the token is in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}`,
+        `Tresor is served at ${link}\n(the token is in ${join(dir, SERVE_TOKEN_FILE)}; stop with Ctrl-C)\ntelemetry intake: POST ${url}/ingest with the token in ${join(dir, INGEST_TOKEN_FILE)}\nread-only (the API's reads, /events, /metrics): the token in ${join(dir, READER_TOKEN_FILE)}`,
         {
           url,
           tokenFile: join(dir, SERVE_TOKEN_FILE),
           ingestUrl: `${url}/ingest`,
-          ingestTokenFile: join(dir, INGEST_TOKEN_FILE)
+          ingestTokenFile: join(dir, INGEST_TOKEN_FILE),
+          readerTokenFile: join(dir, READER_TOKEN_FILE)
         }
       )
       await stopping.promise

@@ -1,8 +1,9 @@
 /**
  * The edge daemon's HTTP host: core's typed API at `POST /api/<method>` and
  * the built renderer as static files, on loopback by default. Every API call
- * needs the per-install token (`Authorization: Bearer`), and calls from
- * another origin are refused. Answers use the IPC envelope:
+ * needs the per-install token (`Authorization: Bearer`) or, for a method that
+ * signs, writes and changes nothing, the read-only token (monitoring, a
+ * reviewer's dashboard); calls from another origin are refused. Answers use the IPC envelope:
  * `{ ok: true, value }` or `{ ok: false, error: { type, code, message } }`.
  *
  * `GET /events` (same token, same origin rule) is a Server-Sent Events stream of what changed: one `data:` line per
@@ -23,6 +24,7 @@ import {
   CONTENT_SECURITY_POLICY,
   CORE_REGISTRY,
   dispatch,
+  NOT_ALLOWED,
   followHost,
   MAX_WITNESS_REQUEST,
   OVERSIZED,
@@ -135,6 +137,8 @@ export interface HttpHostOptions {
   /** The methods served and their metadata (default: core's; a host with extensions passes its own). */
   registry?: Registry
   token: string
+  /** A read-only token: the API's reading methods, the event stream and the metrics; nothing that signs or changes. */
+  readerToken?: string
   staticDir: string
   host?: string
   port?: number
@@ -188,10 +192,15 @@ export async function startHttpHost(
         error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'refused: calls from another origin' }
       }
     const auth = req.headers.authorization ?? ''
-    if (!auth.startsWith('Bearer ') || !sameToken(auth.slice(7), token))
+    const given = auth.startsWith('Bearer ') ? auth.slice(7) : ''
+    const reader = kind === 'access' && opts.readerToken !== undefined && sameToken(given, opts.readerToken)
+    if (!reader && !sameToken(given, token))
       return { status: 401, error: toWireError(UNAUTHORIZED(`a valid ${kind} token is required`)) }
     return null
   }
+  /** The call came with the read-only token (admission has let it in). */
+  const isReader = (req: IncomingMessage) =>
+    opts.readerToken !== undefined && sameToken((req.headers.authorization ?? '').slice(7), opts.readerToken)
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin)
     if (url.pathname === '/ingest') return ingest(req, res, url)
@@ -231,6 +240,13 @@ export async function startHttpHost(
         })
       try {
         if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
+        if (isReader(req) && !registry.readOnly(method)) {
+          observed(false, 'NOT_ALLOWED')
+          return send(res, 403, {
+            ok: false,
+            error: toWireError(NOT_ALLOWED(`${method} signs or changes something: a read-only token may only read`))
+          })
+        }
         const { text } = await readBody(req, registry.maxArgBytes(method))
         let args: unknown
         try {

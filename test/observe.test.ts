@@ -27,7 +27,7 @@ const value = (families: PromFamily[], name: string, labels: Record<string, stri
 }
 
 describe('observability', () => {
-  it('observe - /metrics (token only) parses as Prometheus text and its counters move with the daemon; logs are JSON with vault, device and request ids and say when a policy changed; no passphrase, token, note or private document anywhere in the output', async () => {
+  it('observe - /metrics (token only) parses as Prometheus text and its counters move with the daemon; a read-only token reads and signs or changes nothing; logs are JSON with vault, device and request ids and say when a policy changed; no passphrase, token, note or private document anywhere in the output', async () => {
     const { alice, bob } = await threeMembers()
     // a settings change committed on bob's device, to arrive at alice's daemon by bundle
     const p = await propose(alice, { kind: 'vault.settings', args: { settings: { telemetryBatchMax: 500 } } }, 'r')
@@ -98,6 +98,29 @@ describe('observability', () => {
     expect(value(after, 'tresor_unlocked')).toBe(1)
     expect(value(after, 'tresor_last_check_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600)
     expect(after.find((f) => f.name === 'tresor_telemetry_backlog_bytes')!.metrics.length).toBe(2)
+    // the read-only token reads (the API's reads, the metrics) and signs or changes nothing
+    const readerToken = (await readFile(join(dir, 'reader-token'), 'utf8')).trim()
+    const asReader = (method: string, args: unknown = {}) =>
+      fetch(`${d.url}/api/${method}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${readerToken}` },
+        body: JSON.stringify(args)
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { ok: boolean; error?: { code: string } } }))
+    expect((await asReader('gov.proposals')).body.ok).toBe(true)
+    expect((await asReader('documents.index')).body.ok).toBe(true)
+    for (const [method, args] of [
+      ['log.appendNote', { text: 'from a reader' }],
+      ['gov.propose', { action: { kind: 'flag.set', args: { flag: 'finance_enabled', value: true } }, reason: 'r' }],
+      ['vault.lock', {}],
+      ['vault.unlock', { passphrase: 'x' }],
+      ['bundle.export', {}],
+      ['onboard.status', {}]
+    ] as const) {
+      const r = await asReader(method, args)
+      expect([method, r.status, r.body.error?.code]).toEqual([method, 403, 'NOT_ALLOWED'])
+    }
+    expect((await fetch(`${d.url}/metrics`, { headers: { Authorization: `Bearer ${readerToken}` } })).status).toBe(200)
+    expect((await call('vault.status')).body).toMatchObject({ ok: true, value: { unlocked: true } })
     await d.stop()
     daemon = null
     const output = d.output()
@@ -115,7 +138,7 @@ describe('observability', () => {
       proposal: p.id,
       approvers: ['bob']
     })
-    for (const secret of [PASS, token, ingestToken, NOTE, SECRET, 'wrong passphrase'])
+    for (const secret of [PASS, token, ingestToken, readerToken, NOTE, SECRET, 'wrong passphrase'])
       expect(output.includes(secret), `the output holds ${secret.slice(0, 12)}…`).toBe(false)
   })
 })

@@ -18,7 +18,12 @@ export interface MethodMeta {
   maxArgBytes: number
   /** Answered by the host around core (onboarding without a vault, recovery), not by the handlers of one open vault. */
   host?: true
+  /** Changes this device's own state without signing (the key's lock, the folder's home): not for read-only tokens. */
+  local?: true
 }
+
+/** May a read-only token call it? Only what neither signs, writes, changes this device, nor runs around the vault. */
+export const readOnlyCallable = (m: MethodMeta): boolean => !m.signs && !m.writes && !m.local && !m.host
 
 /** Most calls carry a few fields: 64 KiB is plenty. */
 export const SMALL_ARGS = 64 * 1024

@@ -84,8 +84,8 @@ export const vaultDomain: Domain<VaultMethods> = {
     'vault.verify': { ...signs, writes: false },
     'vault.progress': reads,
     'vault.unlock': { ...signs, writes: false },
-    'vault.lock': reads,
-    'vault.confirmHome': reads,
+    'vault.lock': { ...reads, local: true },
+    'vault.confirmHome': { ...reads, local: true },
     'vault.recover': { signs: true, writes: true, maxArgBytes: BUNDLE_ARGS, host: true }
   },
   build: ({ vault }) => {
