@@ -42,6 +42,7 @@ export type VaultErrorCode =
   | 'STORAGE_FULL'
   | 'NOT_ALLOWED'
   | 'REMOTE_REFUSED'
+  | 'UNREACHABLE'
   | 'UNAUTHORIZED'
 
 const make = (code: VaultErrorCode) => (message: string, detail?: unknown) => new VaultError(code, message, detail)
@@ -78,6 +79,8 @@ export const STORAGE_FULL = make('STORAGE_FULL')
 export const NOT_ALLOWED = make('NOT_ALLOWED')
 /** A server or mirror refused what was sent (a push, a write): nothing of it was applied there. */
 export const REMOTE_REFUSED = make('REMOTE_REFUSED')
+/** A server or mirror could not be reached (refused connection, unknown host, timeout): nothing was exchanged. */
+export const UNREACHABLE = make('UNREACHABLE')
 /** A call without a valid access token (the HTTP host's, the ingest token). */
 export const UNAUTHORIZED = make('UNAUTHORIZED')
 export const INTERNAL = make('INTERNAL')
@@ -125,6 +128,7 @@ export const EXIT_STATUS: Readonly<Record<VaultErrorCode, 1 | 2 | 3>> = Object.f
   STORAGE_FULL: 1,
   NOT_ALLOWED: 1,
   REMOTE_REFUSED: 1,
+  UNREACHABLE: 1,
   UNAUTHORIZED: 1
 })
 

@@ -21,7 +21,7 @@ import {
 import { CouchSync } from './couch-sync.js'
 import { saveCredentials } from './credentials.js'
 import { joinFromGit } from './git-mirror.js'
-import { remoteDb } from './remote.js'
+import { reaching, remoteDb } from './remote.js'
 
 export const joinFromCouch: JoinFromCouch = async ({ dir, url, user, password, passphrase }) => {
   const credentials = user ? { username: user, password } : undefined
@@ -72,4 +72,7 @@ export const joinGit: JoinFromGit = async ({ dir, url, token, passphrase }) => {
   return vault
 }
 
-export const JOINERS: Joiners = { couch: joinFromCouch, git: joinGit }
+export const JOINERS: Joiners = {
+  couch: (a) => reaching(a.url, () => joinFromCouch(a)),
+  git: (a) => reaching(a.url, () => joinGit(a))
+}

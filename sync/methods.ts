@@ -33,7 +33,7 @@ import {
 } from './couch-sync.js'
 import { VaultWitness } from '../core/index.js'
 import { syncGit, type GitRound } from './git-mirror.js'
-import { remoteDb, type Credentials } from './remote.js'
+import { reaching, remoteDb, type Credentials } from './remote.js'
 import {
   forwardTelemetry,
   pullTelemetry,
@@ -146,42 +146,44 @@ export function syncDomain(opts: SyncHostOptions = {}): Domain<SyncHostMethods> 
       'sync.quarantine': async () => listQuarantine(vault),
       'sync.couch': async (args) => {
         const conn = couchArgs(args)
-        return serial(async () => {
-          const live = opts.live?.()
-          if (live) {
-            if (live.url !== conn.url)
-              throw IN_USE(
-                `this host keeps sync running with ${live.url}: a round with another server does not run beside it`
-              )
-            const round = await live.syncOnce()
-            return { round, status: await live.status() }
-          }
-          const sync = await CouchSync.open(vault, conn)
-          try {
-            let round = await sync.syncOnce()
-            // Witness the checkpoints this round brought, and send the cosignatures in the same call.
-            const w = await new VaultWitness(vault).pass()
-            if (w.cosigned + w.splitViews > 0) {
-              const again = await sync.syncOnce()
-              round = { ...round, pushed: round.pushed + again.pushed }
+        return serial(() =>
+          reaching(conn.url, async () => {
+            const live = opts.live?.()
+            if (live) {
+              if (live.url !== conn.url)
+                throw IN_USE(
+                  `this host keeps sync running with ${live.url}: a round with another server does not run beside it`
+                )
+              const round = await live.syncOnce()
+              return { round, status: await live.status() }
             }
-            return { round, status: await sync.status() }
-          } finally {
-            await sync.close()
-          }
-        })
+            const sync = await CouchSync.open(vault, conn)
+            try {
+              let round = await sync.syncOnce()
+              // Witness the checkpoints this round brought, and send the cosignatures in the same call.
+              const w = await new VaultWitness(vault).pass()
+              if (w.cosigned + w.splitViews > 0) {
+                const again = await sync.syncOnce()
+                round = { ...round, pushed: round.pushed + again.pushed }
+              }
+              return { round, status: await sync.status() }
+            } finally {
+              await sync.close()
+            }
+          })
+        )
       },
       'sync.git': async (args) => {
         const a = obj(args)
         const url = serverUrl(a.url, 'url')
         const token = optString(a.token, 'token', 4096)
         if (!token) throw BAD_ARGUMENT('token is required')
-        return serial(() => syncGit(vault, { url, token }))
+        return serial(() => reaching(url, () => syncGit(vault, { url, token })))
       },
       'sync.telemetry': async (args) => {
         const conn = couchArgs(args)
         const store = telemetryOf(providers)
-        return serial(() => telemetryRound(store, conn, conn.pull))
+        return serial(() => reaching(conn.url, () => telemetryRound(store, conn, conn.pull)))
       }
     })
   }

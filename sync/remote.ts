@@ -6,7 +6,7 @@
  */
 import HttpAdapter from 'pouchdb-adapter-http'
 import Replication from 'pouchdb-replication'
-import { BAD_ARGUMENT, GuardedDb, openDb, PouchDB, type Db, type Doc } from '../core/index.js'
+import { BAD_ARGUMENT, GuardedDb, openDb, PouchDB, UNREACHABLE, VaultError, type Db, type Doc } from '../core/index.js'
 
 export const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
@@ -145,3 +145,39 @@ export function replicateLive(
 }
 
 export { openDb }
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH'
+])
+
+/**
+ * Run an exchange with the server at `url`; a failure to reach it (refused, unknown host, timeout, reset) becomes
+ * UNREACHABLE naming the server (its address only: credentials never travel in a URL here) instead of an internal
+ * error. Anything else passes as it is.
+ */
+export async function reaching<T>(url: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (err instanceof VaultError) throw err
+    const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown } }
+    const code = [e.code, e.cause?.code].find((c) => typeof c === 'string' && NETWORK_CODES.has(c))
+    if (code === undefined && !/fetch failed|socket hang up/.test(String(e.message))) throw err
+    const where = (() => {
+      try {
+        return new URL(url).origin
+      } catch {
+        return 'the server' // not a URL: serverUrl refused it before any exchange
+      }
+    })()
+    throw UNREACHABLE(
+      `could not reach ${where} (${String(code ?? e.message)}): nothing was exchanged; try again when it is up`
+    )
+  }
+}
