@@ -29,7 +29,6 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { startHttpHost } from './http-host.js'
-import { Observer } from './observe.js'
 import { WitnessPusher } from '../sync/witness-push.js'
 import { join } from 'node:path'
 import { GIT_STATE_FILE, joinFromGit } from '../sync/git-mirror.js'
@@ -399,7 +398,14 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       throw IN_USE(opened.error.message)
     }
     // Logs and metrics: the vault as it opens and closes (recovery), what it does, every call answered.
+    // loaded here, not with the CLI: the other commands do not pay for the logger, metrics and tracing
+    const [{ Observer }, { startTracing }] = await Promise.all([import('./observe.js'), import('./trace.js')])
     const observer = new Observer()
+    const tracing = await startTracing().catch((err: Error) => {
+      observer.log.error({ error: err.message }, 'trace export could not start; serving without it')
+      return null
+    })
+    observer.tracer = tracing?.tracer ?? null
     const attach = () =>
       observer.attach(
         host.vault(),
@@ -459,6 +465,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
       await unsay()
       unobserve()
       await host.close()
+      await tracing?.shutdown().catch((err: Error) => observer.log.warn({ error: err.message }, 'last spans not sent'))
       observer.log.info({ pid: process.pid }, 'stopped')
     }
     return 0

@@ -42,8 +42,8 @@ import {
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
-import { timingSafeEqual } from 'node:crypto'
-import { requestId, type ApiObservation } from './observe.js'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import type { ApiObservation } from './observe.js'
 
 /** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -70,6 +70,11 @@ const SECURITY_HEADERS = {
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json', ...SECURITY_HEADERS })
   res.end(JSON.stringify(body))
+}
+
+/** A request id: the caller's `X-Request-Id` when it is a plain token, else a fresh one. */
+function requestId(given: string | string[] | undefined): string {
+  return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomBytes(8).toString('hex')
 }
 
 function sameToken(given: string, expected: string): boolean {

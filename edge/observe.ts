@@ -11,8 +11,8 @@
  * which name no secret.
  */
 import { pino, type Logger } from 'pino'
+import { SpanStatusCode, type Tracer } from '@opentelemetry/api'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { randomBytes } from 'node:crypto'
 import { reviewAction, type HostEvent, type TelemetryStore, type Vault } from '../core/index.js'
 
 const POLICY_KINDS = new Set(['policy.set', 'vault.settings', 'flag.set', 'witness.policy', 'doc.rules'])
@@ -23,11 +23,6 @@ export interface ApiObservation {
   ok: boolean
   code: string | null
   seconds: number
-}
-
-/** A request id: the caller's `X-Request-Id` when it is a plain token, else a fresh one. */
-export function requestId(given: string | string[] | undefined): string {
-  return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomBytes(8).toString('hex')
 }
 
 export class Observer {
@@ -194,8 +189,31 @@ export class Observer {
     return this.vault ? { vault: this.vault.vaultId, device: this.vault.device } : {}
   }
 
+  /** Where spans go (edge/trace.ts), when trace export is on. */
+  tracer: Tracer | null = null
+
+  private span(name: string, seconds: number, attributes: Record<string, string | number | boolean>, ok = true) {
+    if (!this.tracer) return
+    const end = Date.now()
+    const span = this.tracer.startSpan(name, { startTime: end - seconds * 1000, attributes })
+    if (!ok) span.setStatus({ code: SpanStatusCode.ERROR, message: String(attributes['tresor.error_code'] ?? '') })
+    span.end(end)
+  }
+
   /** One API call answered: counted, timed and logged (never its arguments or its value). */
   api(o: ApiObservation): void {
+    this.span(
+      `api ${o.method}`,
+      o.seconds,
+      {
+        'tresor.method': o.method,
+        'tresor.request_id': o.reqId,
+        'tresor.outcome': o.ok ? 'ok' : 'error',
+        ...(o.code ? { 'tresor.error_code': o.code } : {}),
+        ...(this.vault ? { 'tresor.vault': this.vault.vaultId, 'tresor.device': this.vault.device } : {})
+      },
+      o.ok
+    )
     this.requests.inc({ method: o.method, outcome: o.ok ? 'ok' : 'error' })
     if (!o.ok) this.errors.inc({ method: o.method, code: o.code ?? 'INTERNAL' })
     this.latency.observe({ method: o.method }, o.seconds)
@@ -206,6 +224,10 @@ export class Observer {
 
   /** Readings posted to /ingest and the receipts they got (counts only). */
   ingest(reqId: string, counts: Record<string, number>): void {
+    this.span('telemetry ingest', 0, {
+      'tresor.request_id': reqId,
+      ...Object.fromEntries(Object.entries(counts).map(([k, n]) => [`tresor.receipts.${k.toLowerCase()}`, n]))
+    })
     for (const [decision, n] of Object.entries(counts)) if (n > 0) this.readings.inc({ decision }, n)
     this.log.info({ ...this.ids(), reqId, receipts: counts }, 'telemetry ingest')
   }

@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import { join } from 'node:path'
 import parseProm, { type PromFamily } from 'parse-prometheus-text-format'
 import { threeMembers } from './support/members.js'
@@ -140,5 +141,72 @@ describe('observability', () => {
     })
     for (const secret of [PASS, token, ingestToken, readerToken, NOTE, SECRET, 'wrong passphrase'])
       expect(output.includes(secret), `the output holds ${secret.slice(0, 12)}…`).toBe(false)
+  })
+
+  it('observe - with TRESOR_OTLP_ENDPOINT each API call is a span at that OTLP/HTTP collector (method, request id, outcome, code, vault), none with an argument or token', async () => {
+    const bodies: string[] = []
+    const collector = createServer((req, res) => {
+      let b = ''
+      req.on('data', (c: Buffer) => (b += c))
+      req.on('end', () => {
+        if (req.url === '/v1/traces') bodies.push(b)
+        res.writeHead(200, { 'Content-Type': 'application/json' })
+        res.end('{}')
+      })
+    })
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()))
+    const endpoint = `http://127.0.0.1:${(collector.address() as { port: number }).port}`
+    try {
+      const { alice, bob } = await threeMembers()
+      await bob.close()
+      const dir = alice.dir
+      await alice.close()
+      const d = await startDaemon(dir, [], { TRESOR_PASSPHRASE: PASS, TRESOR_OTLP_ENDPOINT: endpoint })
+      const call = (method: string, args: unknown, id: string) =>
+        fetch(`${d.url}/api/${method}`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${d.token}`, 'X-Request-Id': id },
+          body: JSON.stringify(args)
+        }).then((r) => r.json())
+      const NOTE = 'a traced note is not in its span 4d2a'
+      await call('log.appendNote', { text: NOTE }, 'trace-note')
+      await call('vault.unlock', { passphrase: 'not it' }, 'trace-unlock')
+      await d.stop() // the batch is sent on shutdown
+      const all = bodies.join('\n')
+      expect(all).not.toContain(NOTE)
+      expect(all).not.toContain(PASS)
+      expect(all).not.toContain('not it')
+      expect(all).not.toContain(d.token)
+      const spans = bodies.flatMap((b) =>
+        (
+          JSON.parse(b) as {
+            resourceSpans: {
+              scopeSpans: {
+                spans: {
+                  name: string
+                  attributes: { key: string; value: { stringValue?: string } }[]
+                  status?: { code?: number }
+                }[]
+              }[]
+            }[]
+          }
+        ).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((sc) => sc.spans))
+      )
+      const attrs = (name: string) =>
+        Object.fromEntries(spans.find((x) => x.name === name)!.attributes.map((a) => [a.key, a.value.stringValue]))
+      expect(attrs('api log.appendNote')).toMatchObject({
+        'tresor.method': 'log.appendNote',
+        'tresor.request_id': 'trace-note',
+        'tresor.outcome': 'ok'
+      })
+      expect(attrs('api log.appendNote')['tresor.vault']).toMatch(/^[0-9a-f]{64}$/)
+      expect(attrs('api vault.unlock')).toMatchObject({
+        'tresor.outcome': 'error',
+        'tresor.error_code': 'KEY_AUTH_FAILED'
+      })
+      expect(spans.find((x) => x.name === 'api vault.unlock')!.status?.code).toBe(2) // ERROR
+    } finally {
+      await new Promise((r) => collector.close(r))
+    }
   })
 })

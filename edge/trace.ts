@@ -1,0 +1,31 @@
+/**
+ * Optional trace export (issue 18): with TRESOR_OTLP_ENDPOINT set (an OTLP/HTTP collector, e.g.
+ * `http://127.0.0.1:4318`), each API call and telemetry intake of `tresor serve` becomes a span sent there
+ * (OpenTelemetry SDK, JSON over HTTP, batched). Off by default: without the variable the SDK is not even loaded.
+ * A span carries what the logs carry — method, request id, outcome, error code, vault and device ids — and never an
+ * argument, a value or a token.
+ */
+import type { Tracer } from '@opentelemetry/api'
+
+export interface Tracing {
+  tracer: Tracer
+  /** Send what is still batched and stop. */
+  shutdown(): Promise<void>
+}
+
+export async function startTracing(endpoint = process.env.TRESOR_OTLP_ENDPOINT): Promise<Tracing | null> {
+  if (!endpoint) return null
+  const url = new URL('v1/traces', endpoint.endsWith('/') ? endpoint : `${endpoint}/`).toString()
+  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all(
+    [
+      import('@opentelemetry/sdk-trace'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources')
+    ]
+  )
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'tresor', 'process.pid': process.pid }),
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }), scheduledDelayMillis: 1000 })]
+  })
+  return { tracer: provider.getTracer('tresor'), shutdown: () => provider.shutdown() }
+}
