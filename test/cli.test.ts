@@ -287,5 +287,6 @@ describe('cli', () => {
     const refused = tresor(['bundle', 'import', '--dir', d('bob'), '--file', d('bad.bundle')])
     expect(refused.code).toBe(3)
     expect(refused.stderr).toMatch(/bundle signature does not verify/)
-  })
+    // ~40 CLI processes, each compiling TypeScript at start (issue 19): room for a loaded machine
+  }, 180_000)
 })
