@@ -75,3 +75,5 @@ export { fromHex } from './bytes.js'
 export { noteKeyId, openNote, parseSignatureLine, parseVerifierKey, signatureLineOf, splitNote } from './signed-note.js'
 export { planMigration, type MigrationPlan } from './documents/migrate.js'
 export { blobExchangeOf } from './documents/blob-exchange.js'
+/** The /v1 route table and its OpenAPI document (core/v1.ts), loaded on demand: its schema library is not small. */
+export const loadV1 = () => import('./v1.js')

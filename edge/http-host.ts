@@ -30,6 +30,7 @@ import {
   OVERSIZED,
   own,
   toWireError,
+  TRESOR_VERSION,
   UNAUTHORIZED,
   UNKNOWN_METHOD,
   VaultError,
@@ -44,6 +45,7 @@ import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { ApiObservation } from './observe.js'
+import type { v1Handler, V1Options } from './v1-host.js'
 
 /** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -206,8 +208,24 @@ export async function startHttpHost(
   /** The call came with the read-only token (admission has let it in). */
   const isReader = (req: IncomingMessage) =>
     opts.readerToken !== undefined && sameToken((req.headers.authorization ?? '').slice(7), opts.readerToken)
+  // /v1 and its schemas load with the first /v1 call: the CLI and /api do not pay for them
+  let v1: Awaited<ReturnType<typeof v1Handler>> | null = null
+  const v1Options = (): V1Options => ({
+    handlers: opts.handlers,
+    registry,
+    version: TRESOR_VERSION,
+    admit: (req) => admission(req, opts.token, 'access') ?? { reader: isReader(req) },
+    readBody: async (req, max) => (await readBody(req, max)).text,
+    reqId: (req) => requestId(req.headers['x-request-id']),
+    observed: (method, ok, code, started, reqId) =>
+      opts.observe?.api({ reqId, method, ok, code, seconds: (performance.now() - started) / 1000 })
+  })
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin)
+    if (url.pathname === '/v1' || url.pathname.startsWith('/v1/')) {
+      v1 ??= await (await import('./v1-host.js')).v1Handler(v1Options())
+      return v1(req, res, url, SECURITY_HEADERS)
+    }
     if (url.pathname === '/ingest') return ingest(req, res, url)
     if (url.pathname === '/events') return events(req, res)
     if (url.pathname === '/add-checkpoint') return addCheckpoint(req, res)
