@@ -9,11 +9,13 @@
 import { Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { CORE_REGISTRY, type Registry } from './api.js'
 
-export type V1Module = 'governance' | 'log' | 'proof' | 'finance' | 'stream' | 'documents' | 'devices' | 'sync'
+export type V1Module =
+  'governance' | 'log' | 'proof' | 'finance' | 'network' | 'stream' | 'documents' | 'devices' | 'sync'
 
 /** A module whose flag is off answers 404 naming the flag. */
 export const MODULE_FLAGS: Readonly<Partial<Record<V1Module, string>>> = Object.freeze({
   finance: 'finance_enabled',
+  network: 'network_enabled',
   stream: 'streaming_enabled'
 })
 
@@ -24,6 +26,10 @@ export interface V1Route {
   path: string
   /** The registry method it calls. */
   method: string
+  /** The operation's id in the OpenAPI document (default: the method's name); unique. */
+  id?: string
+  /** The part of the method's answer this route answers (a resource inside a larger view). */
+  pick?: (value: never) => unknown
   summary: string
   /** The method's arguments: path parameters, then the query (GET) or the JSON body (POST). */
   args: TObject
@@ -31,9 +37,9 @@ export interface V1Route {
   result: TSchema
   /**
    * A list: paged (`limit`, `offset`) and tagged with an ETag. `array`: the method answers an array, the route pages
-   * it; `method`: the method pages itself (it takes `offset` and `limit` and answers `{entries, total}`).
+   * it; `{key}`: the method pages itself (it takes `offset` and `limit` and answers `{[key]: items, total}`).
    */
-  list?: 'array' | 'method'
+  list?: 'array' | { key: 'entries' | 'readings' }
 }
 
 const Hex = Type.String({ pattern: '^[0-9a-f]{64}$' })
@@ -162,6 +168,43 @@ const SyncStatus = Type.Object(
   { $id: 'SyncStatus' }
 )
 
+const Rule = Type.Object({
+  minMembers: Type.Integer({ minimum: 2 }),
+  clauses: Type.Array(Type.Object({ role: Type.String(), count: Type.Integer({ minimum: 1 }) }))
+})
+const Gate = Type.Object({ criterion: Type.String(), ...Rule.properties })
+const Flag = Type.Object({ flag: Type.String(), on: Type.Boolean(), gate: Nullable(Gate) }, { $id: 'Flag' })
+const Policy = Type.Object(
+  { default: Rule, actions: Type.Record(Type.String(), Rule), flags: Type.Record(Type.String(), Gate) },
+  { $id: 'Policy' }
+)
+const Company = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    owners: Type.Array(Type.Object({ owner: Type.String(), shareBp: Type.Integer() }))
+  },
+  { $id: 'Company' }
+)
+const NetworkNode = Type.Object(
+  { id: Type.String(), parent: Nullable(Type.String()), label: Type.String() },
+  { $id: 'NetworkNode' }
+)
+const Reading = Type.Object(
+  { id: Type.String(), stream: Type.String(), ts: Time },
+  { $id: 'Reading', additionalProperties: true }
+)
+
+/** What the governance view holds, for the routes that answer a part of it. */
+interface StateView {
+  state: {
+    flags: Record<string, boolean>
+    policy: { flags: Record<string, unknown> }
+    registers: { company: unknown[]; network: unknown[] }
+  }
+}
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
+
 const none = Type.Object({})
 const proposalId = Type.Object({ proposal: Hex })
 
@@ -240,6 +283,60 @@ export const V1_ROUTES: readonly V1Route[] = Object.freeze([
     list: 'array'
   },
   {
+    module: 'governance',
+    verb: 'GET',
+    path: '/governance/flags',
+    method: 'gov.state',
+    id: 'governance_flags',
+    summary: 'Feature flags, on or off, with the gate a proposal to switch each must pass',
+    args: none,
+    result: Flag,
+    list: 'array',
+    pick: (v: StateView) =>
+      Object.entries(v.state.flags)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([flag, on]) => ({
+          flag,
+          on,
+          gate: hasOwn(v.state.policy.flags, flag) ? v.state.policy.flags[flag] : null
+        }))
+  },
+  {
+    module: 'governance',
+    verb: 'GET',
+    path: '/governance/policy',
+    method: 'gov.state',
+    id: 'governance_policy',
+    summary: 'Who must approve what: the default rule, per-action rules and the flag gates',
+    args: none,
+    result: Policy,
+    pick: (v: StateView) => v.state.policy
+  },
+  {
+    module: 'finance',
+    verb: 'GET',
+    path: '/finance/companies',
+    method: 'gov.state',
+    id: 'finance_companies',
+    summary: 'The company register: companies and their owners’ shares (basis points)',
+    args: none,
+    result: Company,
+    list: 'array',
+    pick: (v: StateView) => v.state.registers.company
+  },
+  {
+    module: 'network',
+    verb: 'GET',
+    path: '/network/nodes',
+    method: 'gov.state',
+    id: 'network_nodes',
+    summary: 'The network register: each node and its parent',
+    args: none,
+    result: NetworkNode,
+    list: 'array',
+    pick: (v: StateView) => v.state.registers.network
+  },
+  {
     module: 'log',
     verb: 'GET',
     path: '/log/events',
@@ -252,7 +349,7 @@ export const V1_ROUTES: readonly V1Route[] = Object.freeze([
       to: Type.Optional(Time)
     }),
     result: LogEntry,
-    list: 'method'
+    list: { key: 'entries' }
   },
   {
     module: 'proof',
@@ -263,6 +360,20 @@ export const V1_ROUTES: readonly V1Route[] = Object.freeze([
     args: Type.Object({ id: Hex }),
     result: Type.Object(
       { format: Type.String(), v: Type.Integer(), kind: Type.Literal('inclusion') },
+      {
+        additionalProperties: true
+      }
+    )
+  },
+  {
+    module: 'proof',
+    verb: 'GET',
+    path: '/proof/consistency',
+    method: 'proof.consistency',
+    summary: 'The proof that a later checkpoint extends an earlier one (feeds only grew)',
+    args: Type.Object({ from: Hex, to: Hex }),
+    result: Type.Object(
+      { format: Type.String(), v: Type.Integer(), kind: Type.Literal('consistency') },
       {
         additionalProperties: true
       }
@@ -289,6 +400,20 @@ export const V1_ROUTES: readonly V1Route[] = Object.freeze([
     args: Type.Object({ windowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 30 * 86_400_000 })) }),
     result: Stream,
     list: 'array'
+  },
+  {
+    module: 'stream',
+    verb: 'GET',
+    path: '/stream/streams/{stream}/readings',
+    method: 'telemetry.readings',
+    summary: 'A stream’s readings in timestamp order, between two times',
+    args: Type.Object({
+      stream: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' }),
+      from: Type.Optional(Time),
+      to: Type.Optional(Time)
+    }),
+    result: Reading,
+    list: { key: 'readings' }
   },
   {
     module: 'documents',
@@ -427,7 +552,7 @@ export function openApiDocument(version: string, registry: Registry = CORE_REGIS
     }
     const readOnly = registry.has(r.method) && registry.readOnly(r.method)
     ;(paths[r.path] ??= {})[r.verb.toLowerCase()] = {
-      operationId: r.method.replace('.', '_'),
+      operationId: r.id ?? r.method.replace('.', '_'),
       tags: [r.module],
       summary: r.summary,
       ...(MODULE_FLAGS[r.module]

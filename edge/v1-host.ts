@@ -164,17 +164,18 @@ export async function v1Handler(opts: V1Options) {
         }
       }
       checkArgs(r, { ...args })
-      const call = r.list === 'method' ? { ...args, offset, limit } : { ...args }
-      const value: unknown = await dispatch(opts.handlers, r.method, call, opts.registry)
+      const pages = typeof r.list === 'object' ? r.list.key : null
+      const call = pages ? { ...args, offset, limit } : { ...args }
+      const answer: unknown = await dispatch(opts.handlers, r.method, call, opts.registry)
+      const value = r.pick ? r.pick(answer as never) : answer
       opts.observed?.(r.method, true, null, started, reqId)
       if (!r.list) {
         res.writeHead(200, { ...headers, 'Content-Type': 'application/json' })
         return void res.end(JSON.stringify(value))
       }
-      const paged =
-        r.list === 'method'
-          ? { items: (value as { entries: unknown[] }).entries, total: (value as { total: number }).total }
-          : { items: (value as unknown[]).slice(offset, offset + limit), total: (value as unknown[]).length }
+      const paged = pages
+        ? { items: (value as Record<string, unknown[]>)[pages], total: (value as { total: number }).total }
+        : { items: (value as unknown[]).slice(offset, offset + limit), total: (value as unknown[]).length }
       const text = JSON.stringify({ ...paged, limit, offset })
       const etag = `"${createHash('sha256').update(text).digest('hex').slice(0, 32)}"`
       if (req.headers['if-none-match'] === etag) {
