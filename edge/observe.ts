@@ -17,6 +17,17 @@ import { reviewAction, type HostEvent, type TelemetryStore, type Vault } from '.
 
 const POLICY_KINDS = new Set(['policy.set', 'vault.settings', 'flag.set', 'witness.policy', 'doc.rules'])
 
+/** What the metrics read of sync's status (sync/couch-sync.ts). */
+export interface SyncView {
+  online: boolean
+  pendingUp: number
+  pendingDown: number
+  quarantine: number
+  lastSuccess: string | null
+  /** While a follower holds the connection: events taken in and sent since it started. */
+  live?: { admitted: number; pushed: number } | null
+}
+
 export interface ApiObservation {
   reqId: string
   method: string
@@ -30,7 +41,7 @@ export class Observer {
   readonly registry = new Registry()
   private vault: Vault | null = null
   private telemetry: () => TelemetryStore | null = () => null
-  private sync: (() => Promise<{ pendingUp: number; pendingDown: number; quarantine: number }>) | null = null
+  private sync: (() => Promise<SyncView>) | null = null
   private committed = new Set<string>()
   private health: string | null = null
   private readonly requests: Counter<'method' | 'outcome'>
@@ -138,12 +149,50 @@ export class Observer {
       labelNames: ['queue'],
       registers: r,
       async collect() {
-        const s = await syncOf()?.().catch(() => null) // no sync configured: no backlog to say
+        const s = await syncNow()
         this.reset()
         if (!s) return
         this.set({ queue: 'up' }, s.pendingUp)
         this.set({ queue: 'down' }, s.pendingDown)
         this.set({ queue: 'quarantine' }, s.quarantine)
+      }
+    })
+    // sync's standing and what the follower moved, read from its status at scrape time (one read for the three)
+    let syncRead: Promise<SyncView | null> | null = null
+    const syncNow = () => {
+      syncRead ??= (syncOf()?.() ?? Promise.resolve(null))
+        .catch(() => null) // no sync configured: nothing to say
+        .finally(() => setTimeout(() => (syncRead = null), 0))
+      return syncRead
+    }
+    new Gauge({
+      name: 'tresor_sync_online',
+      help: '1 while CouchDB sync reaches its server (0 offline, or no sync configured).',
+      registers: r,
+      async collect() {
+        this.set((await syncNow())?.online ? 1 : 0)
+      }
+    })
+    new Gauge({
+      name: 'tresor_sync_last_success_timestamp_seconds',
+      help: 'When sync last succeeded with its server (Unix time; 0 never).',
+      registers: r,
+      async collect() {
+        const at = (await syncNow())?.lastSuccess
+        this.set(at ? Date.parse(at) / 1000 : 0)
+      }
+    })
+    new Counter({
+      name: 'tresor_sync_events_total',
+      help: 'Events the live sync took in from its server and sent to it since the daemon started following.',
+      labelNames: ['direction'],
+      registers: r,
+      async collect() {
+        const live = (await syncNow())?.live
+        this.reset()
+        if (!live) return
+        this.inc({ direction: 'in' }, live.admitted)
+        this.inc({ direction: 'out' }, live.pushed)
       }
     })
     new Gauge({
@@ -162,11 +211,7 @@ export class Observer {
   }
 
   /** What the gauges read: the open vault (null while none), its telemetry store and sync status. */
-  attach(
-    vault: Vault | null,
-    telemetry: () => TelemetryStore | null,
-    sync: (() => Promise<{ pendingUp: number; pendingDown: number; quarantine: number }>) | null
-  ): void {
+  attach(vault: Vault | null, telemetry: () => TelemetryStore | null, sync: (() => Promise<SyncView>) | null): void {
     this.vault = vault
     this.telemetry = telemetry
     this.sync = sync

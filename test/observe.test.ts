@@ -10,7 +10,12 @@ import { join } from 'node:path'
 import parseProm, { type PromFamily } from 'parse-prometheus-text-format'
 import { threeMembers } from './support/members.js'
 import { startDaemon, type Daemon } from './support/daemon.js'
-import { carry, cleanupDirs, lengths, PASS } from './helpers.js'
+import { carry, cleanupDirs, lengths, PASS, tempDir } from './helpers.js'
+import { ADMIN, startCouch } from './support/couch.js'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const CLI = fileURLToPath(new URL('../edge/bin/tresor.mjs', import.meta.url))
 import { approve, commit, propose } from '../core/governance/calls.js'
 import { exportBundle } from '../core/bundle.js'
 import { makeZip } from './support/zip.js'
@@ -207,6 +212,49 @@ describe('observability', () => {
       expect(spans.find((x) => x.name === 'api vault.unlock')!.status?.code).toBe(2) // ERROR
     } finally {
       await new Promise((r) => collector.close(r))
+    }
+  })
+
+  it('observe - under tresor serve --sync the metrics say the daemon is online and count the events its live sync sends', async () => {
+    const couch = await startCouch(join(await tempDir('tresor-couch-'), 'server'))
+    try {
+      const { alice, bob } = await threeMembers()
+      await bob.close()
+      const dir = alice.dir
+      await alice.close()
+      const env = { ...process.env, TRESOR_PASSPHRASE: PASS, TRESOR_COUCH_PASSWORD: ADMIN.password }
+      const first = spawnSync(
+        process.execPath,
+        [CLI, 'sync', 'couch', '--dir', dir, '--url', couch.dbUrl, '--user', ADMIN.username, '--admin'],
+        { env, encoding: 'utf8' }
+      )
+      expect(first.status, first.stderr).toBe(0)
+      const d = await startDaemon(dir, ['--sync', '--interval', '1'], { TRESOR_PASSPHRASE: PASS })
+      try {
+        const scrape = async () => {
+          const res = await fetch(`${d.url}/metrics`, { headers: { Authorization: `Bearer ${d.token}` } })
+          return parseProm(await res.text())
+        }
+        await expect.poll(async () => value(await scrape(), 'tresor_sync_online'), { timeout: 20_000 }).toBe(1)
+        const before = value(await scrape(), 'tresor_sync_events_total', { direction: 'out' })
+        await fetch(`${d.url}/api/log.appendNote`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${d.token}` },
+          body: JSON.stringify({ text: 'to the server' })
+        })
+        await expect
+          .poll(async () => value(await scrape(), 'tresor_sync_events_total', { direction: 'out' }), {
+            timeout: 20_000
+          })
+          .toBeGreaterThan(before)
+        expect(value(await scrape(), 'tresor_sync_last_success_timestamp_seconds')).toBeGreaterThan(
+          Date.now() / 1000 - 60
+        )
+      } finally {
+        await d.stop()
+      }
+    } finally {
+      await couch.stop()
     }
   })
 })
