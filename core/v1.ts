@@ -206,7 +206,9 @@ interface StateView {
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
 
 const none = Type.Object({})
-const proposalId = Type.Object({ proposal: Hex })
+/** A proposal named by its id or 8 or more of its first hex characters (as everywhere else). */
+const ProposalRef = Type.String({ pattern: '^[0-9a-f]{8,64}$' })
+const proposalId = Type.Object({ proposal: ProposalRef })
 
 export const V1_ROUTES: readonly V1Route[] = Object.freeze([
   {
@@ -229,7 +231,7 @@ export const V1_ROUTES: readonly V1Route[] = Object.freeze([
     path: '/governance/proposals/{proposal}',
     method: 'gov.show',
     summary: 'One proposal (its id, or 8 or more of its first hex characters)',
-    args: Type.Object({ proposal: Type.String({ pattern: '^[0-9a-f]{8,64}$' }) }),
+    args: Type.Object({ proposal: ProposalRef }),
     result: Proposal
   },
   {
@@ -260,7 +262,7 @@ export const V1_ROUTES: readonly V1Route[] = Object.freeze([
     path: '/governance/proposals/{proposal}/reject',
     method: 'gov.reject',
     summary: 'Sign the rejection of a proposal, with the reason',
-    args: Type.Object({ proposal: Hex, reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
+    args: Type.Object({ proposal: ProposalRef, reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
     result: Proposal
   },
   {

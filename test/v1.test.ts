@@ -114,7 +114,7 @@ describe('/v1', () => {
       },
       gov_approve: { path: { proposal: open.id } },
       gov_commit: { path: { proposal: open.id } },
-      gov_reject: { path: { proposal: open.id }, body: { reason: 'no' } },
+      gov_reject: { path: { proposal: open.id.slice(0, 10) }, body: { reason: 'no' } },
       gov_withdraw: { path: { proposal: open.id } },
       gov_inbox: {},
       vault_members: {},
