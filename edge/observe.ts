@@ -294,7 +294,9 @@ export class Observer {
       }
     }
     if (c.kind === 'check') this.checks.inc({ mode: c.mode, outcome: c.ok ? 'ok' : 'failed' })
-    if (c.kind === 'append' || c.kind === 'ingest') this.governanceFacts()
+    // only a commit (signed here, or among what was taken in) commits anything: not every append scans the proposals
+    if ((c.kind === 'append' && c.type === 'gov.commit') || (c.kind === 'ingest' && c.admitted > 0))
+      this.governanceFacts()
     if (this.vault && this.vault.health.state !== this.health) {
       this.health = this.vault.health.state
       const line = { ...this.ids(), health: this.health, reason: this.vault.health.reason }

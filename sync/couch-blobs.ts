@@ -36,7 +36,8 @@ export async function pushBlobs(
   known: Set<string>
 ): Promise<{ pushed: number; denied: Denied[] }> {
   const x = blobExchangeOf(vault)
-  const held = (await x.held()).filter((d) => !known.has(d))
+  // what the server was seen to hold is not looked for again: this runs after every push of the live sync
+  const held = await x.held(false, known)
   const denied: Denied[] = []
   let pushed = 0
   if (held.length === 0) return { pushed, denied }

@@ -70,11 +70,14 @@ export class BlobExchange {
     return out
   }
 
-  /** The wanted blobs this device holds (for `mirror`: only those that may go to the Git mirror). */
-  async held(mirror = false): Promise<string[]> {
+  /**
+   * The wanted blobs this device holds (for `mirror`: only those that may go to the Git mirror), leaving out those in
+   * `except` without looking for them on disk.
+   */
+  async held(mirror = false, except?: ReadonlySet<string>): Promise<string[]> {
     const out: string[] = []
     for (const [digest, w] of await this.wanted())
-      if ((!mirror || !w.private) && (await this.blobs.has(digest))) out.push(digest)
+      if ((!mirror || !w.private) && !except?.has(digest) && (await this.blobs.has(digest))) out.push(digest)
     return out
   }
 

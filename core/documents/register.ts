@@ -390,6 +390,10 @@ export async function wantedBlobs(
     const had = out.get(digest)
     out.set(digest, { size: Math.max(size, had?.size ?? 0), private: priv || (had?.private ?? false) })
   }
+  // the committed migrations' files the register has just read; a plan it is waiting for is wanted once it is here
+  for (const f of view.index) add(f.digest, f.size, privateDoc.get(f.doc) === true || privateBecause(f, rules) !== null)
+  if (view.waiting.length > 0) complete = false
+  const inRegister = new Set(migrationsInOrder(state).map((m) => m.id))
   for (const p of Object.values(state.proposals)) {
     if (p.status === 'rejected' || p.status === 'withdrawn') continue
     const a = p.action.args as Record<string, unknown>
@@ -399,7 +403,7 @@ export async function wantedBlobs(
         Number(a.size),
         privateDoc.get(String(a.doc)) === true || privateBecause({ path: String(a.path), domain: null }, rules) !== null
       )
-    if (p.action.kind !== 'doc.migrate') continue
+    if (p.action.kind !== 'doc.migrate' || inRegister.has(p.id)) continue
     const files = await planFiles(store, a).catch(() => {
       complete = false // a plan not here yet: its blobs are wanted once it is
       return [] as MigratedFile[]
