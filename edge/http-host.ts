@@ -187,12 +187,15 @@ export async function startHttpHost(
     void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
   })
   const streams = new Set<ServerResponse>()
-  /** Every endpoint's door: calls from this origin only, with the endpoint's token. Null when the call may pass. */
+  /**
+   * Every endpoint's door: calls from this origin only, with the endpoint's token (for access, the read-only token
+   * too). The refusal, or who came in: `reader` when it was the read-only token.
+   */
   function admission(
     req: IncomingMessage,
     token: string,
     kind: 'access' | 'ingest'
-  ): { status: number; error: WireError } | null {
+  ): { status: number; error: WireError } | { reader: boolean } {
     if (req.headers.origin !== undefined && req.headers.origin !== origin)
       return {
         status: 403,
@@ -203,18 +206,15 @@ export async function startHttpHost(
     const reader = kind === 'access' && opts.readerToken !== undefined && sameToken(given, opts.readerToken)
     if (!reader && !sameToken(given, token))
       return { status: 401, error: toWireError(UNAUTHORIZED(`a valid ${kind} token is required`)) }
-    return null
+    return { reader }
   }
-  /** The call came with the read-only token (admission has let it in). */
-  const isReader = (req: IncomingMessage) =>
-    opts.readerToken !== undefined && sameToken((req.headers.authorization ?? '').slice(7), opts.readerToken)
   // /v1 and its schemas load with the first /v1 call: the CLI and /api do not pay for them
   let v1: Awaited<ReturnType<typeof v1Handler>> | null = null
   const v1Options = (): V1Options => ({
     handlers: opts.handlers,
     registry,
     version: TRESOR_VERSION,
-    admit: (req) => admission(req, opts.token, 'access') ?? { reader: isReader(req) },
+    admit: (req) => admission(req, opts.token, 'access'),
     readBody: async (req, max) => (await readBody(req, max)).text,
     reqId: (req) => requestId(req.headers['x-request-id']),
     observed: (method, ok, code, started, reqId) =>
@@ -234,8 +234,8 @@ export async function startHttpHost(
       // Never log the body: vault.unlock carries the passphrase.
       if (req.method !== 'POST')
         return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use POST' } })
-      const refused = admission(req, opts.token, 'access')
-      if (refused) return send(res, refused.status, { ok: false, error: refused.error })
+      const door = admission(req, opts.token, 'access')
+      if ('status' in door) return send(res, door.status, { ok: false, error: door.error })
       let method: string
       try {
         method = decodeURIComponent(url.pathname.slice(5))
@@ -263,7 +263,7 @@ export async function startHttpHost(
         })
       try {
         if (!registry.has(method)) throw UNKNOWN_METHOD(`no such method: ${String(method).slice(0, 64)}`)
-        if (isReader(req) && !registry.readOnly(method)) {
+        if (door.reader && !registry.readOnly(method)) {
           observed(false, 'NOT_ALLOWED')
           return send(res, 403, {
             ok: false,
@@ -312,7 +312,7 @@ export async function startHttpHost(
     if (req.method !== 'GET')
       return send(res, 405, { ok: false, error: { type: 'VaultError', code: 'BAD_ARGUMENT', message: 'use GET' } })
     const refused = admission(req, opts.token, 'access')
-    if (refused) return send(res, refused.status, { ok: false, error: refused.error })
+    if ('status' in refused) return send(res, refused.status, { ok: false, error: refused.error })
     if (!opts.observe)
       return send(res, 404, { ok: false, error: { type: 'VaultError', code: 'NOT_FOUND', message: 'no metrics here' } })
     const m = await opts.observe.metrics()
@@ -345,7 +345,7 @@ export async function startHttpHost(
       send(res, status, { ok: false, error: { type: 'VaultError', code, message } })
     if (req.method !== 'GET') return refuse(405, 'BAD_ARGUMENT', 'use GET')
     const refused = admission(req, opts.token, 'access')
-    if (refused) return refuse(refused.status, refused.error.code, refused.error.message)
+    if ('status' in refused) return refuse(refused.status, refused.error.code, refused.error.message)
     if (!opts.events) return refuse(404, 'NOT_FOUND', 'this host streams no events')
     if (streams.size >= MAX_EVENT_STREAMS) return refuse(503, 'BACKPRESSURE', 'too many event streams are open')
     res.writeHead(200, {
@@ -379,7 +379,7 @@ export async function startHttpHost(
     if (!opts.ingest) return refuse(404, 'NOT_FOUND', 'this host takes no telemetry')
     if (req.method !== 'POST') return refuse(405, 'BAD_ARGUMENT', 'use POST with NDJSON readings')
     const refused = admission(req, opts.ingest.token, 'ingest')
-    if (refused) return refuse(refused.status, refused.error.code, refused.error.message)
+    if ('status' in refused) return refuse(refused.status, refused.error.code, refused.error.message)
     const store = typeof opts.ingest.store === 'function' ? opts.ingest.store() : opts.ingest.store
     if (!store) return refuse(503, 'NOT_FOUND', 'no vault is open yet', { 'Retry-After': '5' })
     const usage = store.usage()
