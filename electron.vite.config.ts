@@ -21,7 +21,9 @@ export default defineConfig({
           index: resolve(root, 'main/index.ts'),
           'verify-worker': resolve(root, 'core/verify-worker.ts'),
           'judge-worker': resolve(root, 'core/telemetry/judge-worker.ts')
-        }
+        },
+        // Chunks beside the entries: the pools find `./verify-worker.js` from the chunk that holds them.
+        output: { chunkFileNames: '[name]-[hash].js' }
       }
     }
   },
