@@ -178,10 +178,9 @@ async function nativeCeiling(seconds = 3): Promise<{ perCore: number; allCores: 
         { length: workers },
         () =>
           new Promise<{ ok: number; ms: number }>((resolve, reject) => {
-            const w = new Worker(
-              `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(new URL('./ceiling-worker.ts', import.meta.url).href)}) })`,
-              { eval: true, workerData: { pk: kp.publicKey, msgs, sigs, rounds } }
-            )
+            const w = new Worker(new URL('./ceiling-worker.js', import.meta.url), {
+              workerData: { pk: kp.publicKey, msgs, sigs, rounds }
+            })
             w.once('message', (m) => {
               resolve(m)
               void w.terminate()

@@ -10,6 +10,7 @@
  */
 import Hypercore from 'hypercore'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Server } from 'node:http'
 import { TelemetryStore } from '../core/telemetry/store.js'
 import { openDb, syncBarrier } from '../core/pouch.js'
@@ -141,19 +142,20 @@ export async function benchTelemetry(
   return rows
 }
 
+/** The bench's child processes run bench/child.ts, built beside this bundle (out/bench/child.js). */
+export const childScript = () => fileURLToPath(new URL('./child.js', import.meta.url))
+
 /**
- * The memory row runs in a fresh process (this file with --backlog-child N), so
+ * The memory row runs in a fresh process (bench/child.ts with --backlog-child N), so
  * its RSS is the telemetry workload's alone: build an offline backlog of N
  * readings, then reopen the vault over it and take readings again.
  */
 async function backlogRow(backlog: number, log: (m: string) => void): Promise<Row> {
   log(`telemetry: an offline backlog of ${fmt(backlog)} readings, in a fresh process`)
   const { spawn } = await import('node:child_process')
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--backlog-child', String(backlog)],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
-  )
+  const child = spawn(process.execPath, ['--expose-gc', childScript(), '--backlog-child', String(backlog)], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
   let out = ''
   child.stdout.on('data', (c) => {
     out += c
@@ -179,7 +181,7 @@ async function backlogRow(backlog: number, log: (m: string) => void): Promise<Ro
   }
 }
 
-async function backlogChild(n: number): Promise<void> {
+export async function backlogChild(n: number): Promise<void> {
   const gc = () => (globalThis as { gc?: () => void }).gc?.()
   const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
   await t.bob.close()
@@ -249,11 +251,9 @@ async function floodRow(posts: number, log: (m: string) => void): Promise<Row> {
   const bodies = Array.from({ length: posts }, (_, i) => floodBody(`flood${i}`))
   const run = async (budget: number) => {
     const { spawn } = await import('node:child_process')
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--flood-child', String(budget)],
-      { stdio: ['pipe', 'pipe', 'inherit'] }
-    )
+    const child = spawn(process.execPath, ['--expose-gc', childScript(), '--flood-child', String(budget)], {
+      stdio: ['pipe', 'pipe', 'inherit']
+    })
     let out = ''
     const ready = new Promise<{ url: string; token: string }>((resolve) =>
       child.stdout.on('data', (c) => {
@@ -305,7 +305,7 @@ async function floodRow(posts: number, log: (m: string) => void): Promise<Row> {
 /**
  * The server side of the flood row: prints its URL and token, serves until told to report, then prints its peak RSS.
  */
-async function floodChild(budget: number): Promise<void> {
+export async function floodChild(budget: number): Promise<void> {
   const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
   await t.bob.close()
   const store = await TelemetryStore.open(t.alice)
@@ -330,24 +330,4 @@ async function floodChild(budget: number): Promise<void> {
   await store.close()
   await t.alice.close()
   process.stdout.write(JSON.stringify({ baseRss, peakRss }) + '\n')
-}
-
-const floodArg = process.argv.indexOf('--flood-child')
-if (floodArg >= 0) {
-  const { cleanupDirs } = await import('../test/helpers.js')
-  try {
-    await floodChild(Number(process.argv[floodArg + 1]))
-  } finally {
-    await cleanupDirs()
-  }
-}
-
-const childArg = process.argv.indexOf('--backlog-child')
-if (childArg >= 0) {
-  const { cleanupDirs } = await import('../test/helpers.js')
-  try {
-    await backlogChild(Number(process.argv[childArg + 1]))
-  } finally {
-    await cleanupDirs()
-  }
 }

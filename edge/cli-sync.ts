@@ -292,7 +292,9 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
   async serve(args, out) {
     const port = Number(flag(args, 'port') ?? 8787)
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port is 0-65535')
-    const staticDir = fileURLToPath(new URL('../out/renderer/', import.meta.url))
+    // From source this file is edge/cli-sync.ts; built, it is a chunk in out/edge/ beside out/renderer/.
+    const ui = import.meta.url.endsWith('.ts') ? '../out/renderer/' : '../renderer/'
+    const staticDir = fileURLToPath(new URL(ui, import.meta.url))
     if (!existsSync(join(staticDir, 'index.html'))) throw usage('the UI is not built yet: run npm run build first')
     const dir = dirOf(args)
     await mkdir(dir, { recursive: true, mode: 0o700 })

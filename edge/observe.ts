@@ -11,9 +11,12 @@
  * which name no secret.
  */
 import { pino, type Logger } from 'pino'
-import { SpanStatusCode, type Tracer } from '@opentelemetry/api'
+import type { Tracer } from '@opentelemetry/api'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { reviewAction, type HostEvent, type TelemetryStore, type Vault } from '../core/index.js'
+
+/** OpenTelemetry's SpanStatusCode.ERROR, named here so the API package is only needed when tracing is on. */
+const SPAN_STATUS_ERROR = 2
 
 const POLICY_KINDS = new Set(['policy.set', 'vault.settings', 'flag.set', 'witness.policy', 'doc.rules'])
 
@@ -241,7 +244,7 @@ export class Observer {
     if (!this.tracer) return
     const end = Date.now()
     const span = this.tracer.startSpan(name, { startTime: end - seconds * 1000, attributes })
-    if (!ok) span.setStatus({ code: SpanStatusCode.ERROR, message: String(attributes['tresor.error_code'] ?? '') })
+    if (!ok) span.setStatus({ code: SPAN_STATUS_ERROR, message: String(attributes['tresor.error_code'] ?? '') })
     span.end(end)
   }
 

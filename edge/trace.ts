@@ -6,6 +6,7 @@
  * argument, a value or a token.
  */
 import type { Tracer } from '@opentelemetry/api'
+import { usage } from './args.js'
 
 export interface Tracing {
   tracer: Tracer
@@ -16,13 +17,17 @@ export interface Tracing {
 export async function startTracing(endpoint = process.env.TRESOR_OTLP_ENDPOINT): Promise<Tracing | null> {
   if (!endpoint) return null
   const url = new URL('v1/traces', endpoint.endsWith('/') ? endpoint : `${endpoint}/`).toString()
-  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all(
-    [
-      import('@opentelemetry/sdk-trace'),
-      import('@opentelemetry/exporter-trace-otlp-http'),
-      import('@opentelemetry/resources')
-    ]
-  )
+  const sdk = await Promise.all([
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources')
+  ]).catch(() => null)
+  // The SDK is an optional dependency: the smallest edge install (npm ci --omit=dev --omit=optional) leaves it out.
+  if (!sdk)
+    throw usage(
+      'TRESOR_OTLP_ENDPOINT is set but the OpenTelemetry packages are not installed: run npm ci --omit=dev (without --omit=optional)'
+    )
+  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = sdk
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'tresor', 'process.pid': process.pid }),
     spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }), scheduledDelayMillis: 1000 })]

@@ -18,9 +18,15 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<void>
 }
 
-export function startDaemon(dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
+/** `cli` is the `tresor` command to start: this checkout's unless a test names another install's. */
+export function startDaemon(
+  dir: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+  cli = CLI
+): Promise<Daemon> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--dir', dir, '--port', '0', ...extra], {
+    const child: ChildProcess = spawn(process.execPath, [cli, 'serve', '--dir', dir, '--port', '0', ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env }
     })
