@@ -4,7 +4,6 @@
  * to readable copies. Anyone can check an export without the vault: every
  * signature, every chain link, the genesis hash = vault id.
  */
-import { parseAllDocuments, stringify } from 'yaml'
 import type { Vault } from './vault.js'
 import { auditGovernance } from './governance/audit.js'
 import { decodeEvent } from './envelope.js'
@@ -13,6 +12,9 @@ import { verifyDocs, type VerifyReport } from './verify.js'
 import { MALFORMED, OVERSIZED } from './errors.js'
 import { isHex } from './bytes.js'
 import { LIMITS } from './limits.js'
+import { lazyPackage } from './lazy.js'
+
+const yaml = lazyPackage<typeof import('yaml')>('yaml')
 
 export const AUDIT_FORMAT = 'tresor-audit-yaml'
 export const AUDIT_VERSION = 1
@@ -44,13 +46,13 @@ export async function exportYaml(
     exported: new Date().toISOString(),
     events: total
   }
-  await write(`# Tresor audit chain. Check it with: tresor verify --file <this file>\n---\n${stringify(header)}`)
+  await write(`# Tresor audit chain. Check it with: tresor verify --file <this file>\n---\n${yaml().stringify(header)}`)
   let done = 0
   for await (const page of vault.events(1000)) {
     let chunk = ''
     for (const { id, raw, event } of page) {
       const doc = { id, author: event.author, seq: event.seq, ts: event.ts, type: event.type, raw }
-      chunk += '---\n' + stringify(doc, { lineWidth: 0 })
+      chunk += '---\n' + yaml().stringify(doc, { lineWidth: 0 })
     }
     await write(chunk)
     done += page.length
@@ -65,7 +67,7 @@ export async function verifyYamlExport(
   onProgress?: (done: number, total: number) => void
 ): Promise<VerifyReport & { vault: string; name: string }> {
   if (text.length > LIMITS.maxExportBytes) throw OVERSIZED('export file is too large')
-  const docs = parseAllDocuments(text)
+  const docs = yaml().parseAllDocuments(text)
   if (!Array.isArray(docs) || docs.length === 0) throw MALFORMED('not a YAML stream')
   const values = docs.map((d) => {
     if (d.errors.length > 0) throw MALFORMED(`YAML error: ${d.errors[0]!.message}`)

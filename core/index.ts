@@ -26,7 +26,7 @@ export { readJsonFileIfExists, syncFolders, writeFileExclusive, writeJsonFile } 
 export { EVENT_PREFIX, idRange, isEventLikeId } from './formats.js'
 export { GENESIS_TYPE, decodeEvent } from './envelope.js'
 export { eventDocId, parseEventDocId } from './store.js'
-export { GuardedDb, PouchDB, openDb, type Db, type Doc } from './pouch.js'
+export { GuardedDb, pouchDB, openDb, type Db, type Doc } from './pouch.js'
 export { guardStorageFaults } from './storage.js'
 export { OWNER_FILE } from './owner.js'
 export { recount } from './recover.js'
@@ -77,3 +77,4 @@ export { planMigration, type MigrationPlan } from './documents/migrate.js'
 export { blobExchangeOf } from './documents/blob-exchange.js'
 /** The /v1 route table and its OpenAPI document (core/v1.ts), loaded on demand: its schema library is not small. */
 export const loadV1 = () => import('./v1.js')
+export { lazyPackage } from './lazy.js'

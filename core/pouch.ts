@@ -5,9 +5,8 @@
  * earlier write durable, since LevelDB appends them all to one log) and a
  * sequential scan of every stored document body for the full self-check.
  */
-import PouchDB from 'pouchdb-core'
-import LevelAdapter from 'pouchdb-adapter-leveldb'
-import leveldown from 'leveldown'
+import type PouchDBCore from 'pouchdb-core'
+import { lazyPackage } from './lazy.js'
 import { mkdirSync } from 'node:fs'
 import {
   dropOpenCopy,
@@ -49,7 +48,7 @@ const levels = new Map<string, LevelDownLike>()
 
 /** leveldown, remembered by location so Tresor can reach the store under a PouchDB database. */
 function TresorLevelDOWN(location: string): LevelDownLike {
-  const db = (leveldown as unknown as (loc: string) => LevelDownLike)(location)
+  const db = (leveldown() as unknown as (loc: string) => LevelDownLike)(location)
   levels.set(location, db)
   return db
 }
@@ -187,9 +186,15 @@ export async function* storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc
     yield page.map(([, value]) => parseBody(value))
 }
 
-PouchDB.plugin(LevelAdapter)
-
-export { PouchDB }
+// Loaded when the first database opens: a CLI call that asks a running daemon never loads PouchDB or LevelDB.
+const leveldown = lazyPackage<unknown>('leveldown')
+const pouchCore = lazyPackage<typeof PouchDBCore>('pouchdb-core')
+const levelAdapter = lazyPackage<unknown>('pouchdb-adapter-leveldb')
+let plugged: typeof PouchDBCore | null = null
+/** PouchDB with the LevelDB adapter (hosts add their plugins to it: sync adds HTTP and replication). */
+export function pouchDB(): typeof PouchDBCore {
+  return (plugged ??= pouchCore().plugin(levelAdapter()))
+}
 
 /**
  * The part of PouchDB's database API that Tresor uses (typed here, not by @types/pouchdb, whose globals clash with
@@ -282,7 +287,7 @@ export function openDb(
   if (!before) mkdirSync(path, { recursive: true, mode: 0o700 }) // LevelDB would make it with the process's umask
   return new GuardedDb(
     path,
-    new PouchDB(path, { adapter: 'leveldb', db: TresorLevelDOWN, createIfMissing: state === 'new' }) as Db,
+    new (pouchDB())(path, { adapter: 'leveldb', db: TresorLevelDOWN, createIfMissing: state === 'new' }) as Db,
     before
   )
 }

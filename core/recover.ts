@@ -17,7 +17,6 @@
  */
 import { cp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import leveldown from 'leveldown'
 import { decodeEvent, GENESIS_TYPE, type DecodedEvent } from './envelope.js'
 import { openBundle } from './bundle.js'
 import { LogStore, eventDocId } from './store.js'
@@ -31,6 +30,9 @@ import { NOT_FOUND } from './errors.js'
 import { isEventLikeId } from './formats.js'
 import { own } from './dict.js'
 import type { FeedHead } from './verify.js'
+import { lazyPackage } from './lazy.js'
+
+const leveldown = lazyPackage<unknown>('leveldown')
 
 export const CATCH_UP_FILE = 'catch-up.json'
 
@@ -65,9 +67,9 @@ async function salvage(copy: string): Promise<{ raws: string[]; unreadable: numb
     if (manifests.length > 0) await writeFile(join(copy, 'CURRENT'), `${manifests.at(-1)}\n`)
   }
   await new Promise<void>((resolve) =>
-    (leveldown as unknown as { repair(l: string, cb: () => void): void }).repair(copy, () => resolve())
+    (leveldown() as unknown as { repair(l: string, cb: () => void): void }).repair(copy, () => resolve())
   )
-  const db = (leveldown as unknown as (l: string) => Level)(copy)
+  const db = (leveldown() as unknown as (l: string) => Level)(copy)
   const raws: string[] = []
   let unreadable = 0
   const opened = await new Promise<boolean>((resolve) => db.open({ createIfMissing: false }, (err) => resolve(!err)))

@@ -4,11 +4,13 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { stringify as toYaml } from 'yaml'
 import { NOT_FOUND, planMigration, type MigrationPlan } from '../core/index.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import type { Out } from './cli-support.js'
 import { vaultApi, withApi } from './cli-client.js'
+import { lazyPackage } from '../core/index.js'
+
+const yaml = lazyPackage<typeof import('yaml')>('yaml')
 
 export const DOCUMENT_FLAGS = {
   zip: 'value',
@@ -94,7 +96,7 @@ export const DOCUMENT_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => P
         const text =
           format === 'json'
             ? JSON.stringify({ format: 'tresor-mig-index', v: 1, files: rows }, null, 1)
-            : `# MIG_INDEX: every migrated file, from the committed migrations\n${toYaml({ format: 'tresor-mig-index', v: 1, files: rows }, { lineWidth: 0 })}`
+            : `# MIG_INDEX: every migrated file, from the committed migrations\n${yaml().stringify({ format: 'tresor-mig-index', v: 1, files: rows }, { lineWidth: 0 })}`
         out.print(text.trimEnd() + (r.waiting.length ? `\n# waiting for: ${r.waiting.join('; ')}` : ''), r)
         return 0
       })

@@ -10,8 +10,11 @@
  * topic's name (`plant/boiler.temp` → `plant.boiler.temp`) unless a fixed
  * stream is configured.
  */
-import mqtt, { type MqttClient, type IPublishPacket } from 'mqtt'
+import type { MqttClient, IPublishPacket } from 'mqtt'
 import { VaultError, type TelemetryStore } from '../core/index.js'
+import { lazyPackage } from '../core/index.js'
+
+const mqtt = lazyPackage<typeof import('mqtt')>('mqtt')
 
 export interface MqttInputOptions {
   url: string
@@ -39,7 +42,7 @@ export function streamOfTopic(topic: string): string {
 const RETRY_MS = { BACKPRESSURE: 1000, OTHER: 5000 }
 
 export async function startMqttInput(opts: MqttInputOptions): Promise<MqttInput> {
-  const client = mqtt.connect(opts.url, {
+  const client = mqtt().connect(opts.url, {
     clientId: opts.clientId ?? `tresor-${opts.store.device.slice(0, 16)}`,
     clean: false, // a persistent session: the broker keeps QoS 1 messages while this device is away
     protocolVersion: 5,

@@ -49,9 +49,6 @@ import {
 import fs from 'node:fs'
 import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import git from 'isomorphic-git'
-import http from 'isomorphic-git/http/node'
-import { parse as parseYaml, stringify as toYaml } from 'yaml'
 import { bookOf, reportIncidents, type IncidentBook } from './incidents.js'
 import {
   allFeedDocs,
@@ -65,6 +62,11 @@ import {
   writeCheckpoint
 } from './mirror-logs.js'
 import { tilePath, TILE_WIDTH } from './tiles.js'
+import { lazyPackage } from '../core/index.js'
+
+const yaml = lazyPackage<typeof import('yaml')>('yaml')
+const git = lazyPackage<typeof import('isomorphic-git')>('isomorphic-git')
+const http = lazyPackage<typeof import('isomorphic-git/http/node')>('isomorphic-git/http/node')
 
 export const MIRROR_DIR = 'git-mirror'
 export const GIT_STATE_FILE = 'sync-git.json'
@@ -178,10 +180,10 @@ export function mirrorFile(raw: string, id: string): string {
 /** Fetch the mirror's main branch into `work` and check it out; null when the mirror is empty. */
 async function fetchMain(work: string, url: string, token: string): Promise<string | null> {
   const onAuth = () => ({ username: 'tresor', password: token })
-  await git.addRemote({ fs, dir: work, remote: 'origin', url, force: true })
-  const res = await git.fetch({
+  await git().addRemote({ fs, dir: work, remote: 'origin', url, force: true })
+  const res = await git().fetch({
     fs,
-    http,
+    http: http(),
     dir: work,
     remote: 'origin',
     ref: 'main',
@@ -190,8 +192,8 @@ async function fetchMain(work: string, url: string, token: string): Promise<stri
     onAuth
   })
   if (!res.fetchHead) return null // an empty mirror
-  await git.writeRef({ fs, dir: work, ref: 'refs/heads/main', value: res.fetchHead, force: true })
-  await git.checkout({ fs, dir: work, ref: 'main', force: true })
+  await git().writeRef({ fs, dir: work, ref: 'refs/heads/main', value: res.fetchHead, force: true })
+  await git().checkout({ fs, dir: work, ref: 'main', force: true })
   return res.fetchHead
 }
 
@@ -212,7 +214,7 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
   const state = await loadState(vault.dir, options.url)
   const work = join(vault.dir, MIRROR_DIR)
   await mkdir(work, { recursive: true })
-  if (!fs.existsSync(join(work, '.git'))) await git.init({ fs, dir: work, defaultBranch: 'main' })
+  if (!fs.existsSync(join(work, '.git'))) await git().init({ fs, dir: work, defaultBranch: 'main' })
   const round: GitRound = {
     read: 0,
     admitted: 0,
@@ -274,17 +276,17 @@ export async function syncGit(vault: Vault, options: { url: string; token: strin
     const { added, removed } = await writeOurs(vault, work, sizes, round)
     if (added.length > 0 || removed.length > 0) {
       // isomorphic-git opens every file of one add at once: batches keep it under the open-file limit
-      for (let i = 0; i < added.length; i += 256) await git.add({ fs, dir: work, filepath: added.slice(i, i + 256) })
-      for (const filepath of removed) await git.remove({ fs, dir: work, filepath })
-      const oid = await git.commit({
+      for (let i = 0; i < added.length; i += 256) await git().add({ fs, dir: work, filepath: added.slice(i, i + 256) })
+      for (const filepath of removed) await git().remove({ fs, dir: work, filepath })
+      const oid = await git().commit({
         fs,
         dir: work,
         message: `tresor: ${round.written} event(s), ${round.anchored} anchor(s)`,
         author: AUTHOR
       })
-      const res = await git.push({
+      const res = await git().push({
         fs,
-        http,
+        http: http(),
         dir: work,
         url: options.url,
         ref: 'main',
@@ -322,7 +324,7 @@ async function checkWitness(
     const kept =
       head !== null &&
       (head === state.lastCommit ||
-        (await git
+        (await git()
           .isDescendent({ fs, dir: work, oid: head, ancestor: state.lastCommit, depth: -1 })
           .catch(() => false)))
     if (!kept) {
@@ -346,7 +348,7 @@ async function checkWitness(
   let prev = 'genesis'
   for (const file of anchors) {
     const text = await readFile(join(work, file), 'utf8')
-    const a = parseYaml(text, { maxAliasCount: 0 }) as { prev?: string; checkpoint?: string }
+    const a = yaml().parse(text, { maxAliasCount: 0 }) as { prev?: string; checkpoint?: string }
     if (a?.prev !== prev) problems.push(`anchor ${file} does not continue the anchor chain`)
     prev = sha256Hex(text)
     if (own(state.anchors, file) !== undefined) continue
@@ -398,15 +400,15 @@ async function rewritingCommits(
       )
       break
     }
-    const { commit } = await git.readCommit({ fs, dir: work, oid })
+    const { commit } = await git().readCommit({ fs, dir: work, oid })
     for (const parent of commit.parent) {
-      const { commit: before } = await git.readCommit({ fs, dir: work, oid: parent })
+      const { commit: before } = await git().readCommit({ fs, dir: work, oid: parent })
       for (const lost of await lostFiles(work, before.tree, commit.tree, '')) {
         problems.push(`commit ${oid.slice(0, 12)} ${lost.kind} ${lost.path} (the mirror is append-only)`)
         const m = /^feeds\/([0-9a-f]{64})\/(\d{12})\.json$/.exec(lost.path)
         if (m && marks.length < MAX_INCIDENT_MARKS) {
           // The event as the mirror served it before: its id is what was taken away.
-          const { blob } = await git.readBlob({ fs, dir: work, oid: lost.oid })
+          const { blob } = await git().readBlob({ fs, dir: work, oid: lost.oid })
           marks.push({ author: m[1]!, seq: Number(m[2]), id: sha256Hex(Buffer.from(blob).toString('utf8').trimEnd()) })
         }
       }
@@ -427,9 +429,9 @@ async function lostFiles(
   out: Lost[] = []
 ): Promise<Lost[]> {
   if (before === after) return out
-  const old = (await git.readTree({ fs, dir: work, oid: before })).tree
+  const old = (await git().readTree({ fs, dir: work, oid: before })).tree
   const now = new Map(
-    after === null ? [] : (await git.readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e])
+    after === null ? [] : (await git().readTree({ fs, dir: work, oid: after })).tree.map((e) => [e.path, e])
   )
   for (const e of old) {
     if (prefix === '' && e.path !== 'feeds' && e.path !== 'anchors' && e.path !== LOGS_DIR) continue
@@ -469,10 +471,12 @@ async function takeIn(
   const incoming: { docId: string; raw: unknown }[] = []
   // Layout 1, as older rounds wrote it: read whole, and again only when its tree changed.
   const legacy = head
-    ? await git.readTree({ fs, dir: work, oid: head, filepath: 'feeds' }).then(
-        (t) => t.oid,
-        () => null
-      )
+    ? await git()
+        .readTree({ fs, dir: work, oid: head, filepath: 'feeds' })
+        .then(
+          (t) => t.oid,
+          () => null
+        )
     : null
   if (legacy !== null && legacy !== state.legacyTree) {
     for (const file of await listFiles(work, 'feeds')) {
@@ -643,13 +647,13 @@ async function writeOurs(
   let prev = 'genesis'
   for (const file of anchors) {
     const text = await readFile(join(work, file), 'utf8')
-    anchored.add(String((parseYaml(text, { maxAliasCount: 0 }) as { checkpoint?: string })?.checkpoint))
+    anchored.add(String((yaml().parse(text, { maxAliasCount: 0 }) as { checkpoint?: string })?.checkpoint))
     prev = sha256Hex(text)
   }
   let n = anchors.length
   for (const raw of checkpoints) {
     if (anchored.has(raw)) continue
-    const text = `# Tresor anchor: a signed checkpoint, chained to the anchor before it\n${toYaml({ anchor: ++n, vault: vault.vaultId, prev, checkpoint: raw }, { lineWidth: 0 })}`
+    const text = `# Tresor anchor: a signed checkpoint, chained to the anchor before it\n${yaml().stringify({ anchor: ++n, vault: vault.vaultId, prev, checkpoint: raw }, { lineWidth: 0 })}`
     await put(anchorPath(n), text)
     prev = sha256Hex(text)
     round.anchored++
@@ -697,7 +701,7 @@ export async function joinFromGit(opts: {
 }): Promise<{ vault: Vault; round: GitRound }> {
   const scratch = join(opts.dir, MIRROR_DIR)
   await mkdir(scratch, { recursive: true })
-  await git.init({ fs, dir: scratch, defaultBranch: 'main' })
+  await git().init({ fs, dir: scratch, defaultBranch: 'main' })
   const head = await fetchMain(scratch, opts.url, opts.token)
   if (!head) throw NOT_FOUND('the mirror is empty')
   const genesisRaw = await genesisIn(scratch)
@@ -720,7 +724,7 @@ export async function genesisFromGit(opts: {
 }): Promise<string | null> {
   const scratch = await mkdtemp(join(opts.dir, '.genesis-'))
   try {
-    await git.init({ fs, dir: scratch, defaultBranch: 'main' })
+    await git().init({ fs, dir: scratch, defaultBranch: 'main' })
     if (!(await fetchMain(scratch, opts.url, opts.token))) return null
     return await genesisIn(scratch, opts.vaultId)
   } finally {

@@ -4,9 +4,17 @@
  * reverse). Credentials go in the request options, never into a URL that
  * could end up in a log or an error message.
  */
-import HttpAdapter from 'pouchdb-adapter-http'
-import Replication from 'pouchdb-replication'
-import { BAD_ARGUMENT, GuardedDb, openDb, PouchDB, UNREACHABLE, VaultError, type Db, type Doc } from '../core/index.js'
+import {
+  BAD_ARGUMENT,
+  GuardedDb,
+  lazyPackage,
+  openDb,
+  pouchDB,
+  UNREACHABLE,
+  VaultError,
+  type Db,
+  type Doc
+} from '../core/index.js'
 
 export const unwrap = (db: Db): Db => (db instanceof GuardedDb ? db.raw : db)
 
@@ -23,7 +31,13 @@ class HandledPromise<T> extends Promise<T> {
   }
 }
 
-PouchDB.plugin(HttpAdapter).plugin(Replication)
+const httpAdapter = lazyPackage<unknown>('pouchdb-adapter-http')
+const replication = lazyPackage<unknown>('pouchdb-replication')
+let plugged: ReturnType<typeof pouchDB> | null = null
+/** The core's PouchDB with the HTTP adapter and replication, plugged in the first time a remote is used. */
+function remotePouch(): ReturnType<typeof pouchDB> {
+  return (plugged ??= pouchDB().plugin(httpAdapter()).plugin(replication()))
+}
 
 export interface Credentials {
   username: string
@@ -59,7 +73,7 @@ export function remoteDb(url: string, credentials?: Credentials): Db {
     throw BAD_ARGUMENT('put credentials in the credentials option, not in the URL')
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
     throw BAD_ARGUMENT('a CouchDB URL is http: or https:')
-  const db = new PouchDB(url, {
+  const db = new (remotePouch())(url, {
     adapter: 'http',
     skip_setup: true,
     ...(credentials ? { auth: credentials } : {})
@@ -86,7 +100,7 @@ export async function replicate(
 ): Promise<{ result: ReplicationResult; denied: Denied[] }> {
   const denied: Denied[] = []
   // Replication drives the PouchDB instances themselves (events, live changes), not the guarded wrappers.
-  const run = (PouchDB as unknown as { replicate: ReplicateFn }).replicate(unwrap(source), unwrap(target), {
+  const run = (remotePouch() as unknown as { replicate: ReplicateFn }).replicate(unwrap(source), unwrap(target), {
     batch_size: 500,
     batches_limit: 4,
     ...options
@@ -126,11 +140,16 @@ export function replicateLive(
   },
   backOff: (delay: number) => number
 ): () => void {
-  const run = (PouchDB as unknown as { replicate: (s: unknown, t: unknown, o: object) => LiveReplication }).replicate(
-    unwrap(source),
-    unwrap(target),
-    { live: true, retry: true, batch_size: 500, batches_limit: 4, heartbeat: 10_000, back_off_function: backOff }
-  )
+  const run = (
+    remotePouch() as unknown as { replicate: (s: unknown, t: unknown, o: object) => LiveReplication }
+  ).replicate(unwrap(source), unwrap(target), {
+    live: true,
+    retry: true,
+    batch_size: 500,
+    batches_limit: 4,
+    heartbeat: 10_000,
+    back_off_function: backOff
+  })
   const message = (err: unknown) => (err as { message?: string; reason?: string })?.message ?? String(err)
   run
     .on('change', () => on.change())

@@ -8,8 +8,10 @@
  * only the first 64 KiB are read, values are kept as short text. Field names
  * come from the file, so they live in a null-prototype record.
  */
-import { parse as parseYaml } from 'yaml'
 import { dict, type Dict } from '../dict.js'
+import { lazyPackage } from '../lazy.js'
+
+const yaml = lazyPackage<typeof import('yaml')>('yaml')
 
 export type HeaderKind = 'front-matter' | 'migration-header'
 
@@ -67,7 +69,7 @@ export function parseHeader(content: string): DocumentHeader | null {
   const fm = /^---\r?\n([\s\S]*?)\r?\n---\s*(?:\r?\n|$)/.exec(head)
   if (fm) {
     try {
-      const y = parseYaml(fm[1]!, { maxAliasCount: 0, prettyErrors: false }) as unknown
+      const y = yaml().parse(fm[1]!, { maxAliasCount: 0, prettyErrors: false }) as unknown
       if (typeof y === 'object' && y !== null && !Array.isArray(y))
         return header('front-matter', y as Record<string, unknown>)
     } catch {

@@ -12,8 +12,11 @@
  * the caller gets each accepted entry's bytes and decides.
  */
 import { crc32 } from 'node:zlib'
-import yauzl from 'yauzl'
+import type { Entry, ZipFile } from 'yauzl'
+import { lazyPackage } from '../lazy.js'
 import { MALFORMED, OVERSIZED } from '../errors.js'
+
+const yauzl = lazyPackage<typeof import('yauzl')>('yauzl')
 
 export interface ZipLimits {
   maxEntries: number
@@ -53,17 +56,17 @@ export function pathProblem(name: string): string | null {
   return null
 }
 
-function open(file: string | Buffer): Promise<yauzl.ZipFile> {
+function open(file: string | Buffer): Promise<ZipFile> {
   const options = { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: true }
   return new Promise((resolve, reject) => {
-    const done = (err: Error | null, z?: yauzl.ZipFile) =>
+    const done = (err: Error | null, z?: ZipFile) =>
       err || !z ? reject(MALFORMED(`not a ZIP archive that reads: ${err?.message ?? 'no archive'}`)) : resolve(z)
-    if (typeof file === 'string') yauzl.open(file, options, done)
-    else yauzl.fromBuffer(file, options, done)
+    if (typeof file === 'string') yauzl().open(file, options, done)
+    else yauzl().fromBuffer(file, options, done)
   })
 }
 
-function readAll(z: yauzl.ZipFile, entry: yauzl.Entry, max: number): Promise<Buffer> {
+function readAll(z: ZipFile, entry: Entry, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) =>
     z.openReadStream(entry, (err, stream) => {
       if (err || !stream) return reject(err ?? new Error('no stream'))
@@ -105,7 +108,7 @@ export async function readZip(
     }
     z.on('error', (err: Error) => fail(MALFORMED(`the archive does not read: ${err.message}`)))
     z.on('end', () => resolve())
-    z.on('entry', (entry: yauzl.Entry) => {
+    z.on('entry', (entry: Entry) => {
       void (async () => {
         const raw = entry.fileName as unknown as Buffer
         let name: string

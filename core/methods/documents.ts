@@ -6,7 +6,7 @@
  */
 import type { Vault } from '../vault.js'
 import { BAD_ARGUMENT, NOT_ALLOWED, NOT_FOUND, OVERSIZED } from '../errors.js'
-import { diffLines } from 'diff'
+import { lazyPackage } from '../lazy.js'
 import { docRulesOf, transitionProblem, type DocRules } from '../documents/rules.js'
 import { findProposal, propose, type GovernanceSigner } from '../governance/calls.js'
 import type { ProposalState } from '../governance/state.js'
@@ -28,6 +28,8 @@ import {
   type MigratedFile
 } from '../documents/register.js'
 import { BUNDLE_ARGS, obj, optString, reads, signs, type Domain } from './meta.js'
+
+const jsdiff = lazyPackage<typeof import('diff')>('diff')
 
 /** The largest archive the API takes (base64 in a JSON body; a bundle's bound). */
 export const MAX_ZIP_BYTES = 32 * 1024 * 1024
@@ -211,7 +213,7 @@ export const documentsDomain: Domain<DocumentMethods, DocumentVault> = {
       const lines: DiffLine[] = []
       let added = 0
       let removed = 0
-      for (const part of diffLines(x, y)) {
+      for (const part of jsdiff().diffLines(x, y)) {
         const op = part.added ? '+' : part.removed ? '-' : ' '
         const texts = part.value.replace(/\n$/, '').split('\n')
         if (op === '+') added += texts.length
