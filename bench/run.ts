@@ -5,8 +5,10 @@
  * Options: --events N (verify/start/sync size, default 100000), --appends N (default 3000),
  * --no-sync (skip the CouchDB rows), --no-git (skip the Git mirror rows), --million (also
  * time the normal start of a 1,000,000-event vault),
- * --telemetry N (intake size, default 300000), --backlog N (offline backlog for the memory row, default 1000000),
- * --no-telemetry, --only-telemetry, --governance N (largest governance history, default 100000), --no-governance,
+ * --telemetry N (intake size, default 300000), --no-telemetry, --only-telemetry, --no-footprint, --only-footprint
+ * (production install size and the daemon's memory: idle, taking in and holding --backlog N readings offline (default
+ * 1000000), restarted over them; with the verify rows also `tresor status` on the --events vault),
+ * --governance N (largest governance history, default 100000), --no-governance,
  * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N (20),
  * --round-samples N (6), --live-idle SECONDS (60)), --no-documents, --only-documents (a ZIP of --documents N
  * files (1000), 50 MiB, migrated and its blobs synced through CouchDB).
@@ -28,6 +30,7 @@ import { fillWithNotes, signedNotes } from '../test/support/big-vault.js'
 import { benchGovernance } from './governance.js'
 import { benchLive } from './live.js'
 import { benchDocuments } from './documents.js'
+import { installRows, memoryRows, statusRows } from './footprint.js'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, dflt: number) => {
@@ -319,10 +322,14 @@ try {
     argv.includes('--only-telemetry') ||
     argv.includes('--only-governance') ||
     argv.includes('--only-live') ||
-    argv.includes('--only-documents')
+    argv.includes('--only-documents') ||
+    argv.includes('--only-footprint')
   const part = (name: string) => !argv.includes(`--no-${name}`) && (!only || argv.includes(`--only-${name}`))
-  if (part('telemetry'))
-    rows.push(...(await benchTelemetry(opt('telemetry', 300_000), opt('backlog', 1_000_000), tmp, log)))
+  if (part('footprint')) {
+    rows.push(...installRows(await tmp(), log))
+    rows.push(...(await memoryRows(opt('backlog', 1_000_000), log)))
+  }
+  if (part('telemetry')) rows.push(...(await benchTelemetry(opt('telemetry', 300_000), tmp, log)))
   if (part('governance')) rows.push(...(await benchGovernance(opt('governance', 100_000), tmp, PASS, log)))
   if (part('live'))
     rows.push(
@@ -341,6 +348,7 @@ try {
   if (!only) {
     await benchAppend()
     const dir = await benchVerify()
+    if (part('footprint')) rows.push(...(await statusRows(dir, EVENTS, log)))
     rows.push(...(await benchProofs(dir, PASS, log)))
     if (!argv.includes('--no-git')) rows.push(...(await benchGit(dir, PASS, tmp, log)))
     if (!argv.includes('--no-sync')) rows.push(...(await benchSync(dir, EVENTS, tmp, PASS, log)))

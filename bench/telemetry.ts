@@ -4,9 +4,9 @@
  * ack latency; peers in the same run: plain PouchDB (one doc per reading,
  * bulk write + fsync per chunk: durable, no dedup, no signing) and hypercore
  * (one block per reading, appended per chunk: signed, no fsync, no dedup).
- * Then the memory while a 1,000,000-reading backlog waits offline, and the
- * time to reopen the store over it; and the daemon's peak RSS under a flood of
- * concurrent 8 MiB posts, with the intake budget and without it.
+ * Then the daemon's peak RSS under a flood of concurrent 8 MiB posts, with
+ * the intake budget and without it. (The memory of a backlog held offline is
+ * measured on a real daemon in bench/footprint.ts.)
  */
 import Hypercore from 'hypercore'
 import { join } from 'node:path'
@@ -17,8 +17,6 @@ import { openDb, syncBarrier } from '../core/pouch.js'
 import { createHandlers } from '../core/api.js'
 import { startHttpHost } from '../edge/http-host.js'
 import { boilerLines, streamingVaults } from '../test/support/telemetry-vault.js'
-import { PASS } from '../test/helpers.js'
-import { Vault } from '../core/vault.js'
 
 type Row = { measure: string; tresor: string; peer: string; verdict: string }
 const CHUNK = 1000
@@ -56,7 +54,6 @@ async function drive(
 
 export async function benchTelemetry(
   readings: number,
-  backlog: number,
   tmp: () => Promise<string>,
   log: (m: string) => void
 ): Promise<Row[]> {
@@ -133,7 +130,6 @@ export async function benchTelemetry(
       verdict: ''
     })
 
-    if (backlog > 0) rows.push(await backlogRow(backlog, log))
     rows.push(await floodRow(FLOOD_POSTS, log))
   } finally {
     await store.close().catch(() => undefined)
@@ -143,78 +139,7 @@ export async function benchTelemetry(
 }
 
 /** The bench's child processes run bench/child.ts, built beside this bundle (out/bench/child.js). */
-export const childScript = () => fileURLToPath(new URL('./child.js', import.meta.url))
-
-/**
- * The memory row runs in a fresh process (bench/child.ts with --backlog-child N), so
- * its RSS is the telemetry workload's alone: build an offline backlog of N
- * readings, then reopen the vault over it and take readings again.
- */
-async function backlogRow(backlog: number, log: (m: string) => void): Promise<Row> {
-  log(`telemetry: an offline backlog of ${fmt(backlog)} readings, in a fresh process`)
-  const { spawn } = await import('node:child_process')
-  const child = spawn(process.execPath, ['--expose-gc', childScript(), '--backlog-child', String(backlog)], {
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  let out = ''
-  child.stdout.on('data', (c) => {
-    out += c
-  })
-  await new Promise((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`backlog child exited ${code}`))))
-  )
-  const r = JSON.parse(out) as {
-    waiting: number
-    diskBytes: number
-    base: NodeJS.MemoryUsage
-    full: NodeJS.MemoryUsage
-    reopened: NodeJS.MemoryUsage
-    reopenMs: number
-    rate: number
-  }
-  const js = (m: NodeJS.MemoryUsage) => m.heapUsed + m.arrayBuffers // the fingerprint table is an ArrayBuffer
-  return {
-    measure: `memory while ${fmt(r.waiting)} readings wait offline (${mib(r.diskBytes)} of batches on disk, none forwarded)`,
-    tresor: `RSS ${mib(r.full.rss)} (${mib(r.base.rss)} before the backlog), heap+buffers ${mib(js(r.full))}; after a restart over it RSS ${mib(r.reopened.rss)}, heap+buffers ${mib(js(r.reopened))}`,
-    peer: `intake while building it ${fmt(r.rate)}/s`,
-    verdict: `restart over the backlog ${fmt(r.reopenMs)} ms`
-  }
-}
-
-export async function backlogChild(n: number): Promise<void> {
-  const gc = () => (globalThis as { gc?: () => void }).gc?.()
-  const t = await streamingVaults({ settings: { telemetryBudgetKB: 2 * 1024 * 1024 } })
-  await t.bob.close()
-  let store = await TelemetryStore.open(t.alice)
-  await store.ingest(boilerLines(CHUNK, 'warm')) // the judge worker and the databases are up before the baseline
-  gc()
-  const base = process.memoryUsage()
-  const t0 = performance.now()
-  for (let i = 0; i < n; i += CHUNK * 50)
-    await drive(chunks(Math.min(CHUNK * 50, n - i), `backlog${i}-`), async (body) => {
-      await store.ingest(body)
-    })
-  await store.flush()
-  const rate = n / ((performance.now() - t0) / 1000)
-  gc()
-  const full = process.memoryUsage()
-  const diskBytes = store.usage().unforwardedBytes
-  const waiting = store.batchMetas().reduce((k, m) => k + m.count, 0)
-  await store.close()
-  const dir = t.alice.dir
-  await t.alice.close()
-  const r0 = performance.now()
-  t.alice = await Vault.open({ dir })
-  await t.alice.unlock(PASS)
-  store = await TelemetryStore.open(t.alice)
-  const reopenMs = performance.now() - r0
-  await store.ingest(boilerLines(CHUNK, 'after'))
-  gc()
-  const reopened = process.memoryUsage()
-  await store.close()
-  await t.alice.close()
-  process.stdout.write(JSON.stringify({ waiting, diskBytes, base, full, reopened, reopenMs, rate }))
-}
+const childScript = () => fileURLToPath(new URL('./child.js', import.meta.url))
 
 /** Concurrent posts of just under MAX_INGEST_BYTES each in the intake flood row. */
 const FLOOD_POSTS = 12

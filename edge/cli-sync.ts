@@ -41,6 +41,7 @@ import { remoteApi, runningDaemon, SERVE_TOKEN_FILE, vaultApi, withApi, writeSer
 import { JOINERS } from '../sync/join.js'
 import { mkdir } from 'node:fs/promises'
 import { getPassphrase } from './passphrase.js'
+import { boundDaemonHeap } from './memory.js'
 
 export const SYNC_FLAGS = {
   url: 'value',
@@ -290,6 +291,7 @@ async function recoverThroughDaemon(
 export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promise<number>> = {
   recover: recoverCommand,
   async serve(args, out) {
+    boundDaemonHeap()
     const port = Number(flag(args, 'port') ?? 8787)
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('--port is 0-65535')
     // From source this file is edge/cli-sync.ts; built, it is a chunk in out/edge/ beside out/renderer/.
@@ -524,6 +526,7 @@ export const SYNC_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => Promi
   },
 
   async daemon(args, out) {
+    boundDaemonHeap()
     return withVault(await openUnlocked(args), async (vault) => {
       const store = await TelemetryStore.open(vault)
       try {

@@ -157,6 +157,35 @@ describe('telemetry store', () => {
     expect((await store.ingest(boilerLines(3, 'locked'))).duplicates).toBe(3)
   })
 
+  it('telemetry - readings waiting to be sealed are bounded in memory: past the budget intake waits for the sealing, and with the key locked it is refused with BACKPRESSURE, nothing taken', async () => {
+    const s = await streamingVaults()
+    const bounded = await TelemetryStore.open(s.alice, { unsealedBudget: 20_000 }) // about 180 readings
+    try {
+      let most = 0
+      for (let k = 0; k < 20; k++) {
+        expect((await bounded.ingest(boilerLines(200, `bound${k}`))).admitted).toBe(200)
+        most = Math.max(most, bounded.usage().unsealed)
+      }
+      // without the bound all 4,000 would wait for the 1 s batch timer; with it, at most the budget and one input
+      expect(most).toBeLessThanOrEqual(400)
+      await bounded.flush()
+      s.alice.lock()
+      expect((await bounded.ingest(boilerLines(200, 'locked-a'))).admitted).toBe(200)
+      const err = await bounded.ingest(boilerLines(200, 'locked-b')).catch((e: Error & { code?: string }) => e)
+      expect(err).toMatchObject({ code: 'BACKPRESSURE' })
+      expect((err as Error).message).toMatch(/device key is locked/)
+      await s.alice.unlock(PASS)
+      expect((await bounded.ingest(boilerLines(200, 'locked-b'))).admitted).toBe(200) // nothing was taken before
+      await bounded.flush()
+      const ids = new Set((await bounded.streamReadings('boiler.temp')).map((x) => x.id))
+      expect(ids.size).toBe(4400)
+    } finally {
+      await bounded.close()
+      await s.alice.close()
+      await s.bob.close()
+    }
+  })
+
   it('telemetry - metering gives totals, rate, min/max/mean, last values and receipts per stream over a window', async () => {
     const now = Date.now()
     const lines = [10, 30, 20].map((c, i) =>

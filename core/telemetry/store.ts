@@ -62,6 +62,14 @@ const FORWARD_FILE = 'forward.json'
 const K_QBYTES = '\xfftm\xffquarantine-bytes'
 /** The flag that gates the module. */
 export const STREAMING_FLAG = 'streaming_enabled'
+/**
+ * Readings acknowledged (in the WAL) and waiting in memory to be sealed: at most this many bytes of them (plus the
+ * inputs being written to the WAL at that moment, which the HTTP intake's own budget bounds). Past it,
+ * intake waits for the sealing to catch up (a slower acknowledgement, not a refusal); with the device key locked,
+ * nothing can be sealed and intake is refused with BACKPRESSURE until it is unlocked. Without the bound, intake at full
+ * speed outran the sealing and a million readings held ~700 MiB.
+ */
+export const UNSEALED_MEMORY_BUDGET = 16 * 1024 * 1024
 
 interface Pending {
   canonical: string
@@ -96,6 +104,8 @@ function splitLines(text: string): string[] {
 
 export class TelemetryStore {
   private open: Pending[] = []
+  /** Bytes of the readings in `open` (their canonical text), against UNSEALED_MEMORY_BUDGET. */
+  private openBytes = 0
   private openSince = 0
   private forwardedSeq = 0
   private unforwardedBytes = 0
@@ -116,17 +126,27 @@ export class TelemetryStore {
     readonly vault: TelemetryVault,
     readonly dir: string,
     readonly db: Db,
-    private readonly now: () => number
+    private readonly now: () => number,
+    private readonly unsealedBudget: number
   ) {
     this.wal = new Wal(dir, () => this.policy.budgetBytes)
     this.dedup = new DedupIndex(db, dir)
     this.batches = new BatchStore(db, vault.vaultId, vault.device)
   }
 
-  static async open(vault: TelemetryVault, opts: { now?: () => number } = {}): Promise<TelemetryStore> {
+  static async open(
+    vault: TelemetryVault,
+    opts: { now?: () => number; unsealedBudget?: number } = {}
+  ): Promise<TelemetryStore> {
     const dir = join(vault.dir, TELEMETRY_DIR)
     await mkdir(join(dir, WAL_DIR), { recursive: true, mode: 0o700 })
-    const store = new TelemetryStore(vault, dir, openDb(join(dir, 'telemetry.db')), opts.now ?? Date.now)
+    const store = new TelemetryStore(
+      vault,
+      dir,
+      openDb(join(dir, 'telemetry.db')),
+      opts.now ?? Date.now,
+      opts.unsealedBudget ?? UNSEALED_MEMORY_BUDGET
+    )
     try {
       await store.load()
     } catch (err) {
@@ -221,7 +241,10 @@ export class TelemetryStore {
       nowMs: this.now(),
       defaultStream: opts.stream
     })
-    const run = this.gate.then(() => this.decide(lines, judged, policy, opts.source ?? 'api'))
+    const run = this.gate.then(async () => {
+      await this.roomToSeal()
+      return this.decide(lines, judged, policy, opts.source ?? 'api')
+    })
     // the gate only orders calls; each caller gets its own result or error from `run`
     this.gate = run.catch(() => undefined)
     const { result, writes, admitted } = await run
@@ -234,7 +257,7 @@ export class TelemetryStore {
     for (const p of admitted) p.segment.writing--
     if (admitted.length > 0) {
       if (this.open.length === 0) this.openSince = this.now()
-      for (const p of admitted) this.open.push(p)
+      for (const p of admitted) this.hold(p)
       this.scheduleSeal()
     }
     return result
@@ -337,6 +360,23 @@ export class TelemetryStore {
     }
   }
 
+  private hold(p: Pending): void {
+    this.open.push(p)
+    this.openBytes += p.canonical.length
+  }
+
+  /** Intake's wait while the readings waiting to be sealed fill UNSEALED_MEMORY_BUDGET (see there). */
+  private async roomToSeal(): Promise<void> {
+    while (this.openBytes >= this.unsealedBudget) {
+      if (this.failure) throw this.failure
+      if (!this.vault.unlocked)
+        throw BACKPRESSURE(
+          `${this.open.length} readings wait to be sealed and the device key is locked: unlock it so they can be sealed, then retry`
+        )
+      await this.seal(true)
+    }
+  }
+
   /** Seal whatever is due (all of it with `force`). Needs the device key; while locked, readings wait in the WAL. */
   seal(force = false): Promise<void> {
     this.sealing ??= this.sealLoop(force).finally(() => {
@@ -354,9 +394,11 @@ export class TelemetryStore {
       (force || this.open.length >= batchMax || this.now() - this.openSince >= batchMs)
     ) {
       const take = this.open.splice(0, batchMax)
+      const bytes = take.reduce((n, p) => n + p.canonical.length, 0)
       this.openSince = this.now()
       try {
         await this.sealOne(take)
+        this.openBytes -= bytes
       } catch (err) {
         this.open.unshift(...take)
         this.failure = err as Error
@@ -434,7 +476,7 @@ export class TelemetryStore {
       const key = dedupKey(String(reading.stream), String(reading.id))
       if (this.dedup.isPending(key) || (await this.dedup.sealedSeq(key)) !== null) return false
       this.dedup.admit(key)
-      this.open.push({
+      this.hold({
         canonical: line,
         stream: reading.stream,
         ts: reading.ts,
