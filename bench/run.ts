@@ -11,7 +11,8 @@
  * --governance N (largest governance history, default 100000), --no-governance,
  * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N (20),
  * --round-samples N (6), --live-idle SECONDS (60)), --no-documents, --only-documents (a ZIP of --documents N
- * files (1000), 50 MiB, migrated and its blobs synced through CouchDB).
+ * files (1000), 50 MiB, migrated and its blobs synced through CouchDB), --no-log, --only-log (the rows on the
+ * --events vault: appends, full verification at 10,000 and N events, `tresor status`, proofs, Git, CouchDB).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -38,6 +39,8 @@ const opt = (name: string, dflt: number) => {
   return i >= 0 ? Number(argv[i + 1]) : dflt
 }
 const EVENTS = opt('events', 100_000)
+/** The small full check: where a per-run start-up cost shows. */
+const SMALL = 10_000
 const APPENDS = opt('appends', 3000)
 const MILLION = argv.includes('--million')
 const KDF = { N: 2 ** 14, r: 8, p: 1 }
@@ -206,10 +209,16 @@ async function benchVerify(): Promise<string> {
   const { dir, buildMs } = await buildVault(EVENTS)
 
   log('full verification')
-  const v = await Vault.open({ dir })
-  const full = await time(() => v.verify({ full: true }))
-  await v.close()
-  if (!full.value.ok) throw new Error('bench vault did not verify')
+  const fullCheck = async (at: string) => {
+    const v = await Vault.open({ dir: at })
+    const r = await time(() => v.verify({ full: true }))
+    await v.close()
+    if (!r.value.ok) throw new Error('bench vault did not verify')
+    return r
+  }
+  const full = await fullCheck(dir)
+  log(`full verification, ${fmt(SMALL)} events (the pool's start-up is a larger share)`)
+  const small = await fullCheck((await buildVault(SMALL)).dir)
 
   log('incremental start (normal open)')
   const starts: number[] = []
@@ -267,7 +276,14 @@ async function benchVerify(): Promise<string> {
     measure: `full verification, ${fmt(EVENTS)} events (${ceiling.cores} cores)`,
     tresor: `${fmt(ours)}/s`,
     peer: `native verify ceiling ${fmt(ceiling.allCores)}/s (${fmt(ceiling.perCore)}/s per core) · PouchDB read ${fmt(rate(read.value, read.ms))}/s · hypercore replicate+verify ${fmt(rate(EVENTS, hcVerify.ms))}/s`,
-    verdict: `${(share * 100).toFixed(0)}% of ceiling (target ≥75%): ${share >= 0.75 ? 'met' : 'NOT met'}`
+    verdict: `${(share * 100).toFixed(0)}% of ceiling (target ≥90%): ${share >= 0.9 ? 'met' : 'NOT met'}`
+  })
+  const smallShare = rate(SMALL, small.ms) / ceiling.allCores
+  rows.push({
+    measure: `full verification, ${fmt(SMALL)} events (${ceiling.cores} cores)`,
+    tresor: `${fmt(rate(SMALL, small.ms))}/s (${small.ms.toFixed(0)} ms)`,
+    peer: `native verify ceiling ${fmt(ceiling.allCores)}/s`,
+    verdict: `${(smallShare * 100).toFixed(0)}% of ceiling (target ≥80%): ${smallShare >= 0.8 ? 'met' : 'NOT met'}`
   })
   rows.push({
     measure: `bulk sign + durable write, ${fmt(EVENTS)} entries (batches of 1000)`,
@@ -323,7 +339,8 @@ try {
     argv.includes('--only-governance') ||
     argv.includes('--only-live') ||
     argv.includes('--only-documents') ||
-    argv.includes('--only-footprint')
+    argv.includes('--only-footprint') ||
+    argv.includes('--only-log')
   const part = (name: string) => !argv.includes(`--no-${name}`) && (!only || argv.includes(`--only-${name}`))
   if (part('footprint')) {
     rows.push(...installRows(await tmp(), log))
@@ -345,10 +362,11 @@ try {
       ))
     )
   if (part('documents')) rows.push(...(await benchDocuments(opt('documents', 1000), tmp, PASS, log)))
-  if (!only) {
+  const log100k = part('log') // append, verify, status, proofs, Git, CouchDB: the rows on the --events vault
+  if (log100k) {
     await benchAppend()
     const dir = await benchVerify()
-    if (part('footprint')) rows.push(...(await statusRows(dir, EVENTS, log)))
+    if (part('footprint') || argv.includes('--only-log')) rows.push(...(await statusRows(dir, EVENTS, log)))
     rows.push(...(await benchProofs(dir, PASS, log)))
     if (!argv.includes('--no-git')) rows.push(...(await benchGit(dir, PASS, tmp, log)))
     if (!argv.includes('--no-sync')) rows.push(...(await benchSync(dir, EVENTS, tmp, PASS, log)))

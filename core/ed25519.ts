@@ -163,6 +163,48 @@ export function verifyStrict(
   }
 }
 
+const hexKeyCache = new Map<string, { weak: boolean; key: KeyObject | null; bytes: Uint8Array }>()
+
+/**
+ * verifyStrict for a key and signature spelled in hex, as events carry them: the key's policy verdict and native key
+ * are looked up by its spelling, so checking a feed's events decodes and judges its author key once, not per event.
+ */
+export function verifyStrictHex(
+  publicKeyHex: string,
+  message: Uint8Array,
+  signatureHex: string,
+  backend: Ed25519Backend = defaultBackend()
+): boolean {
+  const entry = hexKey(publicKeyHex)
+  if (!entry) return false
+  const signature = fromHexStrict(signatureHex, 64)
+  if (entry.weak || !signature || !signaturePassesPolicy(signature)) return false
+  if (backend === 'tweetnacl') return nacl.sign.detached.verify(message, signature, entry.bytes)
+  try {
+    return entry.key !== null && nodeVerify(null, message, entry.key, signature)
+  } catch {
+    return false
+  }
+}
+
+/** A key spelled in hex: its bytes, policy verdict and native key (cached by spelling); null unless 32-byte hex. */
+export function hexKey(publicKeyHex: string): { weak: boolean; key: KeyObject | null; bytes: Uint8Array } | null {
+  let entry = hexKeyCache.get(publicKeyHex)
+  if (!entry) {
+    const bytes = fromHexStrict(publicKeyHex, 32)
+    if (!bytes) return null
+    entry = { ...cachedKey(bytes), bytes }
+    if (hexKeyCache.size > 4096) hexKeyCache.clear()
+    hexKeyCache.set(publicKeyHex, entry)
+  }
+  return entry
+}
+
+/** Lower-case hex of exactly `bytes` bytes, or null. */
+function fromHexStrict(hex: string, bytes: number): Uint8Array | null {
+  return hex.length === bytes * 2 && /^[0-9a-f]*$/.test(hex) ? Buffer.from(hex, 'hex') : null
+}
+
 /** Detached signature with a tweetnacl 64-byte secret key. */
 export function signDetached(
   secretKey: Uint8Array,

@@ -15,8 +15,8 @@
  * v1 (read, never written): `seen` listed the heads of up to 64 other feeds.
  */
 import { canonicalize, parseCanonical, type Json } from './canonical.js'
-import { fromHex, isHex, sha256Hex, toHex, utf8, concatBytes } from './bytes.js'
-import { signDetached, verifyStrict, isWeakPublicKey, type Ed25519Backend } from './ed25519.js'
+import { isHex, sha256Hex, toHex, utf8, concatBytes } from './bytes.js'
+import { signDetached, hexKey, verifyStrictHex, type Ed25519Backend } from './ed25519.js'
 import { BAD_SIGNATURE, MALFORMED, OVERSIZED, WEAK_KEY, WRONG_VAULT } from './errors.js'
 import { LIMITS } from './limits.js'
 import { DOMAIN_TAG } from './formats.js'
@@ -145,10 +145,10 @@ export function checkVault({ event, id }: DecodedEvent, expectedVault: string | 
 
 /** Strict signature check; pass the canonical `raw` bytes when known to skip re-encoding. */
 export function verifyEventSignature(event: SignedEvent, backend?: Ed25519Backend, raw?: string): void {
-  const pk = fromHex(event.author, 32)!
-  if (isWeakPublicKey(pk)) throw WEAK_KEY('author key is of small order or not canonically encoded')
+  const key = hexKey(event.author)
+  if (!key || key.weak) throw WEAK_KEY('author key is of small order or not canonically encoded')
   const message = raw === undefined ? signingBytes(event) : signingBytesFromRaw(raw, event)
-  if (!verifyStrict(pk, message, fromHex(event.sig, 64)!, backend)) {
+  if (!verifyStrictHex(event.author, message, event.sig, backend)) {
     throw BAD_SIGNATURE(`signature of ${event.type} #${event.seq} does not verify under the strict policy`)
   }
 }

@@ -33,7 +33,7 @@ export { recount } from './recover.js'
 export { openSecret, sealSecret, type SealedSecret } from './secret-box.js'
 export { everKeys, stateHash } from './governance/state.js'
 export type { Verdict } from './ingest.js'
-export { WorkerChecker, type EventChecker } from './verify-pool.js'
+export { sharedChecker, type EventChecker } from './verify-pool.js'
 export {
   INCIDENT_TYPE,
   MAX_INCIDENT_MARKS,

@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { checkRaws, type EventCheck } from './check-events.js'
+import { INTERNAL } from './errors.js'
 
 export interface EventChecker {
   check(raws: unknown[], vault: string): Promise<EventCheck[]>
@@ -34,6 +35,8 @@ export class WorkerChecker implements EventChecker {
   private readonly workers: Worker[] = []
   private readonly pending = new Map<number, { resolve: (r: EventCheck[]) => void; reject: (e: Error) => void }>()
   private job = 0
+  /** A worker failed or exited: this pool is done (the shared one is replaced on next use). */
+  broken = false
 
   constructor(size: number = Math.max(1, Math.min(availableParallelism(), 8))) {
     for (let i = 0; i < size; i++) {
@@ -41,22 +44,26 @@ export class WorkerChecker implements EventChecker {
       w.on('message', (m: { job: number; results: EventCheck[] }) => {
         const p = this.pending.get(m.job)
         this.pending.delete(m.job)
+        if (this.pending.size === 0) for (const x of this.workers) x.unref()
         p?.resolve(m.results)
       })
       const failAll = (err: Error) => {
+        this.broken = true
         for (const p of this.pending.values()) p.reject(err)
         this.pending.clear()
       }
       w.on('error', failAll)
-      w.on('exit', (code) => {
-        if (this.pending.size > 0) failAll(new Error(`verify worker exited (${code})`))
-      })
+      w.on('exit', (code) => failAll(new Error(`verify worker exited (${code})`)))
+      // Idle workers do not keep the process alive; a job out does (see check).
+      w.unref()
       this.workers.push(w)
     }
   }
 
   async check(raws: unknown[], vault: string): Promise<EventCheck[]> {
     const n = this.workers.length
+    if (this.broken) throw INTERNAL('the verify pool lost a worker')
+    if (this.pending.size === 0) for (const w of this.workers) w.ref()
     const chunk = Math.ceil(raws.length / n)
     const parts: Promise<EventCheck[]>[] = []
     for (let i = 0; i < n && i * chunk < raws.length; i++) {
@@ -77,7 +84,20 @@ export class WorkerChecker implements EventChecker {
   }
 }
 
-/** Inline for small logs, a worker pool for large ones. */
+let shared: WorkerChecker | null = null
+
+/**
+ * The process's verify pool: started on the first large check and kept warm for the next ones (a daemon checks on
+ * every sync round and every pull), so only the first check in a process pays for starting the workers and
+ * compiling their code. Closing the handle leaves the pool running; its idle workers never hold the process open.
+ */
+export function sharedChecker(): EventChecker {
+  if (!shared || shared.broken) shared = new WorkerChecker()
+  const pool = shared
+  return { check: (raws, vault) => pool.check(raws, vault), close: async () => {} }
+}
+
+/** Inline for small logs, the shared worker pool for large ones. */
 export function checkerFor(events: number): EventChecker {
-  return events >= 4000 && availableParallelism() > 1 ? new WorkerChecker() : inlineChecker
+  return events >= 4000 && availableParallelism() > 1 ? sharedChecker() : inlineChecker
 }

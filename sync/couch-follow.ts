@@ -9,7 +9,7 @@
  * round; the rollback check runs on every resume and every `checkEveryMs`,
  * and a rollback found is handled by a full round (which reports it).
  */
-import { WorkerChecker, type Vault, type VaultChange } from '../core/index.js'
+import { sharedChecker, type Vault, type VaultChange } from '../core/index.js'
 import type { CouchSync, LiveStatus } from './couch-sync.js'
 import { replicateLive } from './remote.js'
 
@@ -77,7 +77,7 @@ export class CouchFollower {
     () => this.stopped
   )
   private pushRetryMs = MIN_RETRY_MS
-  private readonly checker = new WorkerChecker()
+  private readonly checker = sharedChecker()
   private started: Promise<void>
   private wake: () => void = () => {}
 

@@ -15,7 +15,7 @@ import {
   makeIncident,
   parseEventDocId,
   REMOTE_REFUSED,
-  WorkerChecker,
+  sharedChecker,
   type Db,
   type Doc,
   type EventChecker,
@@ -310,7 +310,7 @@ export class CouchSync {
     this.state.design = design
     const found = await this.checkHighWater()
     const rollback = found?.message ?? null
-    const checker = new WorkerChecker()
+    const checker = sharedChecker()
     try {
       // A READ-ONLY vault takes nothing in (the gate would refuse it all), but still pushes: its own signed status
       // is how the other devices learn its check failed. What the server holds stays for a round after the fix.
