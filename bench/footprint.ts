@@ -166,14 +166,15 @@ export async function memoryRows(backlog: number, log: (m: string) => void): Pro
   const restarted = memoryOf(d.pid)
   await d.stop()
 
-  const row = (measure: string, m: { rss: number; peak: number }, budget: number, peer = '') => ({
+  const row = (measure: string, m: { rss: number; peak: number }, budget: number, peer = '', of = 'peak') => ({
     measure,
     tresor: `peak RSS ${mib(m.peak)}, settled ${mib(m.rss)}`,
     peer,
-    verdict: `peak ≤${budget} MiB: ${met(m.peak <= budget * MiB)}`
+    verdict: `${of} ≤${budget} MiB: ${met((of === 'peak' ? m.peak : m.rss) <= budget * MiB)}`
   })
   return [
-    row('daemon (tresor serve) idle on an empty vault', idle, 80),
+    // idle is what it settles at; its peak is the start (the unlock's scrypt is memory-hard: 128·N·r bytes)
+    row('daemon (tresor serve) idle on an empty vault', idle, 80, 'peak: the start, unlock included', 'settled'),
     row(
       `daemon taking in ${backlog.toLocaleString('en-US')} readings at full speed (HTTP, 1000/request, 8 in flight) and holding them offline`,
       full,

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-const SERVER = fileURLToPath(new URL('./couch-server.mjs', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../test/support/couch-server.mjs', import.meta.url) /* also from out/bench/ */)
 export const ADMIN = { username: 'admin', password: 'admin-secret' }
 export const WRITER = { username: 'writer', password: 'writer-secret' }
 export const REVIEWER = { username: 'reviewer', password: 'reviewer-secret' }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-const SERVER = fileURLToPath(new URL('./git-server.mjs', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../test/support/git-server.mjs', import.meta.url) /* also from out/bench/ */)
 export const GIT_TOKEN = 'test-token-3f9a'
 
 export interface GitServer {
