@@ -174,6 +174,10 @@ describe('telemetry store', () => {
       const err = await bounded.ingest(boilerLines(200, 'locked-b')).catch((e: Error & { code?: string }) => e)
       expect(err).toMatchObject({ code: 'BACKPRESSURE' })
       expect((err as Error).message).toMatch(/device key is locked/)
+      // an input that blocks instead of refusing (tresor ingest, MQTT) waits, not spins, while the key stays locked
+      const t0 = Date.now()
+      await bounded.waitForRoom(300)
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250)
       await s.alice.unlock(PASS)
       expect((await bounded.ingest(boilerLines(200, 'locked-b'))).admitted).toBe(200) // nothing was taken before
       await bounded.flush()

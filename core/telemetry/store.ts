@@ -195,9 +195,17 @@ export class TelemetryStore {
     }
   }
 
-  /** Resolves when the budget has room again (or after `maxMs`). For inputs that block instead of refusing. */
+  /**
+   * Room for input: the disk budget is not full, and the readings waiting to be sealed are under their memory budget
+   * or can be sealed (the key is unlocked; intake then waits for the sealing itself).
+   */
+  private hasRoom(): boolean {
+    return !this.usage().full && (this.openBytes < this.unsealedBudget || this.vault.unlocked)
+  }
+
+  /** Resolves when there is room again (or after `maxMs`). For inputs that block instead of refusing. */
   waitForRoom(maxMs = 1000): Promise<void> {
-    if (!this.usage().full) return Promise.resolve()
+    if (this.hasRoom()) return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t)
@@ -210,7 +218,7 @@ export class TelemetryStore {
   }
 
   private wakeRoomWaiters(): void {
-    if (this.usage().full) return
+    if (!this.hasRoom()) return
     for (const w of [...this.roomWaiters]) w()
   }
 
