@@ -9,8 +9,12 @@
  * (Ed25519 is deterministic); tests hold them to it.
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
-import nacl from 'tweetnacl'
+import type naclType from 'tweetnacl'
+import { lazyPackage } from './lazy.js'
 import { INTERNAL } from './errors.js'
+
+// tweetnacl is loaded when first used (sealing a key file, the tweetnacl backend): ~25 ms a process otherwise.
+const nacl = lazyPackage<typeof naclType>('tweetnacl')
 
 export type Ed25519Backend = 'native' | 'tweetnacl'
 
@@ -155,7 +159,7 @@ export function verifyStrict(
   if (publicKey.length !== 32 || !signaturePassesPolicy(signature)) return false
   const { weak, key } = cachedKey(publicKey)
   if (weak) return false
-  if (backend === 'tweetnacl') return nacl.sign.detached.verify(message, signature, publicKey)
+  if (backend === 'tweetnacl') return nacl().sign.detached.verify(message, signature, publicKey)
   try {
     return key !== null && nodeVerify(null, message, key, signature)
   } catch {
@@ -179,7 +183,7 @@ export function verifyStrictHex(
   if (!entry) return false
   const signature = fromHexStrict(signatureHex, 64)
   if (entry.weak || !signature || !signaturePassesPolicy(signature)) return false
-  if (backend === 'tweetnacl') return nacl.sign.detached.verify(message, signature, entry.bytes)
+  if (backend === 'tweetnacl') return nacl().sign.detached.verify(message, signature, entry.bytes)
   try {
     return entry.key !== null && nodeVerify(null, message, entry.key, signature)
   } catch {
@@ -211,7 +215,7 @@ export function signDetached(
   message: Uint8Array,
   backend: Ed25519Backend = defaultBackend()
 ): Uint8Array {
-  if (backend === 'tweetnacl') return nacl.sign.detached(message, secretKey)
+  if (backend === 'tweetnacl') return nacl().sign.detached(message, secretKey)
   return new Uint8Array(nodeSign(null, message, nativePrivateKey(secretKey)))
 }
 
@@ -223,7 +227,7 @@ export interface KeyPair {
 export function generateKeyPair(): KeyPair {
   // tweetnacl's keypair is the format; a fresh random seed could in theory
   // produce nothing weak, but check anyway so a broken RNG is caught loudly.
-  const kp = nacl.sign.keyPair()
+  const kp = nacl().sign.keyPair()
   if (isWeakPublicKey(kp.publicKey)) throw INTERNAL('generated a weak key: random source is broken')
   return kp
 }

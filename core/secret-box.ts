@@ -1,14 +1,18 @@
 /**
- * Secrets at rest: a passphrase-derived key (scrypt) and nacl.secretbox.
+ * Secrets at rest: a passphrase-derived key (scrypt) and nacl().secretbox.
  * The header (format, KDF parameters, anything the caller names) is bound into
  * the ciphertext, so a changed parameter, name or public key in the file is an
  * authentication failure, exactly like a wrong passphrase.
  */
 import { randomBytes, scrypt } from 'node:crypto'
-import nacl from 'tweetnacl'
+import type naclType from 'tweetnacl'
+import { lazyPackage } from './lazy.js'
 import { canonicalize, type Json } from './canonical.js'
 import { sha256 } from './bytes.js'
 import { KDF_OUT_OF_BOUNDS, KEY_AUTH_FAILED, MALFORMED } from './errors.js'
+
+// tweetnacl is loaded when first used (sealing a key file, the tweetnacl backend): ~25 ms a process otherwise.
+const nacl = lazyPackage<typeof naclType>('tweetnacl')
 
 export interface ScryptParams {
   name: 'scrypt'
@@ -87,11 +91,11 @@ export async function sealSecret(
   if (typeof passphrase !== 'string' || passphrase.length === 0) throw MALFORMED('a passphrase is required')
   const kdf = checkKdf({ name: 'scrypt', ...params, salt: randomBytes(16).toString('base64') })
   const key = await deriveKey(passphrase, kdf)
-  const nonce = randomBytes(nacl.secretbox.nonceLength)
+  const nonce = randomBytes(nacl().secretbox.nonceLength)
   const plain = new Uint8Array(32 + secret.length)
   plain.set(headerDigest(kdf, header), 0)
   plain.set(secret, 32)
-  const box = nacl.secretbox(plain, nonce, key)
+  const box = nacl().secretbox(plain, nonce, key)
   plain.fill(0)
   key.fill(0)
   return { kdf, nonce: nonce.toString('base64'), box: Buffer.from(box).toString('base64') }
@@ -103,9 +107,9 @@ export async function openSecret(passphrase: string, sealed: SealedSecret, heade
   if (typeof sealed.nonce !== 'string' || typeof sealed.box !== 'string')
     throw MALFORMED('sealed secret lacks nonce or box')
   const nonce = new Uint8Array(Buffer.from(sealed.nonce, 'base64'))
-  if (nonce.length !== nacl.secretbox.nonceLength) throw MALFORMED('nonce has the wrong length')
+  if (nonce.length !== nacl().secretbox.nonceLength) throw MALFORMED('nonce has the wrong length')
   const key = await deriveKey(passphrase, kdf)
-  const plain = nacl.secretbox.open(new Uint8Array(Buffer.from(sealed.box, 'base64')), nonce, key)
+  const plain = nacl().secretbox.open(new Uint8Array(Buffer.from(sealed.box, 'base64')), nonce, key)
   key.fill(0)
   if (!plain) throw KEY_AUTH_FAILED('wrong passphrase, or the file was altered')
   const expected = headerDigest(kdf, header)

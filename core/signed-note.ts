@@ -14,9 +14,13 @@
  * cosignatures (core/proofs/cosignature.ts) are notes.
  */
 import { createHash } from 'node:crypto'
-import nacl from 'tweetnacl'
+import type naclType from 'tweetnacl'
+import { lazyPackage } from './lazy.js'
 import { BAD_ARGUMENT, MALFORMED, VERIFY_FAILED } from './errors.js'
 import { signDetached, verifyStrict } from './ed25519.js'
+
+// tweetnacl is loaded when first used (sealing a key file, the tweetnacl backend): ~25 ms a process otherwise.
+const nacl = lazyPackage<typeof naclType>('tweetnacl')
 
 export const ALG_ED25519 = 0x01
 /** Go's reader refuses more (the spec asks verifiers to accept at least 16). */
@@ -94,7 +98,7 @@ export function parseSignerKey(text: string): { name: string; id: number; secret
   const raw = Buffer.from(m[3]!, 'base64')
   if (raw.toString('base64') !== m[3] || raw.length !== 33 || raw[0] !== ALG_ED25519)
     throw MALFORMED('the signer key is not an Ed25519 seed')
-  const pair = nacl.sign.keyPair.fromSeed(new Uint8Array(raw.subarray(1)))
+  const pair = nacl().sign.keyPair.fromSeed(new Uint8Array(raw.subarray(1)))
   const id = noteKeyId(m[1]!, pair.publicKey)
   if (hex8(id) !== m[2]) throw MALFORMED('the signer key ID does not match its name and key')
   return { name: m[1]!, id, secretKey: pair.secretKey }
