@@ -6,6 +6,7 @@
  * sequential scan of every stored document body for the full self-check.
  */
 import type PouchDBCore from 'pouchdb-core'
+import { createRequire, Module } from 'node:module'
 import { lazyPackage } from './lazy.js'
 import { mkdirSync } from 'node:fs'
 import {
@@ -20,6 +21,8 @@ import {
   type Damageable
 } from './storage.js'
 import { INTERNAL, STORAGE_DAMAGED, VaultError } from './errors.js'
+
+const requireHere = createRequire(import.meta.url)
 
 type Callback = (err?: Error | null) => void
 interface Iterator {
@@ -193,7 +196,47 @@ const levelAdapter = lazyPackage<unknown>('pouchdb-adapter-leveldb')
 let plugged: typeof PouchDBCore | null = null
 /** PouchDB with the LevelDB adapter (hosts add their plugins to it: sync adds HTTP and replication). */
 export function pouchDB(): typeof PouchDBCore {
+  if (!plugged) deferPouchFetch()
   return (plugged ??= pouchCore().plugin(levelAdapter()))
+}
+
+/**
+ * pouchdb-core requires pouchdb-fetch at load, which loads node-fetch and fetch-cookie (with tough-cookie and psl):
+ * ~90 ms of every local vault open, for an HTTP client only sync uses. pouchdb-core and the HTTP adapter read its
+ * `fetch` and `Headers` only when they make a request, so the module is registered (Node's documented require.cache)
+ * as the same two exports built the same way — fetch-cookie over node-fetch, exactly pouchdb-fetch 9.0.0's own code —
+ * on first use instead of at load. Any other pouchdb-fetch version is left to load as it is.
+ */
+function deferPouchFetch(): void {
+  const fromCore = createRequire(requireHere.resolve('pouchdb-core'))
+  const path = fromCore.resolve('pouchdb-fetch')
+  if (requireHere.cache[path]) return
+  const fromFetch = createRequire(path)
+  const version = (fromFetch('../package.json') as { version?: string }).version
+  if (version !== '9.0.0') return
+  const interop = (m: unknown) =>
+    m !== null && typeof m === 'object' && 'default' in m ? (m as { default: unknown }).default : m
+  let real: { fetch: unknown; Headers: unknown } | null = null
+  const load = () => {
+    if (!real) {
+      const nodeFetch = fromFetch('node-fetch') as { Headers: unknown }
+      const fetchCookie = interop(fromFetch('fetch-cookie')) as (f: unknown) => unknown
+      real = { fetch: fetchCookie(interop(nodeFetch)), Headers: nodeFetch.Headers }
+    }
+    return real
+  }
+  const stand = new Module(path)
+  stand.filename = path
+  stand.loaded = true
+  stand.exports = Object.defineProperties(
+    {},
+    {
+      __esModule: { value: true },
+      fetch: { enumerable: true, get: () => load().fetch },
+      Headers: { enumerable: true, get: () => load().Headers }
+    }
+  )
+  requireHere.cache[path] = stand
 }
 
 /**
