@@ -2,7 +2,7 @@
  * Spreads event checks over worker threads so a full verification uses every
  * core. Small jobs stay inline: a worker costs more to start than it saves.
  */
-import { Worker } from 'node:worker_threads'
+import { Worker, type WorkerOptions } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { checkRaws, type EventCheck } from './check-events.js'
 import { INTERNAL } from './errors.js'
@@ -23,10 +23,13 @@ export const inlineChecker: EventChecker = {
  * vitest) it is TypeScript: a tiny bootstrap registers tsx's loader inside the
  * thread first (an --import flag in execArgv is not honoured by workers on Node 20).
  */
-export function spawnModuleWorker(name: string, base: string): Worker {
-  if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base))
+export function spawnModuleWorker(name: string, base: string, options: WorkerOptions = {}): Worker {
+  if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base), options)
   const entry = JSON.stringify(new URL(`./${name}.ts`, base).href)
-  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${entry}) })`, { eval: true })
+  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${entry}) })`, {
+    ...options,
+    eval: true
+  })
 }
 
 const spawnWorker = () => spawnModuleWorker('verify-worker', import.meta.url)

@@ -10,17 +10,17 @@
  *   write buffer;
  * - the JavaScript heap: V8 sizes its heap for the machine it runs on and, at full intake on a large machine, lets
  *   garbage grow to hundreds of MiB between full collections (1,000,000 readings peaked at ~540 MiB RSS). The daemon
- *   caps that growth: after each full collection the heap may grow 30% over what is live before the next, and the
- *   young generation's semi-spaces are 2 MiB (at 10% the collections cost a quarter of the intake rate; at 30% none
- *   measurable). Measured by `npm run bench --only-footprint`.
+ *   caps that growth: after each full collection the heap may grow 30% over what is live before the next (a V8 flag
+ *   read at every collection, so setting it as the daemon starts takes effect; at 10% the collections cost a quarter
+ *   of the intake rate, at 30% nothing measurable); and the telemetry judge worker, which turns whole request bodies
+ *   into garbage at intake speed, runs with a 6 MiB young generation (its resourceLimits). Measured by
+ *   `npm run bench --only-footprint`.
  */
 import v8 from 'node:v8'
 
 const HEAP_GROWING_PERCENT = 30
-const SEMI_SPACE_MIB = 2
 
-/** Called once as the daemon starts, before its databases and workers (which inherit the flags) open. */
+/** Called once as the daemon starts, before its databases and workers (which inherit the flag) open. */
 export function boundDaemonHeap(): void {
   v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
-  v8.setFlagsFromString(`--max-semi-space-size=${SEMI_SPACE_MIB}`)
 }

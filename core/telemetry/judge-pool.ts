@@ -89,7 +89,9 @@ export class JudgePool {
   }
 
   private start(): Worker {
-    const w = spawnModuleWorker('judge-worker', import.meta.url)
+    // A small young generation: the judge turns whole request bodies into garbage at intake speed, and V8's default
+    // (sized for the machine) let that garbage hold tens of MiB between collections.
+    const w = spawnModuleWorker('judge-worker', import.meta.url, { resourceLimits: { maxYoungGenerationSizeMb: 6 } })
     w.on('message', (m: { job: number; out: JudgeOutput }) => {
       const p = this.pending.get(m.job)
       this.pending.delete(m.job)
