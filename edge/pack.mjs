@@ -2,7 +2,8 @@
 // `npm run pack:edge [-- --out DIR]`: the edge install as a folder and a tarball.
 // It holds what the daemon and CLI run (the built JavaScript in out/edge, the UI
 // in out/renderer, the `tresor` command) and the package files `npm ci` needs;
-// on the device: `npm ci --omit=dev && npx tresor serve --dir vault`. No
+// on the device: `npm ci --omit=dev && node edge/bin/tresor.mjs serve --dir vault` (not npx:
+// the package does not link its own command, and npx would fetch one named so). No
 // TypeScript, no compiler, no Electron, no build tools. Run `npm run build` first.
 import { cp, mkdir, rm, readdir, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
