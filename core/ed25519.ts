@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVeri
 import type naclType from 'tweetnacl'
 import { lazyPackage } from './lazy.js'
 import { INTERNAL } from './errors.js'
+import { fromHex } from './bytes.js'
 
 // tweetnacl is loaded when first used (sealing a key file, the tweetnacl backend): ~25 ms a process otherwise.
 const nacl = lazyPackage<typeof naclType>('tweetnacl')
@@ -156,12 +157,22 @@ export function verifyStrict(
   signature: Uint8Array,
   backend: Ed25519Backend = defaultBackend()
 ): boolean {
-  if (publicKey.length !== 32 || !signaturePassesPolicy(signature)) return false
-  const { weak, key } = cachedKey(publicKey)
-  if (weak) return false
+  if (publicKey.length !== 32) return false
+  return verifyJudged(cachedKey(publicKey), publicKey, message, signature, backend)
+}
+
+/** The curve check, after the key's verdict is known: the signature's policy, then the backend. */
+function verifyJudged(
+  verdict: { weak: boolean; key: KeyObject | null },
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  backend: Ed25519Backend
+): boolean {
+  if (verdict.weak || !signaturePassesPolicy(signature)) return false
   if (backend === 'tweetnacl') return nacl().sign.detached.verify(message, signature, publicKey)
   try {
-    return key !== null && nodeVerify(null, message, key, signature)
+    return verdict.key !== null && nodeVerify(null, message, verdict.key, signature)
   } catch {
     return false
   }
@@ -180,33 +191,21 @@ export function verifyStrictHex(
   backend: Ed25519Backend = defaultBackend()
 ): boolean {
   const entry = hexKey(publicKeyHex)
-  if (!entry) return false
-  const signature = fromHexStrict(signatureHex, 64)
-  if (entry.weak || !signature || !signaturePassesPolicy(signature)) return false
-  if (backend === 'tweetnacl') return nacl().sign.detached.verify(message, signature, entry.bytes)
-  try {
-    return entry.key !== null && nodeVerify(null, message, entry.key, signature)
-  } catch {
-    return false
-  }
+  const signature = fromHex(signatureHex, 64)
+  return entry !== null && signature !== null && verifyJudged(entry, entry.bytes, message, signature, backend)
 }
 
 /** A key spelled in hex: its bytes, policy verdict and native key (cached by spelling); null unless 32-byte hex. */
 export function hexKey(publicKeyHex: string): { weak: boolean; key: KeyObject | null; bytes: Uint8Array } | null {
   let entry = hexKeyCache.get(publicKeyHex)
   if (!entry) {
-    const bytes = fromHexStrict(publicKeyHex, 32)
+    const bytes = fromHex(publicKeyHex, 32)
     if (!bytes) return null
     entry = { ...cachedKey(bytes), bytes }
     if (hexKeyCache.size > 4096) hexKeyCache.clear()
     hexKeyCache.set(publicKeyHex, entry)
   }
   return entry
-}
-
-/** Lower-case hex of exactly `bytes` bytes, or null. */
-function fromHexStrict(hex: string, bytes: number): Uint8Array | null {
-  return hex.length === bytes * 2 && /^[0-9a-f]*$/.test(hex) ? Buffer.from(hex, 'hex') : null
 }
 
 /** Detached signature with a tweetnacl 64-byte secret key. */
