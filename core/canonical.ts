@@ -59,12 +59,20 @@ export function parseBounded(
   maxBytes: number = LIMITS.maxEventBytes,
   maxDepth: number = LIMITS.maxDepth
 ): Json {
+  checkSize(text, maxBytes)
+  checkDepth(text, maxDepth)
+  return parseJson(text)
+}
+
+function checkSize(text: string, maxBytes: number): void {
   if (typeof text !== 'string') throw MALFORMED('expected JSON text')
-  // UTF-8 length is at most 3 bytes per UTF-16 unit; check cheaply first, exactly second.
-  if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes) {
+  // UTF-8 length is at most 3 bytes per UTF-16 unit: short text needs no exact count.
+  if (text.length * 3 > maxBytes && (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes)) {
     throw OVERSIZED(`input is larger than ${maxBytes} bytes`)
   }
-  checkDepth(text, maxDepth)
+}
+
+function parseJson(text: string): Json {
   try {
     return JSON.parse(text) as Json
   } catch (err) {
@@ -72,30 +80,59 @@ export function parseBounded(
   }
 }
 
-/** Parse and insist the text is already in canonical form (no second spelling of signed bytes). */
-export function parseCanonical(text: string, maxBytes?: number, maxDepth?: number): Json {
-  const value = parseBounded(text, maxBytes, maxDepth)
+/**
+ * Parse and insist the text is already in canonical form (no second spelling of signed bytes). The same verdicts
+ * as parseBounded then canonicalize, in one walk for canonical text: the nesting limit is checked while the keys'
+ * order is (V8's JSON.parse does not recurse, so deep text cannot exhaust the stack before the walk sees it), and
+ * any text that fails is judged again the long way, depth first, so which error a bad input gets does not change.
+ */
+export function parseCanonical(
+  text: string,
+  maxBytes: number = LIMITS.maxEventBytes,
+  maxDepth: number = LIMITS.maxDepth
+): Json {
+  checkSize(text, maxBytes)
+  let value: Json
+  try {
+    value = JSON.parse(text) as Json
+  } catch (err) {
+    checkDepth(text, maxDepth)
+    throw MALFORMED(`invalid JSON: ${(err as Error).message}`)
+  }
   // Fast path: JSON.stringify spells strings and numbers as RFC 8785 does and keeps
   // the parsed key order, so equal text plus sorted keys everywhere is canonical.
   // Objects with integer-like keys (which JS reorders) take the full re-encoding.
-  if (JSON.stringify(value) === text && keysSorted(value)) return value
+  try {
+    if (JSON.stringify(value) === text && keysSorted(value, 0, maxDepth)) return value
+  } catch (err) {
+    checkDepth(text, maxDepth)
+    throw err
+  }
+  checkDepth(text, maxDepth)
   if (canonicalize(value, maxDepth) !== text) throw NON_CANONICAL('bytes are not in canonical JSON form')
   return value
 }
 
-/** Keys sorted everywhere, and every string well-formed Unicode (no lone surrogates; JSON escapes can carry them). */
-function keysSorted(value: Json): boolean {
+/**
+ * Keys sorted everywhere, containers nested at most `maxDepth` deep, and every string well-formed Unicode (no lone
+ * surrogates; JSON escapes can carry them).
+ */
+function keysSorted(value: Json, depth: number, maxDepth: number): boolean {
   if (typeof value === 'string') {
     if (!value.isWellFormed()) throw MALFORMED('text holds a lone UTF-16 surrogate: not well-formed Unicode')
     return true
   }
   if (typeof value !== 'object' || value === null) return true
-  if (Array.isArray(value)) return value.every(keysSorted)
+  if (depth >= maxDepth) throw TOO_DEEP(`nesting deeper than ${maxDepth}`)
+  if (Array.isArray(value)) {
+    for (const v of value) if (!keysSorted(v, depth + 1, maxDepth)) return false
+    return true
+  }
   let prev: string | null = null
   for (const key in value) {
     if (!key.isWellFormed()) throw MALFORMED('a key holds a lone UTF-16 surrogate: not well-formed Unicode')
     if (prev !== null && !(prev < key)) return false
-    if (!keysSorted(value[key]!)) return false
+    if (!keysSorted(value[key]!, depth + 1, maxDepth)) return false
     prev = key
   }
   return true

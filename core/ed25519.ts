@@ -12,7 +12,7 @@ import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVeri
 import type naclType from 'tweetnacl'
 import { lazyPackage } from './lazy.js'
 import { INTERNAL } from './errors.js'
-import { fromHex } from './bytes.js'
+import { fromHex, isHex } from './bytes.js'
 
 // tweetnacl is loaded when first used (sealing a key file, the tweetnacl backend): ~25 ms a process otherwise.
 const nacl = lazyPackage<typeof naclType>('tweetnacl')
@@ -144,10 +144,13 @@ function hasNative(): boolean {
   return nativeAvailable
 }
 
-/** The backend used when none is named: native if it matches tweetnacl here, else tweetnacl. */
+let chosen: Ed25519Backend | undefined
+/**
+ * The backend used when none is named: native if it gives RFC 8032's answer here, else tweetnacl
+ * (TRESOR_ED25519=tweetnacl forces it). Chosen once a process: reading process.env costs a microsecond a call.
+ */
 export function defaultBackend(): Ed25519Backend {
-  if (process.env.TRESOR_ED25519 === 'tweetnacl') return 'tweetnacl'
-  return hasNative() ? 'native' : 'tweetnacl'
+  return (chosen ??= process.env.TRESOR_ED25519 === 'tweetnacl' || !hasNative() ? 'tweetnacl' : 'native')
 }
 
 /** Verify under the strict policy. Never throws on bad input: a bad signature is `false`. */
@@ -191,8 +194,9 @@ export function verifyStrictHex(
   backend: Ed25519Backend = defaultBackend()
 ): boolean {
   const entry = hexKey(publicKeyHex)
-  const signature = fromHex(signatureHex, 64)
-  return entry !== null && signature !== null && verifyJudged(entry, entry.bytes, message, signature, backend)
+  if (entry === null || !isHex(signatureHex, 64)) return false
+  // Read by the check and dropped: decoded without fromHex's defensive copy.
+  return verifyJudged(entry, entry.bytes, message, Buffer.from(signatureHex, 'hex'), backend)
 }
 
 /** A key spelled in hex: its bytes, policy verdict and native key (cached by spelling); null unless 32-byte hex. */

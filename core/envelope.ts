@@ -85,10 +85,11 @@ function domainOf(e: UnsignedEvent): string {
  * vault, whose values cannot contain that text).
  */
 export function signingBytesFromRaw(raw: string, event: SignedEvent): Uint8Array {
-  const member = `,"sig":"${event.sig}"`
-  const at = raw.lastIndexOf(member)
-  if (at < 0) return signingBytes(event)
-  return utf8(domainOf(event) + raw.slice(0, at) + raw.slice(at + member.length))
+  const at = raw.lastIndexOf(',"sig":"')
+  const end = at + 8 + event.sig.length
+  if (at < 0 || raw.charCodeAt(end) !== 0x22 || !raw.startsWith(event.sig, at + 8)) return signingBytes(event)
+  // A Buffer is a Uint8Array; the message is read once by the verifier and dropped, so it is not copied again.
+  return Buffer.from(domainOf(event) + raw.slice(0, at) + raw.slice(end + 1), 'utf8')
 }
 
 function stripSig(event: UnsignedEvent | SignedEvent): UnsignedEvent {
@@ -160,11 +161,11 @@ export function checkShape(value: unknown): SignedEvent {
   const e = value as Record<string, unknown>
   if (e.v !== 1 && e.v !== 2) throw MALFORMED(`unsupported envelope version ${String(e.v).slice(0, 16)}`)
   const expected = e.v === 2 ? KEYS_V2 : KEYS_V1
-  const keys = Object.keys(e).sort()
-  if (keys.length !== expected.length || keys.some((k, i) => k !== expected[i])) {
+  // As many own keys as expected and every expected one present: exactly those keys (no sort needed).
+  if (Object.keys(e).length !== expected.length || !expected.every((k) => Object.hasOwn(e, k))) {
     throw MALFORMED(`envelope v${e.v} has exactly the fields ${expected.join(', ')}`)
   }
-  if (!isHex(e.author, 32)) throw MALFORMED('author must be a 32-byte hex public key')
+  if (!isHex32(e.author)) throw MALFORMED('author must be a 32-byte hex public key')
   if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 1) throw MALFORMED('seq must be a positive integer')
   if (typeof e.type !== 'string' || e.type.length > LIMITS.maxTypeLength || !TYPE_RE.test(e.type)) {
     throw MALFORMED('type must look like "domain.verb"')
@@ -182,8 +183,38 @@ export function checkShape(value: unknown): SignedEvent {
 function checkTimestamp(ts: unknown): void {
   if (typeof ts !== 'string' || !TS_RE.test(ts))
     throw MALFORMED('ts must be a UTC timestamp like 2026-01-02T03:04:05.678Z')
-  const parsed = new Date(ts)
-  if (Number.isNaN(parsed.getTime()) || parsed.toISOString() !== ts) throw MALFORMED('ts is not a real UTC instant')
+  if (!isRealInstant(ts)) throw MALFORMED('ts is not a real UTC instant')
+}
+
+const digits = (s: string, at: number, n: number) => {
+  let v = 0
+  for (let i = at; i < at + n; i++) v = v * 10 + s.charCodeAt(i) - 48
+  return v
+}
+
+/**
+ * A timestamp of TS_RE's shape names a real instant exactly when `new Date(ts).toISOString() === ts`: a month
+ * 1-12, a day that month has (proleptic Gregorian leap years, as Date counts them), hours below 24, minutes and
+ * seconds below 60. Judged from the digits: a Date costs a microsecond an event in a full check.
+ */
+export function isRealInstant(ts: string): boolean {
+  const year = digits(ts, 0, 4),
+    month = digits(ts, 5, 2),
+    day = digits(ts, 8, 2)
+  if (month < 1 || month > 12 || day < 1) return false
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
+  return day <= days && digits(ts, 11, 2) < 24 && digits(ts, 14, 2) < 60 && digits(ts, 17, 2) < 60
+}
+
+/** Author keys and vault ids already found to be 32-byte hex: every event of a feed repeats them. */
+const hex32 = new Set<string>()
+function isHex32(value: unknown): value is string {
+  if (typeof value === 'string' && hex32.has(value)) return true
+  if (!isHex(value, 32)) return false
+  if (hex32.size >= 1024) hex32.clear()
+  hex32.add(value)
+  return true
 }
 
 function checkChainFields(e: Record<string, unknown>): void {
@@ -192,7 +223,7 @@ function checkChainFields(e: Record<string, unknown>): void {
       throw MALFORMED('genesis must be seq 1 with null vault and prev')
     return
   }
-  if (!isHex(e.vault, 32)) throw MALFORMED('vault must be a 32-byte hex id')
+  if (!isHex32(e.vault)) throw MALFORMED('vault must be a 32-byte hex id')
   if (!isHex(e.prev, 32)) throw MALFORMED('prev must be a 32-byte hex hash')
   if (e.seq === 1 && e.prev !== e.vault) throw MALFORMED('the first event of a feed must name the vault id as prev')
 }

@@ -50,6 +50,23 @@ describe('canonical', () => {
     expect(codeOf(() => parseBounded('{"a":"[[[[[[[[[[[[[[[[[[[[[[["}', 1000, 2))).toBe('NO_ERROR')
   })
 
+  it('canonical - parseCanonical judges deep text first, whatever else is wrong with it', () => {
+    // The canonical check walks depth and key order in one pass; a text with several faults still gets TOO_DEEP.
+    const nest = (inner: string) => '{"a":'.repeat(20) + inner + '}'.repeat(20)
+    expect(codeOf(() => parseCanonical(nest('1'), 10_000, 16))).toBe('TOO_DEEP')
+    // the other fault comes first in the text, the nesting after it
+    expect(codeOf(() => parseCanonical(`{"b":1,"a":${nest('1')}}`, 10_000, 16))).toBe('TOO_DEEP') // unsorted
+    expect(codeOf(() => parseCanonical(`{"a":"\\ud800","b":${nest('1')}}`, 10_000, 16))).toBe('TOO_DEEP') // lone surrogate
+    expect(codeOf(() => parseCanonical(`{"a": 1,"b":${nest('1')}}`, 10_000, 16))).toBe('TOO_DEEP') // a space
+    expect(codeOf(() => parseCanonical(`{"a":1.0,"b":${nest('1')}}`, 10_000, 16))).toBe('TOO_DEEP') // a second spelling
+    expect(codeOf(() => parseCanonical(nest('{'), 10_000, 16))).toBe('TOO_DEEP') // not JSON
+    expect(codeOf(() => parseCanonical('['.repeat(200_000) + ']'.repeat(200_000), 10_000_000, 16))).toBe('TOO_DEEP')
+    // exactly at the limit: fine
+    expect(parseCanonical(nest('1'), 10_000, 20)).toBeTruthy()
+    expect(codeOf(() => parseCanonical(nest('[1]'), 10_000, 20))).toBe('TOO_DEEP')
+    expect(codeOf(() => parseCanonical('{"a":"\\ud800"}'))).toBe('MALFORMED')
+  })
+
   it('canonical - size is limited before parsing', () => {
     expect(codeOf(() => parseBounded(JSON.stringify({ a: 'x'.repeat(2000) }), 1000))).toBe('OVERSIZED')
     // multi-byte characters count as their UTF-8 length

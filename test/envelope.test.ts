@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import nacl from 'tweetnacl'
-import { decodeEvent, signEvent, signingBytes, type UnsignedEventV1, type UnsignedEventV2 } from '../core/envelope.js'
+import {
+  decodeEvent,
+  isRealInstant,
+  signEvent,
+  signingBytes,
+  type UnsignedEventV1,
+  type UnsignedEventV2
+} from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { toHex } from '../core/bytes.js'
 import { VaultError } from '../core/errors.js'
@@ -175,6 +182,35 @@ describe('envelope', () => {
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, extra: 1 }), VAULT_A))).toBe('MALFORMED')
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, v: 2 }), VAULT_A))).toBe('MALFORMED')
     expect(codeOf(() => decodeEvent(canonicalize({ ...d.event, v: 3 }), VAULT_A))).toBe('MALFORMED')
+  })
+
+  it('envelope - a timestamp is a real instant exactly when Date reads it back the same (leap years, month ends, 24:00)', () => {
+    const cases = [
+      '2024-02-29T00:00:00.000Z',
+      '2023-02-29T00:00:00.000Z',
+      '2000-02-29T12:00:00.000Z',
+      '1900-02-29T12:00:00.000Z',
+      '0000-02-29T00:00:00.000Z',
+      '9999-12-31T23:59:59.999Z',
+      '2026-04-31T00:00:00.000Z',
+      '2026-00-10T00:00:00.000Z',
+      '2026-13-10T00:00:00.000Z',
+      '2026-01-00T00:00:00.000Z',
+      '2026-01-31T24:00:00.000Z',
+      '2026-01-31T23:60:00.000Z',
+      '2026-01-31T23:59:60.000Z'
+    ]
+    const pad = (n: number, w: number) => String(n).padStart(w, '0')
+    for (let i = 0; i < 3000; i++) {
+      const r = (n: number) => Math.floor(Math.random() * n)
+      cases.push(
+        `${pad(r(10000), 4)}-${pad(r(14), 2)}-${pad(r(33), 2)}T${pad(r(26), 2)}:${pad(r(62), 2)}:${pad(r(62), 2)}.${pad(r(1000), 3)}Z`
+      )
+    }
+    for (const ts of cases) {
+      const d = new Date(ts)
+      expect(isRealInstant(ts), ts).toBe(!Number.isNaN(d.getTime()) && d.toISOString() === ts)
+    }
   })
 
   it('envelope - a small-order author key is WEAK_KEY even with a "valid" signature', () => {
