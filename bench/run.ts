@@ -12,7 +12,8 @@
  * --only-governance, --no-live, --only-live (live review: propagation and idle cost; --live-samples N (20),
  * --round-samples N (6), --live-idle SECONDS (60)), --no-documents, --only-documents (a ZIP of --documents N
  * files (1000), 50 MiB, migrated and its blobs synced through CouchDB), --no-log, --only-log (the rows on the
- * --events vault: appends, full verification at 10,000 and N events, `tresor status`, proofs, Git, CouchDB).
+ * --events vault: appends, full verification at 10,000 and N events, `tresor status`, proofs, Git, CouchDB),
+ * --only-verify (the full verification rows alone, with the ceiling beside them).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -340,7 +341,8 @@ try {
     argv.includes('--only-live') ||
     argv.includes('--only-documents') ||
     argv.includes('--only-footprint') ||
-    argv.includes('--only-log')
+    argv.includes('--only-log') ||
+    argv.includes('--only-verify')
   const part = (name: string) => !argv.includes(`--no-${name}`) && (!only || argv.includes(`--only-${name}`))
   if (part('footprint')) {
     rows.push(...installRows(await tmp(), log))
@@ -363,6 +365,7 @@ try {
     )
   if (part('documents')) rows.push(...(await benchDocuments(opt('documents', 1000), tmp, PASS, log)))
   const log100k = part('log') // append, verify, status, proofs, Git, CouchDB: the rows on the --events vault
+  if (argv.includes('--only-verify')) await benchVerify()
   if (log100k) {
     await benchAppend()
     const dir = await benchVerify()

@@ -3,9 +3,13 @@
  * canonical form, envelope shape, vault binding and the strict signature.
  * Pure and synchronous, so it runs the same inline or in a worker thread.
  */
-import { checkVault, decodeUnverified, verifyEventSignature } from './envelope.js'
+import { GENESIS_TYPE, checkVault, decodeUnverified, verifyEventSignature } from './envelope.js'
 import { sha256Hex } from './bytes.js'
 import { VaultError } from './errors.js'
+import { EVENT_PREFIX, FORK_PREFIX, eventDocId } from './formats.js'
+import { isGovernanceType } from './governance/fold.js'
+import { CHECKPOINT_TYPE } from './proofs/checkpoint.js'
+import type { EventDoc } from './store.js'
 
 export type EventCheck =
   | { ok: true; id: string; author: string; seq: number; prev: string | null; type: string; ts: string }
@@ -27,4 +31,106 @@ export function checkRaw(raw: unknown, vault: string): EventCheck {
 
 export function checkRaws(raws: unknown[], vault: string): EventCheck[] {
   return raws.map((raw) => checkRaw(raw, vault))
+}
+
+/**
+ * What a worker says of a page of stored bodies, in read order. Most events of a healthy vault form runs: events of
+ * one feed, each the next slot of the one before and naming its id as prev, every check passed (bytes, policy,
+ * signature, slot, index fields, first revision) and none of them genesis, governance or checkpoint. A run travels
+ * as its author, first seq, first prev and ids: the main thread links it to the feed in one step. Everything else
+ * (anything that failed, special types, deletions, strays) travels whole, to be judged one by one as before.
+ */
+export type BodyItem =
+  | { run: true; author: string; seq: number; prev: string; ids: string; count: number }
+  | { run: false; doc: EventDoc; check: EventCheck }
+
+export interface BodiesCheck {
+  items: BodyItem[]
+  /** Fork evidence documents, whole, in read order (checked after the walk). */
+  forks: EventDoc[]
+}
+
+/** A stored body PouchDB could not have written is reported as a stray document (empty id). */
+function parseStored(text: string): EventDoc {
+  try {
+    const doc = JSON.parse(text) as EventDoc
+    if (typeof doc === 'object' && doc !== null && typeof doc._id === 'string') return doc
+  } catch {
+    // fall through
+  }
+  return { _id: '', raw: '', id: '', type: '', ts: '' }
+}
+
+/**
+ * The checks of one stored event that need no other event, the verifier's own: stored in the slot it names, its first
+ * revision, not deleted, index fields as signed, and of no type the walk treats specially.
+ */
+function cleanEvent(doc: EventDoc, check: EventCheck & { ok: true }): boolean {
+  return (
+    doc._id === eventDocId(check.author, check.seq) &&
+    doc._deleted !== true &&
+    typeof doc._rev === 'string' &&
+    doc._rev.startsWith('1-') &&
+    doc.id === check.id &&
+    doc.type === check.type &&
+    doc.ts === check.ts &&
+    check.type !== GENESIS_TYPE &&
+    check.type !== CHECKPOINT_TYPE &&
+    !isGovernanceType(check.type)
+  )
+}
+
+interface OpenRun {
+  author: string
+  seq: number
+  prev: string
+  ids: string[]
+}
+
+/**
+ * Check a page of stored body texts (PouchDB's by-sequence values): see BodiesCheck. With `runs` false every event
+ * travels whole (the tests hold the two answers to the same verdict).
+ */
+export function checkBodies(bodies: string[], vault: string, runs = true): BodiesCheck {
+  const items: BodyItem[] = []
+  const forks: EventDoc[] = []
+  let open: OpenRun | null = null
+  const close = (r: OpenRun | null) => {
+    if (r)
+      items.push({ run: true, author: r.author, seq: r.seq, prev: r.prev, ids: r.ids.join(''), count: r.ids.length })
+    return null
+  }
+  for (const text of bodies) {
+    const doc = parseStored(text)
+    if (doc._id.startsWith(FORK_PREFIX)) {
+      forks.push(doc)
+      continue
+    }
+    if (!doc._id.startsWith(EVENT_PREFIX) && doc._id !== '') continue
+    const check = checkRaw(doc._deleted ? '' : doc.raw, vault)
+    if (runs && check.ok && cleanEvent(doc, check)) {
+      const r: OpenRun | null = open
+      if (r && r.author === check.author && r.seq + r.ids.length === check.seq && check.prev === r.ids.at(-1)) {
+        r.ids.push(check.id)
+        continue
+      }
+      close(r)
+      open = { author: check.author, seq: check.seq, prev: check.prev!, ids: [check.id] }
+      continue
+    }
+    open = close(open)
+    // Only what the verifier reads travels: a checkpoint's bytes are read again for its roots, no other event's are.
+    const kept: EventDoc = {
+      _id: doc._id,
+      raw: check.ok && check.type === CHECKPOINT_TYPE ? doc.raw : '',
+      id: doc.id,
+      type: doc.type,
+      ts: doc.ts
+    }
+    if (doc._rev !== undefined) kept._rev = doc._rev
+    if (doc._deleted !== undefined) kept._deleted = doc._deleted
+    items.push({ run: false, doc: kept, check })
+  }
+  close(open)
+  return { items, forks }
 }

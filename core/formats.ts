@@ -23,6 +23,20 @@ export const DOMAIN_TAG = Object.freeze({
 export const EVENT_PREFIX = 'ev!'
 /** Fork evidence: a second event for a taken slot, `fork!<author>!<seq>!<id>`. */
 export const FORK_PREFIX = 'fork!'
+/** Digits of the zero-padded seq in event and fork ids (key order = seq order). */
+export const SEQ_DIGITS = 12
+
+export function eventDocId(author: string, seq: number): string {
+  return `${EVENT_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}`
+}
+
+/** Parse `ev!<author>!<seq>`; null for anything else. */
+export function parseEventDocId(docId: string): { author: string; seq: number } | null {
+  const m = /^ev!([0-9a-f]{64})!(\d{12})$/.exec(docId)
+  if (!m) return null
+  const seq = Number(m[2])
+  return seq >= 1 ? { author: m[1]!, seq } : null
+}
 
 /** Whether a document id is an event or fork evidence (what the vault reads and syncs). */
 export const isEventLikeId = (id: string): boolean => id.startsWith(EVENT_PREFIX) || id.startsWith(FORK_PREFIX)

@@ -133,31 +133,50 @@ export async function* rawRange(
   range: { gt: string; lt: string; reverse?: boolean; limit?: number },
   pageSize = 1000
 ): AsyncGenerator<[string, string][]> {
+  for await (const page of rawPages(db, range, pageSize, true, (key, value) => [key, value] as [string, string]))
+    yield page
+}
+
+/**
+ * Pages of what `entry` makes of each raw entry in the range. A page is read in one request (LevelDB's iterator
+ * hands entries over from its own batches), not one promise an entry; without `keys` the key is ''.
+ */
+async function* rawPages<T>(
+  db: Db,
+  range: { gt: string; lt: string; reverse?: boolean; limit?: number },
+  pageSize: number,
+  keys: boolean,
+  entry: (key: string, value: string) => T
+): AsyncGenerator<T[]> {
   const it = levelOf(db).iterator({
     ...range,
     limit: range.limit ?? -1,
+    keys,
     keyAsBuffer: false,
     valueAsBuffer: false,
     highWaterMark: 1 << 20
   })
   // An open iterator keeps LevelDB from being closed under it (that crashes the addon), damaged or not.
   const done = db instanceof GuardedDb ? db.track() : () => undefined
-  const next = () =>
+  const nextPage = () =>
     guarded(
       db,
       () =>
-        new Promise<[string, string] | null>((resolve, reject) =>
-          it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? null : [key, value!])))
-        )
+        new Promise<T[]>((resolve, reject) => {
+          const page: T[] = []
+          const step = (err: Error | null | undefined, key?: string, value?: string): void => {
+            if (err) return reject(err)
+            if (key === undefined) return resolve(page) // the end of the range
+            page.push(entry(key, value!))
+            if (page.length >= pageSize) return resolve(page)
+            it.next(step)
+          }
+          it.next(step)
+        })
     )
   try {
     for (;;) {
-      const page: [string, string][] = []
-      while (page.length < pageSize) {
-        const entry = await next()
-        if (entry === null) break
-        page.push(entry)
-      }
+      const page = await nextPage()
       if (page.length > 0) yield page
       if (page.length < pageSize) return
     }
@@ -185,8 +204,12 @@ function parseBody(value: string): Doc {
  * bodies with `_deleted`. Reads a snapshot; concurrent writes are not seen.
  */
 export async function* storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
-  for await (const page of rawRange(db, { gt: BY_SEQ_LO, lt: BY_SEQ_HI }, pageSize))
-    yield page.map(([, value]) => parseBody(value))
+  for await (const page of storedBodyTexts(db, pageSize)) yield page.map(parseBody)
+}
+
+/** storedBodies as the JSON text PouchDB stored, unparsed (the verify workers parse it). */
+export function storedBodyTexts(db: Db, pageSize = 1000): AsyncGenerator<string[]> {
+  return rawPages(db, { gt: BY_SEQ_LO, lt: BY_SEQ_HI }, pageSize, false, (_, value) => value)
 }
 
 // Loaded when the first database opens: a CLI call that asks a running daemon never loads PouchDB or LevelDB.

@@ -7,11 +7,9 @@
 import { syncBarrier, type Doc, type GuardedDb } from './pouch.js'
 import type { DecodedEvent } from './envelope.js'
 import { ALREADY_EXISTS, BAD_ARGUMENT } from './errors.js'
+import { EVENT_PREFIX, FORK_PREFIX, SEQ_DIGITS, eventDocId, idRange, parseEventDocId } from './formats.js'
 
-import { EVENT_PREFIX, FORK_PREFIX, idRange } from './formats.js'
-
-export { EVENT_PREFIX, FORK_PREFIX }
-const SEQ_DIGITS = 12
+export { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId }
 
 /** The stored form of an event. `raw` is the signed canonical JSON; the rest are index hints, re-checked on verify. */
 export interface EventDoc {
@@ -22,18 +20,6 @@ export interface EventDoc {
   id: string
   type: string
   ts: string
-}
-
-export function eventDocId(author: string, seq: number): string {
-  return `${EVENT_PREFIX}${author}!${String(seq).padStart(SEQ_DIGITS, '0')}`
-}
-
-/** Parse `ev!<author>!<seq>`; null for anything else. */
-export function parseEventDocId(docId: string): { author: string; seq: number } | null {
-  const m = /^ev!([0-9a-f]{64})!(\d{12})$/.exec(docId)
-  if (!m) return null
-  const seq = Number(m[2])
-  return seq >= 1 ? { author: m[1]!, seq } : null
 }
 
 export class LogStore {

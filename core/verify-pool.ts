@@ -4,16 +4,31 @@
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
-import { checkRaws, type EventCheck } from './check-events.js'
+import { checkBodies, checkRaws, type BodiesCheck, type EventCheck } from './check-events.js'
+import { nodeHash, rootOfIds, split, type Hash } from './proofs/merkle.js'
 import { INTERNAL } from './errors.js'
 
 export interface EventChecker {
+  /** Per-event checks of raw events, in order. */
   check(raws: unknown[], vault: string): Promise<EventCheck[]>
+  /** Stored body texts (PouchDB's by-sequence values) checked as one page: see checkBodies. */
+  checkBodies(bodies: string[], vault: string): Promise<BodiesCheck>
+  /** The Merkle root over event ids laid end to end (see rootOfIds). */
+  root(ids: string): Promise<Hash>
   close(): Promise<void>
 }
 
+/** A message to a verify worker. */
+export type PoolRequest = { job: number } & (
+  | { kind: 'raws'; raws: unknown[]; vault: string }
+  | { kind: 'bodies'; bodies: string[]; vault: string }
+  | { kind: 'root'; ids: string }
+)
+
 export const inlineChecker: EventChecker = {
   check: async (raws, vault) => checkRaws(raws, vault),
+  checkBodies: async (bodies, vault) => checkBodies(bodies, vault),
+  root: async (ids) => rootOfIds(ids),
   close: async () => {}
 }
 
@@ -34,9 +49,11 @@ export function spawnModuleWorker(name: string, base: string, options: WorkerOpt
 
 const spawnWorker = () => spawnModuleWorker('verify-worker', import.meta.url)
 
+type Request = PoolRequest extends infer R ? (R extends unknown ? Omit<R, 'job'> : never) : never
+
 export class WorkerChecker implements EventChecker {
   private readonly workers: Worker[] = []
-  private readonly pending = new Map<number, { resolve: (r: EventCheck[]) => void; reject: (e: Error) => void }>()
+  private readonly pending = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>()
   private job = 0
   /** A worker failed or exited: this pool is done (the shared one is replaced on next use). */
   broken = false
@@ -44,11 +61,11 @@ export class WorkerChecker implements EventChecker {
   constructor(size: number = Math.max(1, Math.min(availableParallelism(), 8))) {
     for (let i = 0; i < size; i++) {
       const w = spawnWorker()
-      w.on('message', (m: { job: number; results: EventCheck[] }) => {
+      w.on('message', (m: { job: number; result: never }) => {
         const p = this.pending.get(m.job)
         this.pending.delete(m.job)
         if (this.pending.size === 0) for (const x of this.workers) x.unref()
-        p?.resolve(m.results)
+        p?.resolve(m.result)
       })
       const failAll = (err: Error) => {
         this.broken = true
@@ -57,29 +74,56 @@ export class WorkerChecker implements EventChecker {
       }
       w.on('error', failAll)
       w.on('exit', (code) => failAll(new Error(`verify worker exited (${code})`)))
-      // Idle workers do not keep the process alive; a job out does (see check).
+      // Idle workers do not keep the process alive; a job out does (see send).
       w.unref()
       this.workers.push(w)
     }
   }
 
-  async check(raws: unknown[], vault: string): Promise<EventCheck[]> {
-    const n = this.workers.length
-    if (this.broken) throw INTERNAL('the verify pool lost a worker')
+  private send<T>(worker: number, request: Request): Promise<T> {
+    if (this.broken) return Promise.reject(INTERNAL('the verify pool lost a worker'))
     if (this.pending.size === 0) for (const w of this.workers) w.ref()
-    const chunk = Math.ceil(raws.length / n)
-    const parts: Promise<EventCheck[]>[] = []
-    for (let i = 0; i < n && i * chunk < raws.length; i++) {
-      const job = ++this.job
-      const slice = raws.slice(i * chunk, (i + 1) * chunk)
-      parts.push(
-        new Promise((resolve, reject) => {
-          this.pending.set(job, { resolve, reject })
-          this.workers[i]!.postMessage({ job, raws: slice, vault })
-        })
-      )
-    }
-    return (await Promise.all(parts)).flat()
+    const job = ++this.job
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(job, { resolve: resolve as (r: never) => void, reject })
+      this.workers[worker % this.workers.length]!.postMessage({ job, ...request })
+    })
+  }
+
+  /** `items` cut into one share per worker, each checked by `ask`, the answers in order. */
+  private async spread<I, T>(items: I[], ask: (share: I[], worker: number) => Promise<T>): Promise<T[]> {
+    const chunk = Math.ceil(items.length / this.workers.length)
+    const parts: Promise<T>[] = []
+    for (let i = 0; i * chunk < items.length; i++) parts.push(ask(items.slice(i * chunk, (i + 1) * chunk), i))
+    return Promise.all(parts)
+  }
+
+  async check(raws: unknown[], vault: string): Promise<EventCheck[]> {
+    if (this.broken) throw INTERNAL('the verify pool lost a worker')
+    const parts = await this.spread(raws, (share, i) =>
+      this.send<EventCheck[]>(i, { kind: 'raws', raws: share, vault })
+    )
+    return parts.flat()
+  }
+
+  async checkBodies(bodies: string[], vault: string): Promise<BodiesCheck> {
+    if (this.broken) throw INTERNAL('the verify pool lost a worker')
+    const parts = await this.spread(bodies, (share, i) =>
+      this.send<BodiesCheck>(i, { kind: 'bodies', bodies: share, vault })
+    )
+    return { items: parts.flatMap((p) => p.items), forks: parts.flatMap((p) => p.forks) }
+  }
+
+  /** The tree's two halves (RFC 6962's split) on two workers, joined here. */
+  async root(ids: string): Promise<Hash> {
+    const n = ids.length / 64
+    if (this.workers.length < 2 || n < 2 || !Number.isInteger(n)) return this.send<Hash>(0, { kind: 'root', ids })
+    const k = split(n) * 64
+    const [left, right] = await Promise.all([
+      this.send<Hash>(0, { kind: 'root', ids: ids.slice(0, k) }),
+      this.send<Hash>(1, { kind: 'root', ids: ids.slice(k) })
+    ])
+    return nodeHash(left, right)
   }
 
   async close(): Promise<void> {
@@ -97,7 +141,12 @@ let shared: WorkerChecker | null = null
 export function sharedChecker(): EventChecker {
   if (!shared || shared.broken) shared = new WorkerChecker()
   const pool = shared
-  return { check: (raws, vault) => pool.check(raws, vault), close: async () => {} }
+  return {
+    check: (raws, vault) => pool.check(raws, vault),
+    checkBodies: (bodies, vault) => pool.checkBodies(bodies, vault),
+    root: (ids) => pool.root(ids),
+    close: async () => {}
+  }
 }
 
 /** Inline for small logs, the shared worker pool for large ones. */

@@ -1,7 +1,15 @@
-/** Worker thread entry: checks batches of raw events for the verify pool. */
+/** Worker thread entry: checks batches of raw events or stored bodies, and hashes feed roots, for the verify pool. */
 import { parentPort } from 'node:worker_threads'
-import { checkRaws } from './check-events.js'
+import { checkBodies, checkRaws } from './check-events.js'
+import { rootOfIds } from './proofs/merkle.js'
+import type { PoolRequest } from './verify-pool.js'
 
-parentPort?.on('message', (msg: { job: number; raws: unknown[]; vault: string }) => {
-  parentPort!.postMessage({ job: msg.job, results: checkRaws(msg.raws, msg.vault) })
+parentPort?.on('message', (msg: PoolRequest) => {
+  const result =
+    msg.kind === 'raws'
+      ? checkRaws(msg.raws, msg.vault)
+      : msg.kind === 'bodies'
+        ? checkBodies(msg.bodies, msg.vault)
+        : rootOfIds(msg.ids)
+  parentPort!.postMessage({ job: msg.job, result })
 })

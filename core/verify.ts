@@ -4,15 +4,14 @@
  * feed says was written since (new appends, and any rewrite or deletion behind
  * the vault's back). Both name each failing document and why.
  */
-import type { EventCheck } from './check-events.js'
+import type { BodiesCheck, BodyItem, EventCheck } from './check-events.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
 import { isGovernanceType } from './governance/fold.js'
 import type { VerifiedPoint } from './verified-point.js'
-import { storedBodies } from './pouch.js'
-import { CHECKPOINT_TYPE, checkCheckpointNotes, checkCheckpointPayload, eventLeaf } from './proofs/checkpoint.js'
-import { rootOf, type Hash } from './proofs/merkle.js'
+import { storedBodyTexts } from './pouch.js'
+import { CHECKPOINT_TYPE, checkCheckpointNotes, checkCheckpointPayload } from './proofs/checkpoint.js'
 import { sha256Hex, toHex } from './bytes.js'
 import { VERIFY_FAILED } from './errors.js'
 
@@ -50,11 +49,11 @@ class Run {
   /** Slots of governance events whose chain verified. */
   readonly gov = new Set<string>()
   /**
-   * Full mode: each feed's event ids in order, and each author's latest checkpoint, to check its roots. The Merkle
-   * leaves are hashed from the ids only for the feeds a checkpoint covers and only as far as it covers them (a vault
-   * with no checkpoint, or events past the last one, costs no hashing: 2 hashes an event on the main thread before).
+   * Full mode: each feed's event ids in order, laid end to end in pieces (a run's ids arrive as one), and each
+   * author's latest checkpoint, to check its roots. The roots are hashed from the ids in the verify pool, only for
+   * the feeds a checkpoint covers and only as far as it covers them.
    */
-  readonly ids = new Map<string, string[]>()
+  private readonly ids = new Map<string, string[]>()
   readonly checkpoints = new Map<string, { docId: string; seq: number; raw: string }>()
   checked = 0
   genesisSeen = false
@@ -67,19 +66,26 @@ class Run {
   ) {}
 
   /** Each author's latest checkpoint must state the roots the log actually has. */
-  checkCheckpoints(): void {
+  async checkCheckpoints(checker: EventChecker): Promise<void> {
+    const roots = new Map<string, Promise<string>>()
+    const rootOf = (author: string, length: number) => {
+      const key = `${author}:${length}`
+      let root = roots.get(key)
+      if (!root) roots.set(key, (root = checker.root(this.idText(author).slice(0, length * 64)).then(toHex)))
+      return root
+    }
     for (const cp of this.checkpoints.values()) {
       try {
         const event = JSON.parse(cp.raw) as { payload: unknown; author: string }
         const payload = checkCheckpointPayload(event.payload)
         checkCheckpointNotes(payload, this.opts.vaultId, event.author)
         for (const f of payload.feeds) {
-          const ids = this.ids.get(f.author) ?? []
-          if (ids.length < f.length)
+          const held = this.idText(f.author).length / 64
+          if (held < f.length)
             throw VERIFY_FAILED(
-              `it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${ids.length}`
+              `it covers ${f.length} events of feed ${f.author.slice(0, 8)}… but the log holds ${held}`
             )
-          if (toHex(rootOf(this.leavesOf(f.author, f.length), 0, f.length)) !== f.root)
+          if ((await rootOf(f.author, f.length)) !== f.root)
             throw VERIFY_FAILED(`its root for feed ${f.author.slice(0, 8)}… does not match the log`)
         }
       } catch (err) {
@@ -88,14 +94,18 @@ class Run {
     }
   }
 
-  private readonly leaves = new Map<string, Hash[]>()
-  /** The first `count` Merkle leaves of a feed, hashed from its ids once (checkpoints of many authors share them). */
-  private leavesOf(author: string, count: number): Hash[] {
-    const ids = this.ids.get(author) ?? []
-    const leaves = this.leaves.get(author) ?? []
-    for (let i = leaves.length; i < count && i < ids.length; i++) leaves.push(eventLeaf(ids[i]!))
-    this.leaves.set(author, leaves)
-    return leaves
+  /** A feed's linked event ids end to end (its pieces joined once). */
+  private idText(author: string): string {
+    const pieces = this.ids.get(author)
+    if (!pieces) return ''
+    if (pieces.length > 1) pieces.splice(0, pieces.length, pieces.join(''))
+    return pieces[0] ?? ''
+  }
+
+  private pushIds(author: string, ids: string): void {
+    const pieces = this.ids.get(author)
+    if (pieces) pieces.push(ids)
+    else this.ids.set(author, [ids])
   }
 
   issue(code: IssueCode, docId: string, message: string, extra: Partial<VerifyIssue> = {}): void {
@@ -139,6 +149,39 @@ class Run {
     }
   }
 
+  /** A worker's verdict on one stored body, or on a run of them (see BodyItem). */
+  acceptItem(item: BodyItem): void {
+    if (!item.run) return this.accept(item.doc, item.check)
+    const { author, seq, prev, ids, count } = item
+    const w = this.walk(author)
+    // Already broken, or the feed's next events, named as such, by a key of the vault: the run is taken whole, as
+    // accept would take each of its events.
+    if (
+      w.broken ||
+      (w.pending.size === 0 &&
+        seq === w.length + 1 &&
+        prev === (seq === 1 ? this.opts.vaultId : w.head) &&
+        this.opts.isKnownAuthor(author))
+    ) {
+      this.checked += count
+      if (w.broken) return
+      w.length = seq + count - 1
+      w.head = ids.slice(-64)
+      if (this.merkle) this.pushIds(author, ids)
+      return
+    }
+    // Out of order, or not linking: judged one event at a time. A run's events passed every check that needs no
+    // other event; their types are none the walk treats specially.
+    for (let k = 0; k < count; k++) {
+      const id = ids.slice(k * 64, k * 64 + 64)
+      const at = seq + k
+      this.accept(
+        { _id: eventDocId(author, at), _rev: '1-', raw: '', id, type: '', ts: '' },
+        { ok: true, id, author, seq: at, prev: k === 0 ? prev : ids.slice(k * 64 - 64, k * 64), type: '', ts: '' }
+      )
+    }
+  }
+
   private fail(w: Walk, doc: EventDoc, code: IssueCode, message: string, eventId?: string): void {
     const slot = parseEventDocId(doc._id)!
     w.broken = true
@@ -177,9 +220,7 @@ class Run {
     if (check.type === GENESIS_TYPE) this.genesisSeen = true
     if (isGovernanceType(check.type)) this.gov.add(doc._id)
     if (this.merkle) {
-      const l = this.ids.get(w.author)
-      if (l) l.push(check.id)
-      else this.ids.set(w.author, [check.id])
+      this.pushIds(w.author, check.id)
       if (check.type === CHECKPOINT_TYPE && check.seq > (this.checkpoints.get(w.author)?.seq ?? 0))
         this.checkpoints.set(w.author, { docId: doc._id, seq: check.seq, raw: doc.raw })
     }
@@ -231,7 +272,27 @@ class Run {
 }
 
 /** Pages checked at once: enough to keep every worker busy while the main thread reads and links. */
-const IN_FLIGHT = 4
+const IN_FLIGHT = 6
+
+/** Pages submitted for checking as they are read, the answers applied in read order, at most IN_FLIGHT out. */
+async function inOrder<P, R>(
+  pages: AsyncIterable<P[]> | Iterable<P[]>,
+  submit: (page: P[]) => Promise<R>,
+  apply: (result: R, page: P[]) => void
+): Promise<void> {
+  const queue: { page: P[]; result: Promise<R> }[] = []
+  const applyOldest = async () => {
+    const { page, result } = queue.shift()!
+    apply(await result, page)
+  }
+  for await (const page of pages) {
+    const result = submit(page)
+    result.catch(() => undefined) // awaited in order below; avoid an unhandled rejection meanwhile
+    queue.push({ page, result })
+    if (queue.length >= IN_FLIGHT) await applyOldest()
+  }
+  while (queue.length > 0) await applyOldest()
+}
 
 /**
  * Route bodies: event slots are checked (in parallel), fork evidence is kept for later. Results are applied in read
@@ -243,30 +304,45 @@ async function checkPages(
   checker: EventChecker,
   total: number
 ): Promise<void> {
-  const queue: { events: EventDoc[]; size: number; results: Promise<EventCheck[]> }[] = []
   let done = 0
-  const applyOldest = async () => {
-    const { events, size, results } = queue.shift()!
-    const checks = await results
-    events.forEach((doc, i) => run.accept(doc, checks[i]!))
-    done += size
-    run.opts.onProgress?.(done, Math.max(total, done))
-  }
-  for await (const page of pages) {
-    const events: EventDoc[] = []
-    for (const doc of page) {
-      if (doc._id.startsWith(FORK_PREFIX)) run.forkDocs.push(doc)
-      else if (doc._id.startsWith(EVENT_PREFIX) || doc._id === '') events.push(doc)
+  await inOrder(
+    pages,
+    async (page) => {
+      const events: EventDoc[] = []
+      for (const doc of page) {
+        if (doc._id.startsWith(FORK_PREFIX)) run.forkDocs.push(doc)
+        else if (doc._id.startsWith(EVENT_PREFIX) || doc._id === '') events.push(doc)
+      }
+      const checks = await checker.check(
+        events.map((d) => (d._deleted ? '' : d.raw)),
+        run.opts.vaultId
+      )
+      return { events, checks }
+    },
+    ({ events, checks }, page) => {
+      events.forEach((doc, i) => run.accept(doc, checks[i]!))
+      done += page.length
+      run.opts.onProgress?.(done, Math.max(total, done))
     }
-    const results = checker.check(
-      events.map((d) => (d._deleted ? '' : d.raw)),
-      run.opts.vaultId
-    )
-    results.catch(() => undefined) // awaited in order below; avoid an unhandled rejection meanwhile
-    queue.push({ events, size: page.length, results })
-    if (queue.length >= IN_FLIGHT) await applyOldest()
-  }
-  while (queue.length > 0) await applyOldest()
+  )
+}
+
+/**
+ * checkPages for the store's own bodies, as the text PouchDB stored: the workers parse and check them and answer
+ * with runs (see BodiesCheck), so the main thread neither parses a body nor walks a healthy feed event by event.
+ */
+async function checkBodyPages(run: Run, pages: AsyncIterable<string[]>, checker: EventChecker, total: number) {
+  let done = 0
+  await inOrder(
+    pages,
+    (page) => checker.checkBodies(page, run.opts.vaultId),
+    ({ items, forks }: BodiesCheck, page) => {
+      for (const item of items) run.acceptItem(item)
+      run.forkDocs.push(...forks)
+      done += page.length
+      run.opts.onProgress?.(done, Math.max(total, done))
+    }
+  )
 }
 
 async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {
@@ -299,9 +375,9 @@ export async function verifyFull(opts: VerifyOptions): Promise<VerifyReport> {
   const total = await opts.store.count()
   const checker = opts.checker ?? checkerFor(total)
   try {
-    await checkPages(run, storedBodies(opts.store.db) as AsyncIterable<EventDoc[]>, checker, total)
+    await checkBodyPages(run, storedBodyTexts(opts.store.db), checker, total)
     run.finish()
-    run.checkCheckpoints()
+    await run.checkCheckpoints(checker)
     await checkForkEvidence(run, checker)
   } finally {
     if (!opts.checker) await checker.close()

@@ -5,6 +5,7 @@ import {
   leafHash,
   nodeHash,
   rootOf,
+  rootOfIds,
   verifyConsistency,
   verifyInclusion,
   EMPTY_ROOT,
@@ -25,6 +26,17 @@ describe('merkle', () => {
     expect(hex(leafHash(new Uint8Array(0)))).toBe('6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d')
     const [a, b, c] = leaves(3)
     expect(hex(rootOf([a!, b!, c!]))).toBe(hex(nodeHash(nodeHash(a!, b!), c!)))
+  })
+
+  it('merkle - the root over event ids in one pass equals the tree over their event leaves, at every size', async () => {
+    const { eventLeaf } = await import('../core/proofs/checkpoint.js')
+    const ids = Array.from({ length: 300 }, (_, i) => hex(leafHash(new TextEncoder().encode(`event ${i}`))))
+    for (let n = 0; n <= 300; n++) {
+      const want = rootOf(ids.slice(0, n).map(eventLeaf))
+      expect(hex(rootOfIds(ids.slice(0, n).join(''))), `n=${n}`).toBe(hex(want))
+    }
+    expect(() => rootOfIds('ab')).toThrow(/64 hex digits/)
+    expect(() => rootOfIds('zz'.repeat(32))).toThrow(/64 hex digits/)
   })
 
   it('merkle - every inclusion proof up to 64 leaves verifies', () => {

@@ -6,12 +6,17 @@ import { Vault } from '../core/vault.js'
 import { eventDocId, LogStore, type EventDoc } from '../core/store.js'
 import { signEvent, type DecodedEvent } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
-import { toHex } from '../core/bytes.js'
+import { sha256Hex, toHex } from '../core/bytes.js'
 import { POINT_FILE } from '../core/verified-point.js'
 import { makeCheckpoint } from '../core/proofs/prover.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { VaultError } from '../core/errors.js'
-import { WorkerChecker, inlineChecker } from '../core/verify-pool.js'
+import { WorkerChecker, inlineChecker, type EventChecker } from '../core/verify-pool.js'
+import { checkBodies, type BodiesCheck } from '../core/check-events.js'
+import { verifyFull } from '../core/verify.js'
+import { rootOfIds } from '../core/proofs/merkle.js'
+import { storedBodyTexts } from '../core/pouch.js'
+import fc from 'fast-check'
 import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
 import type { Db } from '../core/pouch.js'
 import { propose } from '../core/governance/calls.js'
@@ -443,12 +448,119 @@ describe('verify', () => {
     const raws: unknown[] = []
     for await (const page of vault.store.scan()) raws.push(...page.map((d) => d.raw))
     raws.push('{', 'x'.repeat(100), (raws[3] as string).replace('note', 'nope'), 42, null)
+    const bodies: string[] = []
+    for await (const page of storedBodyTexts(vault.store.db)) bodies.push(...page)
+    bodies.push('{', '{"_id":"ev!x"}', JSON.stringify({ _id: eventDocId(vault.device, 99), raw: raws[3] }))
+    const ids = Array.from({ length: 77 }, (_, i) => sha256Hex(`event ${i}`)).join('')
     const pool = new WorkerChecker(2)
     try {
       expect(await pool.check(raws, vault.vaultId)).toEqual(await inlineChecker.check(raws, vault.vaultId))
+      // The pool cuts the page between its workers, and so a run at the cut: compared event by event.
+      const eventByEvent = ({ items, forks }: BodiesCheck) => ({
+        forks,
+        events: items.flatMap((it): unknown[] =>
+          it.run
+            ? Array.from({ length: it.count }, (_, k) => [it.author, it.seq + k, it.ids.slice(k * 64, k * 64 + 64)])
+            : [it]
+        )
+      })
+      const inline = await inlineChecker.checkBodies(bodies, vault.vaultId)
+      expect(inline.items.some((it) => it.run && it.count > 10)).toBe(true)
+      expect(eventByEvent(await pool.checkBodies(bodies, vault.vaultId))).toEqual(eventByEvent(inline))
+      expect(toHex(await pool.root(ids))).toBe(toHex(rootOfIds(ids)))
     } finally {
       await pool.close()
       await vault.close()
+    }
+  })
+  it('verify - healthy stretches taken whole decide exactly as event by event, whatever order, damage and forgeries the store holds', async () => {
+    const { dir: template, device, vaultId } = await setup(1)
+    const chain = (sign: (seq: number, prev: string) => DecodedEvent, n: number) => {
+      const out: DecodedEvent[] = []
+      for (let seq = 1; seq <= n; seq++) out.push(sign(seq, seq === 1 ? vaultId : out[seq - 2]!.id))
+      return out
+    }
+    const bobs = chain((seq, prev) => bobEvent(vaultId, seq, prev, `b${seq}`), 14)
+    const other = bobEvent(vaultId, 5, bobs[3]!.id, 'a second b5')
+    const eve = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(0xe0))
+    const stranger = chain(
+      (seq, prev) =>
+        signEvent(
+          {
+            v: 1,
+            vault: vaultId,
+            author: toHex(eve.publicKey),
+            seq,
+            prev,
+            ts: '2026-05-01T00:00:00.000Z',
+            type: 'audit.note',
+            payload: { text: `e${seq}` },
+            seen: []
+          },
+          eve.secretKey
+        ),
+      3
+    )
+    const singles: EventChecker = { ...inlineChecker, checkBodies: async (b, v) => checkBodies(b, v, false) }
+    const pool = new WorkerChecker(2)
+    const damage = fc.oneof(
+      fc.record({ kind: fc.constant('misplace' as const), from: fc.nat(13), to: fc.integer({ min: 1, max: 20 }) }),
+      fc.record({ kind: fc.constant('rewrite' as const), seq: fc.integer({ min: 1, max: 14 }) }),
+      fc.record({ kind: fc.constant('delete' as const), seq: fc.integer({ min: 1, max: 14 }) }),
+      fc.record({ kind: fc.constant('second' as const) }),
+      fc.record({ kind: fc.constant('fork' as const) }),
+      fc.record({ kind: fc.constant('stranger' as const) }),
+      fc.record({ kind: fc.constant('stray' as const) })
+    )
+    const scenario = fc.record({
+      order: fc.shuffledSubarray([...bobs.keys()], { minLength: 14 }),
+      drop: fc.subarray([...bobs.keys()], { maxLength: 2 }),
+      batch: fc.integer({ min: 1, max: 14 }),
+      damage: fc.array(damage, { maxLength: 3 })
+    })
+    const strip = (r: Awaited<ReturnType<typeof verifyFull>>) => ({ ...r, durationMs: 0, verifiedAt: '' })
+    try {
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ order, drop, batch, damage }) => {
+          const dir = await tempDir()
+          await cp(template, dir, { recursive: true })
+          await withRawDb(dir, async (db) => {
+            const store = new LogStore(db)
+            const kept = order.filter((i) => !drop.includes(i)).map((i) => bobs[i]!)
+            for (let i = 0; i < kept.length; i += batch) await store.putMany(kept.slice(i, i + batch))
+            for (const d of damage) {
+              const at = async (seq: number) =>
+                (await db.get(eventDocId(BOB, seq)).catch(() => null)) as EventDoc | null
+              if (d.kind === 'misplace') {
+                const src = bobs[d.from]!
+                if (!(await at(d.to))) await db.put({ ...docFor(src), _id: eventDocId(BOB, d.to) } as never)
+              } else if (d.kind === 'rewrite') {
+                const doc = await at(d.seq)
+                const src = bobs[d.seq % 14]!
+                if (doc) await forceWrite(db, { ...doc, raw: src.raw, id: src.id })
+              } else if (d.kind === 'delete') {
+                const doc = await at(d.seq)
+                if (doc) await db.remove(doc._id, doc._rev!)
+              } else if (d.kind === 'second') {
+                const doc = await at(5)
+                if (doc) await forceWrite(db, { ...docFor(other) })
+              } else if (d.kind === 'fork') await store.putForkEvidence(other)
+              else if (d.kind === 'stranger')
+                await store.putMany(stranger).catch(() => undefined) // once
+              else await db.put({ _id: `ev!planted-${Math.random()}`, raw: 'x' } as never)
+            }
+            const run = (checker: EventChecker) =>
+              verifyFull({ store, vaultId, isKnownAuthor: (a) => a === device || a === BOB, checker }).then(strip)
+            const want = await run(singles)
+            expect(await run(inlineChecker)).toEqual(want)
+            expect(await run(pool)).toEqual(want)
+          })
+          await rm(dir, { recursive: true, force: true })
+        }),
+        { numRuns: 40 }
+      )
+    } finally {
+      await pool.close()
     }
   })
 })

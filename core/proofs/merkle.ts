@@ -26,10 +26,43 @@ export function nodeHash(left: Hash, right: Hash): Hash {
 
 export const EMPTY_ROOT: Hash = new Uint8Array(createHash('sha256').digest())
 
-function split(n: number): number {
+/** The largest power of two below n (n ≥ 2): where RFC 6962 splits a tree of n leaves. */
+export function split(n: number): number {
   let k = 1
   while (k * 2 < n) k *= 2
   return k
+}
+
+/**
+ * MTH over the event leaves of `ids`, event ids (64 hex digits each) laid end to end: the same root as rootOf over
+ * their eventLeaf hashes, in one pass with a stack of log2(n) subtree roots and nothing remembered (a full check
+ * wants one root per feed, not the proofs rootOf's memo serves).
+ */
+export function rootOfIds(ids: string): Hash {
+  if (ids.length % 64 !== 0) throw BAD_ARGUMENT('event ids are 64 hex digits each')
+  const n = ids.length / 64
+  if (n === 0) return EMPTY_ROOT
+  const bytes = Buffer.from(ids, 'hex')
+  if (bytes.length !== n * 32) throw BAD_ARGUMENT('event ids are 64 hex digits each')
+  const leaf = new Uint8Array(33) // leaf[0] = 0x00, the leaf prefix
+  const roots: Hash[] = []
+  const sizes: number[] = []
+  for (let i = 0; i < n; i++) {
+    leaf.set(bytes.subarray(i * 32, i * 32 + 32), 1)
+    let h: Hash = hash('sha256', leaf, 'buffer'),
+      size = 1
+    // Two neighbours of one size are the two halves of a perfect subtree.
+    while (sizes.length > 0 && sizes[sizes.length - 1] === size) {
+      h = nodeHash(roots.pop()!, h)
+      size += sizes.pop()!
+    }
+    roots.push(h)
+    sizes.push(size)
+  }
+  // The perfect subtrees, largest first, are the left children all the way down the right edge.
+  let root = roots.pop()!
+  while (roots.length > 0) root = nodeHash(roots.pop()!, root)
+  return root
 }
 
 /** leafHash of a text's UTF-8 bytes, without the intermediate copy (U+0000 encodes as the 0x00 prefix). */
