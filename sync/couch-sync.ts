@@ -72,6 +72,29 @@ export interface LiveStatus {
 }
 
 export const STAGING_DB = 'staging.db'
+
+/** The event slots a server served in one round's pull (not deletions), per feed, and how far each is served whole. */
+class Served {
+  private readonly slots = new Map<string, Set<number>>()
+
+  add(docs: Doc[]): void {
+    for (const d of docs) {
+      const slot = d._deleted ? null : parseEventDocId(d._id)
+      if (!slot) continue
+      const seqs = this.slots.get(slot.author)
+      if (seqs) seqs.add(slot.seq)
+      else this.slots.set(slot.author, new Set([slot.seq]))
+    }
+  }
+
+  /** The largest K with slots 1..K of the feed all served. */
+  prefix(author: string): number {
+    const seqs = this.slots.get(author)
+    let k = 0
+    while (seqs?.has(k + 1)) k++
+    return k
+  }
+}
 export const INGEST_DB = 'ingest.db'
 
 export interface SyncRound {
@@ -315,9 +338,10 @@ export class CouchSync {
       // A READ-ONLY vault takes nothing in (the gate would refuse it all), but still pushes: its own signed status
       // is how the other devices learn its check failed. What the server holds stays for a round after the fix.
       const readOnly = this.vault.health.state === 'read-only'
+      const served = new Served()
       const { pulled, gate } = readOnly
         ? { pulled: 0, gate: { admitted: 0, duplicates: 0, quarantined: 0, waiting: this.state.waiting.length } }
-        : await this.pullThroughGate(checker)
+        : await this.pullThroughGate(checker, served)
       // Signed before the push, so the other devices learn of it in this round (the rolled-back server gets it too).
       const book = bookOf(this.state.incidents)
       const incidents = readOnly
@@ -339,7 +363,7 @@ export class CouchSync {
               : []
           )
       this.state.incidents = book
-      const push = await this.pushMissing()
+      const push = await this.pushMissing(served)
       this.state.denied = push.denied
       await this.raiseHighWater()
       const taken = readOnly
@@ -359,7 +383,7 @@ export class CouchSync {
    * gate while the next one downloads. Before that: whatever staging holds
    * that no round judged yet (an interrupted round) and the waiting documents.
    */
-  private async pullThroughGate(checker: EventChecker): Promise<{ pulled: number; gate: GateCounts }> {
+  private async pullThroughGate(checker: EventChecker, served: Served): Promise<{ pulled: number; gate: GateCounts }> {
     const counts: GateCounts = { admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
     const judged = new Set<string>()
     const waiting = new Set<string>()
@@ -383,6 +407,7 @@ export class CouchSync {
     }
     await judge(earlier)
     const pulled = await replicate(this.remote, this.staging, {}, (docs) => {
+      served.add(docs)
       // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
       void judge(docs).catch(() => undefined)
     })
@@ -488,13 +513,19 @@ export class CouchSync {
    * ours; whatever it lacks is sent (with its revision, as replication would).
    * Refusals are reported per document and tried again next round.
    */
-  private async pushMissing(): Promise<{ pushed: number; denied: Denied[] }> {
+  private async pushMissing(served: Served): Promise<{ pushed: number; denied: Denied[] }> {
     await this.vault.flush() // an append acknowledged a moment ago (an incident) is pushed in this round
     const wanted: string[] = []
     for (const [author, head] of Object.entries(this.vault.heads())) {
-      const remote = await this.remote.allDocs(idRange(EVENT_PREFIX, author))
+      // What the server served in this round's pull it holds as surely as what it would list now: only the slots
+      // after the feed's first one it did not serve are asked for (a feed pulled whole is not listed again).
+      const known = served.prefix(author)
+      if (known >= head.length) continue
+      const { endkey } = idRange(EVENT_PREFIX, author)
+      const startkey = known > 0 ? eventDocId(author, known + 1) : idRange(EVENT_PREFIX, author).startkey
+      const remote = await this.remote.allDocs({ startkey, endkey })
       const have = new Set(remote.rows.filter((r) => !r.value?.deleted).map((r) => r.id))
-      for (let seq = 1; seq <= head.length; seq++)
+      for (let seq = known + 1; seq <= head.length; seq++)
         if (!have.has(eventDocId(author, seq))) wanted.push(eventDocId(author, seq))
     }
     const forks = await this.vault.store.forkIds()

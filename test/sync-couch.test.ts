@@ -233,6 +233,33 @@ describe('couch sync', () => {
     }
   })
 
+  it('couch - a server that lost events from the middle of a feed gets them again, though the same round pulled the rest of that feed from it', async () => {
+    const { alice, all } = await threeDevices()
+    try {
+      for (let i = 0; i < 9; i++) await alice.append('audit.note', { text: `note ${i}` })
+      // The server holds alice's feed without events 5 and 8: alice pulls the rest from it in the round (her staging
+      // has never held her own events), and must not take what it served for all it holds.
+      const url = await freshDb('holes')
+      const lost = [5, 8].map((seq) => eventDocId(alice.device, seq))
+      const feed = Array.from({ length: 10 }, (_, i) => eventDocId(alice.device, i + 1))
+      const server = remoteDb(url, ADMIN)
+      await server.bulkDocs(
+        (await alice.store.docsForPeer(feed)).filter((d) => !lost.includes(d._id)),
+        {
+          new_edits: false
+        }
+      )
+      await server.close()
+      const round = await sync(alice, url, true)
+      expect(round.duplicates).toBe(8) // served, and already hers
+      expect(round.pushed).toBe(2)
+      for (const id of lost)
+        expect((await couch.request('GET', `/holes/${encodeURIComponent(id)}`, undefined, ADMIN)).status, id).toBe(200)
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+
   it('couch - the server stopped in the middle of a sync and restarted: sync resumes, nothing lost or duplicated', async () => {
     const url = await freshDb('restart')
     const { alice, bob, all } = await threeDevices()
