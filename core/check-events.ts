@@ -6,7 +6,7 @@
 import { GENESIS_TYPE, checkVault, decodeUnverified, verifyEventSignature } from './envelope.js'
 import { sha256Hex } from './bytes.js'
 import { VaultError } from './errors.js'
-import { EVENT_PREFIX, FORK_PREFIX, eventDocId } from './formats.js'
+import { EVENT_PREFIX, FORK_PREFIX, parseEventDocId } from './formats.js'
 import { isGovernanceType } from './governance/fold.js'
 import { CHECKPOINT_TYPE } from './proofs/checkpoint.js'
 import type { EventDoc } from './store.js'
@@ -62,18 +62,37 @@ function parseStored(text: string): EventDoc {
 }
 
 /**
- * The checks of one stored event that need no other event, the verifier's own: stored in the slot it names, its first
- * revision, not deleted, index fields as signed, and of no type the walk treats specially.
+ * What is wrong with a stored event body in its slot that its bytes and the document say on their own: its check
+ * failed, it claims another slot, or the index fields stored beside it are not the signed ones. Null: nothing.
+ */
+export function storedEventProblem(
+  doc: EventDoc,
+  check: EventCheck,
+  slot: { author: string; seq: number }
+): { code: string; message: string } | null {
+  if (!check.ok) return { code: check.code, message: check.message }
+  if (check.author !== slot.author || check.seq !== slot.seq)
+    return {
+      code: 'MISPLACED',
+      message: `event claims ${check.author.slice(0, 8)}…#${check.seq} but is stored in another slot`
+    }
+  if (doc.id !== check.id || doc.type !== check.type || doc.ts !== check.ts)
+    return { code: 'INDEX_MISMATCH', message: 'stored index fields do not match the signed bytes' }
+  return null
+}
+
+/**
+ * An event the walk may take as part of a run: in an event slot, its first revision, not deleted, nothing wrong with
+ * it on its own (storedEventProblem), and of no type the walk treats specially.
  */
 function cleanEvent(doc: EventDoc, check: EventCheck & { ok: true }): boolean {
+  const slot = parseEventDocId(doc._id)
   return (
-    doc._id === eventDocId(check.author, check.seq) &&
+    slot !== null &&
     doc._deleted !== true &&
     typeof doc._rev === 'string' &&
     doc._rev.startsWith('1-') &&
-    doc.id === check.id &&
-    doc.type === check.type &&
-    doc.ts === check.ts &&
+    storedEventProblem(doc, check, slot) === null &&
     check.type !== GENESIS_TYPE &&
     check.type !== CHECKPOINT_TYPE &&
     !isGovernanceType(check.type)

@@ -4,7 +4,7 @@
  * feed says was written since (new appends, and any rewrite or deletion behind
  * the vault's back). Both name each failing document and why.
  */
-import type { BodiesCheck, BodyItem, EventCheck } from './check-events.js'
+import { storedEventProblem, type BodiesCheck, type BodyItem, type EventCheck } from './check-events.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
@@ -196,14 +196,8 @@ class Run {
   /** Bytes, slot, index hints and author: everything but the chain. */
   private validate(doc: EventDoc, check: EventCheck): { code: IssueCode; message: string } | null {
     const slot = parseEventDocId(doc._id)!
-    if (!check.ok) return { code: check.code as IssueCode, message: check.message }
-    if (check.author !== slot.author || check.seq !== slot.seq)
-      return {
-        code: 'MISPLACED',
-        message: `event claims ${check.author.slice(0, 8)}…#${check.seq} but is stored in another slot`
-      }
-    if (doc.id !== check.id || doc.type !== check.type || doc.ts !== check.ts)
-      return { code: 'INDEX_MISMATCH', message: 'stored index fields do not match the signed bytes' }
+    const problem = storedEventProblem(doc, check, slot)
+    if (problem) return problem as { code: IssueCode; message: string }
     if (!this.opts.isKnownAuthor(slot.author))
       return { code: 'UNKNOWN_AUTHOR', message: 'author key is not a key of this vault' }
     return null
