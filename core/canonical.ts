@@ -94,15 +94,10 @@ export function parseCanonical(
   checkSize(text, maxBytes)
   let value: Json
   try {
-    value = JSON.parse(text) as Json
-  } catch (err) {
-    checkDepth(text, maxDepth)
-    throw MALFORMED(`invalid JSON: ${(err as Error).message}`)
-  }
-  // Fast path: JSON.stringify spells strings and numbers as RFC 8785 does and keeps
-  // the parsed key order, so equal text plus sorted keys everywhere is canonical.
-  // Objects with integer-like keys (which JS reorders) take the full re-encoding.
-  try {
+    value = parseJson(text)
+    // Fast path: JSON.stringify spells strings and numbers as RFC 8785 does and keeps
+    // the parsed key order, so equal text plus sorted keys everywhere is canonical.
+    // Objects with integer-like keys (which JS reorders) take the full re-encoding.
     if (JSON.stringify(value) === text && keysSorted(value, 0, maxDepth)) return value
   } catch (err) {
     checkDepth(text, maxDepth)

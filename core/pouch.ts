@@ -128,13 +128,12 @@ export function rawGetMany(db: Db, keys: string[]): Promise<(string | null)[]> {
 }
 
 /** Raw entries with keys in (gt, lt), in key order (or reversed), in pages. */
-export async function* rawRange(
+export function rawRange(
   db: Db,
   range: { gt: string; lt: string; reverse?: boolean; limit?: number },
   pageSize = 1000
 ): AsyncGenerator<[string, string][]> {
-  for await (const page of rawPages(db, range, pageSize, true, (key, value) => [key, value] as [string, string]))
-    yield page
+  return rawPages(db, range, pageSize, true, (key, value): [string, string] => [key, value])
 }
 
 /**

@@ -44,12 +44,10 @@ export function rootOfIds(ids: string): Hash {
   if (n === 0) return EMPTY_ROOT
   const bytes = Buffer.from(ids, 'hex')
   if (bytes.length !== n * 32) throw BAD_ARGUMENT('event ids are 64 hex digits each')
-  const leaf = new Uint8Array(33) // leaf[0] = 0x00, the leaf prefix
   const roots: Hash[] = []
   const sizes: number[] = []
   for (let i = 0; i < n; i++) {
-    leaf.set(bytes.subarray(i * 32, i * 32 + 32), 1)
-    let h: Hash = hash('sha256', leaf, 'buffer'),
+    let h = leafHash(bytes.subarray(i * 32, i * 32 + 32)),
       size = 1
     // Two neighbours of one size are the two halves of a perfect subtree.
     while (sizes.length > 0 && sizes[sizes.length - 1] === size) {
