@@ -3,7 +3,12 @@
  * the same server (express-pouchdb started here on loopback, stopped by PID).
  * Push: this device's events to an empty database. Pull-and-verify: a second
  * device pulls them into staging and admits them through the ingestion gate.
+ * Beside each time, the CPU it took on each side (this process with its worker
+ * threads, and the server's process): on a 2-core machine both share the same
+ * cores, so a plain replication that waits on round trips leaves room that
+ * verification can use, and one that keeps both cores busy leaves none.
  */
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Vault } from '../core/vault.js'
 import { openDb, type Doc } from '../core/pouch.js'
@@ -22,11 +27,32 @@ export interface SyncBenchRow {
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // utime, stime in clock ticks (USER_HZ 100)
+}
+
+interface Timed<T> {
+  ms: number
+  value: T
+  /** CPU of this process (all its threads) and of the server during the run, in ms. */
+  cpu: { client: number; server: number }
+}
+
+async function timed<T>(serverPid: number, fn: () => Promise<T>): Promise<Timed<T>> {
+  const server0 = await processCpuMs(serverPid)
+  const client0 = process.cpuUsage()
   const t = performance.now()
   const value = await fn()
-  return { ms: performance.now() - t, value }
+  const ms = performance.now() - t
+  const client = process.cpuUsage(client0)
+  const server = (await processCpuMs(serverPid)) - server0
+  return { ms, value, cpu: { client: (client.user + client.system) / 1000, server } }
 }
+
+const cpuOf = (r: Timed<unknown>) => `CPU here ${secs(r.cpu.client)}, server ${secs(r.cpu.server)}`
 
 export async function benchSync(
   vaultDir: string,
@@ -44,15 +70,15 @@ export async function benchSync(
 
     log(`plain PouchDB replication: push ${events} documents`)
     const plainRemote = remoteDb(`${couch.root}/plain`, ADMIN)
-    const plainPush = await timed(() => replicate(vault.store.db, plainRemote, { filter: isEvent }))
+    const plainPush = await timed(couch.pid, () => replicate(vault.store.db, plainRemote, { filter: isEvent }))
     log('plain PouchDB replication: pull them into an empty local database')
     const plainLocal = openDb(join(await tmp(), 'plain-pull'))
-    const plainPull = await timed(() => replicate(plainRemote, plainLocal))
+    const plainPull = await timed(couch.pid, () => replicate(plainRemote, plainLocal))
     await plainLocal.close()
     await plainRemote.close()
 
     log('Tresor: push (sync round to an empty database)')
-    const push = await timed(async () => {
+    const push = await timed(couch.pid, async () => {
       const s = await CouchSync.open(vault, { url: `${couch.root}/tresor`, credentials: ADMIN, admin: true })
       try {
         return await s.syncOnce()
@@ -70,7 +96,7 @@ export async function benchSync(
       bundle: JSON.stringify(signBundle(vault.vaultId, vault.device, key.keyPair.secretKey, [genesis])),
       passphrase
     })
-    const pull = await timed(async () => {
+    const pull = await timed(couch.pid, async () => {
       const s = await CouchSync.open(joined, { url: `${couch.root}/tresor`, credentials: ADMIN })
       try {
         return await s.syncOnce()
@@ -89,14 +115,14 @@ export async function benchSync(
     return [
       {
         measure: `CouchDB push, ${events.toLocaleString('en-US')} events`,
-        tresor: secs(push.ms),
-        peer: `plain PouchDB replication ${secs(plainPush.ms)}`,
+        tresor: `${secs(push.ms)} (${cpuOf(push)})`,
+        peer: `plain PouchDB replication ${secs(plainPush.ms)} (${cpuOf(plainPush)})`,
         verdict: `${pushRatio.toFixed(2)}x (target ≤1.1x): ${pushRatio <= 1.1 ? 'met' : 'NOT met'}`
       },
       {
         measure: `CouchDB pull-and-verify, ${events.toLocaleString('en-US')} events`,
-        tresor: `${secs(pull.ms)} (${pull.value.admitted} admitted)`,
-        peer: `plain PouchDB replication ${secs(plainPull.ms)}`,
+        tresor: `${secs(pull.ms)} (${pull.value.admitted} admitted; ${cpuOf(pull)})`,
+        peer: `plain PouchDB replication ${secs(plainPull.ms)} (${cpuOf(plainPull)})`,
         verdict: `${pullRatio.toFixed(2)}x (target ≤1.1x): ${pullRatio <= 1.1 ? 'met' : 'NOT met'}`
       }
     ]
