@@ -3,8 +3,8 @@
  * Peers: plain PouchDB (the storage floor), hypercore (a signed append-only log)
  * and the machine's own native Ed25519 verify ceiling on every core.
  * Options: --events N (verify/start/sync size, default 100000), --appends N (default 3000),
- * --no-sync (skip the CouchDB rows), --no-git (skip the Git mirror rows), --million (also
- * time the normal start of a 1,000,000-event vault),
+ * --no-sync (skip the CouchDB rows), --sync-pulls N (pairs of plain and Tresor pulls, the median pair shown;
+ * default 3), --no-git (skip the Git mirror rows), --million (also time the normal start of a 1,000,000-event vault),
  * --telemetry N (intake size, default 300000), --no-telemetry, --only-telemetry, --no-footprint, --only-footprint
  * (production install size and the daemon's memory: idle, taking in and holding --backlog N readings offline (default
  * 1000000), restarted over them; with the verify rows also `tresor status` on the --events vault),
@@ -372,7 +372,7 @@ try {
     if (part('footprint') || argv.includes('--only-log')) rows.push(...(await statusRows(dir, EVENTS, log)))
     rows.push(...(await benchProofs(dir, PASS, log)))
     if (!argv.includes('--no-git')) rows.push(...(await benchGit(dir, PASS, tmp, log)))
-    if (!argv.includes('--no-sync')) rows.push(...(await benchSync(dir, EVENTS, tmp, PASS, log)))
+    if (!argv.includes('--no-sync')) rows.push(...(await benchSync(dir, EVENTS, tmp, PASS, log, opt('sync-pulls', 3))))
     if (MILLION) await benchMillionStart()
   }
   printTable()
