@@ -14,7 +14,8 @@ import { VaultError } from '../core/errors.js'
 import { WorkerChecker, inlineChecker, type EventChecker } from '../core/verify-pool.js'
 import { checkBodies, type BodiesCheck } from '../core/check-events.js'
 import { verifyFull } from '../core/verify.js'
-import { rootOfIds } from '../core/proofs/merkle.js'
+import { rootOf, rootOfIds } from '../core/proofs/merkle.js'
+import { CHECKPOINT_TYPE, eventLeaf, recordLeaf } from '../core/proofs/checkpoint.js'
 import { storedBodyTexts } from '../core/pouch.js'
 import fc from 'fast-check'
 import { cleanupDirs, makeVault, PASS, tempDir, withRawDb } from './helpers.js'
@@ -480,8 +481,28 @@ describe('verify', () => {
       for (let seq = 1; seq <= n; seq++) out.push(sign(seq, seq === 1 ? vaultId : out[seq - 2]!.id))
       return out
     }
-    const bobs = chain((seq, prev) => bobEvent(vaultId, seq, prev, `b${seq}`), 14)
+    // Bob's feed holds what runs must leave out and travel whole: a checkpoint of its first 7 events (right), one of
+    // its first 11 with a wrong root, and a governance-typed event; the rest are notes.
+    const checkpointOf = (ids: string[], root?: string) => {
+      const feeds = [{ author: BOB, length: ids.length, root: root ?? toHex(rootOf(ids.map(eventLeaf))) }]
+      return { feeds, root: toHex(rootOf(feeds.map(recordLeaf))) }
+    }
+    const bobs: DecodedEvent[] = []
+    for (let seq = 1; seq <= 14; seq++) {
+      const prev = seq === 1 ? vaultId : bobs[seq - 2]!.id
+      const ids = bobs.map((e) => e.id)
+      const over =
+        seq === 8
+          ? { type: CHECKPOINT_TYPE, payload: checkpointOf(ids) }
+          : seq === 12
+            ? { type: CHECKPOINT_TYPE, payload: checkpointOf(ids, '00'.repeat(32)) }
+            : seq === 10
+              ? { type: 'gov.propose', payload: { text: 'b10' } }
+              : {}
+      bobs.push(bobEvent(vaultId, seq, prev, `b${seq}`, over))
+    }
     const other = bobEvent(vaultId, 5, bobs[3]!.id, 'a second b5')
+    const otherNext = bobEvent(vaultId, 6, other.id, 'b6 after the second b5')
     const eve = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(0xe0))
     const stranger = chain(
       (seq, prev) =>
@@ -502,6 +523,19 @@ describe('verify', () => {
       3
     )
     const singles: EventChecker = { ...inlineChecker, checkBodies: async (b, v) => checkBodies(b, v, false) }
+    // Pages cut where `cuts` says (as page ends and the pool's split cut them): runs end at every cut.
+    const cutAt = (cuts: number[]): EventChecker => ({
+      ...inlineChecker,
+      checkBodies: async (bodies, v) => {
+        const whole: BodiesCheck = { items: [], forks: [] }
+        for (let at = 0, k = 0; at < bodies.length; k++) {
+          const part = checkBodies(bodies.slice(at, (at += cuts[k % cuts.length]!)), v)
+          whole.items.push(...part.items)
+          whole.forks.push(...part.forks)
+        }
+        return whole
+      }
+    })
     const pool = new WorkerChecker(2)
     const damage = fc.oneof(
       fc.record({ kind: fc.constant('misplace' as const), from: fc.nat(13), to: fc.integer({ min: 1, max: 20 }) }),
@@ -509,6 +543,7 @@ describe('verify', () => {
       fc.record({ kind: fc.constant('delete' as const), seq: fc.integer({ min: 1, max: 14 }) }),
       fc.record({ kind: fc.constant('second' as const) }),
       fc.record({ kind: fc.constant('fork' as const) }),
+      fc.record({ kind: fc.constant('branch' as const) }),
       fc.record({ kind: fc.constant('stranger' as const) }),
       fc.record({ kind: fc.constant('stray' as const) })
     )
@@ -516,12 +551,13 @@ describe('verify', () => {
       order: fc.shuffledSubarray([...bobs.keys()], { minLength: 14 }),
       drop: fc.subarray([...bobs.keys()], { maxLength: 2 }),
       batch: fc.integer({ min: 1, max: 14 }),
-      damage: fc.array(damage, { maxLength: 3 })
+      damage: fc.array(damage, { maxLength: 3 }),
+      cuts: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 })
     })
     const strip = (r: Awaited<ReturnType<typeof verifyFull>>) => ({ ...r, durationMs: 0, verifiedAt: '' })
     try {
       await fc.assert(
-        fc.asyncProperty(scenario, async ({ order, drop, batch, damage }) => {
+        fc.asyncProperty(scenario, async ({ order, drop, batch, damage, cuts }) => {
           const dir = await tempDir()
           await cp(template, dir, { recursive: true })
           await withRawDb(dir, async (db) => {
@@ -545,7 +581,12 @@ describe('verify', () => {
                 const doc = await at(5)
                 if (doc) await forceWrite(db, { ...docFor(other) })
               } else if (d.kind === 'fork') await store.putForkEvidence(other)
-              else if (d.kind === 'stranger')
+              else if (d.kind === 'branch') {
+                // A second b5 and a b6 naming it, in the slots, as winning first revisions.
+                for (const e of [other, otherNext])
+                  if (await at(e.event.seq)) await forceWrite(db, docFor(e))
+                  else await store.putMany([e])
+              } else if (d.kind === 'stranger')
                 await store.putMany(stranger).catch(() => undefined) // once
               else await db.put({ _id: `ev!planted-${Math.random()}`, raw: 'x' } as never)
             }
@@ -553,6 +594,7 @@ describe('verify', () => {
               verifyFull({ store, vaultId, isKnownAuthor: (a) => a === device || a === BOB, checker }).then(strip)
             const want = await run(singles)
             expect(await run(inlineChecker)).toEqual(want)
+            expect(await run(cutAt(cuts))).toEqual(want)
             expect(await run(pool)).toEqual(want)
           })
           await rm(dir, { recursive: true, force: true })
