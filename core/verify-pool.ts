@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os'
 import { checkBodies, checkRaws, type BodiesCheck, type EventCheck } from './check-events.js'
 import { nodeHash, rootOfIds, split, type Hash } from './proofs/merkle.js'
 import { INTERNAL } from './errors.js'
+import { settle, type Waiting, type WorkerAnswer } from './worker-job.js'
 
 export interface EventChecker {
   /** Per-event checks of raw events, in order. */
@@ -53,7 +54,7 @@ type Request = PoolRequest extends infer R ? (R extends unknown ? Omit<R, 'job'>
 
 export class WorkerChecker implements EventChecker {
   private readonly workers: Worker[] = []
-  private readonly pending = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>()
+  private readonly pending = new Map<number, Waiting<never>>()
   private job = 0
   /** A worker failed or exited: this pool is done (the shared one is replaced on next use). */
   broken = false
@@ -61,11 +62,9 @@ export class WorkerChecker implements EventChecker {
   constructor(size: number = Math.max(1, Math.min(availableParallelism(), 8))) {
     for (let i = 0; i < size; i++) {
       const w = spawnWorker()
-      w.on('message', (m: { job: number; result: never }) => {
-        const p = this.pending.get(m.job)
-        this.pending.delete(m.job)
+      w.on('message', (m: WorkerAnswer<never>) => {
+        settle(this.pending, m)
         if (this.pending.size === 0) for (const x of this.workers) x.unref()
-        p?.resolve(m.result)
       })
       const failAll = (err: Error) => {
         this.broken = true

@@ -2,14 +2,17 @@
 import { parentPort } from 'node:worker_threads'
 import { checkBodies, checkRaws } from './check-events.js'
 import { rootOfIds } from './proofs/merkle.js'
+import { answerOf } from './worker-job.js'
 import type { PoolRequest } from './verify-pool.js'
 
 parentPort?.on('message', (msg: PoolRequest) => {
-  const result =
-    msg.kind === 'raws'
-      ? checkRaws(msg.raws, msg.vault)
-      : msg.kind === 'bodies'
-        ? checkBodies(msg.bodies, msg.vault)
-        : rootOfIds(msg.ids)
-  parentPort!.postMessage({ job: msg.job, result })
+  parentPort!.postMessage(
+    answerOf(msg.job, () =>
+      msg.kind === 'raws'
+        ? checkRaws(msg.raws, msg.vault)
+        : msg.kind === 'bodies'
+          ? checkBodies(msg.bodies, msg.vault)
+          : rootOfIds(msg.ids)
+    )
+  )
 })

@@ -8,6 +8,8 @@ import { canonicalReading, type Reading } from '../core/telemetry/reading.js'
 import { checkBatch, verifyReadingProof, type BatchDoc } from '../core/telemetry/batch.js'
 import { replayTimed } from '../core/telemetry/replay.js'
 import { FingerprintSet, fingerprint } from '../core/telemetry/fingerprints.js'
+import { JudgePool, judgeLines } from '../core/telemetry/judge-pool.js'
+import { VaultError } from '../core/errors.js'
 import { canonicalize } from '../core/canonical.js'
 import { everKeys } from '../core/governance/state.js'
 import { signDetached, generateKeyPair } from '../core/ed25519.js'
@@ -350,6 +352,38 @@ describe('telemetry store', () => {
         }
       )
     )
+  })
+
+  it('telemetry - a judge job that throws in the worker fails with its message, and the worker judges the next one', async () => {
+    const pool = new JudgePool(true)
+    const policy = {
+      batchMax: 100,
+      batchMs: 1000,
+      budgetBytes: 1 << 20,
+      maxReadingBytes: 4096,
+      maxFutureMs: 0,
+      maxAgeMs: 0
+    }
+    const lines = Array.from({ length: 64 }, () => 'not json')
+    try {
+      // Schemas that are not a list: judgeLines throws before it looks at a line.
+      const task = { lines, schemas: 42 as never, policy, nowMs: 0 }
+      const inline = (() => {
+        try {
+          judgeLines(task)
+        } catch (err) {
+          return (err as Error).message
+        }
+      })()
+      const err = (await pool.judge(task).catch((e: unknown) => e)) as VaultError
+      expect(err).toBeInstanceOf(VaultError)
+      expect({ code: err.code, message: err.message }).toEqual({ code: 'INTERNAL', message: inline })
+      const out = await pool.judge({ lines, schemas: [], policy, nowMs: 0 })
+      expect(out.lines).toHaveLength(64)
+      expect(out.lines.every((l) => !l.ok)).toBe(true)
+    } finally {
+      await pool.close()
+    }
   })
 
   it('telemetry - the fingerprint set never forgets a member across growth', () => {

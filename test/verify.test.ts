@@ -474,6 +474,22 @@ describe('verify', () => {
       await vault.close()
     }
   })
+  it('verify - a job that throws in a worker fails as it does inline, and the pool goes on answering', async () => {
+    const pool = new WorkerChecker(2)
+    try {
+      const notHex = 'zz'.repeat(32)
+      const inline = (await inlineChecker.root(notHex).catch((e: unknown) => e)) as VaultError
+      const pooled = (await pool.root(notHex).catch((e: unknown) => e)) as VaultError
+      expect(inline).toBeInstanceOf(VaultError)
+      expect(pooled).toBeInstanceOf(VaultError)
+      expect({ code: pooled.code, message: pooled.message }).toEqual({ code: inline.code, message: inline.message })
+      expect(pool.broken).toBe(false)
+      const ids = sha256Hex('one event')
+      expect(toHex(await pool.root(ids))).toBe(toHex(rootOfIds(ids)))
+    } finally {
+      await pool.close()
+    }
+  })
   it('verify - healthy stretches taken whole decide exactly as event by event, whatever order, damage and forgeries the store holds', async () => {
     const { dir: template, device, vaultId } = await setup(1)
     const chain = (sign: (seq: number, prev: string) => DecodedEvent, n: number) => {

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
 import { spawnModuleWorker } from '../verify-pool.js'
+import { settle, type Waiting, type WorkerAnswer } from '../worker-job.js'
 import type { StreamEntry } from '../governance/registers.js'
 import { leafHashText } from '../proofs/merkle.js'
 import { fingerprint } from './fingerprints.js'
@@ -72,7 +73,7 @@ const INLINE_BELOW = 64
 
 export class JudgePool {
   private worker: Worker | null = null
-  private readonly pending = new Map<number, { resolve: (o: JudgeOutput) => void; reject: (e: Error) => void }>()
+  private readonly pending = new Map<number, Waiting<JudgeOutput>>()
   private job = 0
 
   constructor(private readonly useWorker = availableParallelism() > 1) {}
@@ -92,11 +93,9 @@ export class JudgePool {
     // A small young generation: the judge turns whole request bodies into garbage at intake speed, and V8's default
     // (sized for the machine) let that garbage hold tens of MiB between collections.
     const w = spawnModuleWorker('judge-worker', import.meta.url, { resourceLimits: { maxYoungGenerationSizeMb: 6 } })
-    w.on('message', (m: { job: number; out: JudgeOutput }) => {
-      const p = this.pending.get(m.job)
-      this.pending.delete(m.job)
+    w.on('message', (m: WorkerAnswer<JudgeOutput>) => {
+      settle(this.pending, m)
       if (this.pending.size === 0) w.unref()
-      p?.resolve(m.out)
     })
     const failAll = (err: Error) => {
       for (const p of this.pending.values()) p.reject(err)
