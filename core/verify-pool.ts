@@ -5,7 +5,7 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import { checkBodies, checkRaws, type BodiesCheck, type EventCheck } from './check-events.js'
-import { nodeHash, rootOfIds, split, type Hash } from './proofs/merkle.js'
+import { joinSubtrees, rootOfIds, type Hash, type Subtrees } from './proofs/merkle.js'
 import { INTERNAL } from './errors.js'
 import { settle, type Waiting, type WorkerAnswer } from './worker-job.js'
 
@@ -23,7 +23,7 @@ export interface EventChecker {
 export type PoolRequest = { job: number } & (
   | { kind: 'raws'; raws: unknown[]; vault: string }
   | { kind: 'bodies'; bodies: string[]; vault: string }
-  | { kind: 'root'; ids: string }
+  | { kind: 'subtrees'; ids: string }
 )
 
 export const inlineChecker: EventChecker = {
@@ -49,6 +49,9 @@ export function spawnModuleWorker(name: string, base: string, options: WorkerOpt
 }
 
 const spawnWorker = () => spawnModuleWorker('verify-worker', import.meta.url)
+
+/** Leaves per share when a large root is hashed on the workers (a power of two: each share is a perfect subtree). */
+const ROOT_BLOCK = 4096
 
 type Request = PoolRequest extends infer R ? (R extends unknown ? Omit<R, 'job'> : never) : never
 
@@ -113,16 +116,19 @@ export class WorkerChecker implements EventChecker {
     return { items: parts.flatMap((p) => p.items), forks: parts.flatMap((p) => p.forks) }
   }
 
-  /** The tree's two halves (RFC 6962's split) on two workers, joined here. */
+  /**
+   * Large trees are hashed as perfect subtrees of ROOT_BLOCK leaves dealt to the workers in turn (and the rest after
+   * them), joined here: equal shares whatever the size. RFC 6962's own split gives one worker up to twice the other's.
+   */
   async root(ids: string): Promise<Hash> {
     const n = ids.length / 64
-    if (this.workers.length < 2 || n < 2 || !Number.isInteger(n)) return this.send<Hash>(0, { kind: 'root', ids })
-    const k = split(n) * 64
-    const [left, right] = await Promise.all([
-      this.send<Hash>(0, { kind: 'root', ids: ids.slice(0, k) }),
-      this.send<Hash>(1, { kind: 'root', ids: ids.slice(k) })
-    ])
-    return nodeHash(left, right)
+    const block = ROOT_BLOCK * 64
+    if (this.workers.length < 2 || !Number.isInteger(n) || n < 2 * ROOT_BLOCK)
+      return joinSubtrees([await this.send<Subtrees>(0, { kind: 'subtrees', ids })])
+    const parts: Promise<Subtrees>[] = []
+    for (let at = 0; at < ids.length; at += block)
+      parts.push(this.send<Subtrees>(at / block, { kind: 'subtrees', ids: ids.slice(at, at + block) }))
+    return joinSubtrees(await Promise.all(parts))
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 /** Worker thread entry: checks batches of raw events or stored bodies, and hashes feed roots, for the verify pool. */
 import { parentPort } from 'node:worker_threads'
 import { checkBodies, checkRaws } from './check-events.js'
-import { rootOfIds } from './proofs/merkle.js'
+import { subtreesOfIds } from './proofs/merkle.js'
 import { answerOf } from './worker-job.js'
 import type { PoolRequest } from './verify-pool.js'
 
@@ -12,7 +12,7 @@ parentPort?.on('message', (msg: PoolRequest) => {
         ? checkRaws(msg.raws, msg.vault)
         : msg.kind === 'bodies'
           ? checkBodies(msg.bodies, msg.vault)
-          : rootOfIds(msg.ids)
+          : subtreesOfIds(msg.ids)
     )
   )
 })

@@ -469,6 +469,13 @@ describe('verify', () => {
       expect(inline.items.some((it) => it.run && it.count > 10)).toBe(true)
       expect(eventByEvent(await pool.checkBodies(bodies, vault.vaultId))).toEqual(eventByEvent(inline))
       expect(toHex(await pool.root(ids))).toBe(toHex(rootOfIds(ids)))
+      // Large roots are dealt out as perfect subtrees of 4096 leaves and the rest: around the edges of that.
+      const many = Array.from({ length: 3 * 4096 + 5 }, (_, i) => sha256Hex(`event ${i}`)).join('')
+      for (const n of [0, 1, 8191, 8192, 8193, 3 * 4096, 3 * 4096 + 5]) {
+        const some = many.slice(0, n * 64)
+        const leaves = Array.from({ length: n }, (_, i) => eventLeaf(some.slice(i * 64, i * 64 + 64)))
+        expect(toHex(await pool.root(some)), `${n} leaves`).toBe(toHex(rootOf(leaves)))
+      }
     } finally {
       await pool.close()
       await vault.close()

@@ -27,40 +27,65 @@ export function nodeHash(left: Hash, right: Hash): Hash {
 export const EMPTY_ROOT: Hash = new Uint8Array(createHash('sha256').digest())
 
 /** The largest power of two below n (n ≥ 2): where RFC 6962 splits a tree of n leaves. */
-export function split(n: number): number {
+function split(n: number): number {
   let k = 1
   while (k * 2 < n) k *= 2
   return k
 }
 
 /**
- * MTH over the event leaves of `ids`, event ids (64 hex digits each) laid end to end: the same root as rootOf over
- * their eventLeaf hashes, in one pass with a stack of log2(n) subtree roots and nothing remembered (a full check
- * wants one root per feed, not the proofs rootOf's memo serves).
+ * The perfect subtrees of a tree over some leaves, left to right: each one's root and leaf count (decreasing powers
+ * of two, the binary digits of the leaf count).
  */
-export function rootOfIds(ids: string): Hash {
+export interface Subtrees {
+  roots: Hash[]
+  sizes: number[]
+}
+
+/**
+ * The perfect subtrees over the event leaves of `ids`, event ids (64 hex digits each) laid end to end, in one pass
+ * with a stack of log2(n) subtree roots and nothing remembered (a full check wants one root per feed, not the proofs
+ * rootOf's memo serves).
+ */
+export function subtreesOfIds(ids: string): Subtrees {
   if (ids.length % 64 !== 0) throw BAD_ARGUMENT('event ids are 64 hex digits each')
   const n = ids.length / 64
-  if (n === 0) return EMPTY_ROOT
   const bytes = Buffer.from(ids, 'hex')
   if (bytes.length !== n * 32) throw BAD_ARGUMENT('event ids are 64 hex digits each')
-  const roots: Hash[] = []
-  const sizes: number[] = []
-  for (let i = 0; i < n; i++) {
-    let h = leafHash(bytes.subarray(i * 32, i * 32 + 32)),
-      size = 1
-    // Two neighbours of one size are the two halves of a perfect subtree.
-    while (sizes.length > 0 && sizes[sizes.length - 1] === size) {
-      h = nodeHash(roots.pop()!, h)
-      size += sizes.pop()!
-    }
-    roots.push(h)
-    sizes.push(size)
+  const stack: Subtrees = { roots: [], sizes: [] }
+  for (let i = 0; i < n; i++) push(stack, leafHash(bytes.subarray(i * 32, i * 32 + 32)), 1)
+  return stack
+}
+
+/** Add a subtree after the others: two neighbours of one size are the two halves of a perfect subtree. */
+function push({ roots, sizes }: Subtrees, root: Hash, size: number): void {
+  let h = root
+  while (sizes.length > 0 && sizes[sizes.length - 1] === size) {
+    h = nodeHash(roots.pop()!, h)
+    size += sizes.pop()!
   }
+  roots.push(h)
+  sizes.push(size)
+}
+
+/**
+ * MTH of leaves given as consecutive parts, each part's perfect subtrees (subtreesOfIds): the same root as one pass
+ * over all the leaves, provided the leaves before each part are a multiple of its largest subtree's size (so its
+ * subtrees lie where the whole tree has them): parts of one power-of-two size, and after them any smaller part.
+ */
+export function joinSubtrees(parts: Subtrees[]): Hash {
+  const stack: Subtrees = { roots: [], sizes: [] }
+  for (const part of parts) part.roots.forEach((root, i) => push(stack, root, part.sizes[i]!))
+  if (stack.roots.length === 0) return EMPTY_ROOT
   // The perfect subtrees, largest first, are the left children all the way down the right edge.
-  let root = roots.pop()!
-  while (roots.length > 0) root = nodeHash(roots.pop()!, root)
+  let root = stack.roots.pop()!
+  while (stack.roots.length > 0) root = nodeHash(stack.roots.pop()!, root)
   return root
+}
+
+/** MTH over the event leaves of `ids` (event ids laid end to end): rootOf over their eventLeaf hashes. */
+export function rootOfIds(ids: string): Hash {
+  return joinSubtrees([subtreesOfIds(ids)])
 }
 
 /** leafHash of a text's UTF-8 bytes, without the intermediate copy (U+0000 encodes as the 0x00 prefix). */
