@@ -119,7 +119,7 @@ export async function benchSync(
     await vault.close()
     const ratioOf = (p: (typeof pairs)[number]) => p.tresor.ms / p.plain.ms
     const byRatio = [...pairs].sort((a, b) => ratioOf(a) - ratioOf(b))
-    const { plain: plainPull, tresor: pull } = byRatio[(byRatio.length - 1) >> 1]!
+    const { plain: plainPull, tresor: pull } = byRatio[byRatio.length >> 1]! // of an even count, the higher middle one
     const pullRatio = pull.ms / plainPull.ms
     const pushRatio = push.ms / plainPush.ms
     return [
