@@ -9,7 +9,7 @@
  * cores, so a plain replication that waits on round trips leaves room that
  * verification can use, and one that keeps both cores busy leaves none.
  */
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Vault } from '../core/vault.js'
 import { openDb, type Doc } from '../core/pouch.js'
@@ -93,12 +93,15 @@ export async function benchSync(
     const pairs: { plain: Timed<unknown>; tresor: Timed<{ admitted: number }> }[] = []
     for (let i = 1; i <= pulls; i++) {
       log(`plain PouchDB replication: pull them into an empty local database (${i} of ${pulls})`)
-      const plainLocal = openDb(join(await tmp(), 'plain-pull'))
+      const plainDir = await tmp()
+      const plainLocal = openDb(join(plainDir, 'plain-pull'))
       const plain = await timed(couch.pid, () => replicate(plainRemote, plainLocal))
       await plainLocal.close()
+      await rm(plainDir, { recursive: true, force: true }) // each pair's copies go at once, not at the end of the bench
       log(`Tresor: pull-and-verify on a new device (${i} of ${pulls})`)
+      const joinedDir = await tmp()
       const joined = await Vault.join({
-        dir: await tmp(),
+        dir: joinedDir,
         bundle: JSON.stringify(signBundle(vault.vaultId, vault.device, key.keyPair.secretKey, [genesis])),
         passphrase
       })
@@ -112,6 +115,7 @@ export async function benchSync(
       })
       const held = Object.values(joined.heads()).reduce((n, h) => n + h.length, 0)
       await joined.close()
+      await rm(joinedDir, { recursive: true, force: true })
       if (held !== total) throw new Error(`pull admitted ${held} of ${total}`)
       pairs.push({ plain, tresor })
     }
