@@ -58,7 +58,7 @@ async function countingProxy(target: number): Promise<{ url: string; count: () =
 }
 
 /** CPU seconds a process has used (user + system, all its threads). */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
 }

@@ -9,7 +9,7 @@
  * cores, so a plain replication that waits on round trips leaves room that
  * verification can use, and one that keeps both cores busy leaves none.
  */
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Vault } from '../core/vault.js'
 import { openDb, type Doc } from '../core/pouch.js'
@@ -18,6 +18,7 @@ import { openKeyFile, readKeyFile } from '../core/keys.js'
 import { CouchSync } from '../sync/couch-sync.js'
 import { remoteDb, replicate } from '../sync/remote.js'
 import { ADMIN, startCouch } from '../test/support/couch.js'
+import { cpuSeconds } from './live.js'
 
 export interface SyncBenchRow {
   measure: string
@@ -28,13 +29,6 @@ export interface SyncBenchRow {
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
-/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
-async function processCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // utime, stime in clock ticks (USER_HZ 100)
-}
-
 interface Timed<T> {
   ms: number
   value: T
@@ -43,13 +37,13 @@ interface Timed<T> {
 }
 
 async function timed<T>(serverPid: number, fn: () => Promise<T>): Promise<Timed<T>> {
-  const server0 = await processCpuMs(serverPid)
+  const server0 = cpuSeconds(serverPid)
   const client0 = process.cpuUsage()
   const t = performance.now()
   const value = await fn()
   const ms = performance.now() - t
   const client = process.cpuUsage(client0)
-  const server = (await processCpuMs(serverPid)) - server0
+  const server = (cpuSeconds(serverPid) - server0) * 1000
   return { ms, value, cpu: { client: (client.user + client.system) / 1000, server } }
 }
 
