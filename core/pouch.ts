@@ -218,8 +218,43 @@ const levelAdapter = lazyPackage<unknown>('pouchdb-adapter-leveldb')
 let plugged: typeof PouchDBCore | null = null
 /** PouchDB with the LevelDB adapter (hosts add their plugins to it: sync adds HTTP and replication). */
 export function pouchDB(): typeof PouchDBCore {
-  if (!plugged) deferPouchFetch()
+  if (!plugged) {
+    deferPouchFetch()
+    deferLevel()
+  }
   return (plugged ??= pouchCore().plugin(levelAdapter()))
+}
+
+/** Puts `exports` in Node's documented require.cache as the module at `path`, so a require of it loads nothing. */
+function standIn(path: string, exports: unknown): void {
+  const stand = new Module(path)
+  stand.filename = path
+  stand.loaded = true
+  stand.exports = exports
+  requireHere.cache[path] = stand
+}
+
+/**
+ * pouchdb-adapter-leveldb 9.0.0 requires `level` at load (level-packager, encoding-down, a second levelup and a second
+ * native leveldown, ~15 ms of every local open) and calls it in one place only: migrating a database from PouchDB's
+ * pre-2014 layout, found by a `<name>.uuid` file beside it. It is registered as a function that loads the real
+ * package on its first call and hands it the same arguments. Any other adapter version is left to load as it is.
+ */
+function deferLevel(): void {
+  const adapter = requireHere.resolve('pouchdb-adapter-leveldb')
+  const fromAdapter = createRequire(adapter)
+  const path = fromAdapter.resolve('level')
+  if (requireHere.cache[path]) return
+  const version = (createRequire(adapter)('../package.json') as { version?: string }).version
+  if (version !== '9.0.0') return
+  let real: ((...args: unknown[]) => unknown) | null = null
+  standIn(path, function level(...args: unknown[]) {
+    if (!real) {
+      delete requireHere.cache[path] // the stand-in steps aside for the package itself
+      real = fromAdapter('level') as (...args: unknown[]) => unknown
+    }
+    return real(...args)
+  })
 }
 
 /**
@@ -247,18 +282,17 @@ function deferPouchFetch(): void {
     }
     return real
   }
-  const stand = new Module(path)
-  stand.filename = path
-  stand.loaded = true
-  stand.exports = Object.defineProperties(
-    {},
-    {
-      __esModule: { value: true },
-      fetch: { enumerable: true, get: () => load().fetch },
-      Headers: { enumerable: true, get: () => load().Headers }
-    }
+  standIn(
+    path,
+    Object.defineProperties(
+      {},
+      {
+        __esModule: { value: true },
+        fetch: { enumerable: true, get: () => load().fetch },
+        Headers: { enumerable: true, get: () => load().Headers }
+      }
+    )
   )
-  requireHere.cache[path] = stand
 }
 
 /**

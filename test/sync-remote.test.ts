@@ -15,19 +15,20 @@ import { cleanupDirs, tempDir } from './helpers.js'
 afterAll(cleanupDirs)
 
 describe('remote database handle', () => {
-  it('remote - a local vault database never loads the HTTP client; the first remote request does, and it works', async () => {
+  it('remote - a local vault database never loads the HTTP client or `level`; the first remote request and the first migration call do, and they work', async () => {
     const dir = await tempDir()
     const couch = await startCouch(join(dir, 'server'))
     try {
       await couch.request('PUT', '/probe', undefined, ADMIN)
-      const probe = fileURLToPath(new URL('./support/lazy-fetch-probe.ts', import.meta.url))
+      const probe = fileURLToPath(new URL('./support/lazy-packages-probe.ts', import.meta.url))
       const r = spawnSync(process.execPath, ['--import', 'tsx', probe, dir, `${couch.root}/probe`], {
         encoding: 'utf8',
         timeout: 60_000
       })
       expect(r.status, r.stderr).toBe(0)
       expect(JSON.parse(r.stdout)).toEqual({
-        local: { httpClientLoaded: false, doc: 1 },
+        local: { httpClientLoaded: false, levelLoaded: false, doc: 1 },
+        migration: { levelLoaded: true, value: { n: 2 } },
         remote: { httpClientLoaded: true, dbName: 'probe' }
       })
     } finally {
