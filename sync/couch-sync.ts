@@ -140,6 +140,18 @@ function slotOf(doc: Doc): string | null {
   return m ? eventDocId(m[1]!, Number(m[2])) : null
 }
 
+/** The inputs in layers that hold each slot at most once, in the order they came (one layer unless a slot repeats). */
+function oneRevisionPerSlot<T extends { docId: string }>(incoming: T[]): T[][] {
+  const layers: T[][] = []
+  const depth = new Map<string, number>()
+  for (const x of incoming) {
+    const k = depth.get(x.docId) ?? 0
+    depth.set(x.docId, k + 1)
+    ;(layers[k] ??= []).push(x)
+  }
+  return layers
+}
+
 export class CouchSync {
   private readonly staging: Db
   private readonly ingestDb: Db
@@ -445,32 +457,47 @@ export class CouchSync {
       }
       incoming.push({ docId: slot, raw: doc.raw, doc })
     }
-    const verdicts: Verdict[] =
-      incoming.length > 0
-        ? await this.vault.ingest(
-            incoming.map(({ docId, raw }) => ({ docId, raw })),
-            { checker }
-          )
-        : []
-    const byDoc = new Map<string, Doc[]>()
-    for (const x of incoming) byDoc.set(x.docId, [...(byDoc.get(x.docId) ?? []), x.doc])
-    for (const v of verdicts) {
-      if (v.decision === 'ADMIT') counts.admitted++
-      else if (v.decision === 'DUPLICATE') counts.duplicates++
-      else if (v.decision === 'WAIT') for (const d of byDoc.get(v.docId) ?? []) waiting.add(d._id)
-      else
-        for (const doc of byDoc.get(v.docId) ?? []) {
-          quarantine.push({
-            _id: `q!${doc._id}!${doc._rev}`,
-            at,
-            source,
-            docId: doc._id,
-            eventId: v.eventId,
-            code: v.code,
-            reason: v.reason,
-            doc
-          })
+    // A verdict names its slot, not the revision it was about: where a server serves two revisions of one slot (an
+    // honest event and a forged leaf beside it), each goes to the gate in a call of its own, so a refusal is recorded
+    // against the revision refused and never against the one admitted beside it. A revision that waited for an event
+    // a later call admitted is judged again, as long as that makes progress.
+    const verdicts: Verdict[] = []
+    let queue = incoming
+    while (queue.length > 0) {
+      const again: typeof incoming = []
+      let admitted = 0
+      for (const layer of oneRevisionPerSlot(queue)) {
+        const bySlot = new Map(layer.map((x) => [x.docId, x]))
+        const judged = await this.vault.ingest(
+          layer.map(({ docId, raw }) => ({ docId, raw })),
+          { checker }
+        )
+        verdicts.push(...judged)
+        for (const v of judged) {
+          const x = bySlot.get(v.docId)
+          if (v.decision === 'ADMIT') admitted++
+          else if (v.decision === 'DUPLICATE') counts.duplicates++
+          else if (v.decision === 'WAIT') {
+            if (x) again.push(x)
+          } else if (x)
+            quarantine.push({
+              _id: `q!${x.doc._id}!${x.doc._rev}`,
+              at,
+              source,
+              docId: x.doc._id,
+              eventId: v.eventId,
+              code: v.code,
+              reason: v.reason,
+              doc: x.doc
+            })
         }
+      }
+      counts.admitted += admitted
+      if (admitted === 0) {
+        for (const x of again) waiting.add(x.doc._id)
+        break
+      }
+      queue = again
     }
     counts.quarantined += await this.record(verdicts, quarantine, at)
   }

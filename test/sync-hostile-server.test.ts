@@ -1,0 +1,269 @@
+/**
+ * A hostile CouchDB server, modelled with fast-check. Whoever holds the server
+ * (or its admin password) serves any mix of: the honest feed with slots dropped,
+ * forged bodies as conflicting leaves or as rewrites on top of an honest event,
+ * deletion markers, bad signatures, an event moved to another slot, a stranger
+ * vault's event, malformed JSON, and bob's key held by the attacker signing a
+ * valid event whose payload is named `__proto__` and `constructor`; all written
+ * in a random order and in random batches. A device that joined from the genesis
+ * bundle then pulls, and:
+ *   - its vault passes a full check and stays writable;
+ *   - of alice's feed it holds exactly the longest run of slots the server served
+ *     honestly, byte for byte, and nothing forged;
+ *   - every forged input is kept, quarantined with a reason or waiting, and
+ *     nothing a member signed is recorded as refused;
+ *   - a second round takes nothing new and counts nothing twice;
+ *   - nothing leaks onto Object.prototype.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { cp } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import nacl from 'tweetnacl'
+import { Vault, ensureDeviceKey } from '../core/vault.js'
+import { openKeyFile, readKeyFile } from '../core/keys.js'
+import { signEvent } from '../core/envelope.js'
+import { canonicalize } from '../core/canonical.js'
+import { eventDocId } from '../core/store.js'
+import { toHex } from '../core/bytes.js'
+import { stateHash } from '../core/governance/state.js'
+import { exportBundle } from '../core/bundle.js'
+import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
+import { remoteDb } from '../sync/remote.js'
+import { ADMIN, startCouch, type Couch } from './support/couch.js'
+import type { Doc } from '../core/pouch.js'
+import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
+
+const FEED = 7 // alice's feed: genesis and six notes
+
+let couch: Couch
+let root: string
+/** alice's honest documents by slot (1..FEED), as a peer is given them. */
+let honest: Doc[]
+let vaultId: string
+let alicePub: string
+let bobPub: string
+let bobSecret: Uint8Array
+/** carol right after joining from the genesis bundle, closed: each run starts from a copy. */
+let carolTemplate: string
+
+beforeAll(async () => {
+  root = await tempDir('tresor-hostile-')
+  couch = await startCouch(join(root, 'server'))
+  const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
+  const carolKey = await ensureDeviceKey(join(root, 'carol'), 'carol', PASS, FAST_KDF)
+  bobPub = bobKey.publicKey
+  bobSecret = (await openKeyFile(await readKeyFile(join(root, 'bob', 'device.key')), PASS)).keyPair.secretKey
+  const alice = await Vault.create({
+    dir: join(root, 'alice'),
+    vaultName: 'Ops',
+    passphrase: PASS,
+    memberName: 'alice',
+    roles: ['operator'],
+    kdf: FAST_KDF,
+    members: [
+      { name: 'bob', roles: ['operator'], keys: [bobPub] },
+      { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }
+    ]
+  })
+  const genesis = JSON.stringify(await exportBundle(alice, {}))
+  for (let i = 2; i <= FEED; i++) await alice.append('audit.note', { text: `note ${i}` })
+  vaultId = alice.vaultId
+  alicePub = alice.device
+  honest = await alice.store.docsForPeer(Array.from({ length: FEED }, (_, i) => eventDocId(alicePub, i + 1)))
+  await alice.close()
+  carolTemplate = join(root, 'carol')
+  const carol = await Vault.join({ dir: carolTemplate, bundle: genesis, passphrase: PASS })
+  await carol.close()
+}, 60_000)
+
+afterAll(async () => {
+  await couch?.stop()
+  await cleanupDirs()
+})
+
+const hex = (n: number) => randomBytes(n).toString('hex')
+const rawOf = (d: Doc) => d.raw as string
+const revHash = (d: Doc) => d._rev!.slice(2)
+const eventOf = (d: Doc) => JSON.parse(rawOf(d)) as Record<string, unknown>
+
+/** What the server may do at one of alice's slots (2..FEED; genesis the joiner already holds). */
+const slotAct = fc.constantFrom('serve', 'drop', 'conflict', 'rewrite', 'delete', 'bad-sig-conflict')
+/** Inputs with no honest twin. */
+const extra = fc.constantFrom('moved', 'stranger', 'malformed', 'bob-proto', 'beyond')
+
+interface Plan {
+  acts: (typeof slotAct extends fc.Arbitrary<infer T> ? T : never)[]
+  extras: (typeof extra extends fc.Arbitrary<infer T> ? T : never)[]
+  seed: number
+  batches: number
+}
+
+/** The server's documents for a plan, and which of them are forged (no member signed them as they are). */
+function serverDocs(plan: Plan): { docs: Doc[]; forged: Map<string, string>; servedHonest: boolean[] } {
+  const docs: Doc[] = [honest[0]!]
+  const forged = new Map<string, string>() // `${id}!${rev}` (as the quarantine names it) -> what it is
+  const servedHonest = [true]
+  const forge = (d: Doc, what: string) => {
+    docs.push(d)
+    forged.set(`${d._id}!${d._rev}`, what)
+  }
+  plan.acts.forEach((act, i) => {
+    const h = honest[i + 1]!
+    const ev = eventOf(h)
+    const changed = canonicalize({ ...ev, payload: { text: `forged ${i}` } })
+    servedHonest.push(act === 'serve' || act === 'conflict' || act === 'bad-sig-conflict')
+    if (act === 'drop') return
+    if (act === 'delete') {
+      const r = hex(16)
+      docs.push(h)
+      forge({ _id: h._id, _rev: `2-${r}`, _deleted: true, _revisions: { start: 2, ids: [r, revHash(h)] } }, act)
+      return
+    }
+    if (act === 'rewrite') {
+      const r = hex(16)
+      docs.push(h)
+      forge({ ...h, _rev: `2-${r}`, _revisions: { start: 2, ids: [r, revHash(h)] }, raw: changed }, act)
+      return
+    }
+    docs.push(h)
+    if (act === 'conflict' || act === 'bad-sig-conflict')
+      forge(
+        {
+          ...h,
+          _rev: `1-${hex(16)}`,
+          raw: act === 'conflict' ? changed : canonicalize({ ...ev, sig: 'ab'.repeat(64) })
+        },
+        act
+      )
+  })
+  const stranger = nacl.sign.keyPair()
+  const base = eventOf(honest[1]!)
+  delete base.sig
+  for (const [k, what] of plan.extras.entries()) {
+    const tag = `${what}-${k}`
+    if (what === 'moved') {
+      // alice's second event, served at a slot past her feed
+      forge({ ...honest[1]!, _id: eventDocId(alicePub, FEED + 2 + k), _rev: `1-${hex(16)}` }, tag)
+    } else if (what === 'stranger') {
+      const s = signEvent(
+        {
+          ...base,
+          vault: 'ee'.repeat(32),
+          author: toHex(stranger.publicKey),
+          seq: 1 + k,
+          prev: 'ee'.repeat(32)
+        } as never,
+        stranger.secretKey
+      )
+      forge({ _id: eventDocId(toHex(stranger.publicKey), 1 + k), _rev: `1-${hex(16)}`, raw: s.raw, id: s.id }, tag)
+    } else if (what === 'malformed') {
+      forge({ _id: eventDocId(alicePub, FEED + 20 + k), _rev: `1-${hex(16)}`, raw: '{"v":1,"vault":' }, tag)
+    } else if (what === 'beyond') {
+      // a bad signature at a slot after a gap: judged, not left waiting for ever unrecorded
+      const ev = { ...base, seq: FEED + 40 + k, prev: 'cd'.repeat(32), sig: 'ab'.repeat(64) }
+      forge({ _id: eventDocId(alicePub, FEED + 40 + k), _rev: `1-${hex(16)}`, raw: canonicalize(ev) }, tag)
+    }
+  }
+  if (plan.extras.includes('bob-proto')) {
+    // bob's key, in the attacker's hands: a valid first event of his feed, payload named like Object's own members
+    const payload = JSON.parse('{"text":"proto","__proto__":{"polluted":true},"constructor":"x"}') as never
+    const s = signEvent({ ...base, author: bobPub, seq: 1, prev: vaultId, payload } as never, bobSecret)
+    docs.push({ _id: eventDocId(bobPub, 1), _rev: `1-${hex(16)}`, raw: s.raw, id: s.id })
+  }
+  return { docs, forged, servedHonest }
+}
+
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const out = [...xs]
+  let s = seed >>> 0 || 1
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) >>> 0
+    const j = s % (i + 1)
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+let run = 0
+async function pullFrom(plan: Plan) {
+  const name = `hostile${run++}`
+  await couch.request('PUT', `/${name}`, undefined, ADMIN)
+  const url = `${couch.root}/${name}`
+  const { docs, forged, servedHonest } = serverDocs(plan)
+  const server = remoteDb(url, ADMIN)
+  const order = shuffled(docs, plan.seed)
+  const per = Math.ceil(order.length / plan.batches)
+  for (let i = 0; i < order.length; i += per) {
+    const res = await server.bulkDocs(order.slice(i, i + per), { new_edits: false })
+    expect(res.filter((r) => r.error)).toEqual([])
+  }
+  await server.close()
+  const dir = join(root, `carol-${name}`)
+  await cp(carolTemplate, dir, { recursive: true })
+  const carol = await Vault.open({ dir })
+  const sync = await CouchSync.open(carol, { url, credentials: ADMIN })
+  try {
+    const first = await sync.syncOnce()
+    const second = await sync.syncOnce()
+    return { carol, first, second, forged, servedHonest, quarantine: await listQuarantine(carol) }
+  } finally {
+    await sync.close()
+  }
+}
+
+describe('couch sync against a hostile server', () => {
+  it('couch - whatever a hostile server serves, a device takes only what members signed, in order, and keeps every other input with its reason', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          acts: fc.array(slotAct, { minLength: FEED - 1, maxLength: FEED - 1 }),
+          extras: fc.array(extra, { maxLength: 4 }),
+          seed: fc.nat(),
+          batches: fc.integer({ min: 1, max: 4 })
+        }),
+        async (plan) => {
+          const { carol, first, second, forged, servedHonest, quarantine } = await pullFrom(plan)
+          try {
+            expect(carol.health.state).toBe('ok')
+            expect((await carol.verify({ full: true })).ok).toBe(true)
+            // alice's feed: the longest run of slots served honestly, byte for byte
+            let expected = 0
+            while (expected < FEED && servedHonest[expected]) expected++
+            expect(carol.heads()[alicePub]?.length ?? 0).toBe(expected)
+            for (let seq = 1; seq <= expected; seq++)
+              expect((await carol.store.get(alicePub, seq))!.raw).toBe(rawOf(honest[seq - 1]!))
+            // bob's valid event counts as his, and its names stay data
+            if (plan.extras.includes('bob-proto')) expect(carol.heads()[bobPub]?.length).toBe(1)
+            expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+            // every forged input is kept: quarantined with a reason, or waiting for what it names
+            const kept = new Set(quarantine.map((q) => q._id.slice(2)))
+            const waiting = first.waiting
+            let unaccounted = 0
+            for (const [rev, what] of forged) {
+              if (kept.has(rev)) continue
+              unaccounted++
+              expect(what, `${rev} is neither quarantined nor waiting`).toMatch(/^(moved|beyond)/)
+            }
+            expect(unaccounted).toBeLessThanOrEqual(waiting)
+            expect(quarantine.every((q) => q.reason.length > 0 && q.code.length > 0 && q.doc)).toBe(true)
+            // and the quarantine accuses nothing a member signed: an honest revision served beside a forged leaf of
+            // its slot is admitted, not recorded as refused with the forgery's reason
+            expect(quarantine.filter((q) => !forged.has(q._id.slice(2))).map((q) => `${q.code} ${q._id}`)).toEqual([])
+            // the second round: nothing new, nothing counted twice, same state
+            const state = stateHash(carol.state)
+            expect(second.admitted).toBe(0)
+            expect(second.quarantined).toBe(0)
+            expect(stateHash(carol.state)).toBe(state)
+            expect((await listQuarantine(carol)).length).toBe(quarantine.length)
+            expect(first.admitted + first.duplicates).toBeGreaterThanOrEqual(expected - 1)
+          } finally {
+            await carol.close()
+          }
+        }
+      ),
+      { numRuns: 30, endOnFailure: true }
+    )
+  }, 240_000)
+})
