@@ -313,6 +313,8 @@ export interface AllDocsOptions {
   skip?: number
   include_docs?: boolean
   keys?: string[]
+  /** With include_docs: each document's other live leaf revisions, as `_conflicts`. */
+  conflicts?: boolean
 }
 export interface AllDocsRow {
   id: string
@@ -320,6 +322,13 @@ export interface AllDocsRow {
   value: { rev: string; deleted?: boolean }
   doc?: Doc
   error?: string
+}
+export interface ChangesOptions {
+  since: number | string
+  limit?: number
+  include_docs?: boolean
+  /** With include_docs: each document's other live leaf revisions, as `_conflicts`. */
+  conflicts?: boolean
 }
 export interface ChangesResult {
   results: { id: string; seq: number | string; deleted?: boolean; doc?: Doc }[]
@@ -336,12 +345,13 @@ export interface WriteResult {
 export interface Db {
   name: string
   info(): Promise<{ doc_count: number; update_seq: number | string }>
-  get(id: string): Promise<Doc>
+  /** The winning revision, or with `rev` that revision. */
+  get(id: string, options?: { rev: string }): Promise<Doc>
   put(doc: Doc): Promise<WriteResult>
   remove(id: string, rev: string): Promise<WriteResult>
   bulkDocs(docs: Doc[], options?: { new_edits?: boolean }): Promise<WriteResult[]>
   allDocs(options: AllDocsOptions): Promise<{ rows: AllDocsRow[]; total_rows: number }>
-  changes(options: { since: number | string; limit?: number; include_docs?: boolean }): Promise<ChangesResult>
+  changes(options: ChangesOptions): Promise<ChangesResult>
   close(): Promise<void>
   destroy(): Promise<void>
 }
@@ -570,8 +580,8 @@ export class GuardedDb implements Db, Damageable {
   info() {
     return this.call((db) => db.info())
   }
-  get(id: string) {
-    return this.call((db) => db.get(id))
+  get(id: string, options?: { rev: string }) {
+    return this.call((db) => (options ? db.get(id, options) : db.get(id)))
   }
   put(doc: Doc) {
     return this.call((db) => db.put(doc), true)
@@ -585,7 +595,7 @@ export class GuardedDb implements Db, Damageable {
   allDocs(options: AllDocsOptions) {
     return this.call((db) => db.allDocs(options))
   }
-  changes(options: { since: number | string; limit?: number; include_docs?: boolean }) {
+  changes(options: ChangesOptions) {
     return this.call((db) => db.changes(options))
   }
   destroy() {

@@ -140,6 +140,21 @@ function slotOf(doc: Doc): string | null {
   return m ? eventDocId(m[1]!, Number(m[2])) : null
 }
 
+/**
+ * The documents, each followed by its other live leaves. A server can serve one slot as two revisions, and PouchDB's
+ * reads (changes, allDocs) give the winner only, which a forger can arrange to be theirs: the honest leaf would never
+ * be judged. Read with `conflicts: true`; the other leaves are fetched by revision.
+ */
+async function withLeaves(db: Db, docs: Doc[]): Promise<Doc[]> {
+  const out: Doc[] = []
+  for (const { _conflicts: others, ...doc } of docs) {
+    out.push(doc)
+    if (Array.isArray(others))
+      for (const rev of others) if (typeof rev === 'string') out.push(await db.get(doc._id, { rev }))
+  }
+  return out
+}
+
 /** The inputs in layers that hold each slot at most once, in the order they came (one layer unless a slot repeats). */
 function oneRevisionPerSlot<T extends { docId: string }>(incoming: T[]): T[][] {
   const layers: T[][] = []
@@ -224,17 +239,18 @@ export class CouchSync {
       const counts: GateCounts = { admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
       const waiting = new Set(this.state.waiting)
       for (;;) {
-        const res = await this.staging.changes({ since: this.state.gateSeq, limit: 500, include_docs: true })
+        const res = await this.staging.changes({
+          since: this.state.gateSeq,
+          limit: 500,
+          include_docs: true,
+          conflicts: true
+        })
         if (res.results.length === 0) break
         const docs = res.results.flatMap((c) => (c.doc && isEventLike(c.doc._id) ? [c.doc] : []))
-        if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
+        if (docs.length > 0) await this.judge(await withLeaves(this.staging, docs), checker, counts, waiting)
         this.state.gateSeq = res.last_seq
       }
-      if (counts.admitted > 0 && waiting.size > 0) {
-        const res = await this.staging.allDocs({ keys: [...waiting], include_docs: true })
-        const docs = res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
-        if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
-      }
+      if (counts.admitted > 0 && waiting.size > 0) await this.judgeWaiting(checker, counts, waiting)
       this.state.waiting = [...waiting]
       counts.waiting = waiting.size
       counts.quarantined += (await takeBlobs(this.vault, this.staging, this.options.url, this.blobsJudged)).quarantined
@@ -408,27 +424,39 @@ export class CouchSync {
     }
     const earlier: Doc[] = []
     for (let since = this.state.gateSeq; ;) {
-      const res = await this.staging.changes({ since, limit: 1000, include_docs: true })
+      const res = await this.staging.changes({ since, limit: 1000, include_docs: true, conflicts: true })
       if (res.results.length === 0) break
       for (const c of res.results) if (c.doc) earlier.push(c.doc)
       since = res.last_seq
     }
     if (this.state.waiting.length > 0) {
-      const res = await this.staging.allDocs({ keys: this.state.waiting, include_docs: true })
-      for (const r of res.rows) if (r.doc && !earlier.some((d) => d._id === r.doc!._id)) earlier.push(r.doc)
+      const res = await this.staging.allDocs({ keys: this.state.waiting, include_docs: true, conflicts: true })
+      for (const r of res.rows) if (r.doc) earlier.push(r.doc)
     }
-    await judge(earlier)
+    await judge(await withLeaves(this.staging, earlier)) // judge takes each revision once
     const pulled = await replicate(this.remote, this.staging, {}, (docs) => {
       served.add(docs)
       // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
       void judge(docs).catch(() => undefined)
     })
     await queue
+    // What waited for an event this round admitted is taken in this round, not the next.
+    if (counts.admitted > 0 && waiting.size > 0) await this.judgeWaiting(checker, counts, waiting)
     // Every staged document up to here has been judged (live, or above): the next round starts after it.
     this.state.gateSeq = (await this.staging.info()).update_seq
     this.state.waiting = [...waiting]
     counts.waiting = waiting.size
     return { pulled: pulled.result.docs_written, gate: counts }
+  }
+
+  /** The waiting documents (every live leaf of each) through the gate again. */
+  private async judgeWaiting(checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
+    const res = await this.staging.allDocs({ keys: [...waiting], include_docs: true, conflicts: true })
+    const docs = await withLeaves(
+      this.staging,
+      res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+    )
+    if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
   }
 
   /** One batch through the vault's ingestion gate; receipts and quarantine recorded. */

@@ -30,6 +30,7 @@ import { toHex } from '../core/bytes.js'
 import { stateHash } from '../core/governance/state.js'
 import { exportBundle } from '../core/bundle.js'
 import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
+import { sharedChecker } from '../core/verify-pool.js'
 import { remoteDb } from '../sync/remote.js'
 import { ADMIN, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
@@ -266,4 +267,57 @@ describe('couch sync against a hostile server', () => {
       { numRuns: 30, endOnFailure: true }
     )
   }, 240_000)
+
+  /** A forged leaf at `seq` that wins PouchDB's pick of the revision to show (the higher revision hash wins a tie). */
+  const winningForgery = (seq: number): Doc => ({
+    ...honest[seq - 1]!,
+    _rev: `1-${'f'.repeat(32)}`,
+    raw: canonicalize({ ...eventOf(honest[seq - 1]!), payload: { text: 'forged winner' } })
+  })
+
+  it('couch - an honest event waiting behind a forged winning leaf of its slot is taken in the round its predecessor arrives', async () => {
+    const name = `hostile${run++}`
+    await couch.request('PUT', `/${name}`, undefined, ADMIN)
+    const url = `${couch.root}/${name}`
+    const server = remoteDb(url, ADMIN)
+    // slot 3 honest and forged (the forgery wins), slot 2 not yet there: the honest 3 waits
+    await server.bulkDocs([honest[0]!, honest[2]!, winningForgery(3)], { new_edits: false })
+    const dir = join(root, `carol-${name}`)
+    await cp(carolTemplate, dir, { recursive: true })
+    const carol = await Vault.open({ dir })
+    const sync = await CouchSync.open(carol, { url, credentials: ADMIN })
+    try {
+      const first = await sync.syncOnce()
+      expect(first).toMatchObject({ admitted: 0, quarantined: 1, waiting: 1 })
+      await server.bulkDocs([honest[1]!], { new_edits: false })
+      const second = await sync.syncOnce()
+      expect(second).toMatchObject({ admitted: 2, quarantined: 0, waiting: 0 })
+      expect(carol.heads()[alicePub]?.length).toBe(3)
+      expect((await carol.store.get(alicePub, 3))!.raw).toBe(rawOf(honest[2]!))
+      expect((await listQuarantine(carol)).map((q) => q.doc && (q.doc as Doc)._rev)).toEqual([`1-${'f'.repeat(32)}`])
+    } finally {
+      await sync.close()
+      await server.close()
+      await carol.close()
+    }
+  })
+
+  it('couch - continuous replication: the gate judges every live leaf it wrote, not only the winner a forger chose', async () => {
+    const dir = join(root, `carol-live-${run++}`)
+    await cp(carolTemplate, dir, { recursive: true })
+    const carol = await Vault.open({ dir })
+    const sync = await CouchSync.open(carol, { url: `${couch.root}/unused`, credentials: ADMIN })
+    const checker = sharedChecker()
+    try {
+      // what a follower's replication writes into staging: slot 2 twice, the forgery winning
+      await sync.stagingDb.bulkDocs([honest[1]!, winningForgery(2), honest[2]!], { new_edits: false })
+      const counts = await sync.drainStaging(checker)
+      expect(counts).toMatchObject({ admitted: 2, quarantined: 1, waiting: 0 })
+      expect(carol.heads()[alicePub]?.length).toBe(3)
+    } finally {
+      await checker.close()
+      await sync.close()
+      await carol.close()
+    }
+  })
 })
