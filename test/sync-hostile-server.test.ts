@@ -4,8 +4,9 @@
  * forged bodies as conflicting leaves or as rewrites on top of an honest event,
  * deletion markers, bad signatures, an event moved to another slot, a stranger
  * vault's event, malformed JSON, and bob's key held by the attacker signing a
- * valid event whose payload is named `__proto__` and `constructor`; all written
- * in a random order and in random batches. A device that joined from the genesis
+ * valid event whose payload is named `__proto__` and `constructor`; ids named
+ * like Object's own members, an oversized and an over-deep event; all written in
+ * a random order and in random batches. A device that joined from the genesis
  * bundle then pulls, and:
  *   - its vault passes a full check and stays writable;
  *   - of alice's feed it holds exactly the longest run of slots the server served
@@ -29,6 +30,7 @@ import { signEvent } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { eventDocId } from '../core/store.js'
 import { toHex } from '../core/bytes.js'
+import { LIMITS } from '../core/limits.js'
 import { stateHash } from '../core/governance/state.js'
 import { exportBundle } from '../core/bundle.js'
 import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
@@ -94,7 +96,7 @@ const eventOf = (d: Doc) => JSON.parse(rawOf(d)) as Record<string, unknown>
 /** What the server may do at one of alice's slots (2..FEED; genesis the joiner already holds). */
 const slotAct = fc.constantFrom('serve', 'drop', 'conflict', 'rewrite', 'delete', 'bad-sig-conflict')
 /** Inputs with no honest twin. */
-const extra = fc.constantFrom('moved', 'stranger', 'malformed', 'bob-proto', 'beyond')
+const extra = fc.constantFrom('moved', 'stranger', 'malformed', 'bob-proto', 'beyond', 'odd-id', 'oversized', 'deep')
 
 interface Plan {
   acts: (typeof slotAct extends fc.Arbitrary<infer T> ? T : never)[]
@@ -161,6 +163,26 @@ function serverDocs(plan: Plan): { docs: Doc[]; forged: Map<string, string>; ser
         stranger.secretKey
       )
       forge({ _id: eventDocId(toHex(stranger.publicKey), 1 + k), _rev: `1-${hex(16)}`, raw: s.raw, id: s.id }, tag)
+    } else if (what === 'odd-id') {
+      // ids a peer chose, named like Object's own members
+      const id = ['ev!__proto__!000000000001', `ev!${alicePub}!constructor`, 'fork!__proto__!000000000002!x', 'ev!'][
+        k % 4
+      ]!
+      forge({ ...honest[1]!, _id: id, _rev: `1-${hex(16)}` }, tag)
+    } else if (what === 'oversized') {
+      const ev = { ...eventOf(honest[1]!), payload: { text: 'x'.repeat(LIMITS.maxEventBytes) } }
+      forge(
+        { ...honest[1]!, _id: eventDocId(alicePub, FEED + 60 + k), _rev: `1-${hex(16)}`, raw: canonicalize(ev) },
+        tag
+      )
+    } else if (what === 'deep') {
+      let payload: unknown = { text: 'deep' }
+      for (let d = 0; d < LIMITS.maxDepth + 4; d++) payload = { d: payload }
+      const ev = { ...eventOf(honest[1]!), payload } // in canonical key order; canonicalize itself refuses the depth
+      forge(
+        { ...honest[1]!, _id: eventDocId(alicePub, FEED + 80 + k), _rev: `1-${hex(16)}`, raw: JSON.stringify(ev) },
+        tag
+      )
     } else if (what === 'malformed') {
       forge({ _id: eventDocId(alicePub, FEED + 20 + k), _rev: `1-${hex(16)}`, raw: '{"v":1,"vault":' }, tag)
     } else if (what === 'beyond') {
