@@ -24,21 +24,20 @@ import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import nacl from 'tweetnacl'
-import { Vault, ensureDeviceKey } from '../core/vault.js'
-import { openKeyFile, readKeyFile } from '../core/keys.js'
 import { signEvent } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { eventDocId } from '../core/store.js'
 import { toHex } from '../core/bytes.js'
 import { LIMITS } from '../core/limits.js'
 import { stateHash } from '../core/governance/state.js'
-import { exportBundle } from '../core/bundle.js'
 import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
 import { sharedChecker } from '../core/verify-pool.js'
 import { remoteDb } from '../sync/remote.js'
 import { ADMIN, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
-import { cleanupDirs, FAST_KDF, PASS, tempDir } from './helpers.js'
+import { cleanupDirs } from './helpers.js'
+import { stolenKey, threeMembers } from './support/members.js'
+import { Vault } from '../core/vault.js'
 
 const FEED = 7 // alice's feed: genesis and six notes
 
@@ -50,37 +49,21 @@ let vaultId: string
 let alicePub: string
 let bobPub: string
 let bobSecret: Uint8Array
-/** carol right after joining from the genesis bundle, closed: each run starts from a copy. */
+/** carol right after joining from the genesis bundle (before alice's notes), closed: each run starts from a copy. */
 let carolTemplate: string
 
 beforeAll(async () => {
-  root = await tempDir('tresor-hostile-')
+  const m = await threeMembers() // carol and both of bob's devices joined from alice's genesis bundle
+  root = m.root
   couch = await startCouch(join(root, 'server'))
-  const bobKey = await ensureDeviceKey(join(root, 'bob'), 'bob', PASS, FAST_KDF)
-  const carolKey = await ensureDeviceKey(join(root, 'carol'), 'carol', PASS, FAST_KDF)
-  bobPub = bobKey.publicKey
-  bobSecret = (await openKeyFile(await readKeyFile(join(root, 'bob', 'device.key')), PASS)).keyPair.secretKey
-  const alice = await Vault.create({
-    dir: join(root, 'alice'),
-    vaultName: 'Ops',
-    passphrase: PASS,
-    memberName: 'alice',
-    roles: ['operator'],
-    kdf: FAST_KDF,
-    members: [
-      { name: 'bob', roles: ['operator'], keys: [bobPub] },
-      { name: 'carol', roles: ['auditor'], keys: [carolKey.publicKey] }
-    ]
-  })
-  const genesis = JSON.stringify(await exportBundle(alice, {}))
-  for (let i = 2; i <= FEED; i++) await alice.append('audit.note', { text: `note ${i}` })
-  vaultId = alice.vaultId
-  alicePub = alice.device
-  honest = await alice.store.docsForPeer(Array.from({ length: FEED }, (_, i) => eventDocId(alicePub, i + 1)))
-  await alice.close()
-  carolTemplate = join(root, 'carol')
-  const carol = await Vault.join({ dir: carolTemplate, bundle: genesis, passphrase: PASS })
-  await carol.close()
+  bobPub = m.bob.device
+  bobSecret = (await stolenKey(m.bob)).keyPair.secretKey
+  for (let i = 2; i <= FEED; i++) await m.alice.append('audit.note', { text: `note ${i}` })
+  vaultId = m.alice.vaultId
+  alicePub = m.alice.device
+  honest = await m.alice.store.docsForPeer(Array.from({ length: FEED }, (_, i) => eventDocId(alicePub, i + 1)))
+  carolTemplate = m.carol.dir
+  for (const v of m.all) await v.close()
 }, 60_000)
 
 afterAll(async () => {
