@@ -11,11 +11,12 @@ import { unwrap, type Denied } from './remote.js'
 export const BLOB_PREFIX = 'blob!'
 export const blobDocId = (digest: string) => `${BLOB_PREFIX}${digest}`
 
-type BlobDoc = Doc & { _attachments?: Record<string, { data?: unknown }> }
+type BlobDoc = Doc & { _attachments?: Record<string, { data?: unknown }>; _conflicts?: unknown }
 interface AttachmentDb {
-  allDocs(opts: { keys: string[]; include_docs: true; attachments: true; binary: true }): Promise<{
+  allDocs(opts: { keys: string[]; include_docs: true; attachments: true; binary: true; conflicts: true }): Promise<{
     rows: { id: string; doc?: BlobDoc; value?: { rev: string; deleted?: boolean } }[]
   }>
+  get(id: string, opts: { rev: string; attachments: true; binary: true }): Promise<BlobDoc>
 }
 const raw = (db: Db) => unwrap(db) as unknown as AttachmentDb
 
@@ -98,16 +99,23 @@ export async function takeBlobs(
   const folders = new Set<string>()
   for (let i = 0; i < missing.length; i += 32) {
     const keys = missing.slice(i, i + 32).map(blobDocId)
-    const staged = await raw(staging).allDocs({ keys, include_docs: true, attachments: true, binary: true })
+    const db = raw(staging)
+    const staged = await db.allDocs({ keys, include_docs: true, attachments: true, binary: true, conflicts: true })
     for (const row of staged.rows) {
       if (!row.doc || !row.value || row.value.deleted) continue // not staged (yet)
-      const mark = `${row.id}@${row.value.rev}`
-      if (judged.has(mark)) continue
-      const data = row.doc._attachments?.data?.data
-      const bytes = Buffer.isBuffer(data) ? data : Buffer.alloc(0)
-      const verdict = await x.accept(row.id.slice(BLOB_PREFIX.length), bytes, source, folders)
-      if (verdict === 'ADMIT') pulled++
-      else if (verdict !== 'DUPLICATE') {
+      // Every live leaf, not only the one PouchDB shows: a server can add a forged leaf chosen to win.
+      const others = Array.isArray(row.doc._conflicts) ? row.doc._conflicts.filter((r) => typeof r === 'string') : []
+      for (const rev of [row.value.rev, ...others]) {
+        const mark = `${row.id}@${rev}`
+        if (judged.has(mark)) continue
+        const doc = rev === row.value.rev ? row.doc : await db.get(row.id, { rev, attachments: true, binary: true })
+        const data = doc._attachments?.data?.data
+        const bytes = Buffer.isBuffer(data) ? data : Buffer.alloc(0)
+        const verdict = await x.accept(row.id.slice(BLOB_PREFIX.length), bytes, source, folders)
+        if (verdict === 'ADMIT' || verdict === 'DUPLICATE') {
+          if (verdict === 'ADMIT') pulled++
+          break // held now: the other leaves are not needed
+        }
         judged.add(mark)
         if (verdict !== 'KNOWN') quarantined++
       }

@@ -161,6 +161,39 @@ describe('documents through CouchDB and the Git mirror', () => {
       expect((await hc['documents.get']({ digest: row.digest })).size).toBe(row.size)
   })
 
+  it('documents - a forged blob beside the true one on the server, chosen to win, is quarantined; the true one is still taken', async () => {
+    const ha = createHandlers(alice)
+    const text = ROADMAP.replace('STATUS: ACTIVE', 'STATUS: ACTIVE\nNOTES: beside a forgery')
+    const p = await ha['documents.proposeVersion']({
+      doc: ROADMAP_ID,
+      version: '2026-01-10',
+      content: Buffer.from(text).toString('base64'),
+      reason: 'beside a forgery'
+    })
+    const digest = String(p.action.args.digest)
+    expect((await round(alice, true)).blobs.pushed).toBe(1)
+    // the operator adds a second leaf of the blob's document, with other bytes, whose revision PouchDB shows first
+    const design = await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)
+    await couch.request('DELETE', `/vault/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
+    const forged = Buffer.from(text.replace('beside a forgery', 'the forgery')).toString('base64')
+    const leaf = {
+      _id: blobDocId(digest),
+      _rev: `1-${'f'.repeat(32)}`,
+      _attachments: { data: { content_type: 'application/octet-stream', data: forged } }
+    }
+    const put = await couch.request('POST', '/vault/_bulk_docs', { docs: [leaf], new_edits: false }, ADMIN)
+    expect(put.status).toBe(201)
+    const shown = await couch.request('GET', `/vault/${encodeURIComponent(blobDocId(digest))}`, undefined, ADMIN)
+    expect(shown.json._rev).toBe(leaf._rev)
+    const pulled = await round(bob)
+    expect(pulled.blobs).toMatchObject({ pulled: 1, quarantined: 1 })
+    expect((await createHandlers(bob)['documents.get']({ digest })).text).toBe(text)
+    expect((await round(alice, true)).design).toBe('installed') // the write-once rule back for what follows
+    // the mirror and carol up to date, for what follows
+    expect((await syncGit(alice, { url, token: GIT_TOKEN })).blobs.written).toBe(1)
+    expect((await syncGit(carol, { url, token: GIT_TOKEN })).blobs.pulled).toBe(1)
+  })
+
   it('documents - a blob altered on the server is quarantined on pull with its reason and never kept; one altered in the mirror too, and the device holding the true bytes writes the mirror copy back', async () => {
     const ha = createHandlers(alice)
     const text = ROADMAP.replace('STATUS: ACTIVE', 'STATUS: ACTIVE\nNOTES: revised')
