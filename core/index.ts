@@ -13,7 +13,12 @@ export { exportBundle, importBundle } from './bundle.js'
 export type { LedgerEntry } from './governance/registers.js'
 export { fieldUnits, relativeTime } from './review.js'
 export type { FieldStats } from './telemetry/types.js'
-export type { StreamMeter, QuarantineEntry as TelemetryQuarantineEntry, IngestResult } from './telemetry/store.js'
+export type {
+  AdmitVerdict,
+  StreamMeter,
+  QuarantineEntry as TelemetryQuarantineEntry,
+  IngestResult
+} from './telemetry/store.js'
 export type { Reading, Receipt } from './telemetry/reading.js'
 export type { InclusionProofFile } from './proofs/proof-file.js'
 export { CONTENT_SECURITY_POLICY } from './ui-policy.js'

@@ -18,6 +18,7 @@ import {
   NOT_FOUND,
   readJsonFileIfExists,
   writeJsonFile,
+  type AdmitVerdict,
   type Db,
   type Doc,
   type TelemetryStore
@@ -125,6 +126,32 @@ export interface PullRound {
 }
 
 /**
+ * Judge batches, each revision against its own verdict: a verdict names a batch id, so where a server serves two
+ * revisions of one batch they go to the gate in calls of their own (in the order given; one call unless an id repeats).
+ */
+async function judgeByRevision<T extends { doc: Doc }>(
+  store: TelemetryStore,
+  entries: T[]
+): Promise<{ entry: T; verdict: AdmitVerdict }[]> {
+  const layers: T[][] = []
+  const depth = new Map<string, number>()
+  for (const e of entries) {
+    const k = depth.get(e.doc._id) ?? 0
+    depth.set(e.doc._id, k + 1)
+    ;(layers[k] ??= []).push(e)
+  }
+  const out: { entry: T; verdict: AdmitVerdict }[] = []
+  for (const layer of layers) {
+    const byId = new Map(layer.map((e) => [String(e.doc._id).slice(0, 100), e]))
+    for (const verdict of await store.admitBatches(layer.map((e) => e.doc))) {
+      const entry = byId.get(verdict.id)
+      if (entry) out.push({ entry, verdict })
+    }
+  }
+  return out
+}
+
+/**
  * Pull other devices' batches through the gate. A batch that must wait (its
  * predecessor is not here) is judged again at the end of the round, after the
  * rest; the checkpoint stays before the first one still waiting, so a later
@@ -143,29 +170,39 @@ export async function pullTelemetry(store: TelemetryStore, remote: Db, url: stri
     else if (decision === 'QUARANTINE') round.quarantined++
   }
   for (;;) {
-    const changes = await remote.changes({ since, limit: 50, include_docs: true })
-    const docs = changes.results.filter((c) => c.id.startsWith('tb!') && !c.deleted && c.doc)
-    round.pulled += docs.length
-    const verdicts = docs.length > 0 ? await store.admitBatches(docs.map((c) => c.doc!)) : []
-    for (const v of verdicts) {
-      if (v.decision !== 'WAIT') {
-        count(v.decision)
+    const changes = await remote.changes({ since, limit: 50, include_docs: true, conflicts: true })
+    const entries: { doc: Doc; at: number }[] = []
+    for (const [at, c] of changes.results.entries()) {
+      if (!c.id.startsWith('tb!') || c.deleted || !c.doc) continue
+      // every live leaf, not only the one PouchDB shows: a server can add a forged leaf chosen to win
+      const { _conflicts: others, ...doc } = c.doc
+      entries.push({ doc, at })
+      if (Array.isArray(others))
+        for (const rev of others)
+          if (typeof rev === 'string') entries.push({ doc: await remote.get(c.id, { rev }), at })
+    }
+    round.pulled += entries.length
+    for (const { entry, verdict } of await judgeByRevision(store, entries)) {
+      if (verdict.decision !== 'WAIT') {
+        count(verdict.decision)
         continue
       }
-      const i = changes.results.findIndex((c) => c.id === v.id)
-      if (checkpoint === null) checkpoint = i > 0 ? changes.results[i - 1]!.seq : since
-      waiting.push(changes.results[i]!.doc!)
+      if (checkpoint === null) checkpoint = entry.at > 0 ? changes.results[entry.at - 1]!.seq : since
+      waiting.push(entry.doc)
     }
     if (changes.results.length === 0) break
     since = changes.last_seq
   }
   // Those that waited on a batch later in the feed: judge again until nothing moves.
   for (let progress = true; progress && waiting.length > 0;) {
-    const verdicts = await store.admitBatches(waiting)
-    const still = new Set(verdicts.filter((v) => v.decision === 'WAIT').map((v) => v.id))
-    progress = still.size < waiting.length
-    for (const v of verdicts) if (v.decision !== 'WAIT') count(v.decision)
-    waiting = waiting.filter((d) => still.has(d._id))
+    const judged = await judgeByRevision(
+      store,
+      waiting.map((doc) => ({ doc, at: 0 }))
+    )
+    const still = judged.filter((j) => j.verdict.decision === 'WAIT').map((j) => j.entry.doc)
+    progress = still.length < waiting.length
+    for (const j of judged) if (j.verdict.decision !== 'WAIT') count(j.verdict.decision)
+    waiting = still
   }
   round.waiting = waiting.length
   await writeJsonFile(path, { url, since: waiting.length > 0 && checkpoint !== null ? checkpoint : since })

@@ -205,3 +205,43 @@ describe('telemetry store-and-forward with CouchDB', () => {
     }
   })
 })
+
+describe('telemetry pull against a server that holds two revisions of a batch', () => {
+  it('telemetry sync - a forged leaf of a batch, chosen to win PouchDB pick, is quarantined and the true batch beside it is still admitted', async () => {
+    const t = await streamingVaults({ settings: { telemetryBatchMax: 50 } })
+    const alice = await TelemetryStore.open(t.alice)
+    const bob = await TelemetryStore.open(t.bob)
+    const url = await freshTelemetryDb('leaves')
+    const reviewerDb = remoteDb(url, REVIEWER)
+    try {
+      await alice.ingest(boilerLines(100, 'leaf'))
+      await alice.flush()
+      expect((await forwardTelemetry(alice, remoteDb(url, ADMIN), { admin: true })).batches).toBe(2)
+      // the operator (the write-once rule removed) adds a second leaf of batch 1 with one reading changed and a revision PouchDB shows first
+      const path = new URL(url).pathname
+      const design = await couch.request('GET', `${path}/_design/tresor`, undefined, ADMIN)
+      await couch.request('DELETE', `${path}/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
+      const id = (await alice.ownBatches(0, 1))[0]!._id
+      const honest = await couch.request('GET', `${path}/${encodeURIComponent(id)}`, undefined, ADMIN)
+      const readings = (honest.json.readings as string[]).slice()
+      readings[0] = readings[0]!.replace(/"celsius":\d+/, '"celsius":-273')
+      const leaf = { ...honest.json, _rev: `1-${'f'.repeat(32)}`, readings }
+      expect(
+        (await couch.request('POST', `${path}/_bulk_docs`, { docs: [leaf], new_edits: false }, ADMIN)).status
+      ).toBe(201)
+      expect((await couch.request('GET', `${path}/${encodeURIComponent(id)}`, undefined, ADMIN)).json._rev).toBe(
+        leaf._rev
+      )
+      const pulled = await pullTelemetry(bob, reviewerDb, url)
+      expect(pulled).toMatchObject({ admitted: 2, quarantined: 1, waiting: 0 })
+      expect((await bob.quarantine()).map((q) => q.receipt.code)).toEqual(['TAMPERED'])
+      expect((await bob.verifyAll()).problems).toEqual([])
+      expect((await pullTelemetry(bob, reviewerDb, url)).admitted).toBe(0)
+    } finally {
+      await reviewerDb.close()
+      await bob.close()
+      await alice.close()
+      for (const v of [t.alice, t.bob]) await v.close()
+    }
+  })
+})
