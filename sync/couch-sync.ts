@@ -28,6 +28,7 @@ import { openDb, remoteDb, replicate, type Credentials, type Denied } from './re
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
 import { bookOf, reportIncidents } from './incidents.js'
+import { oneRevisionEach, withLeaves } from './leaves.js'
 import { pushBlobs, takeBlobs, type BlobRound } from './couch-blobs.js'
 
 /** Sync status as every host shows it. Served by sync's host extension (sync/methods.ts). */
@@ -138,33 +139,6 @@ function slotOf(doc: Doc): string | null {
   if (doc._id.startsWith(EVENT_PREFIX)) return parseEventDocId(doc._id) ? doc._id : null
   const m = /^fork!([0-9a-f]{64})!(\d{12})!/.exec(doc._id)
   return m ? eventDocId(m[1]!, Number(m[2])) : null
-}
-
-/**
- * The documents, each followed by its other live leaves. A server can serve one slot as two revisions, and PouchDB's
- * reads (changes, allDocs) give the winner only, which a forger can arrange to be theirs: the honest leaf would never
- * be judged. Read with `conflicts: true`; the other leaves are fetched by revision.
- */
-async function withLeaves(db: Db, docs: Doc[]): Promise<Doc[]> {
-  const out: Doc[] = []
-  for (const { _conflicts: others, ...doc } of docs) {
-    out.push(doc)
-    if (Array.isArray(others))
-      for (const rev of others) if (typeof rev === 'string') out.push(await db.get(doc._id, { rev }))
-  }
-  return out
-}
-
-/** The inputs in layers that hold each slot at most once, in the order they came (one layer unless a slot repeats). */
-function oneRevisionPerSlot<T extends { docId: string }>(incoming: T[]): T[][] {
-  const layers: T[][] = []
-  const depth = new Map<string, number>()
-  for (const x of incoming) {
-    const k = depth.get(x.docId) ?? 0
-    depth.set(x.docId, k + 1)
-    ;(layers[k] ??= []).push(x)
-  }
-  return layers
 }
 
 export class CouchSync {
@@ -460,11 +434,24 @@ export class CouchSync {
   }
 
   /** One batch through the vault's ingestion gate; receipts and quarantine recorded. */
-  private async judge(staged: Doc[], checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
+  private async judge(given: Doc[], checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
     const at = new Date().toISOString()
     const source = this.options.url
     const quarantine: QuarantineEntry[] = []
     const incoming: { docId: string; raw: unknown; doc: Doc }[] = []
+    // A new revision of a document that waits (a leaf replication just wrote beside it) is judged with every leaf of
+    // it: judging the new one alone would take the id out of waiting and leave the waiting revision unjudged for good.
+    const staged = [...given]
+    const rejoin = [...new Set(given.filter((d) => waiting.has(d._id)).map((d) => d._id))]
+    if (rejoin.length > 0) {
+      const seen = new Set(given.map((d) => `${d._id}@${d._rev}`))
+      const res = await this.staging.allDocs({ keys: rejoin, include_docs: true, conflicts: true })
+      for (const d of await withLeaves(
+        this.staging,
+        res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+      ))
+        if (!seen.has(`${d._id}@${d._rev}`)) staged.push(d)
+    }
     for (const doc of staged) {
       const slot = slotOf(doc)
       waiting.delete(doc._id)
@@ -488,22 +475,24 @@ export class CouchSync {
     // A verdict names its slot, not the revision it was about: where a server serves two revisions of one slot (an
     // honest event and a forged leaf beside it), each goes to the gate in a call of its own, so a refusal is recorded
     // against the revision refused and never against the one admitted beside it. A revision that waited for an event
-    // a later call admitted is judged again, as long as that makes progress.
+    // a later call admitted (or kept as fork evidence) is judged again, as long as that makes progress.
     const verdicts: Verdict[] = []
     let queue = incoming
     while (queue.length > 0) {
       const again: typeof incoming = []
-      let admitted = 0
-      for (const layer of oneRevisionPerSlot(queue)) {
+      let progressed = 0
+      for (const layer of oneRevisionEach(queue, (x) => x.docId)) {
         const bySlot = new Map(layer.map((x) => [x.docId, x]))
         const judged = await this.vault.ingest(
           layer.map(({ docId, raw }) => ({ docId, raw })),
           { checker }
         )
-        verdicts.push(...judged)
+        for (const v of judged) verdicts.push(v) // a loop, not a spread: a layer can hold 100,000 verdicts
         for (const v of judged) {
           const x = bySlot.get(v.docId)
-          if (v.decision === 'ADMIT') admitted++
+          // progress: an event admitted, or fork evidence kept (what cites it can be judged now)
+          if (v.decision === 'ADMIT' || v.code === 'FORK') progressed++
+          if (v.decision === 'ADMIT') counts.admitted++
           else if (v.decision === 'DUPLICATE') counts.duplicates++
           else if (v.decision === 'WAIT') {
             if (x) again.push(x)
@@ -520,8 +509,7 @@ export class CouchSync {
             })
         }
       }
-      counts.admitted += admitted
-      if (admitted === 0) {
+      if (progressed === 0) {
         for (const x of again) waiting.add(x.doc._id)
         break
       }

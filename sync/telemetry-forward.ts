@@ -25,6 +25,7 @@ import {
 } from '../core/index.js'
 import { ensureDesignDoc, type DesignState } from './design-doc.js'
 import type { Denied } from './remote.js'
+import { oneRevisionEach, withLeaves } from './leaves.js'
 
 /** Batches per request: up to ~1.5 MB each at the default batch size. */
 const PUSH_CHUNK = 10
@@ -133,15 +134,8 @@ async function judgeByRevision<T extends { doc: Doc }>(
   store: TelemetryStore,
   entries: T[]
 ): Promise<{ entry: T; verdict: AdmitVerdict }[]> {
-  const layers: T[][] = []
-  const depth = new Map<string, number>()
-  for (const e of entries) {
-    const k = depth.get(e.doc._id) ?? 0
-    depth.set(e.doc._id, k + 1)
-    ;(layers[k] ??= []).push(e)
-  }
   const out: { entry: T; verdict: AdmitVerdict }[] = []
-  for (const layer of layers) {
+  for (const layer of oneRevisionEach(entries, (e) => e.doc._id)) {
     const byId = new Map(layer.map((e) => [String(e.doc._id).slice(0, 100), e]))
     for (const verdict of await store.admitBatches(layer.map((e) => e.doc))) {
       const entry = byId.get(verdict.id)
@@ -174,12 +168,7 @@ export async function pullTelemetry(store: TelemetryStore, remote: Db, url: stri
     const entries: { doc: Doc; at: number }[] = []
     for (const [at, c] of changes.results.entries()) {
       if (!c.id.startsWith('tb!') || c.deleted || !c.doc) continue
-      // every live leaf, not only the one PouchDB shows: a server can add a forged leaf chosen to win
-      const { _conflicts: others, ...doc } = c.doc
-      entries.push({ doc, at })
-      if (Array.isArray(others))
-        for (const rev of others)
-          if (typeof rev === 'string') entries.push({ doc: await remote.get(c.id, { rev }), at })
+      for (const doc of await withLeaves(remote, [c.doc])) entries.push({ doc, at }) // every live leaf (sync/leaves.ts)
     }
     round.pulled += entries.length
     for (const { entry, verdict } of await judgeByRevision(store, entries)) {

@@ -161,17 +161,21 @@ describe('documents through CouchDB and the Git mirror', () => {
       expect((await hc['documents.get']({ digest: row.digest })).size).toBe(row.size)
   })
 
-  it('documents - a forged blob beside the true one on the server, chosen to win, is quarantined; the true one is still taken', async () => {
-    const ha = createHandlers(alice)
-    const text = ROADMAP.replace('STATUS: ACTIVE', 'STATUS: ACTIVE\nNOTES: beside a forgery')
-    const p = await ha['documents.proposeVersion']({
+  /** alice proposes a new version of the roadmap (its NOTES line `note`) and sends its blob to the server. */
+  async function proposeRoadmap(note: string, version: string): Promise<{ text: string; digest: string }> {
+    const text = ROADMAP.replace('STATUS: ACTIVE', `STATUS: ACTIVE\nNOTES: ${note}`)
+    const p = await createHandlers(alice)['documents.proposeVersion']({
       doc: ROADMAP_ID,
-      version: '2026-01-10',
+      version,
       content: Buffer.from(text).toString('base64'),
-      reason: 'beside a forgery'
+      reason: note
     })
-    const digest = String(p.action.args.digest)
     expect((await round(alice, true)).blobs.pushed).toBe(1)
+    return { text, digest: String(p.action.args.digest) }
+  }
+
+  it('documents - a forged blob beside the true one on the server, chosen to win, is quarantined; the true one is still taken', async () => {
+    const { text, digest } = await proposeRoadmap('beside a forgery', '2026-01-10')
     // the operator adds a second leaf of the blob's document, with other bytes, whose revision PouchDB shows first
     const design = await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)
     await couch.request('DELETE', `/vault/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
@@ -195,16 +199,7 @@ describe('documents through CouchDB and the Git mirror', () => {
   })
 
   it('documents - a blob altered on the server is quarantined on pull with its reason and never kept; one altered in the mirror too, and the device holding the true bytes writes the mirror copy back', async () => {
-    const ha = createHandlers(alice)
-    const text = ROADMAP.replace('STATUS: ACTIVE', 'STATUS: ACTIVE\nNOTES: revised')
-    const p = await ha['documents.proposeVersion']({
-      doc: ROADMAP_ID,
-      version: '2026-01-15',
-      content: Buffer.from(text).toString('base64'),
-      reason: 'revised'
-    })
-    const digest = String(p.action.args.digest)
-    expect((await round(alice, true)).blobs.pushed).toBe(1)
+    const { text, digest } = await proposeRoadmap('revised', '2026-01-15')
     // the server's operator turns hostile: the write-once rule removed, the blob's bytes replaced
     expect((await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)).status).toBe(200)
     const design = await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)

@@ -323,6 +323,32 @@ describe('couch sync against a hostile server', () => {
     }
   })
 
+  it('couch - a forged leaf that arrives beside an event already waiting does not take the waiting one out of the gate', async () => {
+    const name = `hostile${run++}`
+    await couch.request('PUT', `/${name}`, undefined, ADMIN)
+    const url = `${couch.root}/${name}`
+    const server = remoteDb(url, ADMIN)
+    await server.bulkDocs([honest[0]!, honest[2]!], { new_edits: false }) // slot 2 withheld: the honest 3 waits
+    const dir = join(root, `carol-${name}`)
+    await cp(carolTemplate, dir, { recursive: true })
+    const carol = await Vault.open({ dir })
+    const sync = await CouchSync.open(carol, { url, credentials: ADMIN })
+    try {
+      expect(await sync.syncOnce()).toMatchObject({ admitted: 0, waiting: 1 })
+      // the next round replicates only the new leaf of slot 3
+      await server.bulkDocs([winningForgery(3)], { new_edits: false })
+      expect(await sync.syncOnce()).toMatchObject({ admitted: 0, quarantined: 1, waiting: 1 })
+      expect((await sync.status()).pendingDown).toBe(1)
+      await server.bulkDocs([honest[1]!], { new_edits: false })
+      expect(await sync.syncOnce()).toMatchObject({ admitted: 2, waiting: 0 })
+      expect(carol.heads()[alicePub]?.length).toBe(3)
+    } finally {
+      await sync.close()
+      await server.close()
+      await carol.close()
+    }
+  })
+
   it('couch - continuous replication: the gate judges every live leaf it wrote, not only the winner a forger chose', async () => {
     const dir = join(root, `carol-live-${run++}`)
     await cp(carolTemplate, dir, { recursive: true })
