@@ -217,7 +217,8 @@ describe('telemetry pull against a server that holds two revisions of a batch', 
       await alice.ingest(boilerLines(100, 'leaf'))
       await alice.flush()
       expect((await forwardTelemetry(alice, remoteDb(url, ADMIN), { admin: true })).batches).toBe(2)
-      // the operator (the write-once rule removed) adds a second leaf of batch 1 with one reading changed and a revision PouchDB shows first
+      // the operator removes the write-once rule and adds a second leaf of batch 1, one reading changed, whose
+      // revision PouchDB shows first
       const path = new URL(url).pathname
       const design = await couch.request('GET', `${path}/_design/tresor`, undefined, ADMIN)
       await couch.request('DELETE', `${path}/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
