@@ -390,10 +390,14 @@ export class CouchSync {
     const judged = new Set<string>()
     const waiting = new Set<string>()
     let queue: Promise<void> = Promise.resolve()
-    const judge = (docs: Doc[]) => {
+    /** `partial`: only the revisions replication just wrote, so the leaves of those that wait are added. */
+    const judge = (docs: Doc[], partial = false) => {
       const fresh = docs.filter((d) => isEventLike(d._id) && !judged.has(`${d._id}@${d._rev}`))
       for (const d of fresh) judged.add(`${d._id}@${d._rev}`)
-      if (fresh.length > 0) queue = queue.then(() => this.judge(fresh, checker, counts, waiting))
+      if (fresh.length > 0)
+        queue = queue.then(async () =>
+          this.judge(partial ? await this.withWaitingLeaves(fresh, waiting) : fresh, checker, counts, waiting)
+        )
       return queue
     }
     const earlier: Doc[] = []
@@ -403,15 +407,12 @@ export class CouchSync {
       for (const c of res.results) if (c.doc) earlier.push(c.doc)
       since = res.last_seq
     }
-    if (this.state.waiting.length > 0) {
-      const res = await this.staging.allDocs({ keys: this.state.waiting, include_docs: true, conflicts: true })
-      for (const r of res.rows) if (r.doc) earlier.push(r.doc)
-    }
-    await judge(await withLeaves(this.staging, earlier)) // judge takes each revision once
+    // judge takes each revision once
+    await judge([...(await withLeaves(this.staging, earlier)), ...(await this.stagedLeaves(this.state.waiting))])
     const pulled = await replicate(this.remote, this.staging, {}, (docs) => {
       served.add(docs)
       // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
-      void judge(docs).catch(() => undefined)
+      void judge(docs, true).catch(() => undefined)
     })
     await queue
     // What waited for an event this round admitted is taken in this round, not the next.
@@ -425,33 +426,37 @@ export class CouchSync {
 
   /** The waiting documents (every live leaf of each) through the gate again. */
   private async judgeWaiting(checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
-    const res = await this.staging.allDocs({ keys: [...waiting], include_docs: true, conflicts: true })
-    const docs = await withLeaves(
-      this.staging,
-      res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
-    )
+    const docs = await this.stagedLeaves([...waiting])
     if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
   }
 
-  /** One batch through the vault's ingestion gate; receipts and quarantine recorded. */
-  private async judge(given: Doc[], checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
+  /** Every live leaf staging holds of the documents `ids`. */
+  private async stagedLeaves(ids: string[]): Promise<Doc[]> {
+    if (ids.length === 0) return []
+    const res = await this.staging.allDocs({ keys: ids, include_docs: true, conflicts: true })
+    return withLeaves(
+      this.staging,
+      res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+    )
+  }
+
+  /**
+   * The revisions replication just wrote, and every leaf of the documents among them that wait: a new leaf beside a
+   * waiting event, judged alone, would take the id out of waiting and leave the waiting revision unjudged for good.
+   */
+  private async withWaitingLeaves(docs: Doc[], waiting: Set<string>): Promise<Doc[]> {
+    const rejoin = [...new Set(docs.filter((d) => waiting.has(d._id)).map((d) => d._id))]
+    if (rejoin.length === 0) return docs
+    const seen = new Set(docs.map((d) => `${d._id}@${d._rev}`))
+    return [...docs, ...(await this.stagedLeaves(rejoin)).filter((d) => !seen.has(`${d._id}@${d._rev}`))]
+  }
+
+  /** One batch through the vault's ingestion gate (every live leaf of each document given); receipts, quarantine. */
+  private async judge(staged: Doc[], checker: EventChecker, counts: GateCounts, waiting: Set<string>): Promise<void> {
     const at = new Date().toISOString()
     const source = this.options.url
     const quarantine: QuarantineEntry[] = []
     const incoming: { docId: string; raw: unknown; doc: Doc }[] = []
-    // A new revision of a document that waits (a leaf replication just wrote beside it) is judged with every leaf of
-    // it: judging the new one alone would take the id out of waiting and leave the waiting revision unjudged for good.
-    const staged = [...given]
-    const rejoin = [...new Set(given.filter((d) => waiting.has(d._id)).map((d) => d._id))]
-    if (rejoin.length > 0) {
-      const seen = new Set(given.map((d) => `${d._id}@${d._rev}`))
-      const res = await this.staging.allDocs({ keys: rejoin, include_docs: true, conflicts: true })
-      for (const d of await withLeaves(
-        this.staging,
-        res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
-      ))
-        if (!seen.has(`${d._id}@${d._rev}`)) staged.push(d)
-    }
     for (const doc of staged) {
       const slot = slotOf(doc)
       waiting.delete(doc._id)
