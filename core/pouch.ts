@@ -245,7 +245,7 @@ function deferLevel(): void {
   const fromAdapter = createRequire(adapter)
   const path = fromAdapter.resolve('level')
   if (requireHere.cache[path]) return
-  const version = (createRequire(adapter)('../package.json') as { version?: string }).version
+  const version = (fromAdapter('../package.json') as { version?: string }).version
   if (version !== '9.0.0') return
   let real: ((...args: unknown[]) => unknown) | null = null
   standIn(path, function level(...args: unknown[]) {
