@@ -17,7 +17,7 @@ import { CouchSync } from '../sync/couch-sync.js'
 import { joinFromCouch } from '../sync/join.js'
 import { joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { blobDocId } from '../sync/couch-blobs.js'
-import { ADMIN, WRITER, startCouch, type Couch } from './support/couch.js'
+import { ADMIN, WRITER, removeDesignDoc, startCouch, type Couch } from './support/couch.js'
 import { GIT_TOKEN, startGitServer, type GitServer } from './support/git.js'
 import { makeZip } from './support/zip.js'
 import { cleanupDirs, codeOf, FAST_KDF, PASS, tempDir } from './helpers.js'
@@ -177,8 +177,7 @@ describe('documents through CouchDB and the Git mirror', () => {
   it('documents - a forged blob beside the true one on the server, chosen to win, is quarantined; the true one is still taken', async () => {
     const { text, digest } = await proposeRoadmap('beside a forgery', '2026-01-10')
     // the operator adds a second leaf of the blob's document, with other bytes, whose revision PouchDB shows first
-    const design = await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)
-    await couch.request('DELETE', `/vault/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
+    await removeDesignDoc(couch, '/vault')
     const forged = Buffer.from(text.replace('beside a forgery', 'the forgery')).toString('base64')
     const leaf = {
       _id: blobDocId(digest),
@@ -202,8 +201,7 @@ describe('documents through CouchDB and the Git mirror', () => {
     const { text, digest } = await proposeRoadmap('revised', '2026-01-15')
     // the server's operator turns hostile: the write-once rule removed, the blob's bytes replaced
     expect((await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)).status).toBe(200)
-    const design = await couch.request('GET', '/vault/_design/tresor', undefined, ADMIN)
-    await couch.request('DELETE', `/vault/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
+    await removeDesignDoc(couch, '/vault')
     const doc = await couch.request('GET', `/vault/${encodeURIComponent(blobDocId(digest))}`, undefined, ADMIN)
     const forged = Buffer.from(text.replace('revised', 'forged')).toString('base64')
     const put = await couch.request(

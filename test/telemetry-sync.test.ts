@@ -9,7 +9,7 @@ import { toHex } from '../core/bytes.js'
 import { forwardTelemetry, pullTelemetry, telemetryUrl } from '../sync/telemetry-forward.js'
 import { remoteDb } from '../sync/remote.js'
 import type { Db } from '../core/pouch.js'
-import { ADMIN, REVIEWER, WRITER, startCouch, type Couch } from './support/couch.js'
+import { ADMIN, REVIEWER, WRITER, removeDesignDoc, startCouch, type Couch } from './support/couch.js'
 import { cleanupDirs, codeOf, tempDir } from './helpers.js'
 import { boilerLines, streamingVaults, type StreamingVaults } from './support/telemetry-vault.js'
 
@@ -145,8 +145,7 @@ describe('telemetry store-and-forward with CouchDB', () => {
   it('telemetry sync - a reviewer pulls batches through the gate: genuine ones admitted, forged or altered ones on the server quarantined with the reason', async () => {
     const path = new URL(url).pathname
     // A compromised server: the design doc removed, one batch rewritten in place, one planted by a stranger's key.
-    const design = await couch.request('GET', `${path}/_design/tresor`, undefined, ADMIN)
-    await couch.request('DELETE', `${path}/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
+    await removeDesignDoc(couch, path)
     const victimId = (await alice.ownBatches(2, 1))[0]!._id
     const victim = await couch.request('GET', `${path}/${encodeURIComponent(victimId)}`, undefined, ADMIN)
     const readings = (victim.json.readings as string[]).slice()
@@ -220,8 +219,7 @@ describe('telemetry pull against a server that holds two revisions of a batch', 
       // the operator removes the write-once rule and adds a second leaf of batch 1, one reading changed, whose
       // revision PouchDB shows first
       const path = new URL(url).pathname
-      const design = await couch.request('GET', `${path}/_design/tresor`, undefined, ADMIN)
-      await couch.request('DELETE', `${path}/_design/tresor?rev=${String(design.json._rev)}`, undefined, ADMIN)
+      await removeDesignDoc(couch, path)
       const id = (await alice.ownBatches(0, 1))[0]!._id
       const honest = await couch.request('GET', `${path}/${encodeURIComponent(id)}`, undefined, ADMIN)
       const readings = (honest.json.readings as string[]).slice()

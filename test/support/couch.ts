@@ -108,3 +108,16 @@ export async function addUser(couch: Couch, name: string, password: string, role
   )
   if (res.status >= 300) throw new Error(`could not save user ${name}: ${JSON.stringify(res.json)}`)
 }
+
+/** A hostile operator's first step: remove the database's `_design/tresor` (its write-once rule), if it has one. */
+export async function removeDesignDoc(couch: Couch, dbPath: string): Promise<void> {
+  const design = await couch.request('GET', `${dbPath}/_design/tresor`, undefined, ADMIN)
+  if (design.status === 404) return
+  const res = await couch.request(
+    'DELETE',
+    `${dbPath}/_design/tresor?rev=${String(design.json._rev)}`,
+    undefined,
+    ADMIN
+  )
+  if (res.status >= 300) throw new Error(`could not remove the design document: ${JSON.stringify(res.json)}`)
+}
