@@ -4,13 +4,17 @@
  * seconds, a script's loop), so a package only some commands need — the Git
  * client, MQTT, the CouchDB transport, YAML, ZIP, diff — is required the first
  * time one of them calls it. They are CommonJS packages, so this is a plain
- * synchronous require and the call sites stay as they were.
+ * synchronous require and the call sites stay as they were. In the built edge
+ * the packages every vault open needs come from its one-file bundle
+ * (core/bundled.ts).
  */
 import { createRequire } from 'node:module'
+import { BUNDLED, bundledPackages } from './bundled.js'
 
 const require = createRequire(import.meta.url)
 
 export function lazyPackage<T>(name: string): () => T {
   let loaded: T | undefined
-  return () => (loaded ??= require(name) as T)
+  const bundled = BUNDLED.includes(name)
+  return () => (loaded ??= ((bundled && bundledPackages()?.packages.get(name)?.()) || require(name)) as T)
 }

@@ -36,6 +36,10 @@ describe('edge install', () => {
     execFileSync(process.execPath, [join(ROOT, 'edge/pack.mjs'), '--out', parent], { encoding: 'utf8' })
     const home = join(parent, 'tresor-edge')
     expect(existsSync(join(home, 'out/edge/cli.js'))).toBe(true)
+    // the packages every vault open loads, as one file with its code cache (core/bundled.ts)
+    expect(
+      existsSync(join(home, 'out/edge/packages.cjs')) && existsSync(join(home, 'out/edge/packages.cjs.cache'))
+    ).toBe(true)
     expect(readdirSync(home).sort()).toEqual(['README.md', 'edge', 'out', 'package-lock.json', 'package.json'])
     // the packages come from npm's cache (filled by this checkout's own install): no network needed
     const npmCi = (...omit: string[]) => {
