@@ -61,7 +61,8 @@ export class AppendPipeline {
       await store.putMany(missing)
       recovered += missing.length
     }
-    if (rejected === 0) await journal.clear() // a journal with entries that do not verify is kept as evidence
+    // A journal with entries that do not verify is kept as evidence; one with nothing in it is left as it is.
+    if (rejected === 0 && !journal.holdsNothing()) await journal.clear()
     return { pipeline: new AppendPipeline(store, journal), recovered, rejected }
   }
 
@@ -167,8 +168,10 @@ export class AppendPipeline {
           () => true,
           () => false
         )
+        // A journal with nothing in it (nothing appended since its last clear) needs neither the sync nor the clear.
+        const clear = flushed && this.outstanding === 0 && !this.journal.holdsNothing()
         // Clearing needs the database durable first; when it is not, the journal stays (replaying it is harmless).
-        if (flushed && this.outstanding === 0) await this.clearJournal().catch(() => undefined)
+        if (clear) await this.clearJournal().catch(() => undefined)
       }
     } finally {
       await this.journal.close()

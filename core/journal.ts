@@ -53,6 +53,14 @@ export class Journal {
     return this.run({ kind: 'write', text })
   }
 
+  /**
+   * Whether the file holds its header and nothing else: no entry, and no torn tail a later append would run into. Such
+   * a journal needs no clear (an open of a vault whose last close ended well writes nothing and syncs nothing).
+   */
+  holdsNothing(): boolean {
+    return this.queue.length === 0 && fstatSync(this.fd).size === Buffer.byteLength(this.header)
+  }
+
   /** Empty the journal (after everything in it is in PouchDB), ordered with the writes around it. */
   clear(): Promise<void> {
     return this.run({ kind: 'clear' })

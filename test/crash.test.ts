@@ -68,6 +68,33 @@ describe('journal', () => {
     await v.close()
   })
 
+  it('journal - an open after a clean close leaves the empty journal untouched; a torn tail is still cleared', async () => {
+    const { appendFile, readFile, stat, utimes } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const vault = await makeVault({ notes: 2 })
+    const { dir } = vault
+    await vault.close()
+    const file = join(dir, 'append.journal')
+    const header = await readFile(file, 'utf8')
+    const past = new Date('2026-01-01T00:00:00Z')
+    await utimes(file, past, past)
+    await (await Vault.open({ dir })).close()
+    // nothing written: no truncate, no rewrite of the header, no disk sync on every open (slow flash pays for each)
+    expect((await stat(file)).mtime).toEqual(past)
+    // an append cut short leaves bytes without a newline: the next open clears them before anything lands after them
+    await appendFile(file, '{"author":"torn')
+    const v = await Vault.open({ dir })
+    expect(v.health.state).toBe('ok')
+    expect(await readFile(file, 'utf8')).toBe(header)
+    await v.unlock(PASS)
+    await v.append('audit.note', { text: 'after the torn write' })
+    await v.close()
+    const again = await Vault.open({ dir })
+    expect(again.health.state).toBe('ok')
+    expect((await again.verify({ full: true })).total).toBe(4)
+    await again.close()
+  })
+
   it('journal - appends made together share the disk sync and all land in order', async () => {
     const vault = await makeVault()
     const results = await Promise.all(
