@@ -52,8 +52,34 @@ const levels = new Map<string, LevelDownLike>()
 /** leveldown, remembered by location so Tresor can reach the store under a PouchDB database. */
 function TresorLevelDOWN(location: string): LevelDownLike {
   const db = (leveldown() as unknown as (loc: string) => LevelDownLike)(location)
+  skipUnchangedInstanceId(db)
   levels.set(location, db)
   return db
+}
+
+/** Where PouchDB's LevelDB adapter keeps its instance id (its meta sublevel, as sublevel-pouchdb names keys). */
+const INSTANCE_ID_KEY = '\xffmeta-store\xff_local_uuid'
+
+/**
+ * pouchdb-adapter-leveldb-core writes its instance id at every open, the same value each time. That one write left
+ * LevelDB's log non-empty, so the next open turned it into a new table (a file, four disk syncs) and every few opens
+ * a compaction rewrote megabytes: a supervisor's `tresor status` every few seconds wore the flash for nothing. A batch
+ * that is exactly that put, of the value already stored, is answered without writing; any other write (or that key
+ * with another value, or in another shape) goes to LevelDB as it came.
+ */
+function skipUnchangedInstanceId(db: LevelDownLike): void {
+  const batch = db.batch
+  db.batch = function (this: LevelDownLike, ...args: Parameters<LevelDownLike['batch']>) {
+    const [ops, options, cb] = args as unknown as [RawOp[], Record<string, unknown> | Callback, Callback | undefined]
+    const callback = typeof options === 'function' ? options : cb
+    const op = Array.isArray(ops) && ops.length === 1 ? ops[0]! : null
+    if (!callback || op?.type !== 'put' || op.key !== INSTANCE_ID_KEY || typeof op.value !== 'string')
+      return batch.apply(this, args)
+    db.get(INSTANCE_ID_KEY, { asBuffer: false }, (err, stored) => {
+      if (!err && stored === op.value) callback()
+      else batch.call(this, ops, typeof options === 'function' ? {} : options, callback)
+    })
+  }
 }
 
 function levelOf(db: Db): LevelDownLike {

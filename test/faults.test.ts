@@ -111,6 +111,23 @@ afterAll(async () => {
   await cleanupDirs()
 })
 
+describe('faults: a healthy vault read again and again', () => {
+  it('faults - six tresor status calls write no table and start no compaction: every table stays byte for byte', async () => {
+    const vault = await makeVault({ notes: 20 })
+    const { dir } = vault
+    await vault.close()
+    expect(tresor(['status', '--dir', dir]).code).toBe(0) // the first open turns what the appends left in the log into a table
+    const db = join(dir, 'events.db')
+    const tables = () => new Map([...snapshot(db)].filter(([f]) => f.endsWith('.ldb')))
+    const before = tables()
+    expect(before.size).toBeGreaterThan(0)
+    for (let i = 0; i < 6; i++) expect(tresor(['status', '--dir', dir]).code).toBe(0)
+    // PouchDB rewrote its unchanged instance id at every open: a new table each time, a compaction every few
+    expect(tables()).toEqual(before)
+    for (const f of readdirSync(db).filter((n) => n.endsWith('.log'))) expect(statSync(join(db, f)).size, f).toBe(0)
+  })
+})
+
 describe('faults: a damaged database', () => {
   for (const [fault, damage] of Object.entries(FAULTS)) {
     const peer = LOSES_TABLES.has(fault)
