@@ -4,6 +4,11 @@
  * Push: this device's events to an empty database. Pull-and-verify: a second
  * device pulls them into staging and admits them through the ingestion gate;
  * pulls are repeated in pairs (see below).
+ * The push has a second peer: plain replication into a database holding
+ * Tresor's design document, whose validate_doc_update the server runs on
+ * every document written (express-pouchdb compiles it and reads the design
+ * documents and the old revision for each one): the server's share of the
+ * push that is the write-once guard, not the client.
  * Beside each time, the CPU it took on each side (this process with its worker
  * threads, and the server's process): on a 2-core machine both share the same
  * cores, so a plain replication that waits on round trips leaves room that
@@ -17,6 +22,7 @@ import { signBundle } from '../core/bundle.js'
 import { openKeyFile, readKeyFile } from '../core/keys.js'
 import { CouchSync } from '../sync/couch-sync.js'
 import { remoteDb, replicate } from '../sync/remote.js'
+import { designDoc } from '../sync/design-doc.js'
 import { ADMIN, startCouch } from '../test/support/couch.js'
 import { cpuSeconds } from './live.js'
 
@@ -59,7 +65,7 @@ export async function benchSync(
 ): Promise<SyncBenchRow[]> {
   const couch = await startCouch(join(await tmp(), 'server'))
   try {
-    for (const db of ['plain', 'tresor']) await couch.request('PUT', `/${db}`, undefined, ADMIN)
+    for (const db of ['plain', 'guarded', 'tresor']) await couch.request('PUT', `/${db}`, undefined, ADMIN)
     const vault = await Vault.open({ dir: vaultDir })
     await vault.unlock(passphrase)
     const isEvent = (doc: Doc) => doc._id.startsWith('ev!')
@@ -67,6 +73,11 @@ export async function benchSync(
     log(`plain PouchDB replication: push ${events} documents`)
     const plainRemote = remoteDb(`${couch.root}/plain`, ADMIN)
     const plainPush = await timed(couch.pid, () => replicate(vault.store.db, plainRemote, { filter: isEvent }))
+    log(`plain PouchDB replication: push ${events} documents into a database with Tresor's design document`)
+    const guardedRemote = remoteDb(`${couch.root}/guarded`, ADMIN)
+    await guardedRemote.put(designDoc() as never)
+    const guardedPush = await timed(couch.pid, () => replicate(vault.store.db, guardedRemote, { filter: isEvent }))
+    await guardedRemote.close()
 
     log('Tresor: push (sync round to an empty database)')
     const push = await timed(couch.pid, async () => {
@@ -124,7 +135,7 @@ export async function benchSync(
       {
         measure: `CouchDB push, ${events.toLocaleString('en-US')} events`,
         tresor: `${secs(push.ms)} (${cpuOf(push)})`,
-        peer: `plain PouchDB replication ${secs(plainPush.ms)} (${cpuOf(plainPush)})`,
+        peer: `plain PouchDB replication ${secs(plainPush.ms)} (${cpuOf(plainPush)}) · the same into a database with Tresor's validate_doc_update ${secs(guardedPush.ms)} (${cpuOf(guardedPush)})`,
         verdict: `${pushRatio.toFixed(2)}x (target ≤1.1x): ${pushRatio <= 1.1 ? 'met' : 'NOT met'}`
       },
       {
