@@ -29,9 +29,10 @@ interface Iterator {
   next(cb: (err: Error | null | undefined, key?: string, value?: string) => void): void
   end(cb: Callback): void
 }
+type GetCallback = (err: Error | null | undefined, value?: string) => void
 interface LevelDownLike {
   put(key: string, value: string, options: Record<string, unknown>, cb: Callback): void
-  get(key: string, options: Record<string, unknown>, cb: (err: Error | null | undefined, value?: string) => void): void
+  get(key: string, options: Record<string, unknown>, cb: GetCallback): void
   batch(ops: RawOp[], options: Record<string, unknown>, cb: Callback): void
   getMany(
     keys: string[],
@@ -39,6 +40,7 @@ interface LevelDownLike {
     cb: (err: Error | null | undefined, values?: (string | undefined)[]) => void
   ): void
   iterator(options: Record<string, unknown>): Iterator
+  close(cb: Callback): void
 }
 
 /**
@@ -53,6 +55,7 @@ const levels = new Map<string, LevelDownLike>()
 function TresorLevelDOWN(location: string): LevelDownLike {
   const db = (leveldown() as unknown as (loc: string) => LevelDownLike)(location)
   skipUnchangedInstanceId(db)
+  coalesceGets(db)
   levels.set(location, db)
   return db
 }
@@ -79,6 +82,51 @@ function skipUnchangedInstanceId(db: LevelDownLike): void {
       if (!err && stored === op.value) callback()
       else batch.call(this, ops, typeof options === 'function' ? {} : options, callback)
     })
+  }
+}
+
+/**
+ * PouchDB reads one key at a time: the revision tree of every document a write or a revsDiff names, each a native
+ * call, a thread-pool job and a callback, ~6 µs of the main thread per key, which a pull pays three times per event
+ * (staging's revsDiff and write, the log's write). The reads asked in one turn of the event loop go to LevelDB as one
+ * getMany instead (~1 µs a key), read from one snapshot taken no earlier than each get was asked. Each caller gets
+ * what its own get would have given: the value, or leveldown's NotFound error; where the getMany fails, each key is
+ * read on its own and gets its own answer. A close flushes what is queued first, so no read is asked after it.
+ */
+function coalesceGets(db: LevelDownLike): void {
+  const get = db.get
+  const close = db.close
+  let queued: { key: string; cb: GetCallback }[] = []
+  const alone = (q: { key: string; cb: GetCallback }) => get.call(db, q.key, { asBuffer: false }, q.cb)
+  const flush = () => {
+    const batch = queued
+    queued = []
+    if (batch.length === 0) return
+    if (batch.length === 1) return alone(batch[0]!)
+    db.getMany(
+      batch.map((q) => q.key),
+      { asBuffer: false },
+      (err, values) => {
+        if (err || !values || values.length !== batch.length) return batch.forEach(alone)
+        batch.forEach((q, i) => (values[i] === undefined ? q.cb(new Error('NotFound: ')) : q.cb(null, values[i])))
+      }
+    )
+  }
+  db.get = function (this: LevelDownLike, key: string, options: Record<string, unknown>, cb: GetCallback) {
+    // Only the plain shape PouchDB uses (a string key, string values, the cache filled) is queued.
+    if (
+      typeof key !== 'string' ||
+      typeof cb !== 'function' ||
+      options?.asBuffer !== false ||
+      options.fillCache === false
+    )
+      return get.call(this, key, options, cb)
+    if (queued.length === 0) process.nextTick(flush)
+    queued.push({ key, cb })
+  }
+  db.close = function (this: LevelDownLike, cb: Callback) {
+    flush()
+    return close.call(this, cb)
   }
 }
 
