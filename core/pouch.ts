@@ -93,6 +93,20 @@ function skipUnchangedInstanceId(db: LevelDownLike): void {
  * what its own get would have given: the value, or leveldown's NotFound error; where the getMany fails, each key is
  * read on its own and gets its own answer. A close flushes what is queued first, so no read is asked after it.
  */
+/**
+ * leveldown's NotFound error, without the stack trace: nothing reads it (PouchDB turns it into its own not_found), and
+ * capturing one was most of what answering a missing key cost — a pull asks for every new event's missing tree.
+ */
+function notFound(): Error {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new Error('NotFound: ')
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 function coalesceGets(db: LevelDownLike): void {
   const get = db.get
   const close = db.close
@@ -108,7 +122,7 @@ function coalesceGets(db: LevelDownLike): void {
       { asBuffer: false },
       (err, values) => {
         if (err || !values || values.length !== batch.length) return batch.forEach(alone)
-        batch.forEach((q, i) => (values[i] === undefined ? q.cb(new Error('NotFound: ')) : q.cb(null, values[i])))
+        batch.forEach((q, i) => (values[i] === undefined ? q.cb(notFound()) : q.cb(null, values[i])))
       }
     )
   }
