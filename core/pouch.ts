@@ -86,14 +86,6 @@ function skipUnchangedInstanceId(db: LevelDownLike): void {
 }
 
 /**
- * PouchDB reads one key at a time: the revision tree of every document a write or a revsDiff names, each a native
- * call, a thread-pool job and a callback, ~6 µs of the main thread per key, which a pull pays three times per event
- * (staging's revsDiff and write, the log's write). The reads asked in one turn of the event loop go to LevelDB as one
- * getMany instead (~1 µs a key), read from one snapshot taken no earlier than each get was asked. Each caller gets
- * what its own get would have given: the value, or leveldown's NotFound error; where the getMany fails, each key is
- * read on its own and gets its own answer. A close flushes what is queued first, so no read is asked after it.
- */
-/**
  * leveldown's NotFound error, without the stack trace: nothing reads it (PouchDB turns it into its own not_found), and
  * capturing one was most of what answering a missing key cost — a pull asks for every new event's missing tree.
  */
@@ -107,6 +99,14 @@ function notFound(): Error {
   }
 }
 
+/**
+ * PouchDB reads one key at a time: the revision tree of every document a write or a revsDiff names, each a native
+ * call, a thread-pool job and a callback, ~6 µs of the main thread per key, which a pull pays three times per event
+ * (staging's revsDiff and write, the log's write). The reads asked in one turn of the event loop go to LevelDB as one
+ * getMany instead (~1 µs a key), read from one snapshot taken no earlier than each get was asked. Each caller gets
+ * what its own get would have given: the value, or leveldown's NotFound error; where the getMany fails, each key is
+ * read on its own and gets its own answer. A close flushes what is queued first, so no read is asked after it.
+ */
 function coalesceGets(db: LevelDownLike): void {
   const get = db.get
   const close = db.close
