@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { build, defineConfig, type Plugin, type RolldownOptions } from 'rolldown'
-import { BUNDLED, codeCacheFor } from './core/bundled.ts'
+import { LEFT_OUT, codeCacheFor } from './core/bundled.ts'
 
 const root = import.meta.dirname
 const workers = {
@@ -19,11 +19,8 @@ const workers = {
   'judge-worker': `${root}/core/telemetry/judge-worker.ts`
 }
 const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)])
-const bare = (id: string) => !(id.startsWith('.') || id.startsWith('/') || id.startsWith('\0'))
 // Bare specifiers are packages or Node's own modules: never bundled into our chunks.
-const external = (id: string) => builtins.has(id) || bare(id)
-// The package bundle holds everything but Node's modules, the native leveldown, and what core/pouch.ts defers.
-const LEFT_OUT = new Set(['leveldown', 'level', 'pouchdb-fetch'])
+const external = (id: string) => builtins.has(id) || !(id.startsWith('.') || id.startsWith('/') || id.startsWith('\0'))
 
 /** After the chunks are written: the package bundle beside them, and its code cache. */
 const packageBundle = (outDir: string): Plugin => ({
@@ -36,7 +33,7 @@ const packageBundle = (outDir: string): Plugin => ({
       external: (id) => builtins.has(id) || LEFT_OUT.has(id),
       output: { file, format: 'cjs' }
     })
-    writeFileSync(`${file}.cache`, codeCacheFor(file, BUNDLED))
+    writeFileSync(`${file}.cache`, codeCacheFor(file))
   }
 })
 

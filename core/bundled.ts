@@ -62,6 +62,9 @@ const DEPENDENT = new Map([
   ['level', 'pouchdb-adapter-leveldb']
 ])
 
+/** What the bundle build leaves out besides Node's modules: the native leveldown, and what core/pouch.ts defers. */
+export const LEFT_OUT: ReadonlySet<string> = new Set(['leveldown', ...DEPENDENT.keys()])
+
 const wrap = (source: string) => `(function (exports, require, module) {${source}\n})`
 
 /** Compiles and runs the bundle at `file`, with V8's code cache where there is one. */
@@ -101,15 +104,15 @@ export function loadBundle(file: string): Bundle | null {
 }
 
 /**
- * Build step (rolldown.config.ts): the code cache for the bundle at `file`, taken after `warm` packages have been
+ * Build step (rolldown.config.ts): the code cache for the bundle at `file`, taken after every package in it has been
  * evaluated, so the functions a vault's open runs are in it compiled.
  */
-export function codeCacheFor(file: string, warm: readonly string[]): Buffer {
+export function codeCacheFor(file: string): Buffer {
   const source = readFileSync(file, 'utf8')
   const { script, packages } = run(file, source, undefined)
   const names = [...packages.keys()]
   if (names.join() !== BUNDLED.join()) throw INTERNAL(`${file} holds ${names.join(', ')}, not ${BUNDLED.join(', ')}`)
-  for (const name of warm) packages.get(name)!()
+  for (const load of packages.values()) load()
   return frameCache(source, script.createCachedData())
 }
 
