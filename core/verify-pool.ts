@@ -55,9 +55,18 @@ const ROOT_BLOCK = 4096
 
 type Request = PoolRequest extends infer R ? (R extends unknown ? Omit<R, 'job'> : never) : never
 
+/** Jobs a worker holds at once: the next is already there when it answers one, so it never waits on a round trip. */
+const DEPTH = 2
+/** Events per job: small enough that a worker slowed by a neighbour (the main thread, the disk) holds up no other. */
+const SHARE = 250
+
 export class WorkerChecker implements EventChecker {
   private readonly workers: Worker[] = []
+  /** Jobs out per worker (at most DEPTH). */
+  private readonly holding: number[] = []
   private readonly pending = new Map<number, Waiting<never>>()
+  /** Jobs no worker holds yet, oldest first: each goes to the first worker with room (see pump). */
+  private readonly queue: PoolRequest[] = []
   private job = 0
   /** A worker failed or exited: this pool is done (the shared one is replaced on next use). */
   broken = false
@@ -66,68 +75,81 @@ export class WorkerChecker implements EventChecker {
     for (let i = 0; i < size; i++) {
       const w = spawnWorker()
       w.on('message', (m: WorkerAnswer<never>) => {
+        this.holding[i]!--
         settle(this.pending, m)
+        this.pump()
         if (this.pending.size === 0) for (const x of this.workers) x.unref()
       })
       const failAll = (err: Error) => {
         this.broken = true
         for (const p of this.pending.values()) p.reject(err)
         this.pending.clear()
+        this.queue.length = 0
       }
       w.on('error', failAll)
       w.on('exit', (code) => failAll(new Error(`verify worker exited (${code})`)))
       // Idle workers do not keep the process alive; a job out does (see send).
       w.unref()
       this.workers.push(w)
+      this.holding.push(0)
     }
   }
 
-  private send<T>(worker: number, request: Request): Promise<T> {
+  private send<T>(request: Request): Promise<T> {
     if (this.broken) return Promise.reject(INTERNAL('the verify pool lost a worker'))
     if (this.pending.size === 0) for (const w of this.workers) w.ref()
     const job = ++this.job
     return new Promise<T>((resolve, reject) => {
       this.pending.set(job, { resolve: resolve as (r: never) => void, reject })
-      this.workers[worker % this.workers.length]!.postMessage({ job, ...request })
+      this.queue.push({ job, ...request })
+      this.pump()
     })
   }
 
-  /** `items` cut into one share per worker, each checked by `ask`, the answers in order. */
-  private async spread<I, T>(items: I[], ask: (share: I[], worker: number) => Promise<T>): Promise<T[]> {
-    const chunk = Math.ceil(items.length / this.workers.length)
+  /** Hand queued jobs, oldest first, to the least busy workers with room: whoever is free works. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let free = -1
+      for (let i = 0; i < this.workers.length; i++)
+        if (this.holding[i]! < DEPTH && (free < 0 || this.holding[i]! < this.holding[free]!)) free = i
+      if (free < 0) return
+      this.holding[free]!++
+      this.workers[free]!.postMessage(this.queue.shift()!)
+    }
+  }
+
+  /** `items` cut into shares of at most SHARE (at least one per worker), each checked by `ask`, answers in order. */
+  private async spread<I, T>(items: I[], ask: (share: I[]) => Promise<T>): Promise<T[]> {
+    const chunk = Math.min(SHARE, Math.ceil(items.length / this.workers.length))
     const parts: Promise<T>[] = []
-    for (let i = 0; i * chunk < items.length; i++) parts.push(ask(items.slice(i * chunk, (i + 1) * chunk), i))
+    for (let i = 0; i * chunk < items.length; i++) parts.push(ask(items.slice(i * chunk, (i + 1) * chunk)))
     return Promise.all(parts)
   }
 
   async check(raws: unknown[], vault: string): Promise<EventCheck[]> {
     if (this.broken) throw INTERNAL('the verify pool lost a worker')
-    const parts = await this.spread(raws, (share, i) =>
-      this.send<EventCheck[]>(i, { kind: 'raws', raws: share, vault })
-    )
+    const parts = await this.spread(raws, (share) => this.send<EventCheck[]>({ kind: 'raws', raws: share, vault }))
     return parts.flat()
   }
 
   async checkBodies(bodies: string[], vault: string): Promise<BodiesCheck> {
     if (this.broken) throw INTERNAL('the verify pool lost a worker')
-    const parts = await this.spread(bodies, (share, i) =>
-      this.send<BodiesCheck>(i, { kind: 'bodies', bodies: share, vault })
-    )
+    const parts = await this.spread(bodies, (share) => this.send<BodiesCheck>({ kind: 'bodies', bodies: share, vault }))
     return { items: parts.flatMap((p) => p.items), forks: parts.flatMap((p) => p.forks) }
   }
 
   /**
-   * Large trees are hashed as perfect subtrees of ROOT_BLOCK leaves dealt to the workers in turn (and the rest after
+   * Large trees are hashed as perfect subtrees of ROOT_BLOCK leaves dealt to whichever worker is free (and the rest
    * them), joined here: equal shares whatever the size. RFC 6962's own split gives one worker up to twice the other's.
    */
   async root(ids: string): Promise<Hash> {
     const n = ids.length / 64
     const block = ROOT_BLOCK * 64
     if (this.workers.length < 2 || !Number.isInteger(n) || n < 2 * ROOT_BLOCK)
-      return joinSubtrees([await this.send<Subtrees>(0, { kind: 'subtrees', ids })])
+      return joinSubtrees([await this.send<Subtrees>({ kind: 'subtrees', ids })])
     const parts: Promise<Subtrees>[] = []
     for (let at = 0; at < ids.length; at += block)
-      parts.push(this.send<Subtrees>(at / block, { kind: 'subtrees', ids: ids.slice(at, at + block) }))
+      parts.push(this.send<Subtrees>({ kind: 'subtrees', ids: ids.slice(at, at + block) }))
     return joinSubtrees(await Promise.all(parts))
   }
 
