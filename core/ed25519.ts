@@ -50,6 +50,8 @@ export function isCanonicalScalar(s: Uint8Array): boolean {
 /** True when the 32-byte encoding names a point of small order (sign bit ignored). */
 export function hasSmallOrder(p: Uint8Array): boolean {
   for (const bad of SMALL_ORDER) {
+    // Their first bytes differ from each other: one compare rules out most (public bytes: no timing to hide).
+    if (p[0] !== bad[0]) continue
     let diff = (p[31]! & 0x7f) ^ bad[31]!
     for (let i = 0; i < 31; i++) diff |= p[i]! ^ bad[i]!
     if (diff === 0) return true
@@ -193,10 +195,53 @@ export function verifyStrictHex(
   signatureHex: string,
   backend: Ed25519Backend = defaultBackend()
 ): boolean {
+  const prepared = prepareStrictHex(publicKeyHex, message, signatureHex)
+  return prepared !== null && verifyPrepared(prepared, backend)
+}
+
+/** A verification with every policy check passed, the curve check still to run (verifyPrepared). */
+export interface PreparedVerify {
+  entry: { key: KeyObject | null; bytes: Uint8Array }
+  message: Uint8Array
+  signature: Uint8Array
+}
+
+/**
+ * verifyStrictHex's first half: every check that is not the curve's (key, spelling, signature policy). Null: the
+ * signature fails outright. For checking many at once, the curve checks then run back to back (see checkRaws).
+ */
+export function prepareStrictHex(
+  publicKeyHex: string,
+  message: Uint8Array,
+  signatureHex: string
+): PreparedVerify | null {
   const entry = hexKey(publicKeyHex)
-  if (entry === null || !isHex(signatureHex, 64)) return false
-  // Read by the check and dropped: decoded without fromHex's defensive copy.
-  return verifyJudged(entry, entry.bytes, message, Buffer.from(signatureHex, 'hex'), backend)
+  if (entry === null || entry.weak || !isHex(signatureHex, 64)) return null
+  return prepareSpelled(entry, message, signatureHex)
+}
+
+/**
+ * prepareStrictHex for a key already looked up and a signature already known to be 64-byte hex (an envelope's
+ * shape check says so), without reading its 128 characters a second time.
+ */
+export function prepareSpelled(
+  entry: { key: KeyObject | null; bytes: Uint8Array },
+  message: Uint8Array,
+  signatureHex: string
+): PreparedVerify | null {
+  if (typeof signatureHex !== 'string' || signatureHex.length !== 128) return null
+  // Read by the check and dropped: decoded without fromHex's defensive copy. A digit that is not hex ends the
+  // decoding short, and the policy's length check refuses it.
+  const signature = Buffer.from(signatureHex, 'hex')
+  return signaturePassesPolicy(signature) ? { entry, message, signature } : null
+}
+
+/** verifyStrictHex's second half: the curve check. */
+export function verifyPrepared(
+  { entry, message, signature }: PreparedVerify,
+  backend: Ed25519Backend = defaultBackend()
+): boolean {
+  return verifyJudged({ weak: false, key: entry.key }, entry.bytes, message, signature, backend)
 }
 
 /** A key spelled in hex: its bytes, policy verdict and native key (cached by spelling); null unless 32-byte hex. */

@@ -16,8 +16,15 @@
  */
 import { canonicalize, parseCanonical, type Json } from './canonical.js'
 import { isHex, sha256Hex, toHex, utf8, concatBytes } from './bytes.js'
-import { signDetached, hexKey, verifyStrictHex, type Ed25519Backend } from './ed25519.js'
-import { BAD_SIGNATURE, MALFORMED, OVERSIZED, WEAK_KEY, WRONG_VAULT } from './errors.js'
+import {
+  signDetached,
+  hexKey,
+  prepareSpelled,
+  verifyPrepared,
+  type Ed25519Backend,
+  type PreparedVerify
+} from './ed25519.js'
+import { BAD_SIGNATURE, MALFORMED, OVERSIZED, WEAK_KEY, WRONG_VAULT, type VaultError } from './errors.js'
 import { LIMITS } from './limits.js'
 import { DOMAIN_TAG } from './formats.js'
 
@@ -146,12 +153,23 @@ export function checkVault({ event, id }: DecodedEvent, expectedVault: string | 
 
 /** Strict signature check; pass the canonical `raw` bytes when known to skip re-encoding. */
 export function verifyEventSignature(event: SignedEvent, backend?: Ed25519Backend, raw?: string): void {
+  const prepared = prepareEventSignature(event, raw)
+  if (prepared === null || !verifyPrepared(prepared, backend)) throw badSignature(event)
+}
+
+/**
+ * verifyEventSignature's first half: the key's verdict (throws WEAK_KEY), the signed bytes and the signature's
+ * policy; null when the signature fails outright (badSignature). verifyPrepared runs the curve check.
+ */
+export function prepareEventSignature(event: SignedEvent, raw?: string): PreparedVerify | null {
   const key = hexKey(event.author)
   if (!key || key.weak) throw WEAK_KEY('author key is of small order or not canonically encoded')
   const message = raw === undefined ? signingBytes(event) : signingBytesFromRaw(raw, event)
-  if (!verifyStrictHex(event.author, message, event.sig, backend)) {
-    throw BAD_SIGNATURE(`signature of ${event.type} #${event.seq} does not verify under the strict policy`)
-  }
+  return prepareSpelled(key, message, event.sig)
+}
+
+export function badSignature(event: SignedEvent): VaultError {
+  return BAD_SIGNATURE(`signature of ${event.type} #${event.seq} does not verify under the strict policy`)
 }
 
 /** Structural rules of envelope v1. Returns the value typed as a SignedEvent. */

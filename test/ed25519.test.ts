@@ -88,6 +88,29 @@ describe('ed25519', () => {
     expect(hasSmallOrder(nacl.sign.keyPair().publicKey)).toBe(false)
   })
 
+  it('ed25519 - every small-order spelling is caught with either sign bit, and a byte off any of them is not', () => {
+    const table = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
+    ].map(hex)
+    for (const bad of table) {
+      expect(hasSmallOrder(bad)).toBe(true)
+      const signed = Uint8Array.from(bad)
+      signed[31]! |= 0x80
+      expect(hasSmallOrder(signed)).toBe(true)
+      for (let i = 0; i < 32; i++) {
+        const off = Uint8Array.from(bad)
+        off[i]! ^= i === 31 ? 0x01 : 0x10
+        expect(hasSmallOrder(off), `byte ${i} off`).toBe(table.some((t) => t.every((b, k) => b === off[k])))
+      }
+    }
+  })
+
   it('ed25519 - S equal to L is not canonical, L - 1 is', () => {
     const le = (n: bigint) => Uint8Array.from(Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse())
     expect(isCanonicalScalar(le(L))).toBe(false)

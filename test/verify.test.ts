@@ -4,7 +4,7 @@ import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Vault } from '../core/vault.js'
 import { eventDocId, LogStore, type EventDoc } from '../core/store.js'
-import { signEvent, type DecodedEvent } from '../core/envelope.js'
+import { decodeEvent, signEvent, type DecodedEvent } from '../core/envelope.js'
 import { canonicalize } from '../core/canonical.js'
 import { sha256Hex, toHex } from '../core/bytes.js'
 import { POINT_FILE } from '../core/verified-point.js'
@@ -12,7 +12,7 @@ import { makeCheckpoint } from '../core/proofs/prover.js'
 import { readFile, writeFile } from 'node:fs/promises'
 import { VaultError } from '../core/errors.js'
 import { WorkerChecker, inlineChecker, type EventChecker } from '../core/verify-pool.js'
-import { checkBodies, type BodiesCheck } from '../core/check-events.js'
+import { checkBodies, checkRaws, type BodiesCheck } from '../core/check-events.js'
 import { verifyFull } from '../core/verify.js'
 import { rootOf, rootOfIds } from '../core/proofs/merkle.js'
 import { CHECKPOINT_TYPE, eventLeaf, recordLeaf } from '../core/proofs/checkpoint.js'
@@ -476,6 +476,78 @@ describe('verify', () => {
         const leaves = Array.from({ length: n }, (_, i) => eventLeaf(some.slice(i * 64, i * 64 + 64)))
         expect(toHex(await pool.root(some)), `${n} leaves`).toBe(toHex(rootOf(leaves)))
       }
+    } finally {
+      await pool.close()
+      await vault.close()
+    }
+  })
+  it('verify - a batch of checks, curve checks run last, judges each event as decodeEvent does alone and in place', async () => {
+    const vault = await makeVault({ notes: 12 })
+    try {
+      const good: string[] = []
+      for await (const page of vault.store.scan()) good.push(...page.map((d) => d.raw))
+      const weak = JSON.parse(good[4]!)
+      weak.author = '01' + '00'.repeat(31)
+      const flip = (raw: string) => raw.replace(/"sig":"(.)/, (_, c: string) => `"sig":"${c === '0' ? '1' : '0'}`)
+      const bad: unknown[] = [
+        flip(good[3]!),
+        good[5]!.replace(vault.vaultId, 'ab'.repeat(32)),
+        canonicalize(weak),
+        '{',
+        ' ' + good[6],
+        42,
+        null
+      ]
+      fc.assert(
+        fc.property(fc.shuffledSubarray([...good, ...bad], { minLength: 1 }), (raws) => {
+          const alone = raws.map((raw): unknown => {
+            if (typeof raw !== 'string') return 'MALFORMED'
+            try {
+              return decodeEvent(raw, vault.vaultId).id
+            } catch (err) {
+              return (err as VaultError).code
+            }
+          })
+          const together = checkRaws(raws, vault.vaultId).map((c) => (c.ok ? c.id : c.code))
+          expect(together).toEqual(alone)
+        }),
+        { numRuns: 50 }
+      )
+      expect(checkRaws(bad, vault.vaultId).map((c) => !c.ok && c.code)).toEqual([
+        'BAD_SIGNATURE',
+        'WRONG_VAULT',
+        'WEAK_KEY',
+        'MALFORMED',
+        'NON_CANONICAL',
+        'MALFORMED',
+        'MALFORMED'
+      ])
+    } finally {
+      await vault.close()
+    }
+  })
+  it('verify - the pool answers many jobs out at once in order, each share handed to whichever worker is free', async () => {
+    const vault = await makeVault({ notes: 40 })
+    const bodies: string[] = []
+    for await (const page of storedBodyTexts(vault.store.db)) bodies.push(...page)
+    const pool = new WorkerChecker(2)
+    try {
+      // Pages of every size around the share (250 events) and a slow root beside them on one worker.
+      const pages = Array.from({ length: 24 }, (_, k) => {
+        const out: string[] = []
+        for (let i = 0; i < [1, 7, 249, 250, 251, 600][k % 6]!; i++) out.push(bodies[(i * 7 + k) % bodies.length]!)
+        return out
+      })
+      const ids = Array.from({ length: 3 * 4096 }, (_, i) => sha256Hex(`event ${i}`)).join('')
+      const [root, ...answers] = await Promise.all([
+        pool.root(ids),
+        ...pages.map((p) => pool.checkBodies(p, vault.vaultId))
+      ])
+      expect(toHex(root as Uint8Array)).toBe(toHex(rootOfIds(ids)))
+      const whole = (c: BodiesCheck) =>
+        c.items.flatMap((it) => (it.run ? it.ids.match(/.{64}/g)! : [it.doc._id + ':' + (it.check.ok ? 'ok' : 'no')]))
+      for (const [k, page] of pages.entries())
+        expect(whole(answers[k] as BodiesCheck)).toEqual(whole(await inlineChecker.checkBodies(page, vault.vaultId)))
     } finally {
       await pool.close()
       await vault.close()
