@@ -217,9 +217,24 @@ async function benchVerify(): Promise<string> {
     if (!r.value.ok) throw new Error('bench vault did not verify')
     return r
   }
-  const full = await fullCheck(dir)
+  /**
+   * This machine's speed drifts by 10-30% within a minute (the ceiling alone has read 10,100/s and 14,400/s a few
+   * seconds apart), so each check is held to a ceiling measured just before it, in rounds, and the median round by
+   * share is shown.
+   */
+  const besideCeiling = async (at: string, events: number, rounds: number) => {
+    const got: { ms: number; ceiling: Awaited<ReturnType<typeof nativeCeiling>>; share: number }[] = []
+    for (let i = 0; i < rounds; i++) {
+      const ceiling = await nativeCeiling(1)
+      const { ms } = await fullCheck(at)
+      got.push({ ms, ceiling, share: rate(events, ms) / ceiling.allCores })
+    }
+    return got.sort((x, y) => x.share - y.share)[Math.floor(rounds / 2)]!
+  }
+  const full = await besideCeiling(dir, EVENTS, 3)
   log(`full verification, ${fmt(SMALL)} events (the pool's start-up is a larger share)`)
-  const small = await fullCheck((await buildVault(SMALL)).dir)
+  const smallDir = (await buildVault(SMALL)).dir
+  const small = await besideCeiling(smallDir, SMALL, 5)
 
   log('incremental start (normal open)')
   const starts: number[] = []
@@ -246,9 +261,6 @@ async function benchVerify(): Promise<string> {
   })
   await db.close()
 
-  log('native Ed25519 verify ceiling')
-  const ceiling = await nativeCeiling()
-
   log('hypercore: appending and replicating (verifying) the same number of entries')
   const a = new Hypercore(await tmp())
   await a.ready()
@@ -272,19 +284,18 @@ async function benchVerify(): Promise<string> {
   await b.close()
 
   const ours = rate(EVENTS, full.ms)
-  const share = ours / ceiling.allCores
+  const { ceiling } = full
   rows.push({
     measure: `full verification, ${fmt(EVENTS)} events (${ceiling.cores} cores)`,
     tresor: `${fmt(ours)}/s`,
     peer: `native verify ceiling ${fmt(ceiling.allCores)}/s (${fmt(ceiling.perCore)}/s per core) · PouchDB read ${fmt(rate(read.value, read.ms))}/s · hypercore replicate+verify ${fmt(rate(EVENTS, hcVerify.ms))}/s`,
-    verdict: `${(share * 100).toFixed(0)}% of ceiling (target ≥90%): ${share >= 0.9 ? 'met' : 'NOT met'}`
+    verdict: `${(full.share * 100).toFixed(0)}% of ceiling (median of 3 rounds; target ≥90%): ${full.share >= 0.9 ? 'met' : 'NOT met'}`
   })
-  const smallShare = rate(SMALL, small.ms) / ceiling.allCores
   rows.push({
-    measure: `full verification, ${fmt(SMALL)} events (${ceiling.cores} cores)`,
+    measure: `full verification, ${fmt(SMALL)} events (${small.ceiling.cores} cores)`,
     tresor: `${fmt(rate(SMALL, small.ms))}/s (${small.ms.toFixed(0)} ms)`,
-    peer: `native verify ceiling ${fmt(ceiling.allCores)}/s`,
-    verdict: `${(smallShare * 100).toFixed(0)}% of ceiling (target ≥80%): ${smallShare >= 0.8 ? 'met' : 'NOT met'}`
+    peer: `native verify ceiling ${fmt(small.ceiling.allCores)}/s`,
+    verdict: `${(small.share * 100).toFixed(0)}% of ceiling (median of 5 rounds; target ≥80%): ${small.share >= 0.8 ? 'met' : 'NOT met'}`
   })
   rows.push({
     measure: `bulk sign + durable write, ${fmt(EVENTS)} entries (batches of 1000)`,
