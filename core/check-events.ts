@@ -23,10 +23,6 @@ export type EventCheck =
   | { ok: true; id: string; author: string; seq: number; prev: string | null; type: string; ts: string }
   | { ok: false; id: string; code: string; message: string }
 
-export function checkRaw(raw: unknown, vault: string): EventCheck {
-  return checkRaws([raw], vault)[0]!
-}
-
 function failed(raw: string, err: unknown): EventCheck {
   const code = err instanceof VaultError ? err.code : 'MALFORMED'
   return { ok: false, id: raw.length <= 1 << 20 ? sha256Hex(raw) : '', code, message: (err as Error).message }

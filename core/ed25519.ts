@@ -12,7 +12,7 @@ import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVeri
 import type naclType from 'tweetnacl'
 import { lazyPackage } from './lazy.js'
 import { INTERNAL } from './errors.js'
-import { fromHex, isHex } from './bytes.js'
+import { fromHex } from './bytes.js'
 
 // tweetnacl is loaded when first used (sealing a key file, the tweetnacl backend): ~25 ms a process otherwise.
 const nacl = lazyPackage<typeof naclType>('tweetnacl')
@@ -185,20 +185,6 @@ function verifyJudged(
 
 const hexKeyCache = new Map<string, { weak: boolean; key: KeyObject | null; bytes: Uint8Array }>()
 
-/**
- * verifyStrict for a key and signature spelled in hex, as events carry them: the key's policy verdict and native key
- * are looked up by its spelling, so checking a feed's events decodes and judges its author key once, not per event.
- */
-export function verifyStrictHex(
-  publicKeyHex: string,
-  message: Uint8Array,
-  signatureHex: string,
-  backend: Ed25519Backend = defaultBackend()
-): boolean {
-  const prepared = prepareStrictHex(publicKeyHex, message, signatureHex)
-  return prepared !== null && verifyPrepared(prepared, backend)
-}
-
 /** A verification with every policy check passed, the curve check still to run (verifyPrepared). */
 export interface PreparedVerify {
   entry: { key: KeyObject | null; bytes: Uint8Array }
@@ -207,36 +193,23 @@ export interface PreparedVerify {
 }
 
 /**
- * verifyStrictHex's first half: every check that is not the curve's (key, spelling, signature policy). Null: the
- * signature fails outright. For checking many at once, the curve checks then run back to back (see checkRaws).
- */
-export function prepareStrictHex(
-  publicKeyHex: string,
-  message: Uint8Array,
-  signatureHex: string
-): PreparedVerify | null {
-  const entry = hexKey(publicKeyHex)
-  if (entry === null || entry.weak || !isHex(signatureHex, 64)) return null
-  return prepareSpelled(entry, message, signatureHex)
-}
-
-/**
- * prepareStrictHex for a key already looked up and a signature already known to be 64-byte hex (an envelope's
- * shape check says so), without reading its 128 characters a second time.
+ * verifyStrict's first half, for a key looked up by its hex spelling (hexKey) and a signature spelled in hex: every
+ * check that is not the curve's (spelling, signature policy). Null: the signature fails outright. For checking many
+ * at once, the curve checks then run back to back (verifyPrepared; see checkRaws).
  */
 export function prepareSpelled(
-  entry: { key: KeyObject | null; bytes: Uint8Array },
+  entry: { weak: boolean; key: KeyObject | null; bytes: Uint8Array },
   message: Uint8Array,
   signatureHex: string
 ): PreparedVerify | null {
-  if (typeof signatureHex !== 'string' || signatureHex.length !== 128) return null
+  if (entry.weak || typeof signatureHex !== 'string' || signatureHex.length !== 128) return null
   // Read by the check and dropped: decoded without fromHex's defensive copy. A digit that is not hex ends the
   // decoding short, and the policy's length check refuses it.
   const signature = Buffer.from(signatureHex, 'hex')
   return signaturePassesPolicy(signature) ? { entry, message, signature } : null
 }
 
-/** verifyStrictHex's second half: the curve check. */
+/** prepareSpelled's second half: the curve check. */
 export function verifyPrepared(
   { entry, message, signature }: PreparedVerify,
   backend: Ed25519Backend = defaultBackend()
