@@ -13,7 +13,8 @@
  * --round-samples N (6), --live-idle SECONDS (60)), --no-documents, --only-documents (a ZIP of --documents N
  * files (1000), 50 MiB, migrated and its blobs synced through CouchDB), --no-log, --only-log (the rows on the
  * --events vault: appends, full verification at 10,000 and N events, `tresor status`, proofs, Git, CouchDB),
- * --only-verify (the full verification rows alone, with the ceiling beside them).
+ * --only-verify (the full verification rows alone, with the ceiling beside them), --only-sync (the CouchDB rows alone,
+ * on a freshly built --events vault).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, availableParallelism, cpus } from 'node:os'
@@ -353,7 +354,8 @@ try {
     argv.includes('--only-documents') ||
     argv.includes('--only-footprint') ||
     argv.includes('--only-log') ||
-    argv.includes('--only-verify')
+    argv.includes('--only-verify') ||
+    argv.includes('--only-sync')
   const part = (name: string) => !argv.includes(`--no-${name}`) && (!only || argv.includes(`--only-${name}`))
   if (part('footprint')) {
     rows.push(...installRows(await tmp(), log))
@@ -377,6 +379,11 @@ try {
   if (part('documents')) rows.push(...(await benchDocuments(opt('documents', 1000), tmp, PASS, log)))
   const log100k = part('log') // append, verify, status, proofs, Git, CouchDB: the rows on the --events vault
   if (argv.includes('--only-verify')) await benchVerify()
+  if (argv.includes('--only-sync')) {
+    log(`building a ${EVENTS}-event vault (native signing, bulk writes)`)
+    const { dir } = await buildVault(EVENTS)
+    rows.push(...(await benchSync(dir, EVENTS, tmp, PASS, log, opt('sync-pulls', 3))))
+  }
   if (log100k) {
     await benchAppend()
     const dir = await benchVerify()
