@@ -9,7 +9,8 @@ import {
   checkVault,
   decodeUnverified,
   prepareEventSignature,
-  type DecodedEvent
+  type DecodedEvent,
+  type SignedEvent
 } from './envelope.js'
 import { verifyPrepared, type PreparedVerify } from './ed25519.js'
 import { sha256Hex } from './bytes.js'
@@ -59,6 +60,19 @@ export function checkRaws(raws: unknown[], vault: string): EventCheck[] {
       : failed(decoded.raw, badSignature(decoded.event))
   }
   return checks
+}
+
+/**
+ * The check of an event whose exact bytes this process already judged under the same policy for this vault (the
+ * ingestion gate admitted them: checkRaws ran on them before they were written), read back from storage: the bytes
+ * hash to an id in `known`, so checkRaws would give the same verdict (it depends on nothing but the bytes and the
+ * vault) and only the fields the walk needs are read. Null when the bytes are not known ones: those are checked.
+ */
+export function knownCheck(raw: string, known: ReadonlySet<string>): EventCheck | null {
+  const id = sha256Hex(raw)
+  if (!known.has(id)) return null
+  const { author, seq, prev, type, ts } = JSON.parse(raw) as SignedEvent
+  return { ok: true, id, author, seq, prev, type, ts }
 }
 
 /**

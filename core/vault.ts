@@ -66,6 +66,8 @@ export const DB_DIR = 'events.db'
 /** Written when a check fails; a normal start then runs a full check until one passes. */
 export const ALARM_FILE = 'alarm.json'
 const ROLE_RE = /^[a-z][a-z0-9_-]{0,31}$/
+/** At most this many gate-checked ids remembered (~110 bytes each); beyond it, the next incremental check does them. */
+const GATE_CHECKED_MAX = 100_000
 /** Proposals expire after a week unless the proposer says otherwise. */
 
 export interface MemberSpec {
@@ -175,6 +177,12 @@ export class Vault implements Appender {
   private feeds = new Map<string, { length: number; head: string }>()
   private queue: Promise<unknown> = Promise.resolve()
   private point: VerifiedPoint | null = null
+  /**
+   * Ids of the events the gate admitted since the last signed point: their bytes passed the strict check just before
+   * they were written, so the incremental check that signs the next point (on close, or a check asked for) reads them
+   * back without checking them twice (core/check-events.ts knownCheck). A full check ignores it.
+   */
+  private readonly gateChecked = new Set<string>()
   private pipeline!: AppendPipeline
   private journalRejected = 0
   /** Gives the vault folder back (owner.lock). */
@@ -584,7 +592,7 @@ export class Vault implements Appender {
       const report =
         options.full || !point || alarm
           ? await verifyFull({ ...base, point })
-          : await verifyIncremental({ ...base, point })
+          : await verifyIncremental({ ...base, point, known: this.gateChecked })
       const govIssues = await this.loadGovernance(report)
       if (govIssues.length > 0) {
         for (const i of govIssues) report.issues.push(i)
@@ -647,6 +655,8 @@ export class Vault implements Appender {
     if (this.key) {
       this.point = signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey)
       await savePoint(this.dir, this.point)
+      // The point covers them now: the next incremental check starts after it.
+      this.gateChecked.clear()
     }
   }
 
@@ -822,6 +832,7 @@ export class Vault implements Appender {
             throw VERIFY_FAILED('signed by a key that is not a key of this vault; nothing applied')
         }
         if (plan.admit.length > 0) await this.store.putMany(plan.admit)
+        for (const d of plan.admit) if (this.gateChecked.size < GATE_CHECKED_MAX) this.gateChecked.add(d.id)
       } catch (err) {
         drop()
         if (plan.forks.length > 0) await this.refold()
@@ -999,7 +1010,8 @@ export class Vault implements Appender {
             store: this.store,
             vaultId: this.vaultId,
             isKnownAuthor: () => true,
-            point: this.point
+            point: this.point,
+            known: this.gateChecked
           })
           if (report.ok)
             await savePoint(this.dir, signPoint(report, this.vaultId, this.device, this.key.keyPair.secretKey))

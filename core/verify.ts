@@ -4,7 +4,7 @@
  * feed says was written since (new appends, and any rewrite or deletion behind
  * the vault's back). Both name each failing document and why.
  */
-import { storedEventProblem, type BodiesCheck, type BodyItem, type EventCheck } from './check-events.js'
+import { knownCheck, storedEventProblem, type BodiesCheck, type BodyItem, type EventCheck } from './check-events.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
@@ -26,6 +26,12 @@ export interface VerifyOptions {
   point?: VerifiedPoint | null
   onProgress?: (done: number, total: number) => void
   checker?: EventChecker
+  /**
+   * Incremental checks only: ids of events whose exact bytes this process judged under the same policy before it
+   * wrote them (the ingestion gate's admissions). Stored bytes that hash to one of them are not checked again (see
+   * knownCheck); anything else on disk, changed bytes included, is.
+   */
+  known?: ReadonlySet<string>
 }
 
 interface Walk {
@@ -307,11 +313,8 @@ async function checkPages(
         if (doc._id.startsWith(FORK_PREFIX)) run.forkDocs.push(doc)
         else if (doc._id.startsWith(EVENT_PREFIX) || doc._id === '') events.push(doc)
       }
-      const checks = await checker.check(
-        events.map((d) => (d._deleted ? '' : d.raw)),
-        run.opts.vaultId
-      )
-      return { events, checks }
+      const raws = events.map((d) => (d._deleted ? '' : d.raw))
+      return { events, checks: await checkUnknown(raws, checker, run.opts.vaultId, run.opts.known) }
     },
     ({ events, checks }, page) => {
       events.forEach((doc, i) => run.accept(doc, checks[i]!))
@@ -337,6 +340,23 @@ async function checkBodyPages(run: Run, pages: AsyncIterable<string[]>, checker:
       run.opts.onProgress?.(done, Math.max(total, done))
     }
   )
+}
+
+/** checker.check for the raws whose bytes are not known ones (see knownCheck); the known ones read back only. */
+async function checkUnknown(
+  raws: unknown[],
+  checker: EventChecker,
+  vault: string,
+  known: ReadonlySet<string> | undefined
+): Promise<EventCheck[]> {
+  if (!known || known.size === 0) return checker.check(raws, vault)
+  const checks: (EventCheck | null)[] = raws.map((raw) =>
+    typeof raw === 'string' && raw !== '' ? knownCheck(raw, known) : null
+  )
+  const ask = raws.filter((_, i) => checks[i] === null)
+  const asked = ask.length > 0 ? await checker.check(ask, vault) : []
+  let k = 0
+  return checks.map((c) => c ?? asked[k++]!)
 }
 
 async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {

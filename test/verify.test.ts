@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import nacl from 'tweetnacl'
 import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -442,6 +442,47 @@ describe('verify', () => {
     const v = await reopen(dir)
     expect(v.health.report).toMatchObject({ ok: true, mode: 'full', checked: 4 })
     await v.close()
+  })
+
+  it('verify - what the gate admitted is read back, not checked twice, when the next point is signed; bytes changed on disk since are checked and caught', async () => {
+    const vault = await makeVault({ notes: 1, members: [BOB_MEMBER] })
+    const { dir, vaultId } = vault
+    const bobs: DecodedEvent[] = []
+    for (let seq = 1, prev = vaultId; seq <= 35; seq++, prev = bobs.at(-1)!.id)
+      bobs.push(bobEvent(vaultId, seq, prev, `note ${seq}`))
+    const take = (ds: DecodedEvent[], v: Vault) =>
+      v.ingest(ds.map((d) => ({ docId: eventDocId(BOB, d.event.seq), raw: d.raw })))
+    expect((await take(bobs.slice(0, 30), vault)).every((x) => x.decision === 'ADMIT')).toBe(true)
+    const asked: unknown[] = []
+    const spy = vi.spyOn(inlineChecker, 'check').mockImplementation(async (raws, vault) => {
+      asked.push(...raws)
+      return checkRaws(raws, vault)
+    })
+    try {
+      await vault.close() // signs a point over bob's 30 events without checking them again
+      expect(asked.length).toBe(1) // alice's own note, appended here, not through the gate
+      expect(asked.filter((r) => bobs.some((b) => b.raw === r))).toEqual([])
+      asked.length = 0
+      const again = await reopen(dir)
+      expect(again.health.state).toBe('ok')
+      expect(again.heads()[BOB]).toEqual({ length: 30, head: bobs[29]!.id })
+      await again.unlock(PASS)
+      expect((await take(bobs.slice(30), again)).every((x) => x.decision === 'ADMIT')).toBe(true)
+      asked.length = 0 // the gate's own checks of #31..#35
+      // Behind the vault's back, #33's stored bytes change (a winning revision 1: no revision bump to notice).
+      const forged = JSON.parse(bobs[32]!.raw) as { payload: { text: string } }
+      forged.payload.text = 'forged'
+      const raw = canonicalize(forged as never)
+      await forceWrite(again.store.db, { ...docFor(bobs[32]!), raw, id: sha256Hex(raw) })
+      await again.close()
+      expect(asked).toEqual([raw]) // the changed bytes, and only they, were checked: the point was not signed
+    } finally {
+      spy.mockRestore()
+    }
+    const after = await reopen(dir)
+    expect(after.health.state).toBe('read-only')
+    expect(after.health.report!.issues[0]).toMatchObject({ code: 'BAD_SIGNATURE', docId: eventDocId(BOB, 33) })
+    await after.close()
   })
 
   it('verify - the worker pool decides exactly as the inline checker', async () => {
