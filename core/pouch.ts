@@ -289,14 +289,17 @@ function parseBody(value: string): Doc {
  * Every document body PouchDB stored for `db`, oldest first, in pages: each
  * revision ever written (a rewritten document appears twice), deletions as
  * bodies with `_deleted`. Reads a snapshot; concurrent writes are not seen.
+ * With `afterSeq`, only the bodies written after that update sequence.
  */
-export async function* storedBodies(db: Db, pageSize = 1000): AsyncGenerator<Doc[]> {
-  for await (const page of storedBodyTexts(db, pageSize)) yield page.map(parseBody)
+export async function* storedBodies(db: Db, pageSize = 1000, afterSeq = 0): AsyncGenerator<Doc[]> {
+  for await (const page of storedBodyTexts(db, pageSize, afterSeq)) yield page.map(parseBody)
 }
 
 /** storedBodies as the JSON text PouchDB stored, unparsed (the verify workers parse it). */
-export function storedBodyTexts(db: Db, pageSize = 1000): AsyncGenerator<string[]> {
-  return rawPages(db, { gt: BY_SEQ_LO, lt: BY_SEQ_HI }, pageSize, false, (_, value) => value)
+export function storedBodyTexts(db: Db, pageSize = 1000, afterSeq = 0): AsyncGenerator<string[]> {
+  // The adapter's sequence keys: 16 digits, zero-padded (pouchdb-adapter-leveldb-core's formatSeq).
+  const gt = afterSeq > 0 ? BY_SEQ_LO + String(afterSeq).padStart(16, '0') : BY_SEQ_LO
+  return rawPages(db, { gt, lt: BY_SEQ_HI }, pageSize, false, (_, value) => value)
 }
 
 // Loaded when the first database opens: a CLI call that asks a running daemon never loads PouchDB or LevelDB.

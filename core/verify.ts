@@ -10,7 +10,7 @@ import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, 
 import { GENESIS_TYPE } from './envelope.js'
 import { isGovernanceType } from './governance/fold.js'
 import type { VerifiedPoint } from './verified-point.js'
-import { storedBodyTexts } from './pouch.js'
+import { storedBodies, storedBodyTexts } from './pouch.js'
 import { CHECKPOINT_TYPE, checkCheckpointNotes, checkCheckpointPayload } from './proofs/checkpoint.js'
 import { sha256Hex, toHex } from './bytes.js'
 import { VERIFY_FAILED } from './errors.js'
@@ -359,6 +359,10 @@ async function checkUnknown(
   return checks.map((c) => c ?? asked[k++]!)
 }
 
+async function* storedEventBodies(db: LogStore['db'], afterSeq: number): AsyncGenerator<EventDoc[]> {
+  for await (const page of storedBodies(db, 1000, afterSeq)) yield page as unknown as EventDoc[]
+}
+
 async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {
   const docs = run.forkDocs.filter((d) => !d._deleted)
   if (docs.length === 0) return
@@ -412,7 +416,7 @@ export async function verifyFull(opts: VerifyOptions): Promise<VerifyReport> {
 }
 
 /**
- * Check only what changed since `point`: every document PouchDB wrote after
+ * Check only what changed since `point`: every document body PouchDB wrote after
  * the point's update sequence, plus each feed's head at the point.
  */
 export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedPoint }): Promise<VerifyReport> {
@@ -422,7 +426,9 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
   run.genesisSeen = true // established by the point's own verification
   for (const f of point.forks) run.forks.set(f.author, f)
   for (const docId of point.gov) run.gov.add(docId)
-  if ((await store.updateSeq()) < point.updateSeq) {
+  // Read before the bodies are: what is written after this is read by the next check, never claimed unread.
+  const updateSeq = await store.updateSeq()
+  if (updateSeq < point.updateSeq) {
     run.issue('TRUNCATED', '', 'the database is older than the last verified point: it was rolled back or replaced')
   }
   for (const [author, h] of Object.entries(point.feeds)) {
@@ -445,43 +451,17 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
       run.walk(author).broken = true
     }
   }
-  const fresh: EventDoc[] = []
-  let since: number | string = point.updateSeq
-  for (;;) {
-    const res = await store.db.changes({ since, limit: 1000, include_docs: true })
-    if (res.results.length === 0) break
-    for (const change of res.results) {
-      const doc = change.doc as unknown as EventDoc
-      if (change.id.startsWith(FORK_PREFIX)) {
-        run.forkDocs.push(doc)
-        continue
-      }
-      const slot = parseEventDocId(change.id)
-      if (!slot) {
-        if (change.id.startsWith(EVENT_PREFIX) && !change.deleted)
-          run.issue('STRAY_DOC', change.id, 'document in the event range with an invalid id')
-        continue
-      }
-      const verified = point.feeds[slot.author]?.length ?? 0
-      if (change.deleted) run.issue('DELETED', change.id, 'an event document was deleted', slot)
-      else if (slot.seq <= verified)
-        run.issue('REWRITTEN', change.id, `an already verified event was rewritten (revision ${doc._rev})`, slot)
-      else fresh.push(doc)
-    }
-    since = res.last_seq
-  }
-  fresh.sort((a, b) => (a._id < b._id ? -1 : 1))
-  const checker = opts.checker ?? checkerFor(fresh.length)
+  const checker = opts.checker ?? checkerFor(updateSeq - point.updateSeq)
   try {
-    const pages: EventDoc[][] = []
-    for (let i = 0; i < fresh.length; i += 1000) pages.push(fresh.slice(i, i + 1000))
-    await checkPages(run, pages, checker, fresh.length)
+    // Every body written after the point, as the full check reads them (each revision, deletions included), a page
+    // at a time: a second body for a slot is caught whether or not it won, and nothing is held whole in memory.
+    await checkPages(run, storedEventBodies(store.db, point.updateSeq), checker, updateSeq - point.updateSeq)
     run.finish()
     await checkForkEvidence(run, checker)
   } finally {
     if (!opts.checker) await checker.close()
   }
-  return run.report('incremental', typeof since === 'number' ? since : Number(since), started)
+  return run.report('incremental', updateSeq, started)
 }
 
 /**
