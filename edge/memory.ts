@@ -8,6 +8,9 @@
  *   take 16-32 MiB);
  * - LevelDB, two databases (events, telemetry), each at leveldown's defaults: an 8 MiB block cache and a 4 MiB
  *   write buffer;
+ * - the ids of events the ingestion gate admitted since the last signed verified point, so closing reads them back
+ *   without checking them twice: at most 100,000 (~11 MiB; core/vault.ts GATE_CHECKED_MAX), emptied when a point
+ *   is signed; the incremental check itself reads the log in pages of 1,000 bodies;
  * - the JavaScript heap: V8 sizes its heap for the machine it runs on and, at full intake on a large machine, lets
  *   garbage grow to hundreds of MiB between full collections (1,000,000 readings peaked at ~540 MiB RSS). The daemon
  *   caps that growth: after each full collection the heap may grow 30% over what is live before the next (a V8 flag
