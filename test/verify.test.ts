@@ -167,6 +167,27 @@ describe('verify', () => {
     await v.close()
   })
 
+  it('verify - a losing forged revision beside an event written since the last point is caught by a normal start', async () => {
+    const { dir, vaultId } = await setup(1) // closed: the point covers what the vault holds
+    const b1 = bobEvent(vaultId, 1, vaultId, 'one')
+    const forged = bobEvent(vaultId, 1, vaultId, 'forged')
+    await withRawDb(dir, async (db) => {
+      await new LogStore(db).putMany([b1]) // written after the point: the next normal start checks it
+      // A second leaf for the slot that loses to the honest one (a lower revision hash): the changes feed and a read
+      // of the document show the honest body only.
+      const res = await db.bulkDocs([{ ...docFor(forged), _rev: '1-00000000000000000000000000000000' }], {
+        new_edits: false
+      })
+      expect(res.every((r) => !r.error)).toBe(true)
+      expect(((await db.get(eventDocId(BOB, 1))) as unknown as EventDoc).raw).toBe(b1.raw)
+    })
+    const v = await reopen(dir)
+    expect(v.health.report!.mode).toBe('incremental')
+    expect(v.health.state).toBe('read-only')
+    expect(v.health.report!.issues[0]).toMatchObject({ code: 'REWRITTEN', docId: eventDocId(BOB, 1) })
+    await v.close()
+  })
+
   it('verify - a deleted event is named by the full and the incremental check', async () => {
     const { dir, device } = await setup()
     await withRawDb(dir, async (db) => {
