@@ -359,10 +359,6 @@ async function checkUnknown(
   return checks.map((c) => c ?? asked[k++]!)
 }
 
-async function* storedEventBodies(db: LogStore['db'], afterSeq: number): AsyncGenerator<EventDoc[]> {
-  for await (const page of storedBodies(db, 1000, afterSeq)) yield page as unknown as EventDoc[]
-}
-
 async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {
   const docs = run.forkDocs.filter((d) => !d._deleted)
   if (docs.length === 0) return
@@ -455,7 +451,8 @@ export async function verifyIncremental(opts: VerifyOptions & { point: VerifiedP
   try {
     // Every body written after the point, as the full check reads them (each revision, deletions included), a page
     // at a time: a second body for a slot is caught whether or not it won, and nothing is held whole in memory.
-    await checkPages(run, storedEventBodies(store.db, point.updateSeq), checker, updateSeq - point.updateSeq)
+    const bodies = storedBodies(store.db, 1000, point.updateSeq) as unknown as AsyncIterable<EventDoc[]>
+    await checkPages(run, bodies, checker, updateSeq - point.updateSeq)
     run.finish()
     await checkForkEvidence(run, checker)
   } finally {

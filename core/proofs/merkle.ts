@@ -54,9 +54,9 @@ export interface Subtrees {
 /**
  * The perfect subtrees over the event leaves of `ids`, event ids (64 hex digits each) laid end to end, in one pass
  * with a stack of log2(n) subtree roots and nothing remembered (a full check wants one root per feed, not the proofs
- * rootOf's memo serves). The hashes travel as latin1 ('binary') strings, one character a byte, through two reused input
- * buffers, not even copied into bytes of their own (see digest): a full check runs this over every event of a feed its
- * checkpoint covers.
+ * rootOf's memo serves). The hashes travel as latin1 ('binary') strings, one character a byte, through two reused
+ * input buffers, not even copied into bytes of their own (see digest): a full check runs this over every event of a
+ * feed its checkpoint covers.
  */
 export function subtreesOfIds(ids: string): Subtrees {
   if (ids.length % 64 !== 0) throw BAD_ARGUMENT('event ids are 64 hex digits each')
@@ -66,30 +66,27 @@ export function subtreesOfIds(ids: string): Subtrees {
   const leaf = Buffer.alloc(33) // leaf[0] = 0x00, the leaf prefix
   const node = Buffer.alloc(65)
   node[0] = 1 // the node prefix
-  const roots: string[] = []
-  const sizes: number[] = []
+  const join = (left: string, right: string) => {
+    node.write(left, 1, 'latin1')
+    node.write(right, 33, 'latin1')
+    return hash('sha256', node, 'binary')
+  }
+  const stack: { roots: string[]; sizes: number[] } = { roots: [], sizes: [] }
   for (let i = 0; i < n; i++) {
     bytes.copy(leaf, 1, i * 32, i * 32 + 32)
-    let h = hash('sha256', leaf, 'binary')
-    let size = 1
-    // Two neighbours of one size are the two halves of a perfect subtree (as push does).
-    while (sizes.length > 0 && sizes[sizes.length - 1] === size) {
-      node.write(roots.pop()!, 1, 'latin1')
-      node.write(h, 33, 'latin1')
-      h = hash('sha256', node, 'binary')
-      size += sizes.pop()!
-    }
-    roots.push(h)
-    sizes.push(size)
+    push(stack, hash('sha256', leaf, 'binary'), 1, join)
   }
-  return { roots: roots.map((r) => new Uint8Array(Buffer.from(r, 'latin1'))), sizes }
+  return { roots: stack.roots.map((r) => new Uint8Array(Buffer.from(r, 'latin1'))), sizes: stack.sizes }
 }
 
-/** Add a subtree after the others: two neighbours of one size are the two halves of a perfect subtree. */
-function push({ roots, sizes }: Subtrees, root: Hash, size: number): void {
+/**
+ * Add a subtree after the others: two neighbours of one size are the two halves of a perfect subtree, joined by
+ * `join` (nodeHash; subtreesOfIds joins its latin1 strings).
+ */
+function push<T>({ roots, sizes }: { roots: T[]; sizes: number[] }, root: T, size: number, join: (l: T, r: T) => T) {
   let h = root
   while (sizes.length > 0 && sizes[sizes.length - 1] === size) {
-    h = nodeHash(roots.pop()!, h)
+    h = join(roots.pop()!, h)
     size += sizes.pop()!
   }
   roots.push(h)
@@ -103,7 +100,7 @@ function push({ roots, sizes }: Subtrees, root: Hash, size: number): void {
  */
 export function joinSubtrees(parts: Subtrees[]): Hash {
   const stack: Subtrees = { roots: [], sizes: [] }
-  for (const part of parts) part.roots.forEach((root, i) => push(stack, root, part.sizes[i]!))
+  for (const part of parts) part.roots.forEach((root, i) => push(stack, root, part.sizes[i]!, nodeHash))
   if (stack.roots.length === 0) return EMPTY_ROOT
   // The perfect subtrees, largest first, are the left children all the way down the right edge.
   let root = stack.roots.pop()!
