@@ -155,11 +155,15 @@ export class CouchFollower {
       this.sync.remoteDb,
       this.sync.stagingDb,
       {
-        change: () => this.drain(),
+        change: (seq) => {
+          if (seq !== undefined) this.sync.followedTo(seq)
+          this.drain()
+        },
         state: (state, error) => this.onPullState(state, error),
         denied: () => undefined // a document staging refuses is a local fault: the next round's pull retries it
       },
-      (d: number) => Math.min(Math.max(d * 2, MIN_RETRY_MS), MAX_RETRY_MS)
+      (d: number) => Math.min(Math.max(d * 2, MIN_RETRY_MS), MAX_RETRY_MS),
+      this.sync.pullSince // from where the round read up to, not from the replication's own checkpoint
     )
     this.checkTimer = setInterval(() => void this.checkRollback(), this.options.checkEveryMs ?? 30_000)
     this.push() // anything appended while the round ran

@@ -1,16 +1,20 @@
 /**
  * Sync with a CouchDB (or any CouchDB-protocol server). The server is not
- * trusted: pulls land in a staging database and only what the ingestion gate
- * admits reaches the vault; each decision leaves a receipt, quarantined input
- * is kept with its reason. Pushes that the server refuses are reported and
+ * trusted: a round reads the server's changes feed and only what the ingestion
+ * gate admits reaches the vault; what waits for a predecessor is kept in a
+ * staging database (where a follower's replication writes too, sync/couch-
+ * follow.ts); each decision leaves a receipt, quarantined input is kept with
+ * its reason. Pushes that the server refuses are reported and
  * retried by comparing heads. A server that serves less than it served before
  * (rollback, truncation) is reported and nothing of it is applied.
  */
+import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import {
   EVENT_PREFIX,
   eventDocId,
   idRange,
+  INTERNAL,
   isEventLikeId,
   makeIncident,
   parseEventDocId,
@@ -24,7 +28,8 @@ import {
   type Verdict
 } from '../core/index.js'
 import { ensureDesignDoc } from './design-doc.js'
-import { openDb, remoteDb, replicate, type Credentials, type Denied } from './remote.js'
+import { openDb, remoteDb, type Credentials, type Denied } from './remote.js'
+import { keepPoint, readFeed, resumePoint } from './couch-pull.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
 import { bookOf, reportIncidents } from './incidents.js'
@@ -134,6 +139,21 @@ export interface QuarantineEntry {
 
 const isEventLike = isEventLikeId
 
+/**
+ * At most this many events to the gate in one call: PouchDB's LevelDB adapter gathers a write's operations with an
+ * array copy per document, so one write of n documents costs n² (20,000 admitted at once took 5.5 s, 40,000 20.7 s).
+ */
+const GATE_SLICE = 1000
+
+/** A layer in feed order (slot ids sort by author, then sequence), cut into calls of GATE_SLICE. */
+function slices<T extends { docId: string }>(layer: T[]): T[][] {
+  if (layer.length <= GATE_SLICE) return [layer]
+  const sorted = [...layer].sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
+  const out: T[][] = []
+  for (let i = 0; i < sorted.length; i += GATE_SLICE) out.push(sorted.slice(i, i + GATE_SLICE))
+  return out
+}
+
 /** The slot a staged document speaks for (fork evidence speaks for the slot it forks). */
 function slotOf(doc: Doc): string | null {
   if (doc._id.startsWith(EVENT_PREFIX)) return parseEventDocId(doc._id) ? doc._id : null
@@ -154,6 +174,9 @@ export class CouchSync {
   /** Blob revisions the gate refused (quarantined once), and blobs the server was seen to hold. */
   private readonly blobsJudged = new Set<string>()
   private readonly blobsOnServer = new Set<string>()
+  /** How far a follower's replication has written the server's feed into staging, not yet kept as the point. */
+  private followed: number | string | null = null
+  private pointRev: string | undefined
 
   private constructor(
     private readonly vault: Vault,
@@ -229,6 +252,8 @@ export class CouchSync {
       counts.waiting = waiting.size
       counts.quarantined += (await takeBlobs(this.vault, this.staging, this.options.url, this.blobsJudged)).quarantined
       this.markOnline()
+      // the server away: the point stays where it was (safe: a later read from it finds what is held as duplicates)
+      await this.keepFollowed().catch(() => undefined)
       await saveSyncState(this.vault.dir, this.state)
       return counts
     })
@@ -292,9 +317,33 @@ export class CouchSync {
     return this.exclusive(async () => (await this.checkHighWater())?.message ?? null)
   }
 
-  /** Save what a follower learnt (marks, denials) without a round. */
+  /** Save what a follower learnt (marks, denials, how far it read the feed) without a round. */
   async saveState(): Promise<void> {
-    await this.exclusive(() => saveSyncState(this.vault.dir, this.state))
+    await this.exclusive(async () => {
+      await this.keepFollowed()
+      await saveSyncState(this.vault.dir, this.state)
+    })
+  }
+
+  /** Where a follower's replication should start in the server's feed: this device's point, if it has one. */
+  get pullSince(): number | string | undefined {
+    return this.state.pull?.seq
+  }
+
+  /** A follower's replication wrote the server's feed into staging up to `seq` (durably: PouchDB says so after). */
+  followedTo(seq: number | string): void {
+    this.followed = seq
+  }
+
+  /** What the follower staged is kept as the point (on the server first: a point it does not confirm is not used). */
+  private async keepFollowed(): Promise<void> {
+    const seq = this.followed
+    if (seq === null) return
+    const session = this.state.pull?.session ?? randomBytes(12).toString('hex')
+    const kept = await keepPoint(this.remote, session, seq, this.pointRev)
+    this.state.pull = { session, seq, confirmed: kept.confirmed }
+    this.pointRev = kept.rev
+    if (this.followed === seq) this.followed = null
   }
 
   /** A follower's view of the connection, for status. */
@@ -343,7 +392,7 @@ export class CouchSync {
       const served = new Served()
       const { pulled, gate } = readOnly
         ? { pulled: 0, gate: { admitted: 0, duplicates: 0, quarantined: 0, waiting: this.state.waiting.length } }
-        : await this.pullThroughGate(checker, served)
+        : await this.pullThroughGate(checker, served, found !== null)
       // Signed before the push, so the other devices learn of it in this round (the rolled-back server gets it too).
       const book = bookOf(this.state.incidents)
       const incidents = readOnly
@@ -368,9 +417,7 @@ export class CouchSync {
       const push = await this.pushMissing(served)
       this.state.denied = push.denied
       await this.raiseHighWater()
-      const taken = readOnly
-        ? { pulled: 0, quarantined: 0 }
-        : await takeBlobs(this.vault, this.staging, this.options.url, this.blobsJudged)
+      const taken = readOnly ? { pulled: 0, quarantined: 0 } : await this.takeBlobs()
       this.blobsOnServer.clear() // a round asks the server again what it holds
       const sent = await pushBlobs(this.vault, this.remote, this.blobsOnServer)
       const blobs = { ...taken, pushed: sent.pushed, denied: sent.denied }
@@ -381,47 +428,130 @@ export class CouchSync {
   }
 
   /**
-   * Replicate the server into staging; each replicated batch goes through the
-   * gate while the next one downloads. Before that: whatever staging holds
-   * that no round judged yet (an interrupted round) and the waiting documents.
+   * Read the server's changes feed after this device's point in it, each page through the gate while the next one
+   * downloads (sync/couch-pull.ts); what waits for a predecessor is written to staging. Before that: whatever staging
+   * holds that no round judged yet (what a follower replicated, an interrupted round's) and the waiting documents.
+   * `rolledBack`: the server was found serving less than before, so its point in the feed is not trusted either.
    */
-  private async pullThroughGate(checker: EventChecker, served: Served): Promise<{ pulled: number; gate: GateCounts }> {
+  private async pullThroughGate(
+    checker: EventChecker,
+    served: Served,
+    rolledBack: boolean
+  ): Promise<{ pulled: number; gate: GateCounts }> {
     const counts: GateCounts = { admitted: 0, duplicates: 0, quarantined: 0, waiting: 0 }
     const judged = new Set<string>()
     const waiting = new Set<string>()
-    let queue: Promise<void> = Promise.resolve()
-    /** `partial`: only the revisions replication just wrote, so the leaves of those that wait are added. */
-    const judge = (docs: Doc[], partial = false) => {
+    /** Each revision once a round. */
+    const unjudged = (docs: Doc[]) => {
       const fresh = docs.filter((d) => isEventLike(d._id) && !judged.has(`${d._id}@${d._rev}`))
       for (const d of fresh) judged.add(`${d._id}@${d._rev}`)
-      if (fresh.length > 0)
-        queue = queue.then(async () =>
-          this.judge(partial ? await this.withWaitingLeaves(fresh, waiting) : fresh, checker, counts, waiting)
-        )
-      return queue
+      return fresh
     }
     const earlier: Doc[] = []
-    for (let since = this.state.gateSeq; ;) {
-      const res = await this.staging.changes({ since, limit: 1000, include_docs: true, conflicts: true })
+    let gateSeq = this.state.gateSeq
+    for (;;) {
+      const res = await this.staging.changes({ since: gateSeq, limit: 1000, include_docs: true, conflicts: true })
       if (res.results.length === 0) break
       for (const c of res.results) if (c.doc) earlier.push(c.doc)
-      since = res.last_seq
+      gateSeq = res.last_seq
     }
-    // judge takes each revision once
-    await judge([...(await withLeaves(this.staging, earlier)), ...(await this.stagedLeaves(this.state.waiting))])
-    const pulled = await replicate(this.remote, this.staging, {}, (docs) => {
-      served.add(docs)
-      // judge records each failure in the round (quarantine, error) itself; this only keeps replication going
-      void judge(docs, true).catch(() => undefined)
+    const before = unjudged([
+      ...(await withLeaves(this.staging, earlier)),
+      ...(await this.stagedLeaves(this.state.waiting))
+    ])
+    if (before.length > 0) await this.judge(before, checker, counts, waiting)
+    // Staging is judged up to here; what this round stages below (waiting events) is judged again by the next one.
+    this.state.gateSeq = gateSeq
+    const point = await resumePoint(this.remote, rolledBack ? undefined : this.state.pull)
+    const feed = await readFeed(this.remote, point.seq, async (page) => {
+      served.add(page.docs)
+      const fresh = unjudged(page.docs)
+      const heads = this.vault.heads()
+      // only the revisions just read, so the staged leaves of those that wait are added
+      if (fresh.length > 0) await this.judge(await this.withWaitingLeaves(fresh, waiting), checker, counts, waiting)
+      await this.stage(fresh.filter((d) => waiting.has(d._id) && !d._deleted))
+      await this.judgeNext(heads, checker, counts, waiting)
+      if (page.malformed.length > 0) counts.quarantined += await this.malformed(page.malformed)
     })
-    await queue
     // What waited for an event this round admitted is taken in this round, not the next.
     if (counts.admitted > 0 && waiting.size > 0) await this.judgeWaiting(checker, counts, waiting)
-    // Every staged document up to here has been judged (live, or above): the next round starts after it.
-    this.state.gateSeq = (await this.staging.info()).update_seq
     this.state.waiting = [...waiting]
     counts.waiting = waiting.size
-    return { pulled: pulled.result.docs_written, gate: counts }
+    // Everything the feed served up to its last sequence is judged or staged: the next round reads after it.
+    const kept = await keepPoint(this.remote, point.session, feed.lastSeq)
+    this.state.pull = { session: point.session, seq: feed.lastSeq, confirmed: kept.confirmed }
+    this.pointRev = kept.rev
+    this.followed = null
+    return { pulled: feed.read, gate: counts }
+  }
+
+  /**
+   * Write what waits into staging, where the next gate run finds it: the server's fields, not its underscore ones
+   * beyond id and revision (staging refuses those), under the server's revision.
+   */
+  private async stage(docs: Doc[]): Promise<void> {
+    if (docs.length === 0) return
+    const kept = docs.map((d) => {
+      const doc: Doc = { _id: d._id, _rev: d._rev }
+      for (const [k, v] of Object.entries(d)) if (!k.startsWith('_')) doc[k] = v
+      return doc
+    })
+    const results = await this.staging.bulkDocs(kept, { new_edits: false })
+    const refused = results.find((r) => r.error)
+    if (refused) throw INTERNAL(`staging refused ${refused.id}: ${String(refused.reason ?? refused.error)}`)
+  }
+
+  /** Rows of the server's feed that are no document at all, kept in quarantine with their reason. */
+  private async malformed(rows: unknown[]): Promise<number> {
+    const at = new Date().toISOString()
+    const entries = rows.map((row) => {
+      const json = JSON.stringify(row) ?? String(row)
+      const id = (row as { id?: unknown } | null)?.id
+      return {
+        _id: `q!malformed!${createHash('sha256').update(json).digest('hex')}`,
+        at,
+        source: this.options.url,
+        docId: typeof id === 'string' ? id : '',
+        eventId: '',
+        code: 'MALFORMED_DOC',
+        reason: 'the server served a change without a document that has an id and a revision',
+        doc: row
+      }
+    })
+    return this.record([], entries, at)
+  }
+
+  /**
+   * The blobs this device lacks, through the blob gate: what a follower staged, then what the server holds (the pull
+   * reads events from the server's feed and stages none of its blob documents).
+   */
+  private async takeBlobs(): Promise<{ pulled: number; quarantined: number }> {
+    const staged = await takeBlobs(this.vault, this.staging, this.options.url, this.blobsJudged)
+    const served = await takeBlobs(this.vault, this.remote, this.options.url, this.blobsJudged)
+    return { pulled: staged.pulled + served.pulled, quarantined: staged.quarantined + served.quarantined }
+  }
+
+  /**
+   * Where a feed grew since `heads` and its next slot waits, that feed's waiting documents through the gate again now,
+   * not at the end of the pull: a server that wrote two batches of one feed in the other order serves the later one
+   * first, and half a feed would otherwise wait in staging until the last page.
+   */
+  private async judgeNext(
+    heads: Record<string, { length: number }>,
+    checker: EventChecker,
+    counts: GateCounts,
+    waiting: Set<string>
+  ): Promise<void> {
+    if (waiting.size === 0) return
+    const ready: string[] = []
+    for (const [author, head] of Object.entries(this.vault.heads())) {
+      if (head.length === (heads[author]?.length ?? 0) || !waiting.has(eventDocId(author, head.length + 1))) continue
+      const { startkey, endkey } = idRange(EVENT_PREFIX, author)
+      for (const id of waiting) if (id >= startkey && id <= endkey) ready.push(id)
+    }
+    if (ready.length === 0) return
+    const docs = await this.stagedLeaves(ready)
+    if (docs.length > 0) await this.judge(docs, checker, counts, waiting)
   }
 
   /** The waiting documents (every live leaf of each) through the gate again. */
@@ -486,7 +616,7 @@ export class CouchSync {
     while (queue.length > 0) {
       const again: typeof incoming = []
       let progressed = 0
-      for (const layer of oneRevisionEach(queue, (x) => x.docId)) {
+      for (const layer of oneRevisionEach(queue, (x) => x.docId).flatMap(slices)) {
         const bySlot = new Map(layer.map((x) => [x.docId, x]))
         const judged = await this.vault.ingest(
           layer.map(({ docId, raw }) => ({ docId, raw })),

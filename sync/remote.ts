@@ -117,7 +117,7 @@ export async function replicate(
 }
 
 type LiveReplication = {
-  on(event: 'change', cb: (info: { docs?: Doc[] }) => void): LiveReplication
+  on(event: 'change', cb: (info: { docs?: Doc[]; last_seq?: number | string }) => void): LiveReplication
   on(event: 'paused', cb: (err?: unknown) => void): LiveReplication
   on(event: 'active', cb: () => void): LiveReplication
   on(event: 'denied', cb: (err: { id?: string; message?: string; reason?: string }) => void): LiveReplication
@@ -134,11 +134,14 @@ export function replicateLive(
   source: Db,
   target: Db,
   on: {
-    change: () => void
+    /** After each batch is written, with the source's sequence it was written up to. */
+    change: (lastSeq: number | string | undefined) => void
     state: (state: 'caught-up' | 'active' | 'retrying' | 'ended', error?: string) => void
     denied: (d: Denied) => void
   },
-  backOff: (delay: number) => number
+  backOff: (delay: number) => number,
+  /** Where in the source's feed to start (the replication's own checkpoints otherwise). */
+  since?: number | string
 ): () => void {
   const run = (
     remotePouch() as unknown as { replicate: (s: unknown, t: unknown, o: object) => LiveReplication }
@@ -148,11 +151,12 @@ export function replicateLive(
     batch_size: 500,
     batches_limit: 4,
     heartbeat: 10_000,
-    back_off_function: backOff
+    back_off_function: backOff,
+    ...(since !== undefined ? { since } : {})
   })
   const message = (err: unknown) => (err as { message?: string; reason?: string })?.message ?? String(err)
   run
-    .on('change', () => on.change())
+    .on('change', (info) => on.change(info?.last_seq))
     .on('paused', (err) => (err ? on.state('retrying', message(err)) : on.state('caught-up')))
     .on('active', () => on.state('active'))
     .on('denied', (err) =>

@@ -3,6 +3,7 @@ import { dict, dictFrom, readJsonFileIfExists, writeJsonFile } from '../core/ind
 import { join } from 'node:path'
 import type { Denied } from './remote.js'
 import type { IncidentBook } from './incidents.js'
+import type { PullPoint } from './couch-pull.js'
 
 export const SYNC_STATE_FILE = 'sync-couch.json'
 
@@ -21,6 +22,8 @@ export interface SyncState {
   lastRollback: { at: string; message: string } | null
   denied: Denied[]
   design: string | null
+  /** Where this device is in the server's changes feed (sync/couch-pull.ts). Absent in files from before: read all. */
+  pull?: PullPoint
   /** Rollbacks seen, signed as sync.incident events (or waiting to be). Absent in files from before. */
   incidents?: IncidentBook
 }

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import nacl from 'tweetnacl'
 import { Vault, ensureDeviceKey } from '../core/vault.js'
 import { stateHash } from '../core/governance/state.js'
@@ -336,6 +338,115 @@ describe('couch sync', () => {
       expect((await s.status()).pendingUp).toBe(0)
       await s.close()
     } finally {
+      for (const v of all) await v.close()
+    }
+  })
+  it('couch - a pulled event is written once, to the log: staging holds only what waits, and a round reads only what came since its point in the server feed', async () => {
+    const url = await freshDb('written-once')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      for (let i = 0; i < 20; i++) await alice.append('audit.note', { text: `note ${i}` })
+      await sync(alice, url, true)
+      const s = await CouchSync.open(bob, { url, credentials: WRITER })
+      try {
+        const first = await s.syncOnce()
+        expect(first.admitted).toBe(20) // genesis bob holds from the bundle he joined with
+        expect((await s.stagingDb.info()).doc_count).toBe(0) // nothing waits, nothing staged
+        // alice signs three more and sends only the last to the server: it waits for the two before it
+        for (let i = 0; i < 3; i++) await alice.append('audit.note', { text: `later ${i}` })
+        const server = remoteDb(url, ADMIN)
+        await server.bulkDocs(await alice.store.docsForPeer([eventDocId(alice.device, 24)]), { new_edits: false })
+        const waits = await s.syncOnce()
+        expect(waits).toMatchObject({ pulled: 1, admitted: 0, waiting: 1 })
+        expect((await s.stagingDb.allDocs({})).rows.map((r) => r.id)).toEqual([eventDocId(alice.device, 24)])
+        // the two it waits for arrive: the round reads those two, and takes the staged one in after them
+        await server.bulkDocs(await alice.store.docsForPeer([22, 23].map((seq) => eventDocId(alice.device, seq))), {
+          new_edits: false
+        })
+        await server.close()
+        expect(await s.syncOnce()).toMatchObject({ pulled: 2, admitted: 3, waiting: 0, quarantined: 0 })
+        expect(bob.heads()[alice.device]).toEqual(alice.heads()[alice.device])
+        expect(await s.syncOnce()).toMatchObject({ pulled: 0, admitted: 0, duplicates: 0 })
+      } finally {
+        await s.close()
+      }
+      expect((await bob.verify({ full: true })).ok).toBe(true)
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+
+  it('couch - a server database replaced at the same address is read from its start: an event it holds below the old point is taken', async () => {
+    const url = await freshDb('replaced-feed')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      for (let i = 0; i < 10; i++) await alice.append('audit.note', { text: `note ${i}` })
+      await sync(alice, url, true)
+      await sync(bob, url)
+      expect(bob.heads()[alice.device]!.length).toBe(11)
+      // The database is made again: alice's next event is the first change in it, then what it held before. Nothing
+      // bob was told it held is missing (no rollback to see), and its feed is as long as the one bob read.
+      await alice.append('audit.note', { text: 'written into the new database first' })
+      await couch.request('DELETE', '/replaced-feed', undefined, ADMIN)
+      await freshDb('replaced-feed')
+      const server = remoteDb(url, ADMIN)
+      await server.bulkDocs(await alice.store.docsForPeer([eventDocId(alice.device, 12)]), { new_edits: false })
+      const older = Array.from({ length: 11 }, (_, i) => eventDocId(alice.device, i + 1))
+      for (const id of older) await server.bulkDocs(await alice.store.docsForPeer([id]), { new_edits: false })
+      await server.close()
+      const round = await sync(bob, url)
+      expect(round.rollback).toBeNull()
+      expect(round).toMatchObject({ pulled: 12, admitted: 1, duplicates: 11 })
+      expect(bob.heads()[alice.device]).toEqual(alice.heads()[alice.device])
+    } finally {
+      for (const v of all) await v.close()
+    }
+  })
+  it('couch - a server feed that serves rows without a document and will not move past its page is read once: the rows are quarantined with their reason, the events beside them taken', async () => {
+    const url = await freshDb('stuck-feed')
+    const { alice, bob, all } = await threeDevices()
+    // A server in front of the real one whose changes feed adds rows that are no document, pads each answer to a
+    // full page and names as its last sequence the one asked from: a reader that trusts it asks for ever.
+    let asked = 0
+    const hostile = createServer((req, res) => {
+      void (async () => {
+        const chunks: Buffer[] = []
+        for await (const c of req) chunks.push(c as Buffer)
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v
+        const upstream = await fetch(`${couch.root}${req.url}`, {
+          method: req.method,
+          headers,
+          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined
+        })
+        let body = Buffer.from(await upstream.arrayBuffer())
+        const target = new URL(req.url ?? '/', 'http://x')
+        if (target.pathname.endsWith('/_changes')) {
+          asked++
+          const feed = JSON.parse(body.toString()) as { results: unknown[]; last_seq: unknown }
+          const junk = [{ id: 'no-doc', seq: 1 }, { id: 'bad-rev', seq: 2, doc: { _id: 'x', _rev: 'forged' } }, null]
+          const rows = [...feed.results, ...junk]
+          while (rows.length < 500) rows.push({ seq: rows.length })
+          body = Buffer.from(JSON.stringify({ results: rows, last_seq: target.searchParams.get('since') ?? 0 }))
+        }
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
+        res.end(body)
+      })().catch((err: unknown) => res.destroy(err as Error))
+    })
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
+    try {
+      for (let i = 0; i < 3; i++) await alice.append('audit.note', { text: `note ${i}` })
+      await sync(alice, url, true)
+      const port = (hostile.address() as AddressInfo).port
+      const round = await sync(bob, `http://127.0.0.1:${port}/stuck-feed`)
+      expect(asked).toBe(1)
+      expect(round.admitted).toBe(3)
+      expect(bob.heads()[alice.device]).toEqual(alice.heads()[alice.device])
+      const kept = (await listQuarantine(bob)).filter((q) => q.code === 'MALFORMED_DOC')
+      expect(kept.length).toBeGreaterThanOrEqual(3)
+      expect(kept[0]!.reason).toMatch(/without a document that has an id and a revision/)
+    } finally {
+      hostile.close()
       for (const v of all) await v.close()
     }
   })
