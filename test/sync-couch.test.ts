@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cp, rm } from 'node:fs/promises'
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -14,6 +14,7 @@ import { toHex } from '../core/bytes.js'
 import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
 import { createHandlers } from '../core/api.js'
 import { remoteDb } from '../sync/remote.js'
+import { SYNC_STATE_FILE } from '../sync/sync-state.js'
 import { syncDomain } from '../sync/methods.js'
 import { ADMIN, REVIEWER, WRITER, addUser, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
@@ -447,6 +448,29 @@ describe('couch sync', () => {
       expect(kept[0]!.reason).toMatch(/without a document that has an id and a revision/)
     } finally {
       hostile.close()
+      for (const v of all) await v.close()
+    }
+  })
+  it('couch - a sync state from before the point in the feed (no `pull` in sync-couch.json) still reads: its next round reads the feed from the start and takes nothing twice', async () => {
+    const url = await freshDb('state-before-point')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      for (let i = 0; i < 5; i++) await alice.append('audit.note', { text: `note ${i}` })
+      await sync(alice, url, true)
+      await sync(bob, url)
+      // what the code before this format wrote: the same file without the point (v 1, nothing else changed)
+      const file = join(bob.dir, SYNC_STATE_FILE)
+      const state = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
+      expect(state.pull).toMatchObject({ confirmed: true })
+      delete state.pull
+      await writeFile(file, JSON.stringify(state))
+      await alice.append('audit.note', { text: 'one more' })
+      await sync(alice, url)
+      const round = await sync(bob, url)
+      expect(round).toMatchObject({ admitted: 1, duplicates: 6, quarantined: 0, waiting: 0, rollback: null })
+      expect(bob.heads()[alice.device]).toEqual(alice.heads()[alice.device])
+      expect(JSON.parse(await readFile(file, 'utf8')).pull).toMatchObject({ confirmed: true })
+    } finally {
       for (const v of all) await v.close()
     }
   })
