@@ -22,6 +22,9 @@ export interface EventDoc {
   ts: string
 }
 
+/** Consecutive slots from which a read by range beats one by keys. */
+const RUN_MIN = 4
+
 export class LogStore {
   readonly db: GuardedDb
   private readBarrier: (() => Promise<void>) | null = null
@@ -87,16 +90,59 @@ export class LogStore {
   /** For each (author, seq): the id of the event in its slot, or null for an empty slot. */
   async idsAt(slots: { author: string; seq: number }[]): Promise<(string | null)[]> {
     await this.settled()
-    const res = await this.db.allDocs({ keys: slots.map((s) => eventDocId(s.author, s.seq)), include_docs: true })
-    return res.rows.map((r) => (r.doc && !r.value?.deleted ? String((r.doc as unknown as EventDoc).id) : null))
+    const docs = await this.byIds(slots.map((s) => eventDocId(s.author, s.seq)))
+    return docs.map((d) => (d ? String((d as unknown as EventDoc).id) : null))
   }
 
   /** Several event docs by doc id, in order; null where absent. */
   async getMany(docIds: string[]): Promise<(EventDoc | null)[]> {
     await this.settled()
-    if (docIds.length === 0) return []
-    const res = await this.db.allDocs({ keys: docIds, include_docs: true })
-    return res.rows.map((r) => (r.doc && !r.value?.deleted ? (r.doc as unknown as EventDoc) : null))
+    return (await this.byIds(docIds)) as unknown as (EventDoc | null)[]
+  }
+
+  /**
+   * Documents by id, in the order given, null where absent or deleted. A run of consecutive slots of one feed is read
+   * as one range (one LevelDB iterator); PouchDB reads `keys` with an iterator and a stream per key, which cost a
+   * push of 50,000 events 4.3 s of its 16 s. The rest go by `keys`.
+   */
+  private async byIds(docIds: string[]): Promise<(Doc | null)[]> {
+    const out: (Doc | null)[] = new Array<Doc | null>(docIds.length).fill(null)
+    const single: number[] = []
+    const reads: Promise<void>[] = []
+    for (let i = 0; i < docIds.length;) {
+      const first = parseEventDocId(docIds[i]!)
+      let j = i + 1
+      while (first && j < docIds.length) {
+        const next = parseEventDocId(docIds[j]!)
+        if (!next || next.author !== first.author || next.seq !== first.seq + (j - i)) break
+        j++
+      }
+      if (j - i < RUN_MIN) {
+        for (let k = i; k < j; k++) single.push(k)
+      } else {
+        const [from, to] = [i, j]
+        reads.push(
+          this.db.allDocs({ startkey: docIds[i]!, endkey: docIds[j - 1]!, include_docs: true }).then((res) => {
+            const at = new Map(res.rows.map((r) => [r.id, r]))
+            for (let k = from; k < to; k++) {
+              const r = at.get(docIds[k]!)
+              out[k] = r?.doc && !r.value?.deleted ? r.doc : null
+            }
+          })
+        )
+      }
+      i = j
+    }
+    if (single.length > 0)
+      reads.push(
+        this.db.allDocs({ keys: single.map((k) => docIds[k]!), include_docs: true }).then((res) => {
+          res.rows.forEach((r, n) => {
+            out[single[n]!] = r.doc && !r.value?.deleted ? r.doc : null
+          })
+        })
+      )
+    await Promise.all(reads)
+    return out
   }
 
   /**
@@ -163,8 +209,7 @@ export class LogStore {
   async docsForPeer(docIds: string[]): Promise<Doc[]> {
     await this.settled()
     if (docIds.length === 0) return []
-    const res = await this.db.allDocs({ keys: docIds, include_docs: true })
-    return res.rows.flatMap((r) => (r.doc ? [r.doc] : []))
+    return (await this.byIds(docIds)).filter((d): d is Doc => d !== null)
   }
 
   async count(): Promise<number> {

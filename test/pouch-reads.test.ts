@@ -10,6 +10,7 @@ import fc from 'fast-check'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { openDb } from '../core/pouch.js'
+import { eventDocId, LogStore } from '../core/store.js'
 import { cleanupDirs, tempDir } from './helpers.js'
 
 afterAll(cleanupDirs)
@@ -94,5 +95,47 @@ describe('pouch reads', () => {
       'missing',
       'ok'
     ])
+  })
+  it('storage - event docs asked by id come back as a read by keys gives them, in the order asked, whether a run of slots is read as one range or not', async () => {
+    const dir = await tempDir()
+    let run = 0
+    const author = fc.constantFrom('a'.repeat(64), 'b'.repeat(64))
+    const slot = fc.record({ author, seq: fc.integer({ min: 1, max: 30 }) })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(slot, { selector: (x) => `${x.author}${x.seq}`, maxLength: 50 }),
+        fc.array(fc.boolean()),
+        // runs of consecutive slots (as a push asks), single slots, and ids that are no slot
+        fc.array(
+          fc.oneof(
+            fc.record({ from: slot, length: fc.integer({ min: 1, max: 12 }) }),
+            fc.constantFrom('fork!x', 'constructor', 'ev!zz!1')
+          ),
+          { maxLength: 8 }
+        ),
+        async (stored, deleted, asks) => {
+          const db = openDb(join(dir, `store-${run++}`))
+          try {
+            const docs = stored.map((x) => ({ _id: eventDocId(x.author, x.seq), raw: '{}', id: `${x.author}${x.seq}` }))
+            if (docs.length > 0) await db.bulkDocs(docs as never)
+            for (const [i, d] of docs.entries())
+              if (deleted[i]) await db.remove(d._id, (await db.get(d._id))._rev as string)
+            const ids = asks.flatMap((a) =>
+              typeof a === 'string'
+                ? [a]
+                : Array.from({ length: a.length }, (_, k) => eventDocId(a.from.author, a.from.seq + k))
+            )
+            const byKeys = ids.length > 0 ? (await db.allDocs({ keys: ids, include_docs: true })).rows : []
+            const expected = byKeys.map((r) => (r.doc && !r.value?.deleted ? r.doc : null))
+            const store = new LogStore(db)
+            expect(await store.getMany(ids)).toEqual(expected)
+            expect(await store.docsForPeer(ids)).toEqual(expected.filter((d) => d !== null))
+          } finally {
+            await db.close()
+          }
+        }
+      ),
+      { numRuns: 40 }
+    )
   })
 })
