@@ -2,8 +2,8 @@
  * CouchDB sync next to plain PouchDB replication of the same documents to
  * the same server (express-pouchdb started here on loopback, stopped by PID).
  * Push: this device's events to an empty database. Pull-and-verify: a second
- * device pulls them into staging and admits them through the ingestion gate;
- * pulls are repeated in pairs (see below).
+ * device reads them from the server's changes feed and admits them through
+ * the ingestion gate; pulls are repeated in pairs (see below).
  * The push has a second peer: plain replication into a database holding
  * Tresor's design document, whose validate_doc_update the server runs on
  * every document written (express-pouchdb compiles it and reads the design

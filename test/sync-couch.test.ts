@@ -342,6 +342,7 @@ describe('couch sync', () => {
       for (const v of all) await v.close()
     }
   })
+
   it('couch - a pulled event is written once, to the log: staging holds only what waits, and a round reads only what came since its point in the server feed', async () => {
     const url = await freshDb('written-once')
     const { alice, bob, all } = await threeDevices()
@@ -403,6 +404,7 @@ describe('couch sync', () => {
       for (const v of all) await v.close()
     }
   })
+
   it('couch - a server feed that serves rows without a document and will not move past its page is read once: the rows are quarantined with their reason, the events beside them taken', async () => {
     const url = await freshDb('stuck-feed')
     const { alice, bob, all } = await threeDevices()
@@ -451,6 +453,7 @@ describe('couch sync', () => {
       for (const v of all) await v.close()
     }
   })
+
   it('couch - a sync state from before the point in the feed (no `pull` in sync-couch.json) still reads: its next round reads the feed from the start and takes nothing twice', async () => {
     const url = await freshDb('state-before-point')
     const { alice, bob, all } = await threeDevices()
