@@ -351,7 +351,7 @@ export class Vault implements Appender {
     const vault = await Vault.open({ dir: opts.dir, full: true })
     let pending = inFeedOrder(events)
     for (let round = 0; round < 8 && pending.length > 0; round++) {
-      const verdicts = await vault.ingest(pending)
+      const verdicts = await vault.ingestAll(pending)
       const admitted = verdicts.filter(
         (v) => v.decision === 'ADMIT' || (v.decision === 'QUARANTINE' && v.code === 'FORK')
       ).length
@@ -787,6 +787,52 @@ export class Vault implements Appender {
   }
 
   /**
+   * `ingest` for any number of events (a join from a mirror, a recovery): in calls of at most INGEST_SLICE, in feed
+   * order, and what waits for an event a later call admitted (a commit before an approval it cites) judged again as
+   * long as that makes progress. One write of n documents costs PouchDB's LevelDB adapter n² (it gathers the
+   * operations with an array copy a document): 20,000 at once took 5.5 s, 40,000 20.7 s. Returns each input's last
+   * verdict.
+   */
+  async ingestAll(
+    incoming: { docId: string; raw: unknown }[],
+    options: { checker?: EventChecker } = {}
+  ): Promise<Verdict[]> {
+    if (incoming.length <= INGEST_SLICE) return this.ingest(incoming, options)
+    const checker = options.checker ?? checkerFor(incoming.length) // one pool for every call
+    const out: Verdict[] = []
+    try {
+      let queue = [...incoming].sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
+      for (;;) {
+        const again: typeof incoming = []
+        const waited: Verdict[] = []
+        let progressed = 0
+        for (let i = 0; i < queue.length; i += INGEST_SLICE) {
+          const slice = queue.slice(i, i + INGEST_SLICE)
+          const waits = new Set<string>()
+          for (const v of await this.ingest(slice, { checker })) {
+            if (v.decision === 'WAIT') {
+              waits.add(v.eventId)
+              waited.push(v)
+              continue
+            }
+            if (v.decision === 'ADMIT' || v.code === 'FORK') progressed++
+            out.push(v)
+          }
+          if (waits.size > 0)
+            for (const x of slice) if (typeof x.raw === 'string' && waits.has(sha256Hex(x.raw))) again.push(x)
+        }
+        if (again.length === 0 || progressed === 0) {
+          for (const v of waited) out.push(v) // a loop, not a spread: there can be 100,000
+          return out
+        }
+        queue = again
+      }
+    } finally {
+      if (!options.checker) await checker.close()
+    }
+  }
+
+  /**
    * Pass incoming events through the ingestion gate and write the admitted
    * ones durably. Fork evidence is kept. Returns every verdict.
    * `allOrNothing`: refuse the whole input (VERIFY_FAILED, first reason) unless
@@ -1042,6 +1088,9 @@ function referencedBy(payload: Record<string, Json>): string[] {
   if (Array.isArray(payload.approvals)) for (const a of payload.approvals) if (typeof a === 'string') ids.push(a)
   return ids
 }
+
+/** The most events `ingestAll` gives the gate in one call (one write of the log). */
+export const INGEST_SLICE = 1000
 
 /** Check bytes and signatures of incoming events on every core (the worker pool), then decode the good ones. */
 async function checkIncoming(

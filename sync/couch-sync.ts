@@ -14,6 +14,7 @@ import {
   EVENT_PREFIX,
   eventDocId,
   idRange,
+  INGEST_SLICE,
   INTERNAL,
   isEventLikeId,
   makeIncident,
@@ -140,17 +141,14 @@ export interface QuarantineEntry {
 const isEventLike = isEventLikeId
 
 /**
- * At most this many events to the gate in one call: PouchDB's LevelDB adapter gathers a write's operations with an
- * array copy per document, so one write of n documents costs n² (20,000 admitted at once took 5.5 s, 40,000 20.7 s).
+ * A layer in feed order (slot ids sort by author, then sequence), cut into calls of INGEST_SLICE: one write of n
+ * documents costs PouchDB's LevelDB adapter n² (core/vault.ts, ingestAll, which judges by event, not by revision).
  */
-const GATE_SLICE = 1000
-
-/** A layer in feed order (slot ids sort by author, then sequence), cut into calls of GATE_SLICE. */
 function slices<T extends { docId: string }>(layer: T[]): T[][] {
-  if (layer.length <= GATE_SLICE) return [layer]
+  if (layer.length <= INGEST_SLICE) return [layer]
   const sorted = [...layer].sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
   const out: T[][] = []
-  for (let i = 0; i < sorted.length; i += GATE_SLICE) out.push(sorted.slice(i, i + GATE_SLICE))
+  for (let i = 0; i < sorted.length; i += INGEST_SLICE) out.push(sorted.slice(i, i + INGEST_SLICE))
   return out
 }
 

@@ -508,7 +508,7 @@ async function takeIn(
     incoming.push(...r.events)
   }
   if (incoming.length > 0)
-    for (const v of await vault.ingest(incoming)) {
+    for (const v of await vault.ingestAll(incoming)) {
       if (v.decision === 'ADMIT') round.admitted++
       else if (v.decision === 'DUPLICATE') round.duplicates++
       else if (v.decision === 'QUARANTINE') {

@@ -1,15 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Vault, ensureDeviceKey } from '../core/vault.js'
+import { INGEST_SLICE, Vault, ensureDeviceKey } from '../core/vault.js'
 import { decodeEvent } from '../core/envelope.js'
 import { stateHash } from '../core/governance/state.js'
 import { makeCheckpoint } from '../core/proofs/prover.js'
 import { GIT_STATE_FILE, joinFromGit, syncGit } from '../sync/git-mirror.js'
 import { checkIncident } from '../core/incident.js'
 import { openKeyFile, readKeyFile } from '../core/keys.js'
-import { eventDocId } from '../core/store.js'
+import { eventDocId, LogStore } from '../core/store.js'
+import { fillWithNotes } from './support/big-vault.js'
 import { forge } from './support/members.js'
 import { openNote, noteKeyId } from '../core/signed-note.js'
 import { rootOf } from '../core/proofs/merkle.js'
@@ -101,6 +102,37 @@ describe('git mirror', () => {
       expect((await b.verify({ full: true })).ok).toBe(true)
       await b.close()
     } finally {
+      await a.close()
+    }
+  })
+
+  it('git - a device joining from a mirror of 2,500 events takes them in writes of at most 1,000 (one write of n costs PouchDB n²)', async () => {
+    const { root, url, a: created, join: joinB } = await twoDevices('many')
+    const key = await openKeyFile(await readKeyFile(join(root, 'a', 'device.key')), PASS)
+    await fillWithNotes(created, key.keyPair.secretKey, 2500)
+    await created.close()
+    const a = await Vault.open({ dir: join(root, 'a') })
+    await a.unlock(PASS)
+    const writes: number[] = []
+    const putMany = LogStore.prototype.putMany
+    const spy = vi.spyOn(LogStore.prototype, 'putMany').mockImplementation(function (this: LogStore, events, o) {
+      writes.push(events.length)
+      return putMany.call(this, events, o)
+    })
+    try {
+      expect((await syncGit(a, { url, token: GIT_TOKEN })).pushed).toBe(true)
+      writes.length = 0
+      const b = await joinB()
+      try {
+        expect(b.heads()).toEqual(a.heads())
+        // every event b holds written once (the genesis by adoption, the notes from the mirror)
+        expect(writes.reduce((n, k) => n + k, 0)).toBe(Object.values(a.heads()).reduce((n, h) => n + h.length, 0))
+        expect(Math.max(...writes)).toBeLessThanOrEqual(INGEST_SLICE)
+      } finally {
+        await b.close()
+      }
+    } finally {
+      spy.mockRestore()
       await a.close()
     }
   })
