@@ -1,8 +1,9 @@
 /**
  * Document blobs through CouchDB (issue 17): each blob one write-once document `blob!<sha256>` holding its bytes
  * as the attachment `data` (the design document refuses updates and deletions from non-admins). Pushed: the blobs
- * this device holds that the vault's documents need and the server lacks. Pulled: replication brings them into
- * staging like every other document; each blob the vault needs and this device lacks goes through the blob gate
+ * this device holds that the vault's documents need and the server lacks. Pulled: read from staging (where a
+ * follower's replication writes them) and from the server (a round reads them there, by id); each blob the vault
+ * needs and this device lacks goes through the blob gate
  * (core/documents/blob-exchange.ts) — named by a plan, of its size, hashing to its name — or into quarantine.
  */
 import { blobExchangeOf, syncFolders, type Db, type Doc, type Vault } from '../core/index.js'
@@ -82,12 +83,12 @@ export async function pushBlobs(
 }
 
 /**
- * Take what staging holds of the blobs this device lacks, each through the gate. `judged` keeps the revisions already
- * refused (a tampered blob is quarantined once, not every round).
+ * Take what `held` (staging, or the server itself) holds of the blobs this device lacks, each through the gate.
+ * `judged` keeps the revisions already refused (a tampered blob is quarantined once, not every round).
  */
 export async function takeBlobs(
   vault: Vault,
-  staging: Db,
+  held: Db,
   source: string,
   judged: Set<string>
 ): Promise<{ pulled: number; quarantined: number }> {
@@ -99,7 +100,7 @@ export async function takeBlobs(
   const folders = new Set<string>()
   for (let i = 0; i < missing.length; i += 32) {
     const keys = missing.slice(i, i + 32).map(blobDocId)
-    const db = raw(staging)
+    const db = raw(held)
     const staged = await db.allDocs({ keys, include_docs: true, attachments: true, binary: true, conflicts: true })
     for (const row of staged.rows) {
       if (!row.doc || !row.value || row.value.deleted) continue // not staged (yet)
