@@ -141,9 +141,18 @@ async function changesPage(remote: Db, since: number | string): Promise<{ result
   const query = `since=${encodeURIComponent(String(since))}&limit=${PULL_PAGE}&include_docs=true&conflicts=true`
   const res = await (remote as unknown as Fetching).fetch(`_changes?${query}`, { method: 'GET' })
   if (!res.ok) throw REMOTE_REFUSED(`the server refused its changes feed (HTTP ${res.status})`)
-  const text = await res.text()
-  if (text.length > MAX_PAGE_BYTES)
-    throw REMOTE_REFUSED(`the server sent a changes page of ${text.length} bytes, more than ${MAX_PAGE_BYTES}`)
+  // read as it comes, and no further than the bound: a server can send a page of any size
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of res.body ?? []) {
+    size += chunk.length
+    if (size > MAX_PAGE_BYTES)
+      throw REMOTE_REFUSED(
+        `the server sent a changes page of more than ${MAX_PAGE_BYTES} bytes; nothing of it was read`
+      )
+    chunks.push(Buffer.from(chunk))
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
   try {
     const page = JSON.parse(text) as unknown
     return typeof page === 'object' && page !== null ? page : {}
@@ -154,7 +163,10 @@ async function changesPage(remote: Db, since: number | string): Promise<{ result
 
 /** The HTTP adapter's own request, with the database's address and credentials. */
 interface Fetching {
-  fetch(path: string, options: { method: string }): Promise<{ ok: boolean; status: number; text(): Promise<string> }>
+  fetch(
+    path: string,
+    options: { method: string }
+  ): Promise<{ ok: boolean; status: number; body: AsyncIterable<Uint8Array> | null }>
 }
 
 function isDoc(doc: unknown): doc is Doc {

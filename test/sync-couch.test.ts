@@ -477,4 +477,53 @@ describe('couch sync', () => {
       for (const v of all) await v.close()
     }
   })
+
+  it('couch - a server that answers the changes feed with a page larger than any page of events is refused with the reason, and nothing is taken in', async () => {
+    const url = await freshDb('huge-page')
+    const { alice, bob, all } = await threeDevices()
+    await alice.append('audit.note', { text: 'a note' })
+    await sync(alice, url, true)
+    let sent = 0
+    const hostile = createServer((req, res) => {
+      void (async () => {
+        const target = new URL(req.url ?? '/', 'http://x')
+        if (target.pathname.endsWith('/_changes')) {
+          // a page that never ends: a megabyte of rows at a time, until the reader stops reading
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.write('{"results":[')
+          const mib = '{"seq":1,"id":"x"},'.repeat(55_189)
+          res.on('error', () => undefined)
+          while (!res.destroyed && sent < 200 * 2 ** 20) {
+            sent += mib.length
+            if (!res.write(mib)) await new Promise((r) => res.once('drain', r).once('close', r))
+          }
+          res.end()
+          return
+        }
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v
+        const chunks: Buffer[] = []
+        for await (const c of req) chunks.push(c as Buffer)
+        const upstream = await fetch(`${couch.root}${req.url}`, {
+          method: req.method,
+          headers,
+          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined
+        })
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
+        res.end(Buffer.from(await upstream.arrayBuffer()))
+      })().catch((err: unknown) => res.destroy(err as Error))
+    })
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (hostile.address() as AddressInfo).port
+      const held = bob.heads()
+      await expect(sync(bob, `http://127.0.0.1:${port}/huge-page`)).rejects.toThrow(/changes page of more than/)
+      expect(sent).toBeLessThan(200 * 2 ** 20) // it stopped reading
+      expect(bob.heads()).toEqual(held)
+      expect(bob.health.state).toBe('ok')
+    } finally {
+      hostile.close()
+      for (const v of all) await v.close()
+    }
+  })
 })
