@@ -787,6 +787,31 @@ export class Vault implements Appender {
   }
 
   /**
+   * Per input (a string, in a slot the vault holds), the id of the event stored in its slot; undefined for the rest.
+   * Bytes that hash to it are a duplicate whose signature was checked when it was taken in: a round that reads back
+   * what this device pushed (or a feed read again from its start) costs a hash an event, not a curve check. Slots are
+   * write-once, so what is read here still holds when the gate runs.
+   */
+  private async storedAt(incoming: { docId: string; raw: unknown }[]): Promise<(string | null | undefined)[]> {
+    const out = new Array<string | null | undefined>(incoming.length).fill(undefined)
+    const at: number[] = []
+    const slots: { author: string; seq: number }[] = []
+    incoming.forEach((x, i) => {
+      const slot = typeof x.raw === 'string' ? parseEventDocId(x.docId) : null
+      if (slot && slot.seq <= (this.feeds.get(slot.author)?.length ?? 0)) {
+        at.push(i)
+        slots.push(slot)
+      }
+    })
+    if (at.length === 0) return out
+    const ids = await this.store.idsAt(slots)
+    at.forEach((i, k) => {
+      out[i] = ids[k] ?? null
+    })
+    return out
+  }
+
+  /**
    * `ingest` for any number of events (a join from a mirror, a recovery): in calls of at most INGEST_SLICE, in feed
    * order, and what waits for an event a later call admitted (a commit before an approval it cites) judged again as
    * long as that makes progress. One write of n documents costs PouchDB's LevelDB adapter n² (it gathers the
@@ -842,11 +867,20 @@ export class Vault implements Appender {
     incoming: { docId: string; raw: unknown }[],
     options: { allOrNothing?: boolean; signer?: string; checker?: EventChecker } = {}
   ): Promise<Verdict[]> {
-    const checked = await checkIncoming(this.vaultId, incoming, options.checker)
+    const stored = await this.storedAt(incoming)
+    const checked = await checkIncoming(
+      this.vaultId,
+      incoming,
+      options.checker,
+      incoming.map((x, i) => {
+        const id = stored[i]
+        return id && sha256Hex(x.raw as string) === id ? id : null
+      })
+    )
     return this.exclusive(async () => {
       this.assertWritable('taking in events')
       const slots = incoming.map((x) => parseEventDocId(x.docId))
-      const held = await this.heldIds(slots)
+      const held = await this.heldIds(slots, stored)
       const before = await this.heldBefore(slots, held, checked)
       const heldCited = await this.heldCited(checked)
       const plan = planIngest({
@@ -975,7 +1009,7 @@ export class Vault implements Appender {
     }
     if (wanted.size === 0) return new Set()
     const heads = [...wanted.values()]
-    const ids = await this.heldIds(heads)
+    const ids = await this.heldIds(heads, [])
     return new Set(heads.filter((h, i) => ids[i] === h.id).map((h) => h.id))
   }
 
@@ -1004,11 +1038,17 @@ export class Vault implements Appender {
     return out.map((v) => (v === 'lookup' ? (ids[k++] ?? null) : v))
   }
 
-  private async heldIds(slots: ({ author: string; seq: number } | null)[]): Promise<(string | null)[]> {
-    const within = slots.map((s) => s !== null && s.seq <= (this.feeds.get(s.author)?.length ?? 0))
+  /** What each slot holds; `known` (storedAt) is not read again. */
+  private async heldIds(
+    slots: ({ author: string; seq: number } | null)[],
+    known: (string | null | undefined)[]
+  ): Promise<(string | null)[]> {
+    const within = slots.map(
+      (s, i) => known[i] === undefined && s !== null && s.seq <= (this.feeds.get(s.author)?.length ?? 0)
+    )
     const ids = await this.store.idsAt(slots.filter((_, i) => within[i]) as { author: string; seq: number }[])
     let k = 0
-    return within.map((w) => (w ? ids[k++]! : null))
+    return within.map((w, i) => (w ? ids[k++]! : (known[i] ?? null)))
   }
 
   /** Wait until every acknowledged append is in PouchDB (for readers of `store`). */
@@ -1096,19 +1136,28 @@ export const INGEST_SLICE = 1000
 async function checkIncoming(
   vaultId: string,
   incoming: { docId: string; raw: unknown }[],
-  given?: EventChecker
+  given: EventChecker | undefined,
+  held: (string | null)[]
 ): Promise<Incoming[]> {
-  const checker = given ?? checkerFor(incoming.length)
+  // what the vault holds byte for byte (heldAlready) is decoded, not checked again
+  const decoded = (x: { docId: string; raw: unknown }, id: string): Incoming => ({
+    ...x,
+    checked: { event: JSON.parse(x.raw as string) as SignedEvent, raw: x.raw as string, id }
+  })
+  const ask = incoming.filter((_, i) => !held[i])
+  if (ask.length === 0) return incoming.map((x, i) => decoded(x, held[i]!))
+  const checker = given ?? checkerFor(ask.length)
   try {
     const results = await checker.check(
-      incoming.map((x) => x.raw),
+      ask.map((x) => x.raw),
       vaultId
     )
+    let k = 0
     return incoming.map((x, i) => {
-      const r = results[i]!
+      if (held[i]) return decoded(x, held[i])
+      const r = results[k++]!
       if (!r.ok) return { ...x, checked: { code: r.code, reason: r.message } }
-      const event = JSON.parse(x.raw as string) as SignedEvent
-      return { ...x, checked: { event, raw: x.raw as string, id: r.id } }
+      return decoded(x, r.id)
     })
   } finally {
     if (!given) await checker.close()

@@ -507,6 +507,35 @@ describe('verify', () => {
     await after.close()
   })
 
+  it('verify - the gate does not check a signature again for bytes the vault holds in that slot: they are duplicates; a changed byte is checked and refused', async () => {
+    const vault = await makeVault({ notes: 1, members: [BOB_MEMBER] })
+    const bobs: DecodedEvent[] = []
+    for (let seq = 1, prev = vault.vaultId; seq <= 20; seq++, prev = bobs.at(-1)!.id)
+      bobs.push(bobEvent(vault.vaultId, seq, prev, `note ${seq}`))
+    const take = (raws: string[]) => vault.ingest(raws.map((raw, i) => ({ docId: eventDocId(BOB, i + 1), raw })))
+    expect((await take(bobs.map((d) => d.raw))).every((x) => x.decision === 'ADMIT')).toBe(true)
+    const asked: unknown[] = []
+    const spy = vi.spyOn(inlineChecker, 'check').mockImplementation(async (raws, id) => {
+      asked.push(...raws)
+      return checkRaws(raws, id)
+    })
+    try {
+      // the feed read back (a round after a push): twenty duplicates, no signature checked
+      expect((await take(bobs.map((d) => d.raw))).map((x) => x.decision)).toEqual(Array(20).fill('DUPLICATE'))
+      expect(asked).toEqual([])
+      // one of them with a byte changed: that one is checked, and its signature does not hold
+      const changed = bobs.map((d) => d.raw)
+      changed[6] = changed[6]!.replace('note 7', 'note 8')
+      const verdicts = await take(changed)
+      expect(asked).toEqual([changed[6]])
+      expect(verdicts.find((x) => x.docId === eventDocId(BOB, 7))).toMatchObject({ decision: 'QUARANTINE' })
+      expect(verdicts.filter((x) => x.decision === 'DUPLICATE')).toHaveLength(19)
+    } finally {
+      spy.mockRestore()
+      await vault.close()
+    }
+  })
+
   it('verify - the worker pool decides exactly as the inline checker', async () => {
     const vault = await makeVault({ notes: 30 })
     const raws: unknown[] = []
