@@ -11,6 +11,8 @@
  * - the ids of events the ingestion gate admitted since the last signed verified point, so closing reads them back
  *   without checking them twice: at most 100,000 (~11 MiB; core/vault.ts GATE_CHECKED_MAX), emptied when a point
  *   is signed; the incremental check itself reads the log in pages of 1,000 bodies;
+ * - a CouchDB round's pull: two pages of the server's changes feed at once (one judged, one arriving), each read no
+ *   further than MAX_PAGE_BYTES (8 MiB; sync/couch-pull.ts: a page of large events is asked for again in fewer rows);
  * - the JavaScript heap: V8 sizes its heap for the machine it runs on and, at full intake on a large machine, lets
  *   garbage grow to hundreds of MiB between full collections (1,000,000 readings peaked at ~540 MiB RSS). The daemon
  *   caps that growth: after each full collection the heap may grow 30% over what is live before the next (a V8 flag

@@ -87,8 +87,16 @@ export async function readFeed(
   since: number | string,
   onPage: (page: FeedPage) => Promise<void>
 ): Promise<{ read: number; lastSeq: number | string }> {
-  const fetchPage = async (from: number | string): Promise<FeedPage & { rows: number }> => {
-    const res = await changesPage(remote, from)
+  let limit = PULL_PAGE
+  const fetchPage = async (from: number | string): Promise<FeedPage & { rows: number; asked: number }> => {
+    const asked = limit
+    const res = await changesPage(remote, from, asked).catch((err: unknown) => {
+      // a page of large events: asked again for fewer rows (to one), each answer still within the bound
+      if (!(err instanceof PageTooLarge) || asked === 1) throw err
+      limit = Math.max(1, Math.floor(asked / 8))
+      return null
+    })
+    if (res === null) return fetchPage(from)
     const rows: unknown[] = Array.isArray(res?.results) ? res.results : []
     const docs: Doc[] = []
     const malformed: unknown[] = []
@@ -110,17 +118,17 @@ export async function readFeed(
         }
     }
     const lastSeq = isSeq(res?.last_seq) ? res.last_seq : from
-    return { docs, malformed, lastSeq, rows: rows.length }
+    return { docs, malformed, lastSeq, rows: rows.length, asked }
   }
   let read = 0
   let at = since
   let next = fetchPage(at)
   for (;;) {
     const page = await next
-    const more = page.rows >= PULL_PAGE && !sameSeq(page.lastSeq, at)
+    const more = page.rows >= page.asked && !sameSeq(page.lastSeq, at)
     if (more) next = fetchPage(page.lastSeq)
     // a page failing while this one is judged ends the read, after this one (its error is the caller's)
-    else next = Promise.resolve({ docs: [], malformed: [], lastSeq: page.lastSeq, rows: 0 })
+    else next = Promise.resolve({ docs: [], malformed: [], lastSeq: page.lastSeq, rows: 0, asked: 0 })
     const judged = onPage(page)
     if (more) next.catch(() => undefined) // awaited below; not unhandled while the page is judged
     await judged
@@ -130,15 +138,25 @@ export async function readFeed(
   }
 }
 
-/** Largest answer read for one page: a page of the largest events the gate takes, twice over. */
-const MAX_PAGE_BYTES = 2 * PULL_PAGE * LIMITS.maxEventBytes
+/**
+ * Largest answer read for one page (two can be held at once, one judged and one arriving): 8 MiB, a page of honest
+ * events many times over; a page of large events is asked for again with fewer rows, down to one, which the largest
+ * event the gate takes fits many times over.
+ */
+export const MAX_PAGE_BYTES = Math.max(8 * 2 ** 20, 4 * LIMITS.maxEventBytes)
+
+class PageTooLarge extends Error {}
 
 /**
  * One page of the feed, read as the server sent it (not through PouchDB's changes, which would trip over a row that
  * is no object): `{ results, last_seq }` or whatever else the server says, for the caller to take apart.
  */
-async function changesPage(remote: Db, since: number | string): Promise<{ results?: unknown; last_seq?: unknown }> {
-  const query = `since=${encodeURIComponent(String(since))}&limit=${PULL_PAGE}&include_docs=true&conflicts=true`
+async function changesPage(
+  remote: Db,
+  since: number | string,
+  limit: number
+): Promise<{ results?: unknown; last_seq?: unknown }> {
+  const query = `since=${encodeURIComponent(String(since))}&limit=${limit}&include_docs=true&conflicts=true`
   const res = await (remote as unknown as Fetching).fetch(`_changes?${query}`, { method: 'GET' })
   if (!res.ok) throw REMOTE_REFUSED(`the server refused its changes feed (HTTP ${res.status})`)
   // read as it comes, and no further than the bound: a server can send a page of any size
@@ -146,10 +164,12 @@ async function changesPage(remote: Db, since: number | string): Promise<{ result
   let size = 0
   for await (const chunk of res.body ?? []) {
     size += chunk.length
-    if (size > MAX_PAGE_BYTES)
+    if (size > MAX_PAGE_BYTES) {
+      if (limit > 1) throw new PageTooLarge()
       throw REMOTE_REFUSED(
-        `the server sent a changes page of more than ${MAX_PAGE_BYTES} bytes; nothing of it was read`
+        `the server sent a changes page of one row of more than ${MAX_PAGE_BYTES} bytes; nothing of it was read`
       )
+    }
     chunks.push(Buffer.from(chunk))
   }
   const text = Buffer.concat(chunks).toString('utf8')

@@ -15,6 +15,7 @@ import { CouchSync, listQuarantine } from '../sync/couch-sync.js'
 import { createHandlers } from '../core/api.js'
 import { remoteDb } from '../sync/remote.js'
 import { SYNC_STATE_FILE } from '../sync/sync-state.js'
+import { MAX_PAGE_BYTES } from '../sync/couch-pull.js'
 import { syncDomain } from '../sync/methods.js'
 import { ADMIN, REVIEWER, WRITER, addUser, startCouch, type Couch } from './support/couch.js'
 import type { Doc } from '../core/pouch.js'
@@ -517,12 +518,32 @@ describe('couch sync', () => {
     try {
       const port = (hostile.address() as AddressInfo).port
       const held = bob.heads()
-      await expect(sync(bob, `http://127.0.0.1:${port}/huge-page`)).rejects.toThrow(/changes page of more than/)
+      await expect(sync(bob, `http://127.0.0.1:${port}/huge-page`)).rejects.toThrow(
+        /changes page of one row of more than/
+      )
       expect(sent).toBeLessThan(200 * 2 ** 20) // it stopped reading
       expect(bob.heads()).toEqual(held)
       expect(bob.health.state).toBe('ok')
     } finally {
       hostile.close()
+      for (const v of all) await v.close()
+    }
+  })
+
+  it('couch - a feed of large events is read in smaller pages, each within the bound: every event arrives', async () => {
+    const url = await freshDb('large-events')
+    const { alice, bob, all } = await threeDevices()
+    try {
+      // 600 notes of ~30 KiB: 500 of them, a full page, are more than MAX_PAGE_BYTES
+      const text = 'x'.repeat(30 * 1024)
+      for (let i = 0; i < 600; i++) void alice.append('audit.note', { text: `${i} ${text}` })
+      await alice.flush()
+      expect(500 * 30 * 1024).toBeGreaterThan(MAX_PAGE_BYTES)
+      await sync(alice, url, true)
+      const round = await sync(bob, url)
+      expect(round).toMatchObject({ admitted: 600, quarantined: 0, waiting: 0 })
+      expect(bob.heads()[alice.device]).toEqual(alice.heads()[alice.device])
+    } finally {
       for (const v of all) await v.close()
     }
   })
