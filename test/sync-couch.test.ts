@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import nacl from 'tweetnacl'
 import { Vault, ensureDeviceKey } from '../core/vault.js'
@@ -81,6 +81,37 @@ async function sync(vault: Vault, url: string, admin = false) {
   } finally {
     await s.close()
   }
+}
+
+/**
+ * A hostile server in front of the real one: every request is passed on, except the changes feed, which `changes`
+ * answers (given the request's URL and a way to ask the real server for it). Returns its base URL and its stop.
+ */
+async function inFrontOfCouch(
+  changes: (target: URL, res: ServerResponse, upstream: () => Promise<Buffer>) => Promise<void>
+): Promise<{ root: string; close: () => void }> {
+  const hostile = createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = []
+      for await (const c of req) chunks.push(c as Buffer)
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v
+      const ask = () =>
+        fetch(`${couch.root}${req.url}`, {
+          method: req.method,
+          headers,
+          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined
+        })
+      const target = new URL(req.url ?? '/', 'http://x')
+      if (target.pathname.endsWith('/_changes'))
+        return changes(target, res, async () => Buffer.from(await (await ask()).arrayBuffer()))
+      const upstream = await ask()
+      res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
+      res.end(Buffer.from(await upstream.arrayBuffer()))
+    })().catch((err: unknown) => res.destroy(err as Error))
+  })
+  await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
+  return { root: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`, close: () => hostile.close() }
 }
 
 const flag = (name: string) => ({ kind: 'flag.set' as const, args: { flag: name, value: true } })
@@ -412,37 +443,19 @@ describe('couch sync', () => {
     // A server in front of the real one whose changes feed adds rows that are no document, pads each answer to a
     // full page and names as its last sequence the one asked from: a reader that trusts it asks for ever.
     let asked = 0
-    const hostile = createServer((req, res) => {
-      void (async () => {
-        const chunks: Buffer[] = []
-        for await (const c of req) chunks.push(c as Buffer)
-        const headers: Record<string, string> = {}
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v
-        const upstream = await fetch(`${couch.root}${req.url}`, {
-          method: req.method,
-          headers,
-          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined
-        })
-        let body = Buffer.from(await upstream.arrayBuffer())
-        const target = new URL(req.url ?? '/', 'http://x')
-        if (target.pathname.endsWith('/_changes')) {
-          asked++
-          const feed = JSON.parse(body.toString()) as { results: unknown[]; last_seq: unknown }
-          const junk = [{ id: 'no-doc', seq: 1 }, { id: 'bad-rev', seq: 2, doc: { _id: 'x', _rev: 'forged' } }, null]
-          const rows = [...feed.results, ...junk]
-          while (rows.length < 500) rows.push({ seq: rows.length })
-          body = Buffer.from(JSON.stringify({ results: rows, last_seq: target.searchParams.get('since') ?? 0 }))
-        }
-        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
-        res.end(body)
-      })().catch((err: unknown) => res.destroy(err as Error))
+    const hostile = await inFrontOfCouch(async (target, res, upstream) => {
+      asked++
+      const feed = JSON.parse((await upstream()).toString()) as { results: unknown[]; last_seq: unknown }
+      const junk = [{ id: 'no-doc', seq: 1 }, { id: 'bad-rev', seq: 2, doc: { _id: 'x', _rev: 'forged' } }, null]
+      const rows = [...feed.results, ...junk]
+      while (rows.length < 500) rows.push({ seq: rows.length })
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ results: rows, last_seq: target.searchParams.get('since') ?? 0 }))
     })
-    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
     try {
       for (let i = 0; i < 3; i++) await alice.append('audit.note', { text: `note ${i}` })
       await sync(alice, url, true)
-      const port = (hostile.address() as AddressInfo).port
-      const round = await sync(bob, `http://127.0.0.1:${port}/stuck-feed`)
+      const round = await sync(bob, `${hostile.root}/stuck-feed`)
       expect(asked).toBe(1)
       expect(round.admitted).toBe(3)
       expect(bob.heads()[alice.device]).toEqual(alice.heads()[alice.device])
@@ -485,42 +498,21 @@ describe('couch sync', () => {
     await alice.append('audit.note', { text: 'a note' })
     await sync(alice, url, true)
     let sent = 0
-    const hostile = createServer((req, res) => {
-      void (async () => {
-        const target = new URL(req.url ?? '/', 'http://x')
-        if (target.pathname.endsWith('/_changes')) {
-          // a page that never ends: a megabyte of rows at a time, until the reader stops reading
-          res.writeHead(200, { 'content-type': 'application/json' })
-          res.write('{"results":[')
-          const mib = '{"seq":1,"id":"x"},'.repeat(55_189)
-          res.on('error', () => undefined)
-          while (!res.destroyed && sent < 200 * 2 ** 20) {
-            sent += mib.length
-            if (!res.write(mib)) await new Promise((r) => res.once('drain', r).once('close', r))
-          }
-          res.end()
-          return
-        }
-        const headers: Record<string, string> = {}
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v
-        const chunks: Buffer[] = []
-        for await (const c of req) chunks.push(c as Buffer)
-        const upstream = await fetch(`${couch.root}${req.url}`, {
-          method: req.method,
-          headers,
-          body: chunks.length > 0 ? Buffer.concat(chunks) : undefined
-        })
-        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
-        res.end(Buffer.from(await upstream.arrayBuffer()))
-      })().catch((err: unknown) => res.destroy(err as Error))
+    // a page that never ends: a megabyte of rows at a time, until the reader stops reading
+    const hostile = await inFrontOfCouch(async (_target, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"results":[')
+      const mib = '{"seq":1,"id":"x"},'.repeat(55_189)
+      res.on('error', () => undefined)
+      while (!res.destroyed && sent < 200 * 2 ** 20) {
+        sent += mib.length
+        if (!res.write(mib)) await new Promise((r) => res.once('drain', r).once('close', r))
+      }
+      res.end()
     })
-    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
     try {
-      const port = (hostile.address() as AddressInfo).port
       const held = bob.heads()
-      await expect(sync(bob, `http://127.0.0.1:${port}/huge-page`)).rejects.toThrow(
-        /changes page of one row of more than/
-      )
+      await expect(sync(bob, `${hostile.root}/huge-page`)).rejects.toThrow(/changes page of one row of more than/)
       expect(sent).toBeLessThan(200 * 2 ** 20) // it stopped reading
       expect(bob.heads()).toEqual(held)
       expect(bob.health.state).toBe('ok')
