@@ -826,13 +826,12 @@ export class Vault implements Appender {
     const checker = options.checker ?? checkerFor(incoming.length) // one pool for every call
     const out: Verdict[] = []
     try {
-      let queue = [...incoming].sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
+      let queue = incoming
       for (;;) {
         const again: typeof incoming = []
         const waited: Verdict[] = []
         let progressed = 0
-        for (let i = 0; i < queue.length; i += INGEST_SLICE) {
-          const slice = queue.slice(i, i + INGEST_SLICE)
+        for (const slice of gateSlices(queue)) {
           const waits = new Set<string>()
           for (const v of await this.ingest(slice, { checker })) {
             if (v.decision === 'WAIT') {
@@ -1131,6 +1130,19 @@ function referencedBy(payload: Record<string, Json>): string[] {
 
 /** The most events `ingestAll` gives the gate in one call (one write of the log). */
 export const INGEST_SLICE = 1000
+
+/**
+ * Inputs cut into calls of the gate of at most INGEST_SLICE (one write of n documents costs PouchDB n²: see
+ * ingestAll), in feed order (slot ids sort by author, then sequence), so a call admits what the one before it made
+ * ready; as they are when they fit in one call. ingestAll and the CouchDB gate (per layer of revisions) cut with it.
+ */
+export function gateSlices<T extends { docId: string }>(items: T[]): T[][] {
+  if (items.length <= INGEST_SLICE) return [items]
+  const sorted = [...items].sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
+  const out: T[][] = []
+  for (let i = 0; i < sorted.length; i += INGEST_SLICE) out.push(sorted.slice(i, i + INGEST_SLICE))
+  return out
+}
 
 /** Check bytes and signatures of incoming events on every core (the worker pool), then decode the good ones. */
 async function checkIncoming(

@@ -13,8 +13,8 @@ import { join } from 'node:path'
 import {
   EVENT_PREFIX,
   eventDocId,
+  gateSlices,
   idRange,
-  INGEST_SLICE,
   INTERNAL,
   isEventLikeId,
   makeIncident,
@@ -139,18 +139,6 @@ export interface QuarantineEntry {
 }
 
 const isEventLike = isEventLikeId
-
-/**
- * A layer in feed order (slot ids sort by author, then sequence), cut into calls of INGEST_SLICE: one write of n
- * documents costs PouchDB's LevelDB adapter n² (core/vault.ts, ingestAll, which judges by event, not by revision).
- */
-function slices<T extends { docId: string }>(layer: T[]): T[][] {
-  if (layer.length <= INGEST_SLICE) return [layer]
-  const sorted = [...layer].sort((a, b) => (a.docId < b.docId ? -1 : a.docId > b.docId ? 1 : 0))
-  const out: T[][] = []
-  for (let i = 0; i < sorted.length; i += INGEST_SLICE) out.push(sorted.slice(i, i + INGEST_SLICE))
-  return out
-}
 
 /** The slot a staged document speaks for (fork evidence speaks for the slot it forks). */
 function slotOf(doc: Doc): string | null {
@@ -614,7 +602,7 @@ export class CouchSync {
     while (queue.length > 0) {
       const again: typeof incoming = []
       let progressed = 0
-      for (const layer of oneRevisionEach(queue, (x) => x.docId).flatMap(slices)) {
+      for (const layer of oneRevisionEach(queue, (x) => x.docId).flatMap(gateSlices)) {
         const bySlot = new Map(layer.map((x) => [x.docId, x]))
         const judged = await this.vault.ingest(
           layer.map(({ docId, raw }) => ({ docId, raw })),
