@@ -76,6 +76,21 @@ export function knownCheck(raw: string, known: ReadonlySet<string>): EventCheck 
 }
 
 /**
+ * Each raw's check, in order: where `known` holds an answer (bytes already judged), that answer; the others from
+ * `check`, asked once for all of them and not at all when none is left.
+ */
+export async function checkUnknown<T>(
+  raws: unknown[],
+  known: (T | null)[],
+  check: (raws: unknown[]) => Promise<EventCheck[]>
+): Promise<(T | EventCheck)[]> {
+  const ask = raws.filter((_, i) => known[i] === null || known[i] === undefined)
+  const asked = ask.length > 0 ? await check(ask) : []
+  let k = 0
+  return raws.map((_, i) => known[i] ?? asked[k++]!)
+}
+
+/**
  * What a worker says of a page of stored bodies, in read order. Most events of a healthy vault form runs: events of
  * one feed, each the next slot of the one before and naming its id as prev, every check passed (bytes, policy,
  * signature, slot, index fields, first revision) and none of them genesis, governance or checkpoint. A run travels

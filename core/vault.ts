@@ -10,6 +10,7 @@ import { openDb } from './pouch.js'
 import { LogStore, FORK_PREFIX, parseEventDocId, type EventDoc } from './store.js'
 import { planIngest, type Incoming, type Verdict } from './ingest.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
+import { checkUnknown } from './check-events.js'
 import { AppendPipeline } from './append-pipeline.js'
 import {
   decodeEvent,
@@ -1151,27 +1152,25 @@ async function checkIncoming(
   given: EventChecker | undefined,
   held: (string | null)[]
 ): Promise<Incoming[]> {
-  // what the vault holds byte for byte (heldAlready) is decoded, not checked again
+  // what the vault holds byte for byte (storedAt) is decoded, not checked again
   const decoded = (x: { docId: string; raw: unknown }, id: string): Incoming => ({
     ...x,
     checked: { event: JSON.parse(x.raw as string) as SignedEvent, raw: x.raw as string, id }
   })
-  const ask = incoming.filter((_, i) => !held[i])
-  if (ask.length === 0) return incoming.map((x, i) => decoded(x, held[i]!))
-  const checker = given ?? checkerFor(ask.length)
+  let checker: EventChecker | undefined
   try {
-    const results = await checker.check(
-      ask.map((x) => x.raw),
-      vaultId
+    const checks = await checkUnknown(
+      incoming.map((x) => x.raw),
+      held,
+      (raws) => (checker = given ?? checkerFor(raws.length)).check(raws, vaultId)
     )
-    let k = 0
     return incoming.map((x, i) => {
-      if (held[i]) return decoded(x, held[i])
-      const r = results[k++]!
-      if (!r.ok) return { ...x, checked: { code: r.code, reason: r.message } }
-      return decoded(x, r.id)
+      const c = checks[i]!
+      if (typeof c === 'string') return decoded(x, c)
+      if (!c.ok) return { ...x, checked: { code: c.code, reason: c.message } }
+      return decoded(x, c.id)
     })
   } finally {
-    if (!given) await checker.close()
+    if (!given && checker) await checker.close()
   }
 }

@@ -4,7 +4,14 @@
  * feed says was written since (new appends, and any rewrite or deletion behind
  * the vault's back). Both name each failing document and why.
  */
-import { knownCheck, storedEventProblem, type BodiesCheck, type BodyItem, type EventCheck } from './check-events.js'
+import {
+  checkUnknown,
+  knownCheck,
+  storedEventProblem,
+  type BodiesCheck,
+  type BodyItem,
+  type EventCheck
+} from './check-events.js'
 import { checkerFor, type EventChecker } from './verify-pool.js'
 import { EVENT_PREFIX, FORK_PREFIX, eventDocId, parseEventDocId, type EventDoc, type LogStore } from './store.js'
 import { GENESIS_TYPE } from './envelope.js'
@@ -314,7 +321,7 @@ async function checkPages(
         else if (doc._id.startsWith(EVENT_PREFIX) || doc._id === '') events.push(doc)
       }
       const raws = events.map((d) => (d._deleted ? '' : d.raw))
-      return { events, checks: await checkUnknown(raws, checker, run.opts.vaultId, run.opts.known) }
+      return { events, checks: await checkStored(raws, checker, run.opts.vaultId, run.opts.known) }
     },
     ({ events, checks }, page) => {
       events.forEach((doc, i) => run.accept(doc, checks[i]!))
@@ -343,20 +350,15 @@ async function checkBodyPages(run: Run, pages: AsyncIterable<string[]>, checker:
 }
 
 /** checker.check for the raws whose bytes are not known ones (see knownCheck); the known ones read back only. */
-async function checkUnknown(
+function checkStored(
   raws: unknown[],
   checker: EventChecker,
   vault: string,
   known: ReadonlySet<string> | undefined
 ): Promise<EventCheck[]> {
   if (!known || known.size === 0) return checker.check(raws, vault)
-  const checks: (EventCheck | null)[] = raws.map((raw) =>
-    typeof raw === 'string' && raw !== '' ? knownCheck(raw, known) : null
-  )
-  const ask = raws.filter((_, i) => checks[i] === null)
-  const asked = ask.length > 0 ? await checker.check(ask, vault) : []
-  let k = 0
-  return checks.map((c) => c ?? asked[k++]!)
+  const answers = raws.map((raw) => (typeof raw === 'string' && raw !== '' ? knownCheck(raw, known) : null))
+  return checkUnknown(raws, answers, (ask) => checker.check(ask, vault))
 }
 
 async function checkForkEvidence(run: Run, checker: EventChecker): Promise<void> {
