@@ -34,8 +34,11 @@ const sameSeq = (a: number | string, b: unknown) => String(a) === String(b)
  * Where to read the server's feed from: this device's point if the server confirms it (its `_local` document names
  * the same sequence) and has not gone back behind it, else from the start under a new session.
  */
+/** A new session: names the `_local` document a point is kept in on the server. */
+export const newSession = () => randomBytes(12).toString('hex')
+
 export async function resumePoint(remote: Db, point: PullPoint | undefined): Promise<PullPoint> {
-  const fresh: PullPoint = { session: randomBytes(12).toString('hex'), seq: 0, confirmed: false }
+  const fresh: PullPoint = { session: newSession(), seq: 0, confirmed: false }
   if (!point || !isSeq(point.seq) || typeof point.session !== 'string' || !/^[0-9a-f]{24}$/.test(point.session))
     return fresh
   const info = await remote.info()

@@ -8,7 +8,6 @@
  * retried by comparing heads. A server that serves less than it served before
  * (rollback, truncation) is reported and nothing of it is applied.
  */
-import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import {
   EVENT_PREFIX,
@@ -20,6 +19,7 @@ import {
   makeIncident,
   parseEventDocId,
   REMOTE_REFUSED,
+  sha256Hex,
   sharedChecker,
   type Db,
   type Doc,
@@ -30,7 +30,7 @@ import {
 } from '../core/index.js'
 import { ensureDesignDoc } from './design-doc.js'
 import { openDb, remoteDb, type Credentials, type Denied } from './remote.js'
-import { keepPoint, readFeed, resumePoint } from './couch-pull.js'
+import { keepPoint, newSession, readFeed, resumePoint } from './couch-pull.js'
 import { freshState, loadSyncState, saveSyncState, type SyncState } from './sync-state.js'
 
 import { bookOf, reportIncidents } from './incidents.js'
@@ -325,7 +325,7 @@ export class CouchSync {
   private async keepFollowed(): Promise<void> {
     const seq = this.followed
     if (seq === null) return
-    const session = this.state.pull?.session ?? randomBytes(12).toString('hex')
+    const session = this.state.pull?.session ?? newSession()
     const kept = await keepPoint(this.remote, session, seq, this.pointRev)
     this.state.pull = { session, seq, confirmed: kept.confirmed }
     this.pointRev = kept.rev
@@ -494,7 +494,7 @@ export class CouchSync {
       const json = JSON.stringify(row) ?? String(row)
       const id = (row as { id?: unknown } | null)?.id
       return {
-        _id: `q!malformed!${createHash('sha256').update(json).digest('hex')}`,
+        _id: `q!malformed!${sha256Hex(json)}`,
         at,
         source: this.options.url,
         docId: typeof id === 'string' ? id : '',
