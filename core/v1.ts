@@ -6,8 +6,12 @@
  * 3.1 document is generated from it (`openApiDocument`), so neither can drift from the other; a test calls every
  * route through a client built from the document and validates each answer against it. `/api` stays as it is.
  */
-import { Type, type TObject, type TSchema } from '@sinclair/typebox'
+import type { TObject, TSchema } from '@sinclair/typebox'
 import { CORE_REGISTRY, type Registry } from './api.js'
+import { lazyPackage } from './lazy.js'
+
+// Required when this module loads (on first use of /v1), not with the CLI: the built CLI is one file (edge/start.ts).
+const { Type } = lazyPackage<typeof import('@sinclair/typebox')>('@sinclair/typebox')()
 
 export type V1Module =
   'governance' | 'log' | 'proof' | 'finance' | 'network' | 'stream' | 'documents' | 'devices' | 'sync'

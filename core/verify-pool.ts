@@ -2,7 +2,8 @@
  * Spreads event checks over worker threads so a full verification uses every
  * core. Small jobs stay inline: a worker costs more to start than it saves.
  */
-import { Worker, type WorkerOptions } from 'node:worker_threads'
+import type { Worker, WorkerOptions } from 'node:worker_threads'
+import { lazyPackage } from './lazy.js'
 import { availableParallelism } from 'node:os'
 import { checkBodies, checkRaws, type BodiesCheck, type EventCheck } from './check-events.js'
 import { joinSubtrees, rootOfIds, type Hash, type Subtrees } from './proofs/merkle.js'
@@ -39,7 +40,10 @@ export const inlineChecker: EventChecker = {
  * vitest) it is TypeScript: a tiny bootstrap registers tsx's loader inside the
  * thread first (an --import flag in execArgv is not honoured by workers on Node 20).
  */
+const threads = lazyPackage<typeof import('node:worker_threads')>('node:worker_threads')
+
 export function spawnModuleWorker(name: string, base: string, options: WorkerOptions = {}): Worker {
+  const { Worker } = threads()
   if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base), options)
   const entry = JSON.stringify(new URL(`./${name}.ts`, base).href)
   return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${entry}) })`, {

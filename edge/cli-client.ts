@@ -24,13 +24,16 @@ import {
   writeJsonFile,
   type Handlers,
   type Vault,
-  type WireError
+  type WireError,
+  lazyPackage
 } from '../core/index.js'
 import { syncDomain, type SyncHostMethods } from '../sync/methods.js'
 import { dirOf, openVault } from './cli-support.js'
 import { getPassphrase } from './passphrase.js'
 import type { ParsedArgs } from './args.js'
-import { request } from 'node:http'
+
+// Node's HTTP client only when a daemon is there to ask (the CLI is one file, loaded whole: edge/start.ts).
+const http = lazyPackage<typeof import('node:http')>('node:http')
 
 /** Where a running `tresor serve` answers (its pid and loopback URL), beside its token. */
 export const SERVE_FILE = 'serve.json'
@@ -133,7 +136,7 @@ export async function runningDaemon(dir: string): Promise<{ url: string; token: 
  */
 function postJson(url: string, token: string, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(
+    const req = http().request(
       url,
       {
         method: 'POST',

@@ -4,8 +4,8 @@
  * quarantine, reading proofs and forwarding to CouchDB.
  */
 import { createReadStream } from 'node:fs'
-import { createInterface } from 'node:readline'
 import {
+  lazyPackage,
   EXIT_PARTLY_REFUSED,
   everKeys,
   fieldUnits,
@@ -20,6 +20,8 @@ import {
 import { vaultApi, withApi, type VaultApi } from './cli-client.js'
 import { flag, required, usage, type ParsedArgs } from './args.js'
 import type { Out } from './cli-support.js'
+
+const readline = lazyPackage<typeof import('node:readline')>('node:readline')
 
 export const TELEMETRY_FLAGS = {
   stream: 'value',
@@ -120,7 +122,7 @@ export const TELEMETRY_COMMANDS: Record<string, (args: ParsedArgs, out: Out) => 
     return withApi(await vaultApi(args, { telemetry: true }), async (api) => {
       const file = flag(args, 'file')
       const input = file ? createReadStream(file, 'utf8') : process.stdin
-      const lines = createInterface({ input, crlfDelay: Infinity })
+      const lines = readline().createInterface({ input, crlfDelay: Infinity })
       const totals = { admitted: 0, duplicates: 0, quarantined: 0 }
       const problems: Receipt[] = []
       let base = 0,

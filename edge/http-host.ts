@@ -24,6 +24,7 @@ import {
   CONTENT_SECURITY_POLICY,
   CORE_REGISTRY,
   dispatch,
+  lazyPackage,
   NOT_ALLOWED,
   followHost,
   MAX_WITNESS_REQUEST,
@@ -40,12 +41,15 @@ import {
   type VaultHost,
   type WitnessResponse
 } from '../core/index.js'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { ApiObservation } from './observe.js'
 import type { v1Handler, V1Options } from './v1-host.js'
+
+// Node's HTTP server for `tresor serve` only, not every CLI call (edge/start.ts).
+const http = lazyPackage<typeof import('node:http')>('node:http')
 
 /** The default body limit; an API call's is its method's (`maxArgBytes`: 64 KiB, a bundle's text 48 MiB). */
 export const MAX_BODY_BYTES = 64 * 1024
@@ -183,7 +187,7 @@ export async function startHttpHost(
   let origin = ''
   const intake = { used: 0, max: opts.ingestMemory ?? INGEST_MEMORY_BUDGET }
   const registry = opts.registry ?? CORE_REGISTRY
-  const server = createServer((req, res) => {
+  const server = http().createServer((req, res) => {
     void handle(req, res).catch((err) => send(res, 500, { ok: false, error: toWireError(err) }))
   })
   const streams = new Set<ServerResponse>()

@@ -21,11 +21,14 @@
  *   into garbage at intake speed, runs with a 6 MiB young generation (its resourceLimits). Measured by
  *   `npm run bench --only-footprint`.
  */
-import v8 from 'node:v8'
+import { lazyPackage } from '../core/index.js'
+
+// For the daemon only, not every CLI call (edge/start.ts).
+const v8 = lazyPackage<typeof import('node:v8')>('node:v8')
 
 const HEAP_GROWING_PERCENT = 30
 
 /** Called once as the daemon starts, before its databases and workers (which inherit the flag) open. */
 export function boundDaemonHeap(): void {
-  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
+  v8().setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
 }

@@ -10,10 +10,14 @@
  * a private field), a reading. Only ids, names, kinds, codes and counts go out; error messages are the vault's own,
  * which name no secret.
  */
-import { pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
 import type { Tracer } from '@opentelemetry/api'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { reviewAction, type HostEvent, type TelemetryStore, type Vault } from '../core/index.js'
+import type { Counter, Histogram, Registry } from 'prom-client'
+import { lazyPackage, reviewAction, type HostEvent, type TelemetryStore, type Vault } from '../core/index.js'
+
+// Required when a daemon starts observing, not when the CLI loads (edge/start.ts: the CLI is one file, loaded whole).
+const pinoPackage = lazyPackage<typeof import('pino')>('pino')
+const promClient = lazyPackage<typeof import('prom-client')>('prom-client')
 
 /** OpenTelemetry's SpanStatusCode.ERROR, named here so the API package is only needed when tracing is on. */
 const SPAN_STATUS_ERROR = 2
@@ -41,7 +45,7 @@ export interface ApiObservation {
 
 export class Observer {
   readonly log: Logger
-  readonly registry = new Registry()
+  readonly registry: Registry
   private vault: Vault | null = null
   private telemetry: () => TelemetryStore | null = () => null
   private sync: (() => Promise<SyncView>) | null = null
@@ -58,7 +62,9 @@ export class Observer {
   private readonly commits: Counter<'kind'>
 
   constructor(destination: NodeJS.WritableStream = process.stderr, level = process.env.TRESOR_LOG_LEVEL ?? 'info') {
-    this.log = pino({ base: { service: 'tresor' }, level }, destination as never)
+    const { Counter, Gauge, Histogram, Registry } = promClient()
+    this.log = pinoPackage().pino({ base: { service: 'tresor' }, level }, destination as never)
+    this.registry = new Registry()
     const r = [this.registry]
     this.requests = new Counter({
       name: 'tresor_api_requests_total',

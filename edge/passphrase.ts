@@ -1,6 +1,8 @@
 /** Passphrase from TRESOR_PASSPHRASE or an interactive prompt with echo off. Never logged. */
-import { createInterface } from 'node:readline'
-import { BAD_ARGUMENT } from '../core/index.js'
+import { BAD_ARGUMENT, lazyPackage } from '../core/index.js'
+
+// Loaded for a prompt only: most calls take the passphrase from the environment (edge/start.ts).
+const readline = lazyPackage<typeof import('node:readline')>('node:readline')
 
 export async function getPassphrase(prompt: string, confirm = false, envVar = 'TRESOR_PASSPHRASE'): Promise<string> {
   const fromEnv = process.env[envVar]
@@ -18,7 +20,7 @@ export async function getPassphrase(prompt: string, confirm = false, envVar = 'T
 
 /** A yes/no question on the terminal (echo on); only `y` or `yes` is yes. */
 export async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+  const rl = readline().createInterface({ input: process.stdin, output: process.stderr, terminal: true })
   const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve))
   rl.close()
   return /^y(es)?$/i.test(answer.trim())
@@ -26,7 +28,7 @@ export async function confirm(question: string): Promise<boolean> {
 
 function ask(prompt: string): Promise<string> {
   return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true })
+    const rl = readline().createInterface({ input: process.stdin, output: process.stderr, terminal: true })
     const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream }
     let muted = false
     out._writeToOutput = (s: string) => {

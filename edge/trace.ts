@@ -6,7 +6,15 @@
  * argument, a value or a token.
  */
 import type { Tracer } from '@opentelemetry/api'
+import { lazyPackage } from '../core/index.js'
 import { usage } from './args.js'
+
+// Required, not imported (the built CLI runs where import() has no loader: core/code-cache.ts), and with tracing only.
+const sdkTrace = lazyPackage<typeof import('@opentelemetry/sdk-trace')>('@opentelemetry/sdk-trace')
+const otlpHttp = lazyPackage<typeof import('@opentelemetry/exporter-trace-otlp-http')>(
+  '@opentelemetry/exporter-trace-otlp-http'
+)
+const resources = lazyPackage<typeof import('@opentelemetry/resources')>('@opentelemetry/resources')
 
 export interface Tracing {
   tracer: Tracer
@@ -17,11 +25,13 @@ export interface Tracing {
 export async function startTracing(endpoint = process.env.TRESOR_OTLP_ENDPOINT): Promise<Tracing | null> {
   if (!endpoint) return null
   const url = new URL('v1/traces', endpoint.endsWith('/') ? endpoint : `${endpoint}/`).toString()
-  const sdk = await Promise.all([
-    import('@opentelemetry/sdk-trace'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-    import('@opentelemetry/resources')
-  ]).catch(() => null)
+  let sdk: [ReturnType<typeof sdkTrace>, ReturnType<typeof otlpHttp>, ReturnType<typeof resources>] | null
+  try {
+    sdk = [sdkTrace(), otlpHttp(), resources()]
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err
+    sdk = null
+  }
   // The SDK is an optional dependency: the smallest edge install (npm ci --omit=dev --omit=optional) leaves it out.
   if (!sdk)
     throw usage(

@@ -7,11 +7,11 @@
  */
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { FormatRegistry, type TSchema } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
+import type { TSchema } from '@sinclair/typebox'
 import {
   BAD_ARGUMENT,
   dispatch,
+  lazyPackage,
   loadV1,
   NOT_ALLOWED,
   NOT_FOUND,
@@ -21,6 +21,10 @@ import {
   type Registry,
   type VaultErrorCode
 } from '../core/index.js'
+
+// Required when /v1 is first asked (this module loads then), not with the CLI, which is one file (edge/start.ts).
+const { FormatRegistry } = lazyPackage<typeof import('@sinclair/typebox')>('@sinclair/typebox')()
+const { Value } = lazyPackage<typeof import('@sinclair/typebox/value')>('@sinclair/typebox/value')()
 
 type V1 = Awaited<ReturnType<typeof loadV1>>
 type V1Route = V1['V1_ROUTES'][number]

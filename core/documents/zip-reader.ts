@@ -11,12 +11,12 @@
  * bytes do not match its stated size or CRC-32. Nothing is written anywhere:
  * the caller gets each accepted entry's bytes and decides.
  */
-import { crc32 } from 'node:zlib'
 import type { Entry, ZipFile } from 'yauzl'
 import { lazyPackage } from '../lazy.js'
 import { MALFORMED, OVERSIZED } from '../errors.js'
 
 const yauzl = lazyPackage<typeof import('yauzl')>('yauzl')
+const zlib = lazyPackage<typeof import('node:zlib')>('node:zlib')
 
 export interface ZipLimits {
   maxEntries: number
@@ -148,7 +148,7 @@ export async function readZip(
         } catch (err) {
           return refused.push({ name, reason: `its data does not read: ${(err as Error).message}` })
         }
-        if (bytes.length !== entry.uncompressedSize || crc32(bytes) >>> 0 !== entry.crc32 >>> 0)
+        if (bytes.length !== entry.uncompressedSize || zlib().crc32(bytes) >>> 0 !== entry.crc32 >>> 0)
           return refused.push({ name, reason: 'its bytes do not match its stated size and CRC-32' })
         entries++
         await onEntry(name, bytes)
