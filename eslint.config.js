@@ -148,6 +148,26 @@ export default defineConfig(
     }
   },
   {
+    // The starter loads the built CLI (one file, with its code cache); it must stay a few kilobytes, and core's
+    // surface would bundle all of core into it, so it takes core's two leaf modules it runs on, and nothing else.
+    files: ['edge/start.ts'],
+    rules: {
+      [RULE]: [
+        'error',
+        {
+          patterns: [
+            ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
+            folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.'),
+            {
+              regex: '(^|/)core/(?!(code-cache|errors)\\.js$)',
+              message: 'the starter takes core/code-cache.js and core/errors.js only: it must stay small.'
+            }
+          ]
+        }
+      ]
+    }
+  },
+  {
     files: inLayer('renderer'),
     rules: {
       [RULE]: [

@@ -1,13 +1,16 @@
 /**
  * Build for the headless side: the `tresor` CLI and daemon (out/edge) and the
  * bench (out/bench), as plain JavaScript so nothing compiles TypeScript at run
- * time. Our own code is bundled as ES modules; packages stay in node_modules
- * (`npm ci --omit=dev` installs them), except the ones every vault open loads,
- * which go into one CommonJS file beside the chunks with V8's code cache for it
- * (core/bundled.ts). The verify and judge workers are entries of their own, and
- * every chunk lands in the same folder, so `new URL('./verify-worker.js',
- * import.meta.url)` finds the worker from whichever chunk holds the pool.
+ * time. Packages stay in node_modules (`npm ci --omit=dev` installs them),
+ * except the ones every vault open loads, which go into one CommonJS file
+ * beside the chunks with V8's code cache for it (core/bundled.ts). The CLI and
+ * daemon are one CommonJS file too, `cli.cjs`, with the code cache a status
+ * compiles (edge/start.ts); `start.cjs` runs it. The verify and judge workers
+ * are ES module entries of their own, and everything lands in the same folder,
+ * so `new URL('./verify-worker.js', import.meta.url)` finds the worker from
+ * whichever file holds the pool.
  */
+import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { build, defineConfig, type Plugin, type RolldownOptions } from 'rolldown'
@@ -22,9 +25,13 @@ const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:
 // Bare specifiers are packages or Node's own modules: never bundled into our chunks.
 const external = (id: string) => builtins.has(id) || !(id.startsWith('.') || id.startsWith('/') || id.startsWith('\0'))
 
-/** After the chunks are written: the package bundle beside them, and its code cache. */
-const packageBundle = (outDir: string): Plugin => ({
-  name: 'tresor-package-bundle',
+/**
+ * After the chunks are written: the package bundle beside them, and its code cache; with `cli`, the CLI as one
+ * CommonJS file (its dynamic imports inlined: each runs on first import still) and the code cache a status compiles,
+ * made by running it in a child process (edge/start.ts).
+ */
+const commonJsFiles = (outDir: string, cli: boolean): Plugin => ({
+  name: 'tresor-commonjs-files',
   async writeBundle() {
     const file = `${root}/${outDir}/packages.cjs`
     await build({
@@ -34,14 +41,36 @@ const packageBundle = (outDir: string): Plugin => ({
       output: { file, format: 'cjs' }
     })
     writeFileSync(`${file}.cache`, codeCacheFor(file))
+    if (!cli) return
+    for (const name of ['cli', 'start']) {
+      const { output } = await build({
+        input: `${root}/edge/${name}.ts`,
+        platform: 'node',
+        external,
+        output: { file: `${root}/${outDir}/${name}.cjs`, format: 'cjs', codeSplitting: false, sourcemap: true }
+      })
+      // node:vm, which runs cli.cjs, has no loader for import() on Node 20 (core/code-cache.ts): require instead
+      const imports = output.flatMap((o) =>
+        o.type === 'chunk' ? o.dynamicImports.filter((d) => d !== o.fileName) : []
+      )
+      if (imports.length > 0) throw new Error(`${name}.cjs would import() ${imports.join(', ')}: use lazyPackage`)
+    }
+    const start = JSON.stringify(`${root}/${outDir}/start.cjs`)
+    try {
+      execFileSync(process.execPath, ['-e', `require(${start}).makeCliCodeCache()`], {
+        stdio: ['ignore', 'ignore', 'pipe']
+      })
+    } catch (err) {
+      throw new Error(`the CLI's code cache was not made: ${(err as { stderr?: Buffer }).stderr ?? err}`)
+    }
   }
 })
 
-const target = (outDir: string, input: Record<string, string>): RolldownOptions => ({
+const target = (outDir: string, input: Record<string, string>, cli = false): RolldownOptions => ({
   input,
   platform: 'node',
   external,
-  plugins: [packageBundle(outDir)],
+  plugins: [commonJsFiles(outDir, cli)],
   output: {
     dir: `${root}/${outDir}`,
     format: 'esm',
@@ -53,7 +82,7 @@ const target = (outDir: string, input: Record<string, string>): RolldownOptions 
 })
 
 export default defineConfig([
-  target('out/edge', { cli: `${root}/edge/cli.ts`, ...workers }),
+  target('out/edge', workers, true),
   target('out/bench', {
     run: `${root}/bench/run.ts`,
     child: `${root}/bench/child.ts`,

@@ -14,7 +14,13 @@ const root = resolve(import.meta.dirname, '..')
 const i = process.argv.indexOf('--out')
 const parent = i >= 0 ? resolve(process.argv[i + 1]) : join(root, 'out')
 const dest = join(parent, 'tresor-edge')
-for (const f of ['out/edge/cli.js', 'out/edge/verify-worker.js', 'out/edge/judge-worker.js', 'out/renderer/index.html'])
+for (const f of [
+  'out/edge/start.cjs',
+  'out/edge/cli.cjs',
+  'out/edge/verify-worker.js',
+  'out/edge/judge-worker.js',
+  'out/renderer/index.html'
+])
   if (!existsSync(join(root, f))) {
     process.stderr.write(`pack:edge: ${f} is missing: run npm run build first\n`)
     process.exit(1)

@@ -1,7 +1,7 @@
 /**
  * The built JavaScript finds its workers: the verify and judge pools start
  * `./<name>.js` relative to the chunk that holds them, so in every build (the
- * desktop's main process, the edge CLI and daemon) each such chunk has its
+ * desktop's main process, the edge CLI and daemon, one CommonJS file) each such chunk has its
  * worker beside it. A chunk in a subfolder once made the desktop's full
  * verification of a large vault fail to start its workers.
  */
@@ -18,7 +18,7 @@ function workersNamed(dir: string): { chunk: string; worker: string }[] {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name)
       if (e.isDirectory()) walk(p)
-      else if (p.endsWith('.js'))
+      else if (p.endsWith('.js') || p.endsWith('.cjs'))
         for (const m of readFileSync(p, 'utf8').matchAll(/spawnModuleWorker\(\s*["']([\w-]+)["']/g))
           found.push({ chunk: p, worker: m[1]! })
     }

@@ -35,11 +35,10 @@ describe('edge install', () => {
     const parent = await tempDir('tresor-edge-install-')
     execFileSync(process.execPath, [join(ROOT, 'edge/pack.mjs'), '--out', parent], { encoding: 'utf8' })
     const home = join(parent, 'tresor-edge')
-    expect(existsSync(join(home, 'out/edge/cli.js'))).toBe(true)
-    // the packages every vault open loads, as one file with its code cache (core/bundled.ts)
-    expect(
-      existsSync(join(home, 'out/edge/packages.cjs')) && existsSync(join(home, 'out/edge/packages.cjs.cache'))
-    ).toBe(true)
+    // the CLI and daemon as one file with its code cache (edge/start.ts), and the packages every vault open loads,
+    // the same way (core/bundled.ts)
+    for (const f of ['start.cjs', 'cli.cjs', 'cli.cjs.cache', 'packages.cjs', 'packages.cjs.cache'])
+      expect(existsSync(join(home, 'out/edge', f)), f).toBe(true)
     expect(readdirSync(home).sort()).toEqual(['README.md', 'edge', 'out', 'package-lock.json', 'package.json'])
     // the packages come from npm's cache (filled by this checkout's own install): no network needed
     const npmCi = (...omit: string[]) => {
