@@ -5,7 +5,7 @@
  * (Node 20 keeps no compile cache for modules): ~30 ms of each `tresor status`,
  * which a supervisor or a script pays every time it asks.
  *
- * The cache holds what a status compiles: the build runs `init` and `status`
+ * The cache holds what a status compiles: the build runs `init`, `status` and `verify`
  * on a throwaway vault with the file loaded fresh, then takes the cache
  * (`makeCliCodeCache`, called by rolldown.config.ts in a child process).
  */
