@@ -58,6 +58,12 @@ const silentCatch = {
   }
 }
 
+/** What no host (the Electron main process, the edge CLI and daemon) imports. */
+const HOST_PATTERNS = [
+  ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
+  folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.')
+]
+
 /** Hosts and sync take core through its public surface only (core/index.ts), so core's inside can move. */
 const CORE_SURFACE = {
   regex: '(^|/)core/(?!index\\.js$)',
@@ -138,11 +144,7 @@ export default defineConfig(
       [RULE]: [
         'error',
         {
-          patterns: [
-            ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
-            folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.'),
-            CORE_SURFACE
-          ]
+          patterns: [...HOST_PATTERNS, CORE_SURFACE]
         }
       ]
     }
@@ -156,8 +158,7 @@ export default defineConfig(
         'error',
         {
           patterns: [
-            ...UI.map((name) => pkg(name, 'hosts may not import UI libraries.')),
-            folder('renderer', 'hosts may not import the UI: talk to it over IPC/HTTP.'),
+            ...HOST_PATTERNS,
             {
               regex: '(^|/)core/(?!(code-cache|errors)\\.js$)',
               message: 'the starter takes core/code-cache.js and core/errors.js only: it must stay small.'
