@@ -34,14 +34,15 @@ export const inlineChecker: EventChecker = {
   close: async () => {}
 }
 
+// Node's worker threads for a full check only, not every CLI call (the built CLI is one file: edge/start.ts).
+const threads = lazyPackage<typeof import('node:worker_threads')>('node:worker_threads')
+
 /**
  * A worker thread for `name` (a module beside `base`). In a bundle (electron-vite)
  * the worker is built next to the bundle as `<name>.js`. From source (tsx,
  * vitest) it is TypeScript: a tiny bootstrap registers tsx's loader inside the
  * thread first (an --import flag in execArgv is not honoured by workers on Node 20).
  */
-const threads = lazyPackage<typeof import('node:worker_threads')>('node:worker_threads')
-
 export function spawnModuleWorker(name: string, base: string, options: WorkerOptions = {}): Worker {
   const { Worker } = threads()
   if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base), options)

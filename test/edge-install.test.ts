@@ -32,7 +32,8 @@ afterAll(cleanupDirs)
 
 describe('edge install', () => {
   it('edge - npm ci --omit=dev in a clean folder runs the CLI, the daemon and its workers with no dev dependency', async () => {
-    const parent = await tempDir('tresor-edge-install-')
+    // a space in the path: the command finds its built files by file path, not by URL text
+    const parent = await tempDir('tresor edge-install-')
     execFileSync(process.execPath, [join(ROOT, 'edge/pack.mjs'), '--out', parent], { encoding: 'utf8' })
     const home = join(parent, 'tresor-edge')
     // the CLI and daemon as one file with its code cache (edge/start.ts), and the packages every vault open loads,

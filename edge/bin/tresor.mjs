@@ -6,11 +6,13 @@
 // development dependency: an edge install has no tsx).
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 
 const built = new URL('../../out/edge/start.cjs', import.meta.url)
 let cli
 // Required, not imported: CommonJS loads Node's own modules without building an ES module face for each.
-if (process.env.TRESOR_FROM_SOURCE !== '1' && existsSync(built)) cli = createRequire(import.meta.url)(built.pathname)
+if (process.env.TRESOR_FROM_SOURCE !== '1' && existsSync(built))
+  cli = createRequire(import.meta.url)(fileURLToPath(built))
 else {
   const tsx = await import('tsx/esm/api').catch(() => null)
   if (!tsx) {
