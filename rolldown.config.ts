@@ -11,10 +11,9 @@
  * whichever file holds the pool.
  */
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { build, defineConfig, type Plugin, type RolldownOptions } from 'rolldown'
-import { LEFT_OUT, codeCacheFor } from './core/bundled.ts'
+import { LEFT_OUT, makePackagesCodeCache } from './core/bundled.ts'
 
 const root = import.meta.dirname
 const workers = {
@@ -40,7 +39,7 @@ const commonJsFiles = (outDir: string, cli: boolean): Plugin => ({
       external: (id) => builtins.has(id) || LEFT_OUT.has(id),
       output: { file, format: 'cjs' }
     })
-    writeFileSync(`${file}.cache`, codeCacheFor(file))
+    makePackagesCodeCache(file)
     if (!cli) return
     for (const name of ['cli', 'start']) {
       const { output } = await build({

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { frameCache, runCached, runScript, type CacheState } from './code-cache.js'
+import { runCached, runScript, writeCodeCache, type CacheState } from './code-cache.js'
 import { INTERNAL } from './errors.js'
 
 /** The packages in the bundle (core/bundled-entry.ts lists them the same way), each evaluated on its first call. */
@@ -63,17 +63,17 @@ export function loadBundle(file: string): Bundle | null {
 }
 
 /**
- * Build step (rolldown.config.ts): the code cache for the bundle at `file`, taken after every package in it has been
- * evaluated, so the functions a vault's open runs are in it compiled.
+ * Build step (rolldown.config.ts): stores the code cache for the bundle at `file`, taken after every package in it has
+ * been evaluated, so the functions a vault's open runs are in it compiled.
  */
-export function codeCacheFor(file: string): Buffer {
+export function makePackagesCodeCache(file: string): void {
   const source = readFileSync(file, 'utf8')
   const { script, exports } = runScript(file, source, undefined, requireFor(file))
   const packages = packagesOf(file, exports)
   const names = [...packages.keys()]
   if (names.join() !== BUNDLED.join()) throw INTERNAL(`${file} holds ${names.join(', ')}, not ${BUNDLED.join(', ')}`)
   for (const load of packages.values()) load()
-  return frameCache(source, script.createCachedData())
+  writeCodeCache(file, { script, source })
 }
 
 /** The bundle at `file`, or null where there is none or it fails to load (said once, as a process warning). */

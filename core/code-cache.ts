@@ -25,19 +25,19 @@ import { Script } from 'node:vm'
 /** How the code cache went: taken, refused by V8, failing its digests (never shown to V8), or not there. */
 export type CacheState = 'accepted' | 'rejected' | 'damaged' | 'absent'
 
-/** A file that ran: what it exported, its compiled script (to take a cache from), and how its cache went. */
-export type Ran = { exports: unknown; script: Script; source: string; cache: CacheState }
+/** A file that ran: what it exported, and how its cache went. */
+export type Ran = { exports: unknown; cache: CacheState }
 
 /** The cache file: this line, then V8's bytes. `<source sha256> <bytes sha256>` in hex. */
 const CACHE_MAGIC = 'tresor-code-cache/1'
 const sha256 = (data: string | Buffer) => hash('sha256', data, 'hex')
 
-export function frameCache(source: string, data: Buffer): Buffer {
+function frameCache(source: string, data: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${sha256(source)} ${sha256(data)}\n`), data])
 }
 
-/** V8's bytes from a cache file, or null unless it is one, made for `source`, and whole. */
-function unframeCache(source: string, file: Buffer): Buffer | null {
+/** V8's bytes from a cache file, or null unless it is one, made for `source` (the file's bytes as read), and whole. */
+function unframeCache(source: Buffer, file: Buffer): Buffer | null {
   const end = file.indexOf(0x0a)
   if (end < 0 || end > 200) return null
   const [magic, forSource, digest] = file.subarray(0, end).toString('latin1').split(' ')
@@ -78,15 +78,17 @@ export function runScript(
 export function runCached(file: string, requireFor?: (name: string) => unknown): Ran | null {
   const bytes = readIfExists(file)
   if (!bytes) return null
-  const source = bytes.toString('utf8')
   const framed = readIfExists(`${file}.cache`)
-  const cachedData = framed && unframeCache(source, framed)
-  const { script, exports } = runScript(file, source, cachedData ?? undefined, requireFor)
+  const cachedData = framed && unframeCache(bytes, framed)
+  const { script, exports } = runScript(file, bytes.toString('utf8'), cachedData ?? undefined, requireFor)
   const cache = !framed ? 'absent' : !cachedData ? 'damaged' : script.cachedDataRejected ? 'rejected' : 'accepted'
-  return { exports, script, source, cache }
+  return { exports, cache }
 }
 
-/** Build step: stores the code cache of a script that ran, with what it compiled so far, beside its file. */
+/**
+ * Build step: stores beside `file` the code cache of its script that ran (from `source`, as runScript was given it),
+ * with what it compiled so far. A string's SHA-256 is its UTF-8 bytes', so the digest matches the file as read.
+ */
 export function writeCodeCache(file: string, ran: { script: Script; source: string }): void {
   writeFileSync(`${file}.cache`, frameCache(ran.source, ran.script.createCachedData()))
 }
